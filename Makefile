@@ -1,0 +1,26 @@
+# cutover: `make demo` shows the migration on throwaway local servers; `make test` runs the suite.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -X github.com/cutover-dev/cutover/internal/cli.version=$(VERSION) -X github.com/cutover-dev/cutover/internal/cli.commit=$(COMMIT)
+
+.PHONY: build demo test deps vet lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cutover ./cmd/cutover
+
+demo: deps build
+	CUTOVER_BIN=bin/cutover $(GO) run ./internal/demo
+
+test: deps
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+deps:
+	@scripts/ensure-deps.sh
+
+lint vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above are not formatted"; exit 1; }
+
+clean:
+	rm -rf bin

@@ -1,0 +1,147 @@
+// Package plan reads and validates the migration plan file (cutover.yaml).
+//
+// The plan is immutable once loaded: components receive it and never change it.
+// Every key, type and value is checked, and every problem is reported with the
+// file, line and column it comes from, so an operator can fix a plan in one pass.
+package plan
+
+import (
+	"time"
+)
+
+// DefaultPath is where commands look for the plan when -c is not given.
+const DefaultPath = "cutover.yaml"
+
+// Plan is a parsed, validated migration plan.
+type Plan struct {
+	// Path is the file the plan was read from.
+	Path string `yaml:"-"`
+
+	Source        Endpoint `yaml:"source"`
+	Target        Endpoint `yaml:"target"`
+	Tables        Tables   `yaml:"tables"`
+	FullLoad      FullLoad `yaml:"full_load"`
+	CDC           CDC      `yaml:"cdc"`
+	API           API      `yaml:"api"`
+	ControlSchema string   `yaml:"control_schema"`
+	Cutover       Cutover  `yaml:"cutover"`
+}
+
+// Endpoint is one side of the migration.
+type Endpoint struct {
+	URL      string `yaml:"url"`
+	Password string `yaml:"password"` // kept out of the URL so it needs no escaping and stays out of logs
+}
+
+// Tables selects the tables to migrate with schema.table glob patterns.
+type Tables struct {
+	Include []Pattern `yaml:"include"`
+	Exclude []Pattern `yaml:"exclude"`
+}
+
+// FullLoad configures the initial copy.
+type FullLoad struct {
+	Parallel int `yaml:"parallel"`
+}
+
+// NoIdentityPolicy says what CDC does with a table whose UPDATE and DELETE it cannot capture
+// (no primary key and no usable replica identity, or REPLICA IDENTITY NOTHING).
+type NoIdentityPolicy string
+
+// The policies for tables without a usable replica identity.
+const (
+	// NoIdentityError refuses to start until the operator fixes the table or picks another policy.
+	NoIdentityError NoIdentityPolicy = "error"
+	// NoIdentityFull sets REPLICA IDENTITY FULL on the source table when the task starts.
+	NoIdentityFull NoIdentityPolicy = "replica_identity_full"
+	// NoIdentityInsertsOnly publishes the table for inserts only; its updates and deletes are not replicated.
+	NoIdentityInsertsOnly NoIdentityPolicy = "inserts_only"
+	// NoIdentityExclude leaves the table out of the migration.
+	NoIdentityExclude NoIdentityPolicy = "exclude"
+)
+
+var noIdentityPolicies = []string{string(NoIdentityError), string(NoIdentityFull), string(NoIdentityInsertsOnly), string(NoIdentityExclude)}
+
+// CDC configures change data capture.
+type CDC struct {
+	NoIdentity NoIdentityPolicy `yaml:"no_identity"`
+}
+
+// API configures the HTTP server.
+type API struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"token"`
+}
+
+// BlockMode is how the source is closed to writes during the switch.
+type BlockMode string
+
+// The ways to block writes on the source.
+const (
+	BlockRoles    BlockMode = "roles"     // NOLOGIN for every login role but the exempt ones; their sessions ended
+	BlockReadOnly BlockMode = "read_only" // default_transaction_read_only on the database; sessions ended
+)
+
+// Cutover configures cutover switch (and rollback).
+type Cutover struct {
+	MaxDowntime      Duration  `yaml:"max_downtime"`
+	MaxLatency       Duration  `yaml:"max_latency"`
+	SyncTimeout      Duration  `yaml:"sync_timeout"`
+	Block            BlockMode `yaml:"block"`
+	ExemptRoles      []string  `yaml:"exempt_roles"`
+	SequenceHeadroom int64     `yaml:"sequence_headroom"`
+	HookTimeout      Duration  `yaml:"hook_timeout"`
+	Hooks            Hooks     `yaml:"hooks"`
+	Webhooks         []string  `yaml:"webhooks"`
+	QA               QA        `yaml:"qa"`
+	Approval         bool      `yaml:"approval"`
+}
+
+// Hooks are operator commands run at the steps of a switch or rollback.
+type Hooks struct {
+	Notify      []string `yaml:"notify"`
+	SuspendJobs []string `yaml:"suspend_jobs"`
+	ResumeJobs  []string `yaml:"resume_jobs"`
+	Switch      []string `yaml:"switch"`
+	SwitchBack  []string `yaml:"switch_back"`
+}
+
+// QA lists the checks run against the target during a switch.
+type QA struct {
+	SQL      []string `yaml:"sql"`
+	Commands []string `yaml:"commands"`
+}
+
+// Defaults returns a plan holding every default value.
+func Defaults() *Plan {
+	return &Plan{
+		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
+		FullLoad:      FullLoad{Parallel: 4},
+		CDC:           CDC{NoIdentity: NoIdentityError},
+		API:           API{Listen: "127.0.0.1:8420"},
+		ControlSchema: "cutover",
+		Cutover: Cutover{
+			MaxDowntime: Duration(60 * time.Second),
+			MaxLatency:  Duration(5 * time.Second),
+			SyncTimeout: Duration(30 * time.Second),
+			Block:       BlockRoles,
+			HookTimeout: Duration(60 * time.Second),
+		},
+	}
+}
+
+// Secrets returns the passwords the plan holds, so output can be scrubbed of them.
+func (p *Plan) Secrets() []string {
+	var s []string
+	for _, e := range []Endpoint{p.Source, p.Target} {
+		for _, pw := range []string{e.Password, PasswordOf(e.URL)} {
+			if pw != "" {
+				s = append(s, pw)
+			}
+		}
+	}
+	if p.API.Token != "" {
+		s = append(s, p.API.Token)
+	}
+	return s
+}

@@ -1,0 +1,164 @@
+package plan
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/template"
+
+	"github.com/cutover-dev/cutover/redact"
+	"gopkg.in/yaml.v3"
+)
+
+// Init describes the plan `cutover init` writes.
+type Init struct {
+	SourceURL, TargetURL string
+}
+
+// Written is a plan rendered by Render, with the passwords moved out of the URLs.
+type Written struct {
+	Text string
+	// EnvVars names the environment variables the plan now reads passwords from.
+	EnvVars []string
+}
+
+// Render writes a commented plan holding every option at its default. A password
+// given inside a URL is moved out of it into `password: ${CUTOVER_<SIDE>_PASSWORD}`,
+// so the plan file can be shared and printed without leaking it.
+func Render(in Init) (Written, error) {
+	var w Written
+	src, srcPW := liftPassword(in.SourceURL)
+	tgt, tgtPW := liftPassword(in.TargetURL)
+	data := map[string]any{"Source": src, "Target": tgt, "D": Defaults()}
+	if srcPW {
+		data["SourcePassword"] = "${CUTOVER_SOURCE_PASSWORD}"
+		w.EnvVars = append(w.EnvVars, "CUTOVER_SOURCE_PASSWORD")
+	}
+	if tgtPW {
+		data["TargetPassword"] = "${CUTOVER_TARGET_PASSWORD}"
+		w.EnvVars = append(w.EnvVars, "CUTOVER_TARGET_PASSWORD")
+	}
+	var b bytes.Buffer
+	if err := planTemplate.Execute(&b, data); err != nil {
+		return w, fmt.Errorf("render plan: %w", err)
+	}
+	w.Text = b.String()
+	return w, nil
+}
+
+// liftPassword removes the password from a connection string.
+func liftPassword(conn string) (string, bool) {
+	if PasswordOf(conn) == "" {
+		return conn, false
+	}
+	if strings.Contains(conn, "://") {
+		u, err := url.Parse(conn)
+		if err != nil {
+			return conn, false
+		}
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return u.String(), true
+	}
+	return strings.TrimSpace(redact.KVPassword.ReplaceAllString(conn, "")), true
+}
+
+// yamlScalar quotes a value so it reads back as the same string.
+func yamlScalar(v any) string {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+var planTemplate = template.Must(template.New("plan").Funcs(template.FuncMap{"q": yamlScalar}).Parse(`# cutover plan: one file drives the rehearsal and the production migration.
+# Every option is listed with its default. ${NAME} (or ${NAME:-default}) reads
+# an environment variable; $${ is a literal ${. Check it with: cutover check
+
+source:
+  # The database to migrate from: postgres://user@host:port/dbname?sslmode=require
+  # or key=value (host=... dbname=...). The role needs REPLICATION and SELECT on
+  # every migrated table; cutover check lists what is missing.
+  url: {{q .Source}}
+{{- if .SourcePassword}}
+  password: {{q .SourcePassword}}
+{{- else}}
+  # password: ${CUTOVER_SOURCE_PASSWORD}   # or PGPASSWORD, or ~/.pgpass
+{{- end}}
+
+target:
+  # The database to migrate to; it must exist. Its role needs to create schemas.
+  url: {{q .Target}}
+{{- if .TargetPassword}}
+  password: {{q .TargetPassword}}
+{{- else}}
+  # password: ${CUTOVER_TARGET_PASSWORD}
+{{- end}}
+
+tables:
+  # schema.table patterns: * and ? are wildcards; unquoted names fold to lower
+  # case as in SQL; "Double-Quoted" parts match exactly. A partition goes with
+  # its partitioned table. System schemas and the control schema never match.
+  include: {{range .D.Tables.Include}}
+    - {{q .String}}{{end}}
+  exclude: []
+
+full_load:
+  # COPY workers; a large table is split into key ranges so it can use several.
+  parallel: {{.D.FullLoad.Parallel}}
+
+cdc:
+  # A table whose UPDATE and DELETE logical decoding cannot capture (no primary
+  # key and no replica identity index, or REPLICA IDENTITY NOTHING):
+  #   error                 refuse to start until it is fixed (nothing changed on the source)
+  #   replica_identity_full set REPLICA IDENTITY FULL on the source table at start
+  #   inserts_only          replicate its inserts only; its updates and deletes are lost
+  #   exclude               do not migrate it
+  no_identity: {{.D.CDC.NoIdentity}}
+
+api:
+  # /metrics, /api/status and the dashboard; "" turns the server off.
+  listen: {{q .D.API.Listen}}
+  # Required when listen is not a loopback address.
+  token: ""
+
+# Schema in the target for cutover's own state (never migrated or validated).
+control_schema: {{q .D.ControlSchema}}
+
+cutover:
+  # Write downtime budget: the switch rolls back by itself when it runs out before
+  # the users are unlocked.
+  max_downtime: {{.D.Cutover.MaxDowntime}}
+  # Gate: the switch begins only while the target latency is below this.
+  max_latency: {{.D.Cutover.MaxLatency}}
+  # How long to wait for the applier to reach the sync marker after the block.
+  sync_timeout: {{.D.Cutover.SyncTimeout}}
+  # How writes are stopped on the source: roles (NOLOGIN for every login role but
+  # the exempt ones and the migration role, sessions ended) or read_only.
+  block: {{.D.Cutover.Block}}
+  exempt_roles: []
+  # Added to every sequence value copied to the target at the switch.
+  sequence_headroom: {{.D.Cutover.SequenceHeadroom}}
+  # Time limit for each hook command and webhook.
+  hook_timeout: {{.D.Cutover.HookTimeout}}
+  # Commands run at each step, with CUTOVER_STEP, CUTOVER_TARGET_URL, ... set.
+  hooks:
+    notify: []
+    suspend_jobs: []
+    resume_jobs: []
+    switch: []        # repoint the applications to the target
+    switch_back: []   # repoint them to the source (rollback)
+  # URLs that receive a JSON POST at each step.
+  webhooks: []
+  qa:
+    sql: []           # queries run on the target that must return true
+    commands: []      # commands that must exit 0
+  # Wait for cutover approve (or --yes) before the users are unlocked.
+  approval: {{.D.Cutover.Approval}}
+`))

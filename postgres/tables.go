@@ -1,0 +1,623 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// relation is a table on the source as the catalog describes it.
+type relation struct {
+	oid, root     uint32
+	schema, name  string
+	qname         string // schema.table, each part quoted only where SQL needs it
+	kind          string // r plain (or partition), p partitioned, f foreign
+	persistence   string // p permanent, u unlogged
+	replident     string // d default, n nothing, f full, i index
+	isPartition   bool
+	pkName        string
+	pkColumns     string // quoted, comma-separated
+	identityIndex bool   // an index is marked as the replica identity
+	uniqueIndex   string // an index that could serve as replica identity
+	canSelect     bool
+	schemaUsage   bool
+	owned         bool // the role has its owner's privileges
+	owner         string
+	rows          float64
+	bytes         int64
+	rootName      string
+	siblingKey    string // for a partition without a key: the key its sibling partitions share
+}
+
+func (r *relation) object() string { return "table " + r.qname }
+
+// loadTables reads every user table on the source and picks the ones the plan includes.
+// A partition goes with its partitioned table; system schemas, extension-owned tables,
+// temporary tables and the control schema never match.
+func (a *assessment) loadTables(ctx context.Context) error {
+	rows, err := a.src.conn.Query(ctx, `
+		WITH RECURSIVE rel(oid, root) AS (
+		    SELECT c.oid, c.oid
+		    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		    WHERE c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition AND c.relpersistence <> 't'
+		      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+		      AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+		      AND NOT EXISTS (SELECT 1 FROM pg_depend d
+		                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+		  UNION ALL
+		    SELECT i.inhrelid, rel.root
+		    FROM pg_inherits i JOIN rel ON i.inhparent = rel.oid JOIN pg_class c ON c.oid = i.inhrelid
+		    WHERE c.relispartition
+		)
+		SELECT c.oid, rel.root, n.nspname, c.relname, format('%I.%I', n.nspname, c.relname),
+		       c.relkind::text, c.relpersistence::text, c.relreplident::text, c.relispartition,
+		       coalesce((SELECT conname FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p'), ''),
+		       EXISTS (SELECT 1 FROM pg_index WHERE indrelid = c.oid AND indisreplident),
+		       coalesce((SELECT quote_ident(ic.relname)
+		                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		                 WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
+		                   AND i.indpred IS NULL AND i.indexprs IS NULL
+		                   AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+		                                   WHERE a.attrelid = c.oid AND a.attnum = ANY (i.indkey) AND NOT a.attnotnull)
+		                 ORDER BY i.indnatts, ic.relname LIMIT 1), ''),
+		       has_table_privilege(c.oid, 'SELECT'), has_schema_privilege(n.oid, 'USAGE'),
+		       pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner),
+		       greatest(c.reltuples, pg_stat_get_live_tuples(c.oid), 0)::float8, pg_total_relation_size(c.oid),
+		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
+		                 FROM pg_constraint con, unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+		                 JOIN pg_attribute a ON a.attnum = k.attnum
+		                 WHERE con.conrelid = c.oid AND con.contype = 'p' AND a.attrelid = c.oid), '')
+		FROM rel JOIN pg_class c ON c.oid = rel.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+		ORDER BY n.nspname, c.relname`)
+	if err != nil {
+		return err
+	}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*relation, error) {
+		r := &relation{}
+		err := row.Scan(&r.oid, &r.root, &r.schema, &r.name, &r.qname, &r.kind, &r.persistence, &r.replident,
+			&r.isPartition, &r.pkName, &r.identityIndex, &r.uniqueIndex, &r.canSelect, &r.schemaUsage,
+			&r.owned, &r.owner, &r.rows, &r.bytes, &r.pkColumns)
+		return r, err
+	})
+	if err != nil {
+		return err
+	}
+	byOID := map[uint32]*relation{}
+	for _, r := range all {
+		byOID[r.oid] = r
+	}
+	a.all = all
+	included := map[uint32]bool{}
+	var inControl []string
+	for _, r := range all {
+		if r.isPartition {
+			continue
+		}
+		if r.schema == a.plan.ControlSchema {
+			inControl = append(inControl, r.qname)
+			continue
+		}
+		included[r.oid] = a.plan.Tables.Includes(r.schema, r.name)
+	}
+	keys := map[uint32]map[string]bool{} // root -> the primary keys of its partitions
+	for _, r := range all {
+		if r.isPartition && r.pkColumns != "" {
+			if keys[r.root] == nil {
+				keys[r.root] = map[string]bool{}
+			}
+			keys[r.root][r.pkColumns] = true
+		}
+	}
+	for _, r := range all {
+		if r.isPartition {
+			r.rootName = byOID[r.root].qname
+			if k := keys[r.root]; len(k) == 1 {
+				for cols := range k {
+					r.siblingKey = cols
+				}
+			}
+		}
+		if included[r.root] {
+			a.tables = append(a.tables, r)
+		}
+	}
+	if len(inControl) > 0 {
+		a.add(check.Error, "control_schema", "schema "+a.plan.ControlSchema,
+			fmt.Sprintf("the source has a schema named %s, the plan's control_schema, so its tables (%s) would not be migrated", a.plan.ControlSchema, listText(inControl, 5)),
+			"set control_schema in the plan to a name the source does not use, for example cutover_ctl")
+	}
+	return nil
+}
+
+// includedPatterns reports include patterns that name nothing.
+func (a *assessment) includedPatterns(ctx context.Context) error {
+	for _, p := range a.plan.Tables.Include {
+		var partitionOf string
+		matched := false
+		for _, r := range a.all {
+			if p.Match(r.schema, r.name) {
+				if !r.isPartition {
+					matched = true
+					break
+				}
+				partitionOf = r.rootName
+			}
+		}
+		switch {
+		case matched:
+		case partitionOf != "" && p.Exact():
+			a.add(check.Error, "missing_table", "table "+p.String(),
+				fmt.Sprintf("%s is a partition of %s: a partition is migrated with its partitioned table", p.String(), partitionOf),
+				fmt.Sprintf("include %s in tables.include instead", partitionOf))
+		case p.Exact():
+			a.add(check.Error, "missing_table", "table "+p.String(),
+				fmt.Sprintf("tables.include names %s, which does not exist on the source (names are case-sensitive when double-quoted, lower case otherwise)", p.String()),
+				"correct the name, or remove it from tables.include")
+		default:
+			a.add(check.Warning, "missing_table", "pattern "+p.String(),
+				fmt.Sprintf("tables.include pattern %s matches no table on the source", p.String()),
+				"correct the pattern, or remove it from tables.include")
+		}
+	}
+	if len(a.tables) == 0 {
+		a.add(check.Error, "missing_table", "tables",
+			"no table on the source matches tables.include (less tables.exclude): there is nothing to migrate",
+			"list the tables to migrate in tables.include, for example \"public.*\"")
+	}
+	return nil
+}
+
+// tablePrivileges reports included tables the source role cannot read, one finding per schema.
+func (a *assessment) tablePrivileges(ctx context.Context) error {
+	if a.src.super {
+		return nil
+	}
+	bySchema := map[string][]*relation{}
+	var schemas []string
+	for _, r := range a.tables {
+		if r.kind == "f" || (r.canSelect && r.schemaUsage) {
+			continue
+		}
+		if bySchema[r.schema] == nil {
+			schemas = append(schemas, r.schema)
+		}
+		bySchema[r.schema] = append(bySchema[r.schema], r)
+	}
+	role := ident(a.src.user)
+	for _, s := range schemas {
+		list := bySchema[s]
+		var names, fixes []string
+		for _, r := range list {
+			names = append(names, r.qname)
+		}
+		if !list[0].schemaUsage {
+			fixes = append(fixes, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s;", ident(s), role))
+		}
+		fixes = append(fixes, fmt.Sprintf("GRANT SELECT ON %s TO %s;", strings.Join(names, ", "), role))
+		object := list[0].object()
+		if len(list) > 1 {
+			object = fmt.Sprintf("schema %s (%d tables)", ident(s), len(list))
+		}
+		a.add(check.Error, "select_privilege", object,
+			fmt.Sprintf("role %s cannot read %s, so the full load cannot copy it", a.src.user, listText(names, 10)),
+			strings.Join(fixes, "\n"))
+	}
+	return nil
+}
+
+// publicationOwnership: CREATE PUBLICATION ... FOR TABLE (and ALTER TABLE ... REPLICA
+// IDENTITY) need the privileges of each table's owner.
+func (a *assessment) publicationOwnership(ctx context.Context) error {
+	if a.src.super {
+		return nil
+	}
+	byOwner := map[string][]string{}
+	var owners []string
+	for _, r := range a.tables {
+		if r.isPartition || r.kind == "f" || r.owned {
+			continue
+		}
+		if byOwner[r.owner] == nil {
+			owners = append(owners, r.owner)
+		}
+		byOwner[r.owner] = append(byOwner[r.owner], r.qname)
+	}
+	for _, o := range owners {
+		a.add(check.Error, "publication_privilege", "role "+a.src.user,
+			fmt.Sprintf("role %s does not have the privileges of role %s, which owns %s: the publication the change stream reads from can only list tables whose owner's privileges the migration role has",
+				a.src.user, o, listText(byOwner[o], 10)),
+			fmt.Sprintf("GRANT %s TO %s;", ident(o), ident(a.src.user)))
+	}
+	return nil
+}
+
+// replicaIdentity reports tables whose UPDATE and DELETE logical decoding cannot capture,
+// and says what the plan's cdc.no_identity policy will do with them.
+func (a *assessment) replicaIdentity(ctx context.Context) error {
+	policy := a.plan.CDC.NoIdentity
+	for _, r := range a.tables {
+		if r.kind != "r" || r.persistence == "u" {
+			continue
+		}
+		var problem string
+		switch {
+		case r.replident == "n":
+			problem = "REPLICA IDENTITY NOTHING"
+		case r.replident == "d" && r.pkName == "", r.replident == "i" && !r.identityIndex:
+			problem = "no primary key and no replica identity index"
+		case r.replident == "f" && r.pkName == "":
+			a.add(check.Info, "replica_identity", r.object(),
+				"REPLICA IDENTITY FULL without a primary key: updates and deletes are matched on every column, which is slow to apply on a large table",
+				"")
+			continue
+		default:
+			continue
+		}
+		if r.isPartition {
+			problem += fmt.Sprintf(" (partition of %s)", r.rootName)
+		}
+		problem += ": logical decoding cannot capture its UPDATEs and DELETEs, and once the table is in a publication the application's UPDATE and DELETE on it fail on the source."
+		sev := check.Warning
+		switch policy {
+		case plan.NoIdentityError:
+			sev = check.Error
+			problem += " With cdc.no_identity: error (the default) cutover start refuses to begin until it is fixed."
+		case plan.NoIdentityFull:
+			problem += " With cdc.no_identity: replica_identity_full, cutover start will run ALTER TABLE " + r.qname + " REPLICA IDENTITY FULL on the source (more WAL per change; updates and deletes matched on every column)."
+		case plan.NoIdentityInsertsOnly:
+			problem += " With cdc.no_identity: inserts_only, only its inserts are replicated: its updates and deletes after the full load do not reach the target."
+		case plan.NoIdentityExclude:
+			problem += " With cdc.no_identity: exclude, it is not migrated at all."
+		}
+		a.add(sev, "replica_identity", r.object(), problem, identityFix(r))
+	}
+	return nil
+}
+
+func identityFix(r *relation) string {
+	var fix string
+	switch {
+	case r.pkName != "":
+		fix = fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY DEFAULT;  -- uses its primary key %s", r.qname, r.pkName)
+	case r.siblingKey != "":
+		fix = fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (%s);  -- the key its sibling partitions have", r.qname, r.siblingKey)
+	case r.uniqueIndex != "":
+		fix = fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s;  -- a unique index on NOT NULL columns", r.qname, r.uniqueIndex)
+	default:
+		fix = fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (...);  or  ALTER TABLE %s REPLICA IDENTITY FULL;", r.qname, r.qname)
+	}
+	return fix + "\nor choose what CDC does with such tables: cdc.no_identity: replica_identity_full | inserts_only | exclude"
+}
+
+func (a *assessment) unloggedAndForeign(ctx context.Context) error {
+	for _, r := range a.tables {
+		switch {
+		case r.persistence == "u":
+			a.add(check.Error, "unlogged_table", r.object(),
+				"UNLOGGED: its changes are not written to the WAL, so CDC cannot capture them (and it cannot join a publication)",
+				fmt.Sprintf("ALTER TABLE %s SET LOGGED;  or leave it out: tables.exclude: [%q]", r.qname, r.qname))
+		case r.kind == "f":
+			a.add(check.Warning, "foreign_table", r.object(),
+				"foreign table: its rows live on another server; cutover neither copies nor replicates them",
+				fmt.Sprintf("leave it out (tables.exclude: [%q]) and recreate the foreign server and table on the target", r.qname))
+		}
+	}
+	return nil
+}
+
+// pgType is a row of pg_type, enough to resolve arrays and domains to their base type.
+type pgType struct {
+	name, schema, typtype, category, extension string
+	elem, base                                 uint32
+}
+
+// columnTypes reports columns whose values cutover cannot carry, or carries without meaning.
+func (a *assessment) columnTypes(ctx context.Context) error {
+	types, err := loadTypes(ctx, a.src.conn)
+	if err != nil {
+		return err
+	}
+	var oids []uint32
+	names := map[uint32]string{}
+	for _, r := range a.tables {
+		if !r.isPartition {
+			oids = append(oids, r.oid)
+			names[r.oid] = r.qname
+		}
+	}
+	rows, err := a.src.conn.Query(ctx, `
+		SELECT attrelid, quote_ident(attname), format_type(atttypid, atttypmod), atttypid
+		FROM pg_attribute WHERE attrelid = ANY ($1) AND attnum > 0 AND NOT attisdropped
+		ORDER BY attrelid, attnum`, oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	a.extColumns = map[string][]string{}
+	for rows.Next() {
+		var rel, typ uint32
+		var col, typeName string
+		if err := rows.Scan(&rel, &col, &typeName, &typ); err != nil {
+			return err
+		}
+		column := names[rel] + "." + col
+		base := resolveType(types, typ)
+		if base == nil {
+			continue
+		}
+		if base.extension != "" {
+			a.extColumns[base.extension] = append(a.extColumns[base.extension], column)
+		}
+		if base.schema != "pg_catalog" {
+			continue
+		}
+		object := "column " + column
+		switch base.name {
+		case "money":
+			a.moneyColumns = append(a.moneyColumns, column)
+		case "xid", "xid8", "cid", "tid", "txid_snapshot", "pg_snapshot", "pg_lsn":
+			a.add(check.Warning, "column_type", object,
+				fmt.Sprintf("type %s holds transaction, tuple or WAL positions of the source server: the values are copied as they are but mean nothing on the target", typeName),
+				"make sure nothing on the target relies on them, or leave the column out of the migration")
+		case "oid":
+			a.add(check.Warning, "column_type", object,
+				fmt.Sprintf("type %s: object identifiers (large objects, catalog rows) differ on the target, so copied values point at nothing there", typeName),
+				"if it references large objects, copy those too (see the large_objects check); otherwise make sure nothing relies on the values")
+		case "regproc", "regprocedure", "regoper", "regoperator", "regclass", "regtype", "regrole", "regnamespace", "regconfig", "regdictionary", "regcollation":
+			a.add(check.Warning, "column_type", object,
+				fmt.Sprintf("type %s is stored as an OID and copied by name: every object it names must exist on the target under the same name", typeName),
+				"create those objects on the target before the full load (roles for regrole)")
+		case "aclitem":
+			a.add(check.Warning, "column_type", object,
+				fmt.Sprintf("type %s names roles: they must exist on the target", typeName), "create the roles on the target first")
+		case "unknown":
+			a.add(check.Error, "column_type", object, "type unknown cannot be copied", fmt.Sprintf("ALTER TABLE ... ALTER COLUMN %s TYPE text;", col))
+		default:
+			if base.typtype == "p" {
+				a.add(check.Error, "column_type", object, fmt.Sprintf("pseudo-type %s cannot be copied", typeName), "change the column to a real type")
+			}
+		}
+	}
+	return rows.Err()
+}
+
+func loadTypes(ctx context.Context, conn *pgx.Conn) (map[uint32]*pgType, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT t.oid, t.typname, t.typnamespace::regnamespace::text, t.typtype::text, t.typcategory::text,
+		       t.typelem, t.typbasetype,
+		       coalesce((SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+		                 WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+		                   AND d.refclassid = 'pg_extension'::regclass LIMIT 1), '')
+		FROM pg_type t`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types := map[uint32]*pgType{}
+	for rows.Next() {
+		var oid uint32
+		t := &pgType{}
+		if err := rows.Scan(&oid, &t.name, &t.schema, &t.typtype, &t.category, &t.elem, &t.base, &t.extension); err != nil {
+			return nil, err
+		}
+		types[oid] = t
+	}
+	return types, rows.Err()
+}
+
+// resolveType follows arrays to their element type and domains to their base type.
+func resolveType(types map[uint32]*pgType, oid uint32) *pgType {
+	for i := 0; i < 32; i++ {
+		t := types[oid]
+		switch {
+		case t == nil:
+			return nil
+		case t.typtype == "d":
+			oid = t.base
+		case t.category == "A" && t.elem != 0:
+			oid = t.elem
+		default:
+			return t
+		}
+	}
+	return nil
+}
+
+// sequencePrivileges: sequence values are copied to the target at the switch.
+func (a *assessment) sequencePrivileges(ctx context.Context) error {
+	if a.src.super {
+		return nil
+	}
+	schemas := map[string]bool{}
+	var list []string
+	for _, r := range a.tables {
+		if !schemas[r.schema] {
+			schemas[r.schema] = true
+			list = append(list, r.schema)
+		}
+	}
+	rows, err := a.src.conn.Query(ctx, `
+		SELECT format('%I.%I', n.nspname, c.relname)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'S' AND n.nspname = ANY ($1)
+		  AND NOT (has_sequence_privilege(c.oid, 'SELECT') AND has_schema_privilege(n.oid, 'USAGE'))
+		ORDER BY 1`, list)
+	if err != nil {
+		return err
+	}
+	denied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if len(denied) > 0 {
+		a.add(check.Warning, "sequence_privilege", "role "+a.src.user,
+			fmt.Sprintf("role %s cannot read the sequences %s: their values are copied to the target at the switch", a.src.user, listText(denied, 10)),
+			fmt.Sprintf("GRANT SELECT ON SEQUENCE %s TO %s;", strings.Join(denied, ", "), ident(a.src.user)))
+	}
+	return nil
+}
+
+func (a *assessment) summary(ctx context.Context) error {
+	var tables, partitions int
+	var rows float64
+	var size int64
+	for _, r := range a.tables {
+		if r.isPartition {
+			partitions++
+		} else {
+			tables++
+		}
+		if r.kind != "p" {
+			rows += r.rows
+		}
+		size += r.bytes
+	}
+	text := fmt.Sprintf("%d tables", tables)
+	if partitions > 0 {
+		text += fmt.Sprintf(" (and %d partitions)", partitions)
+	}
+	a.add(check.Info, "summary", "tables", fmt.Sprintf("%s to migrate, about %.0f rows, %s on disk with indexes", text, rows, bytesText(size)), "")
+	return nil
+}
+
+// extensions: every extension of the source must be available on the target.
+func (a *assessment) extensions(ctx context.Context) error {
+	rows, err := a.src.conn.Query(ctx, `SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	type ext struct{ name, version string }
+	srcExts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ext, error) {
+		var e ext
+		return e, row.Scan(&e.name, &e.version)
+	})
+	if err != nil {
+		return err
+	}
+	superOnly := "false"
+	if a.tgt.major() >= 13 {
+		superOnly = "bool_and(v.superuser AND NOT v.trusted)"
+	}
+	for _, e := range srcExts {
+		var available, installed, needsSuper bool
+		var versions []string
+		err := a.tgt.conn.QueryRow(ctx, `
+			SELECT count(*) > 0, coalesce(bool_or(v.installed), false), coalesce(`+superOnly+`, false),
+			       coalesce(array_agg(v.version) FILTER (WHERE v.version IS NOT NULL), '{}')
+			FROM pg_available_extension_versions v WHERE v.name = $1`, e.name).Scan(&available, &installed, &needsSuper, &versions)
+		if err != nil {
+			return err
+		}
+		object := "extension " + e.name
+		used := ""
+		if cols := a.extColumns[e.name]; len(cols) > 0 {
+			used = fmt.Sprintf("; columns using its types: %s", listText(cols, 10))
+		}
+		switch {
+		case !available:
+			a.add(check.Error, "extension", object,
+				fmt.Sprintf("extension %s %s is installed on the source but not available on the target%s", e.name, e.version, used),
+				fmt.Sprintf("install it on the target server (Debian/Ubuntu: the postgresql-%d-%s package, or the vendor's way); cutover then creates it", a.tgt.major(), e.name))
+		case !installed && needsSuper && !a.tgt.super:
+			a.add(check.Error, "extension", object,
+				fmt.Sprintf("extension %s is not trusted, so role %s cannot create it on the target", e.name, a.tgt.user),
+				fmt.Sprintf("as a superuser on the target: CREATE EXTENSION %s;", ident(e.name)))
+		case !slices.Contains(versions, e.version):
+			a.add(check.Warning, "extension", object,
+				fmt.Sprintf("the source uses extension %s version %s; the target offers %s", e.name, e.version, strings.Join(versions, ", ")),
+				fmt.Sprintf("install version %s on the target, or check that its objects behave the same in the target's version", e.version))
+		}
+	}
+	if len(a.moneyColumns) > 0 && a.src.settings["lc_monetary"] != a.tgt.settings["lc_monetary"] {
+		a.add(check.Error, "column_type", "column "+a.moneyColumns[0],
+			fmt.Sprintf("money columns (%s) are read and written in lc_monetary's format, which differs (source %s, target %s)",
+				listText(a.moneyColumns, 5), a.src.settings["lc_monetary"], a.tgt.settings["lc_monetary"]),
+			fmt.Sprintf("ALTER DATABASE %s SET lc_monetary = '%s';  on the target", ident(a.tgt.database), a.src.settings["lc_monetary"]))
+	}
+	return nil
+}
+
+// targetTables: included tables that already exist on the target, above all with rows.
+func (a *assessment) targetTables(ctx context.Context) error {
+	var schemas, names []string
+	for _, r := range a.tables {
+		schemas, names = append(schemas, r.schema), append(names, r.name)
+	}
+	rows, err := a.tgt.conn.Query(ctx, `
+		SELECT format('%I.%I', w.s, w.t), c.relkind::text
+		FROM unnest($1::text[], $2::text[]) AS w(s, t)
+		JOIN pg_namespace n ON n.nspname = w.s
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.t
+		ORDER BY 1`, schemas, names)
+	if err != nil {
+		return err
+	}
+	type existing struct{ qname, kind string }
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (existing, error) {
+		var e existing
+		return e, row.Scan(&e.qname, &e.kind)
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range found {
+		object := "table " + e.qname + " (target)"
+		if e.kind != "r" && e.kind != "p" {
+			a.add(check.Error, "target_table", object,
+				fmt.Sprintf("the target already has a %s named %s, so the table cannot be created", relkindName(e.kind), e.qname),
+				fmt.Sprintf("drop or rename it on the target (DROP %s %s;)", strings.ToUpper(relkindName(e.kind)), e.qname))
+			continue
+		}
+		var hasRows bool
+		// qname comes from format('%I.%I'), so it is quoted for SQL.
+		if err := a.tgt.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+e.qname+")").Scan(&hasRows); err != nil {
+			a.add(check.Warning, "target_table", object, fmt.Sprintf("exists on the target and cannot be read to see whether it holds rows: %v", err),
+				fmt.Sprintf("GRANT SELECT ON %s TO %s;  on the target", e.qname, ident(a.tgt.user)))
+			continue
+		}
+		if hasRows {
+			a.add(check.Error, "target_table", object,
+				"already exists on the target and holds rows: the full load would mix the source's rows with them",
+				fmt.Sprintf("TRUNCATE %s;  or DROP TABLE %s;  on the target (or point target.url at an empty database)", e.qname, e.qname))
+		} else {
+			a.add(check.Warning, "target_table", object,
+				"already exists on the target (empty): the full load copies into it as it is, so its columns must match the source's",
+				fmt.Sprintf("DROP TABLE %s;  on the target to have cutover create it from the source's definition", e.qname))
+		}
+	}
+	return nil
+}
+
+func relkindName(k string) string {
+	switch k {
+	case "v":
+		return "view"
+	case "m":
+		return "materialized view"
+	case "S":
+		return "sequence"
+	case "f":
+		return "foreign table"
+	case "i", "I":
+		return "index"
+	case "c":
+		return "type"
+	}
+	return "relation"
+}
+
+// listText lists names, eliding after max.
+func listText(names []string, max int) string {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	if len(sorted) <= max {
+		return strings.Join(sorted, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:max], ", "), len(sorted)-max)
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
+# server binaries (initdb, postgres, psql). Go itself must already be installed.
+set -euo pipefail
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go is not installed: install Go 1.26 or later from https://go.dev/dl/ and put it on PATH" >&2
+  exit 1
+fi
+
+have_pg() {
+  if [ -n "${CUTOVER_PG_BINDIR:-}" ] && [ -x "$CUTOVER_PG_BINDIR/initdb" ]; then return 0; fi
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && command -v psql >/dev/null 2>&1
+}
+
+if have_pg; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "PostgreSQL server binaries are missing. Install them as root, then run this again:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y postgresql" >&2
+  echo "(or set CUTOVER_PG_BINDIR to a directory holding initdb and postgres)" >&2
+  exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "PostgreSQL server binaries are missing and this is not a Debian/Ubuntu system:" >&2
+  echo "install PostgreSQL 15 or later and set CUTOVER_PG_BINDIR to the directory of initdb" >&2
+  exit 1
+fi
+
+echo "installing PostgreSQL (apt-get install postgresql) ..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq postgresql postgresql-client >/dev/null
+have_pg || { echo "apt-get install postgresql finished but initdb is still missing" >&2; exit 1; }
+echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
