@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ type assessment struct {
 	all      []*relation // every user relation on the source
 	tables   []*relation // included source relations (plain tables, partitioned roots, their partitions)
 
+	keywords     map[string]bool     // SQL keywords that need quoting as identifiers
 	extColumns   map[string][]string // extension -> columns whose type it provides
 	moneyColumns []string
 }
@@ -63,6 +65,11 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 	a.connect(ctx)
 	defer a.close()
 
+	for _, s := range []*server{a.src, a.tgt} {
+		if s != nil && a.keywords == nil {
+			a.run(ctx, func(ctx context.Context) error { return a.loadKeywords(ctx, s.conn) })
+		}
+	}
 	if a.src != nil {
 		a.report.Source.Version = shortVersion(a.src.version)
 		a.run(ctx, a.sourceVersion, a.walLevel, a.slotsAndSenders, a.replicationPrivilege,
@@ -178,7 +185,38 @@ func (s *server) setting(name string) int {
 	return n
 }
 
-func ident(names ...string) string { return pgx.Identifier(names).Sanitize() }
+// ident quotes names for SQL the way quote_ident does: only where needed, so the
+// fixes read like SQL a person writes.
+func (a *assessment) ident(names ...string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		if plainIdent.MatchString(n) && !a.keywords[n] {
+			parts[i] = n
+		} else {
+			parts[i] = pgx.Identifier{n}.Sanitize()
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+// loadKeywords reads the words quote_ident quotes (every keyword that is not unreserved).
+func (a *assessment) loadKeywords(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'`)
+	if err != nil {
+		return err
+	}
+	words, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	a.keywords = map[string]bool{}
+	for _, w := range words {
+		a.keywords[w] = true
+	}
+	return nil
+}
 
 func (a *assessment) sourceVersion(ctx context.Context) error {
 	if a.src.major() < 10 {
@@ -285,7 +323,7 @@ func (a *assessment) replicationPrivilege(ctx context.Context) error {
 	}
 	a.add(check.Error, "replication_privilege", "role "+a.src.user,
 		fmt.Sprintf("role %s has no REPLICATION attribute: it cannot create the replication slot or stream changes", a.src.user),
-		fmt.Sprintf("ALTER ROLE %s REPLICATION;  (Amazon RDS: GRANT rds_replication TO %s;)", ident(a.src.user), ident(a.src.user)))
+		fmt.Sprintf("ALTER ROLE %s REPLICATION;  (Amazon RDS: GRANT rds_replication TO %s;)", a.ident(a.src.user), a.ident(a.src.user)))
 	return nil
 }
 
@@ -403,7 +441,7 @@ func (a *assessment) targetPrivileges(ctx context.Context) error {
 	if !t.canCreate {
 		a.add(check.Error, "target_privilege", "role "+t.user,
 			fmt.Sprintf("role %s cannot create schemas in database %s on the target", t.user, t.database),
-			fmt.Sprintf("GRANT CREATE ON DATABASE %s TO %s;", ident(t.database), ident(t.user)))
+			fmt.Sprintf("GRANT CREATE ON DATABASE %s TO %s;", a.ident(t.database), a.ident(t.user)))
 	}
 	// The applier sets session_replication_role = replica so target triggers and
 	// foreign keys do not fire for replicated rows; that needs superuser before 15.
@@ -414,9 +452,9 @@ func (a *assessment) targetPrivileges(ctx context.Context) error {
 		}
 	}
 	if !can {
-		fix := fmt.Sprintf("GRANT SET ON PARAMETER session_replication_role TO %s;", ident(t.user))
+		fix := fmt.Sprintf("GRANT SET ON PARAMETER session_replication_role TO %s;", a.ident(t.user))
 		if t.major() < 15 {
-			fix = fmt.Sprintf("ALTER ROLE %s SUPERUSER; (before PostgreSQL 15 only a superuser may set it; Amazon RDS: GRANT rds_superuser TO %s;)", ident(t.user), ident(t.user))
+			fix = fmt.Sprintf("ALTER ROLE %s SUPERUSER; (before PostgreSQL 15 only a superuser may set it; Amazon RDS: GRANT rds_superuser TO %s;)", a.ident(t.user), a.ident(t.user))
 		}
 		a.add(check.Error, "target_privilege", "role "+t.user,
 			fmt.Sprintf("role %s cannot SET session_replication_role, which the applier needs so that target triggers and foreign keys do not fire for replicated rows", t.user), fix)
@@ -458,7 +496,7 @@ func (a *assessment) encodings(ctx context.Context) error {
 	default:
 		a.add(check.Error, "encoding", "database "+t.database,
 			fmt.Sprintf("source encoding %s, target %s: characters the target's encoding lacks fail to load", s.encoding, t.encoding),
-			fmt.Sprintf("create the target database with the source's encoding: CREATE DATABASE %s WITH ENCODING '%s' TEMPLATE template0;", ident(t.database), s.encoding))
+			fmt.Sprintf("create the target database with the source's encoding: CREATE DATABASE %s WITH ENCODING '%s' TEMPLATE template0;", a.ident(t.database), s.encoding))
 	}
 	if s.collate != t.collate {
 		a.add(check.Warning, "collation", "database "+t.database,

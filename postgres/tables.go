@@ -189,7 +189,7 @@ func (a *assessment) tablePrivileges(ctx context.Context) error {
 		}
 		bySchema[r.schema] = append(bySchema[r.schema], r)
 	}
-	role := ident(a.src.user)
+	role := a.ident(a.src.user)
 	for _, s := range schemas {
 		list := bySchema[s]
 		var names, fixes []string
@@ -197,12 +197,12 @@ func (a *assessment) tablePrivileges(ctx context.Context) error {
 			names = append(names, r.qname)
 		}
 		if !list[0].schemaUsage {
-			fixes = append(fixes, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s;", ident(s), role))
+			fixes = append(fixes, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s;", a.ident(s), role))
 		}
 		fixes = append(fixes, fmt.Sprintf("GRANT SELECT ON %s TO %s;", strings.Join(names, ", "), role))
 		object := list[0].object()
 		if len(list) > 1 {
-			object = fmt.Sprintf("schema %s (%d tables)", ident(s), len(list))
+			object = fmt.Sprintf("schema %s (%d tables)", a.ident(s), len(list))
 		}
 		a.add(check.Error, "select_privilege", object,
 			fmt.Sprintf("role %s cannot read %s, so the full load cannot copy it", a.src.user, listText(names, 10)),
@@ -232,7 +232,7 @@ func (a *assessment) publicationOwnership(ctx context.Context) error {
 		a.add(check.Error, "publication_privilege", "role "+a.src.user,
 			fmt.Sprintf("role %s does not have the privileges of role %s, which owns %s: the publication the change stream reads from can only list tables whose owner's privileges the migration role has",
 				a.src.user, o, listText(byOwner[o], 10)),
-			fmt.Sprintf("GRANT %s TO %s;", ident(o), ident(a.src.user)))
+			fmt.Sprintf("GRANT %s TO %s;", a.ident(o), a.ident(a.src.user)))
 	}
 	return nil
 }
@@ -347,12 +347,12 @@ func (a *assessment) columnTypes(ctx context.Context) error {
 			return err
 		}
 		column := names[rel] + "." + col
-		base := resolveType(types, typ)
+		base, ext := resolveType(types, typ)
+		if ext != "" {
+			a.extColumns[ext] = append(a.extColumns[ext], column)
+		}
 		if base == nil {
 			continue
-		}
-		if base.extension != "" {
-			a.extColumns[base.extension] = append(a.extColumns[base.extension], column)
 		}
 		if base.schema != "pg_catalog" {
 			continue
@@ -411,22 +411,28 @@ func loadTypes(ctx context.Context, conn *pgx.Conn) (map[uint32]*pgType, error) 
 	return types, rows.Err()
 }
 
-// resolveType follows arrays to their element type and domains to their base type.
-func resolveType(types map[uint32]*pgType, oid uint32) *pgType {
+// resolveType follows arrays to their element type and domains to their base type,
+// and names the first extension met on the way (an extension's domain over text
+// still needs the extension on the target).
+func resolveType(types map[uint32]*pgType, oid uint32) (base *pgType, extension string) {
 	for i := 0; i < 32; i++ {
 		t := types[oid]
+		if t == nil {
+			return nil, extension
+		}
+		if extension == "" {
+			extension = t.extension
+		}
 		switch {
-		case t == nil:
-			return nil
 		case t.typtype == "d":
 			oid = t.base
 		case t.category == "A" && t.elem != 0:
 			oid = t.elem
 		default:
-			return t
+			return t, extension
 		}
 	}
-	return nil
+	return nil, extension
 }
 
 // sequencePrivileges: sequence values are copied to the target at the switch.
@@ -458,7 +464,7 @@ func (a *assessment) sequencePrivileges(ctx context.Context) error {
 	if len(denied) > 0 {
 		a.add(check.Warning, "sequence_privilege", "role "+a.src.user,
 			fmt.Sprintf("role %s cannot read the sequences %s: their values are copied to the target at the switch", a.src.user, listText(denied, 10)),
-			fmt.Sprintf("GRANT SELECT ON SEQUENCE %s TO %s;", strings.Join(denied, ", "), ident(a.src.user)))
+			fmt.Sprintf("GRANT SELECT ON SEQUENCE %s TO %s;", strings.Join(denied, ", "), a.ident(a.src.user)))
 	}
 	return nil
 }
@@ -527,7 +533,7 @@ func (a *assessment) extensions(ctx context.Context) error {
 		case !installed && needsSuper && !a.tgt.super:
 			a.add(check.Error, "extension", object,
 				fmt.Sprintf("extension %s is not trusted, so role %s cannot create it on the target", e.name, a.tgt.user),
-				fmt.Sprintf("as a superuser on the target: CREATE EXTENSION %s;", ident(e.name)))
+				fmt.Sprintf("as a superuser on the target: CREATE EXTENSION %s;", a.ident(e.name)))
 		case !slices.Contains(versions, e.version):
 			a.add(check.Warning, "extension", object,
 				fmt.Sprintf("the source uses extension %s version %s; the target offers %s", e.name, e.version, strings.Join(versions, ", ")),
@@ -538,7 +544,7 @@ func (a *assessment) extensions(ctx context.Context) error {
 		a.add(check.Error, "column_type", "column "+a.moneyColumns[0],
 			fmt.Sprintf("money columns (%s) are read and written in lc_monetary's format, which differs (source %s, target %s)",
 				listText(a.moneyColumns, 5), a.src.settings["lc_monetary"], a.tgt.settings["lc_monetary"]),
-			fmt.Sprintf("ALTER DATABASE %s SET lc_monetary = '%s';  on the target", ident(a.tgt.database), a.src.settings["lc_monetary"]))
+			fmt.Sprintf("ALTER DATABASE %s SET lc_monetary = '%s';  on the target", a.ident(a.tgt.database), a.src.settings["lc_monetary"]))
 	}
 	return nil
 }
@@ -578,7 +584,7 @@ func (a *assessment) targetTables(ctx context.Context) error {
 		// qname comes from format('%I.%I'), so it is quoted for SQL.
 		if err := a.tgt.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+e.qname+")").Scan(&hasRows); err != nil {
 			a.add(check.Warning, "target_table", object, fmt.Sprintf("exists on the target and cannot be read to see whether it holds rows: %v", err),
-				fmt.Sprintf("GRANT SELECT ON %s TO %s;  on the target", e.qname, ident(a.tgt.user)))
+				fmt.Sprintf("GRANT SELECT ON %s TO %s;  on the target", e.qname, a.ident(a.tgt.user)))
 			continue
 		}
 		if hasRows {
