@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/pgbin"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -76,33 +77,14 @@ var defaultSettings = map[string]string{
 	"log_line_prefix":           "'%m [%p] %q%u@%d '",
 }
 
-// BinDir finds the PostgreSQL server binaries: $CUTOVER_PG_BINDIR, else the newest
-// /usr/lib/postgresql/*/bin, else the directory of pg_config on PATH.
+// BinDir finds the PostgreSQL server binaries (see pgbin.Dir).
 func BinDir() (string, error) {
-	if d := os.Getenv("CUTOVER_PG_BINDIR"); d != "" {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
-			return "", fmt.Errorf("CUTOVER_PG_BINDIR=%s holds no initdb", d)
-		}
-		return d, nil
+	d, err := pgbin.Dir("initdb")
+	if err != nil {
+		return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: run `make test`, which installs them " +
+			"(as root: apt-get install postgresql), or set CUTOVER_PG_BINDIR to their directory")
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
-	if len(matches) > 0 {
-		return filepath.Dir(matches[0]), nil
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		d := strings.TrimSpace(string(out))
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: run `make test`, which installs them " +
-		"(as root: apt-get install postgresql), or set CUTOVER_PG_BINDIR to their directory")
-}
-
-func versionOf(initdb string) int {
-	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
-	return v
+	return d, nil
 }
 
 // Start creates and starts a new server.

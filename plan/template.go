@@ -3,7 +3,6 @@ package plan
 import (
 	"bytes"
 	"fmt"
-	"net/url"
 	"strings"
 	"text/template"
 
@@ -47,26 +46,7 @@ func Render(in Init) (Written, error) {
 	return w, nil
 }
 
-// liftPassword removes the password from a connection string.
-func liftPassword(conn string) (string, bool) {
-	if PasswordOf(conn) == "" {
-		return conn, false
-	}
-	if strings.Contains(conn, "://") {
-		u, err := url.Parse(conn)
-		if err != nil {
-			return conn, false
-		}
-		if u.User != nil {
-			u.User = url.User(u.User.Username())
-		}
-		q := u.Query()
-		q.Del("password")
-		u.RawQuery = q.Encode()
-		return u.String(), true
-	}
-	return strings.TrimSpace(redact.KVPassword.ReplaceAllString(conn, "")), true
-}
+func liftPassword(conn string) (string, bool) { return redact.StripPassword(conn) }
 
 // yamlScalar quotes a value so it reads back as the same string.
 func yamlScalar(v any) string {

@@ -71,6 +71,27 @@ func ConnString(conn string) string {
 	return KVPassword.ReplaceAllString(conn, "${1}"+Mask)
 }
 
+// StripPassword removes the password from a connection string; ok reports whether it had one.
+func StripPassword(conn string) (string, bool) {
+	if Password(conn) == "" {
+		return conn, false
+	}
+	if strings.Contains(conn, "://") {
+		u, err := url.Parse(conn)
+		if err != nil {
+			return conn, false
+		}
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return u.String(), true
+	}
+	return strings.TrimSpace(KVPassword.ReplaceAllString(conn, "")), true
+}
+
 // Writer passes writes through to an underlying writer with every secret masked.
 type Writer struct {
 	mu      sync.Mutex

@@ -1,0 +1,167 @@
+// Package load runs a full load: tables split into chunks, copied by parallel
+// workers, largest first, each table's progress recorded as it goes.
+//
+// It knows nothing of the engines: a Worker copies one chunk (PostgreSQL streams
+// COPY from a snapshot-bound transaction), a Recorder keeps table state where the
+// operator can see it (the control schema).
+package load
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Table is one table to copy, split into Chunks parts a worker copies independently.
+type Table struct {
+	Schema, Name   string
+	EstimatedBytes int64
+	Chunks         int
+}
+
+func (t *Table) String() string { return t.Schema + "." + t.Name }
+
+// Worker copies chunks; each worker is used by one goroutine.
+type Worker interface {
+	// Copy copies chunk i of Chunks of table t and returns the rows and bytes it moved.
+	Copy(ctx context.Context, t *Table, chunk int) (rows, bytes int64, err error)
+	Close(ctx context.Context) error
+}
+
+// Recorder keeps each table's state.
+type Recorder interface {
+	Started(ctx context.Context, t *Table) error
+	Progress(ctx context.Context, t *Table, rows, bytes int64) error
+	Loaded(ctx context.Context, t *Table, rows, bytes int64, took time.Duration) error
+	Failed(ctx context.Context, t *Table, err error) error
+}
+
+// Run copies every table with n workers made by newWorker. It stops at the first error,
+// records it against its table, and returns it naming the table.
+func Run(ctx context.Context, tables []*Table, n int, newWorker func(ctx context.Context) (Worker, error), rec Recorder) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type job struct {
+		t     *Table
+		chunk int
+	}
+	ordered := append([]*Table(nil), tables...)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].EstimatedBytes > ordered[j].EstimatedBytes })
+	jobs := make(chan job)
+	go func() {
+		defer close(jobs)
+		for _, t := range ordered {
+			for c := 0; c < max(t.Chunks, 1); c++ {
+				select {
+				case jobs <- job{t, c}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+
+	p := &progress{tables: map[*Table]*tableProgress{}}
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(t *Table, err error) {
+		errOnce.Do(func() {
+			if t != nil {
+				err = fmt.Errorf("table %s: %w", t, err)
+				_ = rec.Failed(context.WithoutCancel(ctx), t, err)
+			}
+			firstErr = err
+			cancel()
+		})
+	}
+	workers := min(n, countJobs(ordered))
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w, err := newWorker(ctx)
+			if err != nil {
+				fail(nil, err)
+				return
+			}
+			defer w.Close(context.WithoutCancel(ctx))
+			for j := range jobs {
+				if err := p.start(ctx, rec, j.t); err != nil {
+					fail(j.t, err)
+					return
+				}
+				rows, bytes, err := w.Copy(ctx, j.t, j.chunk)
+				if err != nil {
+					if ctx.Err() != nil && firstErr != nil {
+						return // another worker failed first
+					}
+					fail(j.t, err)
+					return
+				}
+				if err := p.chunkDone(ctx, rec, j.t, rows, bytes); err != nil {
+					fail(j.t, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return firstErr
+}
+
+func countJobs(tables []*Table) int {
+	n := 0
+	for _, t := range tables {
+		n += max(t.Chunks, 1)
+	}
+	return n
+}
+
+// progress aggregates chunk results into table results.
+type progress struct {
+	mu     sync.Mutex
+	tables map[*Table]*tableProgress
+}
+
+type tableProgress struct {
+	started     time.Time
+	done        int
+	rows, bytes int64
+}
+
+func (p *progress) start(ctx context.Context, rec Recorder, t *Table) error {
+	p.mu.Lock()
+	_, seen := p.tables[t]
+	if !seen {
+		p.tables[t] = &tableProgress{started: time.Now()}
+	}
+	p.mu.Unlock()
+	if seen {
+		return nil
+	}
+	return rec.Started(ctx, t)
+}
+
+func (p *progress) chunkDone(ctx context.Context, rec Recorder, t *Table, rows, bytes int64) error {
+	p.mu.Lock()
+	tp := p.tables[t]
+	tp.done++
+	tp.rows += rows
+	tp.bytes += bytes
+	finished := tp.done == max(t.Chunks, 1)
+	r, b, took := tp.rows, tp.bytes, time.Since(tp.started)
+	p.mu.Unlock()
+	if finished {
+		return rec.Loaded(ctx, t, r, b, took)
+	}
+	return rec.Progress(ctx, t, r, b)
+}

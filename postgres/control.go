@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Phases of a migration, in order, as recorded in the control schema's state table.
+const (
+	PhaseNew      = "new"      // control schema created, nothing else done
+	PhaseSchema   = "schema"   // slot and snapshot taken; pre-data being created
+	PhaseLoading  = "loading"  // pre-data created; tables being copied
+	PhasePostData = "postdata" // every table copied; secondary objects being built
+	PhaseLoaded   = "loaded"   // full load complete
+)
+
+// Table states in table_stats.
+const (
+	TableQueued  = "queued"
+	TableLoading = "loading"
+	TableLoaded  = "loaded"
+	TableError   = "error"
+)
+
+// Control is the control schema in the target: the state an operator must not lose.
+type Control struct {
+	mu     sync.Mutex // the connection serves one statement at a time; load workers share it
+	conn   *pgx.Conn
+	schema string
+}
+
+// State is the migration's row in the state table.
+type State struct {
+	Phase    string
+	Slot     string
+	Position string // the slot's consistent point: where the change stream starts
+	Updated  time.Time
+}
+
+// TableStat is a table's row in table_stats.
+type TableStat struct {
+	Schema, Table  string
+	State          string
+	Rows, Bytes    int64
+	EstimatedBytes int64
+	Started, Ended *time.Time
+	Position       string // the snapshot this table was copied at
+	Error          string
+}
+
+// OpenControl creates the control schema in the target if needed and returns it.
+func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, error) {
+	c := &Control{conn: conn, schema: schema}
+	q := func(t string) string { return pgx.Identifier{schema, t}.Sanitize() }
+	ddl := fmt.Sprintf(`
+		CREATE SCHEMA IF NOT EXISTS %s;
+		CREATE TABLE IF NOT EXISTS %s (
+		    id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+		    phase      text NOT NULL,
+		    slot       text NOT NULL DEFAULT '',
+		    position   text NOT NULL DEFAULT '',
+		    updated_at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE IF NOT EXISTS %s (
+		    schema_name     text NOT NULL,
+		    table_name      text NOT NULL,
+		    state           text NOT NULL,
+		    rows            bigint NOT NULL DEFAULT 0,
+		    bytes           bigint NOT NULL DEFAULT 0,
+		    estimated_bytes bigint NOT NULL DEFAULT 0,
+		    started_at      timestamptz,
+		    finished_at     timestamptz,
+		    position        text NOT NULL DEFAULT '',
+		    error           text NOT NULL DEFAULT '',
+		    PRIMARY KEY (schema_name, table_name));
+		INSERT INTO %s (phase) VALUES ('new') ON CONFLICT DO NOTHING;`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"))
+	if _, err := conn.Exec(ctx, ddl); err != nil {
+		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
+	}
+	return c, nil
+}
+
+func (c *Control) table(name string) string { return pgx.Identifier{c.schema, name}.Sanitize() }
+
+// State reads the migration state.
+func (c *Control) State(ctx context.Context) (State, error) {
+	var s State
+	err := c.conn.QueryRow(ctx, "SELECT phase, slot, position, updated_at FROM "+c.table("state")).Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated)
+	return s, err
+}
+
+// SetState records the migration state.
+func (c *Control) SetState(ctx context.Context, s State) error {
+	_, err := c.conn.Exec(ctx, "UPDATE "+c.table("state")+" SET phase = $1, slot = $2, position = $3, updated_at = now()", s.Phase, s.Slot, s.Position)
+	return err
+}
+
+// QueueTables records the tables of the load (keeping any already loaded).
+func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
+	b := &pgx.Batch{}
+	for _, t := range tables {
+		b.Queue("INSERT INTO "+c.table("table_stats")+` (schema_name, table_name, state, estimated_bytes)
+			VALUES ($1, $2, 'queued', $3) ON CONFLICT (schema_name, table_name) DO UPDATE SET estimated_bytes = excluded.estimated_bytes`,
+			t.Schema, t.Table, t.EstimatedBytes)
+	}
+	return c.conn.SendBatch(ctx, b).Close()
+}
+
+// TableStats reads every table's row.
+func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
+	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error
+		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
+		var t TableStat
+		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error)
+		return t, err
+	})
+}
+
+// ReadControl opens the control schema read-only; ok is false when it does not exist.
+func ReadControl(ctx context.Context, conn *pgx.Conn, schema string) (c *Control, ok bool, err error) {
+	var exists bool
+	err = conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{schema, "state"}.Sanitize()).Scan(&exists)
+	if err != nil || !exists {
+		return nil, false, err
+	}
+	return &Control{conn: conn, schema: schema}, true, nil
+}
+
+var errNoRow = errors.New("no such table in table_stats")
+
+// tableUpdate changes one table's row.
+func (c *Control) tableUpdate(ctx context.Context, schema, table, set string, args ...any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	args = append([]any{schema, table}, args...)
+	tag, err := c.conn.Exec(ctx, "UPDATE "+c.table("table_stats")+" SET "+set+" WHERE schema_name = $1 AND table_name = $2", args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = errNoRow
+	}
+	return err
+}

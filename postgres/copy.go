@@ -1,0 +1,180 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// chunkBytes is the heap size above which a table is split so several workers copy it.
+const chunkBytes = 64 << 20
+
+// copySpec is how one table is copied.
+type copySpec struct {
+	qname   string // schema.table, quoted
+	columns string // quoted column list without generated columns
+	blocks  int64  // heap blocks when the snapshot was taken
+}
+
+// copyPlan describes the tables of a load and how each is copied.
+type copyPlan struct {
+	tables []*load.Table
+	specs  map[*load.Table]*copySpec
+}
+
+// planCopy reads, inside the snapshot, each table's columns and size, and splits the large
+// ones into ranges of physical blocks (ctid). Block ranges partition any table, with or
+// without a key, and PostgreSQL 14+ reads each range with a TID range scan: sequential
+// I/O and no index needed. Older servers copy each table whole.
+func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, major int) (*copyPlan, error) {
+	var oids []uint32
+	byOID := map[uint32]*relation{}
+	for _, r := range rels {
+		if r.kind == "r" { // partitioned roots hold no rows; their partitions are copied
+			oids = append(oids, r.oid)
+			byOID[r.oid] = r
+		}
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT a.attrelid, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+		       pg_relation_size(a.attrelid), pg_relation_size(a.attrelid) / current_setting('block_size')::bigint
+		FROM pg_attribute a
+		WHERE a.attrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+		GROUP BY a.attrelid`, oids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cp := &copyPlan{specs: map[*load.Table]*copySpec{}}
+	for rows.Next() {
+		var oid uint32
+		var cols string
+		var size, blocks int64
+		if err := rows.Scan(&oid, &cols, &size, &blocks); err != nil {
+			return nil, err
+		}
+		r := byOID[oid]
+		chunks := 1
+		if major >= 14 && parallel > 1 && size > chunkBytes {
+			chunks = int(min((size+chunkBytes-1)/chunkBytes, int64(parallel*4)))
+		}
+		t := &load.Table{Schema: r.schema, Name: r.name, EstimatedBytes: size, Chunks: chunks}
+		cp.tables = append(cp.tables, t)
+		cp.specs[t] = &copySpec{qname: r.qname, columns: cols, blocks: blocks}
+	}
+	return cp, rows.Err()
+}
+
+// rangeSQL selects chunk i of n by block range; the first and last ranges are open so
+// that every row visible in the snapshot falls in exactly one chunk.
+func (s *copySpec) copyOutSQL(i, n int) string {
+	if n <= 1 {
+		return fmt.Sprintf("COPY %s (%s) TO STDOUT", s.qname, s.columns)
+	}
+	var where []string
+	if i > 0 {
+		where = append(where, fmt.Sprintf("ctid >= '(%d,0)'::tid", s.blocks*int64(i)/int64(n)))
+	}
+	if i < n-1 {
+		where = append(where, fmt.Sprintf("ctid < '(%d,0)'::tid", s.blocks*int64(i+1)/int64(n)))
+	}
+	cond := "true"
+	if len(where) > 0 {
+		cond = where[0]
+		if len(where) > 1 {
+			cond += " AND " + where[1]
+		}
+	}
+	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", s.columns, s.qname, cond)
+}
+
+// copyWorker streams COPY from a source transaction bound to the snapshot into the target.
+type copyWorker struct {
+	src, tgt *pgx.Conn
+	plan     *copyPlan
+}
+
+var _ load.Worker = (*copyWorker)(nil)
+
+func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyPlan) (*copyWorker, error) {
+	src, err := Connect(ctx, p.Source)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the source: %w", err)
+	}
+	w := &copyWorker{src: src, plan: cp}
+	for _, q := range []string{
+		"SET statement_timeout = 0", "SET idle_in_transaction_session_timeout = 0",
+		"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		"SET TRANSACTION SNAPSHOT '" + snapshot + "'",
+	} {
+		if _, err := src.Exec(ctx, q); err != nil {
+			src.Close(ctx)
+			return nil, fmt.Errorf("source: %s: %w", q, err)
+		}
+	}
+	tgt, err := Connect(ctx, p.Target)
+	if err != nil {
+		src.Close(ctx)
+		return nil, fmt.Errorf("connect to the target: %w", err)
+	}
+	w.tgt = tgt
+	// Triggers and foreign keys must not fire for copied rows; an asynchronous commit is
+	// safe because a table counts as loaded only once the control schema records it,
+	// which commits after (and so flushes) the table's data.
+	for _, q := range []string{"SET session_replication_role = replica", "SET synchronous_commit = off", "SET statement_timeout = 0"} {
+		if _, err := tgt.Exec(ctx, q); err != nil {
+			w.Close(ctx)
+			return nil, fmt.Errorf("target: %s: %w", q, err)
+		}
+	}
+	return w, nil
+}
+
+// countingWriter counts the bytes passing to the pipe.
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int) (int64, int64, error) {
+	spec := w.plan.specs[t]
+	pr, pw := io.Pipe()
+	counter := &countingWriter{w: pw}
+	outErr := make(chan error, 1)
+	go func() {
+		_, err := w.src.PgConn().CopyTo(ctx, counter, spec.copyOutSQL(chunk, t.Chunks))
+		pw.CloseWithError(err)
+		outErr <- err
+	}()
+	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", spec.qname, spec.columns))
+	pr.CloseWithError(io.ErrClosedPipe) // unblocks the reader side if the target stopped early
+	srcErr := <-outErr
+	switch {
+	case srcErr != nil && srcErr != io.ErrClosedPipe:
+		return 0, 0, fmt.Errorf("read from the source: %w", srcErr)
+	case inErr != nil:
+		return 0, 0, fmt.Errorf("write to the target: %w", inErr)
+	}
+	return tag.RowsAffected(), counter.n.Load(), nil
+}
+
+func (w *copyWorker) Close(ctx context.Context) error {
+	if w.src != nil {
+		w.src.Close(ctx)
+	}
+	if w.tgt != nil {
+		w.tgt.Close(ctx)
+	}
+	return nil
+}

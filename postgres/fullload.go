@@ -1,0 +1,271 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// StartOptions tunes cutover start.
+type StartOptions struct {
+	Out io.Writer // progress lines
+}
+
+// ErrNotReady is returned when the assessment found errors before anything changed.
+var ErrNotReady = errors.New("cutover check found errors (above): fix them, then run cutover start again")
+
+// FullLoad runs the full load, or resumes it: schema (pre-data), the tables copied
+// from one consistent snapshot, then secondary objects (post-data). The state of each
+// step lives in the target's control schema, so a rerun after a crash goes on from
+// where it stopped: tables already loaded are kept, partly loaded ones are redone.
+func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+	out := opts.Out
+	tgt, err := Connect(ctx, p.Target)
+	if err != nil {
+		problem, fix := ConnectProblem("target", p.Target, err)
+		return fmt.Errorf("%s\nfix: %s", problem, fix)
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+
+	ctl, existed, err := ReadControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return err
+	}
+	st := State{Phase: PhaseNew}
+	if existed {
+		if st, err = ctl.State(ctx); err != nil {
+			return err
+		}
+	}
+	if st.Phase == PhaseLoaded {
+		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
+		return nil
+	}
+	if st.Phase == PhaseNew {
+		report := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute})
+		if report.Failed() {
+			_ = report.WriteText(out)
+			return ErrNotReady
+		}
+	}
+	if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
+		return err
+	}
+
+	src, err := Connect(ctx, p.Source)
+	if err != nil {
+		problem, fix := ConnectProblem("source", p.Source, err)
+		return fmt.Errorf("%s\nfix: %s", problem, fix)
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	var major int
+	if err := src.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&major); err != nil {
+		return err
+	}
+	all, err := listRelations(ctx, src)
+	if err != nil {
+		return err
+	}
+	tables, _ := selectTables(all, p)
+
+	snap, err := takeSnapshot(ctx, p, ctl, &st, out)
+	if err != nil {
+		return err
+	}
+	defer snap.Close(context.WithoutCancel(ctx))
+
+	dir, err := os.MkdirTemp("", "cutover-schema-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pks, err := primaryKeys(ctx, src, tables)
+	if err != nil {
+		return err
+	}
+	dump, err := DumpSchema(ctx, p.Source, snap.Name, dir, major, excluded(all, tables), p.ControlSchema, pks)
+	if err != nil {
+		return err
+	}
+
+	if st.Phase == PhaseSchema {
+		step(out, "creating the schema on the target (pre-data and primary keys)")
+		if err := dump.RestorePreData(ctx, p.Target); err != nil {
+			return err
+		}
+		st.Phase = PhaseLoading
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+	}
+	if st.Phase == PhaseLoading {
+		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, out); err != nil {
+			return err
+		}
+		st.Phase = PhasePostData
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+	}
+	if st.Phase == PhasePostData {
+		step(out, fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
+		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, func(tocEntry) bool { return false }); err != nil {
+			return err
+		}
+		st.Phase = PhaseLoaded
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "full load complete. The change stream starts at position %s of slot %s on the source;\n"+
+		"the slot keeps the source's WAL from there until cutover start goes on into change data capture or cutover finish drops it.\n", st.Position, st.Slot)
+	return nil
+}
+
+func step(out io.Writer, what string) {
+	fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), what)
+}
+
+// takeSnapshot creates the migration's slot with its exported snapshot on the first run.
+// A resumed load cannot have that snapshot back (it died with its connection), so it
+// takes a new one from a temporary slot: the tables it copies then start their change
+// stream at the new position, the ones loaded before at the slot's.
+func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, out io.Writer) (*Snapshot, error) {
+	switch st.Phase {
+	case PhaseNew, PhaseSchema:
+		if st.Slot != "" {
+			// A run that stopped before any table was copied: start over with a new slot.
+			if err := DropSlot(ctx, p.Source, st.Slot); err != nil {
+				return nil, fmt.Errorf("drop the slot %s of the run that stopped: %w", st.Slot, err)
+			}
+		}
+		slot := "cutover_" + randomHex(4)
+		snap, err := CreateSnapshot(ctx, p.Source, slot, false)
+		if err != nil {
+			return nil, err
+		}
+		*st = State{Phase: PhaseSchema, Slot: slot, Position: snap.Position}
+		if err := ctl.SetState(ctx, *st); err != nil {
+			snap.Close(ctx)
+			return nil, err
+		}
+		step(out, fmt.Sprintf("created replication slot %s; snapshot %s at position %s", slot, snap.Name, snap.Position))
+		return snap, nil
+	}
+	snap, err := CreateSnapshot(ctx, p.Source, st.Slot+"_resume_"+randomHex(2), true)
+	if err != nil {
+		return nil, err
+	}
+	step(out, fmt.Sprintf("resuming the %s phase with a new snapshot at position %s", st.Phase, snap.Position))
+	return snap, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// excluded lists the source's relations the plan does not migrate.
+func excluded(all, included []*relation) []*relation {
+	in := map[uint32]bool{}
+	for _, r := range included {
+		in[r.oid] = true
+	}
+	var out []*relation
+	for _, r := range all {
+		if !in[r.oid] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// copyTables copies every table not yet loaded, inside the snapshot.
+func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, out io.Writer) error {
+	// The plan is read inside the snapshot so block counts match what the workers see.
+	if _, err := src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err != nil {
+		return err
+	}
+	if _, err := src.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snap.Name+"'"); err != nil {
+		return err
+	}
+	cp, err := planCopy(ctx, src, tables, p.FullLoad.Parallel, major)
+	if _, rbErr := src.Exec(ctx, "ROLLBACK"); err == nil {
+		err = rbErr
+	}
+	if err != nil {
+		return err
+	}
+	stats := make([]TableStat, len(cp.tables))
+	for i, t := range cp.tables {
+		stats[i] = TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes}
+	}
+	if err := ctl.QueueTables(ctx, stats); err != nil {
+		return err
+	}
+	done, err := ctl.TableStats(ctx)
+	if err != nil {
+		return err
+	}
+	loaded := map[string]bool{}
+	for _, s := range done {
+		if s.State == TableLoaded {
+			loaded[s.Schema+"."+s.Table] = true
+		}
+	}
+	var todo []*load.Table
+	for _, t := range cp.tables {
+		if loaded[t.String()] {
+			continue
+		}
+		// Whatever a stopped run left in a table not marked loaded is removed: it is redone whole.
+		if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
+			return fmt.Errorf("table %s: empty it on the target before copying: %w", cp.specs[t].qname, err)
+		}
+		todo = append(todo, t)
+	}
+	step(out, fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
+	rec := &recorder{ctl: ctl, position: snap.Position, out: out}
+	return load.Run(ctx, todo, p.FullLoad.Parallel, func(ctx context.Context) (load.Worker, error) {
+		return newCopyWorker(ctx, p, snap.Name, cp)
+	}, rec)
+}
+
+// recorder keeps table_stats current and prints a line per table.
+type recorder struct {
+	ctl      *Control
+	position string
+	out      io.Writer
+}
+
+var _ load.Recorder = (*recorder)(nil)
+
+func (r *recorder) Started(ctx context.Context, t *load.Table) error {
+	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loading', rows = 0, bytes = 0, started_at = now(), finished_at = NULL, error = ''")
+}
+
+func (r *recorder) Progress(ctx context.Context, t *load.Table, rows, bytes int64) error {
+	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "rows = $3, bytes = $4", rows, bytes)
+}
+
+func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64, took time.Duration) error {
+	err := r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loaded', rows = $3, bytes = $4, finished_at = now(), position = $5", rows, bytes, r.position)
+	if err == nil {
+		step(r.out, fmt.Sprintf("loaded %s: %d rows, %s in %v", t, rows, bytesText(bytes), took.Round(time.Millisecond)))
+	}
+	return err
+}
+
+func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
+	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'error', error = $3, finished_at = now()", err.Error())
+}
