@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cutover-dev/cutover/load"
@@ -245,6 +246,7 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 type recorder struct {
 	ctl      *Control
 	position string
+	mu       sync.Mutex // workers report at once; their lines must not interleave
 	out      io.Writer
 }
 
@@ -261,7 +263,9 @@ func (r *recorder) Progress(ctx context.Context, t *load.Table, rows, bytes int6
 func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64, took time.Duration) error {
 	err := r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loaded', rows = $3, bytes = $4, finished_at = now(), position = $5", rows, bytes, r.position)
 	if err == nil {
+		r.mu.Lock()
 		step(r.out, fmt.Sprintf("loaded %s: %d rows, %s in %v", t, rows, bytesText(bytes), took.Round(time.Millisecond)))
+		r.mu.Unlock()
 	}
 	return err
 }

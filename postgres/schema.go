@@ -94,7 +94,9 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 	}
 	conn, env := libpqArgs(ep)
 	file := filepath.Join(dir, "schema.dump")
-	args := []string{"--format=custom", "--schema-only", "--no-publications", "--no-subscriptions",
+	// The pre-data and post-data sections, not --schema-only: that one also drops the
+	// REFRESH of populated materialized views, which pg_dump files under post-data.
+	args := []string{"--format=custom", "--section=pre-data", "--section=post-data", "--no-publications", "--no-subscriptions",
 		"--snapshot=" + snapshot, "--exclude-schema=" + psqlPatternQuote(controlSchema), "--file=" + file}
 	for _, r := range exclude {
 		args = append(args, "--exclude-table="+psqlPatternQuote(r.schema)+"."+psqlPatternQuote(r.name))

@@ -1,0 +1,303 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/jackc/pgx/v5"
+)
+
+// userTables lists plain tables outside system schemas and the control schema.
+const userTables = `SELECT format('%I.%I', n.nspname, c.relname)
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'cutover')
+	  AND n.nspname NOT LIKE 'pg\_%' ORDER BY 1`
+
+// checksums returns, per table, its row count and an md5 of its rows' text in order:
+// computed with SQL of its own, independent of the code under test.
+func checksums(t *testing.T, db *pgtest.DB) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	conn := db.Conn(t)
+	rows, err := conn.Query(ctx, userTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]string{}
+	for _, tbl := range tables {
+		var sum string
+		q := fmt.Sprintf(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') FROM ONLY %s AS x`, tbl)
+		if err := conn.QueryRow(ctx, q).Scan(&sum); err != nil {
+			t.Fatalf("%s: %v", tbl, err)
+		}
+		sums[tbl] = sum
+	}
+	return sums
+}
+
+// objects lists the schema objects of a database, one line each, sorted.
+func objects(t *testing.T, db *pgtest.DB) []string {
+	t.Helper()
+	const user = `NOT IN ('pg_catalog', 'information_schema', 'cutover', 'pg_toast')`
+	q := `
+	SELECT 'index ' || schemaname || '.' || indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname ` + user + `
+	UNION ALL SELECT 'INVALID index ' || indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname ` + user + ` AND NOT (i.indisvalid AND i.indisready)
+	UNION ALL SELECT 'constraint ' || conrelid::regclass || '.' || conname || ': ' || pg_get_constraintdef(c.oid) || ' validated=' || convalidated
+	    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname ` + user + `
+	UNION ALL SELECT 'trigger ' || tgrelid::regclass || '.' || tgname || ' enabled=' || tgenabled::text FROM pg_trigger t
+	    JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT tgisinternal AND n.nspname ` + user + `
+	UNION ALL SELECT 'view ' || schemaname || '.' || viewname || ': ' || definition FROM pg_views WHERE schemaname ` + user + `
+	UNION ALL SELECT 'matview ' || schemaname || '.' || matviewname || ' populated=' || ispopulated FROM pg_matviews WHERE schemaname ` + user + `
+	UNION ALL SELECT 'rule ' || schemaname || '.' || tablename || '.' || rulename FROM pg_rules WHERE schemaname ` + user + `
+	UNION ALL SELECT 'sequence ' || schemaname || '.' || sequencename || ' ' || data_type FROM pg_sequences WHERE schemaname ` + user + `
+	UNION ALL SELECT 'function ' || p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ` + user + `
+	UNION ALL SELECT 'type ' || t.oid::regtype || ' ' || t.typtype::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+	    WHERE n.nspname ` + user + ` AND t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+	UNION ALL SELECT 'column ' || attrelid::regclass || '.' || attname || ' ' || format_type(atttypid, atttypmod) || ' notnull=' || attnotnull
+	    || ' identity=' || attidentity::text || ' generated=' || attgenerated::text || ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+	    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+	    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	    WHERE n.nspname ` + user + ` AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL SELECT 'comment ' || objoid::regclass || ': ' || description FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
+	    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE d.classoid = 'pg_class'::regclass AND n.nspname ` + user
+	rows, err := db.Conn(t).Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(list)
+	return list
+}
+
+func fullLoad(t *testing.T, src, tgt *pgtest.DB, extra string) string {
+	t.Helper()
+	var out bytes.Buffer
+	p := planFor(t, src.URL(), tgt.URL(), extra)
+	if err := FullLoad(context.Background(), p, StartOptions{Out: &out}); err != nil {
+		t.Fatalf("full load: %v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
+func sameTables(t *testing.T, src, tgt *pgtest.DB) {
+	t.Helper()
+	a, b := checksums(t, src), checksums(t, tgt)
+	if len(a) == 0 {
+		t.Fatal("no tables to compare")
+	}
+	for tbl, sum := range a {
+		if b[tbl] != sum {
+			t.Errorf("table %s differs: source %s, target %s", tbl, sum, b[tbl])
+		}
+	}
+	for tbl := range b {
+		if _, ok := a[tbl]; !ok {
+			t.Errorf("table %s is on the target only", tbl)
+		}
+	}
+}
+
+func sameObjects(t *testing.T, src, tgt *pgtest.DB) {
+	t.Helper()
+	a, b := objects(t, src), objects(t, tgt)
+	want := map[string]bool{}
+	for _, o := range a {
+		want[o] = true
+	}
+	got := map[string]bool{}
+	for _, o := range b {
+		got[o] = true
+		if strings.HasPrefix(o, "INVALID") {
+			t.Errorf("target: %s", o)
+		} else if !want[o] {
+			t.Errorf("only on the target: %s", o)
+		}
+	}
+	for _, o := range a {
+		if !got[o] {
+			t.Errorf("missing on the target: %s", o)
+		}
+	}
+}
+
+func TestFullLoadPagila(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	if err := pgtest.LoadPagila(context.Background(), src.Server, src.Name); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `ALTER TABLE public.country REPLICA IDENTITY DEFAULT;
+		ALTER TABLE public.payment_p0000_default ADD PRIMARY KEY (payment_id);
+		ALTER TABLE public.payment_p2007_07_max ADD PRIMARY KEY (payment_id);
+		REFRESH MATERIALIZED VIEW public.nicer_but_slower_film_list;`)
+	out := fullLoad(t, src, tgt, "")
+	sameTables(t, src, tgt)
+	sameObjects(t, src, tgt)
+	if n := pgtest.QueryVal[int](t, tgt, `SELECT count(*) FROM public.nicer_but_slower_film_list`); n == 0 {
+		t.Error("the populated materialized view is empty on the target")
+	}
+
+	// The control schema tells the story.
+	if phase := pgtest.QueryVal[string](t, tgt, "SELECT phase FROM cutover.state"); phase != PhaseLoaded {
+		t.Fatalf("phase = %s", phase)
+	}
+	var slot, position string
+	if err := tgt.Conn(t).QueryRow(context.Background(), "SELECT slot, position FROM cutover.state").Scan(&slot, &position); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.QueryVal[int](t, src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND plugin = 'pgoutput'", slot); n != 1 {
+		t.Fatalf("slot %s is not on the source", slot)
+	}
+	t.Cleanup(func() { _ = src.Server.Exec(context.Background(), "postgres", "SELECT pg_drop_replication_slot($1)", slot) })
+	bad := pgtest.QueryVal[int](t, tgt, `SELECT count(*) FROM cutover.table_stats WHERE state <> 'loaded' OR position <> $1 OR finished_at IS NULL`, position)
+	rows := pgtest.QueryVal[int64](t, tgt, `SELECT sum(rows) FROM cutover.table_stats`)
+	if bad != 0 || rows != 46268 {
+		t.Fatalf("table_stats: %d rows not loaded at the slot's position; %d rows in all\n%s", bad, rows, out)
+	}
+
+	// Rerunning a finished load changes nothing.
+	if out := fullLoad(t, src, tgt, ""); !strings.Contains(out, "complete already") {
+		t.Fatalf("rerun: %s", out)
+	}
+}
+
+func TestFullLoadAwkwardSchema(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	long := strings.Repeat("x", 63)
+	src.Exec(t, fmt.Sprintf(`
+		CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+		CREATE DOMAIN positive AS numeric CHECK (VALUE > 0);
+		CREATE SCHEMA "Odd ""Schema""";
+		CREATE TABLE "Odd ""Schema"""."Order" ("select" int PRIMARY KEY, "Mixed Case" text, "from" text);
+		INSERT INTO "Odd ""Schema"""."Order" SELECT g, 'v' || g, 'quote '' and "dq"' FROM generate_series(1, 50) g;
+		CREATE TABLE %s (%s int PRIMARY KEY);
+		INSERT INTO %s VALUES (1), (2);
+		CREATE TABLE kinds (
+		    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		    m mood, p positive, tags text[], grid int[][], doc jsonb, raw bytea,
+		    n numeric, f float8, r real, ts timestamptz, d date,
+		    big text, twice int GENERATED ALWAYS AS (id * 2) STORED);
+		INSERT INTO kinds (m, p, tags, grid, doc, raw, n, f, r, ts, d, big) VALUES
+		    ('happy', 1.5, '{a,"b c",NULL,"d\"e"}', '{{1,2},{3,4}}', '{"k": [1, "x", null, {"z": 1.0}]}', '\x00ff10', 'NaN', 'Infinity', '-0', 'infinity', '-infinity', repeat('toast me ', 100000)),
+		    ('sad', 2, '{}', NULL, 'null', '', '-12345678901234567890.123456789', '-Infinity', 'NaN', '-infinity', 'infinity', ''),
+		    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-0', '1e-38', '2024-02-29 12:34:56.789+05:30', '0001-01-01 BC', NULL),
+		    ('ok', 3, '{x}', '{{5}}', '[]', decode(repeat('ab', 300000), 'hex'), '0.000000000000000000001', 1.7976931348623157e308, 3.4e38, '1970-01-01 00:00:00+00', '2000-01-01', repeat(md5('y'), 50000));
+		CREATE TABLE parts (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+		CREATE TABLE parts_eu PARTITION OF parts FOR VALUES IN ('eu');
+		CREATE TABLE parts_us PARTITION OF parts FOR VALUES IN ('us') PARTITION BY RANGE (id);
+		CREATE TABLE parts_us_low PARTITION OF parts_us FOR VALUES FROM (0) TO (100);
+		CREATE TABLE parts_us_high PARTITION OF parts_us FOR VALUES FROM (100) TO (MAXVALUE);
+		INSERT INTO parts SELECT g, CASE WHEN g %% 2 = 0 THEN 'eu' ELSE 'us' END, 'v' FROM generate_series(1, 300) g;
+		CREATE TABLE animal (id int PRIMARY KEY, name text);
+		CREATE TABLE dog (bark text) INHERITS (animal);
+		ALTER TABLE dog ADD PRIMARY KEY (id);
+		INSERT INTO animal VALUES (1, 'generic');
+		INSERT INTO dog VALUES (2, 'rex', 'woof');
+		CREATE TABLE nokey (a int, b text);
+		ALTER TABLE nokey REPLICA IDENTITY FULL;
+		INSERT INTO nokey VALUES (1, 'x'), (1, 'x'), (NULL, NULL);
+		CREATE INDEX ON kinds USING gin (doc);
+		CREATE UNIQUE INDEX ON "Odd ""Schema"""."Order" (lower("Mixed Case"));
+		CREATE VIEW happy AS SELECT id FROM kinds WHERE m = 'happy';
+		COMMENT ON TABLE kinds IS 'every awkward type';`,
+		long, long, long))
+	fullLoad(t, src, tgt, "")
+	sameTables(t, src, tgt)
+	sameObjects(t, src, tgt)
+	// Identity values were kept (sequences are synced at the switch), and generated columns still work.
+	tgt.Exec(t, "INSERT INTO kinds (id, m) OVERRIDING SYSTEM VALUE VALUES (100, 'ok')")
+	if twice := pgtest.QueryVal[int](t, tgt, "SELECT twice FROM kinds WHERE id = 100"); twice != 200 {
+		t.Fatalf("generated column = %d", twice)
+	}
+}
+
+// Writes during the load must not leak into the copy: every table reflects the one snapshot.
+func TestFullLoadIsOneSnapshot(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, pad text);
+		INSERT INTO big SELECT g, repeat('p', 200) FROM generate_series(1, 400000) g;
+		CREATE TABLE a (id bigint PRIMARY KEY);
+		CREATE TABLE b (id bigint PRIMARY KEY);
+		CREATE TABLE counter (k int PRIMARY KEY, n bigint);
+		INSERT INTO counter VALUES (1, 0);`)
+
+	// One writer, one transaction per step: insert step n into a and b, set counter to n,
+	// and delete a row of big. Any consistent snapshot sees exactly steps 1..K everywhere.
+	ctx, stop := context.WithCancel(context.Background())
+	var committed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	writerErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		conn, err := src.Server.Connect(context.Background(), src.Name)
+		if err != nil {
+			writerErr <- err
+			return
+		}
+		defer conn.Close(context.Background())
+		for n := int64(1); ctx.Err() == nil; n++ {
+			_, err := conn.Exec(context.Background(), fmt.Sprintf(`BEGIN;
+				INSERT INTO a VALUES (%[1]d); INSERT INTO b VALUES (%[1]d);
+				UPDATE counter SET n = %[1]d WHERE k = 1; DELETE FROM big WHERE id = %[1]d;
+				COMMIT;`, n))
+			if err != nil {
+				writerErr <- err
+				return
+			}
+			committed.Store(n)
+		}
+	}()
+	// Deterministic start: the writer has committed before the snapshot is taken.
+	for committed.Load() < 20 {
+		select {
+		case err := <-writerErr:
+			t.Fatal(err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	fullLoad(t, src, tgt, "full_load: {parallel: 4}")
+	afterLoad := committed.Load()
+	stop()
+	wg.Wait()
+	select {
+	case err := <-writerErr:
+		t.Fatal(err)
+	default:
+	}
+
+	k := pgtest.QueryVal[int64](t, tgt, "SELECT n FROM counter")
+	for _, q := range []string{
+		"SELECT count(*) FROM a", "SELECT count(*) FROM b", "SELECT max(id) FROM a", "SELECT max(id) FROM b",
+		"SELECT 400000 - count(*) FROM big", "SELECT coalesce(min(id) - 1, 0) FROM big",
+	} {
+		if got := pgtest.QueryVal[int64](t, tgt, q); got != k {
+			t.Errorf("%s = %d on the target; the counter says the snapshot holds %d steps", q, got, k)
+		}
+	}
+	if k < 20 || k >= afterLoad {
+		t.Fatalf("snapshot at step %d: the writer had committed 20 before the load and %d when it ended", k, afterLoad)
+	}
+	// big was split across workers: its chunks came from one snapshot too.
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(DISTINCT id) FROM big"); n != 400000-k {
+		t.Fatalf("big has %d distinct ids, want %d", n, 400000-k)
+	}
+}
