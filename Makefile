@@ -24,3 +24,7 @@ lint vet:
 
 clean:
 	rm -rf bin
+
+.PHONY: bench-fullload
+bench-fullload: deps build
+	$(GO) run ./bench/fullload -scale $(or $(SCALE),30)

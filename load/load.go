@@ -27,6 +27,9 @@ func (t *Table) String() string { return t.Schema + "." + t.Name }
 type Worker interface {
 	// Copy copies chunk i of Chunks of table t and returns the rows and bytes it moved.
 	Copy(ctx context.Context, t *Table, chunk int) (rows, bytes int64, err error)
+	// Finish completes a table once all its chunks are copied (the worker that copied
+	// the last one calls it): building its primary key, for instance.
+	Finish(ctx context.Context, t *Table) error
 	Close(ctx context.Context) error
 }
 
@@ -104,7 +107,7 @@ func Run(ctx context.Context, tables []*Table, n int, newWorker func(ctx context
 					fail(j.t, err)
 					return
 				}
-				if err := p.chunkDone(ctx, rec, j.t, rows, bytes); err != nil {
+				if err := p.chunkDone(ctx, rec, w, j.t, rows, bytes); err != nil {
 					fail(j.t, err)
 					return
 				}
@@ -151,7 +154,7 @@ func (p *progress) start(ctx context.Context, rec Recorder, t *Table) error {
 	return rec.Started(ctx, t)
 }
 
-func (p *progress) chunkDone(ctx context.Context, rec Recorder, t *Table, rows, bytes int64) error {
+func (p *progress) chunkDone(ctx context.Context, rec Recorder, w Worker, t *Table, rows, bytes int64) error {
 	p.mu.Lock()
 	tp := p.tables[t]
 	tp.done++
@@ -161,6 +164,9 @@ func (p *progress) chunkDone(ctx context.Context, rec Recorder, t *Table, rows, 
 	r, b, took := tp.rows, tp.bytes, time.Since(tp.started)
 	p.mu.Unlock()
 	if finished {
+		if err := w.Finish(ctx, t); err != nil {
+			return err
+		}
 		return rec.Loaded(ctx, t, r, b, took)
 	}
 	return rec.Progress(ctx, t, r, b)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// copyBuffer is the size of the blocks streamed from the source's COPY to the target's.
+const copyBuffer = 256 << 10
+
 // chunkBytes is the heap size above which a table is split so several workers copy it.
 const chunkBytes = 64 << 20
 
@@ -19,6 +23,8 @@ type copySpec struct {
 	qname   string // schema.table, quoted
 	columns string // quoted column list without generated columns
 	blocks  int64  // heap blocks when the snapshot was taken
+	pkName  string // the primary key built once the rows are in, or ""
+	pkDDL   string
 }
 
 // copyPlan describes the tables of a load and how each is copied.
@@ -42,8 +48,10 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 	}
 	rows, err := conn.Query(ctx, `
 		SELECT a.attrelid, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
-		       pg_relation_size(a.attrelid), pg_relation_size(a.attrelid) / current_setting('block_size')::bigint
+		       pg_relation_size(a.attrelid), pg_relation_size(a.attrelid) / current_setting('block_size')::bigint,
+		       coalesce(min(pk.conname), ''), coalesce(min(pg_get_constraintdef(pk.oid)), '')
 		FROM pg_attribute a
+		LEFT JOIN pg_constraint pk ON pk.conrelid = a.attrelid AND pk.contype = 'p'
 		WHERE a.attrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 		GROUP BY a.attrelid`, oids)
 	if err != nil {
@@ -55,7 +63,8 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		var oid uint32
 		var cols string
 		var size, blocks int64
-		if err := rows.Scan(&oid, &cols, &size, &blocks); err != nil {
+		var pkName, pkDef string
+		if err := rows.Scan(&oid, &cols, &size, &blocks, &pkName, &pkDef); err != nil {
 			return nil, err
 		}
 		r := byOID[oid]
@@ -65,7 +74,11 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		}
 		t := &load.Table{Schema: r.schema, Name: r.name, EstimatedBytes: size, Chunks: chunks}
 		cp.tables = append(cp.tables, t)
-		cp.specs[t] = &copySpec{qname: r.qname, columns: cols, blocks: blocks}
+		spec := &copySpec{qname: r.qname, columns: cols, blocks: blocks, pkName: pkName}
+		if pkName != "" {
+			spec.pkDDL = fmt.Sprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r.qname, pgx.Identifier{pkName}.Sanitize(), pkDef)
+		}
+		cp.specs[t] = spec
 	}
 	return cp, rows.Err()
 }
@@ -150,10 +163,16 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int) (int64, int64, error) {
 	spec := w.plan.specs[t]
 	pr, pw := io.Pipe()
-	counter := &countingWriter{w: pw}
+	// COPY TO hands over one row per Write and io.Pipe is synchronous: unbuffered, every
+	// row would be a goroutine handoff and its own tiny CopyData message to the target.
+	buf := bufio.NewWriterSize(pw, copyBuffer)
+	counter := &countingWriter{w: buf}
 	outErr := make(chan error, 1)
 	go func() {
 		_, err := w.src.PgConn().CopyTo(ctx, counter, spec.copyOutSQL(chunk, t.Chunks))
+		if err == nil {
+			err = buf.Flush()
+		}
 		pw.CloseWithError(err)
 		outErr <- err
 	}()
@@ -167,6 +186,29 @@ func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int) (int64,
 		return 0, 0, fmt.Errorf("write to the target: %w", inErr)
 	}
 	return tag.RowsAffected(), counter.n.Load(), nil
+}
+
+// Finish builds the table's primary key now that its rows are in: one sorted index
+// build is much faster than maintaining the index row by row during COPY, and it runs
+// while other workers go on copying. A run that stopped after the build but before the
+// table was recorded as loaded left the key in place; it is kept.
+func (w *copyWorker) Finish(ctx context.Context, t *load.Table) error {
+	spec := w.plan.specs[t]
+	if spec.pkDDL == "" {
+		return nil
+	}
+	var exists bool
+	if err := w.tgt.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)`,
+		spec.qname, spec.pkName).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := w.tgt.Exec(ctx, spec.pkDDL); err != nil {
+		return fmt.Errorf("build the primary key %s: %w", spec.pkName, err)
+	}
+	return nil
 }
 
 func (w *copyWorker) Close(ctx context.Context) error {

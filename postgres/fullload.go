@@ -99,7 +99,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 
 	if st.Phase == PhaseSchema {
-		step(out, "creating the schema on the target (pre-data and primary keys)")
+		step(out, "creating the schema on the target (pre-data)")
 		if err := dump.RestorePreData(ctx, p.Target); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 }
 
 func step(out io.Writer, what string) {
-	fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), what)
+	fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05.000"), what)
 }
 
 // takeSnapshot creates the migration's slot with its exported snapshot on the first run.

@@ -164,7 +164,9 @@ func TestFullLoadPagila(t *testing.T) {
 	if n := pgtest.QueryVal[int](t, src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND plugin = 'pgoutput'", slot); n != 1 {
 		t.Fatalf("slot %s is not on the source", slot)
 	}
-	t.Cleanup(func() { _ = src.Server.Exec(context.Background(), "postgres", "SELECT pg_drop_replication_slot($1)", slot) })
+	t.Cleanup(func() {
+		_ = src.Server.Exec(context.Background(), "postgres", "SELECT pg_drop_replication_slot($1)", slot)
+	})
 	bad := pgtest.QueryVal[int](t, tgt, `SELECT count(*) FROM cutover.table_stats WHERE state <> 'loaded' OR position <> $1 OR finished_at IS NULL`, position)
 	rows := pgtest.QueryVal[int64](t, tgt, `SELECT sum(rows) FROM cutover.table_stats`)
 	if bad != 0 || rows != 46268 {
@@ -300,4 +302,86 @@ func TestFullLoadIsOneSnapshot(t *testing.T) {
 	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(DISTINCT id) FROM big"); n != 400000-k {
 		t.Fatalf("big has %d distinct ids, want %d", n, 400000-k)
 	}
+}
+
+// start refuses to begin when the assessment finds errors, and changes nothing.
+func TestFullLoadRefusesWhenNotReady(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+	tgt.Exec(t, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (42)")
+	var out bytes.Buffer
+	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), ""), StartOptions{Out: &out})
+	if err != ErrNotReady || !strings.Contains(out.String(), "TRUNCATE public.t;") {
+		t.Fatalf("err = %v\n%s", err, out.String())
+	}
+	if n := pgtest.QueryVal[int](t, tgt, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover'"); n != 0 {
+		t.Fatal("the control schema was created although nothing may start")
+	}
+	if n := pgtest.QueryVal[int](t, src, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
+		t.Fatal("a slot was created although nothing may start")
+	}
+}
+
+// The target goes away in the middle of the load: the error names what failed, no table is
+// reported loaded that is not, and a rerun after the restart completes the copy.
+func TestFullLoadTargetGoesAway(t *testing.T) {
+	t.Parallel()
+	s := pgtest.StartServer(t, pgtest.Options{Name: "dying-target"})
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, s)
+	for i := 1; i <= 3; i++ {
+		src.Exec(t, fmt.Sprintf("CREATE TABLE t%d (id int PRIMARY KEY, pad text); INSERT INTO t%d SELECT g, repeat('y', 100) FROM generate_series(1, %d) g", i, i, 500000-i*100000))
+	}
+	p := planFor(t, src.URL(), tgt.URL(), "full_load: {parallel: 1}\n")
+	ctx := context.Background()
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- FullLoad(ctx, p, StartOptions{Out: &lockedWriter{w: &out}}) }()
+	// Wait until the first table is loading, then kill the target.
+	for {
+		conn, err := s.Connect(ctx, tgt.Name)
+		if err == nil {
+			var loading bool
+			err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM cutover.table_stats WHERE state = 'loading')").Scan(&loading)
+			conn.Close(ctx)
+			if err == nil && loading {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the load ended before the target was killed: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "table public.t1") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Logf("the error a user sees: %v", err)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.QueryVal[int](t, tgt, "SELECT count(*) FROM cutover.table_stats WHERE state = 'loaded'"); n != 0 {
+		t.Fatalf("%d tables reported loaded after the target died during the first one", n)
+	}
+	if out := fullLoad(t, src, tgt, "full_load: {parallel: 1}\n"); !strings.Contains(out, "resuming") {
+		t.Fatalf("rerun: %s", out)
+	}
+	sameTables(t, src, tgt)
+}
+
+// lockedWriter lets the test read output a concurrent load writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

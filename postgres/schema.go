@@ -29,7 +29,7 @@ type SchemaDump struct {
 	file  string
 	bin   string
 	toc   []tocEntry
-	pkOID map[uint32]bool // the primary-key constraints, restored before the data
+	pkOID map[uint32]bool // primary-key constraints: true for a partitioned table's, restored with the pre-data
 }
 
 // tocEntry is a line of pg_restore -l: "ID; CATALOG-OID OBJECT-OID TYPE SCHEMA NAME OWNER".
@@ -133,7 +133,14 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 // psqlPatternQuote makes a name an exact pg_dump pattern: double-quoted, quotes doubled.
 func psqlPatternQuote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
-func (d *SchemaDump) isPK(e tocEntry) bool { return e.catalog == pgConstraintOID && d.pkOID[e.object] }
+func (d *SchemaDump) isPK(e tocEntry) bool {
+	_, ok := d.pkOID[e.object]
+	return e.catalog == pgConstraintOID && ok
+}
+
+func (d *SchemaDump) isRootPK(e tocEntry) bool {
+	return e.catalog == pgConstraintOID && d.pkOID[e.object]
+}
 
 // restore runs pg_restore for one section, with the entries keep selects.
 func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, section string, jobs int, keep func(tocEntry) bool) error {
@@ -160,14 +167,15 @@ func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, section stri
 }
 
 // RestorePreData creates schemas, extensions, types, functions, tables and views on the
-// target in one transaction, then the primary keys (so partly loaded tables can be
-// told apart by key, and the change stream can apply by key).
+// target in one transaction, with the primary keys of partitioned tables (an invalid,
+// empty index until the partitions' keys are attached). The other primary keys are
+// built by the load workers as each table's rows are in.
 func (d *SchemaDump) RestorePreData(ctx context.Context, ep plan.Endpoint) error {
 	if err := d.restore(ctx, ep, "pre-data", 1, func(tocEntry) bool { return true }); err != nil {
 		return fmt.Errorf("create the schema on the target (pre-data): %w", err)
 	}
-	if err := d.restore(ctx, ep, "post-data", 1, d.isPK); err != nil {
-		return fmt.Errorf("create the primary keys on the target: %w", err)
+	if err := d.restore(ctx, ep, "post-data", 1, d.isRootPK); err != nil {
+		return fmt.Errorf("create the primary keys of partitioned tables on the target: %w", err)
 	}
 	return nil
 }
@@ -182,23 +190,24 @@ func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs
 	return nil
 }
 
-// primaryKeys returns the OIDs of the primary-key constraints of the given relations.
+// primaryKeys returns the OIDs of the primary-key constraints of the given relations,
+// true for those of partitioned tables.
 func primaryKeys(ctx context.Context, conn *pgx.Conn, rels []*relation) (map[uint32]bool, error) {
 	oids := make([]uint32, len(rels))
 	for i, r := range rels {
 		oids[i] = r.oid
 	}
-	rows, err := conn.Query(ctx, `SELECT oid FROM pg_constraint WHERE contype = 'p' AND conrelid = ANY ($1)`, oids)
-	if err != nil {
-		return nil, err
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	rows, err := conn.Query(ctx, `SELECT c.oid, r.relkind = 'p' FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+		WHERE c.contype = 'p' AND c.conrelid = ANY ($1)`, oids)
 	if err != nil {
 		return nil, err
 	}
 	pks := map[uint32]bool{}
-	for _, o := range list {
-		pks[o] = true
-	}
-	return pks, nil
+	var oid uint32
+	var partitioned bool
+	_, err = pgx.ForEachRow(rows, []any{&oid, &partitioned}, func() error {
+		pks[oid] = partitioned
+		return nil
+	})
+	return pks, err
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
@@ -37,7 +38,10 @@ Exit status: 0 when the full load is complete, 1 when it stopped on an error
 				if cmd.Context().Err() != nil {
 					return &ExitError{Code: ExitFailed, Err: errors.New("interrupted: run cutover start --full-load-only again to resume")}
 				}
-				return &ExitError{Code: ExitFailed, Err: err}
+				if errors.Is(err, postgres.ErrNotReady) {
+					return &ExitError{Code: ExitFailed, Err: err}
+				}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run cutover start --full-load-only again to resume (tables already loaded are kept)", err)}
 			}
 			return nil
 		},

@@ -1,0 +1,200 @@
+// Command fullload benchmarks cutover's full load against its peers in one run, on
+// throwaway servers: pgbench scale 30 on a source, then each tool copies it into a
+// fresh database on a target. Run with: make bench-fullload (SCALE=30 by default).
+//
+// Peers: pg_dump -Fd -j2 + pg_restore -j2, and native logical replication's initial
+// sync (CREATE SUBSCRIPTION until every table is ready; schema created beforehand).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/cutover-dev/cutover/pgtest"
+)
+
+func main() {
+	scale := flag.Int("scale", 30, "pgbench scale of the source")
+	jobs := flag.Int("jobs", 2, "workers for every tool")
+	bin := flag.String("cutover", "bin/cutover", "cutover binary")
+	flag.Parse()
+	if err := run(*scale, *jobs, *bin); err != nil {
+		pgtest.StopAll()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	pgtest.StopAll()
+}
+
+func run(scale, jobs int, bin string) error {
+	ctx := context.Background()
+	bin, _ = filepath.Abs(bin)
+	settings := map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB", "max_worker_processes": "16",
+		"max_logical_replication_workers": "8", "max_sync_workers_per_subscription": strconv.Itoa(jobs)}
+	src, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-source", Settings: settings})
+	if err != nil {
+		return err
+	}
+	tgt, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-target", Settings: settings})
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), "PGPASSWORD="+pgtest.Password)
+	tool := func(name string, args ...string) *exec.Cmd {
+		c := exec.Command(filepath.Join(src.BinDir, name), args...)
+		c.Env = env
+		return c
+	}
+	if err := src.Exec(ctx, "postgres", "CREATE DATABASE bench"); err != nil {
+		return err
+	}
+	fmt.Printf("building pgbench scale %d on the source ...\n", scale)
+	if out, err := tool("pgbench", "-i", "-q", "-s", strconv.Itoa(scale), "-h", "127.0.0.1", "-p", strconv.Itoa(src.Port), "-U", "postgres", "bench").CombinedOutput(); err != nil {
+		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+	if err := src.Exec(ctx, "bench", "VACUUM ANALYZE"); err != nil {
+		return err
+	}
+	var size int64
+	conn, err := src.Connect(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	_ = conn.QueryRow(ctx, "SELECT pg_database_size('bench')").Scan(&size)
+	conn.Close(ctx)
+	fmt.Printf("source database: %.0f MB\n\n", float64(size)/1e6)
+
+	// cutover
+	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_cutover"); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "cutover-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {no_identity: replica_identity_full}\n",
+		src.URL("bench"), tgt.URL("by_cutover"), jobs)
+	planFile := filepath.Join(dir, "cutover.yaml")
+	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
+		return err
+	}
+	c := exec.Command(bin, "start", "--full-load-only", "-c", planFile)
+	c.Stderr = os.Stderr
+	start := time.Now()
+	out, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("cutover: %v\n%s", err, out)
+	}
+	cutoverTime := time.Since(start)
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("started %s\n%s\n", start.Format("15:04:05.000"), out)
+	}
+	rssMB := float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	if err := src.Exec(ctx, "bench", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
+		return err
+	}
+	if err := sameCounts(ctx, src, tgt, "by_cutover"); err != nil {
+		return err
+	}
+	fmt.Printf("cutover start --full-load-only (parallel %d): %v, peak RSS %.0f MB\n", jobs, cutoverTime.Round(time.Millisecond), rssMB)
+
+	// pg_dump -Fd -j + pg_restore -j
+	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_dump"); err != nil {
+		return err
+	}
+	dumpDir := filepath.Join(dir, "dump")
+	start = time.Now()
+	if out, err := tool("pg_dump", "-Fd", "-j", strconv.Itoa(jobs), "-f", dumpDir, "-d", src.URL("bench")).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_dump: %v\n%s", err, out)
+	}
+	if out, err := tool("pg_restore", "-j", strconv.Itoa(jobs), "-d", tgt.URL("by_dump"), dumpDir).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_restore: %v\n%s", err, out)
+	}
+	dumpTime := time.Since(start)
+	if err := sameCounts(ctx, src, tgt, "by_dump"); err != nil {
+		return err
+	}
+	fmt.Printf("pg_dump -Fd -j%d + pg_restore -j%d:            %v\n", jobs, jobs, dumpTime.Round(time.Millisecond))
+
+	// native logical replication: schema first (not timed), then the initial sync
+	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_subscription"); err != nil {
+		return err
+	}
+	schema := filepath.Join(dir, "schema.sql")
+	if out, err := tool("pg_dump", "--schema-only", "-f", schema, "-d", src.URL("bench")).CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_dump --schema-only: %v\n%s", err, out)
+	}
+	if _, err := tgt.Psql(ctx, "by_subscription", "-f", schema); err != nil {
+		return err
+	}
+	if err := src.Exec(ctx, "bench", "CREATE PUBLICATION bench_pub FOR ALL TABLES"); err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := tgt.Exec(ctx, "by_subscription", fmt.Sprintf("CREATE SUBSCRIPTION bench_sub CONNECTION 'host=127.0.0.1 port=%d dbname=bench user=postgres password=%s' PUBLICATION bench_pub", src.Port, pgtest.Password)); err != nil {
+		return err
+	}
+	tconn, err := tgt.Connect(ctx, "by_subscription")
+	if err != nil {
+		return err
+	}
+	for {
+		var pending int
+		if err := tconn.QueryRow(ctx, "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')").Scan(&pending); err != nil {
+			return err
+		}
+		if pending == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // a benchmark's poll, not a test's wait
+	}
+	nativeTime := time.Since(start)
+	tconn.Close(ctx)
+	if err := tgt.Exec(ctx, "by_subscription", "DROP SUBSCRIPTION bench_sub"); err != nil {
+		return err
+	}
+	if err := sameCounts(ctx, src, tgt, "by_subscription"); err != nil {
+		return err
+	}
+	fmt.Printf("native logical replication initial sync:    %v (schema created beforehand, not timed)\n\n", nativeTime.Round(time.Millisecond))
+
+	fmt.Printf("ratio cutover / (pg_dump + pg_restore): %.2f   (goal <= 0.80)\n", cutoverTime.Seconds()/dumpTime.Seconds())
+	fmt.Printf("ratio cutover / native initial sync:    %.2f   (goal <= 1.00)\n", cutoverTime.Seconds()/nativeTime.Seconds())
+	fmt.Printf("cutover peak RSS:                       %.0f MB (goal < 200 MB)\n", rssMB)
+	return nil
+}
+
+// sameCounts checks that a copy is complete before its time counts.
+func sameCounts(ctx context.Context, src, tgt *pgtest.Server, db string) error {
+	sc, err := src.Connect(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	defer sc.Close(ctx)
+	tc, err := tgt.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer tc.Close(ctx)
+	for _, t := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"} {
+		var a, b int64
+		if err := sc.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&a); err != nil {
+			return err
+		}
+		if err := tc.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&b); err != nil {
+			return fmt.Errorf("%s in %s: %w", t, db, err)
+		}
+		if a != b {
+			return fmt.Errorf("%s in %s: %d rows, the source has %d", t, db, b, a)
+		}
+	}
+	return nil
+}
