@@ -101,8 +101,8 @@ func Run(ctx context.Context, tables []*Table, n int, newWorker func(ctx context
 				}
 				rows, bytes, err := w.Copy(ctx, j.t, j.chunk)
 				if err != nil {
-					if ctx.Err() != nil && firstErr != nil {
-						return // another worker failed first
+					if ctx.Err() != nil {
+						return // another worker failed first, or the run was interrupted
 					}
 					fail(j.t, err)
 					return

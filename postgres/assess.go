@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"
 	"github.com/jackc/pglogrepl"
@@ -292,7 +293,7 @@ func (a *assessment) slotsAndSenders(ctx context.Context) error {
 		return err
 	}
 	for _, s := range idle {
-		a.add(check.Warning, "replication_slots", "slot "+s.name, fmt.Sprintf("replication slot %s is inactive and retains %s of WAL on the source", s.name, bytesText(s.retained)),
+		a.add(check.Warning, "replication_slots", "slot "+s.name, fmt.Sprintf("replication slot %s is inactive and retains %s of WAL on the source", s.name, humanize.Bytes(s.retained)),
 			fmt.Sprintf("if nothing will consume it again: SELECT pg_drop_replication_slot('%s');", s.name))
 	}
 	return nil
@@ -361,7 +362,7 @@ func (a *assessment) walKeepSize(ctx context.Context) error {
 		sev = check.Warning
 	}
 	a.add(sev, "max_slot_wal_keep_size", "source",
-		fmt.Sprintf("max_slot_wal_keep_size is %s: a slot that falls further behind is invalidated and the migration must start over", bytesText(mb<<20)),
+		fmt.Sprintf("max_slot_wal_keep_size is %s: a slot that falls further behind is invalidated and the migration must start over", humanize.Bytes(mb<<20)),
 		"make sure it covers the WAL written during the full load and the longest pause you expect: ALTER SYSTEM SET max_slot_wal_keep_size = '...'; SELECT pg_reload_conf();")
 	return nil
 }
@@ -512,17 +513,4 @@ func shortVersion(v string) string {
 		return v[:i]
 	}
 	return v
-}
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

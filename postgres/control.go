@@ -89,6 +89,8 @@ func (c *Control) table(name string) string { return pgx.Identifier{c.schema, na
 
 // State reads the migration state.
 func (c *Control) State(ctx context.Context) (State, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var s State
 	err := c.conn.QueryRow(ctx, "SELECT phase, slot, position, updated_at FROM "+c.table("state")).Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated)
 	return s, err
@@ -96,12 +98,16 @@ func (c *Control) State(ctx context.Context) (State, error) {
 
 // SetState records the migration state.
 func (c *Control) SetState(ctx context.Context, s State) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	_, err := c.conn.Exec(ctx, "UPDATE "+c.table("state")+" SET phase = $1, slot = $2, position = $3, updated_at = now()", s.Phase, s.Slot, s.Position)
 	return err
 }
 
 // QueueTables records the tables of the load (keeping any already loaded).
 func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	b := &pgx.Batch{}
 	for _, t := range tables {
 		b.Queue("INSERT INTO "+c.table("table_stats")+` (schema_name, table_name, state, estimated_bytes)
@@ -113,6 +119,8 @@ func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
 
 // TableStats reads every table's row.
 func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error
 		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 
 	"github.com/cutover-dev/cutover/load"
@@ -83,27 +84,20 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 	return cp, rows.Err()
 }
 
-// rangeSQL selects chunk i of n by block range; the first and last ranges are open so
+// copyOutSQL reads chunk i of n by block range; the first and last ranges are open so
 // that every row visible in the snapshot falls in exactly one chunk.
 func (s *copySpec) copyOutSQL(i, n int) string {
 	if n <= 1 {
 		return fmt.Sprintf("COPY %s (%s) TO STDOUT", s.qname, s.columns)
 	}
-	var where []string
+	where := []string{"true"}
 	if i > 0 {
 		where = append(where, fmt.Sprintf("ctid >= '(%d,0)'::tid", s.blocks*int64(i)/int64(n)))
 	}
 	if i < n-1 {
 		where = append(where, fmt.Sprintf("ctid < '(%d,0)'::tid", s.blocks*int64(i+1)/int64(n)))
 	}
-	cond := "true"
-	if len(where) > 0 {
-		cond = where[0]
-		if len(where) > 1 {
-			cond += " AND " + where[1]
-		}
-	}
-	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", s.columns, s.qname, cond)
+	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", s.columns, s.qname, strings.Join(where, " AND "))
 }
 
 // copyWorker streams COPY from a source transaction bound to the snapshot into the target.

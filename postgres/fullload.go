@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -264,7 +265,7 @@ func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64,
 	err := r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loaded', rows = $3, bytes = $4, finished_at = now(), position = $5", rows, bytes, r.position)
 	if err == nil {
 		r.mu.Lock()
-		step(r.out, fmt.Sprintf("loaded %s: %d rows, %s in %v", t, rows, bytesText(bytes), took.Round(time.Millisecond)))
+		step(r.out, fmt.Sprintf("loaded %s: %d rows, %s in %v", t, rows, humanize.Bytes(bytes), took.Round(time.Millisecond)))
 		r.mu.Unlock()
 	}
 	return err

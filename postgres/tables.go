@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )
@@ -382,7 +383,7 @@ func (a *assessment) summary(ctx context.Context) error {
 	if partitions > 0 {
 		text += fmt.Sprintf(" (and %d partitions)", partitions)
 	}
-	a.add(check.Info, "summary", "tables", fmt.Sprintf("%s to migrate, about %.0f rows, %s on disk with indexes", text, rows, bytesText(size)), "")
+	a.add(check.Info, "summary", "tables", fmt.Sprintf("%s to migrate, about %.0f rows, %s on disk with indexes", text, rows, humanize.Bytes(size)), "")
 	return nil
 }
 

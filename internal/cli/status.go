@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
@@ -133,26 +134,13 @@ func writeStatus(cmd *cobra.Command, s status) error {
 	for _, t := range s.Tables {
 		rate := ""
 		if t.BytesPerSecond > 0 {
-			rate = humanBytes(int64(t.BytesPerSecond))
+			rate = humanize.Bytes(int64(t.BytesPerSecond))
 		}
 		state := t.State
 		if t.Error != "" {
 			state += ": " + t.Error
 		}
-		fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%s\n", t.Schema, t.Table, state, t.Rows, humanBytes(t.Bytes), rate)
+		fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%s\n", t.Schema, t.Table, state, t.Rows, humanize.Bytes(t.Bytes), rate)
 	}
 	return tw.Flush()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
