@@ -133,7 +133,9 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 	// Triggers and foreign keys must not fire for copied rows; an asynchronous commit is
 	// safe because a table counts as loaded only once the control schema records it,
 	// which commits after (and so flushes) the table's data.
-	for _, q := range []string{"SET session_replication_role = replica", "SET synchronous_commit = off", "SET statement_timeout = 0"} {
+	// maintenance_work_mem: the primary key built after the rows sorts in memory rather than on disk.
+	for _, q := range []string{"SET session_replication_role = replica", "SET synchronous_commit = off", "SET statement_timeout = 0",
+		"SET maintenance_work_mem = '512MB'"} {
 		if _, err := tgt.Exec(ctx, q); err != nil {
 			w.Close(ctx)
 			return nil, fmt.Errorf("target: %s: %w", q, err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -24,8 +25,9 @@ func main() {
 	scale := flag.Int("scale", 30, "pgbench scale of the source")
 	jobs := flag.Int("jobs", 2, "workers for every tool")
 	bin := flag.String("cutover", "bin/cutover", "cutover binary")
+	runs := flag.Int("runs", 3, "runs of each tool; medians are compared")
 	flag.Parse()
-	if err := run(*scale, *jobs, *bin); err != nil {
+	if err := run(*scale, *jobs, *runs, *bin); err != nil {
 		pgtest.StopAll()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -33,7 +35,7 @@ func main() {
 	pgtest.StopAll()
 }
 
-func run(scale, jobs int, bin string) error {
+func run(scale, jobs, runs int, bin string) error {
 	ctx := context.Background()
 	bin, _ = filepath.Abs(bin)
 	settings := map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB", "max_worker_processes": "16",
@@ -71,105 +73,133 @@ func run(scale, jobs int, bin string) error {
 	conn.Close(ctx)
 	fmt.Printf("source database: %.0f MB\n\n", float64(size)/1e6)
 
-	// cutover
-	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_cutover"); err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "cutover-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {no_identity: replica_identity_full}\n",
-		src.URL("bench"), tgt.URL("by_cutover"), jobs)
-	planFile := filepath.Join(dir, "cutover.yaml")
-	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
-		return err
-	}
-	c := exec.Command(bin, "start", "--full-load-only", "-c", planFile)
-	c.Stderr = os.Stderr
-	start := time.Now()
-	out, err := c.Output()
-	if err != nil {
-		return fmt.Errorf("cutover: %v\n%s", err, out)
-	}
-	cutoverTime := time.Since(start)
-	if os.Getenv("BENCH_VERBOSE") != "" {
-		fmt.Printf("started %s\n%s\n", start.Format("15:04:05.000"), out)
-	}
-	rssMB := float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	if err := src.Exec(ctx, "bench", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
-		return err
-	}
-	if err := sameCounts(ctx, src, tgt, "by_cutover"); err != nil {
-		return err
-	}
-	fmt.Printf("cutover start --full-load-only (parallel %d): %v, peak RSS %.0f MB\n", jobs, cutoverTime.Round(time.Millisecond), rssMB)
-
-	// pg_dump -Fd -j + pg_restore -j
-	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_dump"); err != nil {
-		return err
-	}
-	dumpDir := filepath.Join(dir, "dump")
-	start = time.Now()
-	if out, err := tool("pg_dump", "-Fd", "-j", strconv.Itoa(jobs), "-f", dumpDir, "-d", src.URL("bench")).CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_dump: %v\n%s", err, out)
-	}
-	if out, err := tool("pg_restore", "-j", strconv.Itoa(jobs), "-d", tgt.URL("by_dump"), dumpDir).CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_restore: %v\n%s", err, out)
-	}
-	dumpTime := time.Since(start)
-	if err := sameCounts(ctx, src, tgt, "by_dump"); err != nil {
-		return err
-	}
-	fmt.Printf("pg_dump -Fd -j%d + pg_restore -j%d:            %v\n", jobs, jobs, dumpTime.Round(time.Millisecond))
-
-	// native logical replication: schema first (not timed), then the initial sync
-	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE by_subscription"); err != nil {
+	if err := src.Exec(ctx, "bench", "CREATE PUBLICATION bench_pub FOR ALL TABLES"); err != nil {
 		return err
 	}
 	schema := filepath.Join(dir, "schema.sql")
 	if out, err := tool("pg_dump", "--schema-only", "-f", schema, "-d", src.URL("bench")).CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_dump --schema-only: %v\n%s", err, out)
 	}
-	if _, err := tgt.Psql(ctx, "by_subscription", "-f", schema); err != nil {
-		return err
+
+	var cutoverTimes, dumpTimes, nativeTimes []time.Duration
+	var rssMB float64
+	for i := 0; i < runs; i++ {
+		// cutover
+		db := fmt.Sprintf("by_cutover_%d", i)
+		if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {no_identity: replica_identity_full}\n",
+			src.URL("bench"), tgt.URL(db), jobs)
+		planFile := filepath.Join(dir, "cutover.yaml")
+		if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
+			return err
+		}
+		c := exec.Command(bin, "start", "--full-load-only", "-c", planFile)
+		c.Stderr = os.Stderr
+		start := time.Now()
+		out, err := c.Output()
+		if err != nil {
+			return fmt.Errorf("cutover: %v\n%s", err, out)
+		}
+		cutoverTimes = append(cutoverTimes, time.Since(start))
+		rssMB = max(rssMB, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
+		if os.Getenv("BENCH_VERBOSE") != "" {
+			fmt.Printf("started %s\n%s\n", start.Format("15:04:05.000"), out)
+		}
+		if err := src.Exec(ctx, "bench", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
+			return err
+		}
+		if err := sameCounts(ctx, src, tgt, db); err != nil {
+			return err
+		}
+
+		// pg_dump -Fd -j + pg_restore -j
+		db = fmt.Sprintf("by_dump_%d", i)
+		if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		dumpDir := filepath.Join(dir, db)
+		start = time.Now()
+		if out, err := tool("pg_dump", "-Fd", "-j", strconv.Itoa(jobs), "-f", dumpDir, "-d", src.URL("bench")).CombinedOutput(); err != nil {
+			return fmt.Errorf("pg_dump: %v\n%s", err, out)
+		}
+		if out, err := tool("pg_restore", "-j", strconv.Itoa(jobs), "-d", tgt.URL(db), dumpDir).CombinedOutput(); err != nil {
+			return fmt.Errorf("pg_restore: %v\n%s", err, out)
+		}
+		dumpTimes = append(dumpTimes, time.Since(start))
+		if err := sameCounts(ctx, src, tgt, db); err != nil {
+			return err
+		}
+		os.RemoveAll(dumpDir)
+
+		// native logical replication: schema first (not timed), then the initial sync
+		db = fmt.Sprintf("by_subscription_%d", i)
+		if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		if _, err := tgt.Psql(ctx, db, "-f", schema); err != nil {
+			return err
+		}
+		start = time.Now()
+		if err := tgt.Exec(ctx, db, fmt.Sprintf("CREATE SUBSCRIPTION bench_sub CONNECTION 'host=127.0.0.1 port=%d dbname=bench user=postgres password=%s' PUBLICATION bench_pub", src.Port, pgtest.Password)); err != nil {
+			return err
+		}
+		if err := waitSynced(ctx, tgt, db); err != nil {
+			return err
+		}
+		nativeTimes = append(nativeTimes, time.Since(start))
+		if err := tgt.Exec(ctx, db, "DROP SUBSCRIPTION bench_sub"); err != nil {
+			return err
+		}
+		if err := sameCounts(ctx, src, tgt, db); err != nil {
+			return err
+		}
+		for _, d := range []string{"by_cutover", "by_dump", "by_subscription"} {
+			_ = tgt.Exec(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s_%d", d, i))
+		}
+		fmt.Printf("run %d: cutover %v, pg_dump+pg_restore %v, native initial sync %v\n", i+1,
+			cutoverTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), nativeTimes[i].Round(time.Millisecond))
 	}
-	if err := src.Exec(ctx, "bench", "CREATE PUBLICATION bench_pub FOR ALL TABLES"); err != nil {
-		return err
-	}
-	start = time.Now()
-	if err := tgt.Exec(ctx, "by_subscription", fmt.Sprintf("CREATE SUBSCRIPTION bench_sub CONNECTION 'host=127.0.0.1 port=%d dbname=bench user=postgres password=%s' PUBLICATION bench_pub", src.Port, pgtest.Password)); err != nil {
-		return err
-	}
-	tconn, err := tgt.Connect(ctx, "by_subscription")
+	c, d, n := median(cutoverTimes), median(dumpTimes), median(nativeTimes)
+	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
+	fmt.Printf("  cutover start --full-load-only:          %v\n", c.Round(time.Millisecond))
+	fmt.Printf("  pg_dump -Fd -j%d + pg_restore -j%d:        %v\n", jobs, jobs, d.Round(time.Millisecond))
+	fmt.Printf("  native logical replication initial sync: %v (schema created beforehand, not timed)\n\n", n.Round(time.Millisecond))
+	fmt.Printf("ratio cutover / (pg_dump + pg_restore): %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
+	fmt.Printf("ratio cutover / native initial sync:    %.2f   (goal <= 1.00)\n", c.Seconds()/n.Seconds())
+	fmt.Printf("cutover peak RSS:                       %.0f MB (goal < 200 MB)\n", rssMB)
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// waitSynced polls until every table of the subscription is ready.
+func waitSynced(ctx context.Context, tgt *pgtest.Server, db string) error {
+	conn, err := tgt.Connect(ctx, db)
 	if err != nil {
 		return err
 	}
+	defer conn.Close(ctx)
 	for {
 		var pending int
-		if err := tconn.QueryRow(ctx, "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')").Scan(&pending); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')").Scan(&pending); err != nil {
 			return err
 		}
 		if pending == 0 {
-			break
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond) // a benchmark's poll, not a test's wait
 	}
-	nativeTime := time.Since(start)
-	tconn.Close(ctx)
-	if err := tgt.Exec(ctx, "by_subscription", "DROP SUBSCRIPTION bench_sub"); err != nil {
-		return err
-	}
-	if err := sameCounts(ctx, src, tgt, "by_subscription"); err != nil {
-		return err
-	}
-	fmt.Printf("native logical replication initial sync:    %v (schema created beforehand, not timed)\n\n", nativeTime.Round(time.Millisecond))
-
-	fmt.Printf("ratio cutover / (pg_dump + pg_restore): %.2f   (goal <= 0.80)\n", cutoverTime.Seconds()/dumpTime.Seconds())
-	fmt.Printf("ratio cutover / native initial sync:    %.2f   (goal <= 1.00)\n", cutoverTime.Seconds()/nativeTime.Seconds())
-	fmt.Printf("cutover peak RSS:                       %.0f MB (goal < 200 MB)\n", rssMB)
-	return nil
 }
 
 // sameCounts checks that a copy is complete before its time counts.
