@@ -27,4 +27,4 @@ clean:
 
 .PHONY: bench-fullload
 bench-fullload: deps build
-	$(GO) run ./bench/fullload -scale $(or $(SCALE),30)
+	$(GO) run ./bench/fullload -scale $(or $(SCALE),30) -runs $(or $(RUNS),3)
