@@ -316,9 +316,6 @@ func (s *Server) logSince(offset int64) string {
 	return string(b[offset:])
 }
 
-// Log returns the server log.
-func (s *Server) Log() string { return s.logSince(0) }
-
 // Stop shuts the server down cleanly (fast shutdown) and waits for it.
 func (s *Server) Stop() error { return s.signalAndWait(syscall.SIGINT, 2*time.Minute) }
 
@@ -382,9 +379,6 @@ func (s *Server) removeDirs() {
 func (s *Server) URL(db string) string {
 	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", Superuser, Password, s.Port, db)
 }
-
-// Host is the address the server listens on.
-func (s *Server) Host() string { return "127.0.0.1" }
 
 // Connect opens a superuser connection to database db.
 func (s *Server) Connect(ctx context.Context, db string) (*pgx.Conn, error) {

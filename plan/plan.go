@@ -7,6 +7,8 @@ package plan
 
 import (
 	"time"
+
+	"github.com/cutover-dev/cutover/redact"
 )
 
 // DefaultPath is where commands look for the plan when -c is not given.
@@ -134,7 +136,7 @@ func Defaults() *Plan {
 func (p *Plan) Secrets() []string {
 	var s []string
 	for _, e := range []Endpoint{p.Source, p.Target} {
-		for _, pw := range []string{e.Password, PasswordOf(e.URL)} {
+		for _, pw := range []string{e.Password, redact.Password(e.URL)} {
 			if pw != "" {
 				s = append(s, pw)
 			}

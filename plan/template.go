@@ -27,8 +27,8 @@ type Written struct {
 // so the plan file can be shared and printed without leaking it.
 func Render(in Init) (Written, error) {
 	var w Written
-	src, srcPW := liftPassword(in.SourceURL)
-	tgt, tgtPW := liftPassword(in.TargetURL)
+	src, srcPW := redact.StripPassword(in.SourceURL)
+	tgt, tgtPW := redact.StripPassword(in.TargetURL)
 	data := map[string]any{"Source": src, "Target": tgt, "D": Defaults()}
 	if srcPW {
 		data["SourcePassword"] = "${CUTOVER_SOURCE_PASSWORD}"
@@ -45,8 +45,6 @@ func Render(in Init) (Written, error) {
 	w.Text = b.String()
 	return w, nil
 }
-
-func liftPassword(conn string) (string, bool) { return redact.StripPassword(conn) }
 
 // yamlScalar quotes a value so it reads back as the same string.
 func yamlScalar(v any) string {

@@ -11,9 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// PasswordOf returns the password a connection string holds, or "".
-func PasswordOf(conn string) string { return redact.Password(conn) }
-
 func (d *decoder) validate(p *Plan) {
 	d.validateEndpoint("source", p.Source)
 	d.validateEndpoint("target", p.Target)
@@ -43,7 +40,7 @@ func (d *decoder) oneOf(key, v string, allowed []string) {
 
 func (d *decoder) validateEndpoint(side string, e Endpoint) {
 	d.validateURL(side+".url", e.URL)
-	if e.Password != "" && PasswordOf(e.URL) != "" {
+	if e.Password != "" && redact.Password(e.URL) != "" {
 		d.errKey(side+".password", "the password is also in %s.url: keep it in one place (password: ${VAR} is the safer one)", side)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
@@ -144,15 +143,16 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 	return w, nil
 }
 
-// countingWriter counts the bytes passing to the pipe.
+// countingWriter counts the bytes passing to the pipe. Only the COPY TO goroutine
+// writes; the count is read after that goroutine has reported back on its channel.
 type countingWriter struct {
 	w io.Writer
-	n atomic.Int64
+	n int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+	c.n += int64(n)
 	return n, err
 }
 
@@ -181,7 +181,7 @@ func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int) (int64,
 	case inErr != nil:
 		return 0, 0, fmt.Errorf("write to the target: %w", inErr)
 	}
-	return tag.RowsAffected(), counter.n.Load(), nil
+	return tag.RowsAffected(), counter.n, nil
 }
 
 // Finish builds the table's primary key now that its rows are in: one sorted index

@@ -120,7 +120,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	if st.Phase == PhasePostData {
 		step(out, fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
-		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, func(tocEntry) bool { return false }); err != nil {
+		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel); err != nil {
 			return err
 		}
 		st.Phase = PhaseLoaded
@@ -219,20 +219,21 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	if err != nil {
 		return err
 	}
-	loaded := map[string]bool{}
+	state := map[string]string{}
 	for _, s := range done {
-		if s.State == TableLoaded {
-			loaded[s.Schema+"."+s.Table] = true
-		}
+		state[s.Schema+"."+s.Table] = s.State
 	}
 	var todo []*load.Table
 	for _, t := range cp.tables {
-		if loaded[t.String()] {
+		switch state[t.String()] {
+		case TableLoaded:
 			continue
-		}
-		// Whatever a stopped run left in a table not marked loaded is removed: it is redone whole.
-		if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
-			return fmt.Errorf("table %s: empty it on the target before copying: %w", cp.specs[t].qname, err)
+		case TableLoading, TableError:
+			// A stopped run copied part of it (a table is marked loading before its first
+			// row): empty it, it is redone whole. A queued table was never touched.
+			if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
+				return fmt.Errorf("table %s: empty it on the target before copying: %w", cp.specs[t].qname, err)
+			}
 		}
 		todo = append(todo, t)
 	}

@@ -182,8 +182,8 @@ func (d *SchemaDump) RestorePreData(ctx context.Context, ep plan.Endpoint) error
 
 // RestorePostData builds secondary indexes, constraints, triggers, rules and
 // materialized views, jobs at a time.
-func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs int, skip func(tocEntry) bool) error {
-	err := d.restore(ctx, ep, "post-data", jobs, func(e tocEntry) bool { return !d.isPK(e) && !skip(e) })
+func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs int) error {
+	err := d.restore(ctx, ep, "post-data", jobs, func(e tocEntry) bool { return !d.isPK(e) })
 	if err != nil {
 		return fmt.Errorf("create indexes, constraints and triggers on the target (post-data): %w", err)
 	}

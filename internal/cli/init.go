@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ CUTOVER_SOURCE_PASSWORD / CUTOVER_TARGET_PASSWORD, so the file can be shared.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, s := range []string{source, target} {
-				if pw := plan.PasswordOf(s); pw != "" {
+				if pw := redact.Password(s); pw != "" {
 					a.out.Add(pw)
 					a.errOut.Add(pw)
 				}
