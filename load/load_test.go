@@ -24,7 +24,7 @@ type callLog struct {
 	started  []string
 }
 
-func (w *memWorker) Copy(ctx context.Context, t *Table, chunk int) (int64, int64, error) {
+func (w *memWorker) Copy(ctx context.Context, t *Table, chunk int, _ func(int64, int64)) (int64, int64, error) {
 	if t.Name == w.fail && chunk == 1 {
 		return 0, 0, errors.New("disk full")
 	}
@@ -108,5 +108,60 @@ func TestRunReportsAWorkerThatCannotStart(t *testing.T) {
 	err := Run(context.Background(), []*Table{{Name: "x"}}, 2, func(context.Context) (Worker, error) { return nil, errors.New("no connection") }, newLog())
 	if err == nil || err.Error() != "no connection" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// liveWorker reports part of a chunk, then waits until the recorder saw that part.
+type liveWorker struct{ seen chan struct{} }
+
+func (w *liveWorker) Copy(ctx context.Context, t *Table, chunk int, moved func(int64, int64)) (int64, int64, error) {
+	moved(5, 50)
+	select {
+	case <-w.seen:
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+	moved(2, 20)
+	return 7, 70, nil
+}
+func (w *liveWorker) Finish(context.Context, *Table) error { return nil }
+func (w *liveWorker) Close(context.Context) error         { return nil }
+
+type liveLog struct {
+	*callLog
+	once     sync.Once
+	seen     chan struct{}
+	progress [][2]int64
+}
+
+func (l *liveLog) Progress(_ context.Context, _ *Table, rows, bytes int64) error {
+	l.mu.Lock()
+	l.progress = append(l.progress, [2]int64{rows, bytes})
+	l.mu.Unlock()
+	if rows == 5 && bytes == 50 {
+		l.once.Do(func() { close(l.seen) })
+	}
+	return nil
+}
+
+func TestRunReportsRowsOfAChunkStillBeingCopied(t *testing.T) {
+	defer func(d time.Duration) { ProgressInterval = d }(ProgressInterval)
+	ProgressInterval = time.Millisecond
+	seen := make(chan struct{})
+	log := &liveLog{callLog: newLog(), seen: seen}
+	err := Run(context.Background(), []*Table{{Schema: "s", Name: "t", Chunks: 1}}, 1,
+		func(context.Context) (Worker, error) { return &liveWorker{seen: seen}, nil }, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log.loaded["t"] != 7 {
+		t.Fatalf("loaded %d rows, want the chunk's final 7", log.loaded["t"])
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, p := range log.progress {
+		if p[0] > 7 || p[1] > 70 {
+			t.Fatalf("progress %v counts more than was copied", p)
+		}
 	}
 }

@@ -156,3 +156,12 @@ func (c *Control) tableUpdate(ctx context.Context, schema, table, set string, ar
 	}
 	return err
 }
+
+// tableProgress records the rows and bytes copied so far of a table still loading.
+func (c *Control) tableProgress(ctx context.Context, schema, table string, rows, bytes int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.conn.Exec(ctx, "UPDATE "+c.table("table_stats")+" SET rows = $3, bytes = $4 WHERE schema_name = $1 AND table_name = $2 AND state = 'loading'",
+		schema, table, rows, bytes)
+	return err
+}

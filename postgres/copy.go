@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,29 +144,35 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 	return w, nil
 }
 
-// countingWriter counts the bytes passing to the pipe. Only the COPY TO goroutine
-// writes; the count is read after that goroutine has reported back on its channel.
+// countingWriter counts the rows and bytes passing to the pipe and reports them. It sits
+// below the buffer, so it runs once per block, not once per row; in COPY's text format
+// every row ends with the only unescaped newline it holds. Only the COPY TO goroutine
+// writes; n is read after that goroutine has reported back on its channel.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	moved func(rows, bytes int64)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.moved(int64(bytes.Count(p[:n], newline)), int64(n))
 	return n, err
 }
 
-func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int) (int64, int64, error) {
+var newline = []byte{'\n'}
+
+func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int, moved func(rows, bytes int64)) (int64, int64, error) {
 	spec := w.plan.specs[t]
 	pr, pw := io.Pipe()
 	// COPY TO hands over one row per Write and io.Pipe is synchronous: unbuffered, every
 	// row would be a goroutine handoff and its own tiny CopyData message to the target.
-	buf := bufio.NewWriterSize(pw, copyBuffer)
-	counter := &countingWriter{w: buf}
+	counter := &countingWriter{w: pw, moved: moved}
+	buf := bufio.NewWriterSize(counter, copyBuffer)
 	outErr := make(chan error, 1)
 	go func() {
-		_, err := w.src.PgConn().CopyTo(ctx, counter, spec.copyOutSQL(chunk, t.Chunks))
+		_, err := w.src.PgConn().CopyTo(ctx, buf, spec.copyOutSQL(chunk, t.Chunks))
 		if err == nil {
 			err = buf.Flush()
 		}

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -19,7 +17,8 @@ import (
 
 // StartOptions tunes cutover start.
 type StartOptions struct {
-	Out io.Writer // progress lines
+	Out     io.Writer    // messages: the assessment's findings, the outcome
+	Display load.Display // progress; plain lines on Out when nil
 }
 
 // ErrNotReady is returned when the assessment found errors before anything changed.
@@ -30,7 +29,10 @@ var ErrNotReady = errors.New("cutover check found errors (above): fix them, then
 // step lives in the target's control schema, so a rerun after a crash goes on from
 // where it stopped: tables already loaded are kept, partly loaded ones are redone.
 func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
-	out := opts.Out
+	out, disp := opts.Out, opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: out}
+	}
 	tgt, err := Connect(ctx, p.Target)
 	if err != nil {
 		problem, fix := ConnectProblem("target", p.Target, err)
@@ -79,7 +81,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	tables, _ := selectTables(all, p)
 
-	snap, err := takeSnapshot(ctx, p, ctl, &st, out)
+	snap, err := takeSnapshot(ctx, p, ctl, &st, disp)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 
 	if st.Phase == PhaseSchema {
-		step(out, "creating the schema on the target (pre-data)")
+		disp.Step("creating the schema on the target (pre-data)")
 		if err := dump.RestorePreData(ctx, p.Target); err != nil {
 			return err
 		}
@@ -110,7 +112,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 	if st.Phase == PhaseLoading {
-		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, out); err != nil {
+		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, disp); err != nil {
 			return err
 		}
 		st.Phase = PhasePostData
@@ -119,7 +121,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 	if st.Phase == PhasePostData {
-		step(out, fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
+		disp.Step(fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
 		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel); err != nil {
 			return err
 		}
@@ -133,15 +135,11 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	return nil
 }
 
-func step(out io.Writer, what string) {
-	fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05.000"), what)
-}
-
 // takeSnapshot creates the migration's slot with its exported snapshot on the first run.
 // A resumed load cannot have that snapshot back (it died with its connection), so it
 // takes a new one from a temporary slot: the tables it copies then start their change
 // stream at the new position, the ones loaded before at the slot's.
-func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, out io.Writer) (*Snapshot, error) {
+func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
 	switch st.Phase {
 	case PhaseNew, PhaseSchema:
 		if st.Slot != "" {
@@ -160,14 +158,14 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, ou
 			snap.Close(ctx)
 			return nil, err
 		}
-		step(out, fmt.Sprintf("created replication slot %s; snapshot %s at position %s", slot, snap.Name, snap.Position))
+		disp.Step(fmt.Sprintf("created replication slot %s; snapshot %s at position %s", slot, snap.Name, snap.Position))
 		return snap, nil
 	}
 	snap, err := CreateSnapshot(ctx, p.Source, st.Slot+"_resume_"+randomHex(2), true)
 	if err != nil {
 		return nil, err
 	}
-	step(out, fmt.Sprintf("resuming the %s phase with a new snapshot at position %s", st.Phase, snap.Position))
+	disp.Step(fmt.Sprintf("resuming the %s phase with a new snapshot at position %s", st.Phase, snap.Position))
 	return snap, nil
 }
 
@@ -193,7 +191,7 @@ func excluded(all, included []*relation) []*relation {
 }
 
 // copyTables copies every table not yet loaded, inside the snapshot.
-func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, out io.Writer) error {
+func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, disp load.Display) error {
 	// The plan is read inside the snapshot so block counts match what the workers see.
 	if _, err := src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err != nil {
 		return err
@@ -237,41 +235,45 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 		}
 		todo = append(todo, t)
 	}
-	step(out, fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
-	rec := &recorder{ctl: ctl, position: snap.Position, out: out}
+	disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
+	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp}
+	disp.Begin(todo)
+	defer disp.End()
 	return load.Run(ctx, todo, p.FullLoad.Parallel, func(ctx context.Context) (load.Worker, error) {
 		return newCopyWorker(ctx, p, snap.Name, cp)
 	}, rec)
 }
 
-// recorder keeps table_stats current and prints a line per table.
+// recorder keeps table_stats current and shows each table's progress.
 type recorder struct {
 	ctl      *Control
 	position string
-	mu       sync.Mutex // workers report at once; their lines must not interleave
-	out      io.Writer
+	disp     load.Display
 }
 
 var _ load.Recorder = (*recorder)(nil)
 
 func (r *recorder) Started(ctx context.Context, t *load.Table) error {
+	r.disp.Started(t)
 	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loading', rows = 0, bytes = 0, started_at = now(), finished_at = NULL, error = ''")
 }
 
+// Progress only touches a table still loading: a late report must not undo the
+// final counts of a table that was loaded meanwhile.
 func (r *recorder) Progress(ctx context.Context, t *load.Table, rows, bytes int64) error {
-	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "rows = $3, bytes = $4", rows, bytes)
+	r.disp.Progress(t, rows, bytes)
+	return r.ctl.tableProgress(ctx, t.Schema, t.Name, rows, bytes)
 }
 
 func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64, took time.Duration) error {
 	err := r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loaded', rows = $3, bytes = $4, finished_at = now(), position = $5", rows, bytes, r.position)
 	if err == nil {
-		r.mu.Lock()
-		step(r.out, fmt.Sprintf("loaded %s: %d rows, %s in %v", t, rows, humanize.Bytes(bytes), took.Round(time.Millisecond)))
-		r.mu.Unlock()
+		r.disp.Loaded(t, rows, bytes, took)
 	}
 	return err
 }
 
 func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
+	r.disp.Failed(t, err)
 	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'error', error = $3, finished_at = now()", err.Error())
 }
