@@ -125,7 +125,7 @@ func (w *liveWorker) Copy(ctx context.Context, t *Table, chunk int, moved func(i
 	return 7, 70, nil
 }
 func (w *liveWorker) Finish(context.Context, *Table) error { return nil }
-func (w *liveWorker) Close(context.Context) error         { return nil }
+func (w *liveWorker) Close(context.Context) error          { return nil }
 
 type liveLog struct {
 	*callLog

@@ -77,7 +77,7 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 			a.replicationConnection, a.walKeepSize, a.longTransactions, a.preparedTransactions, a.largeObjects)
 		a.run(ctx, a.loadTables)
 		a.run(ctx, a.includedPatterns, a.tablePrivileges, a.publicationOwnership, a.replicaIdentity,
-			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.summary)
+			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.summary)
 	}
 	if a.tgt != nil {
 		a.report.Target.Version = shortVersion(a.tgt.version)

@@ -314,7 +314,7 @@ func TestTables(t *testing.T) {
 	if !strings.HasPrefix(f.Fix, "TRUNCATE public.filled;") {
 		t.Fatalf("fix: %s", f.Fix)
 	}
-	mustFind(t, r, "target_table", "table public.empty_there (target)", check.Warning)
+	mustFind(t, r, "target_table", "table public.empty_there (target)", check.Error)
 	mustFind(t, r, "target_table", "table public.viewed (target)", check.Error)
 	if r.Has("replica_identity", "table public.keyed") || r.Has("target_table", "table public.keyed (target)") {
 		t.Fatal("an excluded table was assessed")

@@ -54,6 +54,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
 		return nil
 	}
+	resumed := st.Phase != PhaseNew
 	if st.Phase == PhaseNew {
 		report := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute})
 		if report.Failed() {
@@ -96,15 +97,44 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if err != nil {
 		return err
 	}
-	dump, err := DumpSchema(ctx, p.Source, snap.Name, dir, major, excluded(all, tables), p.ControlSchema, pks)
+	leave, err := dependentsOfExcluded(ctx, src, excluded(all, tables), tables)
 	if err != nil {
 		return err
 	}
+	for _, l := range leave {
+		if l.blocks {
+			return fmt.Errorf("%s needs %s, which the plan excludes\nfix: include %[2]s in tables.include, or exclude %[1]s too", l.object, l.excluded)
+		}
+	}
+	dump, err := DumpSchema(ctx, p.Source, snap.Name, dir, major, excluded(all, tables), p.ControlSchema, pks, leave)
+	if err != nil {
+		return err
+	}
+	if st.Phase == PhaseSchema {
+		for _, l := range leave {
+			if !l.hidden {
+				disp.Step(fmt.Sprintf("not created on the target: %s (it needs %s, which the plan excludes)", l.object, l.excluded))
+			}
+		}
+	}
 
 	if st.Phase == PhaseSchema {
-		disp.Step("creating the schema on the target (pre-data)")
-		if err := dump.RestorePreData(ctx, p.Target); err != nil {
+		present, err := tablesPresent(ctx, tgt, tables)
+		if err != nil {
 			return err
+		}
+		switch {
+		case present == 0:
+			disp.Step("creating the schema on the target (pre-data)")
+			if err := dump.RestorePreData(ctx, p.Target); err != nil {
+				return err
+			}
+		case resumed && present == len(tables):
+			// The pre-data is one transaction: the run that stopped committed it.
+			disp.Step("the schema (pre-data) is on the target already")
+		default:
+			return fmt.Errorf("the target holds %d of the %d tables to migrate, but cutover did not create them (the state says the schema is not made yet)\n"+
+				"fix: drop those tables on the target (or the whole database, and create it again empty), then run cutover start again", present, len(tables))
 		}
 		st.Phase = PhaseLoading
 		if err := ctl.SetState(ctx, st); err != nil {
@@ -122,7 +152,14 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	if st.Phase == PhasePostData {
 		disp.Step(fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
-		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel); err != nil {
+		built, err := dump.postDataBuilt(ctx, src, tgt)
+		if err != nil {
+			return err
+		}
+		if len(built) > 0 {
+			disp.Step(fmt.Sprintf("%d of them are on the target already (built by the run that stopped)", len(built)))
+		}
+		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, built); err != nil {
 			return err
 		}
 		st.Phase = PhaseLoaded
@@ -167,6 +204,17 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, di
 	}
 	disp.Step(fmt.Sprintf("resuming the %s phase with a new snapshot at position %s", st.Phase, snap.Position))
 	return snap, nil
+}
+
+// tablesPresent counts the tables to migrate that exist on the target.
+func tablesPresent(ctx context.Context, tgt *pgx.Conn, tables []*relation) (int, error) {
+	names := make([]string, len(tables))
+	for i, r := range tables {
+		names[i] = r.qname
+	}
+	var n int
+	err := tgt.QueryRow(ctx, `SELECT count(to_regclass(t)) FROM unnest($1::text[]) t`, names).Scan(&n)
+	return n, err
 }
 
 func randomHex(n int) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -145,7 +146,12 @@ func TestFullLoadPagila(t *testing.T) {
 	src.Exec(t, `ALTER TABLE public.country REPLICA IDENTITY DEFAULT;
 		ALTER TABLE public.payment_p0000_default ADD PRIMARY KEY (payment_id);
 		ALTER TABLE public.payment_p2007_07_max ADD PRIMARY KEY (payment_id);
-		REFRESH MATERIALIZED VIEW public.nicer_but_slower_film_list;`)
+		REFRESH MATERIALIZED VIEW public.nicer_but_slower_film_list;
+		CREATE INDEX payment_customer_idx ON public.payment (customer_id);`)
+	t.Cleanup(func() {
+		_ = src.Server.Exec(context.Background(), "postgres",
+			"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", src.Name)
+	})
 	out := fullLoad(t, src, tgt, "")
 	sameTables(t, src, tgt)
 	sameObjects(t, src, tgt)
@@ -164,9 +170,6 @@ func TestFullLoadPagila(t *testing.T) {
 	if n := pgtest.QueryVal[int](t, src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND plugin = 'pgoutput'", slot); n != 1 {
 		t.Fatalf("slot %s is not on the source", slot)
 	}
-	t.Cleanup(func() {
-		_ = src.Server.Exec(context.Background(), "postgres", "SELECT pg_drop_replication_slot($1)", slot)
-	})
 	bad := pgtest.QueryVal[int](t, tgt, `SELECT count(*) FROM cutover.table_stats WHERE state <> 'loaded' OR position <> $1 OR finished_at IS NULL`, position)
 	rows := pgtest.QueryVal[int64](t, tgt, `SELECT sum(rows) FROM cutover.table_stats`)
 	if bad != 0 || rows != 46268 {
@@ -177,6 +180,31 @@ func TestFullLoadPagila(t *testing.T) {
 	if out := fullLoad(t, src, tgt, ""); !strings.Contains(out, "complete already") {
 		t.Fatalf("rerun: %s", out)
 	}
+
+	// A run that stopped during the post-data left part of it: the rerun builds the rest.
+	tgt.Exec(t, `UPDATE cutover.state SET phase = 'postdata';
+		ALTER TABLE address DROP CONSTRAINT address_city_id_fkey;
+		DROP TRIGGER last_updated ON rental;
+		DROP INDEX idx_actor_last_name;
+		DROP INDEX payment_customer_idx;
+		CREATE INDEX payment_customer_idx ON ONLY payment (customer_id);
+		CREATE INDEX idx_fk_payment_p2007_01_customer_id ON payment_p2007_01 (customer_id);
+		ALTER INDEX payment_customer_idx ATTACH PARTITION idx_fk_payment_p2007_01_customer_id;`)
+	if out := fullLoad(t, src, tgt, ""); !strings.Contains(out, "are on the target already") {
+		t.Fatalf("post-data rerun: %s", out)
+	}
+	sameObjects(t, src, tgt)
+
+	// A run that stopped after the pre-data committed, before any table was copied:
+	// the rerun takes a new slot and copies every table into the schema it finds.
+	tgt.Exec(t, `UPDATE cutover.state SET phase = 'schema'; DELETE FROM cutover.table_stats`)
+	tgt.Exec(t, `DO $$ BEGIN EXECUTE (SELECT 'TRUNCATE ' || string_agg(format('%I.%I', schemaname, tablename), ', ')
+		FROM pg_tables WHERE schemaname = 'public'); END $$`)
+	if out := fullLoad(t, src, tgt, ""); !strings.Contains(out, "the schema (pre-data) is on the target already") {
+		t.Fatalf("pre-data rerun: %s", out)
+	}
+	sameTables(t, src, tgt)
+	sameObjects(t, src, tgt)
 }
 
 func TestFullLoadAwkwardSchema(t *testing.T) {
@@ -384,4 +412,69 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// Objects that need an excluded table are left out, said so by check and start; the
+// rest of the schema, views over included tables among it, is created.
+func TestFullLoadLeavesOutWhatNeedsAnExcludedTable(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `
+		CREATE TABLE secret (id int PRIMARY KEY, v text);
+		INSERT INTO secret VALUES (1, 'hidden');
+		CREATE TABLE item (id int PRIMARY KEY, secret_id int REFERENCES secret, name text);
+		INSERT INTO item VALUES (1, 1, 'kept');
+		CREATE VIEW secret_v AS SELECT * FROM secret;
+		CREATE VIEW secret_vv AS SELECT v FROM secret_v;
+		COMMENT ON VIEW secret_vv IS 'goes with its view';
+		CREATE MATERIALIZED VIEW secret_mv AS SELECT count(*) FROM secret;
+		CREATE FUNCTION secret_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM secret; END;
+		CREATE FUNCTION row_of() RETURNS SETOF secret_v LANGUAGE sql AS 'SELECT * FROM secret_v';
+		CREATE VIEW item_v AS SELECT name FROM item;
+		CREATE FUNCTION plain() RETURNS int LANGUAGE sql AS 'SELECT 1';`)
+	const extra = `tables: {exclude: ["public.secret"]}`
+	r := assess(t, planFor(t, src.URL(), tgt.URL(), extra))
+	for _, obj := range []string{"view public.secret_v", "view public.secret_vv", "materialized view public.secret_mv",
+		"function public.secret_count()", "function public.row_of()", "table constraint item_secret_id_fkey on public.item"} {
+		f := mustFind(t, r, "excluded_dependency", obj, "warning")
+		if !strings.Contains(f.Problem, "secret") {
+			t.Errorf("%s: %s", obj, f.Problem)
+		}
+	}
+	out := fullLoad(t, src, tgt, extra)
+	if !strings.Contains(out, "not created on the target: view public.secret_vv (it needs public.secret, which the plan excludes)") {
+		t.Errorf("start did not say what it left out:\n%s", out)
+	}
+	got := objects(t, tgt)
+	have := strings.Join(got, "\n")
+	for _, want := range []string{"view public.item_v", "function plain()", "index public.item_pkey"} {
+		if !strings.Contains(have, want) {
+			t.Errorf("missing on the target: %s\n%s", want, have)
+		}
+	}
+	for _, gone := range []string{"secret_v", "secret_mv", "secret_count", "row_of", "item_secret_id_fkey", "public.secret:"} {
+		if strings.Contains(have, gone) {
+			t.Errorf("created although it needs the excluded table: %s\n%s", gone, have)
+		}
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM item WHERE name = 'kept'"); n != 1 {
+		t.Fatalf("item rows = %d", n)
+	}
+}
+
+// An included table that cannot exist without an excluded one is an error before anything changes.
+func TestFullLoadRefusesAnIncludedTableNeedingAnExcludedOne(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `CREATE TABLE base (id int PRIMARY KEY); CREATE TABLE child (x int) INHERITS (base); ALTER TABLE child ADD PRIMARY KEY (id);`)
+	const extra = `tables: {exclude: ["public.base"]}`
+	r := assess(t, planFor(t, src.URL(), tgt.URL(), extra))
+	mustFind(t, r, "excluded_dependency", "table public.child", "error")
+	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), extra), StartOptions{Out: io.Discard})
+	if err != ErrNotReady {
+		t.Fatalf("err = %v", err)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM pg_class WHERE relname = 'child'"); n != 0 {
+		t.Fatal("child was created")
+	}
 }

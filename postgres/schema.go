@@ -30,14 +30,20 @@ type SchemaDump struct {
 	bin   string
 	toc   []tocEntry
 	pkOID map[uint32]bool // primary-key constraints: true for a partitioned table's, restored with the pre-data
+	skip  map[int]bool    // entries (by dump ID) left out: objects that need an excluded table
+
+	postData map[int]bool // entries (by dump ID) of the post-data section
 }
 
-// tocEntry is a line of pg_restore -l: "ID; CATALOG-OID OBJECT-OID TYPE SCHEMA NAME OWNER".
+// tocEntry is a line of pg_restore -l: "ID; CATALOG-OID OBJECT-OID TYPE SCHEMA NAME OWNER",
+// with the dump IDs it depends on from the line "; depends on: ..." that -v adds.
 type tocEntry struct {
 	line    string
+	id      int
 	catalog uint32
 	object  uint32
 	desc    string // the rest: type, schema, name, owner (names may hold spaces, so it is not split)
+	deps    []int
 }
 
 const pgConstraintOID = 2606 // pg_constraint's OID, the catalog of CONSTRAINT entries
@@ -87,7 +93,7 @@ func runTool(ctx context.Context, bin string, env []string, args ...string) ([]b
 
 // DumpSchema dumps the source's schema as of the snapshot, leaving out the tables the
 // plan does not migrate and the control schema.
-func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sourceMajor int, exclude []*relation, controlSchema string, pks map[uint32]bool) (*SchemaDump, error) {
+func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sourceMajor int, exclude []*relation, controlSchema string, pks map[uint32]bool, leave []leftOut) (*SchemaDump, error) {
 	bin, err := toolDir(sourceMajor)
 	if err != nil {
 		return nil, err
@@ -105,29 +111,94 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 	if _, err := runTool(ctx, filepath.Join(bin, "pg_dump"), env, args...); err != nil {
 		return nil, fmt.Errorf("dump the source's schema: %w", err)
 	}
-	out, err := runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", file)
+	out, err := runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", "--verbose", file)
 	if err != nil {
 		return nil, fmt.Errorf("read the schema dump's contents: %w", err)
 	}
-	d := &SchemaDump{file: file, bin: bin, pkOID: pks}
+	toc, err := parseTOC(out)
+	if err != nil {
+		return nil, err
+	}
+	// The listing says nothing of sections; a listing of one section does.
+	out, err = runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", "--section=post-data", file)
+	if err != nil {
+		return nil, fmt.Errorf("read the schema dump's contents: %w", err)
+	}
+	post, err := parseTOC(out)
+	if err != nil {
+		return nil, err
+	}
+	d := &SchemaDump{file: file, bin: bin, pkOID: pks, toc: toc, skip: skipEntries(toc, leave), postData: map[int]bool{}}
+	for _, e := range post {
+		d.postData[e.id] = true
+	}
+	return d, nil
+}
+
+const dependsOn = ";\tdepends on:"
+
+func parseTOC(out []byte) ([]tocEntry, error) {
+	var toc []tocEntry
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if deps, ok := strings.CutPrefix(line, dependsOn); ok && len(toc) > 0 {
+			e := &toc[len(toc)-1]
+			for _, f := range strings.Fields(deps) {
+				id, err := strconv.Atoi(f)
+				if err != nil {
+					return nil, fmt.Errorf("schema dump contents: cannot read %q", line)
+				}
+				e.deps = append(e.deps, id)
+			}
+			continue
+		}
 		if line == "" || strings.HasPrefix(line, ";") {
 			continue
 		}
 		e := tocEntry{line: line}
-		_, rest, _ := strings.Cut(line, "; ")
+		id, rest, _ := strings.Cut(line, "; ")
+		e.id, _ = strconv.Atoi(id)
 		f := strings.SplitN(rest, " ", 3)
 		if len(f) == 3 {
 			c, _ := strconv.ParseUint(f[0], 10, 32)
 			o, _ := strconv.ParseUint(f[1], 10, 32)
 			e.catalog, e.object, e.desc = uint32(c), uint32(o), f[2]
 		}
-		d.toc = append(d.toc, e)
+		toc = append(toc, e)
 	}
-	return d, sc.Err()
+	return toc, sc.Err()
+}
+
+// skipEntries finds the entries to leave out: the objects that need an excluded table,
+// and the entries with no catalog object of their own (a comment, a materialized
+// view's refresh, a partition's attach) that hang on one left out.
+func skipEntries(toc []tocEntry, leave []leftOut) map[int]bool {
+	gone := map[objKey]bool{}
+	for _, l := range leave {
+		gone[l.key] = true
+	}
+	skip := map[int]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, e := range toc {
+			if skip[e.id] {
+				continue
+			}
+			drop := gone[objKey{e.catalog, e.object}]
+			if !drop && e.catalog == 0 {
+				for _, d := range e.deps {
+					drop = drop || skip[d]
+				}
+			}
+			if drop {
+				skip[e.id] = true
+				changed = true
+			}
+		}
+	}
+	return skip
 }
 
 // psqlPatternQuote makes a name an exact pg_dump pattern: double-quoted, quotes doubled.
@@ -142,21 +213,22 @@ func (d *SchemaDump) isRootPK(e tocEntry) bool {
 	return e.catalog == pgConstraintOID && d.pkOID[e.object]
 }
 
-// restore runs pg_restore for one section, with the entries keep selects.
-func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, section string, jobs int, keep func(tocEntry) bool) error {
+// restore runs pg_restore over the entries keep selects, in one transaction when jobs
+// is 1.
+func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, name string, jobs int, keep func(tocEntry) bool) error {
 	var list strings.Builder
 	for _, e := range d.toc {
-		if !keep(e) {
+		if d.skip[e.id] || !keep(e) {
 			list.WriteString(";")
 		}
 		list.WriteString(e.line + "\n")
 	}
-	listFile := d.file + "." + section + ".list"
+	listFile := d.file + "." + name + ".list"
 	if err := os.WriteFile(listFile, []byte(list.String()), 0o600); err != nil {
 		return err
 	}
 	conn, env := libpqArgs(ep)
-	args := []string{"--section=" + section, "--use-list=" + listFile, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname=" + conn}
+	args := []string{"--section=pre-data", "--section=post-data", "--use-list=" + listFile, "--no-owner", "--no-privileges", "--exit-on-error", "--dbname=" + conn}
 	if jobs > 1 {
 		args = append(args, fmt.Sprintf("--jobs=%d", jobs))
 	} else {
@@ -167,27 +239,74 @@ func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, section stri
 }
 
 // RestorePreData creates schemas, extensions, types, functions, tables and views on the
-// target in one transaction, with the primary keys of partitioned tables (an invalid,
-// empty index until the partitions' keys are attached). The other primary keys are
-// built by the load workers as each table's rows are in.
+// target, with the primary keys of partitioned tables (an invalid, empty index until
+// the partitions' keys are attached), all in one transaction: a run that stops midway
+// leaves nothing behind. The other primary keys are built by the load workers as each
+// table's rows are in.
 func (d *SchemaDump) RestorePreData(ctx context.Context, ep plan.Endpoint) error {
-	if err := d.restore(ctx, ep, "pre-data", 1, func(tocEntry) bool { return true }); err != nil {
+	if err := d.restore(ctx, ep, "pre-data", 1, func(e tocEntry) bool { return !d.postData[e.id] || d.isRootPK(e) }); err != nil {
 		return fmt.Errorf("create the schema on the target (pre-data): %w", err)
-	}
-	if err := d.restore(ctx, ep, "post-data", 1, d.isRootPK); err != nil {
-		return fmt.Errorf("create the primary keys of partitioned tables on the target: %w", err)
 	}
 	return nil
 }
 
 // RestorePostData builds secondary indexes, constraints, triggers, rules and
-// materialized views, jobs at a time.
-func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs int) error {
-	err := d.restore(ctx, ep, "post-data", jobs, func(e tocEntry) bool { return !d.isPK(e) })
+// materialized views, jobs at a time. Objects already on the target (built by a run
+// that stopped during this step) are skipped; what is left to rerun (a comment, a
+// materialized view's refresh, an index attached to its parent) is idempotent.
+func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs int, built map[objKey]bool) error {
+	err := d.restore(ctx, ep, "post-data", jobs, func(e tocEntry) bool {
+		return d.postData[e.id] && !d.isPK(e) && !built[objKey{e.catalog, e.object}]
+	})
 	if err != nil {
 		return fmt.Errorf("create indexes, constraints and triggers on the target (post-data): %w", err)
 	}
 	return nil
+}
+
+// postDataBuilt finds the post-data objects of the dump (by their source OIDs) that
+// already exist on the target, matched by their schema-qualified identity.
+func (d *SchemaDump) postDataBuilt(ctx context.Context, src, tgt *pgx.Conn) (map[objKey]bool, error) {
+	var cats, oids []uint32
+	for _, e := range d.toc {
+		if d.postData[e.id] && e.catalog != 0 {
+			cats, oids = append(cats, e.catalog), append(oids, e.object)
+		}
+	}
+	rows, err := src.Query(ctx, `SELECT c, o, i.type, i.identity FROM unnest($1::oid[], $2::oid[]) AS x(c, o), pg_identify_object(c, o, 0) i`, cats, oids)
+	if err != nil {
+		return nil, err
+	}
+	type ident struct{ kind, name string }
+	want := map[ident]objKey{}
+	var k objKey
+	var id ident
+	if _, err := pgx.ForEachRow(rows, []any{&k.catalog, &k.oid, &id.kind, &id.name}, func() error {
+		want[id] = k
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	rows, err = tgt.Query(ctx, `
+		WITH objs(c, o) AS (
+		    SELECT 'pg_class'::regclass, oid FROM pg_class WHERE relkind IN ('i', 'I')
+		    UNION ALL SELECT 'pg_constraint'::regclass, oid FROM pg_constraint
+		    UNION ALL SELECT 'pg_trigger'::regclass, oid FROM pg_trigger WHERE NOT tgisinternal
+		    UNION ALL SELECT 'pg_rewrite'::regclass, oid FROM pg_rewrite WHERE rulename <> '_RETURN'
+		    UNION ALL SELECT 'pg_policy'::regclass, oid FROM pg_policy)
+		SELECT i.type, i.identity FROM objs, pg_identify_object(c, o, 0) i
+		WHERE i.schema IS NULL OR i.schema NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		return nil, err
+	}
+	built := map[objKey]bool{}
+	_, err = pgx.ForEachRow(rows, []any{&id.kind, &id.name}, func() error {
+		if k, ok := want[id]; ok {
+			built[k] = true
+		}
+		return nil
+	})
+	return built, err
 }
 
 // primaryKeys returns the OIDs of the primary-key constraints of the given relations,

@@ -487,9 +487,9 @@ func (a *assessment) targetTables(ctx context.Context) error {
 				"already exists on the target and holds rows: the full load would mix the source's rows with them",
 				fmt.Sprintf("TRUNCATE %s;  or DROP TABLE %s;  on the target (or point target.url at an empty database)", e.qname, e.qname))
 		} else {
-			a.add(check.Warning, "target_table", object,
-				"already exists on the target (empty): the full load copies into it as it is, so its columns must match the source's",
-				fmt.Sprintf("DROP TABLE %s;  on the target to have cutover create it from the source's definition", e.qname))
+			a.add(check.Error, "target_table", object,
+				"already exists on the target (empty): cutover creates the schema from the source's definition in one transaction, and would stop on it",
+				fmt.Sprintf("DROP TABLE %s;  on the target (or point target.url at an empty database)", e.qname))
 		}
 	}
 	return nil
@@ -521,4 +521,28 @@ func listText(names []string, max int) string {
 		return strings.Join(sorted, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:max], ", "), len(sorted)-max)
+}
+
+// excludedDependencies reports the objects that will not be created on the target
+// because they need a table the plan excludes, and the included tables that cannot be
+// created at all for that reason.
+func (a *assessment) excludedDependencies(ctx context.Context) error {
+	leave, err := dependentsOfExcluded(ctx, a.src.conn, excluded(a.all, a.tables), a.tables)
+	if err != nil {
+		return err
+	}
+	for _, l := range leave {
+		switch {
+		case l.hidden:
+		case l.blocks:
+			a.add(check.Error, "excluded_dependency", l.object,
+				fmt.Sprintf("it needs %s, which the plan excludes, so it cannot be created on the target", l.excluded),
+				fmt.Sprintf("include %s in tables.include, or exclude %s too", l.excluded, l.object))
+		default:
+			a.add(check.Warning, "excluded_dependency", l.object,
+				fmt.Sprintf("it needs %s, which the plan excludes, so it will not be created on the target", l.excluded),
+				fmt.Sprintf("include %s in tables.include if the applications use %s; otherwise nothing to do", l.excluded, l.object))
+		}
+	}
+	return nil
 }
