@@ -84,7 +84,7 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 		a.run(ctx, a.targetPrivileges, a.reverseReplication, a.controlSchema)
 	}
 	if a.src != nil && a.tgt != nil {
-		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables)
+		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles)
 	}
 	a.report.Finish()
 	return a.report

@@ -162,6 +162,16 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, built); err != nil {
 			return err
 		}
+		disp.Step("giving the objects their owners and grants from the source")
+		res, err := dump.restoreAccess(ctx, tgt)
+		if err != nil {
+			return err
+		}
+		disp.Step(fmt.Sprintf("owners and grants: %d statements applied", res.applied))
+		for _, l := range res.skippedLines() {
+			disp.Step("owners and grants: not applied, " + l + ": those objects keep the migration role as owner or lack the grant;" +
+				" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")
+		}
 		st.Phase = PhaseLoaded
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err

@@ -478,3 +478,51 @@ func TestFullLoadRefusesAnIncludedTableNeedingAnExcludedOne(t *testing.T) {
 		t.Fatal("child was created")
 	}
 }
+
+// Objects get their source owners and grants where the roles exist on the target; a
+// role the target lacks is reported by check and by start, and its objects stay with
+// the migration role.
+func TestFullLoadOwnersAndGrants(t *testing.T) {
+	t.Parallel()
+	owner, _ := pgtest.NewRole(t, pgtest.Source(t), "")
+	reader, _ := pgtest.NewRole(t, pgtest.Source(t), "")
+	tgtServer := pgtest.Target(t)
+	if err := tgtServer.Exec(context.Background(), "postgres", "CREATE ROLE "+owner); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgtServer.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+owner) })
+	src, tgt := pair(t)
+	src.Exec(t, fmt.Sprintf(`
+		CREATE TABLE owned (id int PRIMARY KEY); ALTER TABLE owned OWNER TO %[1]s;
+		GRANT SELECT ON owned TO %[2]s;
+		CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'; ALTER FUNCTION f() OWNER TO %[1]s;
+		CREATE TABLE plain (id int PRIMARY KEY); GRANT SELECT, UPDATE ON plain TO %[1]s;
+		ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %[1]s;`, owner, reader))
+	t.Cleanup(func() { tgt.Exec(t, "DROP OWNED BY "+owner) })
+
+	r := assess(t, planFor(t, src.URL(), tgt.URL(), ""))
+	f := mustFind(t, r, "roles", "roles "+reader, "warning")
+	if strings.Contains(f.Object, owner) {
+		t.Errorf("%s exists on the target: %s", owner, f.Object)
+	}
+	out := fullLoad(t, src, tgt, "")
+	if !strings.Contains(out, fmt.Sprintf(`role "%s" does not exist (1 statements)`, reader)) {
+		t.Errorf("start did not report the missing role:\n%s", out)
+	}
+	for q, want := range map[string]string{
+		"SELECT tableowner FROM pg_tables WHERE tablename = 'owned'":                              owner,
+		"SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'f'":                       owner,
+		fmt.Sprintf("SELECT has_table_privilege('%s', 'plain', 'UPDATE')::text", owner):           "true",
+		"SELECT coalesce(array_to_string(relacl, ','), '') FROM pg_class WHERE relname = 'owned'": "",
+		"SELECT count(*)::text FROM pg_default_acl":                                               "1",
+	} {
+		got := pgtest.QueryVal[string](t, tgt, q)
+		if want == "" {
+			if strings.Contains(got, reader) {
+				t.Errorf("%s: %s", q, got)
+			}
+		} else if got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+}

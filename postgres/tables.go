@@ -546,3 +546,16 @@ func (a *assessment) excludedDependencies(ctx context.Context) error {
 	}
 	return nil
 }
+
+// roles reports the roles that own objects or hold privileges on the source and do
+// not exist on the target: the load leaves those objects to the migration role.
+func (a *assessment) roles(ctx context.Context) error {
+	missing, err := missingRoles(ctx, a.src.conn, a.tgt.conn)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	a.add(check.Warning, "roles", "roles "+listText(missing, 10),
+		"own objects or hold privileges on the source but do not exist on the target: those objects will be owned by the migration role, without those grants",
+		"create the roles on the target before cutover start: pg_dumpall --roles-only on the source lists them (CREATE ROLE ...; then their memberships)")
+	return nil
+}
