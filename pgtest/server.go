@@ -352,8 +352,15 @@ func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error 
 		return fmt.Errorf("server %s did not stop within %v after %v; killed", s.Name, timeout, sig)
 	}
 	if sig == syscall.SIGKILL {
-		// Backends notice the postmaster's death on their own; the group kill makes it immediate.
+		// Backends notice the postmaster's death on their own; the group kill makes it
+		// immediate. A restart must wait until they are gone: while one lives, it holds
+		// the shared memory and the new postmaster refuses to start.
 		_ = syscall.Kill(-s.proc.Pid, syscall.SIGKILL)
+		deadline := time.Now().Add(timeout)
+		for syscall.Kill(-s.proc.Pid, 0) == nil && time.Now().Before(deadline) {
+			_ = syscall.Kill(-s.proc.Pid, syscall.SIGKILL)
+			time.Sleep(5 * time.Millisecond) // polling the kernel for the group's end; there is no event to wait on
+		}
 	}
 	return nil
 }

@@ -132,8 +132,13 @@ func (d *DB) Exec(t testing.TB, sql string, args ...any) {
 func QueryVal[T any](t testing.TB, d *DB, sql string, args ...any) T {
 	t.Helper()
 	var v T
-	conn := d.Conn(t)
-	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
+	ctx := context.Background()
+	conn, err := d.Server.Connect(ctx, d.Name)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", d.Name, err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return v

@@ -17,6 +17,7 @@ const (
 	PhaseLoading  = "loading"  // pre-data created; tables being copied
 	PhasePostData = "postdata" // every table copied; secondary objects being built
 	PhaseLoaded   = "loaded"   // full load complete
+	PhaseCDC      = "cdc"      // change data capture running (or stopped, resumable)
 )
 
 // Table states in table_stats.
@@ -40,6 +41,10 @@ type State struct {
 	Slot     string
 	Position string // the slot's consistent point: where the change stream starts
 	Updated  time.Time
+
+	Applied           string     // the position of the last source transaction applied
+	AppliedCommitTime *time.Time // its commit time on the source
+	AppliedAt         *time.Time // when the target committed it
 }
 
 // TableStat is a table's row in table_stats.
@@ -51,6 +56,8 @@ type TableStat struct {
 	Started, Ended *time.Time
 	Position       string // the snapshot this table was copied at
 	Error          string
+
+	Inserts, Updates, Deletes, Truncates int64 // changes applied by CDC
 }
 
 // OpenControl creates the control schema in the target if needed and returns it.
@@ -77,7 +84,16 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    position        text NOT NULL DEFAULT '',
 		    error           text NOT NULL DEFAULT '',
 		    PRIMARY KEY (schema_name, table_name));
-		INSERT INTO %s (phase) VALUES ('new') ON CONFLICT DO NOTHING;`,
+		INSERT INTO %s (phase) VALUES ('new') ON CONFLICT DO NOTHING;
+		ALTER TABLE %[2]s
+		    ADD COLUMN IF NOT EXISTS applied_position    text NOT NULL DEFAULT '',
+		    ADD COLUMN IF NOT EXISTS applied_commit_time timestamptz,
+		    ADD COLUMN IF NOT EXISTS applied_at          timestamptz;
+		ALTER TABLE %[3]s
+		    ADD COLUMN IF NOT EXISTS inserts   bigint NOT NULL DEFAULT 0,
+		    ADD COLUMN IF NOT EXISTS updates   bigint NOT NULL DEFAULT 0,
+		    ADD COLUMN IF NOT EXISTS deletes   bigint NOT NULL DEFAULT 0,
+		    ADD COLUMN IF NOT EXISTS truncates bigint NOT NULL DEFAULT 0;`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
@@ -92,7 +108,8 @@ func (c *Control) State(ctx context.Context) (State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var s State
-	err := c.conn.QueryRow(ctx, "SELECT phase, slot, position, updated_at FROM "+c.table("state")).Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated)
+	err := c.conn.QueryRow(ctx, "SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at FROM "+c.table("state")).
+		Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated, &s.Applied, &s.AppliedCommitTime, &s.AppliedAt)
 	return s, err
 }
 
@@ -121,14 +138,16 @@ func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
 func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error
+	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
+		inserts, updates, deletes, truncates
 		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
 		var t TableStat
-		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error)
+		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
+			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates)
 		return t, err
 	})
 }

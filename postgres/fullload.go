@@ -81,8 +81,9 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 	tables, _ := selectTables(all, p)
+	tables = applyNoIdentityPolicy(tables, p.CDC.NoIdentity)
 
-	snap, err := takeSnapshot(ctx, p, ctl, &st, disp)
+	snap, err := takeSnapshot(ctx, p, src, tables, ctl, &st, disp)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 // A resumed load cannot have that snapshot back (it died with its connection), so it
 // takes a new one from a temporary slot: the tables it copies then start their change
 // stream at the new position, the ones loaded before at the slot's.
-func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
+func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
 	switch st.Phase {
 	case PhaseNew, PhaseSchema:
 		if st.Slot != "" {
@@ -194,8 +195,14 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, ctl *Control, st *State, di
 			if err := DropSlot(ctx, p.Source, st.Slot); err != nil {
 				return nil, fmt.Errorf("drop the slot %s of the run that stopped: %w", st.Slot, err)
 			}
+			if err := dropPublications(ctx, src, st.Slot); err != nil {
+				return nil, err
+			}
 		}
 		slot := "cutover_" + randomHex(4)
+		if err := createPublications(ctx, src, slot, tables, p.CDC.NoIdentity); err != nil {
+			return nil, err
+		}
 		snap, err := CreateSnapshot(ctx, p.Source, slot, false)
 		if err != nil {
 			return nil, err

@@ -526,3 +526,9 @@ func TestFullLoadOwnersAndGrants(t *testing.T) {
 		}
 	}
 }
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}

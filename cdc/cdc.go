@@ -1,0 +1,99 @@
+// Package cdc describes a change stream in terms every engine shares: transactions of
+// row changes with text-encoded values, read from a source at opaque positions and
+// applied to a target that records the position of what it applied in the same
+// transaction as the changes.
+//
+// A source engine (PostgreSQL's pgoutput today, MySQL's binlog tomorrow) turns its
+// stream into Events; an applier for the target engine consumes them.
+package cdc
+
+import "time"
+
+// Op is the kind of a row change.
+type Op byte
+
+// The kinds of change.
+const (
+	Insert   Op = 'I'
+	Update   Op = 'U'
+	Delete   Op = 'D'
+	Truncate Op = 'T'
+)
+
+func (o Op) String() string {
+	switch o {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Truncate:
+		return "truncate"
+	}
+	return "unknown"
+}
+
+// Relation is a table as the stream describes it. The stream sends it before the
+// first change to the table, and again when its definition changes.
+type Relation struct {
+	ID      uint32 // the stream's identifier for the table
+	Schema  string
+	Name    string
+	Columns []Column
+}
+
+// Column is one column of a Relation.
+type Column struct {
+	Name string
+	Key  bool // part of the key updates and deletes identify rows by
+	// TypeID is the engine's identifier of the column's type (a PostgreSQL type OID).
+	TypeID uint32
+}
+
+// Value is one column's value in a row: text, NULL, or unchanged (a large value the
+// stream leaves out of an update because the update did not touch it).
+type Value struct {
+	Text      []byte
+	Null      bool
+	Unchanged bool
+}
+
+// Row holds a value per column of its Relation.
+type Row []Value
+
+// Event is one of *Begin, *Change, *Commit: a transaction is a Begin, its changes and
+// a Commit, delivered in commit order.
+type Event interface{ event() }
+
+// Begin starts a transaction.
+type Begin struct {
+	Position   string    // where the transaction commits, opaque
+	CommitTime time.Time // when it committed on the source
+}
+
+// Change is one row change, or a truncate of one or more tables.
+type Change struct {
+	Op  Op
+	Rel *Relation
+	// Old identifies the row for Update and Delete: the key columns (other columns
+	// Null), or every column when the table's whole row is its identity. Nil for an
+	// Update that did not change the key of a table keyed by its key.
+	Old Row
+	New Row // for Insert and Update
+
+	Truncated []*Relation // for Truncate: the tables, Rel is the first
+	Cascade   bool
+	Restart   bool // RESTART IDENTITY
+}
+
+// Commit ends a transaction. Position is what the applier records with its changes
+// and reports back to the source once the target committed it.
+type Commit struct {
+	Position   string
+	CommitTime time.Time
+}
+
+func (*Begin) event()  {}
+func (*Change) event() {}
+func (*Commit) event() {}

@@ -1,0 +1,399 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Grouping: small source transactions are applied in one target transaction, which
+// commits when the stream has nothing more ready, or at these limits. A large source
+// transaction is applied as it streams, pipelined in batches, and commits at its end.
+const (
+	groupTxns    = 1000
+	groupChanges = 20000
+	groupTime    = 200 * time.Millisecond
+	batchSize    = 1000 // statements sent in one pipeline round trip
+)
+
+// applier applies change events to the target. Each target transaction ends with the
+// position of the last source transaction in it written to the control schema, so a
+// restart knows exactly what was applied: every change lands once.
+type applier struct {
+	conn     *pgconn.PgConn
+	control  string // the control schema, quoted
+	prepared map[string]string
+	targets  map[*cdc.Relation]*targetTable
+
+	batch  *pgconn.Batch
+	queued []queued // what each statement in batch is, to read its result
+
+	inTxn       bool
+	txns        int // source transactions in the open target transaction
+	changes     int
+	began       time.Time
+	position    string
+	commitTime  time.Time
+	counts      map[[2]string]*opCounts
+	onCommitted func(position string, txns int)
+}
+
+type queued struct {
+	op  cdc.Op
+	rel *cdc.Relation
+	pos string // the source transaction's position
+	key string // the row's key, for messages
+}
+
+type opCounts struct{ inserts, updates, deletes, truncates int64 }
+
+func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema string) (*applier, error) {
+	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("target: %s: %w", q, err)
+		}
+	}
+	return &applier{conn: conn.PgConn(), control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
+		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, onCommitted: func(string, int) {}}, nil
+}
+
+// Run applies events until the channel closes or ctx ends. A transaction left open
+// then is rolled back: the stream resends it after a restart.
+func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
+	defer func() {
+		if a.inTxn {
+			a.rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	var txnPos string
+	for {
+		var ev cdc.Event
+		var ok bool
+		select {
+		case ev, ok = <-events:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		switch e := ev.(type) {
+		case *cdc.Begin:
+			txnPos = e.Position
+			if !a.inTxn {
+				a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
+				a.queued = append(a.queued, queued{})
+				a.inTxn, a.began = true, time.Now()
+			}
+		case *cdc.Change:
+			if err := a.queue(ctx, e, txnPos); err != nil {
+				return err
+			}
+			a.changes++
+		case *cdc.Commit:
+			a.txns++
+			a.position, a.commitTime = e.Position, e.CommitTime
+			if len(events) == 0 || a.txns >= groupTxns || a.changes >= groupChanges || time.Since(a.began) >= groupTime {
+				if err := a.commit(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if len(a.queued) >= batchSize {
+			if err := a.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// queue adds a change's statement to the batch.
+func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
+	k := [2]string{c.Rel.Schema, c.Rel.Name}
+	if c.Op == cdc.Truncate {
+		names := make([]string, len(c.Truncated))
+		for i, r := range c.Truncated {
+			names[i] = pgx.Identifier{r.Schema, r.Name}.Sanitize()
+			a.count([2]string{r.Schema, r.Name}).truncates++
+		}
+		// No CASCADE: the stream names every table the source's truncate emptied.
+		sql := "TRUNCATE ONLY " + strings.Join(names, ", ")
+		if c.Restart {
+			sql += " RESTART IDENTITY"
+		}
+		a.batch.ExecParams(sql, nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{op: c.Op, rel: c.Rel, pos: pos})
+		return nil
+	}
+	tt, err := a.target(ctx, c.Rel)
+	if err != nil {
+		return err
+	}
+	sql, params, key := statement(c, tt)
+	name, err := a.prepare(ctx, sql)
+	if err != nil {
+		return fmt.Errorf("%s on %s: prepare %s: %w", c.Op, pgx.Identifier{c.Rel.Schema, c.Rel.Name}.Sanitize(), sql, err)
+	}
+	a.batch.ExecPrepared(name, params, nil, nil)
+	a.queued = append(a.queued, queued{op: c.Op, rel: c.Rel, pos: pos, key: key})
+	switch c.Op {
+	case cdc.Insert:
+		a.count(k).inserts++
+	case cdc.Update:
+		a.count(k).updates++
+	case cdc.Delete:
+		a.count(k).deletes++
+	}
+	return nil
+}
+
+func (a *applier) count(k [2]string) *opCounts {
+	c := a.counts[k]
+	if c == nil {
+		c = &opCounts{}
+		a.counts[k] = c
+	}
+	return c
+}
+
+// targetTable is what the applier needs to know of a table on the target.
+type targetTable struct {
+	always []bool   // per stream column: a GENERATED ALWAYS identity column
+	types  []string // per stream column: its type, for casts
+}
+
+func (a *applier) target(ctx context.Context, rel *cdc.Relation) (*targetTable, error) {
+	if tt, ok := a.targets[rel]; ok {
+		return tt, nil
+	}
+	q := pgx.Identifier{rel.Schema, rel.Name}.Sanitize()
+	res := a.conn.ExecParams(ctx, `SELECT attname, attidentity = 'a', format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [][]byte{[]byte(q)}, nil, nil, nil).Read()
+	if res.Err != nil {
+		return nil, fmt.Errorf("table %s on the target: %w", q, res.Err)
+	}
+	type col struct {
+		always bool
+		typ    string
+	}
+	cols := map[string]col{}
+	for _, r := range res.Rows {
+		cols[string(r[0])] = col{string(r[1]) == "t", string(r[2])}
+	}
+	tt := &targetTable{always: make([]bool, len(rel.Columns)), types: make([]string, len(rel.Columns))}
+	for i, c := range rel.Columns {
+		tc, ok := cols[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("table %s on the target has no column %s, which the source sends: add it on the target (ALTER TABLE %s ADD COLUMN ...), then run cutover start again",
+				q, pgx.Identifier{c.Name}.Sanitize(), q)
+		}
+		tt.always[i], tt.types[i] = tc.always, tc.typ
+	}
+	a.targets[rel] = tt
+	return tt, nil
+}
+
+func (a *applier) prepare(ctx context.Context, sql string) (string, error) {
+	if name, ok := a.prepared[sql]; ok {
+		return name, nil
+	}
+	name := fmt.Sprintf("cutover_%d", len(a.prepared)+1)
+	if _, err := a.conn.Prepare(ctx, name, sql, nil); err != nil {
+		return "", err
+	}
+	a.prepared[sql] = name
+	return name, nil
+}
+
+// flush sends the batch and checks every statement's result.
+func (a *applier) flush(ctx context.Context) error {
+	if len(a.queued) == 0 {
+		return nil
+	}
+	results, err := a.conn.ExecBatch(ctx, a.batch).ReadAll()
+	queued := a.queued
+	a.batch, a.queued = &pgconn.Batch{}, a.queued[:0]
+	for i, r := range results {
+		q := queued[i]
+		if r.Err != nil {
+			err = r.Err
+		}
+		if err != nil {
+			return q.fail(err)
+		}
+		if (q.op == cdc.Update || q.op == cdc.Delete) && r.CommandTag.RowsAffected() == 0 {
+			return q.fail(fmt.Errorf("the row is not on the target"))
+		}
+	}
+	if err != nil {
+		return queued[min(len(results), len(queued)-1)].fail(err)
+	}
+	return nil
+}
+
+func (q queued) fail(err error) error {
+	if q.rel == nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	what := fmt.Sprintf("%s on %s", q.op, pgx.Identifier{q.rel.Schema, q.rel.Name}.Sanitize())
+	if q.key != "" {
+		what += " (" + q.key + ")"
+	}
+	return fmt.Errorf("apply the %s of the source transaction at %s: %w", what, q.pos, err)
+}
+
+// commit writes the checkpoint and the table counters, and commits.
+func (a *applier) commit(ctx context.Context) error {
+	for k, c := range a.counts {
+		a.batch.ExecParams("UPDATE "+a.control+`.table_stats SET inserts = inserts + $3, updates = updates + $4, deletes = deletes + $5, truncates = truncates + $6
+			WHERE schema_name = $1 AND table_name = $2`,
+			[][]byte{[]byte(k[0]), []byte(k[1]), itoa(c.inserts), itoa(c.updates), itoa(c.deletes), itoa(c.truncates)}, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
+	a.batch.ExecParams("UPDATE "+a.control+".state SET applied_position = $1, applied_commit_time = $2, applied_at = now()",
+		[][]byte{[]byte(a.position), []byte(a.commitTime.Format(time.RFC3339Nano))}, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	a.inTxn = false
+	txns := a.txns
+	a.txns, a.changes = 0, 0
+	clear(a.counts)
+	a.onCommitted(a.position, txns)
+	return nil
+}
+
+func (a *applier) rollback(ctx context.Context) {
+	a.batch, a.queued = &pgconn.Batch{}, a.queued[:0]
+	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
+	a.inTxn = false
+}
+
+func itoa(n int64) []byte { return []byte(fmt.Sprint(n)) }
+
+// typesWithoutEquality are compared as text when a whole row identifies itself.
+var typesWithoutEquality = map[uint32]bool{114: true /* json */, 142: true /* xml */, 600: true /* point */, 601: true /* lseg */, 602: true /* path */, 604: true /* polygon */, 628: true /* line */, 718: true /* circle */}
+
+// statement renders a row change as SQL with its parameters (text, NULL as nil), and
+// the row's key for messages. Values go as parameters in text form, exactly as the
+// source wrote them; the server parses them with each column's type.
+func statement(c *cdc.Change, tt *targetTable) (sql string, params [][]byte, key string) {
+	rel := c.Rel
+	q := pgx.Identifier{rel.Schema, rel.Name}.Sanitize()
+	col := func(i int) string { return pgx.Identifier{rel.Columns[i].Name}.Sanitize() }
+	param := func(v cdc.Value) string {
+		if v.Null {
+			params = append(params, nil)
+		} else {
+			params = append(params, v.Text)
+		}
+		return fmt.Sprintf("$%d", len(params))
+	}
+	ident := c.Old
+	if ident == nil {
+		ident = c.New
+	}
+	var b strings.Builder
+	switch c.Op {
+	case cdc.Insert:
+		cols, vals := make([]string, len(rel.Columns)), make([]string, len(rel.Columns))
+		for i := range rel.Columns {
+			cols[i], vals[i] = col(i), param(c.New[i])
+		}
+		// OVERRIDING SYSTEM VALUE keeps the source's values of GENERATED ALWAYS identity columns.
+		fmt.Fprintf(&b, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", q, strings.Join(cols, ", "), strings.Join(vals, ", "))
+	case cdc.Update:
+		if rewrite := needsRewrite(c, tt); rewrite {
+			// A GENERATED ALWAYS identity column cannot be set by UPDATE: when its value
+			// may have changed, the row is deleted and inserted again in one statement,
+			// unchanged TOASTed values taken from the deleted row.
+			var where strings.Builder
+			key = whereKey(&where, rel, q, ident, col, param)
+			cols, vals := make([]string, len(rel.Columns)), make([]string, len(rel.Columns))
+			for i := range rel.Columns {
+				cols[i] = col(i)
+				if c.New[i].Unchanged {
+					vals[i] = "old." + col(i)
+				} else {
+					vals[i] = param(c.New[i]) + "::" + tt.types[i]
+				}
+			}
+			fmt.Fprintf(&b, "WITH old AS (DELETE FROM ONLY %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM old",
+				q, where.String(), q, strings.Join(cols, ", "), strings.Join(vals, ", "))
+			return b.String(), params, key
+		}
+		var sets []string
+		for i := range rel.Columns {
+			// An unchanged TOASTed value keeps what the target has; an identity column
+			// that is the unchanged key keeps its value.
+			if !c.New[i].Unchanged && !tt.always[i] {
+				sets = append(sets, col(i)+" = "+param(c.New[i]))
+			}
+		}
+		// ONLY: an inheritance parent's row, not its children's.
+		fmt.Fprintf(&b, "UPDATE ONLY %s SET %s WHERE ", q, strings.Join(sets, ", "))
+		key = whereKey(&b, rel, q, ident, col, param)
+	case cdc.Delete:
+		fmt.Fprintf(&b, "DELETE FROM ONLY %s WHERE ", q)
+		key = whereKey(&b, rel, q, ident, col, param)
+	}
+	return b.String(), params, key
+}
+
+// needsRewrite says whether an update must be a delete and insert: it touches a
+// GENERATED ALWAYS identity column whose value may have changed (one outside the key,
+// or in a key the update changed), or every column is an identity column.
+func needsRewrite(c *cdc.Change, tt *targetTable) bool {
+	settable := false
+	for i, col := range c.Rel.Columns {
+		switch {
+		case tt.always[i] && (!col.Key || c.Old != nil):
+			return true
+		case !tt.always[i] && !c.New[i].Unchanged:
+			settable = true
+		}
+	}
+	return !settable
+}
+
+// where matches the row by its key columns. When every column is the key (REPLICA
+// IDENTITY FULL), rows may repeat and hold NULLs: one row is matched by ctid, with
+// IS NOT DISTINCT FROM.
+func whereKey(b *strings.Builder, rel *cdc.Relation, q string, ident cdc.Row, col func(int) string, param func(cdc.Value) string) string {
+	full := true
+	for _, c := range rel.Columns {
+		full = full && c.Key
+	}
+	var conds, keys []string
+	for i, c := range rel.Columns {
+		if !c.Key || ident[i].Unchanged {
+			continue
+		}
+		v := ident[i]
+		switch {
+		case !full:
+			conds = append(conds, col(i)+" = "+param(v))
+		case typesWithoutEquality[c.TypeID]:
+			conds = append(conds, col(i)+"::text IS NOT DISTINCT FROM "+param(v)+"::text")
+		default:
+			conds = append(conds, col(i)+" IS NOT DISTINCT FROM "+param(v))
+		}
+		if !full {
+			keys = append(keys, c.Name+"="+string(v.Text))
+		}
+	}
+	if full {
+		fmt.Fprintf(b, "ctid = (SELECT ctid FROM ONLY %s WHERE %s LIMIT 1)", q, strings.Join(conds, " AND "))
+		return "whole row"
+	}
+	b.WriteString(strings.Join(conds, " AND "))
+	return strings.Join(keys, ", ")
+}
