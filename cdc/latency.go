@@ -61,3 +61,10 @@ func (l *Latency) At(now time.Time) Snapshot {
 	}
 	return s
 }
+
+// Reset forgets the transactions pending: they are read again from the source.
+func (l *Latency) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = l.pending[:0]
+}

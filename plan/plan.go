@@ -64,9 +64,27 @@ const (
 
 var noIdentityPolicies = []string{string(NoIdentityError), string(NoIdentityFull), string(NoIdentityInsertsOnly), string(NoIdentityExclude)}
 
+// ErrorPolicy says what CDC does with a change it cannot apply (a duplicate key, a row
+// missing on the target, a value the target rejects).
+type ErrorPolicy string
+
+// The policies for changes that cannot be applied. Each records the change in the
+// control schema's apply_exceptions.
+const (
+	// OnErrorStop stops the task; a rerun retries the change (after the operator fixed the target, say).
+	OnErrorStop ErrorPolicy = "stop"
+	// OnErrorLog skips the change and goes on.
+	OnErrorLog ErrorPolicy = "log"
+	// OnErrorSuspendTable stops applying changes to the table; the other tables go on.
+	OnErrorSuspendTable ErrorPolicy = "suspend_table"
+)
+
+var errorPolicies = []string{string(OnErrorStop), string(OnErrorLog), string(OnErrorSuspendTable)}
+
 // CDC configures change data capture.
 type CDC struct {
 	NoIdentity NoIdentityPolicy `yaml:"no_identity"`
+	OnError    ErrorPolicy      `yaml:"on_error"`
 }
 
 // API configures the HTTP server.
@@ -119,7 +137,7 @@ func Defaults() *Plan {
 	return &Plan{
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
-		CDC:           CDC{NoIdentity: NoIdentityError},
+		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",
 		Cutover: Cutover{

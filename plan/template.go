@@ -99,6 +99,12 @@ cdc:
   #   inserts_only          replicate its inserts only; its updates and deletes are lost
   #   exclude               do not migrate it
   no_identity: {{.D.CDC.NoIdentity}}
+  # A change the target cannot apply (a duplicate key, a row missing on the target)
+  # is recorded in the control schema's apply_exceptions, then:
+  #   stop           stop the task; cutover start retries it once the target is fixed
+  #   log            skip the change and go on
+  #   suspend_table  stop applying changes to that table; the others go on
+  on_error: {{.D.CDC.OnError}}
 
 api:
   # /metrics, /api/status and the dashboard; "" turns the server off.

@@ -24,6 +24,7 @@ func (d *decoder) validate(p *Plan) {
 		d.errKey("full_load.parallel", "expected a number of workers from 1 to 64, got %d", n)
 	}
 	d.oneOf("cdc.no_identity", string(p.CDC.NoIdentity), noIdentityPolicies)
+	d.oneOf("cdc.on_error", string(p.CDC.OnError), errorPolicies)
 	d.validateListen(p.API)
 	d.validateControlSchema(p.ControlSchema)
 	d.validateCutover(&p.Cutover)

@@ -2,11 +2,15 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -33,6 +37,17 @@ type applier struct {
 	batch  *pgconn.Batch
 	queued []queued // what each statement in batch is, to read its result
 
+	policy    plan.ErrorPolicy
+	task      string
+	suspended map[[2]string]bool // tables no change is applied to any more
+	// careful, when set, is the position of a source transaction that failed: up to
+	// and including it, each change runs on its own behind a savepoint, so the one
+	// that fails is recorded and handled by the policy while the others are applied.
+	careful   pglogrepl.LSN
+	txnLSN    pglogrepl.LSN
+	txnTime   time.Time
+	committed string // the position of the last source transaction committed on the target
+
 	inTxn       bool
 	txns        int // source transactions in the open target transaction
 	changes     int
@@ -50,16 +65,44 @@ type queued struct {
 	key string // the row's key, for messages
 }
 
+// retryCarefully asks for the stream to be read again from the last committed
+// position, applying the transaction at lsn change by change.
+type retryCarefully struct {
+	lsn   pglogrepl.LSN
+	cause error
+}
+
+func (r *retryCarefully) Error() string { return "retry carefully: " + r.cause.Error() }
+
+// ApplyError is a change the policy says stops the task.
+type ApplyError struct{ Err error }
+
+func (e *ApplyError) Error() string { return e.Err.Error() }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
 type opCounts struct{ inserts, updates, deletes, truncates int64 }
 
-func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema string) (*applier, error) {
+func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string, policy plan.ErrorPolicy, from string) (*applier, error) {
 	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return nil, fmt.Errorf("target: %s: %w", q, err)
 		}
 	}
-	return &applier{conn: conn.PgConn(), control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
-		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, onCommitted: func(string, int) {}}, nil
+	a := &applier{conn: conn.PgConn(), control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
+		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, onCommitted: func(string, int) {},
+		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
+	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state = $1", TableSuspended)
+	if err != nil {
+		return nil, err
+	}
+	var k [2]string
+	if _, err := pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error {
+		a.suspended[k] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Run applies events until the channel closes or ctx ends. A transaction left open
@@ -85,13 +128,27 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 		switch e := ev.(type) {
 		case *cdc.Begin:
 			txnPos = e.Position
+			a.txnLSN, _ = pglogrepl.ParseLSN(e.Position)
+			a.txnTime = e.CommitTime
+			if a.careful != 0 && a.txnLSN > a.careful {
+				a.careful = 0 // past the transaction that failed: back to batches
+			}
 			if !a.inTxn {
 				a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
 				a.queued = append(a.queued, queued{})
 				a.inTxn, a.began = true, time.Now()
 			}
 		case *cdc.Change:
-			if err := a.queue(ctx, e, txnPos); err != nil {
+			if a.suspended[[2]string{e.Rel.Schema, e.Rel.Name}] {
+				continue
+			}
+			var err error
+			if a.careful != 0 {
+				err = a.applyCarefully(ctx, e, txnPos)
+			} else {
+				err = a.queue(ctx, e, txnPos)
+			}
+			if err != nil {
 				return err
 			}
 			a.changes++
@@ -221,10 +278,7 @@ func (a *applier) flush(ctx context.Context) error {
 	for i, r := range results {
 		q := queued[i]
 		if r.Err != nil {
-			err = r.Err
-		}
-		if err != nil {
-			return q.fail(err)
+			return q.fail(r.Err)
 		}
 		if (q.op == cdc.Update || q.op == cdc.Delete) && r.CommandTag.RowsAffected() == 0 {
 			return q.fail(fmt.Errorf("the row is not on the target"))
@@ -240,6 +294,13 @@ func (q queued) fail(err error) error {
 	if q.rel == nil {
 		return fmt.Errorf("target: %w", err)
 	}
+	if lsn, perr := pglogrepl.ParseLSN(q.pos); perr == nil {
+		return &retryCarefully{lsn: lsn, cause: q.describe(err)}
+	}
+	return q.describe(err)
+}
+
+func (q queued) describe(err error) error {
 	what := fmt.Sprintf("%s on %s", q.op, pgx.Identifier{q.rel.Schema, q.rel.Name}.Sanitize())
 	if q.key != "" {
 		what += " (" + q.key + ")"
@@ -247,8 +308,13 @@ func (q queued) fail(err error) error {
 	return fmt.Errorf("apply the %s of the source transaction at %s: %w", what, q.pos, err)
 }
 
-// commit writes the checkpoint and the table counters, and commits.
+// commit writes the checkpoint and the table counters, and commits. The changes'
+// results are read first: an update that found no row is no error to the server, and
+// must not be committed.
 func (a *applier) commit(ctx context.Context) error {
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
 	for k, c := range a.counts {
 		a.batch.ExecParams("UPDATE "+a.control+`.table_stats SET inserts = inserts + $3, updates = updates + $4, deletes = deletes + $5, truncates = truncates + $6
 			WHERE schema_name = $1 AND table_name = $2`,
@@ -264,6 +330,7 @@ func (a *applier) commit(ctx context.Context) error {
 		return err
 	}
 	a.inTxn = false
+	a.committed = a.position
 	txns := a.txns
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
@@ -275,6 +342,8 @@ func (a *applier) rollback(ctx context.Context) {
 	a.batch, a.queued = &pgconn.Batch{}, a.queued[:0]
 	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
 	a.inTxn = false
+	a.txns, a.changes = 0, 0
+	clear(a.counts)
 }
 
 func itoa(n int64) []byte { return []byte(fmt.Sprint(n)) }
@@ -396,4 +465,98 @@ func whereKey(b *strings.Builder, rel *cdc.Relation, q string, ident cdc.Row, co
 	}
 	b.WriteString(strings.Join(conds, " AND "))
 	return strings.Join(keys, ", ")
+}
+
+var errNotOnTarget = errors.New("the row is not on the target")
+
+// applyCarefully runs one change behind a savepoint. When it fails, the change is
+// recorded in apply_exceptions and the policy decides: log goes on, suspend_table
+// goes on without the table, stop ends the task with nothing of the transaction
+// applied but the record of the exception.
+func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string) error {
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	a.batch.ExecParams("SAVEPOINT cutover_change", nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	if err := a.queue(ctx, c, pos); err != nil {
+		return err
+	}
+	results, err := a.conn.ExecBatch(ctx, a.batch).ReadAll()
+	sent := a.queued
+	a.batch, a.queued = &pgconn.Batch{}, nil
+	if err == nil && len(results) == len(sent) {
+		last := results[len(results)-1]
+		if (c.Op == cdc.Update || c.Op == cdc.Delete) && last.CommandTag.RowsAffected() == 0 {
+			err = errNotOnTarget
+		}
+	}
+	if err == nil {
+		_, err := a.conn.Exec(ctx, "RELEASE SAVEPOINT cutover_change").ReadAll()
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if !errors.Is(err, errNotOnTarget) && !errors.As(err, &pgErr) {
+		return err // the connection, not the change
+	}
+	ex := a.exception(c, err)
+	if a.policy == plan.OnErrorStop {
+		// Nothing of the transaction stays applied; the exception alone is committed.
+		a.rollback(ctx)
+		if _, xerr := a.conn.ExecParams(ctx, ex.sql, ex.params, nil, nil, nil).Close(); xerr != nil {
+			return fmt.Errorf("record the apply exception: %w (the change: %v)", xerr, err)
+		}
+		return &ApplyError{Err: fmt.Errorf("%w\nthe change is recorded in %s.apply_exceptions; fix the target (or set cdc.on_error: log or suspend_table), then run cutover start again",
+			sent[len(sent)-1].describe(err), a.control)}
+	}
+	a.batch.ExecParams("ROLLBACK TO SAVEPOINT cutover_change", nil, nil, nil, nil)
+	a.batch.ExecParams(ex.sql, ex.params, nil, nil, nil)
+	a.queued = append(a.queued, queued{}, queued{})
+	if a.policy == plan.OnErrorSuspendTable {
+		a.suspended[[2]string{c.Rel.Schema, c.Rel.Name}] = true
+		a.batch.ExecParams("UPDATE "+a.control+".table_stats SET state = $3, error = $4 WHERE schema_name = $1 AND table_name = $2",
+			[][]byte{[]byte(c.Rel.Schema), []byte(c.Rel.Name), []byte(TableSuspended), []byte(err.Error())}, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
+	return a.flush(ctx)
+}
+
+type exceptionRow struct {
+	sql    string
+	params [][]byte
+}
+
+// exception renders the apply_exceptions row of a change that failed.
+func (a *applier) exception(c *cdc.Change, cause error) exceptionRow {
+	values := map[string]map[string]*string{}
+	for name, row := range map[string]cdc.Row{"old": c.Old, "new": c.New} {
+		if row == nil {
+			continue
+		}
+		m := map[string]*string{}
+		for i, v := range row {
+			switch {
+			case v.Unchanged:
+			case v.Null:
+				m[c.Rel.Columns[i].Name] = nil
+			default:
+				t := string(v.Text)
+				m[c.Rel.Columns[i].Name] = &t
+			}
+		}
+		values[name] = m
+	}
+	js, _ := json.Marshal(values)
+	stmt := ""
+	if c.Op == cdc.Truncate {
+		stmt = "TRUNCATE"
+	} else if tt, err := a.target(context.Background(), c.Rel); err == nil {
+		stmt, _, _ = statement(c, tt)
+	}
+	return exceptionRow{
+		sql: "INSERT INTO " + a.control + `.apply_exceptions (task, schema_name, table_name, operation, statement, "values", error, position, commit_time, policy)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		params: [][]byte{[]byte(a.task), []byte(c.Rel.Schema), []byte(c.Rel.Name), []byte(c.Op.String()), []byte(stmt), js,
+			[]byte(cause.Error()), []byte(a.txnLSN.String()), []byte(a.txnTime.Format(time.RFC3339Nano)), []byte(a.policy)},
+	}
 }

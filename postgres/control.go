@@ -26,6 +26,9 @@ const (
 	TableLoading = "loading"
 	TableLoaded  = "loaded"
 	TableError   = "error"
+	// TableSuspended: CDC stopped applying changes to the table after one failed
+	// (cdc.on_error: suspend_table); the exception is in apply_exceptions.
+	TableSuspended = "suspended"
 )
 
 // Control is the control schema in the target: the state an operator must not lose.
@@ -93,8 +96,22 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    ADD COLUMN IF NOT EXISTS inserts   bigint NOT NULL DEFAULT 0,
 		    ADD COLUMN IF NOT EXISTS updates   bigint NOT NULL DEFAULT 0,
 		    ADD COLUMN IF NOT EXISTS deletes   bigint NOT NULL DEFAULT 0,
-		    ADD COLUMN IF NOT EXISTS truncates bigint NOT NULL DEFAULT 0;`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"))
+		    ADD COLUMN IF NOT EXISTS truncates bigint NOT NULL DEFAULT 0;
+		CREATE TABLE IF NOT EXISTS %[5]s (
+		    id          bigserial PRIMARY KEY,
+		    task        text NOT NULL,
+		    schema_name text NOT NULL,
+		    table_name  text NOT NULL,
+		    operation   text NOT NULL,
+		    statement   text NOT NULL,
+		    "values"    jsonb NOT NULL,
+		    error       text NOT NULL,
+		    position    text NOT NULL,
+		    commit_time timestamptz,
+		    policy      text NOT NULL,
+		    created_at  timestamptz NOT NULL DEFAULT now(),
+		    resolved    boolean NOT NULL DEFAULT false);`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
@@ -71,46 +72,63 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 
-	all, insertsOnly := publications(st.Slot)
-	s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, from, tableFrom)
+	a, err := newApplier(ctx, tgt, p.ControlSchema, st.Slot, p.CDC.OnError, from)
 	if err != nil {
 		return err
 	}
-	a, err := newApplier(ctx, tgt, p.ControlSchema)
-	if err != nil {
-		return err
-	}
+	lat := &cdc.Latency{}
+	var current *stream
+	var mu sync.Mutex
 	a.onCommitted = func(pos string, txns int) {
-		s.Flushed(pos)
-		s.lat.Applied(txns)
+		mu.Lock()
+		current.Flushed(pos)
+		mu.Unlock()
+		lat.Applied(txns)
 	}
-	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan cdc.Event, 10000)
-	streamErr := make(chan error, 1)
-	go func() {
-		streamErr <- s.Run(ctx, events)
-	}()
 	go heartbeat(ctx, src, disp)
-	go report(ctx, s.lat, disp, func() string {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.flushed.String()
+	go report(ctx, lat, disp, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return a.committed
 	})
-
-	applyErr := a.Run(ctx, events)
-	cancel()
-	sErr := <-streamErr
-	switch {
-	case applyErr != nil && !errors.Is(applyErr, context.Canceled):
-		return applyErr
-	case sErr != nil && !errors.Is(sErr, context.Canceled):
-		return sErr
+	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
+	for {
+		all, insertsOnly := publications(st.Slot)
+		s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, a.committed, tableFrom)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		s.lat = lat
+		mu.Lock()
+		current = s
+		mu.Unlock()
+		runCtx, stop := context.WithCancel(ctx)
+		events := make(chan cdc.Event, 10000)
+		streamErr := make(chan error, 1)
+		go func() { streamErr <- s.Run(runCtx, events) }()
+		applyErr := a.Run(runCtx, events)
+		stop()
+		sErr := <-streamErr
+		var retry *retryCarefully
+		switch {
+		case errors.As(applyErr, &retry):
+			disp.Step(fmt.Sprintf("%v: applying the source transaction at %s change by change", retry.cause, retry.lsn))
+			a.careful = retry.lsn
+			lat.Reset()
+			continue
+		case applyErr != nil && !errors.Is(applyErr, context.Canceled):
+			return applyErr
+		case sErr != nil && !errors.Is(sErr, context.Canceled):
+			return sErr
+		}
+		disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
+		return nil
 	}
-	disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", s.confirmed()))
-	return nil
 }
 
 // heartbeat writes a transactional logical message into the source's WAL now and then.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -167,4 +168,70 @@ func TestCDCLargeTransaction(t *testing.T) {
 	src.Exec(t, `INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g`)
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
+}
+
+// A change the target cannot apply is recorded and handled by cdc.on_error.
+func TestCDCApplyExceptions(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{"stop", "log", "suspend_table"} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			src, tgt := pair(t)
+			src.Exec(t, `CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);
+				INSERT INTO a VALUES (1, 'one'), (2, 'two'); INSERT INTO b VALUES (1, 'one');`)
+			extra := "cdc: {on_error: " + policy + "}"
+			fullLoad(t, src, tgt, extra)
+			tgt.Exec(t, `DELETE FROM a WHERE id = 1`) // the target drifted
+			r := startCDC(t, src, tgt, extra)
+			// One transaction: a change that fails between two that apply.
+			src.Exec(t, `BEGIN; UPDATE b SET v = 'first'; UPDATE a SET v = 'lost' WHERE id = 1; UPDATE a SET v = 'after' WHERE id = 2; COMMIT;
+				INSERT INTO a VALUES (3, 'later'); INSERT INTO b VALUES (2, 'later');`)
+			exceptions := func() string {
+				return pgtest.QueryVal[string](t, tgt, `SELECT coalesce(string_agg(schema_name || '.' || table_name || ' ' || operation || ' ' || ("values"->'new'->>'id') || ' ' || policy || ': ' || error, E'\n'), '')
+					FROM cutover.apply_exceptions`)
+			}
+			values := func() string {
+				return pgtest.QueryVal[string](t, tgt, `SELECT (SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM a) || ' | ' || (SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM b)`)
+			}
+			if policy == "stop" {
+				var err error
+				select {
+				case err = <-r.done:
+					r.cancel = nil
+				case <-time.After(2 * time.Minute):
+					t.Fatal("cdc did not stop")
+				}
+				var ae *ApplyError
+				if !errors.As(err, &ae) || !strings.Contains(err.Error(), "the row is not on the target") || !strings.Contains(err.Error(), "id=1") {
+					t.Fatalf("err = %v", err)
+				}
+				// Nothing of the failing transaction is applied; the exception is recorded.
+				if got := values(); got != "2=two | 1=one" {
+					t.Fatalf("target after the stop: %s", got)
+				}
+				if ex := exceptions(); !strings.HasPrefix(ex, "public.a update 1 stop: the row is not on the target") {
+					t.Fatalf("exceptions: %q", ex)
+				}
+				// Fixed by hand, the rerun applies everything.
+				tgt.Exec(t, `INSERT INTO a VALUES (1, 'one')`)
+				r = startCDC(t, src, tgt, extra)
+				caughtUp(t, src, tgt, r)
+				sameTables(t, src, tgt)
+				return
+			}
+			caughtUp(t, src, tgt, r)
+			if ex := exceptions(); !strings.HasPrefix(ex, "public.a update 1 "+policy+": the row is not on the target") || strings.Count(ex, "\n") != 0 {
+				t.Fatalf("exceptions: %q\n%s", ex, r.out.String())
+			}
+			want := map[string]string{"log": "2=after,3=later | 1=first,2=later", "suspend_table": "2=two | 1=first,2=later"}[policy]
+			if got := values(); got != want {
+				t.Fatalf("target: %s, want %s", got, want)
+			}
+			if policy == "suspend_table" {
+				if st := pgtest.QueryVal[string](t, tgt, "SELECT state FROM cutover.table_stats WHERE table_name = 'a'"); st != TableSuspended {
+					t.Fatalf("table a is %s", st)
+				}
+			}
+		})
+	}
 }
