@@ -83,12 +83,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 type opCounts struct{ inserts, updates, deletes, truncates int64 }
 
 func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string, policy plan.ErrorPolicy, from string) (*applier, error) {
-	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return nil, fmt.Errorf("target: %s: %w", q, err)
-		}
-	}
-	a := &applier{conn: conn.PgConn(), control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
+	a := &applier{control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
 		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, onCommitted: func(string, int) {},
 		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
 	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state = $1", TableSuspended)
@@ -102,7 +97,24 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 	}); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return a, a.attach(ctx, conn)
+}
+
+// attach makes conn the applier's connection to the target (a new one after a fault):
+// nothing prepared on the old one is known to it.
+func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
+	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("target: %s: %w", q, err)
+		}
+	}
+	a.conn = conn.PgConn()
+	clear(a.prepared)
+	clear(a.targets)
+	a.batch, a.queued, a.inTxn = &pgconn.Batch{}, nil, false
+	a.txns, a.changes = 0, 0
+	clear(a.counts)
+	return nil
 }
 
 // Run applies events until the channel closes or ctx ends. A transaction left open

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // HeartbeatInterval is how often a heartbeat goes into the source's WAL: a transaction
@@ -65,13 +69,6 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 
-	src, err := Connect(ctx, p.Source)
-	if err != nil {
-		problem, fix := ConnectProblem("source", p.Source, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
-	}
-	defer src.Close(context.WithoutCancel(ctx))
-
 	a, err := newApplier(ctx, tgt, p.ControlSchema, st.Slot, p.CDC.OnError, from)
 	if err != nil {
 		return err
@@ -87,19 +84,39 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go heartbeat(ctx, src, disp)
+	go heartbeat(ctx, p.Source, disp)
 	go report(ctx, lat, disp, func() string {
 		mu.Lock()
 		defer mu.Unlock()
 		return a.committed
 	})
 	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
+	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
 	for {
+		if a.conn.IsClosed() {
+			conn, err := Connect(ctx, p.Target)
+			if err == nil {
+				defer conn.Close(context.WithoutCancel(ctx))
+				err = a.attach(ctx, conn)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if !retry.wait(ctx, disp, "the target", err) {
+					return fmt.Errorf("the target: %w\n%s", err, giveUpFix)
+				}
+				continue
+			}
+		}
 		all, insertsOnly := publications(st.Slot)
 		s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, a.committed, tableFrom)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if retryable(err) && retry.wait(ctx, disp, "the source", err) {
+				continue
 			}
 			return err
 		}
@@ -110,47 +127,136 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		runCtx, stop := context.WithCancel(ctx)
 		events := make(chan cdc.Event, 10000)
 		streamErr := make(chan error, 1)
-		go func() { streamErr <- s.Run(runCtx, events) }()
+		go func() {
+			err := s.Run(runCtx, events)
+			stop() // the applier must not wait for events that will not come
+			streamErr <- err
+		}()
 		applyErr := a.Run(runCtx, events)
 		stop()
 		sErr := <-streamErr
-		var retry *retryCarefully
-		switch {
-		case errors.As(applyErr, &retry):
-			disp.Step(fmt.Sprintf("%v: applying the source transaction at %s change by change", retry.cause, retry.lsn))
-			a.careful = retry.lsn
-			lat.Reset()
-			continue
-		case applyErr != nil && !errors.Is(applyErr, context.Canceled):
-			return applyErr
-		case sErr != nil && !errors.Is(sErr, context.Canceled):
-			return sErr
+		if ctx.Err() != nil {
+			disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
+			return nil
 		}
-		disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
-		return nil
+		var careful *retryCarefully
+		switch {
+		case errors.As(applyErr, &careful):
+			disp.Step(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.lsn))
+			a.careful = careful.lsn
+		case applyErr != nil && !errors.Is(applyErr, context.Canceled):
+			if !retryable(applyErr) || !retry.wait(ctx, disp, "the target", applyErr) {
+				return giveUp(applyErr, retryable(applyErr))
+			}
+			a.conn.Close(context.WithoutCancel(ctx))
+		case sErr != nil && !errors.Is(sErr, context.Canceled):
+			if !retryable(sErr) || !retry.wait(ctx, disp, "the source", sErr) {
+				return giveUp(sErr, retryable(sErr))
+			}
+		default:
+			retry.reset()
+		}
+		lat.Reset()
 	}
+}
+
+// RetryFor is how long CDC keeps retrying a connection fault before it stops.
+var RetryFor = 10 * time.Minute
+
+const giveUpFix = "the state is saved: once the server is reachable again, run cutover start to resume"
+
+func giveUp(err error, wasRetried bool) error {
+	if wasRetried {
+		return fmt.Errorf("%w\n%s", err, giveUpFix)
+	}
+	return err
+}
+
+// retryable says whether an error is a connection fault that may heal: the server
+// went away, restarted, or refused connections for a while.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "57P"), // admin shutdown, crash shutdown, cannot connect now
+			pgErr.Code == "55006",                // the slot is still held by a walsender that is going away
+			pgErr.Code == "53300":                // too many connections
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &netErr) || errors.As(err, &connErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
+}
+
+// backoff spaces the retries of a fault and gives up after a while without success.
+type backoff struct {
+	first, max, giveUp time.Duration
+	next               time.Duration
+	since              time.Time
+}
+
+func (b *backoff) reset() { b.next, b.since = 0, time.Time{} }
+
+// wait logs the fault and waits before the next try; false when it is time to give up.
+func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err error) bool {
+	if b.since.IsZero() {
+		b.since, b.next = time.Now(), b.first
+	}
+	if time.Since(b.since) > b.giveUp {
+		disp.Step(fmt.Sprintf("%s: %v; giving up after %v of retries", what, err, b.giveUp))
+		return false
+	}
+	disp.Step(fmt.Sprintf("%s: %v; retrying in %v", what, err, b.next))
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	b.next = min(b.next*2, b.max)
+	return true
 }
 
 // heartbeat writes a transactional logical message into the source's WAL now and then.
 // A failed heartbeat is reported once until one succeeds again: the stream itself
 // notices a source that went away.
-func heartbeat(ctx context.Context, src *pgx.Conn, disp load.Display) {
+func heartbeat(ctx context.Context, ep plan.Endpoint, disp load.Display) {
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
 	failing := false
+	var src *pgx.Conn
+	defer func() {
+		if src != nil {
+			src.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		_, err := src.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)", heartbeatPrefix)
+		var err error
+		if src == nil || src.IsClosed() {
+			src, err = Connect(ctx, ep)
+		}
+		if err == nil {
+			_, err = src.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)", heartbeatPrefix)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			disp.Step("heartbeat on the source failed: " + err.Error())
 			failing = true
 		case err == nil:
 			failing = false
+		}
+		if err != nil && src != nil {
+			src.Close(ctx)
 		}
 	}
 }

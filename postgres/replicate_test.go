@@ -235,3 +235,38 @@ func TestCDCApplyExceptions(t *testing.T) {
 		})
 	}
 }
+
+// A source restart and a target restart during CDC are retried, and nothing is lost
+// or applied twice.
+func TestCDCSurvivesServerRestarts(t *testing.T) {
+	t.Parallel()
+	srcServer := pgtest.StartServer(t, pgtest.Options{Name: "restart-src"})
+	tgtServer := pgtest.StartServer(t, pgtest.Options{Name: "restart-tgt"})
+	src, tgt := pgtest.NewDB(t, srcServer), pgtest.NewDB(t, tgtServer)
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g`)
+	fullLoad(t, src, tgt, "")
+	r := startCDC(t, src, tgt, "")
+	src.Exec(t, `UPDATE t SET v = v + 1`)
+	caughtUp(t, src, tgt, r)
+
+	if err := srcServer.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `UPDATE t SET v = v + 1 WHERE id <= 50; INSERT INTO t VALUES (101, 1)`)
+	caughtUp(t, src, tgt, r)
+	sameTables(t, src, tgt)
+
+	if err := tgtServer.Kill(); err != nil { // a crash: the open target transaction is lost
+		t.Fatal(err)
+	}
+	src.Exec(t, `UPDATE t SET v = v + 10 WHERE id > 50; DELETE FROM t WHERE id = 1`)
+	if err := tgtServer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(t, src, tgt, r)
+	sameTables(t, src, tgt)
+	out := r.out.String()
+	if !strings.Contains(out, "the source: ") || !strings.Contains(out, "the target: ") || !strings.Contains(out, "retrying in") {
+		t.Errorf("the retries were not logged:\n%s", out)
+	}
+}
