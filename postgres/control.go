@@ -91,7 +91,11 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		ALTER TABLE %[2]s
 		    ADD COLUMN IF NOT EXISTS applied_position    text NOT NULL DEFAULT '',
 		    ADD COLUMN IF NOT EXISTS applied_commit_time timestamptz,
-		    ADD COLUMN IF NOT EXISTS applied_at          timestamptz;
+		    ADD COLUMN IF NOT EXISTS applied_at          timestamptz,
+		    ADD COLUMN IF NOT EXISTS source_latency      interval,
+		    ADD COLUMN IF NOT EXISTS target_latency      interval,
+		    ADD COLUMN IF NOT EXISTS pending             bigint,
+		    ADD COLUMN IF NOT EXISTS measured_at         timestamptz;
 		ALTER TABLE %[3]s
 		    ADD COLUMN IF NOT EXISTS inserts   bigint NOT NULL DEFAULT 0,
 		    ADD COLUMN IF NOT EXISTS updates   bigint NOT NULL DEFAULT 0,

@@ -85,6 +85,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go heartbeat(ctx, p.Source, disp)
+	go recordLatency(ctx, p.Target, p.ControlSchema, lat)
 	go report(ctx, lat, disp, func() string {
 		mu.Lock()
 		defer mu.Unlock()

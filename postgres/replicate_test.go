@@ -146,6 +146,14 @@ func TestCDCAppliesEveryKindOfChange(t *testing.T) {
 		t.Errorf("kinds counters (inserts/updates/deletes) = %s, want 2/2/1", s)
 	}
 
+	st, ok, err := ReadStatus(context.Background(), tgt.Conn(t), src.Conn(t), planFor(t, src.URL(), tgt.URL(), ""))
+	if err != nil || !ok {
+		t.Fatalf("status: %v %v", ok, err)
+	}
+	if st.Phase != PhaseCDC || st.CDC == nil || st.CDC.Applied == "" || st.Source == nil || !st.Source.Exists || !st.Source.Active || st.ApplyExceptions != 0 {
+		t.Fatalf("status: %+v cdc %+v source %+v", st, st.CDC, st.Source)
+	}
+
 	// A clean stop, then a rerun resumes where it stopped.
 	r.stop(t)
 	src.Exec(t, `TRUNCATE parts; INSERT INTO parts VALUES (7, 'eu', 'after restart');
