@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,7 @@ type applier struct {
 	commitTime  time.Time
 	counts      map[[2]string]*opCounts
 	onCommitted func(position string, txns int)
+	metrics     *metrics.Metrics
 }
 
 type queued struct {
@@ -343,6 +345,13 @@ func (a *applier) commit(ctx context.Context) error {
 	}
 	a.inTxn = false
 	a.committed = a.position
+	for k, c := range a.counts {
+		table := k[0] + "." + k[1]
+		a.metrics.Applied(table, "insert", c.inserts)
+		a.metrics.Applied(table, "update", c.updates)
+		a.metrics.Applied(table, "delete", c.deletes)
+		a.metrics.Applied(table, "truncate", c.truncates)
+	}
 	txns := a.txns
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
@@ -512,6 +521,7 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 		return err // the connection, not the change
 	}
 	ex := a.exception(c, err)
+	a.metrics.Exception()
 	if a.policy == plan.OnErrorStop {
 		// Nothing of the transaction stays applied; the exception alone is committed.
 		a.rollback(ctx)

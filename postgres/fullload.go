@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,7 @@ import (
 type StartOptions struct {
 	Out     io.Writer    // messages: the assessment's findings, the outcome
 	Display load.Display // progress; plain lines on Out when nil
+	Metrics *metrics.Metrics
 }
 
 // ErrNotReady is returned when the assessment found errors before anything changed.
@@ -33,6 +35,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if disp == nil {
 		disp = &load.Lines{W: out}
 	}
+	ctx = withMetrics(ctx, opts.Metrics)
 	tgt, err := Connect(ctx, p.Target)
 	if err != nil {
 		problem, fix := ConnectProblem("target", p.Target, err)
@@ -301,7 +304,7 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 		todo = append(todo, t)
 	}
 	disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
-	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp}
+	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp, metrics: metricsOf(ctx)}
 	disp.Begin(todo)
 	defer disp.End()
 	return load.Run(ctx, todo, p.FullLoad.Parallel, func(ctx context.Context) (load.Worker, error) {
@@ -314,6 +317,7 @@ type recorder struct {
 	ctl      *Control
 	position string
 	disp     load.Display
+	metrics  *metrics.Metrics
 }
 
 var _ load.Recorder = (*recorder)(nil)
@@ -334,6 +338,7 @@ func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64,
 	err := r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'loaded', rows = $3, bytes = $4, finished_at = now(), position = $5", rows, bytes, r.position)
 	if err == nil {
 		r.disp.Loaded(t, rows, bytes, took)
+		r.metrics.FullLoadRows(t.String(), rows)
 	}
 	return err
 }
@@ -341,4 +346,15 @@ func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64,
 func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
 	r.disp.Failed(t, err)
 	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'error', error = $3, finished_at = now()", err.Error())
+}
+
+type metricsKey struct{}
+
+func withMetrics(ctx context.Context, m *metrics.Metrics) context.Context {
+	return context.WithValue(ctx, metricsKey{}, m)
+}
+
+func metricsOf(ctx context.Context) *metrics.Metrics {
+	m, _ := ctx.Value(metricsKey{}).(*metrics.Metrics)
+	return m
 }

@@ -73,6 +73,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if err != nil {
 		return err
 	}
+	a.metrics = opts.Metrics
 	lat := &cdc.Latency{}
 	var current *stream
 	var mu sync.Mutex
@@ -85,7 +86,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go heartbeat(ctx, p.Source, disp)
-	go recordLatency(ctx, p.Target, p.ControlSchema, lat)
+	go recordLatency(ctx, p, st.Slot, lat, opts.Metrics)
 	go report(ctx, lat, disp, func() string {
 		mu.Lock()
 		defer mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )
@@ -91,33 +92,47 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 	return st, true, nil
 }
 
-// recordLatency writes the change stream's figures to the control schema now and then,
-// so cutover status shows them from another terminal. It has a connection of its own.
-func recordLatency(ctx context.Context, ep plan.Endpoint, controlSchema string, lat *cdc.Latency) {
+// recordLatency writes the change stream's figures to the control schema and the
+// metrics now and then, so cutover status shows them from another terminal, with the
+// WAL the slot retains on the source. It has connections of its own.
+func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Latency, m *metrics.Metrics) {
 	t := time.NewTicker(reportEvery)
 	defer t.Stop()
-	var conn *pgx.Conn
+	var tgt, src *pgx.Conn
 	defer func() {
-		if conn != nil {
-			conn.Close(context.WithoutCancel(ctx))
+		for _, c := range []*pgx.Conn{tgt, src} {
+			if c != nil {
+				c.Close(context.WithoutCancel(ctx))
+			}
 		}
 	}()
-	state := pgx.Identifier{controlSchema, "state"}.Sanitize()
+	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if conn == nil || conn.IsClosed() {
-			var err error
-			if conn, err = Connect(ctx, ep); err != nil {
-				continue // the applier reports target faults
+		s := lat.At(time.Now())
+		m.Latency(s.Source, s.Target, s.Pending)
+		// Faults are reported by the stream and the applier; here they only skip a tick.
+		if tgt == nil || tgt.IsClosed() {
+			tgt, _ = Connect(ctx, p.Target)
+		}
+		if tgt != nil && !tgt.IsClosed() {
+			_, _ = tgt.Exec(ctx, "UPDATE "+state+" SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now()",
+				s.Source, s.Target, s.Pending)
+		}
+		if src == nil || src.IsClosed() {
+			src, _ = Connect(ctx, p.Source)
+		}
+		if src != nil && !src.IsClosed() {
+			var retained int64
+			if src.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint FROM pg_replication_slots WHERE slot_name = $1`,
+				slot).Scan(&retained) == nil {
+				m.RetainedWAL(retained)
 			}
 		}
-		s := lat.At(time.Now())
-		_, _ = conn.Exec(ctx, "UPDATE "+state+" SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now()",
-			s.Source, s.Target, s.Pending)
 	}
 }
 
