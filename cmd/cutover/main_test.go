@@ -8,13 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/cutover-dev/cutover/pgtest"
 )
 
@@ -297,5 +301,146 @@ func TestResumeAfterCrashAndInterrupt(t *testing.T) {
 	src.Exec(t, "SELECT pg_drop_replication_slot('"+slot+"')")
 	if r := run(t, dir, nil, "status", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"phase": "loaded"`) {
 		t.Fatalf("status: %+v", r)
+	}
+}
+
+// live is cutover running in the background, on a pseudo-terminal as on a person's
+// screen, or with its output in a pipe; its output is read as it comes.
+type live struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	more chan struct{} // a read came in
+	done chan struct{} // the output ended: the program and its terminal or pipe are gone
+}
+
+func startLive(t *testing.T, dir string, terminal bool, args ...string) *live {
+	t.Helper()
+	l := &live{cmd: exec.Command(binary, args...), more: make(chan struct{}, 1), done: make(chan struct{})}
+	l.cmd.Dir = dir
+	var out io.ReadCloser
+	var err error
+	if terminal {
+		out, err = pty.StartWithSize(l.cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	} else if out, err = l.cmd.StdoutPipe(); err == nil {
+		err = l.cmd.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(l.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := out.Read(buf)
+			l.mu.Lock()
+			l.out.Write(buf[:n])
+			l.mu.Unlock()
+			select {
+			case l.more <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return // EOF, or EIO from a terminal whose program exited
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.cmd.Process.Kill()
+		<-l.done
+		out.Close()
+	})
+	return l
+}
+
+func (l *live) output() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.out.String()
+}
+
+// waitFor waits until the output satisfies cond.
+func (l *live) waitFor(t *testing.T, what string, cond func(out string) bool) {
+	t.Helper()
+	for !cond(l.output()) {
+		select {
+		case <-l.more:
+		case <-l.done:
+			if !cond(l.output()) {
+				t.Fatalf("cutover ended before %s:\n%q", what, l.output())
+			}
+		}
+	}
+}
+
+// wait waits for the program to end and returns its exit code and whole output.
+func (l *live) wait(t *testing.T) (int, string) {
+	t.Helper()
+	<-l.done
+	err := l.cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return l.cmd.ProcessState.ExitCode(), l.output()
+}
+
+// cursorUp is how the bars are redrawn: cursor up over the last frame, clear below.
+var cursorUp = regexp.MustCompile(`\x1b\[\d+A\x1b\[J`)
+
+// On a terminal cutover start draws progress bars and cutover status a bar per table;
+// status --watch redraws until Ctrl-C, and in a pipe prints the plain status again.
+func TestProgressOnATerminal(t *testing.T) {
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	for i, tbl := range []string{"t1", "t2", "t3"} {
+		src.Exec(t, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, pad text); INSERT INTO %s SELECT g, repeat('x', 50) FROM generate_series(1, %d) g",
+			tbl, tbl, 30000-i*10000))
+	}
+	dir := t.TempDir()
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\n", src.URL(), tgt.URL())
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := startLive(t, dir, true, "start", "--full-load-only").wait(t)
+	if code != 0 || !strings.Contains(out, "full load complete") {
+		t.Fatalf("start: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"loaded public.t1: 30000 rows", "loaded public.t3: 10000 rows", "3/3 tables", "100%"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start on a terminal: no %q in\n%q", want, out)
+		}
+	}
+	if !cursorUp.MatchString(out) {
+		t.Errorf("start on a terminal: the bars were not redrawn:\n%q", out)
+	}
+	if strings.Contains(out, pgtest.Password) {
+		t.Fatal("start printed a password")
+	}
+
+	code, out = startLive(t, dir, true, "status").wait(t)
+	bar := regexp.MustCompile(`public\.t2 +\[#{20}\] 100% +loaded +20000 `)
+	if code != 0 || !strings.Contains(out, "PROGRESS") || !bar.MatchString(out) || !strings.Contains(out, "3/3 loaded") {
+		t.Fatalf("status on a terminal: exit %d\n%s", code, out)
+	}
+
+	watch := startLive(t, dir, true, "status", "--watch", "--interval", "50ms")
+	watch.waitFor(t, "a redraw", func(out string) bool { return strings.Count(out, "cutover status every 50ms") >= 2 })
+	if err := watch.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := watch.wait(t); code != 0 || strings.Count(out, "\x1b[H\x1b[2J") < 2 || !bar.MatchString(out) {
+		t.Fatalf("status --watch on a terminal: exit %d\n%q", code, out)
+	}
+
+	watch = startLive(t, dir, false, "status", "--watch", "--interval", "50ms")
+	watch.waitFor(t, "a second status", func(out string) bool { return strings.Count(out, "phase: loaded") >= 2 })
+	if err := watch.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, out = watch.wait(t)
+	plain := regexp.MustCompile(`(?m)^public\.t2 +loaded +20000 `)
+	if code != 0 || !strings.Contains(out, "\n\nphase: loaded\n") || !plain.MatchString(out) || strings.Contains(out, "\x1b[") {
+		t.Fatalf("status --watch in a pipe: exit %d\n%q", code, out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"
 	"github.com/spf13/cobra"
@@ -42,6 +43,13 @@ type app struct {
 	out, errOut *redact.Writer
 	log         *slog.Logger
 	configPath  string
+	terminal    bool // stdout is a terminal (out masks it, so it cannot be asked)
+}
+
+// onTerminal reports whether cmd prints to a terminal: stdout is one and the command's
+// output was not sent elsewhere (cmd.SetOut, as tests do).
+func (a *app) onTerminal(cmd *cobra.Command) bool {
+	return a.terminal && cmd.OutOrStdout() == io.Writer(a.out)
 }
 
 // loadPlan reads the plan named by -c and registers its secrets for masking.
@@ -58,6 +66,9 @@ func (a *app) loadPlan() (*plan.Plan, error) {
 // NewRoot builds the command tree writing to stdout and stderr.
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	a := &app{out: redact.NewWriter(stdout), errOut: redact.NewWriter(stderr)}
+	if f, ok := stdout.(*os.File); ok {
+		a.terminal = progress.IsTerminal(f)
+	}
 	if pw := os.Getenv("PGPASSWORD"); pw != "" {
 		a.out.Add(pw)
 		a.errOut.Add(pw)

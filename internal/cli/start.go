@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
@@ -19,8 +20,9 @@ snapshot taken with the replication slot the change stream will use, then the
 post-data (secondary indexes, constraints, triggers, materialized views).
 
 A rerun after a crash or Ctrl-C resumes: tables already loaded are kept, partly
-loaded ones are copied again. Progress is kept in the target's control schema;
-cutover status shows it from another terminal.
+loaded ones are copied again. On a terminal each table being copied has a live
+progress bar; in a pipe or a log each event is a timestamped line. Progress is kept
+in the target's control schema: cutover status shows it from another terminal.
 
 Exit status: 0 when the full load is complete, 1 when it stopped on an error
 (the message names the object and the fix), 2 for a bad plan or flags.`,
@@ -33,7 +35,8 @@ Exit status: 0 when the full load is complete, 1 when it stopped on an error
 			if err != nil {
 				return err
 			}
-			err = postgres.FullLoad(cmd.Context(), p, postgres.StartOptions{Out: cmd.OutOrStdout()})
+			out := cmd.OutOrStdout()
+			err = postgres.FullLoad(cmd.Context(), p, postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd))})
 			if err != nil {
 				if cmd.Context().Err() != nil {
 					return &ExitError{Code: ExitFailed, Err: errors.New("interrupted: run cutover start --full-load-only again to resume")}
