@@ -269,7 +269,7 @@ func (d *SchemaDump) RestorePostData(ctx context.Context, ep plan.Endpoint, jobs
 func (d *SchemaDump) postDataBuilt(ctx context.Context, src, tgt *pgx.Conn) (map[objKey]bool, error) {
 	var cats, oids []uint32
 	for _, e := range d.toc {
-		if d.postData[e.id] && e.catalog != 0 {
+		if d.postData[e.id] && e.catalog != 0 && !d.isPK(e) {
 			cats, oids = append(cats, e.catalog), append(oids, e.object)
 		}
 	}

@@ -9,17 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 var binary string
@@ -444,3 +447,133 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Fatalf("status --watch in a pipe: exit %d\n%q", code, out)
 	}
 }
+
+// kill -9 at several points during the load and during CDC, with a writer running all
+// along: every rerun resumes, and in the end the target holds exactly the source's
+// rows, each source transaction applied once (a duplicate would hit the log's key, a
+// lost or doubled transaction would show in the counters).
+func TestKillNineDuringLoadAndCDC(t *testing.T) {
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	src.Exec(t, `CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL);
+		INSERT INTO counters SELECT g, 0 FROM generate_series(0, 9) g;
+		CREATE TABLE log (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), pad text);
+		CREATE TABLE big (id int PRIMARY KEY, pad text);
+		INSERT INTO big SELECT g, repeat('b', 200) FROM generate_series(1, 300000) g;`)
+	dir := t.TempDir()
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\napi: {listen: \"127.0.0.1:0\"}\n", src.URL(), tgt.URL())
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The writer: each source transaction adds one log row and bumps one counter.
+	stopWriter := make(chan struct{})
+	writerDone := make(chan int64, 1)
+	go func() {
+		ctx := context.Background()
+		conn, err := src.Server.Connect(ctx, src.Name)
+		if err != nil {
+			t.Error(err)
+			writerDone <- 0
+			return
+		}
+		defer conn.Close(ctx)
+		var n int64
+		for {
+			select {
+			case <-stopWriter:
+				writerDone <- n
+				return
+			default:
+			}
+			n++
+			b := &pgx.Batch{}
+			b.Queue("BEGIN")
+			b.Queue("INSERT INTO log (n, pad) VALUES ($1, repeat('p', 50))", n)
+			b.Queue("UPDATE counters SET v = v + 1 WHERE id = $1", n%10)
+			b.Queue("COMMIT")
+			if err := conn.SendBatch(ctx, b).Close(); err != nil {
+				t.Error(err)
+				writerDone <- n
+				return
+			}
+		}
+	}()
+
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d", seed)
+	applied := func() string {
+		return pgtest.QueryVal[string](t, tgt, "SELECT CASE WHEN to_regclass('cutover.state') IS NULL THEN '' ELSE (SELECT applied_position FROM cutover.state) END")
+	}
+	// Kill 1: during the load, once the big table is being copied.
+	l := startLive(t, dir, false, "start")
+	waitForTarget(t, tgt, l, "SELECT to_regclass('cutover.table_stats') IS NOT NULL AND EXISTS (SELECT 1 FROM cutover.table_stats WHERE table_name = 'big' AND state = 'loading')")
+	if err := l.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(t)
+	// Kills 2 to 4: during CDC, each after the target applied a random number of commits.
+	for kill := 2; kill <= 4; kill++ {
+		l = startLive(t, dir, false, "start")
+		for steps := 1 + rng.Intn(4); steps > 0; steps-- {
+			before := applied()
+			waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position <> %s FROM cutover.state", quoteLiteral(before)))
+		}
+		if err := l.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		l.wait(t)
+	}
+	// The last run catches up and stops cleanly on SIGTERM.
+	l = startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
+	close(stopWriter)
+	n := <-writerDone
+	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
+	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := l.wait(t); code != 0 || !strings.Contains(out, "change data capture stopped at position") {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
+	}
+	t.Logf("%d source transactions", n)
+	a, b := tableSums(t, src, "counters", "log", "big"), tableSums(t, tgt, "counters", "log", "big")
+	for tbl, sum := range a {
+		if b[tbl] != sum {
+			t.Errorf("%s: source %s, target %s", tbl, sum, b[tbl])
+		}
+	}
+	if got := pgtest.QueryVal[int64](t, tgt, "SELECT sum(v) FROM counters"); got != n {
+		t.Errorf("counters sum to %d on the target; %d transactions committed on the source", got, n)
+	}
+	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
+		t.Errorf("%d apply exceptions", ex)
+	}
+}
+
+// waitForTarget polls the target until cond holds or the program ends.
+func waitForTarget(t *testing.T, db *pgtest.DB, l *live, cond string) {
+	t.Helper()
+	ctx := context.Background()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		conn, err := db.Server.Connect(ctx, db.Name)
+		if err == nil {
+			var ok bool
+			err = conn.QueryRow(ctx, cond).Scan(&ok)
+			conn.Close(ctx)
+			if err == nil && ok {
+				return
+			}
+		}
+		select {
+		case <-l.done:
+			t.Fatalf("cutover ended before %s:\n%s", cond, l.output())
+		case <-tick.C:
+		}
+	}
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/cutover-dev/cutover/internal/api"
+	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/internal/progress"
+	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
@@ -13,42 +17,95 @@ func newStartCmd(a *app) *cobra.Command {
 	var fullLoadOnly bool
 	cmd := &cobra.Command{
 		Use:   "start [--full-load-only]",
-		Short: "Copy the schema and data from one consistent snapshot (then replicate changes)",
+		Short: "Copy the schema and data from one consistent snapshot, then replicate changes",
 		Long: `Runs the migration in the foreground: the schema's pre-data (types, functions, tables
 with their primary keys, views), the tables copied in parallel from one consistent
 snapshot taken with the replication slot the change stream will use, then the
-post-data (secondary indexes, constraints, triggers, materialized views).
+post-data (secondary indexes, constraints, triggers, materialized views), then
+change data capture: every change committed on the source from the snapshot on is
+applied to the target, each exactly once, until SIGINT or SIGTERM (a clean stop).
 
-A rerun after a crash or Ctrl-C resumes: tables already loaded are kept, partly
-loaded ones are copied again. On a terminal each table being copied has a live
+A rerun after a crash, a kill or Ctrl-C resumes: tables already loaded are kept,
+partly loaded ones are copied again, and the change stream goes on from the last
+position the target committed. On a terminal each table being copied has a live
 progress bar; in a pipe or a log each event is a timestamped line. Progress is kept
 in the target's control schema: cutover status shows it from another terminal.
+While it runs, api.listen serves /metrics (Prometheus) and /api/status (JSON).
 
-Exit status: 0 when the full load is complete, 1 when it stopped on an error
-(the message names the object and the fix), 2 for a bad plan or flags.`,
+Exit status: 0 after a clean stop (or, with --full-load-only, once the full load is
+complete), 1 when it stopped on an error (the message names the object and the
+fix), 2 for a bad plan or flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !fullLoadOnly {
-				return &ExitError{Code: ExitUsage, Err: errors.New("change data capture is not in this version yet: run cutover start --full-load-only")}
-			}
 			p, err := a.loadPlan()
 			if err != nil {
 				return err
 			}
+			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			err = postgres.FullLoad(cmd.Context(), p, postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd))})
+			m := metrics.New()
+			if p.API.Listen != "" {
+				// The migration matters more than its monitoring: a busy address is said, not fatal.
+				if srv, err := api.Start(p.API.Listen, p.API.Token, m, statusFunc(p)); err != nil {
+					fmt.Fprintf(out, "warning: %v; going on without /metrics and /api/status\n", err)
+				} else {
+					defer srv.Close()
+					fmt.Fprintf(out, "serving /metrics and /api/status on http://%s\n", srv.Addr())
+				}
+			}
+			resume := "cutover start"
+			if fullLoadOnly {
+				resume = "cutover start --full-load-only"
+			}
+			opts := postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m}
+			err = postgres.FullLoad(ctx, p, opts)
+			if err == nil && !fullLoadOnly && ctx.Err() == nil {
+				opts.Display = progress.New(out, false) // CDC reports in lines
+				err = postgres.Replicate(ctx, p, opts)
+				if err == nil {
+					return nil
+				}
+				var ae *postgres.ApplyError
+				if errors.As(err, &ae) {
+					return &ExitError{Code: ExitFailed, Err: err}
+				}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nchange data capture stopped: once the cause is fixed, run cutover start to resume from the last applied position", err)}
+			}
 			if err != nil {
-				if cmd.Context().Err() != nil {
-					return &ExitError{Code: ExitFailed, Err: errors.New("interrupted: run cutover start --full-load-only again to resume")}
+				if ctx.Err() != nil {
+					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 				}
 				if errors.Is(err, postgres.ErrNotReady) {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
-				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run cutover start --full-load-only again to resume (tables already loaded are kept)", err)}
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run %s again to resume (tables already loaded are kept)", err, resume)}
+			}
+			if ctx.Err() != nil && !fullLoadOnly {
+				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&fullLoadOnly, "full-load-only", false, "stop after the full load and its post-data")
 	return cmd
+}
+
+// statusFunc serves /api/status: the control schema and the slot, read per request.
+func statusFunc(p *plan.Plan) api.StatusFunc {
+	return func(ctx context.Context) (any, error) {
+		tgt, err := postgres.Connect(ctx, p.Target)
+		if err != nil {
+			return nil, err
+		}
+		defer tgt.Close(ctx)
+		src, err := postgres.Connect(ctx, p.Source)
+		if err == nil {
+			defer src.Close(ctx)
+		}
+		st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
+		if err != nil {
+			return nil, err
+		}
+		return newStatusDoc(st, p), nil
+	}
 }

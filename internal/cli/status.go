@@ -27,15 +27,47 @@ type tableStatus struct {
 	Finished       *time.Time `json:"finished_at,omitempty"`
 	BytesPerSecond float64    `json:"bytes_per_second"`
 	Error          string     `json:"error,omitempty"`
+	Inserts        int64      `json:"inserts"`
+	Updates        int64      `json:"updates"`
+	Deletes        int64      `json:"deletes"`
+	Truncates      int64      `json:"truncates"`
 }
 
 type status struct {
-	Phase      string        `json:"phase"`
-	Slot       string        `json:"slot,omitempty"`
-	Position   string        `json:"position,omitempty"`
-	Updated    *time.Time    `json:"updated_at,omitempty"`
-	Tables     []tableStatus `json:"tables"`
-	ETASeconds *float64      `json:"eta_seconds,omitempty"`
+	Phase           string               `json:"phase"`
+	Slot            string               `json:"slot,omitempty"`
+	Position        string               `json:"position,omitempty"`
+	Updated         *time.Time           `json:"updated_at,omitempty"`
+	CDC             *postgres.CDCStatus  `json:"cdc,omitempty"`
+	Source          *postgres.SlotStatus `json:"source,omitempty"`
+	SourceError     string               `json:"source_error,omitempty"`
+	ApplyExceptions int64                `json:"apply_exceptions"`
+	Warnings        []string             `json:"warnings,omitempty"`
+	Tables          []tableStatus        `json:"tables"`
+	ETASeconds      *float64             `json:"eta_seconds,omitempty"`
+}
+
+// retainedWALWarning is the WAL a slot may hold on the source before status warns.
+const retainedWALWarning = 1 << 30
+
+// newStatusDoc turns what the control schema and the source say into the status shown.
+func newStatusDoc(st postgres.Status, p *plan.Plan) status {
+	s := status{Phase: st.Phase, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
+		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}}
+	if st.Tables != nil {
+		s.Tables, s.ETASeconds = summarize(st.Tables, time.Now())
+	}
+	if st.Source != nil && st.Slot != "" && !st.Source.Exists {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the slot %s is not on the source: the change stream cannot resume; the migration must start over (cutover finish, then cutover start)", st.Slot))
+	}
+	if st.Source != nil && st.Source.RetainedWALBytes > retainedWALWarning {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the slot %s retains %s of WAL on the source: keep cutover start running (or finish the migration) before the source's disk fills",
+			st.Slot, humanize.Bytes(st.Source.RetainedWALBytes)))
+	}
+	if st.ApplyExceptions > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d changes could not be applied: see %s.apply_exceptions on the target", st.ApplyExceptions, p.ControlSchema))
+	}
+	return s
 }
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -93,29 +125,28 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 	return cmd
 }
 
-// readStatus reads the status from the target's control schema.
+// readStatus reads the status from the target's control schema, and the slot from
+// the source when it answers.
 func readStatus(ctx context.Context, p *plan.Plan) (status, error) {
-	s := status{Phase: "not started", Tables: []tableStatus{}}
 	conn, err := postgres.Connect(ctx, p.Target)
 	if err != nil {
 		problem, fix := postgres.ConnectProblem("target", p.Target, err)
-		return s, &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s\nfix: %s", problem, fix)}
+		return status{Phase: "unknown", Tables: []tableStatus{}}, &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s\nfix: %s", problem, fix)}
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	ctl, ok, err := postgres.ReadControl(ctx, conn, p.ControlSchema)
-	if err != nil || !ok {
-		return s, err
+	src, srcErr := postgres.Connect(ctx, p.Source)
+	if srcErr == nil {
+		defer src.Close(context.WithoutCancel(ctx))
 	}
-	st, err := ctl.State(ctx)
+	st, _, err := postgres.ReadStatus(ctx, conn, src, p)
 	if err != nil {
-		return s, err
+		return status{Phase: "unknown", Tables: []tableStatus{}}, err
 	}
-	s.Phase, s.Slot, s.Position, s.Updated = st.Phase, st.Slot, st.Position, &st.Updated
-	stats, err := ctl.TableStats(ctx)
-	if err != nil {
-		return s, err
+	s := newStatusDoc(st, p)
+	if srcErr != nil && st.Slot != "" {
+		problem, _ := postgres.ConnectProblem("source", p.Source, srcErr)
+		s.SourceError = problem
 	}
-	s.Tables, s.ETASeconds = summarize(stats, time.Now())
 	return s, nil
 }
 
@@ -156,9 +187,20 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 	out := make([]tableStatus, len(stats))
 	var doneBytes, leftBytes int64
 	var first *time.Time
+	// COPY's text is not the heap's size: the tables loaded so far say by how much.
+	ratio, copied, heap := 1.0, int64(0), int64(0)
+	for _, t := range stats {
+		if t.State == postgres.TableLoaded && t.EstimatedBytes > 0 {
+			copied, heap = copied+t.Bytes, heap+t.EstimatedBytes
+		}
+	}
+	if copied > 0 && heap > 0 {
+		ratio = float64(copied) / float64(heap)
+	}
 	for i, t := range stats {
 		ts := tableStatus{Schema: t.Schema, Table: t.Table, State: t.State, Rows: t.Rows, Bytes: t.Bytes,
-			EstimatedBytes: t.EstimatedBytes, Started: t.Started, Finished: t.Ended, Error: t.Error}
+			EstimatedBytes: t.EstimatedBytes, Started: t.Started, Finished: t.Ended, Error: t.Error,
+			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Truncates: t.Truncates}
 		if t.Started != nil {
 			end := now
 			if t.Ended != nil {
@@ -173,7 +215,7 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 		}
 		doneBytes += t.Bytes
 		if t.State != postgres.TableLoaded {
-			leftBytes += max(t.EstimatedBytes-t.Bytes, 0)
+			leftBytes += max(int64(float64(t.EstimatedBytes)*ratio)-t.Bytes, 0)
 		}
 		out[i] = ts
 	}
@@ -195,13 +237,42 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 	if s.ETASeconds != nil {
 		fmt.Fprintf(w, "estimated time left: %v\n", (time.Duration(*s.ETASeconds) * time.Second).Round(time.Second))
 	}
+	if c := s.CDC; c != nil {
+		fmt.Fprintf(w, "change data capture: applied up to %s", c.Applied)
+		if c.AppliedCommitTime != nil {
+			fmt.Fprintf(w, " (committed on the source %s)", c.AppliedCommitTime.Local().Format("2006-01-02 15:04:05"))
+		}
+		fmt.Fprintln(w)
+		if c.MeasuredAt != nil {
+			fmt.Fprintf(w, "latency: source %v, target %v; %d transactions pending (measured %s)\n",
+				seconds(c.SourceLatencySeconds), seconds(c.TargetLatencySeconds), c.Pending, c.MeasuredAt.Local().Format("15:04:05"))
+		}
+		fmt.Fprintf(w, "apply exceptions: %d\n", s.ApplyExceptions)
+	}
+	if src := s.Source; src != nil && src.Exists {
+		running := "no task is streaming from it"
+		if src.Active {
+			running = "cutover start is streaming from it"
+		}
+		fmt.Fprintf(w, "source slot: retains %s of WAL; %s\n", humanize.Bytes(src.RetainedWALBytes), running)
+	}
+	if s.SourceError != "" {
+		fmt.Fprintf(w, "source: %s\n", s.SourceError)
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	if len(s.Tables) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	if bars {
+	cdcCols := s.CDC != nil
+	switch {
+	case cdcCols:
+		fmt.Fprintln(tw, "\nTABLE\tSTATE\tROWS\tSIZE\tINSERTS\tUPDATES\tDELETES\tTRUNCATES")
+	case bars:
 		fmt.Fprintln(tw, "\nTABLE\tPROGRESS\tSTATE\tROWS\tSIZE\tRATE/s")
-	} else {
+	default:
 		fmt.Fprintln(tw, "\nTABLE\tSTATE\tROWS\tSIZE\tRATE/s")
 	}
 	var total struct{ rows, bytes, done, estimated, loaded int64 }
@@ -213,6 +284,11 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 		state := t.State
 		if t.Error != "" {
 			state += ": " + t.Error
+		}
+		if cdcCols {
+			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", t.Schema, t.Table, state, t.Rows, humanize.Bytes(t.Bytes),
+				t.Inserts, t.Updates, t.Deletes, t.Truncates)
+			continue
 		}
 		if !bars {
 			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%s\n", t.Schema, t.Table, state, t.Rows, humanize.Bytes(t.Bytes), rate)
@@ -229,7 +305,7 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 			total.done += min(t.Bytes, max(t.EstimatedBytes, 0))
 		}
 	}
-	if bars {
+	if bars && !cdcCols {
 		pct := int64(100)
 		if total.loaded < int64(len(s.Tables)) {
 			pct = 0
@@ -260,4 +336,8 @@ func bar(pct int64) string {
 	const width = 20
 	n := int(pct * width / 100)
 	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]" + fmt.Sprintf(" %3d%%", pct)
+}
+
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }
