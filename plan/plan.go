@@ -85,6 +85,9 @@ var errorPolicies = []string{string(OnErrorStop), string(OnErrorLog), string(OnE
 type CDC struct {
 	NoIdentity NoIdentityPolicy `yaml:"no_identity"`
 	OnError    ErrorPolicy      `yaml:"on_error"`
+	// Heartbeat is how often a heartbeat goes into the source's WAL: it keeps the slot
+	// moving and the latency honest while the source is idle.
+	Heartbeat Duration `yaml:"heartbeat"`
 }
 
 // API configures the HTTP server.
@@ -137,7 +140,7 @@ func Defaults() *Plan {
 	return &Plan{
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
-		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop},
+		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",
 		Cutover: Cutover{

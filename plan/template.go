@@ -105,6 +105,9 @@ cdc:
   #   log            skip the change and go on
   #   suspend_table  stop applying changes to that table; the others go on
   on_error: {{.D.CDC.OnError}}
+  # A heartbeat written into the source's WAL keeps the slot moving and the latency
+  # figures honest while the source is idle.
+  heartbeat: {{.D.CDC.Heartbeat}}
 
 api:
   # /metrics, /api/status and the dashboard; "" turns the server off.

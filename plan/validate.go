@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/redact"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +26,9 @@ func (d *decoder) validate(p *Plan) {
 	}
 	d.oneOf("cdc.no_identity", string(p.CDC.NoIdentity), noIdentityPolicies)
 	d.oneOf("cdc.on_error", string(p.CDC.OnError), errorPolicies)
+	if h := time.Duration(p.CDC.Heartbeat); h < 100*time.Millisecond || h > time.Hour {
+		d.errKey("cdc.heartbeat", "expected a duration from 100ms to 1h, got %v", h)
+	}
 	d.validateListen(p.API)
 	d.validateControlSchema(p.ControlSchema)
 	d.validateCutover(&p.Cutover)

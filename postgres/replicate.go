@@ -85,7 +85,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go heartbeat(ctx, p.Source, disp)
+	go heartbeat(ctx, p.Source, p.CDC.Heartbeat.D(), disp)
 	go recordLatency(ctx, p, st.Slot, lat, opts.Metrics)
 	go report(ctx, lat, disp, func() string {
 		mu.Lock()
@@ -227,8 +227,10 @@ func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err 
 // heartbeat writes a transactional logical message into the source's WAL now and then.
 // A failed heartbeat is reported once until one succeeds again: the stream itself
 // notices a source that went away.
-func heartbeat(ctx context.Context, ep plan.Endpoint, disp load.Display) {
-	t := time.NewTicker(HeartbeatInterval)
+// The heartbeat is a transaction with no change: it moves the slot and measures the
+// latency when the source is idle.
+func heartbeat(ctx context.Context, ep plan.Endpoint, every time.Duration, disp load.Display) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	failing := false
 	var src *pgx.Conn

@@ -278,3 +278,33 @@ func TestCDCSurvivesServerRestarts(t *testing.T) {
 		t.Errorf("the retries were not logged:\n%s", out)
 	}
 }
+
+// An idle source: the heartbeat alone moves the applied position and the slot, so the
+// slot does not pin the source's WAL and the latency reads 0.
+func TestCDCHeartbeatMovesAnIdleSlot(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY)`)
+	const extra = "cdc: {heartbeat: 100ms}"
+	fullLoad(t, src, tgt, extra)
+	r := startCDC(t, src, tgt, extra)
+	caughtUp(t, src, tgt, r)
+	// WAL written outside the migrated tables (another database's work, say).
+	lsn := pgtest.QueryVal[string](t, src, "SELECT pg_current_wal_lsn()::text FROM (SELECT pg_switch_wal()) s")
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !pgtest.QueryVal[bool](t, tgt, "SELECT applied_position::pg_lsn > $1::pg_lsn FROM cutover.state", lsn) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat moved the applied position past %s\n%s", lsn, r.out.String())
+		}
+		<-tick.C
+	}
+	slot := pgtest.QueryVal[string](t, tgt, "SELECT slot FROM cutover.state")
+	for !pgtest.QueryVal[bool](t, src, "SELECT confirmed_flush_lsn > $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", lsn, slot) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot's confirmed position did not move past %s", lsn)
+		}
+		<-tick.C
+	}
+}

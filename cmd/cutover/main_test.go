@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -577,3 +578,74 @@ func waitForTarget(t *testing.T, db *pgtest.DB, l *live, cond string) {
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// A source transaction of a million rows is applied with bounded memory, and while
+// CDC runs the API serves the metrics and the status.
+func TestMillionRowTransactionAndMetrics(t *testing.T) {
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	src.Exec(t, `CREATE TABLE big (id int PRIMARY KEY, pad text)`)
+	dir := t.TempDir()
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\napi: {listen: \"127.0.0.1:0\"}\n", src.URL(), tgt.URL())
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
+	addr := regexp.MustCompile(`serving /metrics and /api/status on (http://\S+)`).FindStringSubmatch(l.output())
+	if addr == nil {
+		t.Fatalf("no API address:\n%s", l.output())
+	}
+	src.Exec(t, `INSERT INTO big SELECT g, repeat('m', 100) FROM generate_series(1, 1000000) g`)
+	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
+	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
+
+	get := func(path string) string {
+		resp, err := http.Get(addr[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{`cutover_applied_changes_total{op="insert",table="public.big"} 1e+06`, "cutover_cdc_latency_source_seconds ",
+		"cutover_cdc_latency_target_seconds ", "cutover_slot_retained_wal_bytes ", "cutover_apply_exceptions_total 0"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var st struct {
+		Phase string `json:"phase"`
+		CDC   struct {
+			Applied string `json:"applied_position"`
+		} `json:"cdc"`
+		Tables []struct {
+			Table   string `json:"table"`
+			Inserts int64  `json:"inserts"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal([]byte(get("/api/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != "cdc" || st.CDC.Applied == "" || len(st.Tables) != 1 || st.Tables[0].Inserts != 1000000 {
+		t.Errorf("/api/status: %+v", st)
+	}
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := l.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM big"); n != 1000000 {
+		t.Fatalf("%d rows on the target", n)
+	}
+	rss := l.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+	t.Logf("peak RSS %d MB (race detector on)", rss)
+	if rss > 400 {
+		t.Errorf("peak RSS %d MB applying a million-row transaction: memory is not bounded", rss)
+	}
+}
