@@ -53,9 +53,12 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			return err
 		}
 	}
-	if st.Phase == PhaseLoaded {
+	switch st.Phase {
+	case PhaseLoaded, PhaseCDC:
 		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
 		return nil
+	case PhaseFinishing, PhaseFinished:
+		return errFinished(p)
 	}
 	resumed := st.Phase != PhaseNew
 	if st.Phase == PhaseNew {

@@ -45,6 +45,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if err != nil {
 		return err
 	}
+	if st.Phase == PhaseFinishing || st.Phase == PhaseFinished {
+		return errFinished(p)
+	}
 	if st.Phase != PhaseLoaded && st.Phase != PhaseCDC {
 		return fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
 	}
@@ -86,7 +89,15 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go heartbeat(ctx, p.Source, p.CDC.Heartbeat.D(), disp)
-	go recordLatency(ctx, p, st.Slot, lat, opts.Metrics)
+	finishing := make(chan struct{})
+	var finishOnce sync.Once
+	go recordLatency(ctx, p, st.Slot, lat, opts.Metrics, func() {
+		finishOnce.Do(func() {
+			disp.Step("cutover finish asked the task to stop")
+			close(finishing)
+			cancel()
+		})
+	})
 	go report(ctx, lat, disp, func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -138,7 +149,12 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		stop()
 		sErr := <-streamErr
 		if ctx.Err() != nil {
-			disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
+			select {
+			case <-finishing:
+				disp.Step(fmt.Sprintf("change data capture stopped at position %s for cutover finish", a.committed))
+			default:
+				disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
+			}
 			return nil
 		}
 		var careful *retryCarefully

@@ -95,7 +95,8 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 // recordLatency writes the change stream's figures to the control schema and the
 // metrics now and then, so cutover status shows them from another terminal, with the
 // WAL the slot retains on the source. It has connections of its own.
-func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Latency, m *metrics.Metrics) {
+// It also stops the task (finish) when cutover finish asks it to.
+func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Latency, m *metrics.Metrics, finish func()) {
 	t := time.NewTicker(reportEvery)
 	defer t.Stop()
 	var tgt, src *pgx.Conn
@@ -120,8 +121,12 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 			tgt, _ = Connect(ctx, p.Target)
 		}
 		if tgt != nil && !tgt.IsClosed() {
-			_, _ = tgt.Exec(ctx, "UPDATE "+state+" SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now()",
-				s.Source, s.Target, s.Pending)
+			var phase string
+			err := tgt.QueryRow(ctx, "UPDATE "+state+" SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now() RETURNING phase",
+				s.Source, s.Target, s.Pending).Scan(&phase)
+			if err == nil && phase == PhaseFinishing {
+				finish()
+			}
 		}
 		if src == nil || src.IsClosed() {
 			src, _ = Connect(ctx, p.Source)

@@ -649,3 +649,37 @@ func TestMillionRowTransactionAndMetrics(t *testing.T) {
 		t.Errorf("peak RSS %d MB applying a million-row transaction: memory is not bounded", rss)
 	}
 }
+
+// cutover finish stops a running task, and leaves no slot, publication or control
+// schema behind; the target keeps its data.
+func TestFinishStopsTheTaskAndCleansUp(t *testing.T) {
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)`)
+	dir := t.TempDir()
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\napi: {listen: \"\"}\n", src.URL(), tgt.URL())
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
+
+	if r := run(t, dir, nil, "finish"); r.code != 2 || !strings.Contains(r.stderr, "run cutover finish --yes") {
+		t.Fatalf("finish without --yes: %+v", r)
+	}
+	r := run(t, dir, nil, "finish", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "dropped the replication slot") || !strings.Contains(r.stdout, "dropped the control schema cutover") {
+		t.Fatalf("finish: %+v", r)
+	}
+	if code, out := l.wait(t); code != 0 || !strings.Contains(out, "stopped at position") {
+		t.Fatalf("the task: exit %d\n%s", code, out)
+	}
+	if n := pgtest.QueryVal[int64](t, src, "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) + (SELECT count(*) FROM pg_publication)"); n != 0 {
+		t.Errorf("%d slots and publications left on the source", n)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM t"); n != 2 {
+		t.Errorf("the target lost its rows: %d", n)
+	}
+	if pgtest.QueryVal[bool](t, tgt, "SELECT to_regnamespace('cutover') IS NOT NULL") {
+		t.Error("the control schema is still on the target")
+	}
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// PhaseFinishing asks a running cutover start to stop for good: cutover finish sets it,
+// the task sees it within a few seconds and stops cleanly.
+const PhaseFinishing = "finishing"
+
+// PhaseFinished: cutover finish --keep-control ended the migration.
+const PhaseFinished = "finished"
+
+func errFinished(p *plan.Plan) error {
+	return fmt.Errorf("this migration was ended by cutover finish; to migrate again, drop the control schema %s on the target (and the migrated tables), then run cutover start", p.ControlSchema)
+}
+
+// FinishTimeout is how long cutover finish waits for a running task to let go of the slot.
+var FinishTimeout = 30 * time.Second
+
+// Finish ends the migration: it stops a running cutover start, drops the replication
+// slot and the publications on the source, and the control schema on the target
+// unless keepControl. The target's data and schema stay as they are.
+func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+	tgt, err := Connect(ctx, p.Target)
+	if err != nil {
+		problem, fix := ConnectProblem("target", p.Target, err)
+		return fmt.Errorf("%s\nfix: %s", problem, fix)
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(out, "no migration on this target (no control schema %s): nothing to finish\n", p.ControlSchema)
+		return nil
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return err
+	}
+	src, err := Connect(ctx, p.Source)
+	if err != nil {
+		problem, fix := ConnectProblem("source", p.Source, err)
+		return fmt.Errorf("%s\nfix: %s", problem, fix)
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+
+	if st.Slot != "" {
+		st.Phase = PhaseFinishing
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+		if err := waitSlotFree(ctx, src, st.Slot, out); err != nil {
+			return err
+		}
+		if _, err := src.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, st.Slot); err != nil {
+			return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
+		}
+		fmt.Fprintf(out, "dropped the replication slot %s on the source\n", st.Slot)
+		if err := dropPublications(ctx, src, st.Slot); err != nil {
+			return err
+		}
+		all, insertsOnly := publications(st.Slot)
+		fmt.Fprintf(out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
+	}
+	if keepControl {
+		st.Phase = PhaseFinished
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "kept the control schema %s on the target (phase finished)\n", p.ControlSchema)
+		return nil
+	}
+	if _, err := tgt.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop the control schema %s on the target: %w", p.ControlSchema, err)
+	}
+	fmt.Fprintf(out, "dropped the control schema %s on the target\n", p.ControlSchema)
+	return nil
+}
+
+// waitSlotFree waits until no walsender streams from the slot: a running cutover start
+// sees the finishing phase and stops.
+func waitSlotFree(ctx context.Context, src *pgx.Conn, slot string, out io.Writer) error {
+	deadline := time.Now().Add(FinishTimeout)
+	said := false
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var pid *int32
+		err := src.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&pid)
+		if err == pgx.ErrNoRows || (err == nil && pid == nil) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(out, "waiting for the running cutover start (walsender pid %d on the source) to stop ...\n", *pid)
+			said = true
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the slot %s is still in use by pid %d on the source after %v: stop that cutover start (Ctrl-C or SIGTERM), then run cutover finish again", slot, *pid, FinishTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
