@@ -338,8 +338,17 @@ func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error 
 		return nil
 	}
 	target := s.proc.Pid
+	var children []int
 	if sig == syscall.SIGKILL {
+		// Backends are process group leaders of their own (PostgreSQL calls setsid), so
+		// the group kill misses them: with the postmaster stopped (it forks no more),
+		// they are found while still its children, and killed with it.
+		_ = syscall.Kill(s.proc.Pid, syscall.SIGSTOP)
+		children = childrenOf(s.proc.Pid)
 		target = -target // the whole process group
+	}
+	for _, pid := range children {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("server %s: signal %v: %w", s.Name, sig, err)
@@ -352,14 +361,15 @@ func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error 
 		return fmt.Errorf("server %s did not stop within %v after %v; killed", s.Name, timeout, sig)
 	}
 	if sig == syscall.SIGKILL {
-		// Backends notice the postmaster's death on their own; the group kill makes it
-		// immediate. A restart must wait until they are gone: while one lives, it holds
-		// the shared memory and the new postmaster refuses to start.
+		// A restart must wait until every backend is gone: while one lives, it holds the
+		// shared memory and the new postmaster refuses to start.
 		_ = syscall.Kill(-s.proc.Pid, syscall.SIGKILL)
 		deadline := time.Now().Add(timeout)
-		for syscall.Kill(-s.proc.Pid, 0) == nil && time.Now().Before(deadline) {
-			_ = syscall.Kill(-s.proc.Pid, syscall.SIGKILL)
-			time.Sleep(5 * time.Millisecond) // polling the kernel for the group's end; there is no event to wait on
+		for _, pid := range children {
+			for alive(pid) && time.Now().Before(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				time.Sleep(5 * time.Millisecond) // polling the kernel for the process's end; there is no event to wait on
+			}
 		}
 	}
 	return nil
@@ -482,4 +492,45 @@ func postmasterPid(dataDir string) int {
 func isPostgres(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.Contains(string(b), "postgres")
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc).
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(child); ok && ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// alive says whether pid exists and is not a zombie (a zombie holds no memory).
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z"
+}
+
+// procStat reads a process's parent and state from /proc/PID/stat.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
 }
