@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +34,9 @@ type demo struct {
 	bin string // the cutover binary
 	dir string // where the plan lives
 	env []string
+
+	src, tgt *pgtest.Server
+	plan     string // the plan file
 }
 
 func run(ctx context.Context) error {
@@ -49,50 +54,128 @@ func run(ctx context.Context) error {
 	defer os.RemoveAll(dir)
 	d := &demo{bin: bin, dir: dir}
 
+	if err := d.servers(ctx); err != nil {
+		return err
+	}
+	if err := d.writePlan(ctx); err != nil {
+		return err
+	}
+	if err := d.assess(ctx); err != nil {
+		return err
+	}
+	sc, err := d.src.Connect(ctx, "pagila")
+	if err != nil {
+		return err
+	}
+	defer sc.Close(ctx)
+	tc, err := d.tgt.Connect(ctx, "pagila")
+	if err != nil {
+		return err
+	}
+	defer tc.Close(ctx)
+
+	step(fmt.Sprintf("Start the application: a writer on the source, %d transactions a second", writeRate))
+	app, err := startWriter(ctx, d.src)
+	if err != nil {
+		return err
+	}
+	defer app.stop()
+	say("  rentals with their payment (dated into pagila's monthly payment partitions), returns,\n")
+	say("  customer and inventory updates, payment corrections (some move the row to another\n")
+	say("  partition), cancellations deleting a rental and its payment; it runs from here on.\n")
+
+	step("cutover start, in the background: the full load under the writer, then change data capture")
+	cdc, err := d.startCDC(ctx, app)
+	if err != nil {
+		return err
+	}
+	defer cdc.stop(time.Minute)
+
+	step("Change data capture under the writer: cutover's report, cutover status, /metrics")
+	if err := d.watchCDC(ctx, cdc, tc); err != nil {
+		return err
+	}
+
+	step("Stop the writer; wait until the target has applied everything it wrote; stop cutover")
+	if err := app.stop(); err != nil {
+		return err
+	}
+	app.summary()
+	if err := catchUp(ctx, sc, tc); err != nil {
+		return err
+	}
+	if err := stopCDC(cdc); err != nil {
+		return err
+	}
+
+	step("Compare every table: row count and a hash of every row, with SQL independent of cutover")
+	if err := compareTables(ctx, sc, tc); err != nil {
+		return err
+	}
+
+	step("Done")
+	say("  Validation and the cut over (cutover switch) come in the next releases;\n")
+	say("  this demo will show each as it lands.\n")
+	say("  Stopping the servers and removing their files.\n")
+	return nil
+}
+
+// servers starts the source and the target and loads pagila into the source.
+func (d *demo) servers(ctx context.Context) error {
 	step("Start two throwaway PostgreSQL servers (initdb, free ports, wal_level=logical)")
-	src, err := pgtest.Start(ctx, pgtest.Options{Name: "demo-source"})
-	if err != nil {
+	var err error
+	if d.src, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-source"}); err != nil {
 		return err
 	}
-	tgt, err := pgtest.Start(ctx, pgtest.Options{Name: "demo-target"})
-	if err != nil {
+	if d.tgt, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-target"}); err != nil {
 		return err
 	}
-	fmt.Printf("  source: 127.0.0.1:%d    target: 127.0.0.1:%d\n", src.Port, tgt.Port)
+	say("  source: 127.0.0.1:%d    target: 127.0.0.1:%d\n", d.src.Port, d.tgt.Port)
 
 	step("Load the pagila sample into the source; create an empty database on the target")
 	start := time.Now()
-	for _, s := range []*pgtest.Server{src, tgt} {
+	for _, s := range []*pgtest.Server{d.src, d.tgt} {
 		if err := s.Exec(ctx, "postgres", "CREATE DATABASE pagila"); err != nil {
 			return err
 		}
 	}
-	if err := pgtest.LoadPagila(ctx, src, "pagila"); err != nil {
+	if err := pgtest.LoadPagila(ctx, d.src, "pagila"); err != nil {
 		return err
 	}
-	fmt.Printf("  loaded in %v\n", time.Since(start).Round(time.Millisecond))
+	say("  loaded in %v\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
 
+func (d *demo) writePlan(ctx context.Context) error {
 	step("Write the plan")
-	plan := filepath.Join(dir, "cutover.yaml")
-	if _, err := d.cutover(ctx, "init", "--source", src.URL("pagila"), "--target", tgt.URL("pagila"), "-o", plan); err != nil {
+	d.plan = filepath.Join(d.dir, "cutover.yaml")
+	if _, err := d.cutover(ctx, "init", "--source", d.src.URL("pagila"), "--target", d.tgt.URL("pagila"), "-o", d.plan); err != nil {
 		return err
 	}
 	// init moved the passwords out of the URLs; the plan reads them from the environment.
 	d.env = []string{"CUTOVER_SOURCE_PASSWORD=" + pgtest.Password, "CUTOVER_TARGET_PASSWORD=" + pgtest.Password}
-	head, _ := os.ReadFile(plan)
-	fmt.Println(indent(firstLines(string(head), 20)) + "  ...")
+	head, _ := os.ReadFile(d.plan)
+	say("%s  ...\n", indent(firstLines(string(head), 20)))
+	if err := listenOnFreePort(d.plan); err != nil {
+		return err
+	}
+	say("  (the demo sets api.listen to 127.0.0.1:0: a free port, which cutover start prints)\n")
+	return nil
+}
 
+// assess runs cutover check, applies the fixes it prints, and checks again.
+func (d *demo) assess(ctx context.Context) error {
 	step("Assess: cutover check")
-	code, err := d.cutover(ctx, "check", "-c", plan)
+	code, err := d.cutover(ctx, "check", "-c", d.plan)
 	if err != nil && code != 1 {
 		return err
 	}
 	if code != 1 {
 		return errors.New("cutover check should have found pagila's REPLICA IDENTITY NOTHING table (public.country)")
 	}
-	fmt.Println("  cutover check exits 1: pagila ships public.country with REPLICA IDENTITY NOTHING, and two")
-	fmt.Println("  payment partitions without the primary key their siblings have; once published, the")
-	fmt.Println("  application's UPDATE and DELETE on them would fail on the source.")
+	say("  cutover check exits 1: pagila ships public.country with REPLICA IDENTITY NOTHING, and two\n")
+	say("  payment partitions without the primary key their siblings have; once published, the\n")
+	say("  application's UPDATE and DELETE on them would fail on the source.\n")
 
 	step("Apply the fixes check printed, on the source, and check again")
 	for _, fix := range []string{
@@ -100,93 +183,24 @@ func run(ctx context.Context) error {
 		"ALTER TABLE public.payment_p0000_default ADD PRIMARY KEY (payment_id);",
 		"ALTER TABLE public.payment_p2007_07_max ADD PRIMARY KEY (payment_id);",
 	} {
-		fmt.Printf("  $ psql -c %q\n", fix)
-		if err := src.Exec(ctx, "pagila", fix); err != nil {
+		say("  $ psql -c %q\n", fix)
+		if err := d.src.Exec(ctx, "pagila", fix); err != nil {
 			return err
 		}
 	}
-	if _, err := d.cutover(ctx, "check", "-c", plan); err != nil {
+	if _, err := d.cutover(ctx, "check", "-c", d.plan); err != nil {
 		return fmt.Errorf("cutover check still fails after the fix: %w", err)
 	}
-
-	step("Full load: schema, every table from one consistent snapshot, then indexes and constraints")
-	if _, err := d.cutover(ctx, "start", "--full-load-only", "-c", plan); err != nil {
-		return err
-	}
-	if _, err := d.cutover(ctx, "status", "-c", plan); err != nil {
-		return err
-	}
-
-	step("Compare: row counts on both sides, with SQL independent of cutover")
-	if err := compareCounts(ctx, src, tgt); err != nil {
-		return err
-	}
-
-	step("Done")
-	fmt.Println("  Change data capture, validation and the cut over come in the next releases;")
-	fmt.Println("  this demo will show each as it lands.")
-	fmt.Println("  Stopping the servers and removing their files.")
 	return nil
 }
 
-// compareCounts prints each table's row count on the source and the target.
-func compareCounts(ctx context.Context, src, tgt *pgtest.Server) error {
-	const q = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'cutover') AND n.nspname NOT LIKE 'pg\_%' ORDER BY 1`
-	sc, err := src.Connect(ctx, "pagila")
-	if err != nil {
-		return err
-	}
-	defer sc.Close(ctx)
-	tc, err := tgt.Connect(ctx, "pagila")
-	if err != nil {
-		return err
-	}
-	defer tc.Close(ctx)
-	rows, err := sc.Query(ctx, q)
-	if err != nil {
-		return err
-	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return err
-		}
-		tables = append(tables, t)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	bad := 0
-	for _, t := range tables {
-		var a, b int64
-		if err := sc.QueryRow(ctx, "SELECT count(*) FROM ONLY "+t).Scan(&a); err != nil {
-			return err
-		}
-		if err := tc.QueryRow(ctx, "SELECT count(*) FROM ONLY "+t).Scan(&b); err != nil {
-			return fmt.Errorf("%s on the target: %w", t, err)
-		}
-		mark := "ok"
-		if a != b {
-			mark = "DIFFERENT"
-			bad++
-		}
-		fmt.Printf("  %-34s source %6d  target %6d  %s\n", t, a, b, mark)
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d tables differ", bad)
-	}
-	return nil
-}
-
-// cutover runs the binary, streaming its output, and returns its exit code.
+// cutover runs the binary and returns its exit code. Its output is printed in one
+// piece, so that a cutover running in the background does not cut into it.
 func (d *demo) cutover(ctx context.Context, args ...string) (int, error) {
-	fmt.Printf("\n  $ cutover %s\n", strings.Join(masked(args), " "))
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), d.env...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	err := cmd.Run()
+	out, err := cmd.CombinedOutput()
+	say("\n  $ cutover %s\n%s", strings.Join(masked(args), " "), out)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), fmt.Errorf("cutover %s: exit %d", args[0], exit.ExitCode())
@@ -202,7 +216,17 @@ func masked(args []string) []string {
 	return out
 }
 
-func step(title string) { fmt.Printf("\n== %s\n", title) }
+// stdout is shared by the demo and the cutover it runs in the background: whole
+// lines and whole blocks, never interleaved.
+var stdout sync.Mutex
+
+func say(format string, args ...any) {
+	stdout.Lock()
+	defer stdout.Unlock()
+	fmt.Printf(format, args...)
+}
+
+func step(title string) { say("\n== %s\n", title) }
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -220,3 +244,17 @@ func firstLines(s string, n int) string {
 }
 
 func indent(s string) string { return "  | " + strings.ReplaceAll(s, "\n", "\n  | ") }
+
+// listenOnFreePort sets the plan's api.listen to a free loopback port, so the demo
+// never clashes with a cutover already serving the default port.
+func listenOnFreePort(plan string) error {
+	text, err := os.ReadFile(plan)
+	if err != nil {
+		return err
+	}
+	listen := regexp.MustCompile(`(?m)^  listen: .*$`)
+	if n := len(listen.FindAllIndex(text, -1)); n != 1 {
+		return fmt.Errorf("%s: expected one api.listen line, found %d", plan, n)
+	}
+	return os.WriteFile(plan, listen.ReplaceAll(text, []byte(`  listen: "127.0.0.1:0"`)), 0o600)
+}

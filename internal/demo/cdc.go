@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// controlSchema is the plan's control_schema: the demo keeps cutover init's default.
+const controlSchema = "cutover"
+
+// capture is cutover start running in the background, in change data capture.
+type capture struct {
+	*background
+	api  string // where it serves /metrics and /api/status: http://host:port
+	from string // the position change data capture began at
+}
+
+// startCDC starts cutover start in the background and waits until the full load is
+// done and change data capture runs.
+func (d *demo) startCDC(ctx context.Context, app *application) (*capture, error) {
+	began := time.Now()
+	bg, err := d.background(ctx, "start", "-c", d.plan)
+	if err != nil {
+		return nil, err
+	}
+	c := &capture{background: bg}
+	line, err := bg.waitLine(ctx, "serving /metrics and /api/status on http://", time.Minute)
+	if err == nil {
+		c.api = line[strings.LastIndex(line, "http://"):]
+		line, err = bg.waitLine(ctx, "change data capture from slot", 5*time.Minute)
+	}
+	if err != nil {
+		bg.stop(time.Minute)
+		return nil, err
+	}
+	c.from = line[strings.LastIndex(line, " ")+1:]
+	say("\n  full load done and change data capture running %v after cutover start; the writer has made %d transactions\n",
+		time.Since(began).Round(time.Millisecond), app.w.txns.Load())
+	return c, nil
+}
+
+// watchCDC lets change data capture run under the writer until cutover's first
+// periodic report, checks the target is applying, and shows status and metrics.
+func (d *demo) watchCDC(ctx context.Context, c *capture, tc *pgx.Conn) error {
+	if _, err := c.waitLine(ctx, "transactions applied", time.Minute); err != nil {
+		return err
+	}
+	pos, cmp, err := applied(ctx, tc, c.from)
+	if err != nil {
+		return err
+	}
+	if cmp <= 0 {
+		return fmt.Errorf("the target's applied position is %q, not past %s where change data capture began, with the writer running", pos, c.from)
+	}
+	say("  the target has applied the source up to %s (change data capture began at %s)\n", pos, c.from)
+	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
+		return err
+	}
+	return showLatencyMetrics(ctx, c.api)
+}
+
+// stopCDC stops cutover start as an operator would, and expects a clean stop.
+func stopCDC(c *capture) error {
+	say("\n  $ kill -TERM <cutover start>\n")
+	code, err := c.stop(time.Minute)
+	if err != nil {
+		return err
+	}
+	if code != 0 || !c.seen("change data capture stopped at position") {
+		return fmt.Errorf("cutover start exited %d on SIGTERM; a clean stop exits 0 after saying where change data capture stopped", code)
+	}
+	say("  cutover start exited 0: a clean stop; the next cutover start resumes from the position it printed\n")
+	return nil
+}
+
+// applied reads the target's applied position (the source position of the last
+// transaction the target committed) and compares it with lsn: -1 before it (or
+// nothing applied yet), 0 at it, 1 past it.
+func applied(ctx context.Context, tc *pgx.Conn, lsn string) (pos string, cmp int, err error) {
+	err = tc.QueryRow(ctx, `SELECT applied_position,
+		CASE WHEN applied_position = '' THEN -1 ELSE sign(pg_wal_lsn_diff(applied_position::pg_lsn, $1::pg_lsn))::int END
+		FROM `+pgx.Identifier{controlSchema, "state"}.Sanitize(), lsn).Scan(&pos, &cmp)
+	if err != nil {
+		return "", 0, fmt.Errorf("read the applied position on the target: %w", err)
+	}
+	return pos, cmp, nil
+}
+
+// catchUp writes a marker into the source's WAL and waits until the target has
+// committed the source transaction that carries it: everything written before the
+// marker is then on the target.
+func catchUp(ctx context.Context, sc, tc *pgx.Conn) error {
+	var marker string
+	if err := sc.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'demo', 'end')::text").Scan(&marker); err != nil {
+		return fmt.Errorf("write the marker on the source: %w", err)
+	}
+	say("\n  $ psql source -c \"SELECT pg_logical_emit_message(true, 'demo', 'end')\"    -- the marker, at %s\n", marker)
+	began := time.Now()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		pos, cmp, err := applied(ctx, tc, marker)
+		if err != nil {
+			return err
+		}
+		if cmp >= 0 {
+			say("  the target committed it %v later: applied position %s >= %s\n", time.Since(began).Round(time.Millisecond), pos, marker)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("the target's applied position is %q a minute after the marker at %s: change data capture did not catch up", pos, marker)
+		case <-poll.C:
+		}
+	}
+}
+
+// showLatencyMetrics prints the latency gauges cutover start serves on /metrics.
+func showLatencyMetrics(ctx context.Context, api string) error {
+	say("\n  $ curl -s %s/metrics | grep ^cutover_cdc_latency_\n", api)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s/metrics: %w", api, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
+	}
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "cutover_cdc_latency_") {
+			lines = append(lines, sc.Text())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("GET %s/metrics: %w", api, err)
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("GET %s/metrics: no cutover_cdc_latency_ lines", api)
+	}
+	say("%s\n", strings.Join(lines, "\n"))
+	if !slices.ContainsFunc(lines, func(l string) bool { return !strings.HasSuffix(l, " 0") }) {
+		say("  (0 means caught up: AWS DMS's meaning of latency, as the README explains)\n")
+	}
+	return nil
+}
