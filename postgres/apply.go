@@ -63,8 +63,8 @@ type applier struct {
 type queued struct {
 	op  cdc.Op
 	rel *cdc.Relation
-	pos string // the source transaction's position
-	key string // the row's key, for messages
+	pos    string      // the source transaction's position
+	change *cdc.Change // for messages
 }
 
 // retryCarefully asks for the stream to be read again from the last committed
@@ -205,13 +205,18 @@ func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
 	if err != nil {
 		return err
 	}
-	sql, params, key := statement(c, tt)
-	name, err := a.prepare(ctx, sql)
-	if err != nil {
-		return fmt.Errorf("%s on %s: prepare %s: %w", c.Op, pgx.Identifier{c.Rel.Schema, c.Rel.Name}.Sanitize(), sql, err)
+	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
+	shape := shapeKey(c, tt, rewrite)
+	name, ok := tt.prepared[shape]
+	if !ok {
+		sql := statementSQL(c, tt, rewrite)
+		if name, err = a.prepare(ctx, sql); err != nil {
+			return fmt.Errorf("%s on %s: prepare %s: %w", c.Op, tt.qname, sql, err)
+		}
+		tt.prepared[shape] = name
 	}
-	a.batch.ExecPrepared(name, params, nil, nil)
-	a.queued = append(a.queued, queued{op: c.Op, rel: c.Rel, pos: pos, key: key})
+	a.batch.ExecPrepared(name, params(c, tt, rewrite), nil, nil)
+	a.queued = append(a.queued, queued{op: c.Op, rel: c.Rel, pos: pos, change: c})
 	switch c.Op {
 	case cdc.Insert:
 		a.count(k).inserts++
@@ -234,8 +239,11 @@ func (a *applier) count(k [2]string) *opCounts {
 
 // targetTable is what the applier needs to know of a table on the target.
 type targetTable struct {
-	always []bool   // per stream column: a GENERATED ALWAYS identity column
-	types  []string // per stream column: its type, for casts
+	qname    string            // schema.table, quoted
+	cols     []string          // per stream column: its name, quoted
+	always   []bool            // per stream column: a GENERATED ALWAYS identity column
+	types    []string          // per stream column: its type, for casts
+	prepared map[string]string // shape of change -> prepared statement
 }
 
 func (a *applier) target(ctx context.Context, rel *cdc.Relation) (*targetTable, error) {
@@ -256,8 +264,10 @@ func (a *applier) target(ctx context.Context, rel *cdc.Relation) (*targetTable, 
 	for _, r := range res.Rows {
 		cols[string(r[0])] = col{string(r[1]) == "t", string(r[2])}
 	}
-	tt := &targetTable{always: make([]bool, len(rel.Columns)), types: make([]string, len(rel.Columns))}
+	tt := &targetTable{qname: q, cols: make([]string, len(rel.Columns)), always: make([]bool, len(rel.Columns)),
+		types: make([]string, len(rel.Columns)), prepared: map[string]string{}}
 	for i, c := range rel.Columns {
+		tt.cols[i] = pgx.Identifier{c.Name}.Sanitize()
 		tc, ok := cols[c.Name]
 		if !ok {
 			return nil, fmt.Errorf("table %s on the target has no column %s, which the source sends: add it on the target (ALTER TABLE %s ADD COLUMN ...), then run cutover start again",
@@ -316,8 +326,10 @@ func (q queued) fail(err error) error {
 
 func (q queued) describe(err error) error {
 	what := fmt.Sprintf("%s on %s", q.op, pgx.Identifier{q.rel.Schema, q.rel.Name}.Sanitize())
-	if q.key != "" {
-		what += " (" + q.key + ")"
+	if q.change != nil {
+		if k := keyText(q.change); k != "" {
+			what += " (" + k + ")"
+		}
 	}
 	return fmt.Errorf("apply the %s of the source transaction at %s: %w", what, q.pos, err)
 }
@@ -372,70 +384,169 @@ func itoa(n int64) []byte { return []byte(fmt.Sprint(n)) }
 // typesWithoutEquality are compared as text when a whole row identifies itself.
 var typesWithoutEquality = map[uint32]bool{114: true /* json */, 142: true /* xml */, 600: true /* point */, 601: true /* lseg */, 602: true /* path */, 604: true /* polygon */, 628: true /* line */, 718: true /* circle */}
 
-// statement renders a row change as SQL with its parameters (text, NULL as nil), and
-// the row's key for messages. Values go as parameters in text form, exactly as the
-// source wrote them; the server parses them with each column's type.
-func statement(c *cdc.Change, tt *targetTable) (sql string, params [][]byte, key string) {
-	rel := c.Rel
-	q := pgx.Identifier{rel.Schema, rel.Name}.Sanitize()
-	col := func(i int) string { return pgx.Identifier{rel.Columns[i].Name}.Sanitize() }
-	param := func(v cdc.Value) string {
-		if v.Null {
-			params = append(params, nil)
-		} else {
-			params = append(params, v.Text)
-		}
-		return fmt.Sprintf("$%d", len(params))
-	}
+// A statement binds its values in the order binds walks them: the SQL (built once per
+// shape of change) and the parameters (built for every change) both follow it.
+type bindKind byte
+
+const (
+	bindValue bindKind = 'v' // a column's new value
+	bindWhere bindKind = 'w' // a key column's value, to find the row
+)
+
+// binds walks the values a change's statement binds, in parameter order.
+func binds(c *cdc.Change, tt *targetTable, rewrite bool, visit func(k bindKind, i int, v cdc.Value)) {
 	ident := c.Old
 	if ident == nil {
 		ident = c.New
 	}
-	var b strings.Builder
-	switch c.Op {
-	case cdc.Insert:
-		cols, vals := make([]string, len(rel.Columns)), make([]string, len(rel.Columns))
-		for i := range rel.Columns {
-			cols[i], vals[i] = col(i), param(c.New[i])
-		}
-		// OVERRIDING SYSTEM VALUE keeps the source's values of GENERATED ALWAYS identity columns.
-		fmt.Fprintf(&b, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", q, strings.Join(cols, ", "), strings.Join(vals, ", "))
-	case cdc.Update:
-		if rewrite := needsRewrite(c, tt); rewrite {
-			// A GENERATED ALWAYS identity column cannot be set by UPDATE: when its value
-			// may have changed, the row is deleted and inserted again in one statement,
-			// unchanged TOASTed values taken from the deleted row.
-			var where strings.Builder
-			key = whereKey(&where, rel, q, ident, col, param)
-			cols, vals := make([]string, len(rel.Columns)), make([]string, len(rel.Columns))
-			for i := range rel.Columns {
-				cols[i] = col(i)
-				if c.New[i].Unchanged {
-					vals[i] = "old." + col(i)
-				} else {
-					vals[i] = param(c.New[i]) + "::" + tt.types[i]
-				}
+	where := func() {
+		for i, col := range c.Rel.Columns {
+			if col.Key && !ident[i].Unchanged {
+				visit(bindWhere, i, ident[i])
 			}
-			fmt.Fprintf(&b, "WITH old AS (DELETE FROM ONLY %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM old",
-				q, where.String(), q, strings.Join(cols, ", "), strings.Join(vals, ", "))
-			return b.String(), params, key
 		}
-		var sets []string
-		for i := range rel.Columns {
+	}
+	switch {
+	case c.Op == cdc.Insert:
+		for i := range c.Rel.Columns {
+			visit(bindValue, i, c.New[i])
+		}
+	case c.Op == cdc.Update && rewrite:
+		where()
+		for i := range c.Rel.Columns {
+			if !c.New[i].Unchanged {
+				visit(bindValue, i, c.New[i])
+			}
+		}
+	case c.Op == cdc.Update:
+		for i := range c.Rel.Columns {
 			// An unchanged TOASTed value keeps what the target has; an identity column
 			// that is the unchanged key keeps its value.
 			if !c.New[i].Unchanged && !tt.always[i] {
-				sets = append(sets, col(i)+" = "+param(c.New[i]))
+				visit(bindValue, i, c.New[i])
+			}
+		}
+		where()
+	case c.Op == cdc.Delete:
+		where()
+	}
+}
+
+// shapeKey identifies the SQL of a change: its operation and which values it binds.
+func shapeKey(c *cdc.Change, tt *targetTable, rewrite bool) string {
+	var b [128]byte
+	key := append(b[:0], byte(c.Op))
+	if rewrite {
+		key = append(key, 'r')
+	}
+	binds(c, tt, rewrite, func(k bindKind, i int, _ cdc.Value) {
+		key = append(key, byte(k), byte(i), byte(i>>8))
+	})
+	return string(key)
+}
+
+// params returns a change's parameters: text as the source wrote it (the server parses
+// it with each column's type), NULL as nil.
+func params(c *cdc.Change, tt *targetTable, rewrite bool) [][]byte {
+	ps := make([][]byte, 0, len(c.Rel.Columns))
+	binds(c, tt, rewrite, func(_ bindKind, _ int, v cdc.Value) {
+		if v.Null {
+			ps = append(ps, nil)
+		} else {
+			ps = append(ps, v.Text)
+		}
+	})
+	return ps
+}
+
+// statementSQL renders the SQL of a change's shape.
+func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) string {
+	q, cols := tt.qname, tt.cols
+	full := true // every column is the key: REPLICA IDENTITY FULL
+	for _, col := range c.Rel.Columns {
+		full = full && col.Key
+	}
+	var values, conds []string
+	valueOf := map[int]string{}
+	binds(c, tt, rewrite, func(k bindKind, i int, _ cdc.Value) {
+		p := fmt.Sprintf("$%d", len(values)+len(conds)+1)
+		switch {
+		case k == bindValue:
+			values = append(values, p)
+			valueOf[i] = p
+		case !full:
+			conds = append(conds, cols[i]+" = "+p)
+		case typesWithoutEquality[c.Rel.Columns[i].TypeID]:
+			conds = append(conds, cols[i]+"::text IS NOT DISTINCT FROM "+p+"::text")
+		default:
+			conds = append(conds, cols[i]+" IS NOT DISTINCT FROM "+p)
+		}
+	})
+	where := strings.Join(conds, " AND ")
+	if full {
+		// Rows may repeat and hold NULLs: one row is matched, by ctid.
+		where = fmt.Sprintf("ctid = (SELECT ctid FROM ONLY %s WHERE %s LIMIT 1)", q, where)
+	}
+	switch {
+	case c.Op == cdc.Insert:
+		// OVERRIDING SYSTEM VALUE keeps the source's values of GENERATED ALWAYS identity columns.
+		return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", q, strings.Join(cols, ", "), strings.Join(values, ", "))
+	case c.Op == cdc.Update && rewrite:
+		// A GENERATED ALWAYS identity column cannot be set by UPDATE: when its value may
+		// have changed, the row is deleted and inserted again in one statement, unchanged
+		// TOASTed values taken from the deleted row.
+		vals := make([]string, len(cols))
+		for i := range cols {
+			if p, ok := valueOf[i]; ok {
+				vals[i] = p + "::" + tt.types[i]
+			} else {
+				vals[i] = "old." + cols[i]
+			}
+		}
+		return fmt.Sprintf("WITH old AS (DELETE FROM ONLY %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM old",
+			q, where, q, strings.Join(cols, ", "), strings.Join(vals, ", "))
+	case c.Op == cdc.Update:
+		sets := make([]string, 0, len(valueOf))
+		for i := range cols {
+			if p, ok := valueOf[i]; ok {
+				sets = append(sets, cols[i]+" = "+p)
 			}
 		}
 		// ONLY: an inheritance parent's row, not its children's.
-		fmt.Fprintf(&b, "UPDATE ONLY %s SET %s WHERE ", q, strings.Join(sets, ", "))
-		key = whereKey(&b, rel, q, ident, col, param)
-	case cdc.Delete:
-		fmt.Fprintf(&b, "DELETE FROM ONLY %s WHERE ", q)
-		key = whereKey(&b, rel, q, ident, col, param)
+		return fmt.Sprintf("UPDATE ONLY %s SET %s WHERE %s", q, strings.Join(sets, ", "), where)
+	default:
+		return fmt.Sprintf("DELETE FROM ONLY %s WHERE %s", q, where)
 	}
-	return b.String(), params, key
+}
+
+// keyText describes the row a change is about, for messages.
+func keyText(c *cdc.Change) string {
+	ident := c.Old
+	if ident == nil {
+		ident = c.New
+	}
+	var keys []string
+	full := true
+	for i, col := range c.Rel.Columns {
+		full = full && col.Key
+		if col.Key && ident != nil && !ident[i].Unchanged {
+			v := "NULL"
+			if !ident[i].Null {
+				v = string(ident[i].Text)
+			}
+			keys = append(keys, col.Name+"="+v)
+		}
+	}
+	if full && len(c.Rel.Columns) > 1 {
+		return "whole row"
+	}
+	return strings.Join(keys, ", ")
+}
+
+// statement renders a change as SQL with its parameters.
+func statement(c *cdc.Change, tt *targetTable) (string, [][]byte) {
+	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
+	return statementSQL(c, tt, rewrite), params(c, tt, rewrite)
 }
 
 // needsRewrite says whether an update must be a delete and insert: it touches a
@@ -452,40 +563,6 @@ func needsRewrite(c *cdc.Change, tt *targetTable) bool {
 		}
 	}
 	return !settable
-}
-
-// where matches the row by its key columns. When every column is the key (REPLICA
-// IDENTITY FULL), rows may repeat and hold NULLs: one row is matched by ctid, with
-// IS NOT DISTINCT FROM.
-func whereKey(b *strings.Builder, rel *cdc.Relation, q string, ident cdc.Row, col func(int) string, param func(cdc.Value) string) string {
-	full := true
-	for _, c := range rel.Columns {
-		full = full && c.Key
-	}
-	var conds, keys []string
-	for i, c := range rel.Columns {
-		if !c.Key || ident[i].Unchanged {
-			continue
-		}
-		v := ident[i]
-		switch {
-		case !full:
-			conds = append(conds, col(i)+" = "+param(v))
-		case typesWithoutEquality[c.TypeID]:
-			conds = append(conds, col(i)+"::text IS NOT DISTINCT FROM "+param(v)+"::text")
-		default:
-			conds = append(conds, col(i)+" IS NOT DISTINCT FROM "+param(v))
-		}
-		if !full {
-			keys = append(keys, c.Name+"="+string(v.Text))
-		}
-	}
-	if full {
-		fmt.Fprintf(b, "ctid = (SELECT ctid FROM ONLY %s WHERE %s LIMIT 1)", q, strings.Join(conds, " AND "))
-		return "whole row"
-	}
-	b.WriteString(strings.Join(conds, " AND "))
-	return strings.Join(keys, ", ")
 }
 
 var errNotOnTarget = errors.New("the row is not on the target")
@@ -573,7 +650,7 @@ func (a *applier) exception(c *cdc.Change, cause error) exceptionRow {
 	if c.Op == cdc.Truncate {
 		stmt = "TRUNCATE"
 	} else if tt, err := a.target(context.Background(), c.Rel); err == nil {
-		stmt, _, _ = statement(c, tt)
+		stmt, _ = statement(c, tt)
 	}
 	return exceptionRow{
 		sql: "INSERT INTO " + a.control + `.apply_exceptions (task, schema_name, table_name, operation, statement, "values", error, position, commit_time, policy)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,10 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		defer mu.Unlock()
 		return a.committed
 	})
+	// The stream allocates per change and keeps little alive: collecting less often
+	// spends less CPU (a soft memory limit keeps the heap bounded all the same).
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
 	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
 	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
 	for {

@@ -129,16 +129,20 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 			return ctx.Err()
 		}
 	}
+	// One deadline context serves every read until the next status is due: a context
+	// per message would cost more than decoding the message.
+	read := newReadWindow(ctx, nextStatus)
+	defer read.stop()
 	for {
 		if time.Now().After(nextStatus) {
 			if err := s.sendStatus(ctx); err != nil {
 				return fmt.Errorf("report the applied position to the source: %w", err)
 			}
 			nextStatus = time.Now().Add(statusInterval)
+			read.stop()
+			read = newReadWindow(ctx, nextStatus)
 		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
-		msg, err := s.conn.ReceiveMessage(rctx)
-		cancel()
+		msg, err := s.conn.ReceiveMessage(read.ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -168,7 +172,9 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 					s.lat.CaughtUp(true)
 				}
 				if ka.ReplyRequested {
-					nextStatus = time.Now()
+					if err := s.sendStatus(ctx); err != nil {
+						return fmt.Errorf("report the applied position to the source: %w", err)
+					}
 				}
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
@@ -315,4 +321,15 @@ func row(t *pglogrepl.TupleData) cdc.Row {
 		}
 	}
 	return r
+}
+
+// readWindow is a context that ends when the next status report is due.
+type readWindow struct {
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newReadWindow(ctx context.Context, until time.Time) readWindow {
+	c, stop := context.WithDeadline(ctx, until)
+	return readWindow{ctx: c, stop: stop}
 }
