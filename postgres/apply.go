@@ -61,8 +61,8 @@ type applier struct {
 }
 
 type queued struct {
-	op  cdc.Op
-	rel *cdc.Relation
+	op     cdc.Op
+	rel    *cdc.Relation
 	pos    string      // the source transaction's position
 	change *cdc.Change // for messages
 }
