@@ -23,7 +23,8 @@ const (
 	groupTxns    = 1000
 	groupChanges = 20000
 	groupTime    = 200 * time.Millisecond
-	batchSize    = 1000 // statements sent in one pipeline round trip
+	batchSize    = 1000    // statements sent in one pipeline round trip, at most
+	batchBytes   = 4 << 20 // and values
 )
 
 // applier applies change events to the target. Each target transaction ends with the
@@ -35,8 +36,9 @@ type applier struct {
 	prepared map[string]string
 	targets  map[*cdc.Relation]*targetTable
 
-	batch  *pgconn.Batch
-	queued []queued // what each statement in batch is, to read its result
+	batch      *pgconn.Batch
+	queued     []queued // what each statement in batch is, to read its result
+	batchBytes int      // the values in batch
 
 	policy    plan.ErrorPolicy
 	task      string
@@ -58,6 +60,7 @@ type applier struct {
 	counts      map[[2]string]*opCounts
 	onCommitted func(position string, txns int)
 	metrics     *metrics.Metrics
+	net         netBuffer
 }
 
 type queued struct {
@@ -65,6 +68,7 @@ type queued struct {
 	rel    *cdc.Relation
 	pos    string      // the source transaction's position
 	change *cdc.Change // for messages
+	rows   int64       // rows a multi-row insert must insert
 }
 
 // retryCarefully asks for the stream to be read again from the last committed
@@ -113,7 +117,8 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 	a.conn = conn.PgConn()
 	clear(a.prepared)
 	clear(a.targets)
-	a.batch, a.queued, a.inTxn = &pgconn.Batch{}, nil, false
+	a.batch, a.queued, a.inTxn, a.batchBytes = &pgconn.Batch{}, nil, false, 0
+	a.net.reset()
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
 	return nil
@@ -156,11 +161,12 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 			if a.suspended[[2]string{e.Rel.Schema, e.Rel.Name}] {
 				continue
 			}
+			a.countChange(e)
 			var err error
 			if a.careful != 0 {
 				err = a.applyCarefully(ctx, e, txnPos)
 			} else {
-				err = a.queue(ctx, e, txnPos)
+				err = a.add(ctx, e, txnPos)
 			}
 			if err != nil {
 				return err
@@ -175,22 +181,18 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 				}
 			}
 		}
-		if len(a.queued) >= batchSize {
-			if err := a.flush(ctx); err != nil {
-				return err
-			}
+		if err := a.flushIfFull(ctx); err != nil {
+			return err
 		}
 	}
 }
 
 // queue adds a change's statement to the batch.
 func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
-	k := [2]string{c.Rel.Schema, c.Rel.Name}
 	if c.Op == cdc.Truncate {
 		names := make([]string, len(c.Truncated))
 		for i, r := range c.Truncated {
 			names[i] = pgx.Identifier{r.Schema, r.Name}.Sanitize()
-			a.count([2]string{r.Schema, r.Name}).truncates++
 		}
 		// No CASCADE: the stream names every table the source's truncate emptied.
 		sql := "TRUNCATE ONLY " + strings.Join(names, ", ")
@@ -215,17 +217,37 @@ func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
 		}
 		tt.prepared[shape] = name
 	}
-	a.batch.ExecPrepared(name, params(c, tt, rewrite), nil, nil)
+	ps := params(c, tt, rewrite)
+	a.batch.ExecPrepared(name, ps, nil, nil)
 	a.queued = append(a.queued, queued{op: c.Op, rel: c.Rel, pos: pos, change: c})
-	switch c.Op {
-	case cdc.Insert:
-		a.count(k).inserts++
-	case cdc.Update:
-		a.count(k).updates++
-	case cdc.Delete:
-		a.count(k).deletes++
+	for _, p := range ps {
+		a.batchBytes += len(p)
 	}
 	return nil
+}
+
+// flushIfFull sends the batch once it holds enough statements or values.
+func (a *applier) flushIfFull(ctx context.Context) error {
+	if len(a.queued) >= batchSize || a.batchBytes >= batchBytes {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// countChange adds a source change to its table's counters.
+func (a *applier) countChange(c *cdc.Change) {
+	switch c.Op {
+	case cdc.Insert:
+		a.count([2]string{c.Rel.Schema, c.Rel.Name}).inserts++
+	case cdc.Update:
+		a.count([2]string{c.Rel.Schema, c.Rel.Name}).updates++
+	case cdc.Delete:
+		a.count([2]string{c.Rel.Schema, c.Rel.Name}).deletes++
+	case cdc.Truncate:
+		for _, r := range c.Truncated {
+			a.count([2]string{r.Schema, r.Name}).truncates++
+		}
+	}
 }
 
 func (a *applier) count(k [2]string) *opCounts {
@@ -298,14 +320,17 @@ func (a *applier) flush(ctx context.Context) error {
 	}
 	results, err := a.conn.ExecBatch(ctx, a.batch).ReadAll()
 	queued := a.queued
-	a.batch, a.queued = &pgconn.Batch{}, a.queued[:0]
+	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, a.queued[:0], 0
 	for i, r := range results {
 		q := queued[i]
 		if r.Err != nil {
 			return q.fail(r.Err)
 		}
 		if (q.op == cdc.Update || q.op == cdc.Delete) && r.CommandTag.RowsAffected() == 0 {
-			return q.fail(fmt.Errorf("the row is not on the target"))
+			return q.fail(errNotOnTarget)
+		}
+		if q.rows > 0 && r.CommandTag.RowsAffected() != q.rows {
+			return q.fail(fmt.Errorf("%d rows inserted of %d", r.CommandTag.RowsAffected(), q.rows))
 		}
 	}
 	if err != nil {
@@ -338,6 +363,9 @@ func (q queued) describe(err error) error {
 // results are read first: an update that found no row is no error to the server, and
 // must not be committed.
 func (a *applier) commit(ctx context.Context) error {
+	if err := a.net.drain(ctx, a, nil); err != nil {
+		return err
+	}
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
@@ -372,7 +400,8 @@ func (a *applier) commit(ctx context.Context) error {
 }
 
 func (a *applier) rollback(ctx context.Context) {
-	a.batch, a.queued = &pgconn.Batch{}, a.queued[:0]
+	a.net.reset()
+	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, a.queued[:0], 0
 	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
 	a.inTxn = false
 	a.txns, a.changes = 0, 0
@@ -572,6 +601,9 @@ var errNotOnTarget = errors.New("the row is not on the target")
 // goes on without the table, stop ends the task with nothing of the transaction
 // applied but the record of the exception.
 func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string) error {
+	if err := a.net.drain(ctx, a, nil); err != nil {
+		return err
+	}
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
@@ -582,7 +614,7 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 	}
 	results, err := a.conn.ExecBatch(ctx, a.batch).ReadAll()
 	sent := a.queued
-	a.batch, a.queued = &pgconn.Batch{}, nil
+	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
 	if err == nil && len(results) == len(sent) {
 		last := results[len(results)-1]
 		if (c.Op == cdc.Update || c.Op == cdc.Delete) && last.CommandTag.RowsAffected() == 0 {

@@ -106,8 +106,8 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	})
 	// The stream allocates per change and keeps little alive: collecting less often
 	// spends less CPU (a soft memory limit keeps the heap bounded all the same).
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256 << 20))
+	defer debug.SetGCPercent(debug.SetGCPercent(200))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(128 << 20))
 	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
 	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
 	for {
