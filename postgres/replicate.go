@@ -79,6 +79,10 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	}
 	a.metrics = opts.Metrics
 	lat := &cdc.Latency{}
+	opts.Metrics.LatencyFrom(func() (time.Duration, time.Duration, int) {
+		s := lat.At(time.Now())
+		return s.Source, s.Target, s.Pending
+	})
 	var current *stream
 	var mu sync.Mutex
 	a.onCommitted = func(pos string, txns int) {

@@ -115,7 +115,6 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 		case <-t.C:
 		}
 		s := lat.At(time.Now())
-		m.Latency(s.Source, s.Target, s.Pending)
 		// Faults are reported by the stream and the applier; here they only skip a tick.
 		if tgt == nil || tgt.IsClosed() {
 			tgt, _ = Connect(ctx, p.Target)

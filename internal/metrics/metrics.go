@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,25 +18,23 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	sourceLatency, targetLatency prometheus.Gauge
-	incoming                     prometheus.Gauge
-	applied                      *prometheus.CounterVec
-	fullLoadRows                 *prometheus.CounterVec
-	exceptions                   prometheus.Counter
-	mismatched                   *prometheus.GaugeVec
-	retainedWAL                  prometheus.Gauge
+	mu      sync.Mutex
+	latency func() (source, target time.Duration, pending int) // read at each scrape
+	last    struct {
+		source, target time.Duration
+		pending        int
+	}
+	applied      *prometheus.CounterVec
+	fullLoadRows *prometheus.CounterVec
+	exceptions   prometheus.Counter
+	mismatched   *prometheus.GaugeVec
+	retainedWAL  prometheus.Gauge
 }
 
 // New makes the metrics and registers them (with the Go runtime's and the process's).
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		sourceLatency: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_cdc_latency_source_seconds",
-			Help: "Now minus the commit time of the last change read from the source; 0 when the source has sent everything (AWS DMS CDCLatencySource)."}),
-		targetLatency: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_cdc_latency_target_seconds",
-			Help: "Now minus the commit time of the oldest change read but not yet committed on the target; 0 when none is pending (AWS DMS CDCLatencyTarget)."}),
-		incoming: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_cdc_incoming_changes",
-			Help: "Source transactions read and not yet committed on the target."}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutover_applied_changes_total",
 			Help: "Row changes applied to the target by change data capture."}, []string{"table", "op"}),
 		fullLoadRows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutover_full_load_rows_total",
@@ -47,7 +46,17 @@ func New() *Metrics {
 		retainedWAL: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_slot_retained_wal_bytes",
 			Help: "WAL the source keeps for the migration's replication slot."}),
 	}
-	m.reg.MustRegister(m.sourceLatency, m.targetLatency, m.incoming, m.applied, m.fullLoadRows, m.exceptions, m.mismatched, m.retainedWAL,
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cutover_cdc_latency_source_seconds",
+			Help: "Now minus the commit time of the last change read from the source; 0 when the source has sent everything (AWS DMS CDCLatencySource)."},
+			func() float64 { s, _, _ := m.read(); return s.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cutover_cdc_latency_target_seconds",
+			Help: "Now minus the commit time of the oldest change read but not yet committed on the target; 0 when none is pending (AWS DMS CDCLatencyTarget)."},
+			func() float64 { _, t, _ := m.read(); return t.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cutover_cdc_incoming_changes",
+			Help: "Source transactions read and not yet committed on the target."},
+			func() float64 { _, _, p := m.read(); return float64(p) }),
+		m.applied, m.fullLoadRows, m.exceptions, m.mismatched, m.retainedWAL,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -62,9 +71,29 @@ func (m *Metrics) Latency(source, target time.Duration, pending int) {
 	if m == nil {
 		return
 	}
-	m.sourceLatency.Set(source.Seconds())
-	m.targetLatency.Set(target.Seconds())
-	m.incoming.Set(float64(pending))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.last.source, m.last.target, m.last.pending = source, target, pending
+}
+
+// LatencyFrom makes every scrape read the latency from f, as of that moment.
+func (m *Metrics) LatencyFrom(f func() (source, target time.Duration, pending int)) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.latency = f
+}
+
+func (m *Metrics) read() (source, target time.Duration, pending int) {
+	m.mu.Lock()
+	f, l := m.latency, m.last
+	m.mu.Unlock()
+	if f != nil {
+		return f()
+	}
+	return l.source, l.target, l.pending
 }
 
 // Applied counts changes committed on the target.
