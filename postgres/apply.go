@@ -22,7 +22,7 @@ import (
 const (
 	groupTxns    = 1000
 	groupChanges = 20000
-	groupTime    = 200 * time.Millisecond
+	groupTime    = 50 * time.Millisecond
 	batchSize    = 1000    // statements sent in one pipeline round trip, at most
 	batchBytes   = 4 << 20 // and values
 )
