@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -353,4 +354,53 @@ func TestCDCNetChanges(t *testing.T) {
 	if out := r.out.String(); !strings.Contains(out, "duplicate key value violates unique constraint \"acct_email_key\"") || !strings.Contains(out, "change by change") {
 		t.Errorf("the swap was not applied again change by change:\n%s", out)
 	}
+}
+
+// Writers run through the full load and into CDC, on every kind of table (identity,
+// TOAST, partitions with rows moving between them, inheritance, a whole-row identity):
+// the target ends equal to the source.
+func TestCDCWritersDuringLoadAndCDC(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, cdcSchema+`;
+		INSERT INTO kinds (name, big, n) SELECT 'k' || g, CASE WHEN g % 50 = 0 THEN repeat('t', 20000) END, g FROM generate_series(1, 20000) g;
+		INSERT INTO parts SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'v' FROM generate_series(1000, 40000) g;`)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			conn := src.Conn(t)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := 1000 + (i*7919+w*104729)%39000
+				stmts := []string{
+					fmt.Sprintf("UPDATE kinds SET n = n + 1, name = name || '.' WHERE id = %d", 1+id%20000),
+					fmt.Sprintf("UPDATE parts SET region = CASE region WHEN 'eu' THEN 'us' ELSE 'eu' END WHERE id = %d", id),
+					fmt.Sprintf("INSERT INTO kinds (name, big) VALUES ('w%d-%d', repeat('z', %d))", w, i, (i%3)*9000),
+					fmt.Sprintf("DELETE FROM kinds WHERE id = %d", 1+(id*3)%20000),
+					fmt.Sprintf("INSERT INTO nokey VALUES (%d, '{\"w\": %d}')", i, w),
+					fmt.Sprintf("UPDATE parent SET v = 'p%d' WHERE id = 1", i),
+					fmt.Sprintf("INSERT INTO child VALUES (%d, 'c', 'x') ON CONFLICT DO NOTHING", 100+i*2+w),
+				}
+				if _, err := conn.Exec(ctx, "BEGIN; "+strings.Join(stmts, "; ")+"; COMMIT"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	fullLoad(t, src, tgt, "")
+	r := startCDC(t, src, tgt, "")
+	caughtUp(t, src, tgt, r) // CDC is running and has caught up once, with the writers still on
+	close(stop)
+	wg.Wait()
+	caughtUp(t, src, tgt, r)
+	sameTables(t, src, tgt)
 }
