@@ -252,24 +252,43 @@ func (t *netTable) queue(ctx context.Context, a *applier, pos string) error {
 		}
 		return a.flushIfFull(ctx)
 	}
+	var deletes, updates []*netRow
 	for _, r := range t.order {
-		if r.state == netDelete || r.state == netDeleteInsert {
+		switch r.state {
+		case netDelete:
+			deletes = append(deletes, r)
+		case netDeleteInsert:
+			deletes, inserts = append(deletes, r), append(inserts, r)
+		case netUpdate:
+			updates = append(updates, r)
+		case netInsert:
+			inserts = append(inserts, r)
+		}
+	}
+	multi := t.tt.multiRowInsert()
+	if len(deletes) > 1 && multi {
+		if err := a.queueDeletes(ctx, t, deletes, pos); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range deletes {
 			if err := one(&cdc.Change{Op: cdc.Delete, Rel: t.rel, Old: r.key}); err != nil {
 				return err
 			}
 		}
 	}
-	for _, r := range t.order {
-		switch r.state {
-		case netUpdate:
+	if len(updates) > 1 && multi {
+		if err := a.queueUpdates(ctx, t, updates, pos); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range updates {
 			if err := one(&cdc.Change{Op: cdc.Update, Rel: t.rel, New: r.image}); err != nil {
 				return err
 			}
-		case netInsert, netDeleteInsert:
-			inserts = append(inserts, r)
 		}
 	}
-	if len(inserts) == 1 || !t.tt.multiRowInsert() {
+	if len(inserts) == 1 || !multi {
 		for _, r := range inserts {
 			if err := one(&cdc.Change{Op: cdc.Insert, Rel: t.rel, New: r.image}); err != nil {
 				return err
@@ -293,6 +312,150 @@ func (tt *targetTable) multiRowInsert() bool {
 		}
 	}
 	return true
+}
+
+// arrays renders, for each given column, the rows' values (their keys, with key) as
+// one array's text.
+func arrays(rows []*netRow, cols []int, key bool) [][]byte {
+	params := make([][]byte, len(cols))
+	for p, i := range cols {
+		b := []byte{'{'}
+		for j, r := range rows {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			v := r.image
+			if key {
+				v = r.key
+			}
+			b = appendArrayElement(b, v[i])
+		}
+		params[p] = append(b, '}')
+	}
+	return params
+}
+
+// queueMulti queues a statement over many rows, prepared once per shape.
+func (a *applier) queueMulti(ctx context.Context, t *netTable, shape string, sql func() string, params [][]byte, op cdc.Op, rows []*netRow, pos string) error {
+	name, ok := t.tt.prepared[shape]
+	if !ok {
+		q := sql()
+		var err error
+		if name, err = a.prepare(ctx, q); err != nil {
+			return fmt.Errorf("%s on %s: prepare %s: %w", op, t.tt.qname, q, err)
+		}
+		t.tt.prepared[shape] = name
+	}
+	a.batch.ExecPrepared(name, params, nil, nil)
+	a.queued = append(a.queued, queued{op: op, rel: t.rel, pos: pos, change: rows[0].last, rows: int64(len(rows))})
+	for _, p := range params {
+		a.batchBytes += len(p)
+	}
+	return a.flushIfFull(ctx)
+}
+
+// keyColumns lists the key columns' indexes.
+func keyColumns(rel *cdc.Relation) []int {
+	var ks []int
+	for i, c := range rel.Columns {
+		if c.Key {
+			ks = append(ks, i)
+		}
+	}
+	return ks
+}
+
+// unnestFrom renders unnest($n::type[], ...) AS v(v0, v1, ...) for the columns, the
+// parameters numbered from first.
+func unnestFrom(tt *targetTable, cols []int, first int) string {
+	casts, names := make([]string, len(cols)), make([]string, len(cols))
+	for p, i := range cols {
+		casts[p] = fmt.Sprintf("$%d::%s[]", first+p, tt.types[i])
+		names[p] = fmt.Sprintf("v%d", i)
+	}
+	return fmt.Sprintf("unnest(%s) AS v(%s)", strings.Join(casts, ", "), strings.Join(names, ", "))
+}
+
+// queueDeletes deletes rows by key in one statement.
+func (a *applier) queueDeletes(ctx context.Context, t *netTable, rows []*netRow, pos string) error {
+	keys := keyColumns(t.rel)
+	sql := func() string {
+		conds := make([]string, len(keys))
+		for p, i := range keys {
+			conds[p] = fmt.Sprintf("%s = v.v%d", t.tt.cols[i], i)
+		}
+		return fmt.Sprintf("DELETE FROM ONLY %s USING %s WHERE %s", t.tt.qname, unnestFrom(t.tt, keys, 1), strings.Join(conds, " AND "))
+	}
+	return a.queueMulti(ctx, t, "multi-delete", sql, arrays(rows, keys, true), cdc.Delete, rows, pos)
+}
+
+// queueUpdates updates rows by key, one statement per set of columns they change (a
+// TOASTed value an update left unchanged is not set).
+func (a *applier) queueUpdates(ctx context.Context, t *netTable, rows []*netRow, pos string) error {
+	keys := keyColumns(t.rel)
+	type group struct {
+		sets []int
+		rows []*netRow
+	}
+	var order []string
+	groups := map[string]*group{}
+	for _, r := range rows {
+		var sets []int
+		mask := make([]byte, len(r.image))
+		for i, v := range r.image {
+			mask[i] = '-'
+			if !v.Unchanged && !t.tt.always[i] {
+				sets = append(sets, i)
+				mask[i] = 's'
+			}
+		}
+		g := groups[string(mask)]
+		if g == nil {
+			g = &group{sets: sets}
+			groups[string(mask)] = g
+			order = append(order, string(mask))
+		}
+		g.rows = append(g.rows, r)
+	}
+	for _, mask := range order {
+		g := groups[mask]
+		if len(g.sets) == 0 {
+			continue // nothing to set: the row keeps what it has
+		}
+		cols := append(append([]int(nil), g.sets...), keys...)
+		sql := func() string {
+			sets := make([]string, len(g.sets))
+			for p, i := range g.sets {
+				sets[p] = fmt.Sprintf("%s = v.v%d", t.tt.cols[i], i)
+			}
+			conds := make([]string, len(keys))
+			for p, i := range keys {
+				conds[p] = fmt.Sprintf("%s.%s = v.k%d", t.tt.qname, t.tt.cols[i], i)
+			}
+			// The key columns come twice when they are also set: unnest names them apart.
+			return fmt.Sprintf("UPDATE ONLY %s SET %s FROM %s WHERE %s", t.tt.qname, strings.Join(sets, ", "),
+				unnestFromNamed(t.tt, g.sets, keys), strings.Join(conds, " AND "))
+		}
+		if err := a.queueMulti(ctx, t, "multi-update "+mask, sql, arrays(g.rows, cols, false), cdc.Update, g.rows, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unnestFromNamed is unnestFrom for an update: the set columns as v<i>, the key
+// columns as k<i>.
+func unnestFromNamed(tt *targetTable, sets, keys []int) string {
+	var casts, names []string
+	for _, i := range sets {
+		casts = append(casts, fmt.Sprintf("$%d::%s[]", len(casts)+1, tt.types[i]))
+		names = append(names, fmt.Sprintf("v%d", i))
+	}
+	for _, i := range keys {
+		casts = append(casts, fmt.Sprintf("$%d::%s[]", len(casts)+1, tt.types[i]))
+		names = append(names, fmt.Sprintf("k%d", i))
+	}
+	return fmt.Sprintf("unnest(%s) AS v(%s)", strings.Join(casts, ", "), strings.Join(names, ", "))
 }
 
 // queueInserts inserts rows in one statement: each column's values go as one array.
