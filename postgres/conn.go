@@ -62,6 +62,17 @@ func ConnectReplication(ctx context.Context, e plan.Endpoint) (*pgconn.PgConn, e
 	return pgconn.ConnectConfig(ctx, pcfg)
 }
 
+// ConnectSide connects to one side of the plan ("source" or "target"); its error says
+// what went wrong and how to fix it.
+func ConnectSide(ctx context.Context, side string, e plan.Endpoint) (*pgx.Conn, error) {
+	conn, err := Connect(ctx, e)
+	if err != nil {
+		problem, fix := ConnectProblem(side, e, err)
+		return nil, fmt.Errorf("%s\nfix: %s", problem, fix)
+	}
+	return conn, nil
+}
+
 // ConnectProblem explains why a connection to the named side ("source" or "target")
 // failed, and how to fix it.
 func ConnectProblem(side string, e plan.Endpoint, err error) (problem, fix string) {

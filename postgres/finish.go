@@ -28,10 +28,9 @@ var FinishTimeout = 30 * time.Second
 // slot and the publications on the source, and the control schema on the target
 // unless keepControl. The target's data and schema stay as they are.
 func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
-	tgt, err := Connect(ctx, p.Target)
+	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
-		problem, fix := ConnectProblem("target", p.Target, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
+		return err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
 	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
@@ -46,10 +45,9 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err != nil {
 		return err
 	}
-	src, err := Connect(ctx, p.Source)
+	src, err := ConnectSide(ctx, "source", p.Source)
 	if err != nil {
-		problem, fix := ConnectProblem("source", p.Source, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
+		return err
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 

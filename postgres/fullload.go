@@ -35,11 +35,9 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if disp == nil {
 		disp = &load.Lines{W: out}
 	}
-	ctx = withMetrics(ctx, opts.Metrics)
-	tgt, err := Connect(ctx, p.Target)
+	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
-		problem, fix := ConnectProblem("target", p.Target, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
+		return err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
 
@@ -72,10 +70,9 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 
-	src, err := Connect(ctx, p.Source)
+	src, err := ConnectSide(ctx, "source", p.Source)
 	if err != nil {
-		problem, fix := ConnectProblem("source", p.Source, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
+		return err
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 	var major int
@@ -149,7 +146,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 	if st.Phase == PhaseLoading {
-		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, disp); err != nil {
+		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, disp, opts.Metrics); err != nil {
 			return err
 		}
 		st.Phase = PhasePostData
@@ -262,7 +259,7 @@ func excluded(all, included []*relation) []*relation {
 }
 
 // copyTables copies every table not yet loaded, inside the snapshot.
-func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, disp load.Display) error {
+func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, disp load.Display, m *metrics.Metrics) error {
 	// The plan is read inside the snapshot so block counts match what the workers see.
 	if _, err := src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err != nil {
 		return err
@@ -307,7 +304,7 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 		todo = append(todo, t)
 	}
 	disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
-	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp, metrics: metricsOf(ctx)}
+	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp, metrics: m}
 	disp.Begin(todo)
 	defer disp.End()
 	return load.Run(ctx, todo, p.FullLoad.Parallel, func(ctx context.Context) (load.Worker, error) {
@@ -349,15 +346,4 @@ func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64,
 func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
 	r.disp.Failed(t, err)
 	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'error', error = $3, finished_at = now()", err.Error())
-}
-
-type metricsKey struct{}
-
-func withMetrics(ctx context.Context, m *metrics.Metrics) context.Context {
-	return context.WithValue(ctx, metricsKey{}, m)
-}
-
-func metricsOf(ctx context.Context) *metrics.Metrics {
-	m, _ := ctx.Value(metricsKey{}).(*metrics.Metrics)
-	return m
 }

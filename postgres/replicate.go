@@ -22,9 +22,6 @@ import (
 // with no change that moves the slot and measures the latency while the source is idle.
 var HeartbeatInterval = 5 * time.Second
 
-// reportInterval is how often a running CDC prints where it stands.
-const reportInterval = 10 * time.Second
-
 // Replicate streams the source's changes into the target from where the full load (or
 // the last run) left off, until ctx ends: a clean stop a rerun resumes from.
 func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
@@ -32,10 +29,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
 	}
-	tgt, err := Connect(ctx, p.Target)
+	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
-		problem, fix := ConnectProblem("target", p.Target, err)
-		return fmt.Errorf("%s\nfix: %s", problem, fix)
+		return err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
 	ctl, err := OpenControl(ctx, tgt, p.ControlSchema)
@@ -85,9 +81,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	})
 	var current *stream
 	var mu sync.Mutex
+	lastCommitted := from
 	a.onCommitted = func(pos string, txns int) {
 		mu.Lock()
 		current.Flushed(pos)
+		lastCommitted = pos
 		mu.Unlock()
 		lat.Applied(txns)
 	}
@@ -102,11 +100,12 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			close(finishing)
 			cancel()
 		})
-	})
-	go report(ctx, lat, disp, func() string {
+	}, func(s cdc.Snapshot) {
 		mu.Lock()
-		defer mu.Unlock()
-		return a.committed
+		pos := lastCommitted
+		mu.Unlock()
+		disp.Step(fmt.Sprintf("cdc: %d transactions applied, %d pending; latency source %v, target %v; position %s",
+			s.Applied, s.Pending, s.Source.Round(time.Millisecond), s.Target.Round(time.Millisecond), pos))
 	})
 	// The stream allocates per change and keeps little alive: collecting less often
 	// spends less CPU (a soft memory limit keeps the heap bounded all the same).
@@ -132,7 +131,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			}
 		}
 		all, insertsOnly := publications(st.Slot)
-		s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, a.committed, tableFrom)
+		s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, a.committed, tableFrom, lat)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -142,7 +141,6 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			}
 			return err
 		}
-		s.lat = lat
 		mu.Lock()
 		current = s
 		mu.Unlock()
@@ -287,20 +285,5 @@ func heartbeat(ctx context.Context, ep plan.Endpoint, every time.Duration, disp 
 		if err != nil && src != nil {
 			src.Close(ctx)
 		}
-	}
-}
-
-func report(ctx context.Context, lat *cdc.Latency, disp load.Display, position func() string) {
-	t := time.NewTicker(reportInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s := lat.At(time.Now())
-		disp.Step(fmt.Sprintf("cdc: %d transactions applied, %d pending; latency source %v, target %v; position %s",
-			s.Applied, s.Pending, s.Source.Round(time.Millisecond), s.Target.Round(time.Millisecond), position()))
 	}
 }

@@ -95,10 +95,12 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 // recordLatency writes the change stream's figures to the control schema and the
 // metrics now and then, so cutover status shows them from another terminal, with the
 // WAL the slot retains on the source. It has connections of its own.
-// It also stops the task (finish) when cutover finish asks it to.
-func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Latency, m *metrics.Metrics, finish func()) {
+// It also stops the task (finish) when cutover finish asks it to, and has report
+// print where the task stands every reportInterval.
+func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Latency, m *metrics.Metrics, finish func(), report func(cdc.Snapshot)) {
 	t := time.NewTicker(reportEvery)
 	defer t.Stop()
+	reported := time.Now()
 	var tgt, src *pgx.Conn
 	defer func() {
 		for _, c := range []*pgx.Conn{tgt, src} {
@@ -115,6 +117,10 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 		case <-t.C:
 		}
 		s := lat.At(time.Now())
+		if time.Since(reported) >= reportInterval {
+			report(s)
+			reported = time.Now()
+		}
 		// Faults are reported by the stream and the applier; here they only skip a tick.
 		if tgt == nil || tgt.IsClosed() {
 			tgt, _ = Connect(ctx, p.Target)
@@ -140,5 +146,9 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 	}
 }
 
-// reportEvery is how often the latency is written to the control schema.
-var reportEvery = 2 * time.Second
+// reportEvery is how often the latency is written to the control schema, and
+// reportInterval how often a running CDC prints where it stands.
+const (
+	reportEvery    = 2 * time.Second
+	reportInterval = 10 * time.Second
+)

@@ -43,12 +43,12 @@ type stream struct {
 }
 
 // openStream starts streaming the slot's changes for the publications from a position.
-func openStream(ctx context.Context, ep plan.Endpoint, slot string, publications []string, from string, tableFrom map[string]string) (*stream, error) {
+func openStream(ctx context.Context, ep plan.Endpoint, slot string, publications []string, from string, tableFrom map[string]string, lat *cdc.Latency) (*stream, error) {
 	lsn, err := pglogrepl.ParseLSN(from)
 	if err != nil {
 		return nil, fmt.Errorf("position %q: %w", from, err)
 	}
-	s := &stream{slot: slot, from: lsn, flushed: lsn, lastRead: lsn, rels: map[uint32]*cdc.Relation{}, tableFrom: map[string]pglogrepl.LSN{}, lat: &cdc.Latency{}}
+	s := &stream{slot: slot, from: lsn, flushed: lsn, lastRead: lsn, rels: map[uint32]*cdc.Relation{}, tableFrom: map[string]pglogrepl.LSN{}, lat: lat}
 	for t, pos := range tableFrom {
 		l, err := pglogrepl.ParseLSN(pos)
 		if err != nil {

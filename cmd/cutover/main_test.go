@@ -215,24 +215,28 @@ func tableSums(t *testing.T, db *pgtest.DB, tables ...string) map[string]string 
 	return sums
 }
 
+// holds says whether cond, a boolean query, is true on db now.
+func holds(db *pgtest.DB, cond string) bool {
+	ctx := context.Background()
+	conn, err := db.Server.Connect(ctx, db.Name)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	return conn.QueryRow(ctx, cond).Scan(&ok) == nil && ok
+}
+
 // waitFor polls the target until cond holds or the process ends.
 func waitFor(t *testing.T, db *pgtest.DB, cond string, proc *exec.Cmd, done <-chan error) {
 	t.Helper()
-	ctx := context.Background()
-	for {
-		conn, err := db.Server.Connect(ctx, db.Name)
-		if err == nil {
-			var ok bool
-			err = conn.QueryRow(ctx, cond).Scan(&ok)
-			conn.Close(ctx)
-			if err == nil && ok {
-				return
-			}
-		}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !holds(db, cond) {
 		select {
 		case err := <-done:
 			t.Fatalf("cutover ended (%v) before %s", err, cond)
-		case <-time.After(20 * time.Millisecond):
+		case <-tick.C:
 		}
 	}
 }
@@ -564,19 +568,9 @@ func TestKillNineDuringLoadAndCDC(t *testing.T) {
 // waitForTarget polls the target until cond holds or the program ends.
 func waitForTarget(t *testing.T, db *pgtest.DB, l *live, cond string) {
 	t.Helper()
-	ctx := context.Background()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		conn, err := db.Server.Connect(ctx, db.Name)
-		if err == nil {
-			var ok bool
-			err = conn.QueryRow(ctx, cond).Scan(&ok)
-			conn.Close(ctx)
-			if err == nil && ok {
-				return
-			}
-		}
+	for !holds(db, cond) {
 		select {
 		case <-l.done:
 			t.Fatalf("cutover ended before %s:\n%s", cond, l.output())

@@ -128,10 +128,9 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 // readStatus reads the status from the target's control schema, and the slot from
 // the source when it answers.
 func readStatus(ctx context.Context, p *plan.Plan) (status, error) {
-	conn, err := postgres.Connect(ctx, p.Target)
+	conn, err := postgres.ConnectSide(ctx, "target", p.Target)
 	if err != nil {
-		problem, fix := postgres.ConnectProblem("target", p.Target, err)
-		return status{Phase: "unknown", Tables: []tableStatus{}}, &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s\nfix: %s", problem, fix)}
+		return status{Phase: "unknown", Tables: []tableStatus{}}, &ExitError{Code: ExitFailed, Err: err}
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	src, srcErr := postgres.Connect(ctx, p.Source)

@@ -125,22 +125,7 @@ func (b *Bars) Begin(tables []*load.Table) {
 				return fmt.Sprintf("%d/%d tables", tb.loaded.Load(), tb.tables)
 			}, decor.WCSyncSpace),
 		),
-		mpb.AppendDecorators(
-			decor.Any(func(s decor.Statistics) string {
-				if s.Aborted {
-					return percent(s) + " stopped"
-				}
-				return percent(s)
-			}, decor.WCSyncWidth),
-			decor.Any(func(decor.Statistics) string { return humanize.Bytes(tb.bytes.Load()) }, decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return rate(tb.bytes.Load(), tb.clock.elapsed()) }, decor.WCSyncSpace),
-			decor.Any(func(s decor.Statistics) string {
-				if s.Completed || s.Aborted {
-					return ""
-				}
-				return eta(tb.done.Load(), tb.estimated, tb.clock.elapsed())
-			}, decor.WCSyncSpace),
-		))
+		mpb.AppendDecorators(tail(func() bool { return false }, tb.bytes.Load, tb.done.Load, tb.estimated, &tb.clock)...))
 	b.total = tb
 }
 
@@ -163,25 +148,7 @@ func (b *Bars) addBar(tb *tableBar) error {
 			decor.Name(t.String(), decor.WCSyncWidthR),
 			decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%d rows", tb.rows.Load()) }, decor.WCSyncSpace),
 		),
-		mpb.AppendDecorators(
-			decor.Any(func(s decor.Statistics) string {
-				switch {
-				case tb.failed.Load():
-					return percent(s) + " failed"
-				case s.Aborted:
-					return percent(s) + " stopped"
-				}
-				return percent(s)
-			}, decor.WCSyncWidth),
-			decor.Any(func(decor.Statistics) string { return humanize.Bytes(tb.bytes.Load()) }, decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return rate(tb.bytes.Load(), tb.clock.elapsed()) }, decor.WCSyncSpace),
-			decor.Any(func(s decor.Statistics) string {
-				if s.Completed || s.Aborted {
-					return ""
-				}
-				return eta(tb.bytes.Load(), t.EstimatedBytes, tb.clock.elapsed())
-			}, decor.WCSyncSpace),
-		))
+		mpb.AppendDecorators(tail(tb.failed.Load, tb.bytes.Load, tb.bytes.Load, t.EstimatedBytes, &tb.clock)...))
 	tb.bar = bar
 	return err
 }
@@ -282,6 +249,30 @@ func (l lineStart) Write(p []byte) (int, error) {
 }
 
 // clock times a bar; once stopped its rate stays what it was at the end.
+// tail is what follows a bar: its percent (and whether it failed or stopped), the
+// bytes copied, the rate, and the time left from done against estimated.
+func tail(failed func() bool, bytes, done func() int64, estimated int64, c *clock) []decor.Decorator {
+	return []decor.Decorator{
+		decor.Any(func(s decor.Statistics) string {
+			switch {
+			case failed():
+				return percent(s) + " failed"
+			case s.Aborted:
+				return percent(s) + " stopped"
+			}
+			return percent(s)
+		}, decor.WCSyncWidth),
+		decor.Any(func(decor.Statistics) string { return humanize.Bytes(bytes()) }, decor.WCSyncSpace),
+		decor.Any(func(decor.Statistics) string { return rate(bytes(), c.elapsed()) }, decor.WCSyncSpace),
+		decor.Any(func(s decor.Statistics) string {
+			if s.Completed || s.Aborted {
+				return ""
+			}
+			return eta(done(), estimated, c.elapsed())
+		}, decor.WCSyncSpace),
+	}
+}
+
 type clock struct {
 	start time.Time
 	took  atomic.Int64 // nanoseconds; 0 while running
