@@ -61,7 +61,21 @@ type TableStat struct {
 	Error          string
 
 	Inserts, Updates, Deletes, Truncates int64 // changes applied by CDC
+
+	Validation           string     // pending, validated, mismatched, no key, error
+	ValidatedAt          *time.Time // the end of the last validation of the table
+	ValidationMismatches int64      // rows that differed then
+	ValidationError      string
 }
+
+// Validation states of a table in table_stats.
+const (
+	ValidationPending    = "pending"    // not validated since it was loaded
+	ValidationValidated  = "validated"  // equal, row by row
+	ValidationMismatched = "mismatched" // rows differ: validation_failures lists them
+	ValidationNoKey      = "no key"     // no key: equal as a whole (count and multiset hash)
+	ValidationError      = "error"      // the validation could not run: validation_error says why
+)
 
 // OpenControl creates the control schema in the target if needed and returns it.
 func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, error) {
@@ -114,8 +128,23 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    commit_time timestamptz,
 		    policy      text NOT NULL,
 		    created_at  timestamptz NOT NULL DEFAULT now(),
-		    resolved    boolean NOT NULL DEFAULT false);`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"))
+		    resolved    boolean NOT NULL DEFAULT false);
+		ALTER TABLE %[3]s
+		    ADD COLUMN IF NOT EXISTS validation_state      text NOT NULL DEFAULT 'pending',
+		    ADD COLUMN IF NOT EXISTS validated_at          timestamptz,
+		    ADD COLUMN IF NOT EXISTS validation_mismatches bigint NOT NULL DEFAULT 0,
+		    ADD COLUMN IF NOT EXISTS validation_error      text NOT NULL DEFAULT '';
+		CREATE TABLE IF NOT EXISTS %[6]s (
+		    id            bigserial PRIMARY KEY,
+		    schema_name   text NOT NULL,
+		    table_name    text NOT NULL,
+		    kind          text NOT NULL,
+		    key           jsonb NOT NULL,
+		    columns       text[] NOT NULL DEFAULT '{}',
+		    source_values jsonb,
+		    target_values jsonb,
+		    found_at      timestamptz NOT NULL DEFAULT now());`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}
@@ -160,7 +189,7 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
-		inserts, updates, deletes, truncates
+		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error
 		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
 	if err != nil {
 		return nil, err
@@ -168,7 +197,7 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
 		var t TableStat
 		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
-			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates)
+			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError)
 		return t, err
 	})
 }

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/postgres"
+	"github.com/spf13/cobra"
+)
+
+func newValidateCmd(a *app) *cobra.Command {
+	var asJSON bool
+	var tables []string
+	cmd := &cobra.Command{
+		Use:   "validate [--json] [--table PATTERN]",
+		Short: "Compare every migrated table between source and target, row by row where they differ",
+		Long: `Compares the migrated tables between source and target. Each table is split into key
+ranges; for each range both databases compute a row count and a hash of the rows
+themselves, so equal ranges never leave the servers. Only the ranges that differ are
+compared row by row. Each difference is MISSING_TARGET (the row is on the source only),
+MISSING_SOURCE (on the target only) or RECORD_DIFF (different values; the columns are
+named). They are printed and kept in the control schema's validation_failures table;
+each table's validation state goes to table_stats.
+
+A table without a primary key (or another unique key on NOT NULL columns) is compared
+whole, as a multiset of rows; the rows that differ are found when it has at most a
+million rows.
+
+While cutover start is running, changes are in flight between the two databases: a
+difference is read again once the target has applied what the source had committed,
+and reported only if it stays.
+
+Exit status: 0 when every table is equal, 1 when a table differs or could not be
+validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := a.loadPlan()
+			if err != nil {
+				return err
+			}
+			var opts postgres.ValidateOptions
+			for _, t := range tables {
+				pt, err := plan.ParsePattern(t)
+				if err != nil {
+					return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--table: %w", err)}
+				}
+				opts.Tables = append(opts.Tables, pt)
+			}
+			out := cmd.OutOrStdout()
+			if !asJSON {
+				opts.Progress = func(tv postgres.TableValidation) { printTableValidation(out, tv) }
+			}
+			rep, err := postgres.Validate(cmd.Context(), p, opts)
+			if err != nil {
+				return &ExitError{Code: ExitRuntime, Err: err}
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				printValidationSummary(out, rep, p.ControlSchema)
+			}
+			if !rep.Equal {
+				return &ExitError{Code: ExitFailed}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringArrayVar(&tables, "table", nil, "validate only the tables matching this schema.table pattern (repeatable)")
+	return cmd
+}
+
+// differencesShown is how many differences of a table the text report prints.
+const differencesShown = 20
+
+func printTableValidation(w io.Writer, tv postgres.TableValidation) {
+	name := tv.Schema + "." + tv.Table
+	switch tv.State {
+	case postgres.ValidationError:
+		fmt.Fprintf(w, "%-40s error: %s\n", name, tv.Error)
+		return
+	case postgres.ValidationValidated, postgres.ValidationNoKey:
+		fmt.Fprintf(w, "%-40s %-10s %d rows, %d chunks, %.1fs\n", name, tv.State, tv.SourceRows, tv.Chunks, tv.Seconds)
+		return
+	}
+	fmt.Fprintf(w, "%-40s %-10s %d rows differ (source %d rows, target %d; %d of %d chunks differ), %.1fs\n",
+		name, tv.State, tv.Mismatches, tv.SourceRows, tv.TargetRows, tv.Differing, tv.Chunks, tv.Seconds)
+	if tv.Error != "" {
+		fmt.Fprintf(w, "    %s\n", tv.Error)
+	}
+	key := "(" + strings.Join(tv.Key, ", ") + ")"
+	if len(tv.Key) == 0 {
+		key = "row"
+	}
+	for i, d := range tv.Differences {
+		if i == differencesShown {
+			fmt.Fprintf(w, "    ... and %d more\n", tv.Mismatches-int64(i))
+			break
+		}
+		fmt.Fprintf(w, "    %-14s %s = (%s)\n", d.Kind, key, strings.Join(d.Key, ", "))
+		for j, c := range d.Columns {
+			fmt.Fprintf(w, "        %s: source %s, target %s\n", c, shortValue(d.Source[j]), shortValue(d.Target[j]))
+		}
+	}
+}
+
+// shortValue quotes a value for a terminal, cut to a readable length.
+func shortValue(v *string) string {
+	if v == nil {
+		return "NULL"
+	}
+	s := *v
+	if len(s) > 60 {
+		return fmt.Sprintf("%q... (%d bytes)", s[:60], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func printValidationSummary(w io.Writer, rep *postgres.ValidationReport, control string) {
+	var equal, differ, failed int
+	for _, t := range rep.Tables {
+		switch t.State {
+		case postgres.ValidationValidated, postgres.ValidationNoKey:
+			equal++
+		case postgres.ValidationError:
+			failed++
+		default:
+			differ++
+		}
+	}
+	fmt.Fprintf(w, "\n%d tables validated in %.1fs: %d equal, %d differ, %d could not be validated",
+		len(rep.Tables), rep.Took.Seconds(), equal, differ, failed)
+	if rep.Live {
+		fmt.Fprint(w, " (changes were flowing: differences were read again once the target caught up)")
+	}
+	fmt.Fprintln(w)
+	if differ > 0 {
+		fmt.Fprintf(w, "the differences are in %s.validation_failures\n", control)
+	}
+}

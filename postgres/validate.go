@@ -1,0 +1,319 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pgx/v5"
+)
+
+// canonicalSession makes every value's text the same on any server: the comparison
+// hashes text, and float digits, time zones, date and interval styles, bytea output
+// and money formats are session settings.
+var canonicalSession = []string{
+	"SET extra_float_digits = 3", // shortest exact float output
+	"SET TimeZone = 'UTC'",
+	"SET DateStyle = 'ISO, YMD'",
+	"SET IntervalStyle = 'postgres'",
+	"SET bytea_output = 'hex'",
+	"SET lc_monetary = 'C'",
+	"SET statement_timeout = 0",
+}
+
+const (
+	// lookupBatch is how many keys one lookup statement reads.
+	lookupBatch = 1000
+	// sampleAbove: chunk boundaries come from every key of a table this small, from a
+	// sample of its pages above.
+	sampleAbove = 200_000
+)
+
+// tableShape is a table's columns and key as one side's catalog has them.
+type tableShape struct {
+	qname    string            // quoted schema.table
+	types    map[string]string // column -> format_type
+	columns  []string          // in attnum order
+	key      []string          // primary key, replica identity index or unique NOT NULL index; none: no key
+	keyTypes []string
+}
+
+// describeTable reads a table's shape; ok is false when the table does not exist.
+func describeTable(ctx context.Context, conn *pgx.Conn, schema, name string) (s tableShape, ok bool, err error) {
+	s.qname = pgx.Identifier{schema, name}.Sanitize()
+	s.types = map[string]string{}
+	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schema, name)
+	if err != nil {
+		return s, false, err
+	}
+	var col, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+		s.columns = append(s.columns, col)
+		s.types[col] = typ
+		return nil
+	}); err != nil {
+		return s, false, err
+	}
+	if len(s.columns) == 0 {
+		return s, false, nil
+	}
+	// The key: the primary key, else the replica identity index, else the unique btree
+	// index on the fewest NOT NULL columns (no expression, no predicate).
+	err = conn.QueryRow(ctx, `
+		SELECT array_agg(a.attname ORDER BY k.ord)
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+		CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
+		  AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+		  AND k.ord <= i.indnkeyatts
+		GROUP BY i.indexrelid, i.indisprimary, i.indisreplident
+		HAVING i.indisprimary OR i.indisreplident OR bool_and(a.attnotnull)
+		ORDER BY i.indisprimary DESC, i.indisreplident DESC, count(*), i.indexrelid
+		LIMIT 1`, schema, name).Scan(&s.key)
+	if err != nil && err != pgx.ErrNoRows {
+		return s, false, err
+	}
+	for _, k := range s.key {
+		s.keyTypes = append(s.keyTypes, s.types[k])
+	}
+	return s, true, nil
+}
+
+// pgReader reads one side for the validator, in the transaction its caller opened.
+type pgReader struct {
+	conn   *pgx.Conn
+	shapes map[*validate.Table]*tableShape
+	sql    map[*validate.Table]*readerSQL
+}
+
+// readerSQL is a table's statements on one side.
+type readerSQL struct {
+	row      string // the row as text
+	hash     string // the row's hash
+	keyText  string // the key's columns as text
+	colsText string // every compared column as text
+	keyTypes []string
+	keyCols  []string // quoted
+}
+
+func newReader(conn *pgx.Conn) *pgReader {
+	return &pgReader{conn: conn, shapes: map[*validate.Table]*tableShape{}, sql: map[*validate.Table]*readerSQL{}}
+}
+
+func (r *pgReader) add(t *validate.Table, s *tableShape) {
+	r.shapes[t] = s
+	q := &readerSQL{}
+	cols := make([]string, len(t.Columns))
+	texts := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+		texts[i] = cols[i] + "::text"
+	}
+	q.row = "ROW(" + strings.Join(cols, ", ") + ")::text"
+	q.hash = "hashtextextended(" + q.row + ", 0)"
+	q.colsText = strings.Join(texts, ", ")
+	var keyTexts []string
+	for _, k := range t.Key {
+		kq := pgx.Identifier{k}.Sanitize()
+		q.keyCols = append(q.keyCols, kq)
+		keyTexts = append(keyTexts, kq+"::text")
+		q.keyTypes = append(q.keyTypes, s.types[k])
+	}
+	q.keyText = strings.Join(keyTexts, ", ")
+	r.sql[t] = q
+}
+
+// where is a range's predicate and its arguments: key bounds travel as text and are
+// cast to the key's types on this side.
+func (q *readerSQL) where(rg validate.Range) (string, []any) {
+	var conds []string
+	var args []any
+	tuple := func(vals []string) string {
+		ps := make([]string, len(vals))
+		for i, v := range vals {
+			args = append(args, v)
+			ps[i] = fmt.Sprintf("$%d::text::%s", len(args), q.keyTypes[i])
+		}
+		if len(ps) == 1 {
+			return ps[0]
+		}
+		return "(" + strings.Join(ps, ", ") + ")"
+	}
+	cols := strings.Join(q.keyCols, ", ")
+	if len(q.keyCols) > 1 {
+		cols = "(" + cols + ")"
+	}
+	if rg.Lo != nil {
+		conds = append(conds, cols+" > "+tuple(rg.Lo))
+	}
+	if rg.Hi != nil {
+		conds = append(conds, cols+" <= "+tuple(rg.Hi))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func (r *pgReader) Sum(ctx context.Context, t *validate.Table, rg validate.Range) (validate.Sum, error) {
+	q := r.sql[t]
+	where, args := q.where(rg)
+	var s validate.Sum
+	err := r.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum("+q.hash+"), 0)::text FROM ONLY "+r.shapes[t].qname+where, args...).Scan(&s.Rows, &s.Hash)
+	if err != nil {
+		return s, fmt.Errorf("table %s: count and hash: %w", r.shapes[t].qname, err)
+	}
+	return s, nil
+}
+
+func (r *pgReader) Hashes(ctx context.Context, t *validate.Table, rg validate.Range) ([]validate.KeyHash, error) {
+	q := r.sql[t]
+	sel := q.keyText
+	if len(t.Key) == 0 {
+		sel = q.row
+	}
+	where, args := q.where(rg)
+	rows, err := r.conn.Query(ctx, "SELECT "+sel+", "+q.hash+" FROM ONLY "+r.shapes[t].qname+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+	}
+	n := max(len(t.Key), 1)
+	var out []validate.KeyHash
+	for rows.Next() {
+		kh := validate.KeyHash{Key: make([]string, n)}
+		dest := make([]any, n+1)
+		for i := range kh.Key {
+			dest[i] = &kh.Key[i]
+		}
+		dest[n] = &kh.Hash
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+		}
+		out = append(out, kh)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+	}
+	return out, nil
+}
+
+func (r *pgReader) Lookup(ctx context.Context, t *validate.Table, keys [][]string) ([]validate.Row, error) {
+	q := r.sql[t]
+	var out []validate.Row
+	for start := 0; start < len(keys); start += lookupBatch {
+		batch := keys[start:min(start+lookupBatch, len(keys))]
+		args := make([]any, len(q.keyCols))
+		unnest := make([]string, len(q.keyCols))
+		casts := make([]string, len(q.keyCols))
+		names := make([]string, len(q.keyCols))
+		for i := range q.keyCols {
+			col := make([]string, len(batch))
+			for j, k := range batch {
+				col[j] = k[i]
+			}
+			args[i] = col
+			unnest[i] = fmt.Sprintf("$%d::text[]", i+1)
+			names[i] = fmt.Sprintf("k%d", i)
+			casts[i] = fmt.Sprintf("u.k%d::%s", i, q.keyTypes[i])
+		}
+		cols := strings.Join(q.keyCols, ", ")
+		if len(q.keyCols) > 1 {
+			cols = "(" + cols + ")"
+		}
+		sql := "SELECT " + q.keyText + ", " + q.colsText + ", " + q.hash + " FROM ONLY " + r.shapes[t].qname +
+			" WHERE " + cols + " IN (SELECT " + strings.Join(casts, ", ") + " FROM unnest(" + strings.Join(unnest, ", ") + ") AS u(" + strings.Join(names, ", ") + "))"
+		rows, err := r.conn.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: read rows by key: %w", r.shapes[t].qname, err)
+		}
+		nk, nc := len(t.Key), len(t.Columns)
+		for rows.Next() {
+			row := validate.Row{Key: make([]string, nk), Values: make([]*string, nc)}
+			dest := make([]any, 0, nk+nc+1)
+			for i := range row.Key {
+				dest = append(dest, &row.Key[i])
+			}
+			for i := range row.Values {
+				dest = append(dest, &row.Values[i])
+			}
+			dest = append(dest, &row.Hash)
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("table %s: read rows by key: %w", r.shapes[t].qname, err)
+			}
+			out = append(out, row)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("table %s: read rows by key: %w", r.shapes[t].qname, err)
+		}
+	}
+	return out, nil
+}
+
+// boundaries splits a keyed table into about n chunks from a sample of its keys,
+// in the source's order.
+func (r *pgReader) boundaries(ctx context.Context, t *validate.Table, estimatedRows int64, n int) ([]validate.Range, error) {
+	whole := []validate.Range{{}}
+	if n < 2 || len(t.Key) == 0 {
+		return whole, nil
+	}
+	q := r.sql[t]
+	pct := min(100, 100*float64(n)*16/float64(max(estimatedRows, 1)))
+	// The key's own order, not its text's: ORDER BY names the table's columns.
+	order := make([]string, len(q.keyCols))
+	for i, c := range q.keyCols {
+		order[i] = "t." + c
+	}
+	// A sample of whole pages is cheap; a small table has too few pages for one.
+	sample := fmt.Sprintf(" TABLESAMPLE SYSTEM (%g)", pct)
+	if estimatedRows <= sampleAbove {
+		sample = ""
+	}
+	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM ONLY %s AS t%s ORDER BY %s",
+		q.keyText, r.shapes[t].qname, sample, strings.Join(order, ", ")))
+	if err != nil {
+		return nil, fmt.Errorf("table %s: sample the keys: %w", r.shapes[t].qname, err)
+	}
+	var keys [][]string
+	for rows.Next() {
+		k := make([]string, len(t.Key))
+		dest := make([]any, len(k))
+		for i := range k {
+			dest[i] = &k[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("table %s: sample the keys: %w", r.shapes[t].qname, err)
+	}
+	if len(keys) < n {
+		n = len(keys)
+	}
+	if n < 2 {
+		return whole, nil
+	}
+	var ranges []validate.Range
+	var lo []string
+	for j := 1; j < n; j++ {
+		hi := keys[j*len(keys)/n]
+		if lo != nil && strings.Join(hi, "\x00") == strings.Join(lo, "\x00") {
+			continue
+		}
+		ranges = append(ranges, validate.Range{Lo: lo, Hi: hi})
+		lo = hi
+	}
+	return append(ranges, validate.Range{Lo: lo}), nil
+}
+
+var _ validate.Reader = (*pgReader)(nil)

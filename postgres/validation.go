@@ -1,0 +1,394 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pgx/v5"
+)
+
+// Validation limits.
+const (
+	// DefaultChunkRows is the rows per chunk the validator aims for.
+	DefaultChunkRows = 10000
+	// failuresKept is the most differences of a table recorded in validation_failures
+	// (and printed); the count of differences is always exact.
+	failuresKept = 1000
+	// rechecks is how many times a difference seen while changes flow is read again,
+	// at a later point, before it is reported.
+	rechecks = 3
+)
+
+// ValidateOptions says what to validate.
+type ValidateOptions struct {
+	Tables    []plan.Pattern // only the tables matching one of these; none: every migrated table
+	ChunkRows int
+	// Progress, when set, is told about each table as it finishes.
+	Progress func(TableValidation)
+}
+
+// ValidationReport is the outcome of a validation pass.
+type ValidationReport struct {
+	Tables []TableValidation `json:"tables"`
+	Equal  bool              `json:"equal"`
+	Took   time.Duration     `json:"-"`
+	// Live: changes were flowing (the task was running); differences were read again
+	// once the target had caught up, and only those that stayed are reported.
+	Live bool `json:"live"`
+}
+
+// TableValidation is one table's outcome.
+type TableValidation struct {
+	Schema      string                `json:"schema"`
+	Table       string                `json:"table"`
+	State       string                `json:"state"`
+	Key         []string              `json:"key"`
+	SourceRows  int64                 `json:"source_rows"`
+	TargetRows  int64                 `json:"target_rows"`
+	Chunks      int                   `json:"chunks"`
+	Differing   int                   `json:"chunks_differing"`
+	RowsRead    int64                 `json:"rows_read"` // rows compared one by one (in differing chunks)
+	Mismatches  int64                 `json:"mismatches"`
+	Differences []validate.Difference `json:"differences,omitempty"` // the first failuresKept
+	Error       string                `json:"error,omitempty"`
+	Seconds     float64               `json:"seconds"`
+}
+
+// validator holds the connections of a validation pass.
+type validator struct {
+	p        *plan.Plan
+	src, tgt *pgx.Conn
+	ctl      *Control
+	slot     string
+	live     bool
+}
+
+// Validate compares every migrated table (or those matching opts.Tables) between
+// source and target, records the outcome in the control schema and returns it.
+func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*ValidationReport, error) {
+	start := time.Now()
+	if opts.ChunkRows <= 0 {
+		opts.ChunkRows = DefaultChunkRows
+	}
+	src, err := ConnectSide(ctx, "source", p.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return nil, fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("nothing to validate: the target has no control schema %s; run cutover start first", p.ControlSchema)
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("target: read the migration state: %w", err)
+	}
+	if !slices.Contains([]string{PhaseLoaded, PhaseCDC}, st.Phase) {
+		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
+	}
+	stats, err := ctl.TableStats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("target: read table_stats: %w", err)
+	}
+	v := &validator{p: p, src: src, tgt: tgt, ctl: ctl, slot: st.Slot}
+	if v.live, err = slotActive(ctx, src, st.Slot); err != nil {
+		return nil, err
+	}
+	for _, c := range []*pgx.Conn{src, tgt} {
+		for _, q := range canonicalSession {
+			if _, err := c.Exec(ctx, q); err != nil {
+				return nil, fmt.Errorf("%s: %w", q, err)
+			}
+		}
+	}
+	rep := &ValidationReport{Equal: true, Live: v.live}
+	for _, ts := range stats {
+		if !matchesAny(opts.Tables, ts.Schema, ts.Table) {
+			continue
+		}
+		tv := v.table(ctx, ts, opts.ChunkRows)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := v.record(ctx, &tv); err != nil {
+			return nil, fmt.Errorf("target: record the validation of %s.%s: %w", ts.Schema, ts.Table, err)
+		}
+		if tv.State != ValidationValidated && tv.State != ValidationNoKey {
+			rep.Equal = false
+		}
+		rep.Tables = append(rep.Tables, tv)
+		if opts.Progress != nil {
+			opts.Progress(tv)
+		}
+	}
+	if len(rep.Tables) == 0 && len(opts.Tables) > 0 {
+		return nil, fmt.Errorf("no migrated table matches %v: cutover status lists them", opts.Tables)
+	}
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+func matchesAny(ps []plan.Pattern, schema, table string) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	for _, p := range ps {
+		if p.Match(schema, table) {
+			return true
+		}
+	}
+	return false
+}
+
+// slotActive reports whether a process streams from the slot: the task is running and
+// changes may be in flight between source and target.
+func slotActive(ctx context.Context, src *pgx.Conn, slot string) (bool, error) {
+	var active bool
+	err := src.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("source: read the replication slot %s: %w", slot, err)
+	}
+	return active, nil
+}
+
+// table validates one table; an error is part of its outcome.
+func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) TableValidation {
+	start := time.Now()
+	tv := TableValidation{Schema: ts.Schema, Table: ts.Table}
+	fail := func(err error) TableValidation {
+		tv.State, tv.Error = ValidationError, err.Error()
+		tv.Seconds = time.Since(start).Seconds()
+		return tv
+	}
+	t, srcShape, tgtShape, err := v.describe(ctx, ts.Schema, ts.Table)
+	if err != nil {
+		return fail(err)
+	}
+	tv.Key = t.Key
+	estimated := ts.Rows + ts.Inserts - ts.Deletes
+	diffs, err := v.pass(ctx, t, srcShape, tgtShape, max(estimated, 0), chunkRows, &tv)
+	if err != nil {
+		return fail(err)
+	}
+	if len(diffs) > 0 && v.live {
+		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
+			return fail(err)
+		}
+	}
+	tv.Mismatches = int64(len(diffs))
+	if tv.Mismatches == 0 && tv.State == "" {
+		tv.State = ValidationValidated
+		if len(t.Key) == 0 {
+			tv.State = ValidationNoKey
+		}
+	} else if tv.State == "" || tv.Mismatches > 0 {
+		tv.State = ValidationMismatched
+	}
+	tv.Differences = diffs[:min(len(diffs), failuresKept)]
+	tv.Seconds = time.Since(start).Seconds()
+	return tv
+}
+
+// describe reads a table's shape on both sides and what the validator compares: the
+// source's columns (all must exist on the target) and key.
+func (v *validator) describe(ctx context.Context, schema, name string) (*validate.Table, *tableShape, *tableShape, error) {
+	obj := pgx.Identifier{schema, name}.Sanitize()
+	s, ok, err := describeTable(ctx, v.src, schema, name)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("source: describe table %s: %w", obj, err)
+	}
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("table %s is no longer on the source", obj)
+	}
+	g, ok, err := describeTable(ctx, v.tgt, schema, name)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("target: describe table %s: %w", obj, err)
+	}
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("table %s is not on the target", obj)
+	}
+	var missing []string
+	for _, c := range s.columns {
+		if _, ok := g.types[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, nil, fmt.Errorf("table %s: columns %v are on the source only: add them on the target", obj, missing)
+	}
+	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, &s, &g, nil
+}
+
+// pass compares a table chunk by chunk, each side in one snapshot.
+func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, tv *TableValidation) ([]validate.Difference, error) {
+	src, tgt := newReader(v.src), newReader(v.tgt)
+	src.add(t, s)
+	tgt.add(t, g)
+	var diffs []validate.Difference
+	err := inSnapshots(ctx, v.src, v.tgt, func() error {
+		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
+		if err != nil {
+			return err
+		}
+		tv.Chunks = len(ranges)
+		for _, rg := range ranges {
+			res, err := validate.Chunk(ctx, src, tgt, t, rg)
+			if err != nil {
+				return err
+			}
+			tv.SourceRows += res.Source.Rows
+			tv.TargetRows += res.Target.Rows
+			tv.RowsRead += res.RowsRead
+			if !res.Equal {
+				tv.Differing++
+			}
+			if res.TooLarge {
+				tv.State = ValidationMismatched
+				tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
+					max(res.Source.Rows, res.Target.Rows), res.Source.Rows, res.Target.Rows)
+			}
+			diffs = append(diffs, res.Differences...)
+		}
+		return nil
+	})
+	return diffs, err
+}
+
+// inSnapshots runs f with each connection in a repeatable-read, read-only transaction.
+func inSnapshots(ctx context.Context, src, tgt *pgx.Conn, f func() error) error {
+	for _, c := range []*pgx.Conn{src, tgt} {
+		if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			return err
+		}
+	}
+	err := f()
+	for _, c := range []*pgx.Conn{src, tgt} {
+		if _, cerr := c.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// recheck reads differing rows again once the target has applied what the source had
+// committed, and keeps the differences that stay: changes in flight are not differences.
+func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *TableValidation) ([]validate.Difference, error) {
+	if len(t.Key) == 0 {
+		return diffs, nil // a table without a key is compared whole; a pass at a quieter moment settles it
+	}
+	src, tgt := newReader(v.src), newReader(v.tgt)
+	src.add(t, s)
+	tgt.add(t, g)
+	for range rechecks {
+		if err := v.waitApplied(ctx); err != nil {
+			return nil, err
+		}
+		keys := make([][]string, len(diffs))
+		for i, d := range diffs {
+			keys[i] = d.Key
+		}
+		var next []validate.Difference
+		err := inSnapshots(ctx, v.src, v.tgt, func() error {
+			var hashes [2][]validate.KeyHash
+			for i, rd := range []*pgReader{src, tgt} {
+				rows, err := rd.Lookup(ctx, t, keys)
+				if err != nil {
+					return err
+				}
+				for _, r := range rows {
+					hashes[i] = append(hashes[i], validate.KeyHash{Key: r.Key, Hash: r.Hash})
+				}
+			}
+			var err error
+			next, err = validate.Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(next) == 0 {
+			return nil, nil
+		}
+		diffs = next
+	}
+	return diffs, nil
+}
+
+// waitApplied waits until the target has applied everything the source has written.
+func (v *validator) waitApplied(ctx context.Context) error {
+	var want string
+	if err := v.src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&want); err != nil {
+		return fmt.Errorf("source: read the WAL position: %w", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var caught bool
+		err := v.tgt.QueryRow(ctx, "SELECT applied_position <> '' AND applied_position::pg_lsn >= $1::pg_lsn FROM "+v.ctl.table("state"), want).Scan(&caught)
+		if err != nil {
+			return fmt.Errorf("target: read the applied position: %w", err)
+		}
+		if caught {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the target did not apply the source's changes up to %s within 2 minutes: is cutover start keeping up? (cutover status)", want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// record writes a table's outcome to table_stats and its differences to validation_failures.
+func (v *validator) record(ctx context.Context, tv *TableValidation) error {
+	c := v.ctl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("DELETE FROM "+c.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2", tv.Schema, tv.Table)
+	for _, d := range tv.Differences {
+		key, _ := json.Marshal(d.Key)
+		var sv, gv []byte
+		if d.Kind == validate.RecordDiff {
+			sv, _ = json.Marshal(d.Source)
+			gv, _ = json.Marshal(d.Target)
+		}
+		cols := d.Columns
+		if cols == nil {
+			cols = []string{}
+		}
+		b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
+	}
+	b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5 WHERE schema_name = $1 AND table_name = $2",
+		tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error)
+	b.Queue("COMMIT")
+	return c.conn.SendBatch(ctx, b).Close()
+}
+
+func nullJSON(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}

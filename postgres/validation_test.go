@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
+)
+
+const validationSchema = `
+	CREATE TABLE items (
+	    id int PRIMARY KEY, name text, tags text[], doc jsonb, big text, f float8, r real,
+	    at timestamptz, d date, iv interval, b bytea, n numeric, m money);
+	INSERT INTO items
+	    SELECT i, 'name ' || i, ARRAY['a' || i, 'b', 'c'], jsonb_build_object('k', i, 'list', jsonb_build_array(1, 2, i)),
+	           CASE WHEN i % 1000 = 0 THEN repeat(md5(i::text), 4000) END,
+	           i / 3.0, i / 7.0, '2024-03-01 12:00:00+00'::timestamptz + i * interval '1 minute', '2024-01-01'::date + i % 365,
+	           i * interval '1 second', decode(md5(i::text), 'hex'), i * 1.5, i
+	    FROM generate_series(1, 20000) i;
+	UPDATE items SET name = '' WHERE id = 9;
+	CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b));
+	INSERT INTO pairs SELECT i / 10, 'k' || (i % 10), 'v' || i FROM generate_series(1, 3000) i;
+	CREATE TABLE words (w text PRIMARY KEY, n int);
+	INSERT INTO words SELECT chr(65 + i % 26) || chr(97 + (i / 26) % 26) || i, i FROM generate_series(1, 2000) i;
+	INSERT INTO words SELECT lower(chr(65 + i % 26)) || i, i FROM generate_series(1, 2000) i;
+	CREATE TABLE bag (a int, b text);
+	INSERT INTO bag VALUES (1, 'x'), (1, 'x'), (2, NULL), (NULL, '');
+	ALTER TABLE bag REPLICA IDENTITY FULL;`
+
+func validatePlan(t *testing.T, src, tgt *pgtest.DB) *plan.Plan {
+	return planFor(t, src.URL(), tgt.URL(), "")
+}
+
+func runValidate(t *testing.T, p *plan.Plan, tables ...string) *ValidationReport {
+	t.Helper()
+	opts := ValidateOptions{ChunkRows: 1000}
+	for _, s := range tables {
+		opts.Tables = append(opts.Tables, plan.MustPattern(s))
+	}
+	rep, err := Validate(context.Background(), p, opts)
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	return rep
+}
+
+func tableResult(t *testing.T, rep *ValidationReport, name string) TableValidation {
+	t.Helper()
+	for _, tv := range rep.Tables {
+		if tv.Schema+"."+tv.Table == name {
+			return tv
+		}
+	}
+	t.Fatalf("no result for %s in %+v", name, rep.Tables)
+	return TableValidation{}
+}
+
+// describeDiffs prints differences as "KIND key [columns]" lines, sorted.
+func describeDiffs(ds []validate.Difference) []string {
+	var out []string
+	for _, d := range ds {
+		s := string(d.Kind) + " " + strings.Join(d.Key, ",")
+		if len(d.Columns) > 0 {
+			s += " [" + strings.Join(d.Columns, ",") + "]"
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestValidateFindsEveryKindOfDifference(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, validationSchema)
+	fullLoad(t, src, tgt, "")
+	// The target's defaults differ in every setting that changes a value's text.
+	tgt.Exec(t, fmt.Sprintf(`ALTER DATABASE %q SET TimeZone = 'Asia/Tokyo'; ALTER DATABASE %q SET DateStyle = 'SQL, DMY';
+		ALTER DATABASE %q SET extra_float_digits = 0; ALTER DATABASE %q SET bytea_output = 'escape';
+		ALTER DATABASE %q SET IntervalStyle = 'sql_standard'`, tgt.Name, tgt.Name, tgt.Name, tgt.Name, tgt.Name))
+	// words' key sorts one way on the source (C) and another on the target (ICU): the
+	// chunks hold different rows on each side, and that is no difference.
+	tgt.Exec(t, `ALTER TABLE words ALTER COLUMN w TYPE text COLLATE "en-x-icu"`)
+	p := validatePlan(t, src, tgt)
+
+	rep := runValidate(t, p)
+	if !rep.Equal {
+		t.Fatalf("a fresh copy differs: %+v", rep.Tables)
+	}
+	items := tableResult(t, rep, "public.items")
+	if items.State != ValidationValidated || items.Chunks < 10 || items.SourceRows != 20000 || items.RowsRead != 0 {
+		t.Fatalf("items: %+v", items)
+	}
+	if bag := tableResult(t, rep, "public.bag"); bag.State != ValidationNoKey || bag.SourceRows != 4 {
+		t.Fatalf("bag: %+v", bag)
+	}
+	if words := tableResult(t, rep, "public.words"); words.State != ValidationValidated || words.Chunks < 2 {
+		t.Fatalf("words: %+v", words)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.table_stats WHERE validation_state NOT IN ('validated', 'no key') OR validated_at IS NULL`); n != 0 {
+		t.Fatalf("%d tables not recorded as validated", n)
+	}
+
+	tgt.Exec(t, `
+		UPDATE items SET name = 'changed' WHERE id = 5;
+		DELETE FROM items WHERE id = 7;
+		INSERT INTO items (id, name) VALUES (50000, 'extra');
+		UPDATE items SET name = NULL WHERE id = 9;
+		UPDATE items SET tags[2] = 'B' WHERE id = 11;
+		UPDATE items SET doc = jsonb_set(doc, '{list,1}', '20') WHERE id = 13;
+		UPDATE items SET big = overlay(big placing 'X' from 50000 for 1) WHERE id = 3000;
+		UPDATE items SET f = f + 1e-12 WHERE id = 15;
+		UPDATE pairs SET v = 'w' WHERE a = 100 AND b = 'k3';
+		DELETE FROM pairs WHERE a = 200 AND b = 'k7';
+		DELETE FROM words WHERE w = 'b1';
+		DELETE FROM bag WHERE ctid = (SELECT min(ctid) FROM bag WHERE a = 1);
+		INSERT INTO bag VALUES (3, 'y');`)
+	rep = runValidate(t, p)
+	if rep.Equal {
+		t.Fatal("the corrupted target validated equal")
+	}
+	want := map[string][]string{
+		"public.items": {"MISSING_SOURCE 50000", "MISSING_TARGET 7", "RECORD_DIFF 11 [tags]", "RECORD_DIFF 13 [doc]",
+			"RECORD_DIFF 15 [f]", "RECORD_DIFF 3000 [big]", "RECORD_DIFF 5 [name]", "RECORD_DIFF 9 [name]"},
+		"public.pairs": {"MISSING_TARGET 200,k7", "RECORD_DIFF 100,k3 [v]"},
+		"public.words": {"MISSING_TARGET b1"},
+		"public.bag":   {"MISSING_SOURCE (3,y)", "MISSING_TARGET (1,x)"},
+	}
+	for name, w := range want {
+		tv := tableResult(t, rep, name)
+		if got := describeDiffs(tv.Differences); !slices.Equal(got, w) {
+			t.Errorf("%s: differences\n got %q\nwant %q", name, got, w)
+		}
+		if tv.State != ValidationMismatched || tv.Mismatches != int64(len(w)) {
+			t.Errorf("%s: state %s, %d mismatches", name, tv.State, tv.Mismatches)
+		}
+	}
+	items = tableResult(t, rep, "public.items")
+	// Only the chunks holding a difference were read row by row.
+	if items.Differing > 7 || items.RowsRead > 2*7*2000 {
+		t.Errorf("items: %d of %d chunks differed, %d rows read one by one", items.Differing, items.Chunks, items.RowsRead)
+	}
+	// The NULL against the empty string is told apart, with both values.
+	for _, d := range items.Differences {
+		if strings.Join(d.Key, ",") == "9" && (d.Source[0] == nil || *d.Source[0] != "" || d.Target[0] != nil) {
+			t.Errorf("id 9: source %v, target %v", d.Source[0], d.Target[0])
+		}
+	}
+	// The control schema has them, read with independent SQL.
+	got := pgtest.QueryVal[string](t, tgt, `SELECT string_agg(table_name || ' ' || kind || ' ' || (key->>0) || coalesce(' ' || array_to_string(nullif(columns, '{}'), ','), ''), '; ' ORDER BY 1)
+		FROM cutover.validation_failures WHERE table_name = 'items'`)
+	if !strings.Contains(got, "items RECORD_DIFF 3000 big") || !strings.Contains(got, "items MISSING_TARGET 7") || strings.Count(got, ";") != 7 {
+		t.Errorf("validation_failures: %s", got)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, `SELECT validation_mismatches FROM cutover.table_stats WHERE table_name = 'items' AND validation_state = 'mismatched'`); n != 8 {
+		t.Errorf("table_stats: %d mismatches on items", n)
+	}
+
+	// One table, after a repair by hand: equal again, and its failures are gone.
+	rep = runValidate(t, p, "public.pairs")
+	if len(rep.Tables) != 1 || rep.Tables[0].Table != "pairs" {
+		t.Fatalf("--table public.pairs validated %+v", rep.Tables)
+	}
+	tgt.Exec(t, `UPDATE pairs SET v = 'v' || (a * 10 + substr(b, 2)::int) WHERE a = 100 AND b = 'k3'; INSERT INTO pairs VALUES (200, 'k7', 'v2007')`)
+	if rep = runValidate(t, p, "public.pairs"); !rep.Equal {
+		t.Fatalf("pairs after the repair: %+v", rep.Tables)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_failures WHERE table_name = 'pairs'`); n != 0 {
+		t.Errorf("%d failures left for pairs after it validated equal", n)
+	}
+}

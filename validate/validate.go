@@ -1,0 +1,334 @@
+// Package validate proves a migrated table equal on source and target, engine-neutrally.
+//
+// A table is split into key ranges (chunks). For each chunk both databases compute a
+// row count and an order-independent hash of the rows themselves, so equal chunks never
+// ship their rows. Only a chunk whose sums differ is compared row by row: first each
+// row's key and hash, then, for the keys that differ, the rows themselves, to say which
+// columns differ. A row missing from one side's range is looked up by key on that side
+// before it is reported: two servers may order text keys differently (collations), so
+// a row can sit in another chunk there.
+//
+// A table without a key is one chunk compared as a multiset of row hashes.
+package validate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Kind is the kind of a difference, with AWS DMS's names.
+type Kind string
+
+// The kinds of difference.
+const (
+	MissingTarget Kind = "MISSING_TARGET" // the row is on the source only
+	MissingSource Kind = "MISSING_SOURCE" // the row is on the target only
+	RecordDiff    Kind = "RECORD_DIFF"    // the row is on both, with different values
+)
+
+// Table is a table as both sides compare it.
+type Table struct {
+	Schema, Name string
+	Columns      []string // compared, in this order on both sides
+	Key          []string // the key's columns; none: the table is compared as a multiset
+}
+
+func (t *Table) String() string { return t.Schema + "." + t.Name }
+
+// Range is a chunk of a keyed table: the keys k with Lo < k <= Hi, in the key's order
+// on the source. A nil bound is open.
+type Range struct {
+	Lo, Hi []string
+}
+
+// Sum is a chunk's row count and the sum of its rows' hashes.
+type Sum struct {
+	Rows int64
+	Hash string
+}
+
+// KeyHash is one row's key and hash. For a table without a key, Key is the row itself.
+type KeyHash struct {
+	Key  []string
+	Hash int64
+}
+
+// Row is a row read by key: its values as text (nil for NULL), in Table.Columns order.
+type Row struct {
+	Key    []string
+	Values []*string
+	Hash   int64
+}
+
+// Reader reads one side at one consistent point. It is used by one goroutine at a time.
+type Reader interface {
+	// Sum counts and hashes a range's rows (the whole table for a table without a key).
+	Sum(ctx context.Context, t *Table, r Range) (Sum, error)
+	// Hashes returns the key and hash of each row in a range.
+	Hashes(ctx context.Context, t *Table, r Range) ([]KeyHash, error)
+	// Lookup returns the rows with these keys; keys without a row are left out.
+	Lookup(ctx context.Context, t *Table, keys [][]string) ([]Row, error)
+}
+
+// Difference is one row that differs.
+type Difference struct {
+	Kind    Kind      `json:"kind"`
+	Key     []string  `json:"key"`
+	Columns []string  `json:"columns,omitempty"` // RECORD_DIFF: the columns that differ
+	Source  []*string `json:"source,omitempty"`  // RECORD_DIFF: their values on the source (nil for NULL)
+	Target  []*string `json:"target,omitempty"`  // and on the target
+}
+
+func (d Difference) String() string {
+	s := fmt.Sprintf("%s key (%s)", d.Kind, strings.Join(d.Key, ", "))
+	if len(d.Columns) > 0 {
+		s += " columns " + strings.Join(d.Columns, ", ")
+	}
+	return s
+}
+
+// ChunkResult is what comparing one chunk found.
+type ChunkResult struct {
+	Source, Target Sum
+	Equal          bool
+	Differences    []Difference
+	RowsRead       int64 // rows whose key and hash were read from both sides (0 when the sums agreed)
+	// TooLarge: a table without a key differs but has too many rows to find which.
+	TooLarge bool
+}
+
+// KeylessDiffRows is the most rows a table without a key may have for the validator
+// to find which rows differ (it reads every row's hash from both sides).
+const KeylessDiffRows = 1_000_000
+
+// both runs f for the source (side 0) and the target (side 1) at once.
+func both(f func(side int, rd Reader) error, src, tgt Reader) (srcErr, tgtErr error) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tgtErr = f(1, tgt)
+	}()
+	srcErr = f(0, src)
+	wg.Wait()
+	return srcErr, tgtErr
+}
+
+func sideErr(srcErr, tgtErr error) error {
+	if srcErr != nil {
+		return fmt.Errorf("source: %w", srcErr)
+	}
+	if tgtErr != nil {
+		return fmt.Errorf("target: %w", tgtErr)
+	}
+	return nil
+}
+
+// Chunk compares one chunk (for a table without a key, the whole table).
+func Chunk(ctx context.Context, src, tgt Reader, t *Table, r Range) (ChunkResult, error) {
+	var res ChunkResult
+	var sums [2]Sum
+	se, te := both(func(i int, rd Reader) (err error) {
+		sums[i], err = rd.Sum(ctx, t, r)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return res, err
+	}
+	res.Source, res.Target = sums[0], sums[1]
+	if res.Source == res.Target {
+		res.Equal = true
+		return res, nil
+	}
+	if len(t.Key) == 0 && max(res.Source.Rows, res.Target.Rows) > KeylessDiffRows {
+		res.TooLarge = true
+		return res, nil
+	}
+	var hashes [2][]KeyHash
+	se, te = both(func(i int, rd Reader) (err error) {
+		hashes[i], err = rd.Hashes(ctx, t, r)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return res, err
+	}
+	res.RowsRead = int64(len(hashes[0]) + len(hashes[1]))
+	var err error
+	if len(t.Key) == 0 {
+		res.Differences = multisetDiff(hashes[0], hashes[1])
+	} else {
+		res.Differences, err = Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+	}
+	res.Equal = len(res.Differences) == 0
+	return res, err
+}
+
+func keyString(k []string) string { return strings.Join(k, "\x00") }
+
+// Rows compares rows known by key and hash on each side: the keys on one side only are
+// looked up on the other, the keys whose hashes differ are read on both to name the
+// columns that differ.
+func Rows(ctx context.Context, src, tgt Reader, t *Table, source, target []KeyHash) ([]Difference, error) {
+	onTarget := make(map[string]int64, len(target))
+	for _, kh := range target {
+		onTarget[keyString(kh.Key)] = kh.Hash
+	}
+	var srcOnly, changed [][]string
+	for _, kh := range source {
+		k := keyString(kh.Key)
+		h, ok := onTarget[k]
+		switch {
+		case !ok:
+			srcOnly = append(srcOnly, kh.Key)
+		case h != kh.Hash:
+			changed = append(changed, kh.Key)
+		}
+		delete(onTarget, k)
+	}
+	var tgtOnly [][]string
+	for _, kh := range target {
+		if _, ok := onTarget[keyString(kh.Key)]; ok {
+			tgtOnly = append(tgtOnly, kh.Key)
+		}
+	}
+	var diffs []Difference
+	// A key on one side only may be in another chunk on the other side: look it up there.
+	found, err := lookupKeys(ctx, tgt, t, srcOnly)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	for _, k := range srcOnly {
+		if _, ok := found[keyString(k)]; ok {
+			changed = append(changed, k)
+			continue
+		}
+		diffs = append(diffs, Difference{Kind: MissingTarget, Key: k})
+	}
+	if found, err = lookupKeys(ctx, src, t, tgtOnly); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	for _, k := range tgtOnly {
+		if _, ok := found[keyString(k)]; ok {
+			changed = append(changed, k)
+			continue
+		}
+		diffs = append(diffs, Difference{Kind: MissingSource, Key: k})
+	}
+	recordDiffs, err := columnDiffs(ctx, src, tgt, t, changed)
+	if err != nil {
+		return nil, err
+	}
+	diffs = append(diffs, recordDiffs...)
+	slices.SortFunc(diffs, func(a, b Difference) int { return strings.Compare(keyString(a.Key), keyString(b.Key)) })
+	return diffs, nil
+}
+
+func lookupKeys(ctx context.Context, rd Reader, t *Table, keys [][]string) (map[string]Row, error) {
+	found := map[string]Row{}
+	if len(keys) == 0 {
+		return found, nil
+	}
+	rows, err := rd.Lookup(ctx, t, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		found[keyString(r.Key)] = r
+	}
+	return found, nil
+}
+
+// columnDiffs reads rows on both sides and reports the ones that differ, and how.
+func columnDiffs(ctx context.Context, src, tgt Reader, t *Table, keys [][]string) ([]Difference, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var rows [2]map[string]Row
+	se, te := both(func(i int, rd Reader) (err error) {
+		rows[i], err = lookupKeys(ctx, rd, t, keys)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return nil, err
+	}
+	var diffs []Difference
+	for _, k := range keys {
+		ks := keyString(k)
+		s, inSrc := rows[0][ks]
+		g, inTgt := rows[1][ks]
+		switch {
+		case !inSrc && !inTgt:
+			continue // deleted on both since it was seen: equal
+		case !inTgt:
+			diffs = append(diffs, Difference{Kind: MissingTarget, Key: k})
+			continue
+		case !inSrc:
+			diffs = append(diffs, Difference{Kind: MissingSource, Key: k})
+			continue
+		}
+		d := Difference{Kind: RecordDiff, Key: k}
+		for i, c := range t.Columns {
+			if !sameValue(s.Values[i], g.Values[i]) {
+				d.Columns = append(d.Columns, c)
+				d.Source = append(d.Source, s.Values[i])
+				d.Target = append(d.Target, g.Values[i])
+			}
+		}
+		if len(d.Columns) > 0 || s.Hash != g.Hash {
+			diffs = append(diffs, d)
+		}
+	}
+	return diffs, nil
+}
+
+func sameValue(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+// multisetDiff compares two multisets of rows (a table without a key): each row present
+// more times on one side is a difference, keyed by the row itself.
+func multisetDiff(source, target []KeyHash) []Difference {
+	type entry struct {
+		n   int
+		row []string
+	}
+	count := map[int64]*entry{}
+	for _, kh := range source {
+		e := count[kh.Hash]
+		if e == nil {
+			e = &entry{row: kh.Key}
+			count[kh.Hash] = e
+		}
+		e.n++
+	}
+	for _, kh := range target {
+		e := count[kh.Hash]
+		if e == nil {
+			e = &entry{row: kh.Key}
+			count[kh.Hash] = e
+		}
+		e.n--
+	}
+	var diffs []Difference
+	for _, e := range count {
+		for ; e.n > 0; e.n-- {
+			diffs = append(diffs, Difference{Kind: MissingTarget, Key: e.row})
+		}
+		for ; e.n < 0; e.n++ {
+			diffs = append(diffs, Difference{Kind: MissingSource, Key: e.row})
+		}
+	}
+	slices.SortFunc(diffs, func(a, b Difference) int {
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return strings.Compare(keyString(a.Key), keyString(b.Key))
+	})
+	return diffs
+}
