@@ -94,6 +94,15 @@ type Commit struct {
 	CommitTime time.Time
 }
 
+// Marker is a point in the stream a reader asked for (a validation, say): every
+// transaction the source committed before it has come before it. It arrives between
+// transactions.
+type Marker struct {
+	ID       string
+	Position string
+}
+
+func (*Marker) event() {}
 func (*Begin) event()  {}
 func (*Change) event() {}
 func (*Commit) event() {}

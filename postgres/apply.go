@@ -61,6 +61,7 @@ type applier struct {
 	onCommitted func(position string, txns int)
 	metrics     *metrics.Metrics
 	net         netBuffer
+	points      points // the target's state at validation markers
 }
 
 type queued struct {
@@ -172,6 +173,15 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 				return err
 			}
 			a.changes++
+		case *cdc.Marker:
+			if a.inTxn {
+				if err := a.commit(ctx); err != nil {
+					return err
+				}
+			}
+			if err := a.points.export(ctx, a.conn, a.control, e); err != nil {
+				return err
+			}
 		case *cdc.Commit:
 			a.txns++
 			a.position, a.commitTime = e.Position, e.CommitTime
@@ -385,6 +395,7 @@ func (a *applier) commit(ctx context.Context) error {
 	}
 	a.inTxn = false
 	a.committed = a.position
+	a.points.expire(ctx)
 	for k, c := range a.counts {
 		table := k[0] + "." + k[1]
 		a.metrics.Applied(table, "insert", c.inserts)

@@ -143,8 +143,14 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    columns       text[] NOT NULL DEFAULT '{}',
 		    source_values jsonb,
 		    target_values jsonb,
-		    found_at      timestamptz NOT NULL DEFAULT now());`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"))
+		    found_at      timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE IF NOT EXISTS %[7]s (
+		    id         text PRIMARY KEY,
+		    snapshot   text NOT NULL,
+		    position   text NOT NULL,
+		    error      text NOT NULL DEFAULT '',
+		    created_at timestamptz NOT NULL DEFAULT now());`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

@@ -74,6 +74,8 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 	a.metrics = opts.Metrics
+	a.points.connect = func(ctx context.Context) (*pgx.Conn, error) { return Connect(ctx, p.Target) }
+	defer a.points.close(ctx)
 	lat := &cdc.Latency{}
 	opts.Metrics.LatencyFrom(func() (time.Duration, time.Duration, int) {
 		s := lat.At(time.Now())

@@ -216,8 +216,15 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 						return err
 					}
 				case *pglogrepl.LogicalDecodingMessage:
-					// A heartbeat: its transaction carries no change but moves the applied
-					// position and measures the latency when the source is idle.
+					// A heartbeat (transactional) carries no change: its transaction moves
+					// the applied position and measures the latency when the source is idle.
+					// A validation marker (not transactional) comes as soon as it is read,
+					// after every transaction committed before it.
+					if !m.Transactional && m.Prefix == markerPrefix && m.LSN >= s.from {
+						if err := send(&cdc.Marker{ID: string(m.Content), Position: m.LSN.String()}); err != nil {
+							return err
+						}
+					}
 				default:
 					if skip {
 						continue

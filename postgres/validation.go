@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cutover-dev/cutover/plan"
@@ -31,6 +34,9 @@ type ValidateOptions struct {
 	ChunkRows int
 	// Progress, when set, is told about each table as it finishes.
 	Progress func(TableValidation)
+	// Out gets the messages of the change data capture the validation runs when no
+	// cutover start is running (nil: discarded).
+	Out io.Writer
 }
 
 // ValidationReport is the outcome of a validation pass.
@@ -38,8 +44,8 @@ type ValidationReport struct {
 	Tables []TableValidation `json:"tables"`
 	Equal  bool              `json:"equal"`
 	Took   time.Duration     `json:"-"`
-	// Live: changes were flowing (the task was running); differences were read again
-	// once the target had caught up, and only those that stayed are reported.
+	// Live: cutover start was running; otherwise the validation ran change data
+	// capture itself while it compared.
 	Live bool `json:"live"`
 }
 
@@ -64,9 +70,10 @@ type TableValidation struct {
 type validator struct {
 	p        *plan.Plan
 	src, tgt *pgx.Conn
+	flush    *pgx.Conn // a second connection to the source, outside the snapshot
 	ctl      *Control
 	slot     string
-	live     bool
+	cdcDone  <-chan error // the change data capture this validation runs, if any
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -104,9 +111,24 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err != nil {
 		return nil, fmt.Errorf("target: read table_stats: %w", err)
 	}
-	v := &validator{p: p, src: src, tgt: tgt, ctl: ctl, slot: st.Slot}
-	if v.live, err = slotActive(ctx, src, st.Slot); err != nil {
+	flush, err := ConnectSide(ctx, "source", p.Source)
+	if err != nil {
 		return nil, err
+	}
+	defer flush.Close(context.WithoutCancel(ctx))
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot}
+	running, err := slotActive(ctx, src, st.Slot)
+	if err != nil {
+		return nil, err
+	}
+	if !running {
+		// No task streams the changes: run change data capture here while validating,
+		// so that the target follows the source and each comparison has its point.
+		stop, err := v.replicate(ctx, opts.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
 	}
 	for _, c := range []*pgx.Conn{src, tgt} {
 		for _, q := range canonicalSession {
@@ -115,7 +137,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 			}
 		}
 	}
-	rep := &ValidationReport{Equal: true, Live: v.live}
+	rep := &ValidationReport{Equal: true, Live: running}
 	for _, ts := range stats {
 		if !matchesAny(opts.Tables, ts.Schema, ts.Table) {
 			continue
@@ -187,8 +209,8 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	if err != nil {
 		return fail(err)
 	}
-	if len(diffs) > 0 && v.live {
-		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
+	if len(diffs) > 0 {
+		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs); err != nil {
 			return fail(err)
 		}
 	}
@@ -242,7 +264,7 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 	src.add(t, s)
 	tgt.add(t, g)
 	var diffs []validate.Difference
-	err := inSnapshots(ctx, v.src, v.tgt, func() error {
+	err := v.aligned(ctx, func() error {
 		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
 		if err != nil {
 			return err
@@ -271,25 +293,137 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 	return diffs, err
 }
 
-// inSnapshots runs f with each connection in a repeatable-read, read-only transaction.
-func inSnapshots(ctx context.Context, src, tgt *pgx.Conn, f func() error) error {
-	for _, c := range []*pgx.Conn{src, tgt} {
-		if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+// How long the validator waits for the applier to reach its marker.
+const markerWait = 2 * time.Minute
+
+// aligned runs f with the source and the target each in a repeatable-read snapshot of
+// the same point of the change stream. The source's snapshot is taken, then a marker
+// goes into its WAL; the applier, reaching the marker, has committed every transaction
+// the source committed before it and exports the target's snapshot there. A
+// transaction that committed while the source's snapshot was taken may be on one side
+// only: the rows it changed differ, and a recheck at a later point settles them.
+func (v *validator) aligned(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := v.alignedOnce(ctx, f)
+		if !errors.Is(err, errPointGone) || attempt == 3 {
 			return err
 		}
 	}
-	err := f()
-	for _, c := range []*pgx.Conn{src, tgt} {
-		if _, cerr := c.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
-			err = cerr
-		}
-	}
-	return err
 }
 
-// recheck reads differing rows again once the target has applied what the source had
-// committed, and keeps the differences that stay: changes in flight are not differences.
-func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *TableValidation) ([]validate.Difference, error) {
+var errPointGone = errors.New("the target's snapshot at the marker is no longer exported")
+
+func (v *validator) alignedOnce(ctx context.Context, f func() error) (err error) {
+	id := randomHex(8)
+	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer func() {
+		if _, cerr := v.src.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
+			err = fmt.Errorf("source: %w", cerr)
+		}
+	}()
+	// The snapshot is taken as this statement starts: the marker follows it in the WAL.
+	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, id); err != nil {
+		return fmt.Errorf("source: write a validation marker into the WAL: %w", err)
+	}
+	// The change stream sends only flushed WAL, and nothing flushes a message of its
+	// own: a transaction with an ID does when it commits.
+	if _, err := v.flush.Exec(ctx, "SELECT txid_current()"); err != nil {
+		return fmt.Errorf("source: flush the WAL: %w", err)
+	}
+	snapshot, err := v.waitPoint(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	defer func() {
+		if _, cerr := v.tgt.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
+			err = fmt.Errorf("target: %w", cerr)
+		}
+	}()
+	if _, err := v.tgt.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+		return fmt.Errorf("%w: %v", errPointGone, err)
+	}
+	return f()
+}
+
+// waitPoint waits for the applier to record the target's snapshot at marker id.
+func (v *validator) waitPoint(ctx context.Context, id string) (string, error) {
+	deadline := time.Now().Add(markerWait)
+	points := v.ctl.table("validation_points")
+	for {
+		var snapshot, perr string
+		err := v.tgt.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, error", id).Scan(&snapshot, &perr)
+		switch {
+		case err == nil && perr != "":
+			return "", fmt.Errorf("target: %s", perr)
+		case err == nil:
+			return snapshot, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return "", fmt.Errorf("target: read the validation point: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("change data capture did not reach the validation marker within %v: is cutover start keeping up? (cutover status)", markerWait)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case err := <-v.cdcDone:
+			return "", fmt.Errorf("change data capture stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// replicate runs change data capture in this process for the validation's duration.
+func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), err error) {
+	if out == nil {
+		out = io.Discard
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- Replicate(rctx, v.p, StartOptions{Out: out}) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	deadline := time.Now().Add(markerWait)
+	for {
+		active, err := slotActive(ctx, v.src, v.slot)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if active {
+			v.cdcDone = done
+			return stop, nil
+		}
+		select {
+		case err := <-done:
+			cancel()
+			if err == nil {
+				err = errors.New("it stopped")
+			}
+			return nil, fmt.Errorf("validate runs change data capture while no cutover start runs, and it could not start: %w", err)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, errors.New("change data capture did not start streaming within 2 minutes")
+		}
+	}
+}
+
+// quoteLiteral quotes a string as an SQL literal (for statements without parameters).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// recheck reads differing rows again at later points of the stream and keeps the
+// differences that stay: a change in flight is not a difference.
+func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference) ([]validate.Difference, error) {
 	if len(t.Key) == 0 {
 		return diffs, nil // a table without a key is compared whole; a pass at a quieter moment settles it
 	}
@@ -297,15 +431,12 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 	src.add(t, s)
 	tgt.add(t, g)
 	for range rechecks {
-		if err := v.waitApplied(ctx); err != nil {
-			return nil, err
-		}
 		keys := make([][]string, len(diffs))
 		for i, d := range diffs {
 			keys[i] = d.Key
 		}
 		var next []validate.Difference
-		err := inSnapshots(ctx, v.src, v.tgt, func() error {
+		err := v.aligned(ctx, func() error {
 			var hashes [2][]validate.KeyHash
 			for i, rd := range []*pgReader{src, tgt} {
 				rows, err := rd.Lookup(ctx, t, keys)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cutover-dev/cutover/pgtest"
@@ -172,5 +173,74 @@ func TestValidateFindsEveryKindOfDifference(t *testing.T) {
 	}
 	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_failures WHERE table_name = 'pairs'`); n != 0 {
 		t.Errorf("%d failures left for pairs after it validated equal", n)
+	}
+}
+
+// writeLoad changes rows of items on the source until stopped: updates across the
+// table (never rows below 100), inserts and deletes of its own rows. stop returns how
+// many transactions it committed; it also runs when the test ends.
+func writeLoad(t *testing.T, src *pgtest.DB) (stop func() int) {
+	conn := src.Conn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	n := 0
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); <-done })
+		return n
+	}
+	t.Cleanup(func() { stop() })
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			var err error
+			switch i % 4 {
+			case 0, 1:
+				_, err = conn.Exec(ctx, `UPDATE items SET name = md5(random()::text), n = n + 1, tags[2] = 'x' || $1::int WHERE id = 100 + (random() * 19800)::int`, i)
+			case 2:
+				_, err = conn.Exec(ctx, `INSERT INTO items (id, name, doc) VALUES (100000 + $1, 'new', '{"new": true}')`, i)
+			case 3:
+				_, err = conn.Exec(ctx, `DELETE FROM items WHERE id = 100000 + $1 - 5`, i)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+				}
+				return
+			}
+			n++
+		}
+	}()
+	return stop
+}
+
+func TestValidateUnderWriteLoad(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, validationSchema)
+	fullLoad(t, src, tgt, "")
+	p := validatePlan(t, src, tgt)
+	r := startCDC(t, src, tgt, "")
+	stopWriting := writeLoad(t, src)
+	// A real difference the writers never touch: it must be found while they write.
+	caughtUp(t, src, tgt, r)
+	tgt.Exec(t, `UPDATE items SET name = 'corrupt' WHERE id = 42`)
+	before := pgtest.QueryVal[int64](t, src, "SELECT sum(n) FROM items")
+	for pass := 1; pass <= 3; pass++ {
+		rep := runValidate(t, p, "public.items")
+		items := tableResult(t, rep, "public.items")
+		if got := describeDiffs(items.Differences); !slices.Equal(got, []string{"RECORD_DIFF 42 [name]"}) || !rep.Live {
+			t.Fatalf("pass %d under load: live %v, differences %q (%d of %d chunks differed)", pass, rep.Live, got, items.Differing, items.Chunks)
+		}
+	}
+	n := stopWriting()
+	if after := pgtest.QueryVal[int64](t, src, "SELECT sum(n) FROM items"); after == before || n < 10 {
+		t.Fatalf("the writers did not write during the validation (%d transactions)", n)
+	}
+	t.Logf("%d source transactions during 3 validation passes", n)
+	caughtUp(t, src, tgt, r)
+	tgt.Exec(t, `UPDATE items SET name = 'name 42' WHERE id = 42`)
+	if rep := runValidate(t, p); !rep.Equal {
+		t.Fatalf("after the load: %+v", rep.Tables)
 	}
 }
