@@ -685,3 +685,74 @@ func TestFinishStopsTheTaskAndCleansUp(t *testing.T) {
 		t.Error("the control schema is still on the target")
 	}
 }
+
+func TestValidateCommand(t *testing.T) {
+	src, tgt := pgtest.NewDB(t, pgtest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 5000) i;
+		CREATE TABLE u (k text PRIMARY KEY); INSERT INTO u VALUES ('a'), ('b')`)
+	dir := t.TempDir()
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\napi: {listen: \"\"}\n", src.URL(), tgt.URL())
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(plan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, nil, "validate"); r.code != 3 || !strings.Contains(r.stderr, "run cutover start first") {
+		t.Fatalf("validate before any load: %+v", r)
+	}
+	if r := run(t, dir, nil, "start", "--full-load-only"); r.code != 0 {
+		t.Fatalf("start --full-load-only: %+v", r)
+	}
+	// No task runs: validate runs change data capture itself for its points.
+	src.Exec(t, `UPDATE t SET v = 'changed after the load' WHERE id = 10`)
+	r := run(t, dir, nil, "validate")
+	if r.code != 0 || !strings.Contains(r.stdout, "public.t") || !strings.Contains(r.stdout, "2 tables validated") || !strings.Contains(r.stdout, "2 equal") {
+		t.Fatalf("validate after the load: %+v", r)
+	}
+	if got := pgtest.QueryVal[string](t, tgt, "SELECT v FROM t WHERE id = 10"); got != "changed after the load" {
+		t.Fatalf("the change made after the load is not on the target: %q", got)
+	}
+
+	l := startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
+	tgt.Exec(t, `DELETE FROM t WHERE id = 77; UPDATE u SET k = 'c' WHERE k = 'b'`)
+	src.Exec(t, `INSERT INTO t VALUES (6000, 'new')`)
+	r = run(t, dir, nil, "validate", "--json")
+	if r.code != 1 {
+		t.Fatalf("validate of a corrupted target: %+v", r)
+	}
+	var rep struct {
+		Equal, Live bool
+		Tables      []struct {
+			Table, State string
+			Mismatches   int
+			Differences  []struct{ Kind string; Key []string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("validate --json: %v\n%s", err, r.stdout)
+	}
+	got := map[string]string{}
+	for _, tb := range rep.Tables {
+		var ds []string
+		for _, d := range tb.Differences {
+			ds = append(ds, d.Kind+" "+strings.Join(d.Key, ","))
+		}
+		got[tb.Table] = tb.State + ": " + strings.Join(ds, "; ")
+	}
+	want := map[string]string{"t": "mismatched: MISSING_TARGET 77", "u": "mismatched: MISSING_TARGET b; MISSING_SOURCE c"}
+	if rep.Equal || !rep.Live || got["t"] != want["t"] || got["u"] != want["u"] {
+		t.Fatalf("validate --json: equal %v live %v %v\n%s", rep.Equal, rep.Live, got, r.stdout)
+	}
+	r = run(t, dir, nil, "validate", "--table", "public.u")
+	if r.code != 1 || !strings.Contains(r.stdout, "MISSING_SOURCE") || strings.Contains(r.stdout, "public.t ") {
+		t.Fatalf("validate --table public.u: %+v", r)
+	}
+	if r = run(t, dir, nil, "validate", "--table", "public.nothing"); r.code != 3 || !strings.Contains(r.stderr, "no migrated table matches") {
+		t.Fatalf("validate --table public.nothing: %+v", r)
+	}
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := l.wait(t); code != 0 {
+		t.Fatalf("start after SIGTERM: exit %d\n%s", code, out)
+	}
+}

@@ -29,9 +29,12 @@ A table without a primary key (or another unique key on NOT NULL columns) is com
 whole, as a multiset of rows; the rows that differ are found when it has at most a
 million rows.
 
-While cutover start is running, changes are in flight between the two databases: a
-difference is read again once the target has applied what the source had committed,
-and reported only if it stays.
+Validation works while changes flow. Each comparison reads the source in a snapshot,
+writes a marker into the source's WAL and reads the target at the point where the
+applier reached the marker: both sides hold the same transactions. A row that differs
+is read again at later points and reported only if it stays different. When no
+cutover start is running, validate runs change data capture itself meanwhile (and
+stops it after), so the target has every change made on the source.
 
 Exit status: 0 when every table is equal, 1 when a table differs or could not be
 validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
@@ -137,8 +140,8 @@ func printValidationSummary(w io.Writer, rep *postgres.ValidationReport, control
 	}
 	fmt.Fprintf(w, "\n%d tables validated in %.1fs: %d equal, %d differ, %d could not be validated",
 		len(rep.Tables), rep.Took.Seconds(), equal, differ, failed)
-	if rep.Live {
-		fmt.Fprint(w, " (changes were flowing: differences were read again once the target caught up)")
+	if !rep.Live {
+		fmt.Fprint(w, " (no cutover start was running: validate ran change data capture itself meanwhile)")
 	}
 	fmt.Fprintln(w)
 	if differ > 0 {
