@@ -132,6 +132,20 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 			if err == nil && phase == PhaseFinishing {
 				finish()
 			}
+			// A validation may run in another process (cutover validate): its outcome
+			// reaches /metrics through table_stats.
+			if m != nil {
+				rows, err := tgt.Query(ctx, "SELECT schema_name || '.' || table_name, validation_mismatches FROM "+
+					pgx.Identifier{p.ControlSchema, "table_stats"}.Sanitize())
+				if err == nil {
+					var table string
+					var n int64
+					_, _ = pgx.ForEachRow(rows, []any{&table, &n}, func() error {
+						m.Mismatched(table, n)
+						return nil
+					})
+				}
+			}
 		}
 		if src == nil || src.IsClosed() {
 			src, _ = Connect(ctx, p.Source)

@@ -742,6 +742,10 @@ func TestValidateCommand(t *testing.T) {
 	if rep.Equal || !rep.Live || got["t"] != want["t"] || got["u"] != want["u"] {
 		t.Fatalf("validate --json: equal %v live %v %v\n%s", rep.Equal, rep.Live, got, r.stdout)
 	}
+	r = run(t, dir, nil, "status")
+	if r.code != 0 || !regexp.MustCompile(`public\.t\s.*mismatched \(1 rows\)`).MatchString(r.stdout) || !strings.Contains(r.stdout, "VALIDATION") {
+		t.Fatalf("status after the validation: %+v", r)
+	}
 	r = run(t, dir, nil, "validate", "--table", "public.u")
 	if r.code != 1 || !strings.Contains(r.stdout, "MISSING_SOURCE") || strings.Contains(r.stdout, "public.t ") {
 		t.Fatalf("validate --table public.u: %+v", r)

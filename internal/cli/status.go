@@ -31,6 +31,9 @@ type tableStatus struct {
 	Updates        int64      `json:"updates"`
 	Deletes        int64      `json:"deletes"`
 	Truncates      int64      `json:"truncates"`
+	Validation     string     `json:"validation"`
+	ValidatedAt    *time.Time `json:"validated_at,omitempty"`
+	Mismatches     int64      `json:"validation_mismatches"`
 }
 
 type status struct {
@@ -199,7 +202,8 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 	for i, t := range stats {
 		ts := tableStatus{Schema: t.Schema, Table: t.Table, State: t.State, Rows: t.Rows, Bytes: t.Bytes,
 			EstimatedBytes: t.EstimatedBytes, Started: t.Started, Finished: t.Ended, Error: t.Error,
-			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Truncates: t.Truncates}
+			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Truncates: t.Truncates,
+			Validation: t.Validation, ValidatedAt: t.ValidatedAt, Mismatches: t.ValidationMismatches}
 		if t.Started != nil {
 			end := now
 			if t.Ended != nil {
@@ -268,7 +272,7 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 	cdcCols := s.CDC != nil
 	switch {
 	case cdcCols:
-		fmt.Fprintln(tw, "\nTABLE\tSTATE\tROWS\tSIZE\tINSERTS\tUPDATES\tDELETES\tTRUNCATES")
+		fmt.Fprintln(tw, "\nTABLE\tSTATE\tROWS\tSIZE\tINSERTS\tUPDATES\tDELETES\tTRUNCATES\tVALIDATION")
 	case bars:
 		fmt.Fprintln(tw, "\nTABLE\tPROGRESS\tSTATE\tROWS\tSIZE\tRATE/s")
 	default:
@@ -285,8 +289,8 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 			state += ": " + t.Error
 		}
 		if cdcCols {
-			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", t.Schema, t.Table, state, t.Rows, humanize.Bytes(t.Bytes),
-				t.Inserts, t.Updates, t.Deletes, t.Truncates)
+			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Schema, t.Table, state, t.Rows, humanize.Bytes(t.Bytes),
+				t.Inserts, t.Updates, t.Deletes, t.Truncates, validationText(t))
 			continue
 		}
 		if !bars {
@@ -320,6 +324,14 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 // tablePercent is how much of a table is copied, from its bytes so far and its size
 // on the source; COPY's text is not the size of the heap, so it stays below 100 until
 // the table is loaded.
+// validationText is a table's validation state, with the rows that differed.
+func validationText(t tableStatus) string {
+	if t.Validation == postgres.ValidationMismatched {
+		return fmt.Sprintf("%s (%d rows)", t.Validation, t.Mismatches)
+	}
+	return t.Validation
+}
+
 func tablePercent(t tableStatus) int64 {
 	switch {
 	case t.State == postgres.TableLoaded:
