@@ -724,7 +724,10 @@ func TestValidateCommand(t *testing.T) {
 		Tables      []struct {
 			Table, State string
 			Mismatches   int
-			Differences  []struct{ Kind string; Key []string }
+			Differences  []struct {
+				Kind string
+				Key  []string
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
