@@ -29,6 +29,10 @@ clean:
 bench-fullload: deps build
 	$(GO) run ./bench/fullload -scale $(or $(SCALE),30) -runs $(or $(RUNS),3)
 
+.PHONY: bench-validate
+bench-validate: deps build
+	$(GO) run ./bench/validate -scale $(or $(SCALE),30) -runs $(or $(RUNS),3)
+
 .PHONY: bench-cdc
 bench-cdc: deps build
 	$(GO) run ./bench/cdc -scale $(or $(SCALE),30) -load $(or $(LOAD),60s) -backlog $(or $(BACKLOG),30s) -runs $(or $(RUNS),2)

@@ -150,10 +150,10 @@ func (q *readerSQL) where(rg validate.Range) (string, []any) {
 		cols = "(" + cols + ")"
 	}
 	if rg.Lo != nil {
-		conds = append(conds, cols+" > "+tuple(rg.Lo))
+		conds = append(conds, cols+" >= "+tuple(rg.Lo))
 	}
 	if rg.Hi != nil {
-		conds = append(conds, cols+" <= "+tuple(rg.Hi))
+		conds = append(conds, cols+" < "+tuple(rg.Hi))
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -161,15 +161,47 @@ func (q *readerSQL) where(rg validate.Range) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-func (r *pgReader) Sum(ctx context.Context, t *validate.Table, rg validate.Range) (validate.Sum, error) {
+// Sums counts and hashes each range. With a one-column key, one scan of the table
+// does every range (width_bucket finds a row's range); otherwise each range is a query.
+func (r *pgReader) Sums(ctx context.Context, t *validate.Table, rs []validate.Range) ([]validate.Sum, error) {
 	q := r.sql[t]
-	where, args := q.where(rg)
-	var s validate.Sum
-	err := r.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum("+q.hash+"), 0)::text FROM ONLY "+r.shapes[t].qname+where, args...).Scan(&s.Rows, &s.Hash)
-	if err != nil {
-		return s, fmt.Errorf("table %s: count and hash: %w", r.shapes[t].qname, err)
+	qname := r.shapes[t].qname
+	sums := make([]validate.Sum, len(rs))
+	if len(q.keyCols) != 1 || len(rs) < 2 {
+		for i, rg := range rs {
+			where, args := q.where(rg)
+			err := r.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum("+q.hash+"), 0)::text FROM ONLY "+qname+where, args...).Scan(&sums[i].Rows, &sums[i].Hash)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: count and hash: %w", qname, err)
+			}
+		}
+		return sums, nil
 	}
-	return s, nil
+	for i := range sums {
+		sums[i].Hash = "0"
+	}
+	bounds := make([]string, len(rs)-1) // each range's lower bound but the first's
+	for i, rg := range rs[1:] {
+		bounds[i] = rg.Lo[0]
+	}
+	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT width_bucket(%s, $1::text[]::%s[]), count(*), sum(%s)::text FROM ONLY %s GROUP BY 1",
+		q.keyCols[0], q.keyTypes[0], q.hash, qname), bounds)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: count and hash: %w", qname, err)
+	}
+	var chunk int
+	var s validate.Sum
+	_, err = pgx.ForEachRow(rows, []any{&chunk, &s.Rows, &s.Hash}, func() error {
+		if chunk < 0 || chunk >= len(sums) {
+			return fmt.Errorf("range %d of %d", chunk, len(sums))
+		}
+		sums[chunk] = s
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("table %s: count and hash: %w", qname, err)
+	}
+	return sums, nil
 }
 
 func (r *pgReader) Hashes(ctx context.Context, t *validate.Table, rg validate.Range) ([]validate.KeyHash, error) {

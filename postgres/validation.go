@@ -74,6 +74,7 @@ type validator struct {
 	ctl      *Control
 	slot     string
 	cdcDone  <-chan error // the change data capture this validation runs, if any
+	pointAt  time.Time    // when the current point's snapshots were taken; zero: none open
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -93,7 +94,13 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
+	// The control schema has its own connection: the readers hold snapshots open.
+	ctlConn, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer ctlConn.Close(context.WithoutCancel(ctx))
+	ctl, ok, err := ReadControl(ctx, ctlConn, p.ControlSchema)
 	if err != nil {
 		return nil, fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
 	}
@@ -137,6 +144,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 			}
 		}
 	}
+	defer v.endPoint(ctx)
 	rep := &ValidationReport{Equal: true, Live: running}
 	for _, ts := range stats {
 		if !matchesAny(opts.Tables, ts.Schema, ts.Table) {
@@ -258,69 +266,93 @@ func (v *validator) describe(ctx context.Context, schema, name string) (*validat
 	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, &s, &g, nil
 }
 
-// pass compares a table chunk by chunk, each side in one snapshot.
+// pass compares a table chunk by chunk, at one point of the change stream.
 func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, tv *TableValidation) ([]validate.Difference, error) {
 	src, tgt := newReader(v.src), newReader(v.tgt)
 	src.add(t, s)
 	tgt.add(t, g)
-	var diffs []validate.Difference
-	err := v.aligned(ctx, func() error {
+	var res validate.TableResult
+	err := v.atPoint(ctx, false, func() error {
 		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
 		if err != nil {
 			return err
 		}
-		tv.Chunks = len(ranges)
-		for _, rg := range ranges {
-			res, err := validate.Chunk(ctx, src, tgt, t, rg)
-			if err != nil {
-				return err
-			}
-			tv.SourceRows += res.Source.Rows
-			tv.TargetRows += res.Target.Rows
-			tv.RowsRead += res.RowsRead
-			if !res.Equal {
-				tv.Differing++
-			}
-			if res.TooLarge {
-				tv.State = ValidationMismatched
-				tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
-					max(res.Source.Rows, res.Target.Rows), res.Source.Rows, res.Target.Rows)
-			}
-			diffs = append(diffs, res.Differences...)
-		}
-		return nil
+		res, err = validate.Compare(ctx, src, tgt, t, ranges)
+		return err
 	})
-	return diffs, err
+	tv.Chunks, tv.Differing, tv.RowsRead = res.Chunks, res.Differing, res.RowsRead
+	tv.SourceRows, tv.TargetRows = res.Source.Rows, res.Target.Rows
+	if res.TooLarge {
+		tv.State = ValidationMismatched
+		tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
+			max(res.Source.Rows, res.Target.Rows), res.Source.Rows, res.Target.Rows)
+	}
+	return res.Differences, err
 }
 
 // How long the validator waits for the applier to reach its marker.
 const markerWait = 2 * time.Minute
 
-// aligned runs f with the source and the target each in a repeatable-read snapshot of
-// the same point of the change stream. The source's snapshot is taken, then a marker
+// maxPointAge is how long one point serves the tables validated after it: the source's
+// snapshot holds back its vacuum meanwhile. A table being compared keeps its point.
+const maxPointAge = time.Minute
+
+// atPoint runs f with the source and the target each in a repeatable-read snapshot of
+// the same point of the change stream: the current point when it is recent enough and
+// later is false, else a new one. The source's snapshot is taken, then a marker
 // goes into its WAL; the applier, reaching the marker, has committed every transaction
 // the source committed before it and exports the target's snapshot there. A
 // transaction that committed while the source's snapshot was taken may be on one side
 // only: the rows it changed differ, and a recheck at a later point settles them.
-func (v *validator) aligned(ctx context.Context, f func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := v.alignedOnce(ctx, f)
-		if !errors.Is(err, errPointGone) || attempt == 3 {
+func (v *validator) atPoint(ctx context.Context, later bool, f func() error) error {
+	if v.pointAt.IsZero() || later || time.Since(v.pointAt) > maxPointAge {
+		if err := v.endPoint(ctx); err != nil {
 			return err
 		}
+		for attempt := 1; ; attempt++ {
+			err := v.newPoint(ctx)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errPointGone) || attempt == 3 {
+				return err
+			}
+		}
 	}
+	err := f()
+	if err != nil {
+		_ = v.endPoint(ctx) // a failed statement aborted the transactions
+	}
+	return err
+}
+
+// endPoint ends the snapshots of the current point.
+func (v *validator) endPoint(ctx context.Context) error {
+	if v.pointAt.IsZero() {
+		return nil
+	}
+	v.pointAt = time.Time{}
+	var err error
+	for _, c := range []*pgx.Conn{v.src, v.tgt} {
+		if _, cerr := c.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 var errPointGone = errors.New("the target's snapshot at the marker is no longer exported")
 
-func (v *validator) alignedOnce(ctx context.Context, f func() error) (err error) {
+// newPoint opens the snapshots of a new point.
+func (v *validator) newPoint(ctx context.Context) (err error) {
 	id := randomHex(8)
 	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	defer func() {
-		if _, cerr := v.src.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
-			err = fmt.Errorf("source: %w", cerr)
+		if err != nil {
+			v.src.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			v.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
 	// The snapshot is taken as this statement starts: the marker follows it in the WAL.
@@ -339,15 +371,11 @@ func (v *validator) alignedOnce(ctx context.Context, f func() error) (err error)
 	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	defer func() {
-		if _, cerr := v.tgt.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
-			err = fmt.Errorf("target: %w", cerr)
-		}
-	}()
 	if _, err := v.tgt.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
-	return f()
+	v.pointAt = time.Now()
+	return nil
 }
 
 // waitPoint waits for the applier to record the target's snapshot at marker id.
@@ -356,7 +384,7 @@ func (v *validator) waitPoint(ctx context.Context, id string) (string, error) {
 	points := v.ctl.table("validation_points")
 	for {
 		var snapshot, perr string
-		err := v.tgt.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, error", id).Scan(&snapshot, &perr)
+		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, error", id).Scan(&snapshot, &perr)
 		switch {
 		case err == nil && perr != "":
 			return "", fmt.Errorf("target: %s", perr)
@@ -436,7 +464,7 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 			keys[i] = d.Key
 		}
 		var next []validate.Difference
-		err := v.aligned(ctx, func() error {
+		err := v.atPoint(ctx, true, func() error {
 			var hashes [2][]validate.KeyHash
 			for i, rd := range []*pgReader{src, tgt} {
 				rows, err := rd.Lookup(ctx, t, keys)

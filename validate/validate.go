@@ -38,7 +38,7 @@ type Table struct {
 
 func (t *Table) String() string { return t.Schema + "." + t.Name }
 
-// Range is a chunk of a keyed table: the keys k with Lo < k <= Hi, in the key's order
+// Range is a chunk of a keyed table: the keys k with Lo <= k < Hi, in the key's order
 // on the source. A nil bound is open.
 type Range struct {
 	Lo, Hi []string
@@ -65,8 +65,9 @@ type Row struct {
 
 // Reader reads one side at one consistent point. It is used by one goroutine at a time.
 type Reader interface {
-	// Sum counts and hashes a range's rows (the whole table for a table without a key).
-	Sum(ctx context.Context, t *Table, r Range) (Sum, error)
+	// Sums counts and hashes the rows of each range (for a table without a key, one
+	// range: the whole table). The ranges are in order and cover every key.
+	Sums(ctx context.Context, t *Table, rs []Range) ([]Sum, error)
 	// Hashes returns the key and hash of each row in a range.
 	Hashes(ctx context.Context, t *Table, r Range) ([]KeyHash, error)
 	// Lookup returns the rows with these keys; keys without a row are left out.
@@ -88,16 +89,6 @@ func (d Difference) String() string {
 		s += " columns " + strings.Join(d.Columns, ", ")
 	}
 	return s
-}
-
-// ChunkResult is what comparing one chunk found.
-type ChunkResult struct {
-	Source, Target Sum
-	Equal          bool
-	Differences    []Difference
-	RowsRead       int64 // rows whose key and hash were read from both sides (0 when the sums agreed)
-	// TooLarge: a table without a key differs but has too many rows to find which.
-	TooLarge bool
 }
 
 // KeylessDiffRows is the most rows a table without a key may have for the validator
@@ -127,43 +118,68 @@ func sideErr(srcErr, tgtErr error) error {
 	return nil
 }
 
-// Chunk compares one chunk (for a table without a key, the whole table).
-func Chunk(ctx context.Context, src, tgt Reader, t *Table, r Range) (ChunkResult, error) {
-	var res ChunkResult
-	var sums [2]Sum
+// TableResult is what comparing a table's chunks found.
+type TableResult struct {
+	Source, Target Sum // the whole table's
+	Chunks         int
+	Differing      int   // chunks whose sums differ
+	RowsRead       int64 // rows whose key and hash were read from both sides
+	Differences    []Difference
+	// TooLarge: a table without a key differs but has too many rows to find which.
+	TooLarge bool
+}
+
+// Compare compares a table's chunks: their sums on both sides at once, then row by row
+// where they differ.
+func Compare(ctx context.Context, src, tgt Reader, t *Table, rs []Range) (TableResult, error) {
+	var res TableResult
+	res.Chunks = len(rs)
+	var sums [2][]Sum
 	se, te := both(func(i int, rd Reader) (err error) {
-		sums[i], err = rd.Sum(ctx, t, r)
+		sums[i], err = rd.Sums(ctx, t, rs)
 		return err
 	}, src, tgt)
 	if err := sideErr(se, te); err != nil {
 		return res, err
 	}
-	res.Source, res.Target = sums[0], sums[1]
-	if res.Source == res.Target {
-		res.Equal = true
-		return res, nil
+	for i, r := range rs {
+		s, g := sums[0][i], sums[1][i]
+		res.Source.Rows += s.Rows
+		res.Target.Rows += g.Rows
+		if s == g {
+			continue
+		}
+		res.Differing++
+		if len(t.Key) == 0 && max(s.Rows, g.Rows) > KeylessDiffRows {
+			res.TooLarge = true
+			continue
+		}
+		diffs, read, err := diffChunk(ctx, src, tgt, t, r)
+		if err != nil {
+			return res, err
+		}
+		res.RowsRead += read
+		res.Differences = append(res.Differences, diffs...)
 	}
-	if len(t.Key) == 0 && max(res.Source.Rows, res.Target.Rows) > KeylessDiffRows {
-		res.TooLarge = true
-		return res, nil
-	}
+	return res, nil
+}
+
+// diffChunk finds the rows that differ in a chunk whose sums differ.
+func diffChunk(ctx context.Context, src, tgt Reader, t *Table, r Range) ([]Difference, int64, error) {
 	var hashes [2][]KeyHash
-	se, te = both(func(i int, rd Reader) (err error) {
+	se, te := both(func(i int, rd Reader) (err error) {
 		hashes[i], err = rd.Hashes(ctx, t, r)
 		return err
 	}, src, tgt)
 	if err := sideErr(se, te); err != nil {
-		return res, err
+		return nil, 0, err
 	}
-	res.RowsRead = int64(len(hashes[0]) + len(hashes[1]))
-	var err error
+	read := int64(len(hashes[0]) + len(hashes[1]))
 	if len(t.Key) == 0 {
-		res.Differences = multisetDiff(hashes[0], hashes[1])
-	} else {
-		res.Differences, err = Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+		return multisetDiff(hashes[0], hashes[1]), read, nil
 	}
-	res.Equal = len(res.Differences) == 0
-	return res, err
+	diffs, err := Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+	return diffs, read, err
 }
 
 func keyString(k []string) string { return strings.Join(k, "\x00") }

@@ -1,0 +1,161 @@
+// Command validate benchmarks cutover validate in one run, on throwaway servers:
+// pgbench scale 30 on a source, copied to a target by cutover start --full-load-only,
+// then, each -runs times:
+//
+//   - the floor: one hashing scan of every table on both sides at once
+//     (select count(*), sum(hashtext(t::text)) from t, source and target concurrently);
+//   - a full cutover validate;
+//
+// and the medians compared. Then 1% of pgbench_accounts' rows change on the source and
+// cutover validate --incremental rereads what changed, timed against the full pass.
+// Run with: make bench-validate (SCALE, RUNS).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cutover-dev/cutover/pgtest"
+)
+
+var tables = []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}
+
+func main() {
+	scale := flag.Int("scale", 30, "pgbench scale of the source")
+	bin := flag.String("cutover", "bin/cutover", "cutover binary")
+	runs := flag.Int("runs", 3, "runs of each measure; medians are compared")
+	flag.Parse()
+	if err := run(*scale, *runs, *bin); err != nil {
+		pgtest.StopAll()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	pgtest.StopAll()
+}
+
+func run(scale, runs int, bin string) error {
+	ctx := context.Background()
+	bin, _ = filepath.Abs(bin)
+	settings := map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}
+	src, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-source", Settings: settings})
+	if err != nil {
+		return err
+	}
+	tgt, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-target", Settings: settings})
+	if err != nil {
+		return err
+	}
+	for _, s := range []*pgtest.Server{src, tgt} {
+		if err := s.Exec(ctx, "postgres", "CREATE DATABASE bench"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("building pgbench scale %d on the source ...\n", scale)
+	pgbench := exec.Command(filepath.Join(src.BinDir, "pgbench"), "-i", "-q", "-s", strconv.Itoa(scale), "-h", "127.0.0.1", "-p", strconv.Itoa(src.Port), "-U", "postgres", "bench")
+	pgbench.Env = append(os.Environ(), "PGPASSWORD="+pgtest.Password)
+	if out, err := pgbench.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "cutover-bench-validate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\ncdc: {no_identity: replica_identity_full}\napi: {listen: \"\"}\n",
+		src.URL("bench"), tgt.URL("bench"))
+	planFile := filepath.Join(dir, "cutover.yaml")
+	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
+		return err
+	}
+	cutover := func(args ...string) (time.Duration, string, error) {
+		c := exec.Command(bin, append(args, "-c", planFile)...)
+		start := time.Now()
+		out, err := c.CombinedOutput()
+		return time.Since(start), string(out), err
+	}
+	if _, out, err := cutover("start", "--full-load-only"); err != nil {
+		return fmt.Errorf("cutover start --full-load-only: %v\n%s", err, out)
+	}
+	// Both sides as the scans will find them: hint bits set, statistics there.
+	for _, s := range []*pgtest.Server{src, tgt} {
+		if err := s.Exec(ctx, "bench", "VACUUM ANALYZE"); err != nil {
+			return err
+		}
+	}
+	var floors, fulls []time.Duration
+	for i := range runs {
+		floor, err := floorScan(ctx, src, tgt)
+		if err != nil {
+			return err
+		}
+		full, out, err := cutover("validate")
+		if err != nil {
+			return fmt.Errorf("cutover validate: %v\n%s", err, out)
+		}
+		floors, fulls = append(floors, floor), append(fulls, full)
+		fmt.Printf("run %d: floor %v, cutover validate %v\n", i+1, floor.Round(time.Millisecond), full.Round(time.Millisecond))
+		if i == 0 {
+			fmt.Print(indent(out))
+		}
+	}
+	f, v := median(floors), median(fulls)
+	fmt.Printf("\nmedians of %d runs (pgbench scale %d):\n", runs, scale)
+	fmt.Printf("  floor: count(*), sum(hashtext(t::text)) of every table, both sides at once: %v\n", f.Round(time.Millisecond))
+	fmt.Printf("  cutover validate (full):                                                 %v\n", v.Round(time.Millisecond))
+	fmt.Printf("ratio full validation / floor: %.2f   (goal <= 1.50)\n", v.Seconds()/f.Seconds())
+	return nil
+}
+
+// floorScan hashes every row of every table, the source and the target at once.
+func floorScan(ctx context.Context, src, tgt *pgtest.Server) (time.Duration, error) {
+	start := time.Now()
+	for _, t := range tables {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, s := range []*pgtest.Server{src, tgt} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := s.Connect(ctx, "bench")
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer c.Close(ctx)
+				var n int64
+				var sum *string
+				errs[i] = c.QueryRow(ctx, fmt.Sprintf("SELECT count(*), sum(hashtext(t::text))::text FROM %s t", t)).Scan(&n, &sum)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	return time.Since(start), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
