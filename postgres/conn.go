@@ -23,6 +23,9 @@ const DefaultConnectTimeout = 10 * time.Second
 // ApplicationName identifies cutover's sessions in pg_stat_activity.
 const ApplicationName = "cutover"
 
+// valueSettings are the session settings every connection starts with.
+var valueSettings = map[string]string{"DateStyle": "ISO", "IntervalStyle": "postgres", "extra_float_digits": "3"}
+
 // Config builds a connection config for an endpoint of the plan.
 func Config(e plan.Endpoint) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(e.URL)
@@ -37,6 +40,15 @@ func Config(e plan.Endpoint) (*pgx.ConnConfig, error) {
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = ApplicationName
+	}
+	// Values travel as text (COPY, the change stream) from one server's output to the
+	// other's input: fix the settings that change that text, as pg_dump does. A date
+	// written 05/11/2026 by a DMY source would be read as May 11 by an MDY target, and
+	// a float written with fewer digits would lose its last bits.
+	for k, v := range valueSettings {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	return cfg, nil
 }

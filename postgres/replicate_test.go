@@ -407,3 +407,24 @@ func TestCDCWritersDuringLoadAndCDC(t *testing.T) {
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
 }
+
+// The source writes dates day first and floats with 15 digits, the target reads dates
+// month first: the values must arrive as they are, by the full load and by CDC.
+func TestValuesSurviveOutputSettings(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, fmt.Sprintf(`ALTER DATABASE %q SET DateStyle = 'SQL, DMY'; ALTER DATABASE %q SET extra_float_digits = 0;
+		ALTER DATABASE %q SET IntervalStyle = 'sql_standard'`, src.Name, src.Name, src.Name))
+	tgt.Exec(t, fmt.Sprintf(`ALTER DATABASE %q SET DateStyle = 'SQL, MDY'; ALTER DATABASE %q SET IntervalStyle = 'iso_8601'`, tgt.Name, tgt.Name))
+	src.Exec(t, `CREATE TABLE v (id int PRIMARY KEY, d date, ts timestamp, f float8, i interval);
+		INSERT INTO v VALUES (1, '2026-11-05', '2026-11-05 10:00', 0.1 + 0.2, '-1 day +02:03:04')`)
+	fullLoad(t, src, tgt, "")
+	r := startCDC(t, src, tgt, "")
+	src.Exec(t, `INSERT INTO v VALUES (2, '2026-12-03', '2026-12-03 01:02', 1 / 3.0::float8, '1 year -2 months 3 days');
+		UPDATE v SET f = f * 3, d = d + 1 WHERE id = 1`)
+	caughtUp(t, src, tgt, r)
+	q := `SELECT string_agg(format('%s %s %s %s %s', id, to_char(d, 'YYYY-MM-DD'), to_char(ts, 'YYYY-MM-DD HH24:MI'), float8send(f), extract(epoch FROM i)), '; ' ORDER BY id) FROM v`
+	if s, g := pgtest.QueryVal[string](t, src, q), pgtest.QueryVal[string](t, tgt, q); s != g {
+		t.Fatalf("values changed on the way:\nsource %s\ntarget %s", s, g)
+	}
+}
