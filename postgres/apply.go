@@ -61,7 +61,8 @@ type applier struct {
 	onCommitted func(position string, txns int)
 	metrics     *metrics.Metrics
 	net         netBuffer
-	points      points // the target's state at validation markers
+	points      points   // the target's state at validation markers
+	dirty       dirtySet // the rows the open group changed, by table
 }
 
 type queued struct {
@@ -91,7 +92,7 @@ type opCounts struct{ inserts, updates, deletes, truncates int64 }
 
 func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string, policy plan.ErrorPolicy, from string) (*applier, error) {
 	a := &applier{control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
-		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, onCommitted: func(string, int) {},
+		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, dirty: dirtySet{}, onCommitted: func(string, int) {},
 		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
 	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state = $1", TableSuspended)
 	if err != nil {
@@ -122,6 +123,7 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 	a.net.reset()
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
+	clear(a.dirty)
 	return nil
 }
 
@@ -163,6 +165,7 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 				continue
 			}
 			a.countChange(e)
+			a.dirty.markChange(e)
 			var err error
 			if a.careful != 0 {
 				err = a.applyCarefully(ctx, e, txnPos)
@@ -385,6 +388,23 @@ func (a *applier) commit(ctx context.Context) error {
 			[][]byte{[]byte(k[0]), []byte(k[1]), itoa(c.inserts), itoa(c.updates), itoa(c.deletes), itoa(c.truncates)}, nil, nil, nil)
 		a.queued = append(a.queued, queued{})
 	}
+	for k := range a.dirty {
+		keys := a.dirty.keys(k)
+		var arr []byte
+		arr = append(arr, '{')
+		for i, key := range keys {
+			if i > 0 {
+				arr = append(arr, ',')
+			}
+			arr = appendArrayElement(arr, cdc.Value{Text: []byte(key)})
+		}
+		arr = append(arr, '}')
+		a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, key, position)
+			SELECT $1, $2, k::jsonb, $3::pg_lsn FROM unnest($4::text[]) AS k
+			ON CONFLICT (schema_name, table_name, key) DO UPDATE SET position = excluded.position`,
+			[][]byte{[]byte(k[0]), []byte(k[1]), []byte(a.position), arr}, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
 	a.batch.ExecParams("UPDATE "+a.control+".state SET applied_position = $1, applied_commit_time = $2, applied_at = now()",
 		[][]byte{[]byte(a.position), []byte(a.commitTime.Format(time.RFC3339Nano))}, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
@@ -396,6 +416,7 @@ func (a *applier) commit(ctx context.Context) error {
 	a.inTxn = false
 	a.committed = a.position
 	a.points.expire(ctx)
+	clear(a.dirty)
 	for k, c := range a.counts {
 		table := k[0] + "." + k[1]
 		a.metrics.Applied(table, "insert", c.inserts)
@@ -417,6 +438,7 @@ func (a *applier) rollback(ctx context.Context) {
 	a.inTxn = false
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
+	clear(a.dirty)
 }
 
 func itoa(n int64) []byte { return []byte(fmt.Sprint(n)) }

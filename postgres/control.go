@@ -149,8 +149,14 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    snapshot   text NOT NULL,
 		    position   text NOT NULL,
 		    error      text NOT NULL DEFAULT '',
-		    created_at timestamptz NOT NULL DEFAULT now());`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"))
+		    created_at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE IF NOT EXISTS %[8]s (
+		    schema_name text NOT NULL,
+		    table_name  text NOT NULL,
+		    key         jsonb NOT NULL,
+		    position    pg_lsn NOT NULL,
+		    PRIMARY KEY (schema_name, table_name, key));`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

@@ -32,6 +32,9 @@ const (
 type ValidateOptions struct {
 	Tables    []plan.Pattern // only the tables matching one of these; none: every migrated table
 	ChunkRows int
+	// Incremental compares only the rows changed since each table's last validation
+	// (and those that differed then); a table never validated gets a full pass.
+	Incremental bool
 	// Progress, when set, is told about each table as it finishes.
 	Progress func(TableValidation)
 	// Out gets the messages of the change data capture the validation runs when no
@@ -64,17 +67,22 @@ type TableValidation struct {
 	Differences []validate.Difference `json:"differences,omitempty"` // the first failuresKept
 	Error       string                `json:"error,omitempty"`
 	Seconds     float64               `json:"seconds"`
+	// Incremental: only the rows changed since the last validation were compared
+	// (RowsRead of them), and those that differed then.
+	Incremental bool `json:"incremental"`
 }
 
 // validator holds the connections of a validation pass.
 type validator struct {
-	p        *plan.Plan
-	src, tgt *pgx.Conn
-	flush    *pgx.Conn // a second connection to the source, outside the snapshot
-	ctl      *Control
-	slot     string
-	cdcDone  <-chan error // the change data capture this validation runs, if any
-	pointAt  time.Time    // when the current point's snapshots were taken; zero: none open
+	p           *plan.Plan
+	src, tgt    *pgx.Conn
+	flush       *pgx.Conn // a second connection to the source, outside the snapshot
+	ctl         *Control
+	slot        string
+	cdcDone     <-chan error // the change data capture this validation runs, if any
+	pointAt     time.Time    // when the current point's snapshots were taken; zero: none open
+	pointPos    string       // the current point's position in the change stream
+	incremental bool
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -123,7 +131,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	defer flush.Close(context.WithoutCancel(ctx))
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental}
 	running, err := slotActive(ctx, src, st.Slot)
 	if err != nil {
 		return nil, err
@@ -212,15 +220,30 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 		return fail(err)
 	}
 	tv.Key = t.Key
-	estimated := ts.Rows + ts.Inserts - ts.Deletes
-	diffs, err := v.pass(ctx, t, srcShape, tgtShape, max(estimated, 0), chunkRows, &tv)
-	if err != nil {
-		return fail(err)
+	estimated := max(ts.Rows+ts.Inserts-ts.Deletes, 0)
+	var diffs []validate.Difference
+	done := false
+	if v.incremental && ts.ValidatedAt != nil && ts.Validation != ValidationPending && ts.Validation != ValidationError {
+		if diffs, done, err = v.changedRows(ctx, t, srcShape, tgtShape, estimated, &tv); err != nil {
+			return fail(err)
+		}
 	}
+	if !done {
+		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, &tv); err != nil {
+			return fail(err)
+		}
+	}
+	passPos := v.pointPos // a recheck moves to later points
+
 	if len(diffs) > 0 {
 		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs); err != nil {
 			return fail(err)
 		}
+	}
+	// Every change applied before the pass's point is validated now.
+	if _, err := v.ctl.conn.Exec(ctx, "DELETE FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
+		ts.Schema, ts.Table, passPos); err != nil {
+		return fail(fmt.Errorf("target: clear the validated changes: %w", err))
 	}
 	tv.Mismatches = int64(len(diffs))
 	if tv.Mismatches == 0 && tv.State == "" {
@@ -234,6 +257,93 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
 	return tv
+}
+
+// changedRows compares the rows changed since the table's last validation (and those
+// that differed then), at one point: done is false when a full pass is the better way
+// (a table without a key, a truncate, more than a tenth of the rows changed).
+func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, tv *TableValidation) (diffs []validate.Difference, done bool, err error) {
+	if len(t.Key) == 0 {
+		return nil, false, nil
+	}
+	src, tgt := newReader(v.src), newReader(v.tgt)
+	src.add(t, s)
+	tgt.add(t, g)
+	err = v.atPoint(ctx, false, func() error {
+		// The target's snapshot holds exactly the keys changed before the point.
+		keys, whole, err := v.dirtyKeys(ctx, t, estimated/10)
+		if err != nil || whole {
+			return err
+		}
+		var hashes [2][]validate.KeyHash
+		for i, rd := range []*pgReader{src, tgt} {
+			rows, err := rd.Lookup(ctx, t, keys)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				hashes[i] = append(hashes[i], validate.KeyHash{Key: r.Key, Hash: r.Hash})
+			}
+		}
+		tv.Incremental, tv.RowsRead = true, int64(len(keys))
+		diffs, err = validate.Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+		done = true
+		return err
+	})
+	return diffs, done, err
+}
+
+// dirtyKeys reads, in the target's snapshot, the keys of the rows changed since the
+// table's last validation and of the rows that differed then, in the validator's key
+// order; whole is true when the table must be compared whole instead.
+func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
+	rows, err := v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2",
+		t.Schema, t.Name)
+	if err != nil {
+		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
+	}
+	var text string
+	seen := map[string]bool{}
+	_, err = pgx.ForEachRow(rows, []any{&text}, func() error {
+		var obj map[string]*string
+		if err := json.Unmarshal([]byte(text), &obj); err != nil {
+			return fmt.Errorf("changed key %s: %w", text, err)
+		}
+		k := make([]string, len(t.Key))
+		for i, c := range t.Key {
+			v, ok := obj[c]
+			if !ok || v == nil {
+				whole = true // a truncate, or a key the stream names by other columns
+				return nil
+			}
+			k[i] = *v
+		}
+		if ks := strings.Join(k, "\x00"); !seen[ks] {
+			seen[ks] = true
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil || whole {
+		return nil, whole, err
+	}
+	rows, err = v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2",
+		t.Schema, t.Name)
+	if err != nil {
+		return nil, false, fmt.Errorf("target: read the last differences: %w", err)
+	}
+	_, err = pgx.ForEachRow(rows, []any{&text}, func() error {
+		var k []string
+		if err := json.Unmarshal([]byte(text), &k); err != nil || len(k) != len(t.Key) {
+			return nil
+		}
+		if ks := strings.Join(k, "\x00"); !seen[ks] {
+			seen[ks] = true
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	return keys, int64(len(keys)) > max(most, 1000), err
 }
 
 // describe reads a table's shape on both sides and what the validator compares: the
@@ -364,7 +474,7 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 	if _, err := v.flush.Exec(ctx, "SELECT txid_current()"); err != nil {
 		return fmt.Errorf("source: flush the WAL: %w", err)
 	}
-	snapshot, err := v.waitPoint(ctx, id)
+	snapshot, position, err := v.waitPoint(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -374,33 +484,33 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 	if _, err := v.tgt.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
-	v.pointAt = time.Now()
+	v.pointAt, v.pointPos = time.Now(), position
 	return nil
 }
 
 // waitPoint waits for the applier to record the target's snapshot at marker id.
-func (v *validator) waitPoint(ctx context.Context, id string) (string, error) {
+func (v *validator) waitPoint(ctx context.Context, id string) (snapshot, position string, err error) {
 	deadline := time.Now().Add(markerWait)
 	points := v.ctl.table("validation_points")
 	for {
-		var snapshot, perr string
-		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, error", id).Scan(&snapshot, &perr)
+		var perr string
+		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, position, error", id).Scan(&snapshot, &position, &perr)
 		switch {
 		case err == nil && perr != "":
-			return "", fmt.Errorf("target: %s", perr)
+			return "", "", fmt.Errorf("target: %s", perr)
 		case err == nil:
-			return snapshot, nil
+			return snapshot, position, nil
 		case !errors.Is(err, pgx.ErrNoRows):
-			return "", fmt.Errorf("target: read the validation point: %w", err)
+			return "", "", fmt.Errorf("target: read the validation point: %w", err)
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("change data capture did not reach the validation marker within %v: is cutover start keeping up? (cutover status)", markerWait)
+			return "", "", fmt.Errorf("change data capture did not reach the validation marker within %v: is cutover start keeping up? (cutover status)", markerWait)
 		}
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", "", ctx.Err()
 		case err := <-v.cdcDone:
-			return "", fmt.Errorf("change data capture stopped: %v", err)
+			return "", "", fmt.Errorf("change data capture stopped: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
