@@ -166,6 +166,9 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 			}
 			a.countChange(e)
 			a.dirty.markChange(e)
+			if k := [2]string{e.Rel.Schema, e.Rel.Name}; e.Op != cdc.Truncate && len(a.dirty[k]) >= dirtyFlushKeys {
+				a.queueDirty(k, txnPos)
+			}
 			var err error
 			if a.careful != 0 {
 				err = a.applyCarefully(ctx, e, txnPos)
@@ -389,21 +392,7 @@ func (a *applier) commit(ctx context.Context) error {
 		a.queued = append(a.queued, queued{})
 	}
 	for k := range a.dirty {
-		keys := a.dirty.keys(k)
-		var arr []byte
-		arr = append(arr, '{')
-		for i, key := range keys {
-			if i > 0 {
-				arr = append(arr, ',')
-			}
-			arr = appendArrayElement(arr, cdc.Value{Text: []byte(key)})
-		}
-		arr = append(arr, '}')
-		a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, key, position)
-			SELECT $1, $2, k::jsonb, $3::pg_lsn FROM unnest($4::text[]) AS k
-			ON CONFLICT (schema_name, table_name, key) DO UPDATE SET position = excluded.position`,
-			[][]byte{[]byte(k[0]), []byte(k[1]), []byte(a.position), arr}, nil, nil, nil)
-		a.queued = append(a.queued, queued{})
+		a.queueDirty(k, a.position)
 	}
 	a.batch.ExecParams("UPDATE "+a.control+".state SET applied_position = $1, applied_commit_time = $2, applied_at = now()",
 		[][]byte{[]byte(a.position), []byte(a.commitTime.Format(time.RFC3339Nano))}, nil, nil, nil)
@@ -429,6 +418,29 @@ func (a *applier) commit(ctx context.Context) error {
 	clear(a.counts)
 	a.onCommitted(a.position, txns)
 	return nil
+}
+
+// queueDirty writes a table's dirty keys, in the open target transaction.
+func (a *applier) queueDirty(k [2]string, pos string) {
+	keys := a.dirty.keys(k)
+	delete(a.dirty, k)
+	if len(keys) == 0 {
+		return
+	}
+	arr := []byte{'{'}
+	for i, key := range keys {
+		if i > 0 {
+			arr = append(arr, ',')
+		}
+		arr = appendArrayElement(arr, cdc.Value{Text: []byte(key)})
+	}
+	arr = append(arr, '}')
+	a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, key, position)
+		SELECT $1, $2, k::jsonb, $3::pg_lsn FROM unnest($4::text[]) AS k
+		ON CONFLICT (schema_name, table_name, key) DO UPDATE SET position = excluded.position`,
+		[][]byte{[]byte(k[0]), []byte(k[1]), []byte(pos), arr}, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	a.batchBytes += len(arr)
 }
 
 func (a *applier) rollback(ctx context.Context) {

@@ -11,14 +11,14 @@ import (
 // key of every row a group changed (validation_dirty), so an incremental validation
 // rereads exactly those rows, and a crash loses none of them. A key is a JSON object
 // of the key columns' text values; the empty object marks the whole table (a truncate,
-// a table without a key, or too many keys in one group).
+// or a table without a key).
 
 // wholeTable is the dirty key that stands for every row of a table.
 const wholeTable = "{}"
 
-// dirtyMaxKeys bounds the keys one group records for a table; beyond, the whole table
-// is marked (a huge transaction is applied with bounded memory all the same).
-const dirtyMaxKeys = 20000
+// dirtyFlushKeys: a table's keys are written once this many gather in the open target
+// transaction (a huge source transaction is applied with bounded memory all the same).
+const dirtyFlushKeys = 5000
 
 type dirtySet map[[2]string]map[string]struct{}
 
@@ -36,9 +36,8 @@ func (d dirtySet) mark(k [2]string, key string) {
 	if _, whole := s[wholeTable]; whole {
 		return
 	}
-	if key == wholeTable || len(s) >= dirtyMaxKeys {
+	if key == wholeTable {
 		clear(s)
-		key = wholeTable
 	}
 	s[key] = struct{}{}
 }

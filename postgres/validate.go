@@ -215,7 +215,16 @@ func (r *pgReader) Hashes(ctx context.Context, t *validate.Table, rg validate.Ra
 	if err != nil {
 		return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
 	}
-	n := max(len(t.Key), 1)
+	kh, err := scanKeyHashes(rows, max(len(t.Key), 1))
+	if err != nil {
+		return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+	}
+	return kh, nil
+}
+
+// scanKeyHashes reads rows of n key columns and a hash.
+func scanKeyHashes(rows pgx.Rows, n int) ([]validate.KeyHash, error) {
+	defer rows.Close()
 	var out []validate.KeyHash
 	for rows.Next() {
 		kh := validate.KeyHash{Key: make([]string, n)}
@@ -225,15 +234,66 @@ func (r *pgReader) Hashes(ctx context.Context, t *validate.Table, rg validate.Ra
 		}
 		dest[n] = &kh.Hash
 		if err := rows.Scan(dest...); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+			return nil, err
 		}
 		out = append(out, kh)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("table %s: read row hashes: %w", r.shapes[t].qname, err)
+	return out, rows.Err()
+}
+
+// inKeys is a predicate selecting the rows with these keys: they travel as text arrays,
+// one per key column, and are cast to the key's types on this side.
+func (q *readerSQL) inKeys(keys [][]string) (string, []any) {
+	if len(q.keyCols) == 1 {
+		// An index scan for every value of the array, in the index's order.
+		col := make([]string, len(keys))
+		for j, k := range keys {
+			col[j] = k[0]
+		}
+		return q.keyCols[0] + " = ANY ($1::text[]::" + q.keyTypes[0] + "[])", []any{col}
 	}
-	return out, nil
+	args := make([]any, len(q.keyCols))
+	unnest := make([]string, len(q.keyCols))
+	casts := make([]string, len(q.keyCols))
+	names := make([]string, len(q.keyCols))
+	for i := range q.keyCols {
+		col := make([]string, len(keys))
+		for j, k := range keys {
+			col[j] = k[i]
+		}
+		args[i] = col
+		unnest[i] = fmt.Sprintf("$%d::text[]", i+1)
+		names[i] = fmt.Sprintf("k%d", i)
+		casts[i] = fmt.Sprintf("u.k%d::%s", i, q.keyTypes[i])
+	}
+	cols := strings.Join(q.keyCols, ", ")
+	if len(q.keyCols) > 1 {
+		cols = "(" + cols + ")"
+	}
+	return cols + " IN (SELECT " + strings.Join(casts, ", ") + " FROM unnest(" + strings.Join(unnest, ", ") + ") AS u(" + strings.Join(names, ", ") + "))", args
+}
+
+// SumKeys counts and hashes the rows with these keys.
+func (r *pgReader) SumKeys(ctx context.Context, t *validate.Table, keys [][]string) (validate.Sum, error) {
+	q := r.sql[t]
+	in, args := q.inKeys(keys)
+	var s validate.Sum
+	err := r.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum("+q.hash+"), 0)::text FROM ONLY "+r.shapes[t].qname+" WHERE "+in, args...).Scan(&s.Rows, &s.Hash)
+	if err != nil {
+		return s, fmt.Errorf("table %s: count and hash rows by key: %w", r.shapes[t].qname, err)
+	}
+	return s, nil
+}
+
+// KeyHashes returns the key and hash of the rows with these keys.
+func (r *pgReader) KeyHashes(ctx context.Context, t *validate.Table, keys [][]string) ([]validate.KeyHash, error) {
+	q := r.sql[t]
+	in, args := q.inKeys(keys)
+	rows, err := r.conn.Query(ctx, "SELECT "+q.keyText+", "+q.hash+" FROM ONLY "+r.shapes[t].qname+" WHERE "+in, args...)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: read row hashes by key: %w", r.shapes[t].qname, err)
+	}
+	return scanKeyHashes(rows, len(t.Key))
 }
 
 func (r *pgReader) Lookup(ctx context.Context, t *validate.Table, keys [][]string) ([]validate.Row, error) {
@@ -241,26 +301,8 @@ func (r *pgReader) Lookup(ctx context.Context, t *validate.Table, keys [][]strin
 	var out []validate.Row
 	for start := 0; start < len(keys); start += lookupBatch {
 		batch := keys[start:min(start+lookupBatch, len(keys))]
-		args := make([]any, len(q.keyCols))
-		unnest := make([]string, len(q.keyCols))
-		casts := make([]string, len(q.keyCols))
-		names := make([]string, len(q.keyCols))
-		for i := range q.keyCols {
-			col := make([]string, len(batch))
-			for j, k := range batch {
-				col[j] = k[i]
-			}
-			args[i] = col
-			unnest[i] = fmt.Sprintf("$%d::text[]", i+1)
-			names[i] = fmt.Sprintf("k%d", i)
-			casts[i] = fmt.Sprintf("u.k%d::%s", i, q.keyTypes[i])
-		}
-		cols := strings.Join(q.keyCols, ", ")
-		if len(q.keyCols) > 1 {
-			cols = "(" + cols + ")"
-		}
-		sql := "SELECT " + q.keyText + ", " + q.colsText + ", " + q.hash + " FROM ONLY " + r.shapes[t].qname +
-			" WHERE " + cols + " IN (SELECT " + strings.Join(casts, ", ") + " FROM unnest(" + strings.Join(unnest, ", ") + ") AS u(" + strings.Join(names, ", ") + "))"
+		in, args := q.inKeys(batch)
+		sql := "SELECT " + q.keyText + ", " + q.colsText + ", " + q.hash + " FROM ONLY " + r.shapes[t].qname + " WHERE " + in
 		rows, err := r.conn.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: read rows by key: %w", r.shapes[t].qname, err)

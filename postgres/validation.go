@@ -275,18 +275,8 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 		if err != nil || whole {
 			return err
 		}
-		var hashes [2][]validate.KeyHash
-		for i, rd := range []*pgReader{src, tgt} {
-			rows, err := rd.Lookup(ctx, t, keys)
-			if err != nil {
-				return err
-			}
-			for _, r := range rows {
-				hashes[i] = append(hashes[i], validate.KeyHash{Key: r.Key, Hash: r.Hash})
-			}
-		}
 		tv.Incremental, tv.RowsRead = true, int64(len(keys))
-		diffs, err = validate.Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+		diffs, _, err = validate.Keys(ctx, src, tgt, t, keys)
 		done = true
 		return err
 	})
@@ -511,7 +501,7 @@ func (v *validator) waitPoint(ctx context.Context, id string) (snapshot, positio
 			return "", "", ctx.Err()
 		case err := <-v.cdcDone:
 			return "", "", fmt.Errorf("change data capture stopped: %v", err)
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
@@ -574,19 +564,8 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 			keys[i] = d.Key
 		}
 		var next []validate.Difference
-		err := v.atPoint(ctx, true, func() error {
-			var hashes [2][]validate.KeyHash
-			for i, rd := range []*pgReader{src, tgt} {
-				rows, err := rd.Lookup(ctx, t, keys)
-				if err != nil {
-					return err
-				}
-				for _, r := range rows {
-					hashes[i] = append(hashes[i], validate.KeyHash{Key: r.Key, Hash: r.Hash})
-				}
-			}
-			var err error
-			next, err = validate.Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+		err := v.atPoint(ctx, true, func() (err error) {
+			next, _, err = validate.Keys(ctx, src, tgt, t, keys)
 			return err
 		})
 		if err != nil {
@@ -598,33 +577,6 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 		diffs = next
 	}
 	return diffs, nil
-}
-
-// waitApplied waits until the target has applied everything the source has written.
-func (v *validator) waitApplied(ctx context.Context) error {
-	var want string
-	if err := v.src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&want); err != nil {
-		return fmt.Errorf("source: read the WAL position: %w", err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var caught bool
-		err := v.tgt.QueryRow(ctx, "SELECT applied_position <> '' AND applied_position::pg_lsn >= $1::pg_lsn FROM "+v.ctl.table("state"), want).Scan(&caught)
-		if err != nil {
-			return fmt.Errorf("target: read the applied position: %w", err)
-		}
-		if caught {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the target did not apply the source's changes up to %s within 2 minutes: is cutover start keeping up? (cutover status)", want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // record writes a table's outcome to table_stats and its differences to validation_failures.

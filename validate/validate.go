@@ -70,6 +70,10 @@ type Reader interface {
 	Sums(ctx context.Context, t *Table, rs []Range) ([]Sum, error)
 	// Hashes returns the key and hash of each row in a range.
 	Hashes(ctx context.Context, t *Table, r Range) ([]KeyHash, error)
+	// SumKeys counts and hashes the rows with these keys.
+	SumKeys(ctx context.Context, t *Table, keys [][]string) (Sum, error)
+	// KeyHashes returns the key and hash of the rows with these keys.
+	KeyHashes(ctx context.Context, t *Table, keys [][]string) ([]KeyHash, error)
 	// Lookup returns the rows with these keys; keys without a row are left out.
 	Lookup(ctx context.Context, t *Table, keys [][]string) ([]Row, error)
 }
@@ -180,6 +184,36 @@ func diffChunk(ctx context.Context, src, tgt Reader, t *Table, r Range) ([]Diffe
 	}
 	diffs, err := Rows(ctx, src, tgt, t, hashes[0], hashes[1])
 	return diffs, read, err
+}
+
+// Keys compares the rows with these keys (rows changed since a validation, say): their
+// sums first, each row's hash when the sums differ. read is the rows whose hashes were
+// read one by one.
+func Keys(ctx context.Context, src, tgt Reader, t *Table, keys [][]string) (diffs []Difference, read int64, err error) {
+	if len(keys) == 0 {
+		return nil, 0, nil
+	}
+	var sums [2]Sum
+	se, te := both(func(i int, rd Reader) (err error) {
+		sums[i], err = rd.SumKeys(ctx, t, keys)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return nil, 0, err
+	}
+	if sums[0] == sums[1] {
+		return nil, 0, nil
+	}
+	var hashes [2][]KeyHash
+	se, te = both(func(i int, rd Reader) (err error) {
+		hashes[i], err = rd.KeyHashes(ctx, t, keys)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return nil, 0, err
+	}
+	diffs, err = Rows(ctx, src, tgt, t, hashes[0], hashes[1])
+	return diffs, int64(len(hashes[0]) + len(hashes[1])), err
 }
 
 func keyString(k []string) string { return strings.Join(k, "\x00") }

@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,9 +23,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 var tables = []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}
@@ -107,12 +110,77 @@ func run(scale, runs int, bin string) error {
 			fmt.Print(indent(out))
 		}
 	}
-	f, v := median(floors), median(fulls)
+	// Incremental: cutover start replicates while 1% of the accounts change.
+	start := exec.Command(bin, "start", "-c", planFile)
+	startLog, err := os.Create(filepath.Join(dir, "start.log"))
+	if err != nil {
+		return err
+	}
+	start.Stdout, start.Stderr = startLog, startLog
+	if err := start.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = start.Process.Kill(); _, _ = start.Process.Wait() }()
+	if err := waitFor(ctx, src, "bench", "SELECT active FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
+		return err
+	}
+	var incs []time.Duration
+	for i := range runs {
+		if err := src.Exec(ctx, "bench", "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0"); err != nil {
+			return err
+		}
+		want := fmt.Sprintf("SELECT count(*) = %d FROM pgbench_accounts WHERE abalance = %d", scale*1000, i+1)
+		if err := waitFor(ctx, tgt, "bench", want); err != nil {
+			return err
+		}
+		inc, out, err := cutover("validate", "--incremental")
+		if err != nil {
+			return fmt.Errorf("cutover validate --incremental: %v\n%s", err, out)
+		}
+		incs = append(incs, inc)
+		fmt.Printf("run %d: 1%% of pgbench_accounts changed (%d rows); cutover validate --incremental %v\n", i+1, scale*1000, inc.Round(time.Millisecond))
+		if i == 0 {
+			fmt.Print(indent(out))
+		}
+	}
+	if err := start.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := start.Wait(); err != nil {
+		return fmt.Errorf("cutover start: %v (log in %s)", err, startLog.Name())
+	}
+
+	f, v, n := median(floors), median(fulls), median(incs)
 	fmt.Printf("\nmedians of %d runs (pgbench scale %d):\n", runs, scale)
 	fmt.Printf("  floor: count(*), sum(hashtext(t::text)) of every table, both sides at once: %v\n", f.Round(time.Millisecond))
 	fmt.Printf("  cutover validate (full):                                                 %v\n", v.Round(time.Millisecond))
-	fmt.Printf("ratio full validation / floor: %.2f   (goal <= 1.50)\n", v.Seconds()/f.Seconds())
+	fmt.Printf("  cutover validate --incremental after 1%% of the rows changed:             %v\n", n.Round(time.Millisecond))
+	fmt.Printf("ratio full validation / floor:      %.2f   (goal <= 1.50)\n", v.Seconds()/f.Seconds())
+	fmt.Printf("ratio incremental / full validation: %.3f  (goal <= 0.05)\n", n.Seconds()/v.Seconds())
 	return nil
+}
+
+// waitFor polls a query until it returns true (two minutes at most).
+func waitFor(ctx context.Context, s *pgtest.Server, db, query string) error {
+	c, err := s.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var ok bool
+		if err := c.QueryRow(ctx, query).Scan(&ok); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waited two minutes for: %s", query)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // floorScan hashes every row of every table, the source and the target at once.
