@@ -19,14 +19,15 @@ type Plan struct {
 	// Path is the file the plan was read from.
 	Path string `yaml:"-"`
 
-	Source        Endpoint `yaml:"source"`
-	Target        Endpoint `yaml:"target"`
-	Tables        Tables   `yaml:"tables"`
-	FullLoad      FullLoad `yaml:"full_load"`
-	CDC           CDC      `yaml:"cdc"`
-	API           API      `yaml:"api"`
-	ControlSchema string   `yaml:"control_schema"`
-	Cutover       Cutover  `yaml:"cutover"`
+	Source        Endpoint   `yaml:"source"`
+	Target        Endpoint   `yaml:"target"`
+	Tables        Tables     `yaml:"tables"`
+	FullLoad      FullLoad   `yaml:"full_load"`
+	CDC           CDC        `yaml:"cdc"`
+	Validation    Validation `yaml:"validation"`
+	API           API        `yaml:"api"`
+	ControlSchema string     `yaml:"control_schema"`
+	Cutover       Cutover    `yaml:"cutover"`
 }
 
 // Endpoint is one side of the migration.
@@ -90,6 +91,18 @@ type CDC struct {
 	Heartbeat Duration `yaml:"heartbeat"`
 }
 
+// Validation configures cutover validate and the background validation.
+type Validation struct {
+	// Continuous validates in the background while cutover start runs: a full pass,
+	// then, every Interval, a pass over the rows changed since.
+	Continuous bool     `yaml:"continuous"`
+	Interval   Duration `yaml:"interval"`
+	ChunkRows  int      `yaml:"chunk_rows"`
+	// BusyPercent is the share of time a background validation spends reading; it
+	// pauses for the rest, between chunks.
+	BusyPercent int `yaml:"busy_percent"`
+}
+
 // API configures the HTTP server.
 type API struct {
 	Listen string `yaml:"listen"`
@@ -141,6 +154,7 @@ func Defaults() *Plan {
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
 		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
+		Validation:    Validation{Interval: Duration(time.Minute), ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",
 		Cutover: Cutover{

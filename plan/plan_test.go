@@ -114,7 +114,7 @@ func TestPatterns(t *testing.T) {
 func TestBadPlans(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"typo in a key", minimal + "full_lod: {parallel: 2}\n",
-			`p.yaml:3:1: full_lod: unknown key (did you mean "full_load"?); expected one of: source, target, tables, full_load, cdc, api, control_schema, cutover`},
+			`p.yaml:3:1: full_lod: unknown key (did you mean "full_load"?); expected one of: source, target, tables, full_load, cdc, validation, api, control_schema, cutover`},
 		{"typo in a nested key", minimal + "tables:\n  inclde: [public.*]\n",
 			`p.yaml:4:3: tables.inclde: unknown key (did you mean "include"?)`},
 		{"wrong type", minimal + "full_load: {parallel: many}\n",

@@ -109,6 +109,19 @@ cdc:
   # figures honest while the source is idle.
   heartbeat: {{.D.CDC.Heartbeat}}
 
+validation:
+  # Validate in the background while cutover start runs: a full pass of every table,
+  # then, every interval, a pass over the rows changed since (cutover validate
+  # --incremental). The states are in cutover status and /metrics.
+  continuous: {{.D.Validation.Continuous}}
+  interval: {{.D.Validation.Interval}}
+  # Rows per chunk: both databases count and hash each chunk; only a chunk whose
+  # sums differ is compared row by row.
+  chunk_rows: {{.D.Validation.ChunkRows}}
+  # The share of time the background validation spends reading (it pauses between
+  # chunks for the rest), so it does not weigh on the source.
+  busy_percent: {{.D.Validation.BusyPercent}}
+
 api:
   # /metrics, /api/status and the dashboard; "" turns the server off.
   listen: {{q .D.API.Listen}}

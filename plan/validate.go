@@ -29,6 +29,15 @@ func (d *decoder) validate(p *Plan) {
 	if h := time.Duration(p.CDC.Heartbeat); h < 100*time.Millisecond || h > time.Hour {
 		d.errKey("cdc.heartbeat", "expected a duration from 100ms to 1h, got %v", h)
 	}
+	if i := time.Duration(p.Validation.Interval); i < time.Second || i > 24*time.Hour {
+		d.errKey("validation.interval", "expected a duration from 1s to 24h, got %v", i)
+	}
+	if n := p.Validation.ChunkRows; n < 100 || n > 10_000_000 {
+		d.errKey("validation.chunk_rows", "expected a number of rows from 100 to 10000000, got %d", n)
+	}
+	if n := p.Validation.BusyPercent; n < 1 || n > 100 {
+		d.errKey("validation.busy_percent", "expected a percentage from 1 to 100, got %d", n)
+	}
 	d.validateListen(p.API)
 	d.validateControlSchema(p.ControlSchema)
 	d.validateCutover(&p.Cutover)

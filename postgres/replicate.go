@@ -94,6 +94,15 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go heartbeat(ctx, p.Source, p.CDC.Heartbeat.D(), disp)
+	if p.Validation.Continuous {
+		var bg sync.WaitGroup
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			validateContinuously(ctx, p, disp)
+		}()
+		defer func() { cancel(); bg.Wait() }()
+	}
 	finishing := make(chan struct{})
 	var finishOnce sync.Once
 	go recordLatency(ctx, p, st.Slot, lat, opts.Metrics, func() {

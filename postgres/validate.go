@@ -131,9 +131,11 @@ func (r *pgReader) add(t *validate.Table, s *tableShape) {
 
 // where is a range's predicate and its arguments: key bounds travel as text and are
 // cast to the key's types on this side.
-func (q *readerSQL) where(rg validate.Range) (string, []any) {
+func (q *readerSQL) where(rg validate.Range) (string, []any) { return q.whereAfter(rg, nil) }
+
+// whereAfter is where, its parameters numbered after args.
+func (q *readerSQL) whereAfter(rg validate.Range, args []any) (string, []any) {
 	var conds []string
-	var args []any
 	tuple := func(vals []string) string {
 		ps := make([]string, len(vals))
 		for i, v := range vals {
@@ -156,7 +158,7 @@ func (q *readerSQL) where(rg validate.Range) (string, []any) {
 		conds = append(conds, cols+" < "+tuple(rg.Hi))
 	}
 	if len(conds) == 0 {
-		return "", nil
+		return "", args
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
@@ -184,8 +186,10 @@ func (r *pgReader) Sums(ctx context.Context, t *validate.Table, rs []validate.Ra
 	for i, rg := range rs[1:] {
 		bounds[i] = rg.Lo[0]
 	}
-	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT width_bucket(%s, $1::text[]::%s[]), count(*), sum(%s)::text FROM ONLY %s GROUP BY 1",
-		q.keyCols[0], q.keyTypes[0], q.hash, qname), bounds)
+	// The ranges may be some of the table's: read from the first's start to the last's end.
+	where, args := q.whereAfter(validate.Range{Lo: rs[0].Lo, Hi: rs[len(rs)-1].Hi}, []any{bounds})
+	rows, err := r.conn.Query(ctx, fmt.Sprintf("SELECT width_bucket(%s, $1::text[]::%s[]), count(*), sum(%s)::text FROM ONLY %s%s GROUP BY 1",
+		q.keyCols[0], q.keyTypes[0], q.hash, qname, where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: count and hash: %w", qname, err)
 	}

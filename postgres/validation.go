@@ -26,6 +26,8 @@ const (
 	// rechecks is how many times a difference seen while changes flow is read again,
 	// at a later point, before it is reported.
 	rechecks = 3
+	// throttledChunks is how many chunks a throttled validation reads between pauses.
+	throttledChunks = 10
 )
 
 // ValidateOptions says what to validate.
@@ -35,6 +37,12 @@ type ValidateOptions struct {
 	// Incremental compares only the rows changed since each table's last validation
 	// (and those that differed then); a table never validated gets a full pass.
 	Incremental bool
+	// RunningOnly: validate only while a cutover start streams the changes (the
+	// background validation), never run change data capture here.
+	RunningOnly bool
+	// BusyPercent below 100 reads chunks a few at a time and pauses between them, so
+	// that the validation reads this share of the time.
+	BusyPercent int
 	// Progress, when set, is told about each table as it finishes.
 	Progress func(TableValidation)
 	// Out gets the messages of the change data capture the validation runs when no
@@ -83,12 +91,16 @@ type validator struct {
 	pointAt     time.Time    // when the current point's snapshots were taken; zero: none open
 	pointPos    string       // the current point's position in the change stream
 	incremental bool
+	busy        int // percent of the time spent reading; 100 (or 0): no pause
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
 // source and target, records the outcome in the control schema and returns it.
 func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*ValidationReport, error) {
 	start := time.Now()
+	if opts.ChunkRows <= 0 {
+		opts.ChunkRows = p.Validation.ChunkRows
+	}
 	if opts.ChunkRows <= 0 {
 		opts.ChunkRows = DefaultChunkRows
 	}
@@ -131,10 +143,13 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	defer flush.Close(context.WithoutCancel(ctx))
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent}
 	running, err := slotActive(ctx, src, st.Slot)
 	if err != nil {
 		return nil, err
+	}
+	if !running && opts.RunningOnly {
+		return nil, errNotStreaming
 	}
 	if !running {
 		// No task streams the changes: run change data capture here while validating,
@@ -377,8 +392,26 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 		if err != nil {
 			return err
 		}
-		res, err = validate.Compare(ctx, src, tgt, t, ranges)
-		return err
+		if v.busy <= 0 || v.busy >= 100 {
+			res, err = validate.Compare(ctx, src, tgt, t, ranges)
+			return err
+		}
+		// Throttled: a few chunks at a time, then a pause.
+		for start := 0; start < len(ranges); start += throttledChunks {
+			began := time.Now()
+			part, err := validate.Compare(ctx, src, tgt, t, ranges[start:min(start+throttledChunks, len(ranges))])
+			if err != nil {
+				return err
+			}
+			res.Add(part)
+			pause := time.Since(began) * time.Duration(100-v.busy) / time.Duration(v.busy)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(pause):
+			}
+		}
+		return nil
 	})
 	tv.Chunks, tv.Differing, tv.RowsRead = res.Chunks, res.Differing, res.RowsRead
 	tv.SourceRows, tv.TargetRows = res.Source.Rows, res.Target.Rows
@@ -440,6 +473,8 @@ func (v *validator) endPoint(ctx context.Context) error {
 	}
 	return err
 }
+
+var errNotStreaming = errors.New("no cutover start streams the changes")
 
 var errPointGone = errors.New("the target's snapshot at the marker is no longer exported")
 
@@ -612,4 +647,61 @@ func nullJSON(b []byte) any {
 		return nil
 	}
 	return string(b)
+}
+
+// validateContinuously validates in the background of a running cutover start: a full
+// pass of every table, then, every interval, a pass over the rows changed since.
+func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Step(string) }) {
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	last := ""
+	for {
+		rep, err := Validate(ctx, p, ValidateOptions{Incremental: true, RunningOnly: true, BusyPercent: p.Validation.BusyPercent})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errNotStreaming):
+			if !wait(time.Second) { // the stream is starting
+				return
+			}
+			continue
+		case err != nil:
+			if msg := "background validation: " + err.Error(); msg != last {
+				disp.Step(msg)
+				last = msg
+			}
+		default:
+			if msg := validationSummary(rep); msg != last {
+				disp.Step(msg)
+				last = msg
+			}
+		}
+		if !wait(p.Validation.Interval.D()) {
+			return
+		}
+	}
+}
+
+// validationSummary is one line on a validation pass.
+func validationSummary(rep *ValidationReport) string {
+	counts := map[string]int{}
+	var mismatches int64
+	for _, t := range rep.Tables {
+		counts[t.State]++
+		mismatches += t.Mismatches
+	}
+	msg := fmt.Sprintf("validation: %d tables equal", counts[ValidationValidated]+counts[ValidationNoKey])
+	if n := counts[ValidationMismatched]; n > 0 {
+		msg += fmt.Sprintf(", %d differ (%d rows; cutover status, validation_failures)", n, mismatches)
+	}
+	if n := counts[ValidationError]; n > 0 {
+		msg += fmt.Sprintf(", %d could not be validated (cutover status)", n)
+	}
+	return msg
 }

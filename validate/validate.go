@@ -133,6 +133,17 @@ type TableResult struct {
 	TooLarge bool
 }
 
+// Add adds the outcome of more chunks of the same table.
+func (r *TableResult) Add(o TableResult) {
+	r.Source.Rows += o.Source.Rows
+	r.Target.Rows += o.Target.Rows
+	r.Chunks += o.Chunks
+	r.Differing += o.Differing
+	r.RowsRead += o.RowsRead
+	r.Differences = append(r.Differences, o.Differences...)
+	r.TooLarge = r.TooLarge || o.TooLarge
+}
+
 // Compare compares a table's chunks: their sums on both sides at once, then row by row
 // where they differ.
 func Compare(ctx context.Context, src, tgt Reader, t *Table, rs []Range) (TableResult, error) {
