@@ -185,6 +185,12 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 					return err
 				}
 			}
+			if strings.HasPrefix(e.ID, repairPrefix) {
+				if err := a.repairAt(ctx, e); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := a.points.export(ctx, a.conn, a.control, e); err != nil {
 				return err
 			}

@@ -155,8 +155,20 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    table_name  text NOT NULL,
 		    key         jsonb NOT NULL,
 		    position    pg_lsn NOT NULL,
-		    PRIMARY KEY (schema_name, table_name, key));`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"))
+		    PRIMARY KEY (schema_name, table_name, key));
+		CREATE TABLE IF NOT EXISTS %[9]s (
+		    id         text PRIMARY KEY,
+		    statements text[] NOT NULL,
+		    created_at timestamptz NOT NULL DEFAULT now(),
+		    applied_at timestamptz,
+		    error      text NOT NULL DEFAULT '');
+		CREATE TABLE IF NOT EXISTS %[10]s (
+		    repair      text NOT NULL,
+		    schema_name text NOT NULL,
+		    table_name  text NOT NULL,
+		    key         jsonb NOT NULL,
+		    row         jsonb);`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

@@ -32,27 +32,30 @@ const (
 
 // tableShape is a table's columns and key as one side's catalog has them.
 type tableShape struct {
-	qname    string            // quoted schema.table
-	types    map[string]string // column -> format_type
-	columns  []string          // in attnum order
-	key      []string          // primary key, replica identity index or unique NOT NULL index; none: no key
-	keyTypes []string
+	qname     string            // quoted schema.table
+	types     map[string]string // column -> format_type
+	generated map[string]bool   // stored generated columns
+	columns   []string          // in attnum order
+	key       []string          // primary key, replica identity index or unique NOT NULL index; none: no key
+	keyTypes  []string
 }
 
 // describeTable reads a table's shape; ok is false when the table does not exist.
 func describeTable(ctx context.Context, conn *pgx.Conn, schema, name string) (s tableShape, ok bool, err error) {
 	s.qname = pgx.Identifier{schema, name}.Sanitize()
-	s.types = map[string]string{}
-	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+	s.types, s.generated = map[string]string{}, map[string]bool{}
+	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schema, name)
 	if err != nil {
 		return s, false, err
 	}
 	var col, typ string
-	if _, err := pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+	var gen bool
+	if _, err := pgx.ForEachRow(rows, []any{&col, &typ, &gen}, func() error {
 		s.columns = append(s.columns, col)
 		s.types[col] = typ
+		s.generated[col] = gen
 		return nil
 	}); err != nil {
 		return s, false, err

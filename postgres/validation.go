@@ -37,6 +37,9 @@ type ValidateOptions struct {
 	// Incremental compares only the rows changed since each table's last validation
 	// (and those that differed then); a table never validated gets a full pass.
 	Incremental bool
+	// Repair copies the rows that differ again from the source, through the applier
+	// (so changes in flight land on top), then compares them again.
+	Repair bool
 	// RunningOnly: validate only while a cutover start streams the changes (the
 	// background validation), never run change data capture here.
 	RunningOnly bool
@@ -78,6 +81,8 @@ type TableValidation struct {
 	// Incremental: only the rows changed since the last validation were compared
 	// (RowsRead of them), and those that differed then.
 	Incremental bool `json:"incremental"`
+	// Repaired is the rows copied again from the source (--repair).
+	Repaired int64 `json:"repaired"`
 }
 
 // validator holds the connections of a validation pass.
@@ -92,6 +97,7 @@ type validator struct {
 	pointPos    string       // the current point's position in the change stream
 	incremental bool
 	busy        int // percent of the time spent reading; 100 (or 0): no pause
+	repair      bool
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -143,7 +149,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	defer flush.Close(context.WithoutCancel(ctx))
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair}
 	running, err := slotActive(ctx, src, st.Slot)
 	if err != nil {
 		return nil, err
@@ -255,6 +261,11 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 			return fail(err)
 		}
 	}
+	if v.repair && len(diffs) > 0 && len(t.Key) > 0 {
+		if diffs, err = v.repairTable(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
+			return fail(err)
+		}
+	}
 	// Every change applied before the pass's point is validated now.
 	if _, err := v.ctl.conn.Exec(ctx, "DELETE FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
 		ts.Schema, ts.Table, passPos); err != nil {
@@ -272,6 +283,32 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
 	return tv
+}
+
+// repairTable copies the differing rows again from the source, then compares them
+// again; it tries three times. It returns the rows that still differ.
+func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *TableValidation) ([]validate.Difference, error) {
+	src, tgt := newReader(v.src), newReader(v.tgt)
+	src.add(t, s)
+	tgt.add(t, g)
+	for range 3 {
+		keys := make([][]string, len(diffs))
+		for i, d := range diffs {
+			keys[i] = d.Key
+		}
+		if err := v.repairRows(ctx, t, s, g, keys); err != nil {
+			return nil, err
+		}
+		tv.Repaired += int64(len(keys))
+		err := v.atPoint(ctx, true, func() (err error) {
+			diffs, _, err = validate.Keys(ctx, src, tgt, t, keys)
+			return err
+		})
+		if err != nil || len(diffs) == 0 {
+			return diffs, err
+		}
+	}
+	return diffs, nil
 }
 
 // changedRows compares the rows changed since the table's last validation (and those

@@ -12,10 +12,10 @@ import (
 )
 
 func newValidateCmd(a *app) *cobra.Command {
-	var asJSON, incremental bool
+	var asJSON, incremental, repair bool
 	var tables []string
 	cmd := &cobra.Command{
-		Use:   "validate [--json] [--table PATTERN] [--incremental]",
+		Use:   "validate [--json] [--table PATTERN] [--incremental] [--repair]",
 		Short: "Compare every migrated table between source and target, row by row where they differ",
 		Long: `Compares the migrated tables between source and target. Each table is split into key
 ranges; for each range both databases compute a row count and a hash of the rows
@@ -42,6 +42,13 @@ changes (validation_dirty, in the same transaction as the change). A table never
 validated, truncated since, without a key, or with more than a tenth of its rows
 changed gets a full pass.
 
+With --repair, the rows that differ are copied again from the source through the
+applier: a marker goes into the source's WAL, the rows are read in the snapshot taken
+with it, and the applier, on reaching the marker, deletes the target's rows with those
+keys and inserts the source's, in one transaction; the changes made after the marker
+apply on top. The rows are then compared again (three tries). A table without a key
+cannot be repaired row by row.
+
 Exit status: 0 when every table is equal, 1 when a table differs or could not be
 validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
 		Args: cobra.NoArgs,
@@ -50,7 +57,7 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
 			if err != nil {
 				return err
 			}
-			opts := postgres.ValidateOptions{Incremental: incremental}
+			opts := postgres.ValidateOptions{Incremental: incremental, Repair: repair}
 			for _, t := range tables {
 				pt, err := plan.ParsePattern(t)
 				if err != nil {
@@ -83,6 +90,7 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().BoolVar(&incremental, "incremental", false, "compare only the rows changed since each table's last validation")
+	cmd.Flags().BoolVar(&repair, "repair", false, "copy the rows that differ again from the source, then compare them again")
 	cmd.Flags().StringArrayVar(&tables, "table", nil, "validate only the tables matching this schema.table pattern (repeatable)")
 	return cmd
 }
@@ -97,6 +105,10 @@ func printTableValidation(w io.Writer, tv postgres.TableValidation) {
 		fmt.Fprintf(w, "%-40s error: %s\n", name, tv.Error)
 		return
 	case postgres.ValidationValidated, postgres.ValidationNoKey:
+		if tv.Repaired > 0 {
+			fmt.Fprintf(w, "%-40s %-10s %d rows repaired, then equal, %.1fs\n", name, tv.State, tv.Repaired, tv.Seconds)
+			return
+		}
 		if tv.Incremental {
 			fmt.Fprintf(w, "%-40s %-10s %d changed rows compared, %.1fs\n", name, tv.State, tv.RowsRead, tv.Seconds)
 			return

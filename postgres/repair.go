@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Repair: the rows that differ are copied again from the source through the applier,
+// at their place in the change stream. The validator writes a marker into the source's
+// WAL; in the same snapshot it reads the rows, and stores them with the statements that
+// write them in the control schema (validation_repairs). The applier, on reaching the
+// marker, applies them in a transaction of its own: the target then holds the source's
+// rows as of the marker, and the changes after it apply on top.
+
+// repairPrefix starts the ID of a repair marker.
+const repairPrefix = "repair:"
+
+// repairWait is how long the applier waits at a repair marker for the rows to arrive.
+const repairWait = 30 * time.Second
+
+// repairAt applies the repair of marker m: it waits for the validator to store it.
+func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
+	id := strings.TrimPrefix(m.ID, repairPrefix)
+	repairs := a.control + ".validation_repairs"
+	deadline := time.Now().Add(repairWait)
+	var stmts []string
+	for {
+		rr := a.conn.ExecParams(ctx, "SELECT array_to_json(statements)::text FROM "+repairs+" WHERE id = $1 AND applied_at IS NULL AND error = ''",
+			[][]byte{[]byte(id)}, nil, nil, nil)
+		var text []byte
+		for rr.NextRow() {
+			text = append([]byte(nil), rr.Values()[0]...)
+		}
+		if _, err := rr.Close(); err != nil {
+			return err
+		}
+		if text != nil {
+			if err := json.Unmarshal(text, &stmts); err != nil {
+				return fmt.Errorf("repair %s: %w", id, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil // the validator gave up; it says so
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	b := &pgconn.Batch{}
+	b.ExecParams("BEGIN", nil, nil, nil, nil)
+	for _, s := range stmts {
+		b.ExecParams(s, nil, nil, nil, nil)
+	}
+	b.ExecParams("UPDATE "+repairs+" SET applied_at = now() WHERE id = $1", [][]byte{[]byte(id)}, nil, nil, nil)
+	b.ExecParams("COMMIT", nil, nil, nil, nil)
+	if _, err := a.conn.ExecBatch(ctx, b).ReadAll(); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return err // the connection: retried as any fault
+		}
+		if _, rerr := a.conn.Exec(ctx, "ROLLBACK").ReadAll(); rerr != nil {
+			return rerr
+		}
+		return a.conn.ExecParams(ctx, "UPDATE "+repairs+" SET error = $2 WHERE id = $1", [][]byte{[]byte(id), []byte(err.Error())}, nil, nil, nil).Read().Err
+	}
+	return nil
+}
+
+// repairStatements writes the source's rows over the target's for a table: the rows
+// with these keys are deleted, then the source's (those it has) inserted, every value
+// cast from its text on the target.
+func repairStatements(control, id string, t *validate.Table, g *tableShape) []string {
+	rows := pgx.Identifier{control, "validation_repair_rows"}.Sanitize()
+	from := fmt.Sprintf(" FROM %s r WHERE r.repair = %s AND r.schema_name = %s AND r.table_name = %s",
+		rows, quoteLiteral(id), quoteLiteral(t.Schema), quoteLiteral(t.Name))
+	keyCols := make([]string, len(t.Key))
+	keyVals := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keyCols[i] = pgx.Identifier{k}.Sanitize()
+		keyVals[i] = fmt.Sprintf("(r.key->>%d)::%s", i, g.types[k])
+	}
+	del := fmt.Sprintf("DELETE FROM ONLY %s WHERE (%s) IN (SELECT %s%s)", g.qname, strings.Join(keyCols, ", "), strings.Join(keyVals, ", "), from)
+	var cols, vals []string
+	for _, c := range t.Columns {
+		if g.generated[c] {
+			continue
+		}
+		cols = append(cols, pgx.Identifier{c}.Sanitize())
+		vals = append(vals, fmt.Sprintf("(r.row->>%s)::%s", quoteLiteral(c), g.types[c]))
+	}
+	ins := fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s%s AND r.row IS NOT NULL",
+		g.qname, strings.Join(cols, ", "), strings.Join(vals, ", "), from)
+	return []string{del, ins}
+}
+
+// repairRows copies the rows with these keys from the source to the target through
+// the applier, and waits until it has applied them.
+func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) error {
+	if err := v.endPoint(ctx); err != nil {
+		return err
+	}
+	id := randomHex(8)
+	src := newReader(v.src)
+	src.add(t, s)
+	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer v.src.Exec(context.WithoutCancel(ctx), "COMMIT")
+	// The snapshot is taken as the marker is written: the rows read in it are the
+	// source's at the marker.
+	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, repairPrefix+id); err != nil {
+		return fmt.Errorf("source: write a repair marker into the WAL: %w", err)
+	}
+	if _, err := v.flush.Exec(ctx, "SELECT txid_current()"); err != nil {
+		return fmt.Errorf("source: flush the WAL: %w", err)
+	}
+	rows, err := src.Lookup(ctx, t, keys)
+	if err != nil {
+		return err
+	}
+	onSource := map[string]validate.Row{}
+	for _, r := range rows {
+		onSource[strings.Join(r.Key, "\x00")] = r
+	}
+	c := v.ctl
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, k := range keys {
+		key, _ := json.Marshal(k)
+		var row any
+		if r, ok := onSource[strings.Join(k, "\x00")]; ok {
+			obj := map[string]*string{}
+			for i, col := range t.Columns {
+				obj[col] = r.Values[i]
+			}
+			j, _ := json.Marshal(obj)
+			row = string(j)
+		}
+		b.Queue("INSERT INTO "+c.table("validation_repair_rows")+" (repair, schema_name, table_name, key, row) VALUES ($1, $2, $3, $4, $5)",
+			id, t.Schema, t.Name, string(key), row)
+	}
+	b.Queue("INSERT INTO "+c.table("validation_repairs")+" (id, statements) VALUES ($1, $2)", id, repairStatements(v.p.ControlSchema, id, t, g))
+	b.Queue("COMMIT")
+	if err := c.conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("target: store the rows to repair: %w", err)
+	}
+	defer c.conn.Exec(context.WithoutCancel(ctx), "DELETE FROM "+c.table("validation_repair_rows")+" WHERE repair = $1", id)
+	defer c.conn.Exec(context.WithoutCancel(ctx), "DELETE FROM "+c.table("validation_repairs")+" WHERE id = $1", id)
+	deadline := time.Now().Add(repairWait + 10*time.Second)
+	for {
+		var applied bool
+		var rerr string
+		if err := c.conn.QueryRow(ctx, "SELECT applied_at IS NOT NULL, error FROM "+c.table("validation_repairs")+" WHERE id = $1", id).Scan(&applied, &rerr); err != nil {
+			return fmt.Errorf("target: read the repair: %w", err)
+		}
+		switch {
+		case rerr != "":
+			return fmt.Errorf("table %s: the repair failed on the target: %s", g.qname, rerr)
+		case applied:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("table %s: change data capture did not apply the repair within %v: is cutover start keeping up? (cutover status)", g.qname, repairWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-v.cdcDone:
+			return fmt.Errorf("change data capture stopped: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
