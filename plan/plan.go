@@ -97,11 +97,18 @@ type Validation struct {
 	// then, every Interval, a pass over the rows changed since.
 	Continuous bool     `yaml:"continuous"`
 	Interval   Duration `yaml:"interval"`
-	ChunkRows  int      `yaml:"chunk_rows"`
+	// TrackChanges has the applier record the key of every row it changes, for
+	// incremental validation (Continuous implies it). It costs the applier a write
+	// per changed row.
+	TrackChanges bool `yaml:"track_changes"`
+	ChunkRows    int  `yaml:"chunk_rows"`
 	// BusyPercent is the share of time a background validation spends reading; it
 	// pauses for the rest, between chunks.
 	BusyPercent int `yaml:"busy_percent"`
 }
+
+// Tracking reports whether the applier records the rows it changes.
+func (v Validation) Tracking() bool { return v.TrackChanges || v.Continuous }
 
 // API configures the HTTP server.
 type API struct {

@@ -115,6 +115,10 @@ validation:
   # --incremental). The states are in cutover status and /metrics.
   continuous: {{.D.Validation.Continuous}}
   interval: {{.D.Validation.Interval}}
+  # Record the key of every row the applier changes, so that cutover validate
+  # --incremental rereads only those (continuous implies it). It costs the applier
+  # one more write per changed row; without it an incremental pass is a full one.
+  track_changes: {{.D.Validation.TrackChanges}}
   # Rows per chunk: both databases count and hash each chunk; only a chunk whose
   # sums differ is compared row by row.
   chunk_rows: {{.D.Validation.ChunkRows}}

@@ -63,6 +63,7 @@ type applier struct {
 	net         netBuffer
 	points      points   // the target's state at validation markers
 	dirty       dirtySet // the rows the open group changed, by table
+	track       bool     // record the rows changed (validation.track_changes)
 }
 
 type queued struct {
@@ -165,9 +166,11 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 				continue
 			}
 			a.countChange(e)
-			a.dirty.markChange(e)
-			if k := [2]string{e.Rel.Schema, e.Rel.Name}; e.Op != cdc.Truncate && len(a.dirty[k]) >= dirtyFlushKeys {
-				a.queueDirty(k, txnPos)
+			if a.track {
+				a.dirty.markChange(e)
+				if k := [2]string{e.Rel.Schema, e.Rel.Name}; e.Op != cdc.Truncate && len(a.dirty[k]) >= dirtyFlushKeys {
+					a.queueDirty(k, txnPos)
+				}
 			}
 			var err error
 			if a.careful != 0 {

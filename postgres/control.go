@@ -66,6 +66,7 @@ type TableStat struct {
 	ValidatedAt          *time.Time // the end of the last validation of the table
 	ValidationMismatches int64      // rows that differed then
 	ValidationError      string
+	ValidatedPosition    string // the point of the change stream the last validation read at
 }
 
 // Validation states of a table in table_stats.
@@ -133,7 +134,9 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    ADD COLUMN IF NOT EXISTS validation_state      text NOT NULL DEFAULT 'pending',
 		    ADD COLUMN IF NOT EXISTS validated_at          timestamptz,
 		    ADD COLUMN IF NOT EXISTS validation_mismatches bigint NOT NULL DEFAULT 0,
-		    ADD COLUMN IF NOT EXISTS validation_error      text NOT NULL DEFAULT '';
+		    ADD COLUMN IF NOT EXISTS validation_error      text NOT NULL DEFAULT '',
+		    ADD COLUMN IF NOT EXISTS validated_position    text NOT NULL DEFAULT '';
+		ALTER TABLE %[2]s ADD COLUMN IF NOT EXISTS changes_tracked_from text NOT NULL DEFAULT '';
 		CREATE TABLE IF NOT EXISTS %[6]s (
 		    id            bigserial PRIMARY KEY,
 		    schema_name   text NOT NULL,
@@ -213,7 +216,7 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
-		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error
+		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error, validated_position
 		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
 	if err != nil {
 		return nil, err
@@ -221,7 +224,7 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
 		var t TableStat
 		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
-			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError)
+			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition)
 		return t, err
 	})
 }

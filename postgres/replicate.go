@@ -74,6 +74,17 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 	a.metrics = opts.Metrics
+	// Changes are tracked from here on, or no longer: an incremental validation trusts
+	// the changed keys only for tables validated since tracking began.
+	a.track = p.Validation.Tracking()
+	if a.track {
+		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = $1 WHERE changes_tracked_from = ''", from)
+	} else {
+		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = ''")
+	}
+	if err != nil {
+		return fmt.Errorf("target: record whether changes are tracked: %w", err)
+	}
 	a.points.connect = func(ctx context.Context) (*pgx.Conn, error) { return Connect(ctx, p.Target) }
 	defer a.points.close(ctx)
 	lat := &cdc.Latency{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -83,6 +84,8 @@ type TableValidation struct {
 	Incremental bool `json:"incremental"`
 	// Repaired is the rows copied again from the source (--repair).
 	Repaired int64 `json:"repaired"`
+
+	position string // the point the table was compared at
 }
 
 // validator holds the connections of a validation pass.
@@ -98,6 +101,7 @@ type validator struct {
 	incremental bool
 	busy        int // percent of the time spent reading; 100 (or 0): no pause
 	repair      bool
+	trackedFrom string // state.changes_tracked_from: since when the applier records changed rows
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -150,6 +154,9 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	}
 	defer flush.Close(context.WithoutCancel(ctx))
 	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair}
+	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&v.trackedFrom); err != nil {
+		return nil, fmt.Errorf("target: read the migration state: %w", err)
+	}
 	running, err := slotActive(ctx, src, st.Slot)
 	if err != nil {
 		return nil, err
@@ -244,7 +251,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	estimated := max(ts.Rows+ts.Inserts-ts.Deletes, 0)
 	var diffs []validate.Difference
 	done := false
-	if v.incremental && ts.ValidatedAt != nil && ts.Validation != ValidationPending && ts.Validation != ValidationError {
+	if v.incremental && ts.ValidatedAt != nil && ts.Validation != ValidationPending && ts.Validation != ValidationError && v.trackedSince(ts.ValidatedPosition) {
 		if diffs, done, err = v.changedRows(ctx, t, srcShape, tgtShape, estimated, &tv); err != nil {
 			return fail(err)
 		}
@@ -282,6 +289,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	}
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
+	tv.position = passPos
 	return tv
 }
 
@@ -309,6 +317,17 @@ func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *ta
 		}
 	}
 	return diffs, nil
+}
+
+// trackedSince reports whether the applier has recorded every row changed since a
+// table's last validation (read at position validated).
+func (v *validator) trackedSince(validated string) bool {
+	if v.trackedFrom == "" || validated == "" {
+		return false
+	}
+	from, err1 := pglogrepl.ParseLSN(v.trackedFrom)
+	at, err2 := pglogrepl.ParseLSN(validated)
+	return err1 == nil && err2 == nil && at >= from
 }
 
 // changedRows compares the rows changed since the table's last validation (and those
@@ -673,8 +692,8 @@ func (v *validator) record(ctx context.Context, tv *TableValidation) error {
 		b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
 	}
-	b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5 WHERE schema_name = $1 AND table_name = $2",
-		tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error)
+	b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5, validated_position = $6 WHERE schema_name = $1 AND table_name = $2",
+		tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.position)
 	b.Queue("COMMIT")
 	return c.conn.SendBatch(ctx, b).Close()
 }

@@ -175,6 +175,11 @@ func TestValidateFindsEveryKindOfDifference(t *testing.T) {
 	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_failures WHERE table_name = 'pairs'`); n != 0 {
 		t.Errorf("%d failures left for pairs after it validated equal", n)
 	}
+	// Changes are not tracked (validation.track_changes is off): --incremental is a full pass.
+	rep, err := Validate(context.Background(), p, ValidateOptions{ChunkRows: 1000, Incremental: true, Tables: []plan.Pattern{plan.MustPattern("public.pairs")}})
+	if err != nil || rep.Tables[0].Incremental || rep.Tables[0].Chunks == 0 {
+		t.Fatalf("--incremental without tracking: %v %+v", err, rep)
+	}
 }
 
 // writeLoad changes rows of items on the source until stopped: updates across the
@@ -252,7 +257,8 @@ func TestValidateIncremental(t *testing.T) {
 	src.Exec(t, validationSchema)
 	fullLoad(t, src, tgt, "")
 	p := validatePlan(t, src, tgt)
-	r := startCDC(t, src, tgt, "")
+	r := startCDC(t, src, tgt, "validation: {track_changes: true}\n")
+	caughtUp(t, src, tgt, r)
 	if rep := runValidate(t, p); !rep.Equal {
 		t.Fatalf("first pass: %+v", rep.Tables)
 	}

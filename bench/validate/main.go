@@ -73,7 +73,7 @@ func run(scale, runs int, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\ncdc: {no_identity: replica_identity_full}\napi: {listen: \"\"}\n",
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\ncdc: {no_identity: replica_identity_full}\nvalidation: {track_changes: true}\napi: {listen: \"\"}\n",
 		src.URL("bench"), tgt.URL("bench"))
 	planFile := filepath.Join(dir, "cutover.yaml")
 	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
