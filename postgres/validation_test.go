@@ -40,7 +40,12 @@ func validatePlan(t *testing.T, src, tgt *pgtest.DB) *plan.Plan {
 
 func runValidate(t *testing.T, p *plan.Plan, tables ...string) *ValidationReport {
 	t.Helper()
-	opts := ValidateOptions{ChunkRows: 1000}
+	return validateWith(t, p, ValidateOptions{ChunkRows: 1000}, tables...)
+}
+
+// validateWith runs a validation with opts on the tables matching the patterns.
+func validateWith(t *testing.T, p *plan.Plan, opts ValidateOptions, tables ...string) *ValidationReport {
+	t.Helper()
 	for _, s := range tables {
 		opts.Tables = append(opts.Tables, plan.MustPattern(s))
 	}
@@ -264,15 +269,7 @@ func TestValidateIncremental(t *testing.T) {
 	}
 	incremental := func(tables ...string) *ValidationReport {
 		t.Helper()
-		opts := ValidateOptions{ChunkRows: 1000, Incremental: true}
-		for _, s := range tables {
-			opts.Tables = append(opts.Tables, plan.MustPattern(s))
-		}
-		rep, err := Validate(context.Background(), p, opts)
-		if err != nil {
-			t.Fatalf("validate --incremental: %v", err)
-		}
-		return rep
+		return validateWith(t, p, ValidateOptions{ChunkRows: 1000, Incremental: true}, tables...)
 	}
 	// Nothing changed: nothing is read.
 	if items := tableResult(t, incremental("public.items"), "public.items"); !items.Incremental || items.RowsRead != 0 || items.State != ValidationValidated {
