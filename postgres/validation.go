@@ -268,6 +268,9 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 			return fail(err)
 		}
 	}
+	if v.repair && len(diffs) > 0 && len(t.Key) == 0 {
+		tv.Error = "no key: --repair cannot tell which target rows to replace; add a primary key, or copy the table again (TRUNCATE it on the target, then INSERT from an export of the source)"
+	}
 	if v.repair && len(diffs) > 0 && len(t.Key) > 0 {
 		if diffs, err = v.repairTable(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
 			return fail(err)
