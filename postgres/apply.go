@@ -436,14 +436,7 @@ func (a *applier) queueDirty(k [2]string, pos string) {
 	if len(keys) == 0 {
 		return
 	}
-	arr := []byte{'{'}
-	for i, key := range keys {
-		if i > 0 {
-			arr = append(arr, ',')
-		}
-		arr = appendArrayElement(arr, cdc.Value{Text: []byte(key)})
-	}
-	arr = append(arr, '}')
+	arr := textArray(len(keys), func(i int) cdc.Value { return cdc.Value{Text: []byte(keys[i])} })
 	a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, key, position)
 		SELECT $1, $2, k::jsonb, $3::pg_lsn FROM unnest($4::text[]) AS k
 		ON CONFLICT (schema_name, table_name, key) DO UPDATE SET position = excluded.position`,

@@ -319,18 +319,12 @@ func (tt *targetTable) multiRowInsert() bool {
 func arrays(rows []*netRow, cols []int, key bool) [][]byte {
 	params := make([][]byte, len(cols))
 	for p, i := range cols {
-		b := []byte{'{'}
-		for j, r := range rows {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			v := r.image
+		params[p] = textArray(len(rows), func(j int) cdc.Value {
 			if key {
-				v = r.key
+				return rows[j].key[i]
 			}
-			b = appendArrayElement(b, v[i])
-		}
-		params[p] = append(b, '}')
+			return rows[j].image[i]
+		})
 	}
 	return params
 }
@@ -476,15 +470,7 @@ func (a *applier) queueInserts(ctx context.Context, t *netTable, rows []*netRow,
 	}
 	params := make([][]byte, len(tt.cols))
 	for i := range tt.cols {
-		var b []byte
-		b = append(b, '{')
-		for j, r := range rows {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendArrayElement(b, r.image[i])
-		}
-		params[i] = append(b, '}')
+		params[i] = textArray(len(rows), func(j int) cdc.Value { return rows[j].image[i] })
 	}
 	a.batch.ExecPrepared(name, params, nil, nil)
 	a.queued = append(a.queued, queued{op: cdc.Insert, rel: t.rel, pos: pos, change: rows[0].last, rows: int64(len(rows))})
@@ -492,6 +478,18 @@ func (a *applier) queueInserts(ctx context.Context, t *netTable, rows []*netRow,
 		a.batchBytes += len(p)
 	}
 	return a.flushIfFull(ctx)
+}
+
+// textArray renders n values as an array's text.
+func textArray(n int, value func(i int) cdc.Value) []byte {
+	b := []byte{'{'}
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendArrayElement(b, value(i))
+	}
+	return append(b, '}')
 }
 
 // appendArrayElement writes a value as an element of an array's text: NULL, or the

@@ -112,8 +112,7 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 		return err
 	}
 	id := randomHex(8)
-	src := newReader(v.src)
-	src.add(t, s)
+	src, _ := v.readers(t, s, g)
 	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}

@@ -48,21 +48,24 @@ func (r *cdcRun) stop(t *testing.T) {
 func caughtUp(t *testing.T, src, tgt *pgtest.DB, r *cdcRun) {
 	t.Helper()
 	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'cutover_test', 'marker')::text")
+	r.waitTarget(t, tgt, "the target applying "+marker, "SELECT applied_position <> '' AND applied_position::pg_lsn >= $1::pg_lsn FROM cutover.state", marker)
+}
+
+// waitTarget waits until cond holds on the target, or the run fails.
+func (r *cdcRun) waitTarget(t *testing.T, tgt *pgtest.DB, what, cond string, args ...any) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		if pgtest.QueryVal[bool](t, tgt, "SELECT applied_position <> '' AND applied_position::pg_lsn >= $1::pg_lsn FROM cutover.state", marker) {
-			return
-		}
+	for !pgtest.QueryVal[bool](t, tgt, cond, args...) {
 		select {
 		case err := <-r.done:
 			r.cancel = nil
-			t.Fatalf("cdc stopped: %v\n%s", err, r.out.String())
+			t.Fatalf("cdc stopped before %s: %v\n%s", what, err, r.out.String())
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the target did not reach %s\n%s", marker, r.out.String())
+			t.Fatalf("no %s within 2 minutes\n%s", what, r.out.String())
 		}
 	}
 }

@@ -10,16 +10,15 @@ import (
 )
 
 // canonicalSession makes every value's text the same on any server: the comparison
-// hashes text, and float digits, time zones, date and interval styles, bytea output
-// and money formats are session settings.
-var canonicalSession = []string{
-	"SET extra_float_digits = 3", // shortest exact float output
-	"SET TimeZone = 'UTC'",
-	"SET DateStyle = 'ISO, YMD'",
-	"SET IntervalStyle = 'postgres'",
-	"SET bytea_output = 'hex'",
-	"SET lc_monetary = 'C'",
-	"SET statement_timeout = 0",
+// hashes text. On top of the float digits, date and interval styles every connection
+// starts with (valueSettings, set again here in case the URL changed them), the time
+// zone, bytea output and money format.
+func canonicalSession() []string {
+	q := []string{"SET TimeZone = 'UTC'", "SET bytea_output = 'hex'", "SET lc_monetary = 'C'", "SET statement_timeout = 0"}
+	for k, v := range valueSettings {
+		q = append(q, fmt.Sprintf("SET %s = %s", k, quoteLiteral(v)))
+	}
+	return q
 }
 
 const (

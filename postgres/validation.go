@@ -27,6 +27,8 @@ const (
 	// rechecks is how many times a difference seen while changes flow is read again,
 	// at a later point, before it is reported.
 	rechecks = 3
+	// repairTries is how many times --repair copies rows that still differ.
+	repairTries = 3
 	// throttledChunks is how many chunks a throttled validation reads between pauses.
 	throttledChunks = 10
 )
@@ -174,7 +176,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		defer stop()
 	}
 	for _, c := range []*pgx.Conn{src, tgt} {
-		for _, q := range canonicalSession {
+		for _, q := range canonicalSession() {
 			if _, err := c.Exec(ctx, q); err != nil {
 				return nil, fmt.Errorf("%s: %w", q, err)
 			}
@@ -282,13 +284,13 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 		return fail(fmt.Errorf("target: clear the validated changes: %w", err))
 	}
 	tv.Mismatches = int64(len(diffs))
-	if tv.Mismatches == 0 && tv.State == "" {
-		tv.State = ValidationValidated
-		if len(t.Key) == 0 {
-			tv.State = ValidationNoKey
-		}
-	} else if tv.State == "" || tv.Mismatches > 0 {
+	switch {
+	case tv.Mismatches > 0 || tv.State == ValidationMismatched: // set by the pass: too large to list
 		tv.State = ValidationMismatched
+	case len(t.Key) == 0:
+		tv.State = ValidationNoKey
+	default:
+		tv.State = ValidationValidated
 	}
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
@@ -299,14 +301,9 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 // repairTable copies the differing rows again from the source, then compares them
 // again; it tries three times. It returns the rows that still differ.
 func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *TableValidation) ([]validate.Difference, error) {
-	src, tgt := newReader(v.src), newReader(v.tgt)
-	src.add(t, s)
-	tgt.add(t, g)
-	for range 3 {
-		keys := make([][]string, len(diffs))
-		for i, d := range diffs {
-			keys[i] = d.Key
-		}
+	src, tgt := v.readers(t, s, g)
+	for range repairTries {
+		keys := diffKeys(diffs)
 		if err := v.repairRows(ctx, t, s, g, keys); err != nil {
 			return nil, err
 		}
@@ -320,6 +317,22 @@ func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *ta
 		}
 	}
 	return diffs, nil
+}
+
+// readers reads a table on each side.
+func (v *validator) readers(t *validate.Table, s, g *tableShape) (src, tgt *pgReader) {
+	src, tgt = newReader(v.src), newReader(v.tgt)
+	src.add(t, s)
+	tgt.add(t, g)
+	return src, tgt
+}
+
+func diffKeys(diffs []validate.Difference) [][]string {
+	keys := make([][]string, len(diffs))
+	for i, d := range diffs {
+		keys[i] = d.Key
+	}
+	return keys
 }
 
 // trackedSince reports whether the applier has recorded every row changed since a
@@ -340,9 +353,7 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 	if len(t.Key) == 0 {
 		return nil, false, nil
 	}
-	src, tgt := newReader(v.src), newReader(v.tgt)
-	src.add(t, s)
-	tgt.add(t, g)
+	src, tgt := v.readers(t, s, g)
 	err = v.atPoint(ctx, false, func() error {
 		// The target's snapshot holds exactly the keys changed before the point.
 		keys, whole, err := v.dirtyKeys(ctx, t, estimated/10)
@@ -442,9 +453,7 @@ func (v *validator) describe(ctx context.Context, schema, name string) (*validat
 
 // pass compares a table chunk by chunk, at one point of the change stream.
 func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, tv *TableValidation) ([]validate.Difference, error) {
-	src, tgt := newReader(v.src), newReader(v.tgt)
-	src.add(t, s)
-	tgt.add(t, g)
+	src, tgt := v.readers(t, s, g)
 	var res validate.TableResult
 	err := v.atPoint(ctx, false, func() error {
 		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
@@ -649,14 +658,9 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 	if len(t.Key) == 0 {
 		return diffs, nil // a table without a key is compared whole; a pass at a quieter moment settles it
 	}
-	src, tgt := newReader(v.src), newReader(v.tgt)
-	src.add(t, s)
-	tgt.add(t, g)
+	src, tgt := v.readers(t, s, g)
 	for range rechecks {
-		keys := make([][]string, len(diffs))
-		for i, d := range diffs {
-			keys[i] = d.Key
-		}
+		keys := diffKeys(diffs)
 		var next []validate.Difference
 		err := v.atPoint(ctx, true, func() (err error) {
 			next, _, err = validate.Keys(ctx, src, tgt, t, keys)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
@@ -305,27 +304,12 @@ func TestValidateContinuously(t *testing.T) {
 	src.Exec(t, validationSchema)
 	fullLoad(t, src, tgt, "")
 	r := startCDC(t, src, tgt, "cdc: {on_error: log}\nvalidation: {continuous: true, interval: 1s, chunk_rows: 1000, busy_percent: 50}\n")
-	waitTarget := func(what, cond string) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !pgtest.QueryVal[bool](t, tgt, cond) {
-			select {
-			case err := <-r.done:
-				r.cancel = nil
-				t.Fatalf("cdc stopped before %s: %v\n%s", what, err, r.out.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s within 2 minutes\n%s", what, r.out.String())
-			}
-		}
-	}
-	waitTarget("first full pass", `SELECT bool_and(validation_state IN ('validated', 'no key')) FROM cutover.table_stats`)
+	r.waitTarget(t, tgt, "first full pass", `SELECT bool_and(validation_state IN ('validated', 'no key')) FROM cutover.table_stats`)
 	// The target loses a row the source then changes: the change cannot be applied
 	// (logged), and the next background pass finds the row missing.
 	tgt.Exec(t, `DELETE FROM items WHERE id = 42`)
 	src.Exec(t, `UPDATE items SET n = n + 1 WHERE id = 42`)
-	waitTarget("mismatch found in the background", `SELECT EXISTS (SELECT FROM cutover.validation_failures WHERE table_name = 'items' AND kind = 'MISSING_TARGET' AND key = '["42"]')
+	r.waitTarget(t, tgt, "mismatch found in the background", `SELECT EXISTS (SELECT FROM cutover.validation_failures WHERE table_name = 'items' AND kind = 'MISSING_TARGET' AND key = '["42"]')
 		AND (SELECT validation_state = 'mismatched' AND validation_mismatches = 1 FROM cutover.table_stats WHERE table_name = 'items')`)
 	caughtUp(t, src, tgt, r)
 	if out := r.out.String(); !strings.Contains(out, "validation: 4 tables equal") || !strings.Contains(out, "1 differ (1 rows") {
