@@ -64,6 +64,7 @@ type applier struct {
 	points      points   // the target's state at validation markers
 	dirty       dirtySet // the rows the open group changed, by table
 	track       bool     // record the rows changed (validation.track_changes)
+	mark        bool     // mark each transaction as cutover's (appliedPrefix)
 }
 
 type queued struct {
@@ -112,7 +113,9 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 // attach makes conn the applier's connection to the target (a new one after a fault):
 // nothing prepared on the old one is known to it.
 func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
-	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
+	// A source closed to writes by a switch (cutover.block: read_only) still takes
+	// reverse replication's.
+	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0", "SET default_transaction_read_only = off"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("target: %s: %w", q, err)
 		}
@@ -159,6 +162,10 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 			if !a.inTxn {
 				a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
 				a.queued = append(a.queued, queued{})
+				if a.mark {
+					a.batch.ExecParams("SELECT pg_logical_emit_message(true, '"+appliedPrefix+"', '')", nil, nil, nil, nil)
+					a.queued = append(a.queued, queued{})
+				}
 				a.inTxn, a.began = true, time.Now()
 			}
 		case *cdc.Change:

@@ -18,6 +18,22 @@ const (
 	PhasePostData = "postdata" // every table copied; secondary objects being built
 	PhaseLoaded   = "loaded"   // full load complete
 	PhaseCDC      = "cdc"      // change data capture running (or stopped, resumable)
+	// A switch is running: the source is (being) blocked, the target caught up.
+	PhaseSwitching = "switching"
+	// The target is live; reverse replication sends its writes to the source.
+	PhaseSwitched = "switched"
+	// A rollback is running: back from the target to the source.
+	PhaseRollingBack = "rolling back"
+	// The source is live again; change data capture runs forward again.
+	PhaseRolledBack = "rolled back"
+)
+
+// The direction cutover start replicates in (state.replication): the switch and the
+// rollback change it, the running task follows.
+const (
+	ReplicateForward = "forward" // source to target
+	ReplicateStopped = "stopped" // nothing: a switch or rollback holds it
+	ReplicateReverse = "reverse" // target to source, after a switch
 )
 
 // Table states in table_stats.
@@ -170,8 +186,69 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    schema_name text NOT NULL,
 		    table_name  text NOT NULL,
 		    key         jsonb NOT NULL,
-		    row         jsonb);`,
-		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"))
+		    row         jsonb);
+		ALTER TABLE %[2]s
+		    ADD COLUMN IF NOT EXISTS replication      text NOT NULL DEFAULT 'forward',
+		    ADD COLUMN IF NOT EXISTS reverse_slot     text NOT NULL DEFAULT '',
+		    ADD COLUMN IF NOT EXISTS reverse_position text NOT NULL DEFAULT '';
+		CREATE TABLE IF NOT EXISTS %[11]s (
+		    id            text PRIMARY KEY,
+		    kind          text NOT NULL,
+		    started_at    timestamptz NOT NULL,
+		    ended_at      timestamptz,
+		    outcome       text NOT NULL,
+		    reason        text NOT NULL DEFAULT '',
+		    blocked_at    timestamptz,
+		    unlocked_at   timestamptz,
+		    downtime      interval,
+		    tool_downtime interval,
+		    runbook       jsonb);
+		CREATE TABLE IF NOT EXISTS %[12]s (
+		    run_id        text NOT NULL,
+		    seq           int NOT NULL,
+		    step          text NOT NULL,
+		    title         text NOT NULL,
+		    started_at    timestamptz NOT NULL,
+		    ended_at      timestamptz,
+		    outcome       text NOT NULL,
+		    detail        text NOT NULL DEFAULT '',
+		    error         text NOT NULL DEFAULT '',
+		    operator_time boolean NOT NULL DEFAULT false,
+		    PRIMARY KEY (run_id, seq));
+		CREATE TABLE IF NOT EXISTS %[13]s (
+		    run_id      text NOT NULL,
+		    side        text NOT NULL,
+		    role        text NOT NULL,
+		    blocked_at  timestamptz NOT NULL DEFAULT now(),
+		    restored_at timestamptz,
+		    PRIMARY KEY (run_id, side, role));
+		CREATE TABLE IF NOT EXISTS %[14]s (
+		    run_id      text NOT NULL,
+		    side        text NOT NULL,
+		    database    text NOT NULL,
+		    previous    text,
+		    blocked_at  timestamptz NOT NULL DEFAULT now(),
+		    restored_at timestamptz,
+		    PRIMARY KEY (run_id, side));
+		CREATE TABLE IF NOT EXISTS %[15]s (
+		    run_id      text NOT NULL,
+		    side        text NOT NULL,
+		    jobid       bigint NOT NULL,
+		    jobname     text NOT NULL,
+		    schedule    text NOT NULL,
+		    command     text NOT NULL,
+		    database    text NOT NULL,
+		    username    text NOT NULL,
+		    moved_jobid bigint,
+		    suspended_at timestamptz NOT NULL DEFAULT now(),
+		    restored_at timestamptz,
+		    PRIMARY KEY (run_id, side, jobid));
+		CREATE TABLE IF NOT EXISTS %[16]s (
+		    run_id      text PRIMARY KEY,
+		    approved_by text NOT NULL,
+		    approved_at timestamptz NOT NULL DEFAULT now());`,
+		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
+		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"))
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

@@ -51,13 +51,31 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 
+	switch st.Phase {
+	case PhaseSwitching, PhaseRollingBack:
+		return fmt.Errorf("a cutover %s is in progress (phase %s): let it end, or rerun it to pick it up, then run cutover finish", map[string]string{PhaseSwitching: "switch", PhaseRollingBack: "rollback"}[st.Phase], st.Phase)
+	}
 	if st.Slot != "" {
 		st.Phase = PhaseFinishing
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
-		if err := waitSlotFree(ctx, src, st.Slot, out); err != nil {
+		if err := waitSlotFree(ctx, src, "source", st.Slot, out); err != nil {
 			return err
+		}
+		rev := reverseSlot(st.Slot)
+		if err := waitSlotFree(ctx, tgt, "target", rev, out); err != nil {
+			return err
+		}
+		var dropped bool
+		if err := tgt.QueryRow(ctx, `SELECT count(pg_drop_replication_slot(slot_name)) > 0 FROM pg_replication_slots WHERE slot_name = $1`, rev).Scan(&dropped); err != nil {
+			return fmt.Errorf("drop reverse replication's slot %s on the target: %w", rev, err)
+		}
+		if err := dropPublications(ctx, tgt, rev); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		if dropped {
+			fmt.Fprintf(out, "stopped reverse replication: dropped the slot %s and its publications on the target\n", rev)
 		}
 		if _, err := src.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, st.Slot); err != nil {
 			return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
@@ -81,12 +99,19 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		return fmt.Errorf("drop the control schema %s on the target: %w", p.ControlSchema, err)
 	}
 	fmt.Fprintf(out, "dropped the control schema %s on the target\n", p.ControlSchema)
+	// A switch kept reverse replication's position in a control schema on the source.
+	if _, ok, err := ReadControl(ctx, src, p.ControlSchema); err == nil && ok {
+		if _, err := src.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
+			return fmt.Errorf("drop the control schema %s on the source: %w", p.ControlSchema, err)
+		}
+		fmt.Fprintf(out, "dropped the control schema %s on the source (reverse replication's position)\n", p.ControlSchema)
+	}
 	return nil
 }
 
 // waitSlotFree waits until no walsender streams from the slot: a running cutover start
 // sees the finishing phase and stops.
-func waitSlotFree(ctx context.Context, src *pgx.Conn, slot string, out io.Writer) error {
+func waitSlotFree(ctx context.Context, src *pgx.Conn, side, slot string, out io.Writer) error {
 	deadline := time.Now().Add(FinishTimeout)
 	said := false
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -101,11 +126,11 @@ func waitSlotFree(ctx context.Context, src *pgx.Conn, slot string, out io.Writer
 			return err
 		}
 		if !said {
-			fmt.Fprintf(out, "waiting for the running cutover start (walsender pid %d on the source) to stop ...\n", *pid)
+			fmt.Fprintf(out, "waiting for the running cutover start (walsender pid %d on the %s) to stop ...\n", *pid, side)
 			said = true
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the slot %s is still in use by pid %d on the source after %v: stop that cutover start (Ctrl-C or SIGTERM), then run cutover finish again", slot, *pid, FinishTimeout)
+			return fmt.Errorf("the slot %s is still in use by pid %d on the %s after %v: stop that cutover start (Ctrl-C or SIGTERM), then run cutover finish again", slot, *pid, side, FinishTimeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -21,6 +21,8 @@ type StartOptions struct {
 	Out     io.Writer    // messages: the assessment's findings, the outcome
 	Display load.Display // progress; plain lines on Out when nil
 	Metrics *metrics.Metrics
+
+	reverse bool // replicate target to source (Replicate with a reversed plan)
 }
 
 // ErrNotReady is returned when the assessment found errors before anything changed.

@@ -45,7 +45,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if st.Phase == PhaseFinishing || st.Phase == PhaseFinished {
 		return errFinished(p)
 	}
-	if st.Phase != PhaseLoaded && st.Phase != PhaseCDC {
+	switch st.Phase {
+	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
+	default:
 		return fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
 	}
 	from := st.Applied
@@ -62,7 +64,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			tableFrom[t.Schema+"."+t.Table] = t.Position
 		}
 	}
-	if st.Phase != PhaseCDC {
+	if st.Phase == PhaseLoaded {
 		st.Phase = PhaseCDC
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
@@ -74,6 +76,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 	a.metrics = opts.Metrics
+	// Reverse replication marks what it applies to the source, so that forward
+	// replication, resumed after a rollback, does not send it back to the target.
+	a.mark = opts.reverse
 	// Changes are tracked from here on, or no longer: an incremental validation trusts
 	// the changed keys only for tables validated since tracking began.
 	a.track = p.Validation.Tracking()
@@ -133,7 +138,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	// spends less CPU (a soft memory limit keeps the heap bounded all the same).
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(128 << 20))
-	disp.Step(fmt.Sprintf("change data capture from slot %s at position %s", st.Slot, from))
+	what := "change data capture"
+	if opts.reverse {
+		what = "reverse replication (target to source)"
+	}
+	disp.Step(fmt.Sprintf("%s from slot %s at position %s", what, st.Slot, from))
 	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
 	for {
 		if a.conn.IsClosed() {
@@ -180,9 +189,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		if ctx.Err() != nil {
 			select {
 			case <-finishing:
-				disp.Step(fmt.Sprintf("change data capture stopped at position %s for cutover finish", a.committed))
+				disp.Step(fmt.Sprintf("%s stopped at position %s for cutover finish", what, a.committed))
 			default:
-				disp.Step(fmt.Sprintf("change data capture stopped at position %s; cutover start resumes from there", a.committed))
+				disp.Step(fmt.Sprintf("%s stopped at position %s", what, a.committed))
 			}
 			return nil
 		}

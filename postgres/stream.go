@@ -20,6 +20,10 @@ const statusInterval = 5 * time.Second
 // heartbeatPrefix marks the logical messages cutover writes into the source's WAL.
 const heartbeatPrefix = "cutover_heartbeat"
 
+// appliedPrefix marks a transaction a cutover applier wrote (reverse replication into
+// the source): a stream skips it, so no change goes back where it came from.
+const appliedPrefix = "cutover_applied"
+
 // stream reads a slot's changes with pgoutput and turns them into cdc events.
 type stream struct {
 	conn *pgconn.PgConn
@@ -220,6 +224,10 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 					// the applied position and measures the latency when the source is idle.
 					// A validation marker (not transactional) comes as soon as it is read,
 					// after every transaction committed before it.
+					if m.Transactional && m.Prefix == appliedPrefix && inTxn {
+						skip = true
+						continue
+					}
 					if !m.Transactional && m.Prefix == markerPrefix && m.LSN >= s.from {
 						if err := send(&cdc.Marker{ID: string(m.Content), Position: m.LSN.String()}); err != nil {
 							return err

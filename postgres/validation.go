@@ -143,7 +143,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err != nil {
 		return nil, fmt.Errorf("target: read the migration state: %w", err)
 	}
-	if !slices.Contains([]string{PhaseLoaded, PhaseCDC}, st.Phase) {
+	if !slices.Contains([]string{PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseRolledBack}, st.Phase) {
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
 	stats, err := ctl.TableStats(ctx)

@@ -93,7 +93,7 @@ then:        cutover check`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nsee: %s --help", err, c.CommandPath())}
 	})
-	root.AddCommand(newVersionCmd(a), newInitCmd(a), newCheckCmd(a), newStartCmd(a), newStatusCmd(a), newValidateCmd(a), newFinishCmd(a))
+	root.AddCommand(newVersionCmd(a), newInitCmd(a), newCheckCmd(a), newStartCmd(a), newStatusCmd(a), newValidateCmd(a), newSwitchCmd(a), newApproveCmd(a), newRollbackCmd(a), newFinishCmd(a))
 	return root
 }
 

@@ -61,7 +61,7 @@ fix), 2 for a bad plan or flags.`,
 			err = postgres.FullLoad(ctx, p, opts)
 			if err == nil && !fullLoadOnly && ctx.Err() == nil {
 				opts.Display = progress.New(out, false) // CDC reports in lines
-				err = postgres.Replicate(ctx, p, opts)
+				err = postgres.RunCDC(ctx, p, opts)
 				if err == nil {
 					return nil
 				}

@@ -1,0 +1,466 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// side is one database of the migration, as a switch or rollback acts on it.
+type side struct {
+	name string // source or target
+	conn *pgx.Conn
+	ep   plan.Endpoint
+	db   string
+}
+
+func (s *switcher) source() side { return side{"source", s.src, s.p.Source, s.srcDB} }
+func (s *switcher) target() side { return side{"target", s.tgt, s.p.Target, s.tgtDB} }
+
+// rolesToBlock lists the roles that can log in to sd, but for the exempt ones and the
+// migration's own role.
+func (s *switcher) rolesToBlock(ctx context.Context, sd side) ([]string, error) {
+	rows, err := sd.conn.Query(ctx, `SELECT rolname FROM pg_roles
+		WHERE rolcanlogin AND rolname <> current_user AND rolname <> ALL ($1::text[]) ORDER BY rolname`, s.exempt())
+	if err != nil {
+		return nil, fmt.Errorf("%s: list the login roles: %w", sd.name, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// exempt lists cutover.exempt_roles, never NULL (which <> ALL would make match nothing).
+func (s *switcher) exempt() []string { return append([]string{}, s.p.Cutover.ExemptRoles...) }
+
+// blockGates checks that the source can be blocked, and that the users it blocks can
+// log in to the target afterwards.
+func (s *switcher) blockGates(ctx context.Context) []string {
+	var problems []string
+	var super, createRole, signal bool
+	if err := s.src.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal); err != nil {
+		return []string{"source: " + err.Error()}
+	}
+	if !super && !signal {
+		problems = append(problems, "the source's role cannot end other sessions: GRANT pg_signal_backend TO it on the source")
+	}
+	if s.p.Cutover.Block == plan.BlockReadOnly {
+		return problems
+	}
+	roles, err := s.rolesToBlock(ctx, s.source())
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	if !super {
+		if !createRole {
+			problems = append(problems, "the source's role can neither block roles (CREATEROLE) nor is a superuser: ALTER ROLE ... CREATEROLE on the source, or cutover.block: read_only")
+		}
+		var supers []string
+		if err := s.src.QueryRow(ctx, "SELECT coalesce(array_agg(rolname), '{}') FROM pg_roles WHERE rolsuper AND rolname = ANY($1)", roles).Scan(&supers); err != nil {
+			return append(problems, "source: "+err.Error())
+		}
+		if len(supers) > 0 {
+			problems = append(problems, fmt.Sprintf("superuser roles %s would be blocked, which only a superuser can do: list them in cutover.exempt_roles, or migrate as a superuser", listText(supers, 5)))
+		}
+	}
+	var missing []string
+	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
+		return append(problems, "target: "+err.Error())
+	}
+	if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("roles %s log in to the source but do not exist on the target, so the applications could not log in after the switch: create them there (pg_dumpall --roles-only), or list them in cutover.exempt_roles",
+			listText(missing, 8)))
+	}
+	return problems
+}
+
+func (s *switcher) blockSource(ctx context.Context) (string, error) { return s.block(ctx, s.source()) }
+func (s *switcher) unblockSource(ctx context.Context) (string, error) {
+	return s.unblock(ctx, s.source())
+}
+
+// block stops writes on sd: its login roles lose their login (or the database turns
+// read-only) and their sessions end. What it changes is recorded first, so an undo,
+// even in another process, puts it back.
+func (s *switcher) block(ctx context.Context, sd side) (string, error) {
+	if s.p.Cutover.Block == plan.BlockReadOnly {
+		return s.blockReadOnly(ctx, sd)
+	}
+	roles, err := s.rolesToBlock(ctx, sd)
+	if err != nil {
+		return "", err
+	}
+	if err := s.record(ctx, "INSERT INTO "+s.ctl.table("blocked_roles")+" (run_id, side, role) SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
+		s.run.ID, sd.name, roles); err != nil {
+		return "", err
+	}
+	if len(roles) > 0 {
+		var stmts []string
+		for _, r := range roles {
+			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" NOLOGIN")
+		}
+		if err := s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; ")); err != nil {
+			return "", err
+		}
+	}
+	ended, err := s.endSessions(ctx, sd, "usename = ANY($1::text[])", roles)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d roles blocked (%s), %d sessions ended", len(roles), listText(roles, 6), ended), nil
+}
+
+func (s *switcher) blockReadOnly(ctx context.Context, sd side) (string, error) {
+	var previous *string
+	err := sd.conn.QueryRow(ctx, `SELECT (SELECT substr(c, length('default_transaction_read_only=') + 1)
+		FROM pg_db_role_setting d, unnest(d.setconfig) c
+		WHERE d.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) AND d.setrole = 0
+		  AND c LIKE 'default_transaction_read_only=%')`).Scan(&previous)
+	if err != nil {
+		return "", fmt.Errorf("%s: read the database's settings: %w", sd.name, err)
+	}
+	if err := s.record(ctx, "INSERT INTO "+s.ctl.table("blocked_databases")+" (run_id, side, database, previous) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+		s.run.ID, sd.name, sd.db, previous); err != nil {
+		return "", err
+	}
+	if err := s.exec(ctx, sd.name, sd.conn, "ALTER DATABASE "+pgx.Identifier{sd.db}.Sanitize()+" SET default_transaction_read_only = on"); err != nil {
+		return "", err
+	}
+	ended, err := s.endSessions(ctx, sd, "usename <> current_user AND usename <> ALL ($1::text[])", s.exempt())
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("database %s read-only for new sessions, %d sessions ended", sd.db, ended), nil
+}
+
+// sessionsGone bounds the wait for ended sessions to exit.
+const sessionsGone = 10 * time.Second
+
+// endSessions ends the sessions on sd's database that match cond (over $1) and waits
+// until they are gone: a session ended mid-transaction rolls it back, so once they
+// are gone every write they made is committed or undone, before the sync marker.
+func (s *switcher) endSessions(ctx context.Context, sd side, cond string, arg any) (int, error) {
+	where := "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND " + cond
+	if s.dry {
+		fmt.Fprintf(s.out, "      %s: SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE %s  -- with %v; until none is left\n", sd.name, where, arg)
+		return 0, nil
+	}
+	var ended int
+	deadline := time.Now().Add(sessionsGone)
+	for first := true; ; first = false {
+		var n int
+		if err := sd.conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "+where, arg).Scan(&n); err != nil {
+			return ended, fmt.Errorf("%s: end the sessions: %w", sd.name, err)
+		}
+		if first {
+			ended = n
+		}
+		if n == 0 {
+			return ended, nil
+		}
+		if time.Now().After(deadline) {
+			return ended, fmt.Errorf("%s: %d sessions still there %v after they were ended", sd.name, n, sessionsGone)
+		}
+		select {
+		case <-ctx.Done():
+			return ended, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// unblock gives sd's users back what the blocks recorded for that side took, in any
+// run that did not give it back yet.
+func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
+	rows, err := s.tgt.Query(ctx, "SELECT DISTINCT role FROM "+s.ctl.table("blocked_roles")+" WHERE side = $1 AND restored_at IS NULL ORDER BY role", sd.name)
+	if err != nil {
+		return "", fmt.Errorf("target: read the blocked roles: %w", err)
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	var present []string
+	if err := sd.conn.QueryRow(ctx, "SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles WHERE rolname = ANY($1)", roles).Scan(&present); err != nil {
+		return "", fmt.Errorf("%s: %w", sd.name, err)
+	}
+	if len(present) > 0 {
+		var stmts []string
+		for _, r := range present {
+			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN")
+		}
+		if err := s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; ")); err != nil {
+			return "", err
+		}
+	}
+	if err := s.record(ctx, "UPDATE "+s.ctl.table("blocked_roles")+" SET restored_at = now() WHERE side = $1 AND restored_at IS NULL", sd.name); err != nil {
+		return "", err
+	}
+	detail := fmt.Sprintf("%d roles can log in again (%s)", len(present), listText(present, 6))
+	var previous []*string
+	rows, err = s.tgt.Query(ctx, "SELECT previous FROM "+s.ctl.table("blocked_databases")+" WHERE side = $1 AND restored_at IS NULL ORDER BY blocked_at", sd.name)
+	if err != nil {
+		return "", fmt.Errorf("target: read the blocked databases: %w", err)
+	}
+	if previous, err = pgx.CollectRows(rows, pgx.RowTo[*string]); err != nil {
+		return "", err
+	}
+	if len(previous) > 0 {
+		// The first block recorded the setting from before any block.
+		sql := "ALTER DATABASE " + pgx.Identifier{sd.db}.Sanitize() + " RESET default_transaction_read_only"
+		if p := previous[0]; p != nil {
+			sql = "ALTER DATABASE " + pgx.Identifier{sd.db}.Sanitize() + " SET default_transaction_read_only = " + quoteLiteral(*p)
+		}
+		if err := s.exec(ctx, sd.name, sd.conn, sql); err != nil {
+			return "", err
+		}
+		if err := s.record(ctx, "UPDATE "+s.ctl.table("blocked_databases")+" SET restored_at = now() WHERE side = $1 AND restored_at IS NULL", sd.name); err != nil {
+			return "", err
+		}
+		detail = fmt.Sprintf("database %s writable again", sd.db)
+	}
+	return detail, nil
+}
+
+// grantLogin gives the roles blocked on from in this run their login on to.
+func (s *switcher) grantLogin(ctx context.Context, to, from side) (string, error) {
+	var roles []string
+	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(role ORDER BY role), '{}') FROM "+s.ctl.table("blocked_roles")+" WHERE run_id = $1 AND side = $2",
+		s.run.ID, from.name).Scan(&roles); err != nil {
+		return "", fmt.Errorf("target: read the blocked roles: %w", err)
+	}
+	var locked []string
+	if err := to.conn.QueryRow(ctx, "SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles WHERE rolname = ANY($1) AND NOT rolcanlogin", roles).Scan(&locked); err != nil {
+		return "", fmt.Errorf("%s: %w", to.name, err)
+	}
+	if len(locked) > 0 {
+		var stmts []string
+		for _, r := range locked {
+			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN")
+		}
+		if err := s.exec(ctx, to.name, to.conn, strings.Join(stmts, "; ")); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%d roles log in to the %s (%d given their login there)", len(roles), to.name, len(locked)), nil
+}
+
+// unlockTarget ends the write downtime: whatever an earlier rollback blocked on the
+// target is given back, the source's users get their login there, the source's jobs
+// move there, and the migration is switched.
+func (s *switcher) unlockTarget(ctx context.Context) (string, error) {
+	var details []string
+	d, err := s.unblock(ctx, s.target())
+	if err != nil {
+		return "", err
+	}
+	details = append(details, d)
+	if d, err = s.grantLogin(ctx, s.target(), s.source()); err != nil {
+		return "", err
+	}
+	details = append(details, d)
+	if d, err = s.moveJobs(ctx, s.source(), s.target()); err != nil {
+		return "", err
+	}
+	details = append(details, d)
+	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=unlock", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE=target"); err != nil {
+		return "", err
+	}
+	if err := s.setPhase(ctx, PhaseSwitched); err != nil {
+		return "", err
+	}
+	return strings.Join(details, "; "), nil
+}
+
+// cron opens sd's pg_cron: the database its jobs live in (cron.database_name), which
+// may be another database of the same server. ok is false without pg_cron.
+func (s *switcher) cron(ctx context.Context, sd side) (conn *pgx.Conn, done func(), ok bool, err error) {
+	var db *string
+	if err := sd.conn.QueryRow(ctx, "SELECT current_setting('cron.database_name', true)").Scan(&db); err != nil {
+		return nil, nil, false, fmt.Errorf("%s: %w", sd.name, err)
+	}
+	if db == nil || *db == "" {
+		return nil, nil, false, nil
+	}
+	conn, done = sd.conn, func() {}
+	if *db != sd.db {
+		cfg, err := Config(sd.ep)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		cfg.Database = *db
+		if conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+			return nil, nil, false, fmt.Errorf("%s: connect to database %s, where pg_cron keeps its jobs: %w", sd.name, *db, err)
+		}
+		done = func() { conn.Close(context.WithoutCancel(ctx)) }
+	}
+	var has bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('cron.job') IS NOT NULL").Scan(&has); err != nil || !has {
+		done()
+		return nil, nil, false, err
+	}
+	return conn, done, true, nil
+}
+
+type cronJob struct {
+	id                                          int64
+	name, schedule, command, database, username string
+}
+
+func (s *switcher) suspendSourceJobs(ctx context.Context) (string, error) {
+	return s.suspendJobs(ctx, s.source())
+}
+func (s *switcher) resumeSourceJobs(ctx context.Context) (string, error) {
+	return s.resumeJobs(ctx, s.source(), s.target())
+}
+
+// suspendJobs sets sd's active pg_cron jobs of its database inactive (recorded
+// first), then runs the suspend_jobs hooks.
+func (s *switcher) suspendJobs(ctx context.Context, sd side) (string, error) {
+	detail := "no pg_cron on the " + sd.name
+	conn, done, ok, err := s.cron(ctx, sd)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		defer done()
+		rows, err := conn.Query(ctx, "SELECT jobid, coalesce(jobname, ''), schedule, command, database, username FROM cron.job WHERE database = $1 AND active ORDER BY jobid", sd.db)
+		if err != nil {
+			return "", fmt.Errorf("%s: list the pg_cron jobs: %w", sd.name, err)
+		}
+		jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cronJob, error) {
+			var j cronJob
+			return j, r.Scan(&j.id, &j.name, &j.schedule, &j.command, &j.database, &j.username)
+		})
+		if err != nil {
+			return "", err
+		}
+		for _, j := range jobs {
+			if err := s.record(ctx, "INSERT INTO "+s.ctl.table("suspended_jobs")+` (run_id, side, jobid, jobname, schedule, command, database, username)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`, s.run.ID, sd.name, j.id, j.name, j.schedule, j.command, j.database, j.username); err != nil {
+				return "", err
+			}
+			if err := s.exec(ctx, sd.name, conn, "SELECT cron.alter_job($1, active := false)", j.id); err != nil {
+				return "", err
+			}
+		}
+		detail = fmt.Sprintf("%d pg_cron jobs suspended", len(jobs))
+	}
+	if err := s.hooks.Commands(ctx, "suspend_jobs", s.p.Cutover.Hooks.SuspendJobs, "CUTOVER_STEP=jobs", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE="+sd.name); err != nil {
+		return "", err
+	}
+	return detail, nil
+}
+
+// resumeJobs gives sd its suspended pg_cron jobs back, and drops the copies a switch
+// made of them on other, then runs the resume_jobs hooks.
+func (s *switcher) resumeJobs(ctx context.Context, sd, other side) (string, error) {
+	rows, err := s.tgt.Query(ctx, "SELECT jobid, moved_jobid FROM "+s.ctl.table("suspended_jobs")+" WHERE side = $1 AND restored_at IS NULL ORDER BY jobid", sd.name)
+	if err != nil {
+		return "", fmt.Errorf("target: read the suspended jobs: %w", err)
+	}
+	type job struct {
+		id    int64
+		moved *int64
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job, error) {
+		var j job
+		return j, r.Scan(&j.id, &j.moved)
+	})
+	if err != nil {
+		return "", err
+	}
+	detail := "no pg_cron job to resume"
+	if len(jobs) > 0 {
+		conn, done, ok, err := s.cron(ctx, sd)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("%s: pg_cron is gone, so %d suspended jobs cannot be resumed: see %s", sd.name, len(jobs), s.ctl.table("suspended_jobs"))
+		}
+		defer done()
+		for _, j := range jobs {
+			if j.moved != nil {
+				if oconn, odone, ok, err := s.cron(ctx, other); err == nil && ok {
+					err = s.exec(ctx, other.name, oconn, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = $1", *j.moved)
+					odone()
+					if err != nil {
+						return "", err
+					}
+				}
+			}
+			if err := s.exec(ctx, sd.name, conn, "SELECT cron.alter_job(jobid, active := true) FROM cron.job WHERE jobid = $1", j.id); err != nil {
+				return "", err
+			}
+		}
+		if err := s.record(ctx, "UPDATE "+s.ctl.table("suspended_jobs")+" SET restored_at = now() WHERE side = $1 AND restored_at IS NULL", sd.name); err != nil {
+			return "", err
+		}
+		detail = fmt.Sprintf("%d pg_cron jobs resumed on the %s", len(jobs), sd.name)
+	}
+	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=resume", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE="+sd.name); err != nil {
+		return "", err
+	}
+	return detail, nil
+}
+
+// moveJobs schedules on to, for its database, the jobs this run suspended on from,
+// and gives back to what an earlier rollback suspended there.
+func (s *switcher) moveJobs(ctx context.Context, from, to side) (string, error) {
+	rows, err := s.tgt.Query(ctx, "SELECT jobid, jobname, schedule, command, username FROM "+s.ctl.table("suspended_jobs")+
+		" WHERE run_id = $1 AND side = $2 AND moved_jobid IS NULL ORDER BY jobid", s.run.ID, from.name)
+	if err != nil {
+		return "", fmt.Errorf("target: read the suspended jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cronJob, error) {
+		var j cronJob
+		return j, r.Scan(&j.id, &j.name, &j.schedule, &j.command, &j.username)
+	})
+	if err != nil {
+		return "", err
+	}
+	var earlier int
+	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("suspended_jobs")+" WHERE side = $1 AND restored_at IS NULL", to.name).Scan(&earlier); err != nil {
+		return "", err
+	}
+	if len(jobs) == 0 && earlier == 0 {
+		return "no pg_cron job to move", nil
+	}
+	conn, done, ok, err := s.cron(ctx, to)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("warning: the %s has no pg_cron: the %d jobs suspended on the %s (%s) must be scheduled there by hand or by the resume_jobs hooks",
+			to.name, len(jobs), from.name, s.ctl.table("suspended_jobs")), nil
+	}
+	defer done()
+	if earlier > 0 {
+		if _, err := s.resumeJobs(ctx, to, from); err != nil {
+			return "", err
+		}
+	}
+	for _, j := range jobs {
+		name := j.name
+		if name == "" {
+			name = fmt.Sprintf("cutover-moved-%d", j.id)
+		}
+		if s.dry {
+			fmt.Fprintf(s.out, "      %s: SELECT cron.schedule_in_database(%s, %s, %s, %s, %s)\n", to.name, quoteLiteral(name), quoteLiteral(j.schedule),
+				quoteLiteral(j.command), quoteLiteral(to.db), quoteLiteral(j.username))
+			continue
+		}
+		var id int64
+		if err := conn.QueryRow(ctx, "SELECT cron.schedule_in_database($1, $2, $3, $4, $5)", name, j.schedule, j.command, to.db, j.username).Scan(&id); err != nil {
+			return "", fmt.Errorf("%s: schedule pg_cron job %d (%s): %w", to.name, j.id, name, err)
+		}
+		if err := s.record(ctx, "UPDATE "+s.ctl.table("suspended_jobs")+" SET moved_jobid = $1 WHERE run_id = $2 AND side = $3 AND jobid = $4", id, s.run.ID, from.name, j.id); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%d pg_cron jobs scheduled on the %s", len(jobs), to.name), nil
+}

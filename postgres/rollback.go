@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/plan"
+)
+
+// Rollback returns a switched migration to the source: the target's users blocked,
+// reverse replication caught up with a marker, sequences set back, the applications
+// switched back (switch_back hooks), the source's users and jobs given back; then
+// forward replication resumes, so the migration can switch again. It runs as gated
+// steps like the switch; before the unlock a failure undoes it (the target stays live).
+func Rollback(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
+	s, err := openSwitcher(ctx, p, opts, "rollback")
+	if err != nil {
+		return nil, err
+	}
+	defer s.close(ctx)
+	if !s.dry {
+		if prev, err := s.interrupted(ctx, "rollback"); err != nil {
+			return nil, err
+		} else if prev != nil {
+			return s.recoverRun(ctx, prev, s.rollbackSteps)
+		}
+	}
+	fmt.Fprintf(s.out, "rollback %s\n", s.run.ID)
+	r := s.runner(s.rollbackSteps())
+	err = r.Execute(ctx)
+	return s.result(err)
+}
+
+func (s *switcher) rollbackSteps() []cutover.Step {
+	return []cutover.Step{
+		{Name: "gates", Title: "check the gates: switched, reverse replication in place", Gate: true, Do: s.rollbackGates,
+			Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseSwitched) }},
+		{Name: "notify", Title: "notify: hooks and webhooks",
+			Do:   func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
+			Undo: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "rolled back")) }},
+		{Name: "block", Title: "block writes on the target: " + blockWhat(s.p.Cutover.Block),
+			Do:   func(ctx context.Context) (string, error) { return s.block(ctx, s.target()) },
+			Undo: func(ctx context.Context) (string, error) { return s.unblock(ctx, s.target()) }},
+		{Name: "jobs", Title: "suspend scheduled jobs on the target (pg_cron, suspend_jobs hooks)",
+			Do:   func(ctx context.Context) (string, error) { return s.suspendJobs(ctx, s.target()) },
+			Undo: func(ctx context.Context) (string, error) { return s.resumeJobs(ctx, s.target(), s.source()) }},
+		{Name: "sync", Title: "wait until the source has applied every write made on the target: a marker through reverse replication", Do: s.syncReverse},
+		{Name: "stop", Title: "stop reverse replication", Do: s.stopReverse,
+			Undo: func(ctx context.Context) (string, error) {
+				return "reverse replication resumes", s.setReplication(ctx, ReplicateReverse)
+			}},
+		{Name: "sequences", Title: "set every sequence on the source from the target", Do: s.syncSequences(s.tgt, s.src, "target", "source")},
+		{Name: "switch", Title: "switch the applications back to the source (switch_back hooks)", Operator: true,
+			Do: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back"), Undo: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch")},
+		{Name: "unlock", Title: "unlock the source: its users log in again, its jobs resume", Do: s.unlockSource},
+		{Name: "cleanup", Title: "drop reverse replication's slot and publications on the target; forward replication resumes", Do: s.cleanupReverse},
+		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
+	}
+}
+
+func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
+	var problems []string
+	if s.st.Phase != PhaseSwitched {
+		problems = append(problems, fmt.Sprintf("the migration is in phase %q: only a switched migration rolls back", s.st.Phase))
+	}
+	var slot string
+	if err := s.tgt.QueryRow(ctx, "SELECT reverse_slot FROM "+s.ctl.table("state")).Scan(&slot); err != nil {
+		return "", err
+	}
+	var exists bool
+	if err := s.tgt.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", reverseSlot(s.st.Slot)).Scan(&exists); err != nil {
+		return "", err
+	}
+	if slot == "" || !exists {
+		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source", reverseSlot(s.st.Slot)))
+	}
+	var super, createRole, signal bool
+	if err := s.tgt.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal); err != nil {
+		return "", err
+	}
+	if !super && (!signal || (!createRole && s.p.Cutover.Block == plan.BlockRoles)) {
+		problems = append(problems, "the target's role cannot block the target's users: it needs CREATEROLE and pg_signal_backend there (or to be a superuser)")
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("the rollback did not begin:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return "every gate holds", s.setPhase(ctx, PhaseRollingBack)
+}
+
+// syncReverse waits for reverse replication to apply a marker written on the target.
+// Without a running cutover start it replicates here for the while.
+func (s *switcher) syncReverse(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	var active bool
+	if err := s.tgt.QueryRow(ctx, "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)", slot).Scan(&active); err != nil {
+		return "", err
+	}
+	detail := ""
+	if !active && !s.dry {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- Replicate(rctx, reversed(s.p), StartOptions{Out: io.Discard, reverse: true}) }()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		detail = " (no cutover start ran: reverse replication ran here)"
+	}
+	src, err := Connect(ctx, s.p.Source)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	marker, err := s.waitApplied(ctx, "target", s.tgt, src, s.p.Cutover.SyncTimeout.D())
+	if err != nil {
+		return "", err
+	}
+	return "the source applied the marker at " + marker + detail, nil
+}
+
+func (s *switcher) stopReverse(ctx context.Context) (string, error) {
+	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+		return "", err
+	}
+	slot := reverseSlot(s.st.Slot)
+	if err := s.waitSlotIdle(ctx, "target", s.tgt, slot); err != nil {
+		return "", err
+	}
+	return "slot " + slot + " is idle", nil
+}
+
+// unlockSource ends the rollback's downtime: the source's users and jobs come back.
+func (s *switcher) unlockSource(ctx context.Context) (string, error) {
+	d1, err := s.unblock(ctx, s.source())
+	if err != nil {
+		return "", err
+	}
+	d2, err := s.resumeJobs(ctx, s.source(), s.target())
+	if err != nil {
+		return "", err
+	}
+	if err := s.setPhase(ctx, PhaseRolledBack); err != nil {
+		return "", err
+	}
+	return d1 + "; " + d2, nil
+}
+
+// cleanupReverse drops reverse replication and lets forward replication resume: it
+// skips what reverse replication wrote into the source.
+func (s *switcher) cleanupReverse(ctx context.Context) (string, error) {
+	d, err := s.dropReverse(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := s.setReplication(ctx, ReplicateForward); err != nil {
+		return "", err
+	}
+	return d + "; forward replication resumes", nil
+}

@@ -1,0 +1,351 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
+	"github.com/jackc/pgx/v5"
+)
+
+// SwitchOptions configures cutover switch and cutover rollback.
+type SwitchOptions struct {
+	DryRun bool
+	// Yes approves the switch in advance (cutover.approval).
+	Yes bool
+	// RunbookDir is where the runbook files are written ("" : the current directory).
+	RunbookDir string
+	Out        io.Writer
+}
+
+// SwitchResult is the run and where its runbook was written.
+type SwitchResult struct {
+	Run           *cutover.Run
+	Markdown, JSON string // runbook files
+}
+
+// switcher holds what the steps of a switch or a rollback share.
+type switcher struct {
+	p      *plan.Plan
+	opts   SwitchOptions
+	out    io.Writer
+	dry    bool
+	src    *pgx.Conn
+	tgt    *pgx.Conn
+	ctl    *Control
+	st     State
+	run    *cutover.Run
+	hooks  cutover.Hooks
+	tables []*relation // the migrated tables, as the source describes them
+	srcDB  string
+	tgtDB  string
+}
+
+// switchLock is the advisory lock a switch or rollback holds on the target, so that
+// two never run at once.
+const switchLock = 7_413_502_931
+
+// openSwitcher connects to both sides and takes the switch lock.
+func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind string) (*switcher, error) {
+	s := &switcher{p: p, opts: opts, out: opts.Out, dry: opts.DryRun}
+	if s.out == nil {
+		s.out = io.Discard
+	}
+	var err error
+	if s.tgt, err = ConnectSide(ctx, "target", p.Target); err != nil {
+		return nil, err
+	}
+	if s.src, err = ConnectSide(ctx, "source", p.Source); err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	ctl, ok, err := ReadControl(ctx, s.tgt, p.ControlSchema)
+	if err == nil && !ok {
+		err = fmt.Errorf("no migration on this target (no control schema %s): run cutover start first", p.ControlSchema)
+	}
+	if err == nil {
+		// Adds the tables of the switch to a control schema an older version made.
+		ctl, err = OpenControl(ctx, s.tgt, p.ControlSchema)
+	}
+	if err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	s.ctl = ctl
+	if s.st, err = ctl.State(ctx); err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	var locked bool
+	if err := s.tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	if !locked && !s.dry {
+		s.close(ctx)
+		return nil, fmt.Errorf("another cutover switch or rollback is running on this migration: wait for it (cutover status shows its steps)")
+	}
+	for _, q := range []struct {
+		conn *pgx.Conn
+		db   *string
+	}{{s.src, &s.srcDB}, {s.tgt, &s.tgtDB}} {
+		if err := q.conn.QueryRow(ctx, "SELECT current_database()").Scan(q.db); err != nil {
+			s.close(ctx)
+			return nil, err
+		}
+	}
+	all, err := listRelations(ctx, s.src)
+	if err != nil {
+		s.close(ctx)
+		return nil, fmt.Errorf("source: list the tables: %w", err)
+	}
+	included, _ := selectTables(all, p)
+	s.tables = applyNoIdentityPolicy(included, p.CDC.NoIdentity)
+	s.run = &cutover.Run{ID: kind[:2] + "-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(2), Kind: kind, DryRun: s.dry,
+		Started: time.Now(), Outcome: "running"}
+	s.hooks = cutover.Hooks{Timeout: p.Cutover.HookTimeout.D(), Out: s.out, Dry: s.dry, Env: s.hookEnv()}
+	return s, nil
+}
+
+func (s *switcher) close(ctx context.Context) {
+	for _, c := range []*pgx.Conn{s.src, s.tgt} {
+		if c != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}
+}
+
+// hookEnv is what every hook command gets: where both databases are (without the
+// passwords, which stay in the plan) and the run.
+func (s *switcher) hookEnv() []string {
+	return []string{
+		"CUTOVER_SOURCE_URL=" + redact.ConnString(s.p.Source.URL),
+		"CUTOVER_TARGET_URL=" + redact.ConnString(s.p.Target.URL),
+		"CUTOVER_PLAN=" + s.p.Path,
+		"CUTOVER_CONTROL_SCHEMA=" + s.p.ControlSchema,
+	}
+}
+
+// exec runs a statement that changes a database, or prints it in a dry run.
+func (s *switcher) exec(ctx context.Context, side string, conn *pgx.Conn, sql string, args ...any) error {
+	if s.dry {
+		fmt.Fprintf(s.out, "      %s: %s", side, sql)
+		if len(args) > 0 {
+			fmt.Fprintf(s.out, "  -- with %v", args)
+		}
+		fmt.Fprintln(s.out)
+		return nil
+	}
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("%s: %s: %w", side, firstLine(sql), err)
+	}
+	return nil
+}
+
+// record writes to the control schema what an undo needs; nothing in a dry run.
+func (s *switcher) record(ctx context.Context, sql string, args ...any) error {
+	if s.dry {
+		return nil
+	}
+	if _, err := s.tgt.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("target: record in the control schema: %w", err)
+	}
+	return nil
+}
+
+func firstLine(sql string) string {
+	sql = strings.TrimSpace(sql)
+	if i := strings.IndexByte(sql, '\n'); i >= 0 {
+		return sql[:i] + " ..."
+	}
+	return sql
+}
+
+// notify runs the notify hooks and posts the webhooks for a step of the run.
+func (s *switcher) notify(ctx context.Context, step string) error {
+	env := []string{"CUTOVER_STEP=" + step, "CUTOVER_RUN=" + s.run.ID, "CUTOVER_KIND=" + s.run.Kind}
+	payload := map[string]any{"run": s.run.ID, "kind": s.run.Kind, "step": step, "time": time.Now().UTC()}
+	if s.run.Expected > 0 {
+		env = append(env, fmt.Sprintf("CUTOVER_EXPECTED_DOWNTIME=%.3f", s.run.Expected.Seconds()))
+		payload["expected_downtime_seconds"] = s.run.Expected.Seconds()
+	}
+	if s.run.UnlockedAt != nil {
+		env = append(env, fmt.Sprintf("CUTOVER_DOWNTIME=%.3f", s.run.Downtime.Seconds()))
+		payload["downtime_seconds"] = s.run.Downtime.Seconds()
+	}
+	return errors.Join(s.hooks.Commands(ctx, "notify", s.p.Cutover.Hooks.Notify, env...), s.hooks.Webhooks(ctx, s.p.Cutover.Webhooks, payload))
+}
+
+// setReplication tells the running task which way to replicate.
+func (s *switcher) setReplication(ctx context.Context, dir string) error {
+	return s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET replication = $1", dir)
+}
+
+// setPhase records where the migration stands.
+func (s *switcher) setPhase(ctx context.Context, phase string) error {
+	return s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET phase = $1, updated_at = now()", phase)
+}
+
+// waitApplied writes a marker into from's WAL and waits until the applier that
+// replicates from it has committed past it: controlConn's state (the target's for
+// forward replication, the source's for reverse) says so.
+func (s *switcher) waitApplied(ctx context.Context, side string, from *pgx.Conn, controlConn *pgx.Conn, timeout time.Duration) (string, error) {
+	if s.dry {
+		fmt.Fprintf(s.out, "      %s: SELECT pg_logical_emit_message(true, 'cutover_sync', '%s'), then wait up to %v until it is applied\n", side, s.run.ID, timeout)
+		return "", nil
+	}
+	var marker string
+	if err := from.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'cutover_sync', $1)::text", s.run.ID).Scan(&marker); err != nil {
+		return "", fmt.Errorf("%s: write the sync marker: %w", side, err)
+	}
+	deadline := time.Now().Add(timeout)
+	q := "SELECT applied_position <> '' AND applied_position::pg_lsn >= $1::pg_lsn FROM " + pgx.Identifier{s.p.ControlSchema, "state"}.Sanitize()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var done bool
+		if err := controlConn.QueryRow(ctx, q, marker).Scan(&done); err != nil {
+			return marker, fmt.Errorf("read the applied position: %w", err)
+		}
+		if done {
+			return marker, nil
+		}
+		if time.Now().After(deadline) {
+			return marker, fmt.Errorf("replication did not apply the sync marker %s within %v (cutover.sync_timeout): is cutover start running and keeping up? (cutover status)", marker, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return marker, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitSlotIdle waits until nothing streams from slot on conn's server.
+func (s *switcher) waitSlotIdle(ctx context.Context, side string, conn *pgx.Conn, slot string) error {
+	if s.dry {
+		fmt.Fprintf(s.out, "      %s: wait until no walsender streams from slot %s\n", side, slot)
+		return nil
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(FinishTimeout)
+	for {
+		var active bool
+		err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: read slot %s: %w", side, slot, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: slot %s is still streaming after %v: is a cutover start of an older version running? stop it", side, slot, FinishTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Store: the runbook in the control schema.
+
+func (s *switcher) SaveRun(ctx context.Context, r *cutover.Run) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var downtime, tool *time.Duration
+	if r.UnlockedAt != nil {
+		downtime, tool = &r.Downtime, &r.ToolDowntime
+	}
+	_, err = s.tgt.Exec(ctx, "INSERT INTO "+s.ctl.table("runs")+` (id, kind, started_at, ended_at, outcome, reason, blocked_at, unlocked_at, downtime, tool_downtime, runbook)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, outcome = excluded.outcome, reason = excluded.reason,
+		    blocked_at = excluded.blocked_at, unlocked_at = excluded.unlocked_at, downtime = excluded.downtime,
+		    tool_downtime = excluded.tool_downtime, runbook = excluded.runbook`,
+		r.ID, r.Kind, r.Started, r.Ended, r.Outcome, r.Reason, r.BlockedAt, r.UnlockedAt, downtime, tool, doc)
+	return err
+}
+
+func (s *switcher) SaveStep(ctx context.Context, runID string, st *cutover.StepRecord) error {
+	if err := s.SaveRun(ctx, s.run); err != nil {
+		return err
+	}
+	_, err := s.tgt.Exec(ctx, "INSERT INTO "+s.ctl.table("runbook")+` (run_id, seq, step, title, started_at, ended_at, outcome, detail, error, operator_time)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (run_id, seq) DO UPDATE SET ended_at = excluded.ended_at, outcome = excluded.outcome, detail = excluded.detail, error = excluded.error`,
+		runID, st.Seq, st.Name, st.Title, st.Started, st.Ended, string(st.Outcome), st.Detail, st.Error, st.Operator)
+	return err
+}
+
+// interrupted finds a run of kind the cutover process did not finish (it crashed).
+func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, error) {
+	var doc []byte
+	err := s.tgt.QueryRow(ctx, "SELECT runbook FROM "+s.ctl.table("runs")+" WHERE kind = $1 AND outcome = 'running' ORDER BY started_at DESC LIMIT 1", kind).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &cutover.Run{}
+	if err := json.Unmarshal(doc, r); err != nil {
+		return nil, fmt.Errorf("read the interrupted run's runbook: %w", err)
+	}
+	// The steps table is written at each step: it is the latest word.
+	rows, err := s.tgt.Query(ctx, "SELECT seq, step, title, started_at, ended_at, outcome, detail, error, operator_time FROM "+s.ctl.table("runbook")+" WHERE run_id = $1 ORDER BY seq", r.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*cutover.StepRecord, error) {
+		st := &cutover.StepRecord{}
+		var outcome string
+		err := row.Scan(&st.Seq, &st.Name, &st.Title, &st.Started, &st.Ended, &outcome, &st.Detail, &st.Error, &st.Operator)
+		st.Outcome = cutover.Outcome(outcome)
+		return st, err
+	})
+	return r, err
+}
+
+// expectedDowntime is the write downtime the last switch measured: the rehearsal's.
+func (s *switcher) expectedDowntime(ctx context.Context) time.Duration {
+	var d time.Duration
+	_ = s.tgt.QueryRow(ctx, "SELECT downtime FROM "+s.ctl.table("runs")+" WHERE kind = 'switch' AND downtime IS NOT NULL ORDER BY started_at DESC LIMIT 1").Scan(&d)
+	return d
+}
+
+// writeRunbook writes the run's runbook as Markdown and JSON files.
+func (s *switcher) writeRunbook() (md, js string, err error) {
+	dir := s.opts.RunbookDir
+	if dir == "" {
+		dir = "."
+	}
+	base := filepath.Join(dir, "cutover-runbook-"+s.run.ID)
+	var b strings.Builder
+	if err := s.run.WriteMarkdown(&b); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".md", []byte(b.String()), 0o644); err != nil {
+		return "", "", fmt.Errorf("write the runbook: %w", err)
+	}
+	doc, err := json.MarshalIndent(s.run, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(base+".json", append(doc, '\n'), 0o644); err != nil {
+		return "", "", fmt.Errorf("write the runbook: %w", err)
+	}
+	return base + ".md", base + ".json", nil
+}

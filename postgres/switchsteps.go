@@ -1,0 +1,460 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrGates is a switch that did not begin: a gate failed, nothing changed.
+var ErrGates = errors.New("the switch did not begin")
+
+// undoTimeout bounds each undo of a rollback.
+const undoTimeout = 2 * time.Minute
+
+// Switch runs the cut over: the checklist as gated steps, with the downtime budget,
+// rolled back by itself when a step before the unlock fails. A switch a crash
+// interrupted is undone (or, past the unlock, finished) first.
+func Switch(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
+	s, err := openSwitcher(ctx, p, opts, "switch")
+	if err != nil {
+		return nil, err
+	}
+	defer s.close(ctx)
+	if !s.dry {
+		if prev, err := s.interrupted(ctx, "switch"); err != nil {
+			return nil, err
+		} else if prev != nil {
+			return s.recoverRun(ctx, prev, s.switchSteps)
+		}
+	}
+	s.run.Expected = s.expectedDowntime(ctx)
+	r := s.runner(s.switchSteps())
+	if s.run.Expected > 0 {
+		fmt.Fprintf(s.out, "switch %s: the last switch measured a write downtime of %v\n", s.run.ID, s.run.Expected.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(s.out, "switch %s\n", s.run.ID)
+	}
+	err = r.Execute(ctx)
+	return s.result(err)
+}
+
+func (s *switcher) runner(steps []cutover.Step) *cutover.Runner {
+	return &cutover.Runner{Run: s.run, Steps: steps, Block: "block", Unlock: "unlock", Budget: s.p.Cutover.MaxDowntime.D(),
+		Store: s, Out: s.out, UndoTimeout: undoTimeout}
+}
+
+// recoverRun undoes (or finishes) a run a crash interrupted.
+func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func() []cutover.Step) (*SwitchResult, error) {
+	fmt.Fprintf(s.out, "the %s %s did not finish (the cutover process stopped during it): picking it up from its runbook\n", prev.Kind, prev.ID)
+	s.run = prev
+	r := s.runner(steps())
+	err := r.Recover(ctx)
+	res, rerr := s.result(err)
+	if rerr == nil && s.run.Outcome == "rolled back" {
+		rerr = fmt.Errorf("the interrupted %s %s was rolled back: %s; nothing else was done: run cutover %s again", prev.Kind, prev.ID, s.run.Reason, prev.Kind)
+	}
+	return res, rerr
+}
+
+// result writes the runbook files and turns the run's outcome into the error.
+func (s *switcher) result(err error) (*SwitchResult, error) {
+	res := &SwitchResult{Run: s.run}
+	if !s.dry {
+		md, js, werr := s.writeRunbook()
+		if werr != nil {
+			fmt.Fprintf(s.out, "warning: %v\n", werr)
+		} else {
+			res.Markdown, res.JSON = md, js
+			fmt.Fprintf(s.out, "runbook: %s and %s\n", md, js)
+		}
+	}
+	if s.run.UnlockedAt != nil {
+		fmt.Fprintf(s.out, "write downtime: %v (the tool's own: %v)\n", s.run.Downtime.Round(time.Millisecond), s.run.ToolDowntime.Round(time.Millisecond))
+	}
+	return res, err
+}
+
+// switchSteps is the cut over checklist.
+func (s *switcher) switchSteps() []cutover.Step {
+	return []cutover.Step{
+		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, validation clean, reverse replication possible",
+			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseCDC) }},
+		{Name: "notify", Title: "notify: hooks and webhooks",
+			Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
+			Undo: func(ctx context.Context) (string, error) {
+				return s.warnOnly(s.notify(ctx, "rolled back"))
+			}},
+		{Name: "block", Title: "block writes on the source: " + blockWhat(s.p.Cutover.Block), Do: s.blockSource, Undo: s.unblockSource},
+		{Name: "jobs", Title: "suspend scheduled jobs on the source (pg_cron, suspend_jobs hooks)", Do: s.suspendSourceJobs, Undo: s.resumeSourceJobs},
+		{Name: "sync", Title: "wait until the target has applied every change: a marker through the change stream", Do: s.syncForward},
+		{Name: "validate", Title: "validate what changed since the last validation (incremental)", Do: s.validateChanged},
+		{Name: "stop", Title: "stop replication", Do: s.stopForward, Undo: s.resumeForward},
+		{Name: "sequences", Title: "set every sequence on the target from the source", Do: s.syncSequences(s.src, s.tgt, "source", "target")},
+		{Name: "objects", Title: "secondary objects on the target: indexes valid, constraints validated, triggers enabled as on the source", Do: s.secondaryObjects},
+		{Name: "reverse", Title: "start reverse replication, target to source, from the target's position now", Do: s.startReverse, Undo: s.dropReverse},
+		{Name: "switch", Title: "switch the applications to the target (switch hooks)", Operator: true, Do: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch"),
+			Undo: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back")},
+		{Name: "qa", Title: "QA on the target: SQL assertions, commands, approval", Operator: true, Do: s.qa},
+		{Name: "unlock", Title: "unlock: the users log in to the target, jobs resume there", Do: s.unlockTarget},
+		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
+	}
+}
+
+func blockWhat(m plan.BlockMode) string {
+	if m == plan.BlockReadOnly {
+		return "the database read-only, sessions ended"
+	}
+	return "login roles NOLOGIN, their sessions ended"
+}
+
+// warnOnly turns a notification's failure into a warning: a webhook that is down must
+// not decide a migration.
+func (s *switcher) warnOnly(err error) (string, error) {
+	if err != nil {
+		fmt.Fprintf(s.out, "      warning: %v\n", err)
+		return "warning: " + err.Error(), nil
+	}
+	return "", nil
+}
+
+// gates checks that the switch can begin; it changes nothing but the phase.
+func (s *switcher) gates(ctx context.Context) (string, error) {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	st := s.st
+	switch st.Phase {
+	case PhaseCDC, PhaseRolledBack:
+	case PhaseSwitched:
+		fail("the migration is already switched to the target: cutover rollback goes back, cutover finish ends it")
+	default:
+		fail("the migration is in phase %q: a switch needs change data capture running (cutover start, past the full load)", st.Phase)
+	}
+	var active bool
+	if err := s.src.QueryRow(ctx, "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)", st.Slot).Scan(&active); err != nil {
+		return "", err
+	}
+	if !active {
+		fail("no cutover start is streaming the changes (slot %s is idle): run cutover start and let it catch up", st.Slot)
+	}
+	var lat *time.Duration
+	var measured *time.Time
+	var fresh bool
+	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, measured_at, measured_at > now() - interval '15 seconds' FROM "+s.ctl.table("state")).Scan(&lat, &measured, &fresh); err != nil {
+		return "", err
+	}
+	switch {
+	case lat == nil || measured == nil || !fresh:
+		fail("the target latency was not measured in the last 15 seconds: is cutover start running? (cutover status)")
+	case *lat > s.p.Cutover.MaxLatency.D():
+		fail("the target latency is %v, above cutover.max_latency (%v): wait for CDC to catch up", lat.Round(time.Millisecond), s.p.Cutover.MaxLatency)
+	}
+	var exceptions int64
+	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("apply_exceptions")+" WHERE NOT resolved").Scan(&exceptions); err != nil {
+		return "", err
+	}
+	if exceptions > 0 {
+		fail("%d unresolved apply exception(s) in %s.apply_exceptions: fix each, then mark it resolved (UPDATE %s SET resolved = true WHERE id = ...)",
+			exceptions, s.p.ControlSchema, s.ctl.table("apply_exceptions"))
+	}
+	stats, err := s.ctl.TableStats(ctx)
+	if err != nil {
+		return "", err
+	}
+	var unvalidated, mismatched []string
+	for _, t := range stats {
+		name := pgx.Identifier{t.Schema, t.Table}.Sanitize()
+		switch t.Validation {
+		case ValidationValidated, ValidationNoKey:
+		case ValidationMismatched:
+			mismatched = append(mismatched, name)
+		default:
+			unvalidated = append(unvalidated, name+" ("+t.Validation+")")
+		}
+	}
+	if len(mismatched) > 0 {
+		fail("the last validation found differences in %s: cutover validate --repair, then cutover validate", listText(mismatched, 5))
+	}
+	if len(unvalidated) > 0 {
+		fail("not validated: %s: run cutover validate (or validation.continuous: true)", listText(unvalidated, 5))
+	}
+	problems = append(problems, s.reverseGates(ctx)...)
+	problems = append(problems, s.blockGates(ctx)...)
+	missing, _, err := s.compareObjects(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(missing) > 0 {
+		fail("missing on the target: %s: create them there (they are on the source)", listText(missing, 8))
+	}
+	if _, err := s.sequencePairs(ctx, s.src, s.tgt, "source", "target"); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("%w:\n  - %s", ErrGates, strings.Join(problems, "\n  - "))
+	}
+	return "every gate holds", s.setPhase(ctx, PhaseSwitching)
+}
+
+// reverseGates checks that reverse replication can start on the target.
+func (s *switcher) reverseGates(ctx context.Context) []string {
+	var problems []string
+	var walLevel string
+	var free int
+	var canReplicate, srcSuper bool
+	err := s.tgt.QueryRow(ctx, `SELECT current_setting('wal_level'),
+		    current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1),
+		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate)
+	if err != nil {
+		return []string{"target: " + err.Error()}
+	}
+	if walLevel != "logical" {
+		problems = append(problems, fmt.Sprintf("the target's wal_level is %s: reverse replication needs logical (ALTER SYSTEM SET wal_level = logical on the target, then restart it)", walLevel))
+	}
+	if free < 1 {
+		problems = append(problems, "the target has no free replication slot for reverse replication: raise max_replication_slots there (a restart) or drop an unused slot")
+	}
+	if !canReplicate {
+		problems = append(problems, "the target's role cannot read a replication slot: ALTER ROLE ... REPLICATION on the target")
+	}
+	if err := s.src.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&srcSuper); err != nil {
+		return append(problems, "source: "+err.Error())
+	}
+	if !srcSuper {
+		problems = append(problems, "the source's role is not a superuser: reverse replication applies the target's writes with session_replication_role = replica, which needs one")
+	}
+	var active *bool
+	_ = s.tgt.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", reverseSlot(s.st.Slot)).Scan(&active)
+	if active != nil && *active {
+		problems = append(problems, fmt.Sprintf("the reverse replication slot %s on the target is in use: stop what streams from it", reverseSlot(s.st.Slot)))
+	}
+	return problems
+}
+
+// reverseSlot names the slot of reverse replication on the target.
+func reverseSlot(slot string) string { return slot + "_rev" }
+
+func (s *switcher) syncForward(ctx context.Context) (string, error) {
+	marker, err := s.waitApplied(ctx, "source", s.src, s.tgt, s.p.Cutover.SyncTimeout.D())
+	if err != nil {
+		return "", err
+	}
+	return "the target applied the marker at " + marker, nil
+}
+
+func (s *switcher) validateChanged(ctx context.Context) (string, error) {
+	if s.dry {
+		fmt.Fprintln(s.out, "      cutover validate --incremental (while CDC still runs): every table must be equal")
+		return "", nil
+	}
+	rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("validation: %w", err)
+	}
+	var rows int64
+	var differ []string
+	for _, t := range rep.Tables {
+		rows += t.RowsRead
+		if t.State != ValidationValidated && t.State != ValidationNoKey {
+			d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
+			if t.Mismatches > 0 {
+				d += fmt.Sprintf(", %d rows", t.Mismatches)
+			}
+			if t.Error != "" {
+				d += ": " + t.Error
+			}
+			differ = append(differ, d+")")
+		}
+	}
+	if len(differ) > 0 {
+		return "", fmt.Errorf("the validation found differences: %s (%s.validation_failures lists them)", listText(differ, 5), s.p.ControlSchema)
+	}
+	return fmt.Sprintf("%d tables equal, %d rows compared one by one, in %v", len(rep.Tables), rows, rep.Took.Round(time.Millisecond)), nil
+}
+
+func (s *switcher) stopForward(ctx context.Context) (string, error) {
+	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+		return "", err
+	}
+	if err := s.waitSlotIdle(ctx, "source", s.src, s.st.Slot); err != nil {
+		return "", err
+	}
+	return "slot " + s.st.Slot + " is idle", nil
+}
+
+func (s *switcher) resumeForward(ctx context.Context) (string, error) {
+	return "forward replication resumes", s.setReplication(ctx, ReplicateForward)
+}
+
+// startReverse creates the target's publications and slot, and the position reverse
+// replication starts from in the source's own control schema; then the task replicates
+// target to source.
+func (s *switcher) startReverse(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	// Left by an earlier switch that did not get to undo it.
+	if err := s.exec(ctx, "target", s.tgt, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot); err != nil {
+		return "", err
+	}
+	if s.dry {
+		all, ins := publications(slot)
+		fmt.Fprintf(s.out, "      target: CREATE PUBLICATION %s and %s FOR the %d migrated tables\n", all, ins, len(s.tables))
+	} else {
+		if err := dropPublications(ctx, s.tgt, slot); err != nil {
+			return "", err
+		}
+		if err := createPublications(ctx, s.tgt, slot, s.tables, s.p.CDC.NoIdentity); err != nil {
+			return "", fmt.Errorf("target: %w", err)
+		}
+	}
+	var pos string
+	if s.dry {
+		fmt.Fprintf(s.out, "      target: SELECT pg_create_logical_replication_slot('%s', 'pgoutput')\n", slot)
+	} else if err := s.tgt.QueryRow(ctx, "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", slot).Scan(&pos); err != nil {
+		return "", fmt.Errorf("target: create the reverse replication slot %s: %w", slot, err)
+	}
+	if s.dry {
+		fmt.Fprintf(s.out, "      source: create the control schema %s for reverse replication's position\n", s.p.ControlSchema)
+	} else {
+		rctl, err := OpenControl(ctx, s.src, s.p.ControlSchema)
+		if err != nil {
+			return "", fmt.Errorf("source: %w", err)
+		}
+		if _, err := s.src.Exec(ctx, "UPDATE "+rctl.table("state")+` SET phase = $1, slot = $2, position = $3, applied_position = '', applied_commit_time = NULL,
+			applied_at = NULL, changes_tracked_from = '', replication = 'forward', updated_at = now()`, PhaseCDC, slot, pos); err != nil {
+			return "", fmt.Errorf("source: record where reverse replication starts: %w", err)
+		}
+		var stats []TableStat
+		for _, r := range s.tables {
+			stats = append(stats, TableStat{Schema: r.schema, Table: r.name})
+		}
+		if err := rctl.QueueTables(ctx, stats); err != nil {
+			return "", fmt.Errorf("source: %w", err)
+		}
+	}
+	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET reverse_slot = $1, reverse_position = $2, replication = $3", slot, pos, ReplicateReverse); err != nil {
+		return "", err
+	}
+	return "slot " + slot + " on the target from " + pos, nil
+}
+
+// dropReverse stops reverse replication and drops its slot and publications.
+func (s *switcher) dropReverse(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+		return "", err
+	}
+	if err := s.waitSlotIdle(ctx, "target", s.tgt, slot); err != nil {
+		return "", err
+	}
+	if err := s.exec(ctx, "target", s.tgt, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot); err != nil {
+		return "", err
+	}
+	if !s.dry {
+		if err := dropPublications(ctx, s.tgt, slot); err != nil {
+			return "", err
+		}
+	}
+	return "dropped slot " + slot + " and its publications on the target", s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET reverse_slot = '', reverse_position = ''")
+}
+
+// switchHooks runs the hooks that point the applications at one side.
+func (s *switcher) switchHooks(cmds []string, kind string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if len(cmds) == 0 {
+			return "no " + kind + " hooks in the plan", nil
+		}
+		if err := s.hooks.Commands(ctx, kind, cmds, "CUTOVER_STEP="+kind, "CUTOVER_RUN="+s.run.ID); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d %s hook(s) ran", len(cmds), kind), nil
+	}
+}
+
+// qa runs the plan's assertions against the target, then waits for the approval.
+func (s *switcher) qa(ctx context.Context) (string, error) {
+	qa := s.p.Cutover.QA
+	for _, q := range qa.SQL {
+		if s.dry {
+			fmt.Fprintf(s.out, "      target: %s  -- must return true\n", q)
+			continue
+		}
+		var ok *bool
+		if err := s.tgt.QueryRow(ctx, q).Scan(&ok); err != nil {
+			return "", fmt.Errorf("QA query %q on the target: %w (it must return one boolean)", q, err)
+		}
+		if ok == nil || !*ok {
+			return "", fmt.Errorf("QA query %q on the target returned %v, not true", q, fmtBool(ok))
+		}
+	}
+	if err := s.hooks.Commands(ctx, "qa", qa.Commands, "CUTOVER_STEP=qa", "CUTOVER_RUN="+s.run.ID); err != nil {
+		return "", err
+	}
+	detail := fmt.Sprintf("%d queries and %d commands passed", len(qa.SQL), len(qa.Commands))
+	if !s.p.Cutover.Approval {
+		return detail, nil
+	}
+	if s.opts.Yes {
+		return detail + "; approved in advance (--yes)", nil
+	}
+	if s.dry {
+		fmt.Fprintf(s.out, "      wait for cutover approve\n")
+		return detail, nil
+	}
+	fmt.Fprintf(s.out, "      waiting for the approval: run cutover approve (the downtime budget keeps counting)\n")
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var by string
+		err := s.tgt.QueryRow(ctx, "SELECT approved_by FROM "+s.ctl.table("approvals")+" WHERE run_id = $1", s.run.ID).Scan(&by)
+		if err == nil {
+			return detail + "; approved by " + by, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no approval: %w", context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "NULL"
+	}
+	return fmt.Sprint(*b)
+}
+
+// Approve approves the running switch (cutover.approval).
+func Approve(ctx context.Context, p *plan.Plan, by string) (string, error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return "", err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("no migration on this target (no control schema %s)", p.ControlSchema)
+	}
+	var id string
+	err = tgt.QueryRow(ctx, "SELECT id FROM "+ctl.table("runs")+" WHERE kind = 'switch' AND outcome = 'running' ORDER BY started_at DESC LIMIT 1").Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", errors.New("no switch is running: nothing to approve")
+	}
+	if err != nil {
+		return "", err
+	}
+	_, err = tgt.Exec(ctx, "INSERT INTO "+ctl.table("approvals")+" (run_id, approved_by) VALUES ($1, $2) ON CONFLICT DO NOTHING", id, by)
+	return id, err
+}

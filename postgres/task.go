@@ -1,0 +1,139 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// RunCDC is cutover start after the full load: it replicates in the direction the
+// control schema says (state.replication) and follows it when a switch or a rollback
+// changes it: source to target while the migration replicates, nothing while a switch
+// holds replication stopped, target to source after the switch. It returns at the end
+// of ctx (a clean stop), when cutover finish asks, or on an error.
+func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+	disp := opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: opts.Out}
+		opts.Display = disp
+	}
+	said := ""
+	for {
+		dir, phase, err := readDirection(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		switch {
+		case phase == PhaseFinishing:
+			return nil
+		case phase == PhaseFinished:
+			return errFinished(p)
+		}
+		if dir == ReplicateStopped && said != dir {
+			disp.Step(fmt.Sprintf("replication is held stopped (phase %s): waiting for the switch or rollback to go on", phase))
+		}
+		said = dir
+		run := func(ctx context.Context) error { return nil }
+		switch dir {
+		case ReplicateForward:
+			run = func(ctx context.Context) error { return Replicate(ctx, p, opts) }
+		case ReplicateReverse:
+			ro := opts
+			ro.reverse = true
+			run = func(ctx context.Context) error { return Replicate(ctx, reversed(p), ro) }
+		}
+		if err := untilDirectionChanges(ctx, p, dir, run); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// reversed is the plan of reverse replication: the target is its source, the source
+// its target, where its control schema keeps its position.
+func reversed(p *plan.Plan) *plan.Plan {
+	r := *p
+	r.Source, r.Target = p.Target, p.Source
+	r.Validation.Continuous, r.Validation.TrackChanges = false, false
+	return &r
+}
+
+// readDirection reads the replication direction and the phase from the target.
+func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return "", "", err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	if _, err := OpenControl(ctx, tgt, p.ControlSchema); err != nil {
+		return "", "", err
+	}
+	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+pgx.Identifier{p.ControlSchema, "state"}.Sanitize()).Scan(&dir, &phase)
+	return dir, phase, err
+}
+
+// directionPoll is how often a running task looks for a new direction: it bounds how
+// long a switch waits for replication to stop.
+const directionPoll = 50 * time.Millisecond
+
+// untilDirectionChanges runs f until the direction in the control schema is no
+// longer dir (or the phase is finishing), or until f returns.
+func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func(context.Context) error) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f(runCtx) }()
+	tick := time.NewTicker(directionPoll)
+	defer tick.Stop()
+	var tgt *pgx.Conn
+	defer func() {
+		if tgt != nil {
+			tgt.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
+	for {
+		select {
+		case err := <-done:
+			if dir == ReplicateStopped {
+				// Nothing ran: wait for a change of direction here.
+				done = nil
+				continue
+			}
+			return err
+		case <-ctx.Done():
+			if done != nil {
+				return <-done
+			}
+			return nil
+		case <-tick.C:
+		}
+		if tgt == nil || tgt.IsClosed() {
+			// A target that went away is the replication's fault to report and retry.
+			if tgt, _ = Connect(ctx, p.Target); tgt == nil {
+				continue
+			}
+		}
+		var now, phase string
+		if err := tgt.QueryRow(ctx, "SELECT replication, phase FROM "+state).Scan(&now, &phase); err != nil {
+			tgt.Close(ctx)
+			continue
+		}
+		if now != dir || phase == PhaseFinishing {
+			cancel()
+			if done != nil {
+				return <-done
+			}
+			return nil
+		}
+	}
+}
