@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -39,6 +40,42 @@ func sharedServer(t testing.TB, name string) *Server {
 		t.Fatalf("start the %s server: %v", name, err)
 	}
 	shared[name] = s
+	return s
+}
+
+// CronInstalled reports whether pg_cron is installed for the server binaries.
+func CronInstalled() bool {
+	dir, err := BinDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, "..", "lib", "pg_cron.so"))
+	return err == nil
+}
+
+// CronServer returns one of the package's shared servers with pg_cron preloaded (its
+// jobs live in the postgres database). A switch blocks every login role of a server:
+// tests that switch use these servers, and run one at a time (not t.Parallel).
+func CronServer(t testing.TB, name string) *Server {
+	t.Helper()
+	if !CronInstalled() {
+		t.Fatal("pg_cron is not installed: run make test (as root it installs postgresql-NN-cron), or apt-get install postgresql-15-cron")
+	}
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	key := "cron-" + name
+	if s := shared[key]; s != nil {
+		return s
+	}
+	ctx := context.Background()
+	s, err := Start(ctx, Options{Name: key, Settings: map[string]string{"shared_preload_libraries": "'pg_cron'", "cron.database_name": "'postgres'"}})
+	if err == nil {
+		err = s.Exec(ctx, "postgres", "CREATE EXTENSION pg_cron")
+	}
+	if err != nil {
+		t.Fatalf("start the %s server with pg_cron: %v", name, err)
+	}
+	shared[key] = s
 	return s
 }
 

@@ -22,6 +22,69 @@ type Status struct {
 	Tables   []TableStat `json:"-"`
 	// ApplyExceptions counts the unresolved rows of apply_exceptions.
 	ApplyExceptions int64 `json:"apply_exceptions"`
+	// Replication is the direction cutover start replicates in: forward, stopped, reverse.
+	Replication string         `json:"replication,omitempty"`
+	Cutover     *CutoverStatus `json:"cutover,omitempty"`
+}
+
+// CutoverStatus is where switches and rollbacks left the migration.
+type CutoverStatus struct {
+	ReverseSlot string `json:"reverse_slot,omitempty"`
+	// LastRun is the latest switch or rollback; Step its step running or last run.
+	LastRun *RunSummary `json:"last_run,omitempty"`
+	// Blocked lists, per side, the roles a switch or rollback blocked and did not give back.
+	BlockedSource []string `json:"blocked_on_source,omitempty"`
+	BlockedTarget []string `json:"blocked_on_target,omitempty"`
+}
+
+// RunSummary is one switch or rollback, as status shows it.
+type RunSummary struct {
+	ID              string     `json:"id"`
+	Kind            string     `json:"kind"`
+	Outcome         string     `json:"outcome"`
+	Reason          string     `json:"reason,omitempty"`
+	Started         time.Time  `json:"started_at"`
+	Ended           *time.Time `json:"ended_at,omitempty"`
+	DowntimeSeconds *float64   `json:"downtime_seconds,omitempty"`
+	Step            string     `json:"step,omitempty"`
+}
+
+// readCutover reads the switches' traces in the control schema.
+func readCutover(ctx context.Context, tgt *pgx.Conn, ctl *Control) (*CutoverStatus, string, error) {
+	var has bool
+	if err := tgt.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ctl.table("runs")).Scan(&has); err != nil || !has {
+		return nil, "", err
+	}
+	c := &CutoverStatus{}
+	var dir string
+	if err := tgt.QueryRow(ctx, "SELECT replication, reverse_slot FROM "+ctl.table("state")).Scan(&dir, &c.ReverseSlot); err != nil {
+		return nil, "", err
+	}
+	r := &RunSummary{}
+	var downtime *time.Duration
+	err := tgt.QueryRow(ctx, `SELECT r.id, r.kind, r.outcome, r.reason, r.started_at, r.ended_at, r.downtime,
+		    coalesce((SELECT title FROM `+ctl.table("runbook")+` b WHERE b.run_id = r.id ORDER BY seq DESC LIMIT 1), '')
+		FROM `+ctl.table("runs")+` r ORDER BY r.started_at DESC LIMIT 1`).Scan(&r.ID, &r.Kind, &r.Outcome, &r.Reason, &r.Started, &r.Ended, &downtime, &r.Step)
+	switch {
+	case err == nil:
+		if downtime != nil {
+			s := downtime.Seconds()
+			r.DowntimeSeconds = &s
+		}
+		c.LastRun = r
+	case err != pgx.ErrNoRows:
+		return nil, "", err
+	}
+	for _, side := range []struct {
+		name string
+		to   *[]string
+	}{{"source", &c.BlockedSource}, {"target", &c.BlockedTarget}} {
+		if err := tgt.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT role), '{}') FROM "+ctl.table("blocked_roles")+" WHERE side = $1 AND restored_at IS NULL",
+			side.name).Scan(side.to); err != nil {
+			return nil, "", err
+		}
+	}
+	return c, dir, nil
 }
 
 // CDCStatus is the change stream's state as the running task last recorded it.
@@ -55,6 +118,9 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 	}
 	st = Status{Phase: s.Phase, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
 	if st.Tables, err = ctl.TableStats(ctx); err != nil {
+		return st, true, err
+	}
+	if st.Cutover, st.Replication, err = readCutover(ctx, tgt, ctl); err != nil {
 		return st, true, err
 	}
 	if s.Phase == PhaseCDC || s.Applied != "" {

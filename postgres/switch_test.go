@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,54 +17,15 @@ import (
 	"github.com/cutover-dev/cutover/plan"
 )
 
-// The switch tests run one at a time on servers of their own: a switch blocks every
-// login role of a server, and pg_cron must be preloaded.
-var switchServers struct {
-	once     sync.Once
-	src, tgt *pgtest.Server
-	err      error
-}
-
-func cronInstalled() bool {
-	dir, err := pgtest.BinDir()
-	if err != nil {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(dir, "..", "lib", "pg_cron.so"))
-	return err == nil
-}
-
+// switchPair is a source and a target on servers with pg_cron, for the switch tests,
+// which run one at a time: a switch blocks every login role of a server.
 func switchPair(t *testing.T) (src, tgt *pgtest.DB) {
 	t.Helper()
-	if !cronInstalled() {
-		t.Fatal("pg_cron is not installed: run make test (as root it installs postgresql-NN-cron), or apt-get install postgresql-15-cron")
-	}
-	switchServers.once.Do(func() {
-		settings := map[string]string{"shared_preload_libraries": "'pg_cron'", "cron.database_name": "'postgres'"}
-		ctx := context.Background()
-		for _, s := range []struct {
-			name string
-			to   **pgtest.Server
-		}{{"switch-source", &switchServers.src}, {"switch-target", &switchServers.tgt}} {
-			srv, err := pgtest.Start(ctx, pgtest.Options{Name: s.name, Settings: settings})
-			if err == nil {
-				err = srv.Exec(ctx, "postgres", "CREATE EXTENSION pg_cron")
-			}
-			if err != nil {
-				switchServers.err = err
-				return
-			}
-			*s.to = srv
-		}
-	})
-	if switchServers.err != nil {
-		t.Fatalf("start the switch servers: %v", switchServers.err)
-	}
-	src, tgt = pgtest.NewDB(t, switchServers.src), pgtest.NewDB(t, switchServers.tgt)
+	src, tgt = pgtest.NewDB(t, pgtest.CronServer(t, "source")), pgtest.NewDB(t, pgtest.CronServer(t, "target"))
 	t.Cleanup(func() {
 		// Jobs of a dropped database would fail every minute.
-		for _, s := range []*pgtest.Server{switchServers.src, switchServers.tgt} {
-			_ = s.Exec(context.Background(), "postgres", "SELECT cron.unschedule(jobid) FROM cron.job")
+		for _, db := range []*pgtest.DB{src, tgt} {
+			_ = db.Server.Exec(context.Background(), "postgres", "SELECT cron.unschedule(jobid) FROM cron.job WHERE database = $1", db.Name)
 		}
 	})
 	return src, tgt

@@ -13,7 +13,29 @@ have_pg() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && command -v psql >/dev/null 2>&1
 }
 
+# pg_cron for the server's major version: the switch suspends and resumes its jobs,
+# and the tests check that it does.
+have_cron() {
+  local bindir
+  bindir="${CUTOVER_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+  [ -n "$bindir" ] && [ -e "$bindir/../lib/pg_cron.so" ]
+}
+
+install_cron() {
+  have_cron && return 0
+  local major
+  major="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 | sed 's|.*/postgresql/\([0-9]*\)/bin|\1|')"
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1 || [ -z "$major" ]; then
+    echo "warning: pg_cron is not installed (apt-get install postgresql-${major:-NN}-cron): the switch tests need it" >&2
+    return 0
+  fi
+  echo "installing pg_cron (apt-get install postgresql-$major-cron) ..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "postgresql-$major-cron" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "postgresql-$major-cron" >/dev/null; }
+}
+
 if have_pg; then
+  install_cron
   exit 0
 fi
 
@@ -36,3 +58,4 @@ apt-get update -qq
 apt-get install -y -qq postgresql postgresql-client >/dev/null
 have_pg || { echo "apt-get install postgresql finished but initdb is still missing" >&2; exit 1; }
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
+install_cron

@@ -48,6 +48,50 @@ type status struct {
 	Warnings        []string             `json:"warnings,omitempty"`
 	Tables          []tableStatus        `json:"tables"`
 	ETASeconds      *float64             `json:"eta_seconds,omitempty"`
+	// Stands says in words where the migration stands.
+	Stands      string                  `json:"stands"`
+	Replication string                  `json:"replication,omitempty"`
+	Cutover     *postgres.CutoverStatus `json:"cutover,omitempty"`
+}
+
+// stands says where the migration stands, for people.
+func stands(st postgres.Status) string {
+	switch st.Phase {
+	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData:
+		return "full load in progress"
+	case postgres.PhaseLoaded:
+		return "loaded: cutover start goes on into change data capture"
+	case postgres.PhaseCDC, postgres.PhaseRolledBack:
+		prefix := "replicating source to target"
+		if st.Phase == postgres.PhaseRolledBack {
+			prefix = "rolled back: the source is live; replicating source to target"
+		}
+		if st.Source != nil && !st.Source.Active {
+			return prefix + " (no cutover start is running: start it to resume)"
+		}
+		return prefix
+	case postgres.PhaseSwitching:
+		return "switching to the target" + currentStep(st)
+	case postgres.PhaseSwitched:
+		if st.Replication == postgres.ReplicateReverse {
+			return "switched: the target is live; reverse replication sends its writes to the source"
+		}
+		return "switched: the target is live; reverse replication is " + st.Replication
+	case postgres.PhaseRollingBack:
+		return "rolling back to the source" + currentStep(st)
+	case postgres.PhaseFinishing:
+		return "finishing: cutover finish is stopping the task"
+	case postgres.PhaseFinished:
+		return "finished"
+	}
+	return st.Phase
+}
+
+func currentStep(st postgres.Status) string {
+	if c := st.Cutover; c != nil && c.LastRun != nil && c.LastRun.Step != "" {
+		return ": " + c.LastRun.Step
+	}
+	return ""
 }
 
 // retainedWALWarning is the WAL a slot may hold on the source before status warns.
@@ -56,7 +100,11 @@ const retainedWALWarning = 1 << 30
 // newStatusDoc turns what the control schema and the source say into the status shown.
 func newStatusDoc(st postgres.Status, p *plan.Plan) status {
 	s := status{Phase: st.Phase, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
-		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}}
+		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}, Stands: stands(st), Replication: st.Replication, Cutover: st.Cutover}
+	if c := st.Cutover; c != nil && len(c.BlockedSource) > 0 && len(c.BlockedTarget) > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("roles are blocked on both sides: %s on the source, %s on the target: rerun the interrupted cutover switch or rollback, or give them their login back (ALTER ROLE ... LOGIN)",
+			strings.Join(c.BlockedSource, ", "), strings.Join(c.BlockedTarget, ", ")))
+	}
 	if st.Tables != nil {
 		s.Tables, s.ETASeconds = summarize(st.Tables, time.Now())
 	}
@@ -233,7 +281,25 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 // writeStatus prints the status as text; with bars (on a terminal) each table has a
 // progress bar and a total row closes the table.
 func writeStatus(w io.Writer, s status, bars bool) error {
-	fmt.Fprintf(w, "phase: %s\n", s.Phase)
+	fmt.Fprintf(w, "phase: %s: %s\n", s.Phase, s.Stands)
+	if c := s.Cutover; c != nil {
+		if r := c.LastRun; r != nil {
+			fmt.Fprintf(w, "last %s: %s, %s", r.Kind, r.ID, r.Outcome)
+			if r.DowntimeSeconds != nil {
+				fmt.Fprintf(w, ", write downtime %v", seconds(*r.DowntimeSeconds))
+			}
+			if r.Reason != "" {
+				fmt.Fprintf(w, " (%s)", r.Reason)
+			}
+			fmt.Fprintln(w)
+		}
+		if len(c.BlockedSource) > 0 {
+			fmt.Fprintf(w, "blocked on the source: %s\n", strings.Join(c.BlockedSource, ", "))
+		}
+		if len(c.BlockedTarget) > 0 {
+			fmt.Fprintf(w, "blocked on the target: %s\n", strings.Join(c.BlockedTarget, ", "))
+		}
+	}
 	if s.Slot != "" {
 		fmt.Fprintf(w, "slot: %s  position: %s\n", s.Slot, s.Position)
 	}
