@@ -29,7 +29,7 @@ type SwitchOptions struct {
 
 // SwitchResult is the run and where its runbook was written.
 type SwitchResult struct {
-	Run           *cutover.Run
+	Run            *cutover.Run
 	Markdown, JSON string // runbook files
 }
 
