@@ -74,6 +74,11 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 		return "", "", err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
+	if _, ok, err := ReadControl(ctx, tgt, p.ControlSchema); err != nil || !ok {
+		// No control schema: cutover finish dropped it.
+		return "", PhaseFinishing, err
+	}
+	// Brings a control schema an older version made up to date.
 	if _, err := OpenControl(ctx, tgt, p.ControlSchema); err != nil {
 		return "", "", err
 	}

@@ -66,7 +66,7 @@ func TestSwitchCommand(t *testing.T) {
 	if !canLogin(src) || cronActive(src) != 1 || pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.runs") != 0 {
 		t.Fatal("switch --dry-run changed something")
 	}
-	if r := run(t, dir, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "phase: cdc: replicating source to target") {
+	if r := run(t, dir, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "phase: cdc (replicating source to target)") {
 		t.Fatalf("status before the switch: %+v", r)
 	}
 
@@ -90,7 +90,7 @@ func TestSwitchCommand(t *testing.T) {
 	}
 	sw.wait(t)
 	r = run(t, dir, nil, "status")
-	if r.code != 0 || !strings.Contains(r.stdout, "phase: switching") || !strings.Contains(r.stdout, "blocked on the source: "+app) {
+	if r.code != 0 || !strings.Contains(r.stdout, "phase: switching (switching to the target: switch the applications") || !strings.Contains(r.stdout, "blocked on the source: "+app) {
 		t.Fatalf("status after a crash during the switch: %+v", r)
 	}
 	if canLogin(src) || cronActive(src) != 0 {
@@ -104,7 +104,7 @@ func TestSwitchCommand(t *testing.T) {
 	if !canLogin(src) || cronActive(src) != 1 || cronActive(tgt) != 0 {
 		t.Fatalf("after the undo: login on the source %v, jobs active on the source %d, on the target %d", canLogin(src), cronActive(src), cronActive(tgt))
 	}
-	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: cdc: replicating source to target") || !strings.Contains(r.stdout, "rolled back") {
+	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: cdc (replicating source to target)") || !strings.Contains(r.stdout, "rolled back") {
 		t.Fatalf("status after the undo: %+v", r)
 	}
 	src.Exec(t, "INSERT INTO t (v) VALUES ('after the undo')")
@@ -133,7 +133,7 @@ func TestSwitchCommand(t *testing.T) {
 	if pgtest.QueryVal[int64](t, src, "SELECT count(*) FROM t WHERE v = 'written on the target'") != 1 || !canLogin(src) || cronActive(src) != 1 {
 		t.Fatal("after the rollback: the target's write is not on the source, or the users or jobs are not back")
 	}
-	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: rolled back") {
+	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: rolled back (rolled back: the source is live") {
 		t.Fatalf("status after the rollback: %+v", r)
 	}
 	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 {

@@ -57,10 +57,8 @@ type status struct {
 // stands says where the migration stands, for people.
 func stands(st postgres.Status) string {
 	switch st.Phase {
-	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData:
-		return "full load in progress"
-	case postgres.PhaseLoaded:
-		return "loaded: cutover start goes on into change data capture"
+	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
+		return "" // the tables say it
 	case postgres.PhaseCDC, postgres.PhaseRolledBack:
 		prefix := "replicating source to target"
 		if st.Phase == postgres.PhaseRolledBack {
@@ -84,7 +82,7 @@ func stands(st postgres.Status) string {
 	case postgres.PhaseFinished:
 		return "finished"
 	}
-	return st.Phase
+	return ""
 }
 
 func currentStep(st postgres.Status) string {
@@ -281,7 +279,11 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 // writeStatus prints the status as text; with bars (on a terminal) each table has a
 // progress bar and a total row closes the table.
 func writeStatus(w io.Writer, s status, bars bool) error {
-	fmt.Fprintf(w, "phase: %s: %s\n", s.Phase, s.Stands)
+	if s.Stands != "" {
+		fmt.Fprintf(w, "phase: %s (%s)\n", s.Phase, s.Stands)
+	} else {
+		fmt.Fprintf(w, "phase: %s\n", s.Phase)
+	}
 	if c := s.Cutover; c != nil {
 		if r := c.LastRun; r != nil {
 			fmt.Fprintf(w, "last %s: %s, %s", r.Kind, r.ID, r.Outcome)
