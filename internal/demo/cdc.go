@@ -66,20 +66,6 @@ func (d *demo) watchCDC(ctx context.Context, c *capture, tc *pgx.Conn) error {
 	return showLatencyMetrics(ctx, c.api)
 }
 
-// stopCDC stops cutover start as an operator would, and expects a clean stop.
-func stopCDC(c *capture) error {
-	say("\n  $ kill -TERM <cutover start>\n")
-	code, err := c.stop(time.Minute)
-	if err != nil {
-		return err
-	}
-	if code != 0 || !c.seen("change data capture stopped at position") {
-		return fmt.Errorf("cutover start exited %d on SIGTERM; a clean stop exits 0 after saying where change data capture stopped", code)
-	}
-	say("  cutover start exited 0: a clean stop; the next cutover start resumes from the position it printed\n")
-	return nil
-}
-
 // applied reads the target's applied position (the source position of the last
 // transaction the target committed) and compares it with lsn: -1 before it (or
 // nothing applied yet), 0 at it, 1 past it.
@@ -91,39 +77,6 @@ func applied(ctx context.Context, tc *pgx.Conn, lsn string) (pos string, cmp int
 		return "", 0, fmt.Errorf("read the applied position on the target: %w", err)
 	}
 	return pos, cmp, nil
-}
-
-// catchUp writes a marker into the source's WAL and waits until the target has
-// committed the source transaction that carries it: everything written before the
-// marker is then on the target.
-func catchUp(ctx context.Context, sc, tc *pgx.Conn) error {
-	var marker string
-	if err := sc.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'demo', 'end')::text").Scan(&marker); err != nil {
-		return fmt.Errorf("write the marker on the source: %w", err)
-	}
-	say("\n  $ psql source -c \"SELECT pg_logical_emit_message(true, 'demo', 'end')\"    -- the marker, at %s\n", marker)
-	began := time.Now()
-	deadline := time.NewTimer(time.Minute)
-	defer deadline.Stop()
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		pos, cmp, err := applied(ctx, tc, marker)
-		if err != nil {
-			return err
-		}
-		if cmp >= 0 {
-			say("  the target committed it %v later: applied position %s >= %s\n", time.Since(began).Round(time.Millisecond), pos, marker)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("the target's applied position is %q a minute after the marker at %s: change data capture did not catch up", pos, marker)
-		case <-poll.C:
-		}
-	}
 }
 
 // showLatencyMetrics prints the latency gauges cutover start serves on /metrics.

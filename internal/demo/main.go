@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -37,6 +38,7 @@ type demo struct {
 
 	src, tgt *pgtest.Server
 	plan     string // the plan file
+	cron     bool   // the servers run pg_cron
 }
 
 func run(ctx context.Context) error {
@@ -104,27 +106,94 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	step("Stop the writer; wait until the target has applied everything it wrote; stop cutover")
-	if err := app.stop(); err != nil {
+	if err := d.switchOver(ctx, app, cdc, sc, tc); err != nil {
 		return err
 	}
-	app.summary()
-	if err := catchUp(ctx, sc, tc); err != nil {
-		return err
-	}
-	if err := stopCDC(cdc); err != nil {
+	step("Done")
+	say("  Stopping the servers and removing their files.\n")
+	return nil
+}
+
+// switchOver is the cut over: a dry run, the switch under the writer with its runbook,
+// a write on the new database that reverse replication brings to the old one, a
+// rollback, and finish.
+func (d *demo) switchOver(ctx context.Context, app *application, cdc *capture, sc, tc *pgx.Conn) error {
+	step("Rehearse the cut over on paper: cutover switch --dry-run (every step and statement, nothing changed)")
+	if _, err := d.cutover(ctx, "switch", "--dry-run", "-c", d.plan); err != nil {
 		return err
 	}
 
-	step("Compare every table: row count and a hash of every row, with SQL independent of cutover")
+	step("Cut over, with the writer running: cutover switch")
+	say("  The writer's role loses its login on the source and its session ends; a marker through\n")
+	say("  the change stream proves the target has every committed write; an incremental\n")
+	say("  validation; sequences set; reverse replication starts; the switch hook repoints the\n")
+	say("  application; the role logs in to the target. The runbook measures the write downtime.\n")
+	if _, err := d.cutover(ctx, "switch", "--runbook-dir", d.dir, "-c", d.plan); err != nil {
+		return err
+	}
+	if err := app.stop(); err != nil {
+		return err
+	}
+	if !app.cutOff {
+		return errors.New("the writer was not cut off by the switch's block")
+	}
+	app.summary()
+	runbooks, _ := filepath.Glob(filepath.Join(d.dir, "cutover-runbook-sw-*.md"))
+	if len(runbooks) == 1 {
+		text, _ := os.ReadFile(runbooks[0])
+		say("\n  $ cat %s\n%s", filepath.Base(runbooks[0]), indent(strings.TrimRight(string(text), "\n")))
+		say("\n")
+	}
+
+	step("Every transaction the writer committed on the source is on the target: compare every table")
 	if err := compareTables(ctx, sc, tc); err != nil {
 		return err
 	}
 
-	step("Done")
-	say("  The cut over (cutover switch) comes in the next releases;\n")
-	say("  this demo will show each as it lands.\n")
-	say("  Stopping the servers and removing their files.\n")
+	step("The application now writes to the target; reverse replication brings its writes to the source")
+	newApp, err := pgx.Connect(ctx, appURL(d.tgt))
+	if err != nil {
+		return fmt.Errorf("the application cannot log in to the target after the switch: %w", err)
+	}
+	w, err := newWriter(ctx, newApp)
+	if err == nil {
+		for i := 0; i < 20 && err == nil; i++ {
+			_, err = w.one(ctx)
+		}
+	}
+	newApp.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("writing on the target after the switch: %w", err)
+	}
+	say("  20 transactions written on the target\n")
+	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
+		return err
+	}
+
+	step("Roll back: cutover rollback (the target's users blocked, reverse replication caught up, the source live again)")
+	if _, err := d.cutover(ctx, "rollback", "--runbook-dir", d.dir, "-c", d.plan); err != nil {
+		return err
+	}
+	step("The writes made on the target are on the source: compare every table")
+	if err := compareTables(ctx, sc, tc); err != nil {
+		return err
+	}
+	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
+		return err
+	}
+
+	step("Finish: cutover finish --yes (the task stops; slots, publications and control schemas dropped)")
+	if _, err := d.cutover(ctx, "finish", "--yes", "-c", d.plan); err != nil {
+		return err
+	}
+	code, err := cdc.stop(time.Minute)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("cutover start exited %d after cutover finish", code)
+	}
+	say("  cutover start exited 0 after cutover finish\n")
 	return nil
 }
 
@@ -132,25 +201,47 @@ func run(ctx context.Context) error {
 func (d *demo) servers(ctx context.Context) error {
 	step("Start two throwaway PostgreSQL servers (initdb, free ports, wal_level=logical)")
 	var err error
-	if d.src, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-source"}); err != nil {
+	var settings map[string]string
+	d.cron = pgtest.CronInstalled()
+	if d.cron {
+		settings = map[string]string{"shared_preload_libraries": "'pg_cron'", "cron.database_name": "'postgres'"}
+	}
+	if d.src, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-source", Settings: settings}); err != nil {
 		return err
 	}
-	if d.tgt, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-target"}); err != nil {
+	if d.tgt, err = pgtest.Start(ctx, pgtest.Options{Name: "demo-target", Settings: settings}); err != nil {
 		return err
 	}
 	say("  source: 127.0.0.1:%d    target: 127.0.0.1:%d\n", d.src.Port, d.tgt.Port)
 
-	step("Load the pagila sample into the source; create an empty database on the target")
+	step("Load the pagila sample into the source; create an empty database on the target; the application's role on both")
 	start := time.Now()
 	for _, s := range []*pgtest.Server{d.src, d.tgt} {
-		if err := s.Exec(ctx, "postgres", "CREATE DATABASE pagila"); err != nil {
-			return err
+		for _, q := range []string{"CREATE DATABASE pagila", fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", appRole, appPassword)} {
+			if err := s.Exec(ctx, "postgres", q); err != nil {
+				return err
+			}
+		}
+		if d.cron {
+			if err := s.Exec(ctx, "postgres", "CREATE EXTENSION pg_cron"); err != nil {
+				return err
+			}
 		}
 	}
 	if err := pgtest.LoadPagila(ctx, d.src, "pagila"); err != nil {
 		return err
 	}
-	say("  loaded in %v\n", time.Since(start).Round(time.Millisecond))
+	grant := fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %[1]s; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %[1]s", appRole)
+	if err := d.src.Exec(ctx, "pagila", grant); err != nil {
+		return err
+	}
+	say("  loaded in %v; role %s may read and write every table\n", time.Since(start).Round(time.Millisecond), appRole)
+	if d.cron {
+		if err := d.src.Exec(ctx, "postgres", "SELECT cron.schedule_in_database('nightly-analyze', '0 3 * * *', 'ANALYZE public.rental', 'pagila')"); err != nil {
+			return err
+		}
+		say("  a pg_cron job on the source: nightly-analyze (the switch moves it to the target)\n")
+	}
 	return nil
 }
 
@@ -168,6 +259,9 @@ func (d *demo) writePlan(ctx context.Context) error {
 		return err
 	}
 	say("  (the demo sets api.listen to 127.0.0.1:0: a free port, which cutover start prints)\n")
+	if err := d.hooks(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -252,6 +346,28 @@ func firstLines(s string, n int) string {
 }
 
 func indent(s string) string { return "  | " + strings.ReplaceAll(s, "\n", "\n  | ") }
+
+// hooks sets the plan's switch and switch_back hooks: a script that would repoint the
+// application (here it says where it points).
+func (d *demo) hooks() error {
+	script := filepath.Join(d.dir, "repoint.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"repointing the application ($CUTOVER_STEP) to $1\"\n"), 0o755); err != nil {
+		return err
+	}
+	text, err := os.ReadFile(d.plan)
+	if err != nil {
+		return err
+	}
+	for key, arg := range map[string]string{"switch": "$CUTOVER_TARGET_URL", "switch_back": "$CUTOVER_SOURCE_URL"} {
+		re := regexp.MustCompile(`(?m)^    ` + key + `: \[\]`)
+		if !re.Match(text) {
+			return fmt.Errorf("%s: no cutover.hooks.%s line to set", d.plan, key)
+		}
+		text = re.ReplaceAllLiteral(text, []byte(fmt.Sprintf(`    %s: ["%s %s"]`, key, script, arg)))
+	}
+	say("  the switch and switch_back hooks run %s, which would repoint the application\n", script)
+	return os.WriteFile(d.plan, text, 0o600)
+}
 
 // listenOnFreePort sets the plan's api.listen to a free loopback port, so the demo
 // never clashes with a cutover already serving the default port.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // writer is the application: a stream of small transactions against pagila, the kind a
@@ -194,13 +196,22 @@ type application struct {
 	quit  chan struct{}
 	done  chan error
 
-	once sync.Once
-	err  error
-	took time.Duration
+	once   sync.Once
+	err    error
+	took   time.Duration
+	cutOff bool // the switch ended its session
+}
+
+// appRole is the application's login role, on both servers: the switch blocks it on
+// the source and gives it its login on the target.
+const appRole, appPassword = "rentals", "rentals-pw"
+
+func appURL(s *pgtest.Server) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/pagila?sslmode=disable", appRole, appPassword, s.Port)
 }
 
 func startWriter(ctx context.Context, src *pgtest.Server) (*application, error) {
-	conn, err := src.Connect(ctx, "pagila")
+	conn, err := pgx.Connect(ctx, appURL(src))
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +223,14 @@ func startWriter(ctx context.Context, src *pgtest.Server) (*application, error) 
 	a := &application{w: w, conn: conn, began: time.Now(), quit: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
 		err := w.run(ctx, a.quit)
-		if err != nil && ctx.Err() == nil {
+		var pgErr *pgconn.PgError
+		switch {
+		case err != nil && errors.As(err, &pgErr) && pgErr.Code == "57P01":
+			// The switch blocked the source: the application's session was ended.
+			say("  the writer was cut off by the switch's block after %d transactions: %v\n", w.txns.Load(), pgErr.Message)
+			a.cutOff = true
+			err = nil
+		case err != nil && ctx.Err() == nil:
 			say("  the writer stopped: %v\n", err) // now, not only when the demo stops it
 		}
 		a.done <- err
