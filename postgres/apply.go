@@ -113,9 +113,7 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 // attach makes conn the applier's connection to the target (a new one after a fault):
 // nothing prepared on the old one is known to it.
 func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
-	// A source closed to writes by a switch (cutover.block: read_only) still takes
-	// reverse replication's.
-	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0", "SET default_transaction_read_only = off"} {
+	for _, q := range []string{"SET session_replication_role = replica", "SET statement_timeout = 0"} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("target: %s: %w", q, err)
 		}

@@ -50,6 +50,9 @@ func Config(e plan.Endpoint) (*pgx.ConnConfig, error) {
 			cfg.RuntimeParams[k] = v
 		}
 	}
+	// A database a switch made read-only (cutover.block: read_only) still takes
+	// cutover's own writes: reverse replication and its position.
+	cfg.RuntimeParams["default_transaction_read_only"] = "off"
 	return cfg, nil
 }
 

@@ -47,6 +47,10 @@ const (
 	TableSuspended = "suspended"
 )
 
+// controlVersion marks a control schema with every table and column this version
+// needs; change it with the DDL below.
+const controlVersion = "cutover control schema v6"
+
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
 	mu     sync.Mutex // the connection serves one statement at a time; load workers share it
@@ -98,6 +102,16 @@ const (
 func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, error) {
 	c := &Control{conn: conn, schema: schema}
 	q := func(t string) string { return pgx.Identifier{schema, t}.Sanitize() }
+	// ALTER TABLE ... IF NOT EXISTS locks the table even when there is nothing to do,
+	// and a running task writes these tables all the time: a control schema already at
+	// this version is left alone.
+	var version *string
+	if err := conn.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", q("state")).Scan(&version); err != nil {
+		return nil, fmt.Errorf("read the control schema %s on the target: %w", schema, err)
+	}
+	if version != nil && *version == controlVersion {
+		return c, nil
+	}
 	ddl := fmt.Sprintf(`
 		CREATE SCHEMA IF NOT EXISTS %s;
 		CREATE TABLE IF NOT EXISTS %s (
@@ -249,6 +263,7 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    approved_at timestamptz NOT NULL DEFAULT now());`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
 		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"))
+	ddl += "; COMMENT ON TABLE " + q("state") + " IS " + quoteLiteral(controlVersion)
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
 	}

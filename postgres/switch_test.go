@@ -3,18 +3,23 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
 )
 
 // switchPair is a source and a target on servers with pg_cron, for the switch tests,
@@ -166,7 +171,7 @@ func (m *migration) canLogin(t *testing.T, db *pgtest.DB) bool {
 // writeAsApp runs SQL on db as the application's role.
 func (m *migration) writeAsApp(db *pgtest.DB, sql string) error {
 	ctx := context.Background()
-	conn, err := Connect(ctx, plan.Endpoint{URL: db.URLAs(m.app, m.pw)})
+	conn, err := pgx.Connect(ctx, db.URLAs(m.app, m.pw)) // as the application does: not with cutover's settings
 	if err != nil {
 		return err
 	}
@@ -359,5 +364,66 @@ func TestSwitchRollsBackByItself(t *testing.T) {
 				sameTables(t, m.src, m.tgt)
 			}
 		})
+	}
+}
+
+// cutover.block: read_only, webhooks, the jobs hooks, sequence headroom, and a trigger
+// the target has disabled: enabled by the switch as on the source.
+func TestSwitchReadOnlyWebhooksAndObjects(t *testing.T) {
+	var mu sync.Mutex
+	var posted []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Kind, Step string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		posted = append(posted, body.Kind+" "+body.Step)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	m := newMigration(t, fmt.Sprintf(`cutover: {block: read_only, sequence_headroom: 1000, webhooks: [%q],
+		hooks: {suspend_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/suspended"], resume_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/resumed"]}}`, hook.URL))
+	m.tgt.Exec(t, "ALTER TABLE history DISABLE TRIGGER audit")
+	session, err := pgx.Connect(context.Background(), m.src.URLAs(m.app, m.pw)) // ended by the block
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(context.Background())
+	var out bytes.Buffer
+	if _, err := Switch(context.Background(), m.plan, m.switchOpts(&out)); err != nil {
+		t.Fatalf("switch: %v\n%s", err, out.String())
+	}
+	if err := session.Ping(context.Background()); err == nil {
+		t.Error("a session on the source survived the block")
+	}
+	if err := m.writeAsApp(m.src, "INSERT INTO history (account, delta) VALUES (1, 1)"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write on the source after a read_only switch: %v, want a read-only error", err)
+	}
+	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'audit'"); got != "O" {
+		t.Errorf("the target's trigger is %q after the switch, want enabled (O) as on the source", got)
+	}
+	srcNext := pgtest.QueryVal[int64](t, m.src, "SELECT last_value FROM history_id_seq")
+	if got := pgtest.QueryVal[int64](t, m.tgt, "SELECT last_value FROM history_id_seq"); got != srcNext+1000 {
+		t.Errorf("target sequence at %d, want the source's %d + 1000", got, srcNext)
+	}
+	if _, err := Rollback(context.Background(), m.plan, m.switchOpts(&out)); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out.String())
+	}
+	if err := m.writeAsApp(m.src, "INSERT INTO history (account, delta) VALUES (1, 1)"); err != nil {
+		t.Errorf("the source is not writable after the rollback: %v", err)
+	}
+	if err := m.writeAsApp(m.tgt, "INSERT INTO history (account, delta) VALUES (1, 1)"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write on the target after the rollback: %v, want a read-only error", err)
+	}
+	for file, want := range map[string]string{"suspended": "source\ntarget\n", "resumed": "target\nsource\n"} {
+		if b, err := os.ReadFile(filepath.Join(m.dir, file)); err != nil || string(b) != want {
+			t.Errorf("%s hooks ran for %q (%v), want %q", file, b, err, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "switch begin,switch done,rollback begin,rollback done"; strings.Join(posted, ",") != want {
+		t.Errorf("webhooks got %q, want %q", strings.Join(posted, ","), want)
 	}
 }

@@ -49,11 +49,12 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			ro.reverse = true
 			run = func(ctx context.Context) error { return Replicate(ctx, reversed(p), ro) }
 		}
-		if err := untilDirectionChanges(ctx, p, dir, run); err != nil {
-			return err
-		}
+		err = untilDirectionChanges(ctx, p, dir, run)
 		if ctx.Err() != nil {
-			return nil
+			return nil // a clean stop, even from the middle of a (re)connection
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
