@@ -97,14 +97,8 @@ func (s *switcher) block(ctx context.Context, sd side) (string, error) {
 		s.run.ID, sd.name, roles); err != nil {
 		return "", err
 	}
-	if len(roles) > 0 {
-		var stmts []string
-		for _, r := range roles {
-			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" NOLOGIN")
-		}
-		if err := s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; ")); err != nil {
-			return "", err
-		}
+	if err := s.alterRoles(ctx, sd, roles, "NOLOGIN"); err != nil {
+		return "", err
 	}
 	ended, err := s.endSessions(ctx, sd, "usename = ANY($1::text[])", roles)
 	if err != nil {
@@ -175,33 +169,19 @@ func (s *switcher) endSessions(ctx context.Context, sd side, cond string, arg an
 // unblock gives sd's users back what the blocks recorded for that side took, in any
 // run that did not give it back yet.
 func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
-	rows, err := s.tgt.Query(ctx, "SELECT DISTINCT role FROM "+s.ctl.table("blocked_roles")+" WHERE side = $1 AND restored_at IS NULL ORDER BY role", sd.name)
-	if err != nil {
-		return "", fmt.Errorf("target: read the blocked roles: %w", err)
-	}
-	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	present, err := s.loginRoles(ctx, sd, "side = $1 AND restored_at IS NULL", "", sd.name)
 	if err != nil {
 		return "", err
 	}
-	var present []string
-	if err := sd.conn.QueryRow(ctx, "SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles WHERE rolname = ANY($1)", roles).Scan(&present); err != nil {
-		return "", fmt.Errorf("%s: %w", sd.name, err)
-	}
-	if len(present) > 0 {
-		var stmts []string
-		for _, r := range present {
-			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN")
-		}
-		if err := s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; ")); err != nil {
-			return "", err
-		}
+	if err := s.alterRoles(ctx, sd, present, "LOGIN"); err != nil {
+		return "", err
 	}
 	if err := s.record(ctx, "UPDATE "+s.ctl.table("blocked_roles")+" SET restored_at = now() WHERE side = $1 AND restored_at IS NULL", sd.name); err != nil {
 		return "", err
 	}
 	detail := fmt.Sprintf("%d roles can log in again (%s)", len(present), listText(present, 6))
 	var previous []*string
-	rows, err = s.tgt.Query(ctx, "SELECT previous FROM "+s.ctl.table("blocked_databases")+" WHERE side = $1 AND restored_at IS NULL ORDER BY blocked_at", sd.name)
+	rows, err := s.tgt.Query(ctx, "SELECT previous FROM "+s.ctl.table("blocked_databases")+" WHERE side = $1 AND restored_at IS NULL ORDER BY blocked_at", sd.name)
 	if err != nil {
 		return "", fmt.Errorf("target: read the blocked databases: %w", err)
 	}
@@ -227,25 +207,44 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 
 // grantLogin gives the roles blocked on from in this run their login on to.
 func (s *switcher) grantLogin(ctx context.Context, to, from side) (string, error) {
-	var roles []string
-	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(role ORDER BY role), '{}') FROM "+s.ctl.table("blocked_roles")+" WHERE run_id = $1 AND side = $2",
-		s.run.ID, from.name).Scan(&roles); err != nil {
+	var blocked int
+	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("blocked_roles")+" WHERE run_id = $1 AND side = $2", s.run.ID, from.name).Scan(&blocked); err != nil {
 		return "", fmt.Errorf("target: read the blocked roles: %w", err)
 	}
-	var locked []string
-	if err := to.conn.QueryRow(ctx, "SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles WHERE rolname = ANY($1) AND NOT rolcanlogin", roles).Scan(&locked); err != nil {
-		return "", fmt.Errorf("%s: %w", to.name, err)
+	locked, err := s.loginRoles(ctx, to, "run_id = $1 AND side = $2", "AND NOT rolcanlogin", s.run.ID, from.name)
+	if err != nil {
+		return "", err
 	}
-	if len(locked) > 0 {
-		var stmts []string
-		for _, r := range locked {
-			stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN")
-		}
-		if err := s.exec(ctx, to.name, to.conn, strings.Join(stmts, "; ")); err != nil {
-			return "", err
-		}
+	if err := s.alterRoles(ctx, to, locked, "LOGIN"); err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("%d roles log in to the %s (%d given their login there)", len(roles), to.name, len(locked)), nil
+	return fmt.Sprintf("%d roles log in to the %s (%d given their login there)", blocked, to.name, len(locked)), nil
+}
+
+// loginRoles lists the roles of blocked_roles matching where (over args) that exist on
+// sd (and match roleCond there).
+func (s *switcher) loginRoles(ctx context.Context, sd side, where, roleCond string, args ...any) ([]string, error) {
+	var roles []string
+	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT role), '{}') FROM "+s.ctl.table("blocked_roles")+" WHERE "+where, args...).Scan(&roles); err != nil {
+		return nil, fmt.Errorf("target: read the blocked roles: %w", err)
+	}
+	var present []string
+	if err := sd.conn.QueryRow(ctx, "SELECT coalesce(array_agg(rolname ORDER BY rolname), '{}') FROM pg_roles WHERE rolname = ANY($1) "+roleCond, roles).Scan(&present); err != nil {
+		return nil, fmt.Errorf("%s: %w", sd.name, err)
+	}
+	return present, nil
+}
+
+// alterRoles sets attr (LOGIN, NOLOGIN) on roles, in one round trip.
+func (s *switcher) alterRoles(ctx context.Context, sd side, roles []string, attr string) error {
+	if len(roles) == 0 {
+		return nil
+	}
+	stmts := make([]string, len(roles))
+	for i, r := range roles {
+		stmts[i] = "ALTER ROLE " + pgx.Identifier{r}.Sanitize() + " " + attr
+	}
+	return s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; "))
 }
 
 // unlockTarget ends the write downtime: whatever an earlier rollback blocked on the

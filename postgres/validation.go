@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -143,7 +142,11 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err != nil {
 		return nil, fmt.Errorf("target: read the migration state: %w", err)
 	}
-	if !slices.Contains([]string{PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseRolledBack}, st.Phase) {
+	switch st.Phase {
+	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseRolledBack:
+	case PhaseSwitched, PhaseRollingBack:
+		return nil, fmt.Errorf("the migration is %s: the target is live and replication runs from it to the source; validate compares while the source is live (before a switch or after a rollback)", st.Phase)
+	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
 	stats, err := ctl.TableStats(ctx)

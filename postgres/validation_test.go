@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
@@ -312,8 +313,18 @@ func TestValidateContinuously(t *testing.T) {
 	r.waitTarget(t, tgt, "mismatch found in the background", `SELECT EXISTS (SELECT FROM cutover.validation_failures WHERE table_name = 'items' AND kind = 'MISSING_TARGET' AND key = '["42"]')
 		AND (SELECT validation_state = 'mismatched' AND validation_mismatches = 1 FROM cutover.table_stats WHERE table_name = 'items')`)
 	caughtUp(t, src, tgt, r)
-	if out := r.out.String(); !strings.Contains(out, "validation: 4 tables equal") || !strings.Contains(out, "1 differ (1 rows") {
-		t.Errorf("the run's report does not say what the background validation found:\n%s", out)
+	// The pass reports once it has recorded every table.
+	deadline := time.Now().Add(time.Minute)
+	for out := r.out.String(); !strings.Contains(out, "validation: 4 tables equal") || !strings.Contains(out, "1 differ (1 rows"); out = r.out.String() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run's report does not say what the background validation found:\n%s", out)
+		}
+		select {
+		case err := <-r.done:
+			r.cancel = nil
+			t.Fatalf("cdc stopped: %v\n%s", err, out)
+		case <-time.After(20 * time.Millisecond): // polls the output, as waitTarget polls the target
+		}
 	}
 }
 
