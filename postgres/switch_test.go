@@ -111,7 +111,7 @@ func (m *migration) start(t *testing.T) *cdcRun {
 // pgbench writes as the application's role until its sessions are ended.
 type pgbench struct {
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  *lockedWriter // read while pgbench may still write
 	done chan error
 }
 
@@ -128,11 +128,11 @@ INSERT INTO history (account, delta) VALUES (:id, 1);
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := &pgbench{done: make(chan error, 1)}
+	b := &pgbench{done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}
 	b.cmd = exec.Command(filepath.Join(dir, "pgbench"), "-n", "-c", fmt.Sprint(clients), "-T", "600", "-f", script,
 		"-h", "127.0.0.1", "-p", fmt.Sprint(m.src.Server.Port), "-U", m.app, m.src.Name)
 	b.cmd.Env = append(os.Environ(), "PGPASSWORD="+m.pw)
-	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
+	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

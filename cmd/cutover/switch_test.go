@@ -73,18 +73,7 @@ func TestSwitchCommand(t *testing.T) {
 	// Killed during its switch hook: users are blocked on the source, and status says so.
 	sw := startLive(t, dir, false, "switch")
 	sw.waitFor(t, "the switch hook", func(out string) bool { return strings.Contains(out, "switch the applications to the target") })
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "switching")); err == nil {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-sw.done:
-			t.Fatalf("the switch ended before its hook ran:\n%s", sw.output())
-		}
-	}
+	waitFile(t, filepath.Join(dir, "switching"), sw)
 	if err := sw.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +97,20 @@ func TestSwitchCommand(t *testing.T) {
 		t.Fatalf("status after the undo: %+v", r)
 	}
 	src.Exec(t, "INSERT INTO t (v) VALUES ('after the undo')")
+
+	// Interrupted (Ctrl-C) during its switch hook: it rolls back by itself.
+	if err := os.Remove(filepath.Join(dir, "switching")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+	sw = startLive(t, dir, false, "switch")
+	waitFile(t, filepath.Join(dir, "switching"), sw)
+	if err := sw.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := sw.wait(t); code != 1 || !strings.Contains(out, "[undo] block writes on the source") || !canLogin(src) || cronActive(src) != 1 {
+		t.Fatalf("switch interrupted: exit %d, login on the source %v, jobs %d\n%s", code, canLogin(src), cronActive(src), out)
+	}
 
 	// With approval: the switch waits for cutover approve.
 	writePlan(`{approval: true, hooks: {switch: ["true"]}}`)
@@ -145,6 +148,23 @@ func TestSwitchCommand(t *testing.T) {
 	for _, db := range []*pgtest.DB{src, tgt} {
 		if n := pgtest.QueryVal[int64](t, db, "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) + (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover')"); n != 0 {
 			t.Errorf("%s: %d slots, publications or control schemas left", db.Name, n)
+		}
+	}
+}
+
+// waitFile waits until the hook of a running cutover made the file.
+func waitFile(t *testing.T, file string, l *live) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(file); err == nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-l.done:
+			t.Fatalf("cutover ended before its hook made %s:\n%s", file, l.output())
 		}
 	}
 }
