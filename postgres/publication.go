@@ -46,8 +46,21 @@ func publications(slot string) (all, insertsOnly string) { return slot, slot + "
 // a publication of inserts (and truncates) only. The default, error, never gets here:
 // the assessment stops the start before.
 func createPublications(ctx context.Context, src *pgx.Conn, slot string, tables []*relation, policy plan.NoIdentityPolicy) error {
+	for _, sql := range publicationStatements(slot, tables, policy) {
+		if _, err := src.Exec(ctx, sql); err != nil {
+			if strings.HasPrefix(sql, "ALTER TABLE") {
+				return fmt.Errorf("%s (cdc.no_identity: replica_identity_full): %w", sql, err)
+			}
+			return fmt.Errorf("%s: %w", firstLine(sql), err)
+		}
+	}
+	return nil
+}
+
+// publicationStatements are the statements createPublications runs.
+func publicationStatements(slot string, tables []*relation, policy plan.NoIdentityPolicy) []string {
 	all, insertsOnly := publications(slot)
-	var full, inserts []string
+	var stmts, full, inserts []string
 	for _, r := range tables {
 		if !r.published() {
 			continue
@@ -57,9 +70,7 @@ func createPublications(ctx context.Context, src *pgx.Conn, slot string, tables 
 			continue
 		}
 		if r.noIdentity() && policy == plan.NoIdentityFull {
-			if _, err := src.Exec(ctx, "ALTER TABLE "+r.qname+" REPLICA IDENTITY FULL"); err != nil {
-				return fmt.Errorf("table %s: set REPLICA IDENTITY FULL on the source (cdc.no_identity: replica_identity_full): %w", r.qname, err)
-			}
+			stmts = append(stmts, "ALTER TABLE "+r.qname+" REPLICA IDENTITY FULL")
 		}
 		full = append(full, "ONLY "+r.qname)
 	}
@@ -72,11 +83,9 @@ func createPublications(ctx context.Context, src *pgx.Conn, slot string, tables 
 			sql += " FOR TABLE " + strings.Join(pub.tables, ", ")
 		}
 		sql += " WITH (publish = '" + pub.publish + "', publish_via_partition_root = false)"
-		if _, err := src.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("create publication %s on the source: %w", pub.name, err)
-		}
+		stmts = append(stmts, sql)
 	}
-	return nil
+	return stmts
 }
 
 // dropPublications drops the slot's publications if they exist.

@@ -301,15 +301,11 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 	if err := s.exec(ctx, "target", s.tgt, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot); err != nil {
 		return "", err
 	}
-	if s.dry {
-		all, ins := publications(slot)
-		fmt.Fprintf(s.out, "      target: CREATE PUBLICATION %s and %s FOR the %d migrated tables\n", all, ins, len(s.tables))
-	} else {
-		if err := dropPublications(ctx, s.tgt, slot); err != nil {
+	all, ins := publications(slot)
+	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
+		publicationStatements(slot, s.tables, s.p.CDC.NoIdentity)...) {
+		if err := s.exec(ctx, "target", s.tgt, sql); err != nil {
 			return "", err
-		}
-		if err := createPublications(ctx, s.tgt, slot, s.tables, s.p.CDC.NoIdentity); err != nil {
-			return "", fmt.Errorf("target: %w", err)
 		}
 	}
 	var pos string

@@ -1,0 +1,124 @@
+package cutover
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trace records what the steps did, in order.
+type trace []string
+
+func (tr *trace) step(name string, fail error) Step {
+	return Step{Name: name, Title: name,
+		Do: func(ctx context.Context) (string, error) {
+			*tr = append(*tr, "do "+name)
+			return "", fail
+		},
+		Undo: func(ctx context.Context) (string, error) {
+			*tr = append(*tr, "undo "+name)
+			return "", nil
+		}}
+}
+
+func newRunner(steps ...Step) *Runner {
+	return &Runner{Run: &Run{ID: "t", Kind: "switch"}, Steps: steps, Block: "block", Unlock: "unlock", Budget: time.Minute, Out: io.Discard}
+}
+
+func TestAFailureBeforeTheUnlockUndoesEveryStepBegun(t *testing.T) {
+	var tr trace
+	boom := errors.New("boom")
+	r := newRunner(tr.step("gates", nil), tr.step("block", nil), tr.step("sync", boom), tr.step("unlock", nil))
+	err := r.Execute(context.Background())
+	var rb *RolledBack
+	if !errors.As(err, &rb) || rb.Step != "sync" || !errors.Is(err, boom) {
+		t.Fatalf("Execute: %v", err)
+	}
+	if got := strings.Join(tr, ", "); got != "do gates, do block, do sync, undo sync, undo block, undo gates" {
+		t.Errorf("steps: %s", got)
+	}
+	if r.Run.Outcome != "rolled back" || r.Run.UnlockedAt == nil || r.Run.Downtime <= 0 {
+		t.Errorf("run: outcome %q, unlocked %v, downtime %v", r.Run.Outcome, r.Run.UnlockedAt, r.Run.Downtime)
+	}
+}
+
+func TestAFailedGateUndoesNothing(t *testing.T) {
+	var tr trace
+	gate := tr.step("gates", errors.New("latency too high"))
+	gate.Gate = true
+	r := newRunner(gate, tr.step("block", nil), tr.step("unlock", nil))
+	if err := r.Execute(context.Background()); err == nil {
+		t.Fatal("no error from a failed gate")
+	}
+	if got := strings.Join(tr, ", "); got != "do gates" || r.Run.Outcome != "not started" {
+		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+}
+
+func TestAFailureAfterTheUnlockIsNotUndone(t *testing.T) {
+	var tr trace
+	r := newRunner(tr.step("block", nil), tr.step("unlock", nil), tr.step("done", errors.New("notify failed")))
+	var st *Stopped
+	if err := r.Execute(context.Background()); !errors.As(err, &st) {
+		t.Fatalf("Execute: %v", err)
+	}
+	if got := strings.Join(tr, ", "); got != "do block, do unlock, do done" || r.Run.Outcome != "stopped" {
+		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+}
+
+func TestTheBudgetEndsAStepAndRollsBack(t *testing.T) {
+	var tr trace
+	slow := Step{Name: "switch", Title: "switch", Operator: true, Do: func(ctx context.Context) (string, error) {
+		<-ctx.Done() // a hook that hangs until the budget ends it
+		return "", ctx.Err()
+	}}
+	r := newRunner(tr.step("block", nil), slow, tr.step("unlock", nil))
+	r.Budget = 50 * time.Millisecond
+	err := r.Execute(context.Background())
+	if !errors.Is(err, ErrBudget) {
+		t.Fatalf("Execute: %v, want the budget", err)
+	}
+	if got := strings.Join(tr, ", "); got != "do block, undo block" {
+		t.Errorf("steps: %s", got)
+	}
+}
+
+func TestADryRunGoesThroughEveryStep(t *testing.T) {
+	var tr trace
+	r := newRunner(tr.step("gates", errors.New("not validated")), tr.step("block", nil), tr.step("unlock", nil))
+	r.Run.DryRun = true
+	if err := r.Execute(context.Background()); err == nil || !strings.Contains(err.Error(), "not validated") {
+		t.Fatalf("Execute: %v", err)
+	}
+	if got := strings.Join(tr, ", "); got != "do gates, do block, do unlock" {
+		t.Errorf("steps: %s", got)
+	}
+}
+
+func TestRecoverUndoesBeforeTheUnlockAndFinishesAfter(t *testing.T) {
+	var tr trace
+	steps := []Step{tr.step("gates", nil), tr.step("block", nil), tr.step("sync", nil), tr.step("unlock", nil), tr.step("done", nil)}
+	// Crashed during sync.
+	r := newRunner(steps...)
+	r.Run.Steps = []*StepRecord{{Name: "gates", Outcome: Done}, {Name: "block", Outcome: Done}, {Name: "sync", Outcome: Running}}
+	if err := r.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tr, ", "); got != "undo sync, undo block, undo gates" || r.Run.Outcome != "rolled back" {
+		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+	// Crashed after the unlock.
+	tr = nil
+	r = newRunner(steps...)
+	r.Run.Steps = []*StepRecord{{Name: "gates", Outcome: Done}, {Name: "block", Outcome: Done}, {Name: "sync", Outcome: Done}, {Name: "unlock", Outcome: Done}}
+	if err := r.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tr, ", "); got != "do done" || r.Run.Outcome != "done" {
+		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+}
