@@ -427,3 +427,35 @@ func TestSwitchReadOnlyWebhooksAndObjects(t *testing.T) {
 		t.Errorf("webhooks got %q, want %q", strings.Join(posted, ","), want)
 	}
 }
+
+// cutover finish on a switched migration stops reverse replication and removes
+// everything cutover made on both sides; the target keeps its data.
+func TestFinishAfterSwitch(t *testing.T) {
+	m := newMigration(t, "")
+	var out bytes.Buffer
+	if _, err := Switch(context.Background(), m.plan, m.switchOpts(&out)); err != nil {
+		t.Fatalf("switch: %v\n%s", err, out.String())
+	}
+	m.task.waitTarget(t, m.tgt, "reverse replication", "SELECT EXISTS (SELECT FROM pg_replication_slots WHERE active AND slot_name LIKE '%_rev')")
+	if err := Finish(context.Background(), m.plan, &out, false); err != nil {
+		t.Fatalf("finish: %v\n%s", err, out.String())
+	}
+	select {
+	case err := <-m.task.done:
+		m.task.cancel = nil
+		if err != nil {
+			t.Fatalf("the task: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the task still runs a minute after cutover finish")
+	}
+	for _, db := range []*pgtest.DB{m.src, m.tgt} {
+		if n := pgtest.QueryVal[int64](t, db, `SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database())
+			+ (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover')`); n != 0 {
+			t.Errorf("%s: %d slots, publications or control schemas left", db.Name, n)
+		}
+	}
+	if n := pgtest.QueryVal[int64](t, m.tgt, "SELECT count(*) FROM accounts"); n != 1000 {
+		t.Errorf("the target has %d accounts after finish, want 1000", n)
+	}
+}
