@@ -357,6 +357,18 @@ func (s *switcher) suspendJobs(ctx context.Context, sd side) (string, error) {
 // resumeJobs gives sd its suspended pg_cron jobs back, and drops the copies a switch
 // made of them on other, then runs the resume_jobs hooks.
 func (s *switcher) resumeJobs(ctx context.Context, sd, other side) (string, error) {
+	detail, err := s.resumeCron(ctx, sd, other)
+	if err != nil {
+		return "", err
+	}
+	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=resume", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE="+sd.name); err != nil {
+		return "", err
+	}
+	return detail, nil
+}
+
+// resumeCron is resumeJobs without the hooks.
+func (s *switcher) resumeCron(ctx context.Context, sd, other side) (string, error) {
 	rows, err := s.tgt.Query(ctx, "SELECT jobid, moved_jobid FROM "+s.ctl.table("suspended_jobs")+" WHERE side = $1 AND restored_at IS NULL ORDER BY jobid", sd.name)
 	if err != nil {
 		return "", fmt.Errorf("target: read the suspended jobs: %w", err)
@@ -401,9 +413,6 @@ func (s *switcher) resumeJobs(ctx context.Context, sd, other side) (string, erro
 		}
 		detail = fmt.Sprintf("%d pg_cron jobs resumed on the %s", len(jobs), sd.name)
 	}
-	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=resume", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE="+sd.name); err != nil {
-		return "", err
-	}
 	return detail, nil
 }
 
@@ -439,7 +448,8 @@ func (s *switcher) moveJobs(ctx context.Context, from, to side) (string, error) 
 	}
 	defer done()
 	if earlier > 0 {
-		if _, err := s.resumeJobs(ctx, to, from); err != nil {
+		// The unlock runs the resume_jobs hooks once, after.
+		if _, err := s.resumeCron(ctx, to, from); err != nil {
 			return "", err
 		}
 	}
