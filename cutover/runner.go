@@ -159,9 +159,8 @@ func (r *Runner) from(ctx context.Context, first int) error {
 	if r.Run.DryRun {
 		r.finish(ctx, "dry run", "")
 		return errors.Join(dryErrs...)
-	} else {
-		r.finish(ctx, "done", "")
 	}
+	r.finish(ctx, "done", "")
 	return nil
 }
 

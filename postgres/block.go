@@ -35,14 +35,23 @@ func (s *switcher) rolesToBlock(ctx context.Context, sd side) ([]string, error) 
 // exempt lists cutover.exempt_roles, never NULL (which <> ALL would make match nothing).
 func (s *switcher) exempt() []string { return append([]string{}, s.p.Cutover.ExemptRoles...) }
 
+// roleRights says what the role conn logs in as may do to other roles and sessions.
+func roleRights(ctx context.Context, conn *pgx.Conn, side string) (super, createRole, signal bool, err error) {
+	err = conn.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal)
+	if err != nil {
+		err = fmt.Errorf("%s: read the role's rights: %w", side, err)
+	}
+	return super, createRole, signal, err
+}
+
 // blockGates checks that the source can be blocked, and that the users it blocks can
 // log in to the target afterwards.
 func (s *switcher) blockGates(ctx context.Context) []string {
 	var problems []string
-	var super, createRole, signal bool
-	if err := s.src.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
-		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal); err != nil {
-		return []string{"source: " + err.Error()}
+	super, createRole, signal, err := roleRights(ctx, s.src, "source")
+	if err != nil {
+		return []string{err.Error()}
 	}
 	if !super && !signal {
 		problems = append(problems, "the source's role cannot end other sessions: GRANT pg_signal_backend TO it on the source")

@@ -67,17 +67,18 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		if err := waitSlotFree(ctx, tgt, "target", rev, out); err != nil {
 			return err
 		}
-		var dropped bool
-		if err := tgt.QueryRow(ctx, `SELECT count(pg_drop_replication_slot(slot_name)) > 0 FROM pg_replication_slots WHERE slot_name = $1`, rev).Scan(&dropped); err != nil {
+		tag, err := tgt.Exec(ctx, dropSlotSQL, rev)
+		if err != nil {
 			return fmt.Errorf("drop reverse replication's slot %s on the target: %w", rev, err)
 		}
+		dropped := tag.RowsAffected() > 0
 		if err := dropPublications(ctx, tgt, rev); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
 		if dropped {
 			fmt.Fprintf(out, "stopped reverse replication: dropped the slot %s and its publications on the target\n", rev)
 		}
-		if _, err := src.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, st.Slot); err != nil {
+		if _, err := src.Exec(ctx, dropSlotSQL, st.Slot); err != nil {
 			return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
 		}
 		fmt.Fprintf(out, "dropped the replication slot %s on the source\n", st.Slot)
@@ -110,11 +111,11 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 }
 
 // waitSlotFree waits until no walsender streams from the slot: a running cutover start
-// sees the finishing phase and stops.
+// sees the new phase or direction and stops.
 func waitSlotFree(ctx context.Context, src *pgx.Conn, side, slot string, out io.Writer) error {
 	deadline := time.Now().Add(FinishTimeout)
 	said := false
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var pid *int32
@@ -123,14 +124,14 @@ func waitSlotFree(ctx context.Context, src *pgx.Conn, side, slot string, out io.
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: read slot %s: %w", side, slot, err)
 		}
 		if !said {
 			fmt.Fprintf(out, "waiting for the running cutover start (walsender pid %d on the %s) to stop ...\n", *pid, side)
 			said = true
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the slot %s is still in use by pid %d on the %s after %v: stop that cutover start (Ctrl-C or SIGTERM), then run cutover finish again", slot, *pid, side, FinishTimeout)
+			return fmt.Errorf("the slot %s is still in use by pid %d on the %s after %v: stop that cutover start (Ctrl-C or SIGTERM), then run this command again", slot, *pid, side, FinishTimeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -16,22 +16,7 @@ import (
 // forward replication resumes, so the migration can switch again. It runs as gated
 // steps like the switch; before the unlock a failure undoes it (the target stays live).
 func Rollback(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
-	s, err := openSwitcher(ctx, p, opts, "rollback")
-	if err != nil {
-		return nil, err
-	}
-	defer s.close(ctx)
-	if !s.dry {
-		if prev, err := s.interrupted(ctx, "rollback"); err != nil {
-			return nil, err
-		} else if prev != nil {
-			return s.recoverRun(ctx, prev, s.rollbackSteps)
-		}
-	}
-	fmt.Fprintf(s.out, "rollback %s\n", s.run.ID)
-	r := s.runner(s.rollbackSteps())
-	err = r.Execute(ctx)
-	return s.result(err)
+	return runChecklist(ctx, p, opts, "rollback", (*switcher).rollbackSteps)
 }
 
 func (s *switcher) rollbackSteps() []cutover.Step {
@@ -66,20 +51,16 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 	if s.st.Phase != PhaseSwitched {
 		problems = append(problems, fmt.Sprintf("the migration is in phase %q: only a switched migration rolls back", s.st.Phase))
 	}
-	var slot string
-	if err := s.tgt.QueryRow(ctx, "SELECT reverse_slot FROM "+s.ctl.table("state")).Scan(&slot); err != nil {
-		return "", err
+	var inPlace bool
+	if err := s.tgt.QueryRow(ctx, "SELECT reverse_slot <> '' AND EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1) FROM "+s.ctl.table("state"),
+		reverseSlot(s.st.Slot)).Scan(&inPlace); err != nil {
+		return "", fmt.Errorf("target: read reverse replication's slot: %w", err)
 	}
-	var exists bool
-	if err := s.tgt.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", reverseSlot(s.st.Slot)).Scan(&exists); err != nil {
-		return "", err
-	}
-	if slot == "" || !exists {
+	if !inPlace {
 		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source", reverseSlot(s.st.Slot)))
 	}
-	var super, createRole, signal bool
-	if err := s.tgt.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
-		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal); err != nil {
+	super, createRole, signal, err := roleRights(ctx, s.tgt, "target")
+	if err != nil {
 		return "", err
 	}
 	if !super && (!signal || (!createRole && s.p.Cutover.Block == plan.BlockRoles)) {
@@ -95,8 +76,8 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 // Without a running cutover start it replicates here for the while.
 func (s *switcher) syncReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
-	var active bool
-	if err := s.tgt.QueryRow(ctx, "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)", slot).Scan(&active); err != nil {
+	active, err := slotActive(ctx, s.tgt, "target", slot)
+	if err != nil {
 		return "", err
 	}
 	detail := ""

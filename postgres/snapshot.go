@@ -51,6 +51,9 @@ func DropSlot(ctx context.Context, ep plan.Endpoint, slot string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot)
+	_, err = conn.Exec(ctx, dropSlotSQL, slot)
 	return err
 }
+
+// dropSlotSQL drops the slot named $1, if there is one.
+const dropSlotSQL = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1"

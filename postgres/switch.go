@@ -236,27 +236,7 @@ func (s *switcher) waitSlotIdle(ctx context.Context, side string, conn *pgx.Conn
 		fmt.Fprintf(s.out, "      %s: wait until no walsender streams from slot %s\n", side, slot)
 		return nil
 	}
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(FinishTimeout)
-	for {
-		var active bool
-		err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: read slot %s: %w", side, slot, err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: slot %s is still streaming after %v: is a cutover start of an older version running? stop it", side, slot, FinishTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return waitSlotFree(ctx, conn, side, slot, io.Discard)
 }
 
 // Store: the runbook in the control schema.
@@ -319,10 +299,11 @@ func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, 
 	return r, err
 }
 
-// expectedDowntime is the write downtime the last switch measured: the rehearsal's.
-func (s *switcher) expectedDowntime(ctx context.Context) time.Duration {
+// expectedDowntime is the write downtime the last run of kind measured: the rehearsal's.
+// None (0) when there was none.
+func (s *switcher) expectedDowntime(ctx context.Context, kind string) time.Duration {
 	var d time.Duration
-	_ = s.tgt.QueryRow(ctx, "SELECT downtime FROM "+s.ctl.table("runs")+" WHERE kind = 'switch' AND downtime IS NOT NULL ORDER BY started_at DESC LIMIT 1").Scan(&d)
+	_ = s.tgt.QueryRow(ctx, "SELECT downtime FROM "+s.ctl.table("runs")+" WHERE kind = $1 AND outcome = 'done' AND downtime IS NOT NULL ORDER BY started_at DESC LIMIT 1", kind).Scan(&d)
 	return d
 }
 

@@ -22,26 +22,31 @@ const undoTimeout = 2 * time.Minute
 // rolled back by itself when a step before the unlock fails. A switch a crash
 // interrupted is undone (or, past the unlock, finished) first.
 func Switch(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
-	s, err := openSwitcher(ctx, p, opts, "switch")
+	return runChecklist(ctx, p, opts, "switch", (*switcher).switchSteps)
+}
+
+// runChecklist runs a switch or a rollback (kind): a run of that kind a crash
+// interrupted is picked up first; otherwise steps runs.
+func runChecklist(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind string, steps func(*switcher) []cutover.Step) (*SwitchResult, error) {
+	s, err := openSwitcher(ctx, p, opts, kind)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close(ctx)
 	if !s.dry {
-		if prev, err := s.interrupted(ctx, "switch"); err != nil {
+		if prev, err := s.interrupted(ctx, kind); err != nil {
 			return nil, err
 		} else if prev != nil {
-			return s.recoverRun(ctx, prev, s.switchSteps)
+			return s.recoverRun(ctx, prev, func() []cutover.Step { return steps(s) })
 		}
 	}
-	s.run.Expected = s.expectedDowntime(ctx)
-	r := s.runner(s.switchSteps())
+	s.run.Expected = s.expectedDowntime(ctx, kind)
 	if s.run.Expected > 0 {
-		fmt.Fprintf(s.out, "switch %s: the last switch measured a write downtime of %v\n", s.run.ID, s.run.Expected.Round(time.Millisecond))
+		fmt.Fprintf(s.out, "%s %s: the last %s measured a write downtime of %v\n", kind, s.run.ID, kind, s.run.Expected.Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(s.out, "switch %s\n", s.run.ID)
+		fmt.Fprintf(s.out, "%s %s\n", kind, s.run.ID)
 	}
-	err = r.Execute(ctx)
+	err = s.runner(steps(s)).Execute(ctx)
 	return s.result(err)
 }
 
@@ -136,8 +141,8 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	default:
 		fail("the migration is in phase %q: a switch needs change data capture running (cutover start, past the full load)", st.Phase)
 	}
-	var active bool
-	if err := s.src.QueryRow(ctx, "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)", st.Slot).Scan(&active); err != nil {
+	active, err := slotActive(ctx, s.src, "source", st.Slot)
+	if err != nil {
 		return "", err
 	}
 	if !active {
@@ -147,7 +152,7 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	var measured *time.Time
 	var fresh bool
 	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, measured_at, measured_at > now() - interval '15 seconds' FROM "+s.ctl.table("state")).Scan(&lat, &measured, &fresh); err != nil {
-		return "", err
+		return "", fmt.Errorf("target: read the latency: %w", err)
 	}
 	switch {
 	case lat == nil || measured == nil || !fresh:
@@ -157,7 +162,7 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	}
 	var exceptions int64
 	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("apply_exceptions")+" WHERE NOT resolved").Scan(&exceptions); err != nil {
-		return "", err
+		return "", fmt.Errorf("target: read apply_exceptions: %w", err)
 	}
 	if exceptions > 0 {
 		fail("%d unresolved apply exception(s) in %s.apply_exceptions: fix each, then mark it resolved (UPDATE %s SET resolved = true WHERE id = ...)",
@@ -165,7 +170,7 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	}
 	stats, err := s.ctl.TableStats(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("target: read table_stats: %w", err)
 	}
 	var unvalidated, mismatched []string
 	for _, t := range stats {
@@ -207,7 +212,7 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 	var problems []string
 	var walLevel string
 	var free int
-	var canReplicate, srcSuper bool
+	var canReplicate bool
 	err := s.tgt.QueryRow(ctx, `SELECT current_setting('wal_level'),
 		    current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1),
 		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate)
@@ -223,15 +228,16 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 	if !canReplicate {
 		problems = append(problems, "the target's role cannot read a replication slot: ALTER ROLE ... REPLICATION on the target")
 	}
-	if err := s.src.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&srcSuper); err != nil {
-		return append(problems, "source: "+err.Error())
+	srcSuper, _, _, err := roleRights(ctx, s.src, "source")
+	if err != nil {
+		return append(problems, err.Error())
 	}
 	if !srcSuper {
 		problems = append(problems, "the source's role is not a superuser: reverse replication applies the target's writes with session_replication_role = replica, which needs one")
 	}
-	var active *bool
-	_ = s.tgt.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", reverseSlot(s.st.Slot)).Scan(&active)
-	if active != nil && *active {
+	if active, err := slotActive(ctx, s.tgt, "target", reverseSlot(s.st.Slot)); err != nil {
+		problems = append(problems, err.Error())
+	} else if active {
 		problems = append(problems, fmt.Sprintf("the reverse replication slot %s on the target is in use: stop what streams from it", reverseSlot(s.st.Slot)))
 	}
 	return problems
@@ -298,7 +304,7 @@ func (s *switcher) resumeForward(ctx context.Context) (string, error) {
 func (s *switcher) startReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
 	// Left by an earlier switch that did not get to undo it.
-	if err := s.exec(ctx, "target", s.tgt, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot); err != nil {
+	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
 		return "", err
 	}
 	all, ins := publications(slot)
@@ -348,7 +354,7 @@ func (s *switcher) dropReverse(ctx context.Context) (string, error) {
 	if err := s.waitSlotIdle(ctx, "target", s.tgt, slot); err != nil {
 		return "", err
 	}
-	if err := s.exec(ctx, "target", s.tgt, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot); err != nil {
+	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
 		return "", err
 	}
 	if !s.dry {

@@ -162,7 +162,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&v.trackedFrom); err != nil {
 		return nil, fmt.Errorf("target: read the migration state: %w", err)
 	}
-	running, err := slotActive(ctx, src, st.Slot)
+	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
 	}
@@ -227,14 +227,14 @@ func matchesAny(ps []plan.Pattern, schema, table string) bool {
 
 // slotActive reports whether a process streams from the slot: the task is running and
 // changes may be in flight between source and target.
-func slotActive(ctx context.Context, src *pgx.Conn, slot string) (bool, error) {
+func slotActive(ctx context.Context, conn *pgx.Conn, side, slot string) (bool, error) {
 	var active bool
-	err := src.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+	err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("source: read the replication slot %s: %w", slot, err)
+		return false, fmt.Errorf("%s: read the replication slot %s: %w", side, slot, err)
 	}
 	return active, nil
 }
@@ -624,7 +624,7 @@ func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), 
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	deadline := time.Now().Add(markerWait)
 	for {
-		active, err := slotActive(ctx, v.src, v.slot)
+		active, err := slotActive(ctx, v.src, "source", v.slot)
 		if err != nil {
 			stop()
 			return nil, err
