@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RunCDC is cutover start after the full load: it replicates in the direction the
@@ -49,11 +51,19 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			ro.reverse = true
 			run = func(ctx context.Context) error { return Replicate(ctx, reversed(p), ro) }
 		}
-		err = untilDirectionChanges(ctx, p, dir, run)
-		if ctx.Err() != nil {
-			return nil // a clean stop, even from the middle of a (re)connection
+		finishing, err := untilDirectionChanges(ctx, p, dir, run)
+		if ctx.Err() != nil || finishing {
+			// A clean stop, even from the middle of a (re)connection; cutover finish
+			// drops the control schema as soon as the slots are free, so the task
+			// must not read it again.
+			return nil
 		}
 		if err != nil {
+			// cutover finish may have begun while replication started: it is a
+			// clean stop, not the task's failure.
+			if _, phase, rerr := readDirection(ctx, p); rerr == nil && phase == PhaseFinishing {
+				return nil
+			}
 			return err
 		}
 	}
@@ -68,22 +78,33 @@ func reversed(p *plan.Plan) *plan.Plan {
 	return &r
 }
 
-// readDirection reads the replication direction and the phase from the target.
+// readDirection reads the replication direction and the phase from the target. A
+// control schema that is gone (cutover finish dropped it) reads as finishing.
 func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err error) {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return "", "", err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	if _, ok, err := ReadControl(ctx, tgt, p.ControlSchema); err != nil || !ok {
-		// No control schema: cutover finish dropped it.
-		return "", PhaseFinishing, err
+	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
+	var version *string
+	if err := tgt.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", state).Scan(&version); err != nil {
+		return "", "", fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
 	}
-	// Brings a control schema an older version made up to date.
-	if _, err := OpenControl(ctx, tgt, p.ControlSchema); err != nil {
-		return "", "", err
+	if version == nil {
+		return "", PhaseFinishing, nil
 	}
-	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+pgx.Identifier{p.ControlSchema, "state"}.Sanitize()).Scan(&dir, &phase)
+	if *version != controlVersion {
+		// Brings a control schema an older version made up to date.
+		if _, err := OpenControl(ctx, tgt, p.ControlSchema); err != nil {
+			return "", "", err
+		}
+	}
+	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+state).Scan(&dir, &phase)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
+		return "", PhaseFinishing, nil // dropped since the first read
+	}
 	return dir, phase, err
 }
 
@@ -92,8 +113,8 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 const directionPoll = 50 * time.Millisecond
 
 // untilDirectionChanges runs f until the direction in the control schema is no
-// longer dir (or the phase is finishing), or until f returns.
-func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func(context.Context) error) error {
+// longer dir (or the phase is finishing, which it reports), or until f returns.
+func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func(context.Context) error) (finishing bool, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -115,12 +136,12 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 				done = nil
 				continue
 			}
-			return err
+			return false, err
 		case <-ctx.Done():
 			if done != nil {
-				return <-done
+				return false, <-done
 			}
-			return nil
+			return false, nil
 		case <-tick.C:
 		}
 		if tgt == nil || tgt.IsClosed() {
@@ -137,9 +158,9 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 		if now != dir || phase == PhaseFinishing {
 			cancel()
 			if done != nil {
-				return <-done
+				err = <-done
 			}
-			return nil
+			return phase == PhaseFinishing, err
 		}
 	}
 }

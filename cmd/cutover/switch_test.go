@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,7 +80,7 @@ func TestSwitchCommand(t *testing.T) {
 	}
 	sw.wait(t)
 	r = run(t, dir, nil, "status")
-	if r.code != 0 || !strings.Contains(r.stdout, "phase: switching (switching to the target: switch the applications") || !strings.Contains(r.stdout, "blocked on the source: "+app) {
+	if r.code != 0 || !strings.Contains(r.stdout, "phase: switching (switching to the target: switch the applications") || !regexp.MustCompile(`blocked on the source: [^\n]*\b`+app+`\b`).MatchString(r.stdout) {
 		t.Fatalf("status after a crash during the switch: %+v", r)
 	}
 	if canLogin(src) || cronActive(src) != 0 {
