@@ -12,7 +12,8 @@ build:
 demo: deps build
 	CUTOVER_BIN=bin/cutover $(GO) run ./internal/demo
 
-test: deps
+test:
+	@scripts/ensure-deps.sh test
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 deps:

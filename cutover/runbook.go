@@ -91,6 +91,29 @@ func (r *Run) MarshalJSON() ([]byte, error) {
 	}{(*plain)(r), seconds(r.Downtime, r.UnlockedAt != nil), seconds(r.ToolDowntime, r.UnlockedAt != nil), seconds(r.Expected, r.Expected > 0)})
 }
 
+// UnmarshalJSON reads what MarshalJSON wrote, durations included.
+func (r *Run) UnmarshalJSON(b []byte) error {
+	type plain Run
+	doc := struct {
+		*plain
+		Downtime     *float64 `json:"downtime_seconds"`
+		ToolDowntime *float64 `json:"tool_downtime_seconds"`
+		Expected     *float64 `json:"expected_downtime_seconds"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		from *float64
+		to   *time.Duration
+	}{{doc.Downtime, &r.Downtime}, {doc.ToolDowntime, &r.ToolDowntime}, {doc.Expected, &r.Expected}} {
+		if d.from != nil {
+			*d.to = time.Duration(*d.from * float64(time.Second))
+		}
+	}
+	return nil
+}
+
 func seconds(d time.Duration, ok bool) *float64 {
 	if !ok {
 		return nil

@@ -2,6 +2,7 @@ package cutover
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -120,5 +121,25 @@ func TestRecoverUndoesBeforeTheUnlockAndFinishesAfter(t *testing.T) {
 	}
 	if got := strings.Join(tr, ", "); got != "do done" || r.Run.Outcome != "done" {
 		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+}
+
+// The runbook kept in the control schema reads back with its downtime figures.
+func TestARunbookReadsBackWithItsDowntime(t *testing.T) {
+	blocked := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	unlocked := blocked.Add(1500 * time.Millisecond)
+	r := &Run{ID: "sw-1", Kind: "switch", Started: blocked.Add(-time.Second), Outcome: "done", BlockedAt: &blocked, UnlockedAt: &unlocked,
+		Expected: 2 * time.Second, Steps: []*StepRecord{{Seq: 1, Name: "switch", Started: blocked, Ended: &unlocked, Operator: true, Outcome: Done}}}
+	r.measure()
+	doc, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Run
+	if err := json.Unmarshal(doc, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Downtime != 1500*time.Millisecond || back.ToolDowntime != 0 || back.Expected != 2*time.Second || back.ID != "sw-1" || len(back.Steps) != 1 {
+		t.Fatalf("read back %+v from %s", back, doc)
 	}
 }

@@ -49,7 +49,7 @@ const (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v6"
+const controlVersion = "cutover control schema v7"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
@@ -260,9 +260,15 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		CREATE TABLE IF NOT EXISTS %[16]s (
 		    run_id      text PRIMARY KEY,
 		    approved_by text NOT NULL,
-		    approved_at timestamptz NOT NULL DEFAULT now());`,
+		    approved_at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE IF NOT EXISTS %[17]s (
+		    measured_at      timestamptz PRIMARY KEY,
+		    source_latency   interval NOT NULL,
+		    target_latency   interval NOT NULL,
+		    pending          bigint NOT NULL,
+		    retained_wal     bigint);`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
-		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"))
+		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"))
 	ddl += "; COMMENT ON TABLE " + q("state") + " IS " + quoteLiteral(controlVersion)
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)

@@ -176,6 +176,7 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 		}
 	}()
 	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
+	history := pgx.Identifier{p.ControlSchema, "latency_history"}.Sanitize()
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,10 +192,25 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 		if tgt == nil || tgt.IsClosed() {
 			tgt, _ = Connect(ctx, p.Target)
 		}
+		if src == nil || src.IsClosed() {
+			src, _ = Connect(ctx, p.Source)
+		}
+		var retained *int64
+		if src != nil && !src.IsClosed() {
+			var r int64
+			if src.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint FROM pg_replication_slots WHERE slot_name = $1`,
+				slot).Scan(&r) == nil {
+				m.RetainedWAL(r)
+				retained = &r
+			}
+		}
 		if tgt != nil && !tgt.IsClosed() {
+			// The state row, and a point of the last hour's history the dashboard draws.
 			var phase string
-			err := tgt.QueryRow(ctx, "UPDATE "+state+" SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now() RETURNING phase",
-				s.Source, s.Target, s.Pending).Scan(&phase)
+			err := tgt.QueryRow(ctx, `WITH h AS (INSERT INTO `+history+` VALUES (now(), $1, $2, $3, $4) ON CONFLICT DO NOTHING),
+				    d AS (DELETE FROM `+history+` WHERE measured_at < now() - $5::interval)
+				UPDATE `+state+` SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now() RETURNING phase`,
+				s.Source, s.Target, s.Pending, retained, LatencyHistory).Scan(&phase)
 			if err == nil && phase == PhaseFinishing {
 				finish()
 			}
@@ -213,18 +229,11 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 				}
 			}
 		}
-		if src == nil || src.IsClosed() {
-			src, _ = Connect(ctx, p.Source)
-		}
-		if src != nil && !src.IsClosed() {
-			var retained int64
-			if src.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint FROM pg_replication_slots WHERE slot_name = $1`,
-				slot).Scan(&retained) == nil {
-				m.RetainedWAL(retained)
-			}
-		}
 	}
 }
+
+// LatencyHistory is how long latency_history keeps the figures recordLatency writes.
+const LatencyHistory = time.Hour
 
 // reportEvery is how often the latency is written to the control schema, and
 // reportInterval how often a running CDC prints where it stands.

@@ -272,31 +272,7 @@ func (s *switcher) SaveStep(ctx context.Context, runID string, st *cutover.StepR
 
 // interrupted finds a run of kind the cutover process did not finish (it crashed).
 func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, error) {
-	var doc []byte
-	err := s.tgt.QueryRow(ctx, "SELECT runbook FROM "+s.ctl.table("runs")+" WHERE kind = $1 AND outcome = 'running' ORDER BY started_at DESC LIMIT 1", kind).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := &cutover.Run{}
-	if err := json.Unmarshal(doc, r); err != nil {
-		return nil, fmt.Errorf("read the interrupted run's runbook: %w", err)
-	}
-	// The steps table is written at each step: it is the latest word.
-	rows, err := s.tgt.Query(ctx, "SELECT seq, step, title, started_at, ended_at, outcome, detail, error, operator_time FROM "+s.ctl.table("runbook")+" WHERE run_id = $1 ORDER BY seq", r.ID)
-	if err != nil {
-		return nil, err
-	}
-	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*cutover.StepRecord, error) {
-		st := &cutover.StepRecord{}
-		var outcome string
-		err := row.Scan(&st.Seq, &st.Name, &st.Title, &st.Started, &st.Ended, &outcome, &st.Detail, &st.Error, &st.Operator)
-		st.Outcome = cutover.Outcome(outcome)
-		return st, err
-	})
-	return r, err
+	return readRun(ctx, s.tgt, s.ctl, kind, string(cutover.Running))
 }
 
 // expectedDowntime is the write downtime the last run of kind measured: the rehearsal's.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
-# server binaries (initdb, postgres, psql). Go itself must already be installed.
+# server binaries (initdb, postgres, psql) and pg_cron; with the argument `test`,
+# also Chromium, which the dashboard's test drives headless. Go itself must already
+# be installed.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -34,8 +36,22 @@ install_cron() {
   apt-get install -y -qq "postgresql-$major-cron" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "postgresql-$major-cron" >/dev/null; }
 }
 
+# Chromium for the dashboard's browser test (make test only).
+install_browser() {
+  [ "${1:-}" = test ] || return 0
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "warning: Chromium is not installed (apt-get install chromium chromium-driver): the dashboard's browser test needs it" >&2
+    return 0
+  fi
+  echo "installing Chromium for the dashboard's browser test (apt-get install chromium chromium-driver) ..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+}
+
 if have_pg; then
   install_cron
+  install_browser "${1:-}"
   exit 0
 fi
 
@@ -59,3 +75,4 @@ apt-get install -y -qq postgresql postgresql-client >/dev/null
 have_pg || { echo "apt-get install postgresql finished but initdb is still missing" >&2; exit 1; }
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
 install_cron
+install_browser "${1:-}"

@@ -1,24 +1,39 @@
-// Package api is the HTTP server of a running task: /metrics for Prometheus and
-// /api/status as JSON. When the plan sets a token, every request must carry it
-// (Authorization: Bearer TOKEN); the plan requires one when the server listens
-// beyond the loopback interface.
+// Package api is the HTTP server of a running task: the web dashboard at /,
+// /metrics for Prometheus, /api/status and /api/dashboard as JSON. When the plan
+// sets a token, every request for data must carry it (Authorization: Bearer
+// TOKEN); the plan requires one when the server listens beyond the loopback
+// interface. The dashboard's own files hold no data and need no token.
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/internal/metrics"
+	"github.com/cutover-dev/cutover/redact"
 )
 
-// StatusFunc returns the task's status, marshalled as JSON by the server.
+// StatusFunc returns a document the server marshals as JSON.
 type StatusFunc func(ctx context.Context) (any, error)
+
+// Options are what the server serves besides /metrics.
+type Options struct {
+	Token string
+	// Status serves /api/status; Dashboard /api/dashboard, what the web page draws.
+	Status, Dashboard StatusFunc
+	// Secrets are masked in every JSON document served, should one hold them.
+	Secrets []string
+}
 
 // Server is a running HTTP server.
 type Server struct {
@@ -27,31 +42,76 @@ type Server struct {
 	done chan error
 }
 
-// Start listens on listen and serves until Close.
-func Start(listen, token string, m *metrics.Metrics, status StatusFunc) (*Server, error) {
+//go:embed dashboard
+var assets embed.FS
+
+// Start listens on listen and serves until Close: / the dashboard (static files,
+// no data), /metrics, /api/status and /api/dashboard (the data, behind the token).
+func Start(listen string, m *metrics.Metrics, o Options) (*Server, error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("api.listen %s: %w (set api.listen in the plan to a free address, or \"\" to turn the server off)", listen, err)
 	}
+	var secrets []string
+	for _, s := range o.Secrets {
+		quoted, _ := json.Marshal(s) // the form a JSON document holds it in
+		secrets = append(secrets, s, strings.Trim(string(quoted), `"`))
+	}
+	serveJSON := func(f StatusFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+			defer cancel()
+			doc, err := f(ctx)
+			var b bytes.Buffer
+			if err == nil {
+				enc := json.NewEncoder(&b)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(doc)
+			}
+			if err != nil {
+				b.Reset()
+				b.WriteString(err.Error())
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(http.StatusServiceUnavailable)
+			} else {
+				w.Header().Set("Content-Type", "application/json")
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			out := redact.NewWriter(w)
+			out.Add(secrets...)
+			_, _ = out.Write(b.Bytes())
+		})
+	}
+	data := http.NewServeMux()
+	data.Handle("GET /metrics", m.Handler())
+	if o.Status != nil {
+		data.Handle("GET /api/status", serveJSON(o.Status))
+	}
+	if o.Dashboard != nil {
+		data.Handle("GET /api/dashboard", serveJSON(o.Dashboard))
+	}
+	page, _ := fs.Sub(assets, "dashboard")
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		defer cancel()
-		st, err := status(ctx)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(st)
-	})
+	mux.Handle("GET /{$}", static(page))
+	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", static(page)))
+	mux.Handle("/", requireToken(o.Token, data))
 	s := &Server{addr: ln.Addr().String(), done: make(chan error, 1),
-		srv: &http.Server{Handler: requireToken(token, mux), ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// static serves the dashboard's files: they hold no data, so they need no token
+// (the page asks for it, and sends it with each request for data).
+func static(page fs.FS) http.Handler {
+	files := http.FileServerFS(page)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		files.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the address the server listens on.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -30,7 +31,7 @@ func TestServerServesMetricsAndStatus(t *testing.T) {
 	m := metrics.New()
 	m.Latency(1500*time.Millisecond, 2*time.Second, 3)
 	m.Applied("public.t", "insert", 5)
-	s, err := Start("127.0.0.1:0", "", m, func(context.Context) (any, error) { return map[string]string{"phase": "cdc"}, nil })
+	s, err := Start("127.0.0.1:0", m, Options{Status: func(context.Context) (any, error) { return map[string]string{"phase": "cdc"}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +48,14 @@ func TestServerServesMetricsAndStatus(t *testing.T) {
 	}
 }
 
-func TestServerRequiresTheToken(t *testing.T) {
-	s, err := Start("127.0.0.1:0", "s3cret-token", metrics.New(), func(context.Context) (any, error) { return "ok", nil })
+func TestServerRequiresTheTokenForData(t *testing.T) {
+	doc := func(context.Context) (any, error) { return "ok", nil }
+	s, err := Start("127.0.0.1:0", metrics.New(), Options{Token: "s3cret-token", Status: doc, Dashboard: doc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, path := range []string{"/metrics", "/api/status"} {
+	for _, path := range []string{"/metrics", "/api/status", "/api/dashboard"} {
 		if code, _ := get(t, "http://"+s.Addr()+path, ""); code != http.StatusUnauthorized {
 			t.Errorf("%s without the token: %d", path, code)
 		}
@@ -64,15 +66,53 @@ func TestServerRequiresTheToken(t *testing.T) {
 			t.Errorf("%s with the token: %d", path, code)
 		}
 	}
+	// The page's files hold no data: served without the token, and never with it.
+	for path, want := range map[string]string{"/": `<script src="/dashboard/app.js"`, "/dashboard/app.js": "/api/dashboard", "/dashboard/style.css": "svg#chart"} {
+		code, body := get(t, "http://"+s.Addr()+path, "")
+		if code != http.StatusOK || !strings.Contains(body, want) || strings.Contains(body, "s3cret-token") {
+			t.Errorf("%s without the token: %d, lacks %q", path, code, want)
+		}
+	}
+	if code, _ := get(t, "http://"+s.Addr()+"/dashboard/nothing.js", ""); code != http.StatusNotFound {
+		t.Errorf("a file the dashboard has not: %d", code)
+	}
 }
 
-func TestServerSaysWhenTheAddressIsTaken(t *testing.T) {
-	s, err := Start("127.0.0.1:0", "", metrics.New(), nil)
+func TestServerMasksSecrets(t *testing.T) {
+	leak := func(context.Context) (any, error) {
+		return map[string]string{"error": `connect to postgres://u:pa"ss<word>@h/db failed`}, nil
+	}
+	s, err := Start("127.0.0.1:0", metrics.New(), Options{Status: leak, Dashboard: leak, Secrets: []string{`pa"ss<word>`}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := Start(s.Addr(), "", metrics.New(), nil); err == nil || !strings.Contains(err.Error(), "api.listen") {
+	for _, path := range []string{"/api/status", "/api/dashboard"} {
+		code, body := get(t, "http://"+s.Addr()+path, "")
+		if code != http.StatusOK || strings.Contains(body, "ss<word") || strings.Contains(body, `ss\u003cword`) || !strings.Contains(body, "postgres://u:") {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+}
+
+func TestServerSaysWhyItHasNoData(t *testing.T) {
+	s, err := Start("127.0.0.1:0", metrics.New(), Options{Dashboard: func(context.Context) (any, error) { return nil, errors.New("target: connection refused") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if code, body := get(t, "http://"+s.Addr()+"/api/dashboard", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "connection refused") {
+		t.Errorf("/api/dashboard when the target is down: %d %s", code, body)
+	}
+}
+
+func TestServerSaysWhenTheAddressIsTaken(t *testing.T) {
+	s, err := Start("127.0.0.1:0", metrics.New(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Start(s.Addr(), metrics.New(), Options{}); err == nil || !strings.Contains(err.Error(), "api.listen") {
 		t.Fatalf("err = %v", err)
 	}
 }

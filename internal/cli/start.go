@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/cutover-dev/cutover/internal/api"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 )
 
@@ -46,11 +49,13 @@ fix), 2 for a bad plan or flags.`,
 			m := metrics.New()
 			if p.API.Listen != "" {
 				// The migration matters more than its monitoring: a busy address is said, not fatal.
-				if srv, err := api.Start(p.API.Listen, p.API.Token, m, statusFunc(p)); err != nil {
-					fmt.Fprintf(out, "warning: %v; going on without /metrics and /api/status\n", err)
+				o := api.Options{Token: p.API.Token, Status: statusFunc(p), Dashboard: dashboardFunc(p), Secrets: p.Secrets()}
+				if srv, err := api.Start(p.API.Listen, m, o); err != nil {
+					fmt.Fprintf(out, "warning: %v; going on without the dashboard, /metrics and /api/status\n", err)
 				} else {
 					defer srv.Close()
 					fmt.Fprintf(out, "serving /metrics and /api/status on http://%s\n", srv.Addr())
+					fmt.Fprintf(out, "dashboard: %s\n", dashboardURL(srv.Addr(), p.API.Token != ""))
 				}
 			}
 			resume := "cutover start"
@@ -90,22 +95,80 @@ fix), 2 for a bad plan or flags.`,
 	return cmd
 }
 
+// dashboardURL is where to open the dashboard; with a token, the page asks for
+// it, or takes it from the URL's fragment (#token=...), which is never printed.
+func dashboardURL(addr string, token bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			host = "localhost" // listening everywhere: this host's name serves too
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	u := "http://" + addr + "/"
+	if token {
+		u += " (open it as " + u + "#token=TOKEN with the plan's api.token)"
+	}
+	return u
+}
+
 // statusFunc serves /api/status: the control schema and the slot, read per request.
 func statusFunc(p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		tgt, err := postgres.Connect(ctx, p.Target)
+		s, tgt, err := readStatusDoc(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		defer tgt.Close(ctx)
-		src, err := postgres.Connect(ctx, p.Source)
-		if err == nil {
-			defer src.Close(ctx)
-		}
-		st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
-		if err != nil {
-			return nil, err
-		}
-		return newStatusDoc(st, p), nil
+		tgt.Close(context.WithoutCancel(ctx))
+		return s, nil
 	}
+}
+
+// dashboard is what /api/dashboard serves: the status, and what the page draws.
+type dashboard struct {
+	Generated time.Time `json:"generated_at"`
+	Status    status    `json:"status"`
+	postgres.Dashboard
+	Limits struct {
+		MaxLatencySeconds       float64 `json:"max_latency_seconds"`
+		MaxDowntimeSeconds      float64 `json:"max_downtime_seconds"`
+		RetainedWALWarningBytes int64   `json:"retained_wal_warning_bytes"`
+	} `json:"limits"`
+}
+
+func dashboardFunc(p *plan.Plan) api.StatusFunc {
+	return func(ctx context.Context) (any, error) {
+		s, tgt, err := readStatusDoc(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		defer tgt.Close(context.WithoutCancel(ctx))
+		d := dashboard{Generated: time.Now(), Status: s}
+		if d.Dashboard, err = postgres.ReadDashboard(ctx, tgt, p); err != nil {
+			return nil, err
+		}
+		d.Limits.MaxLatencySeconds = p.Cutover.MaxLatency.D().Seconds()
+		d.Limits.MaxDowntimeSeconds = p.Cutover.MaxDowntime.D().Seconds()
+		d.Limits.RetainedWALWarningBytes = retainedWALWarning
+		return d, nil
+	}
+}
+
+// readStatusDoc reads the status for the API, and leaves the target's connection
+// open for the caller to close.
+func readStatusDoc(ctx context.Context, p *plan.Plan) (status, *pgx.Conn, error) {
+	tgt, err := postgres.Connect(ctx, p.Target)
+	if err != nil {
+		return status{}, nil, err
+	}
+	src, err := postgres.Connect(ctx, p.Source)
+	if err == nil {
+		defer src.Close(context.WithoutCancel(ctx))
+	}
+	st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
+	if err != nil {
+		tgt.Close(context.WithoutCancel(ctx))
+		return status{}, nil, err
+	}
+	return newStatusDoc(st, p), tgt, nil
 }

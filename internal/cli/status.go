@@ -50,6 +50,7 @@ type status struct {
 	ETASeconds      *float64             `json:"eta_seconds,omitempty"`
 	// Stands says in words where the migration stands.
 	Stands      string                  `json:"stands"`
+	Next        string                  `json:"next"`
 	Replication string                  `json:"replication,omitempty"`
 	Cutover     *postgres.CutoverStatus `json:"cutover,omitempty"`
 }
@@ -85,6 +86,54 @@ func stands(st postgres.Status) string {
 	return ""
 }
 
+// nextStep says what the operator does next, or waits for.
+func nextStep(st postgres.Status, p *plan.Plan) string {
+	running := st.Source == nil || st.Source.Active
+	switch st.Phase {
+	case "not started":
+		return "run cutover check, then cutover start"
+	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
+		return "wait for the full load; cutover start then goes on into change data capture (rerun it if it stopped: it resumes)"
+	case postgres.PhaseCDC, postgres.PhaseRolledBack:
+		if !running {
+			return "run cutover start: change data capture is not running"
+		}
+		if st.ApplyExceptions > 0 {
+			return fmt.Sprintf("resolve the %d apply exceptions (%s.apply_exceptions on the target), then set resolved", st.ApplyExceptions, p.ControlSchema)
+		}
+		var mismatched, pending []string
+		for _, t := range st.Tables {
+			switch t.Validation {
+			case postgres.ValidationMismatched:
+				mismatched = append(mismatched, t.Schema+"."+t.Table)
+			case postgres.ValidationValidated, postgres.ValidationNoKey:
+			default:
+				pending = append(pending, t.Schema+"."+t.Table)
+			}
+		}
+		switch {
+		case len(mismatched) > 0:
+			return fmt.Sprintf("repair the %d mismatched tables: cutover validate --repair", len(mismatched))
+		case len(pending) > 0:
+			return fmt.Sprintf("validate the %d tables not validated yet: cutover validate (or let validation.continuous do it)", len(pending))
+		case st.CDC != nil && st.CDC.TargetLatencySeconds > p.Cutover.MaxLatency.D().Seconds():
+			return fmt.Sprintf("wait for the target latency (%v) to fall below cutover.max_latency (%v)", seconds(st.CDC.TargetLatencySeconds), p.Cutover.MaxLatency.D())
+		}
+		return "ready to cut over: cutover switch --dry-run, then cutover switch"
+	case postgres.PhaseSwitching:
+		return "wait for the switch" + currentStep(st) + " (if its process died, rerun cutover switch: it picks the run up)"
+	case postgres.PhaseRollingBack:
+		return "wait for the rollback" + currentStep(st) + " (if its process died, rerun cutover rollback: it picks the run up)"
+	case postgres.PhaseSwitched:
+		return "the target is live: when the applications are sound, cutover finish --yes; to go back, cutover rollback"
+	case postgres.PhaseFinishing:
+		return "wait for the running cutover start to stop"
+	case postgres.PhaseFinished:
+		return "nothing: the migration is finished"
+	}
+	return ""
+}
+
 func currentStep(st postgres.Status) string {
 	if c := st.Cutover; c != nil && c.LastRun != nil && c.LastRun.Step != "" {
 		return ": " + c.LastRun.Step
@@ -106,6 +155,7 @@ func newStatusDoc(st postgres.Status, p *plan.Plan) status {
 	if st.Tables != nil {
 		s.Tables, s.ETASeconds = summarize(st.Tables, time.Now())
 	}
+	s.Next = nextStep(st, p)
 	if st.Source != nil && st.Slot != "" && !st.Source.Exists {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("the slot %s is not on the source: the change stream cannot resume; the migration must start over (cutover finish, then cutover start)", st.Slot))
 	}
@@ -283,6 +333,9 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 		fmt.Fprintf(w, "phase: %s (%s)\n", s.Phase, s.Stands)
 	} else {
 		fmt.Fprintf(w, "phase: %s\n", s.Phase)
+	}
+	if s.Next != "" {
+		fmt.Fprintf(w, "next: %s\n", s.Next)
 	}
 	if c := s.Cutover; c != nil {
 		if r := c.LastRun; r != nil {
