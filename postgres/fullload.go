@@ -54,7 +54,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 	switch st.Phase {
-	case PhaseLoaded, PhaseCDC:
+	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
 		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
 		return nil
 	case PhaseFinishing, PhaseFinished:

@@ -437,6 +437,11 @@ func TestFinishAfterSwitch(t *testing.T) {
 		t.Fatalf("switch: %v\n%s", err, out.String())
 	}
 	m.task.waitTarget(t, m.tgt, "reverse replication", "SELECT EXISTS (SELECT FROM pg_replication_slots WHERE active AND slot_name LIKE '%_rev')")
+	// A cutover start rerun after the switch does not load again.
+	var again bytes.Buffer
+	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &again}); err != nil || !strings.Contains(again.String(), "the full load is complete already") {
+		t.Fatalf("the full load after a switch: %v\n%s", err, again.String())
+	}
 	if err := Finish(context.Background(), m.plan, &out, false); err != nil {
 		t.Fatalf("finish: %v\n%s", err, out.String())
 	}
