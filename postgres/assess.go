@@ -219,10 +219,18 @@ func (a *assessment) loadKeywords(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
+// minStreamMajor is the oldest PostgreSQL whose change stream cutover reads: pgoutput
+// sends logical messages (the heartbeat, the switch's markers) from 14 on.
+const minStreamMajor = 14
+
 func (a *assessment) sourceVersion(ctx context.Context) error {
-	if a.src.major() < 10 {
-		a.add(check.Error, "version", "source", fmt.Sprintf("PostgreSQL %s has no pgoutput logical decoding (10 or later needed)", a.src.version),
-			"upgrade the source to PostgreSQL 10 or later first (pg_upgrade), or migrate with pg_dump/pg_restore")
+	if a.src.major() < minStreamMajor {
+		a.add(check.Error, "version", "source", fmt.Sprintf("PostgreSQL %s: cutover reads the change stream with pgoutput's logical messages, which need PostgreSQL %d or later", a.src.version, minStreamMajor),
+			fmt.Sprintf("upgrade the source to PostgreSQL %d or later first (pg_upgrade), or migrate with pg_dump/pg_restore", minStreamMajor))
+	}
+	if a.tgt != nil && a.tgt.major() < minStreamMajor {
+		a.add(check.Warning, "version", "target", fmt.Sprintf("PostgreSQL %s: the switch's reverse replication (target to source) needs PostgreSQL %d or later on the target; cutover switch will refuse", a.tgt.version, minStreamMajor),
+			fmt.Sprintf("use a target of PostgreSQL %d or later", minStreamMajor))
 	}
 	return nil
 }

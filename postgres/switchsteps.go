@@ -213,11 +213,17 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 	var walLevel string
 	var free int
 	var canReplicate bool
+	var version string
+	var major int
 	err := s.tgt.QueryRow(ctx, `SELECT current_setting('wal_level'),
 		    current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots WHERE slot_name <> $1),
-		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate)
+		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user),
+		    current_setting('server_version'), current_setting('server_version_num')::int / 10000`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate, &version, &major)
 	if err != nil {
 		return []string{"target: " + err.Error()}
+	}
+	if major < minStreamMajor {
+		problems = append(problems, fmt.Sprintf("the target runs PostgreSQL %s: reverse replication reads its change stream, which needs PostgreSQL %d or later", version, minStreamMajor))
 	}
 	if walLevel != "logical" {
 		problems = append(problems, fmt.Sprintf("the target's wal_level is %s: reverse replication needs logical (ALTER SYSTEM SET wal_level = logical on the target, then restart it)", walLevel))
