@@ -10,7 +10,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cutover ./cmd/cutover
 
 demo: deps build
-	CUTOVER_BIN=bin/cutover $(GO) run ./internal/demo
+	CUTOVER_BIN=bin/cutover CUTOVER_DEMO_PAUSE=$(PAUSE) $(GO) run ./internal/demo
 
 test:
 	@scripts/ensure-deps.sh test

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +36,12 @@ func (d *demo) startCDC(ctx context.Context, app *application) (*capture, error)
 	line, err := bg.waitLine(ctx, "serving /metrics and /api/status on http://", time.Minute)
 	if err == nil {
 		c.api = line[strings.LastIndex(line, "http://"):]
+		say("\n  >>> the dashboard: open %s/ in a browser while the demo runs", c.api)
+		if pauses() {
+			say(" (the demo pauses at each stage)\n")
+		} else {
+			say("\n  >>> (make demo PAUSE=1 pauses at each stage to look at it)\n")
+		}
 		line, err = bg.waitLine(ctx, "change data capture from slot", 5*time.Minute)
 	}
 	if err != nil {
@@ -63,7 +71,56 @@ func (d *demo) watchCDC(ctx context.Context, c *capture, tc *pgx.Conn) error {
 	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
 		return err
 	}
-	return showLatencyMetrics(ctx, c.api)
+	if err := showLatencyMetrics(ctx, c.api); err != nil {
+		return err
+	}
+	return showDashboard(ctx, c.api)
+}
+
+// showDashboard reads what the dashboard draws, /api/dashboard, and sums it up.
+func showDashboard(ctx context.Context, api string) error {
+	say("\n  $ curl -s %s/api/dashboard   (what the dashboard at %s/ draws)\n", api, api)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/dashboard", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s/api/dashboard: %w", api, err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Status struct {
+			Phase  string `json:"phase"`
+			Next   string `json:"next"`
+			Tables []any  `json:"tables"`
+		} `json:"status"`
+		History []any `json:"latency_history"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s/api/dashboard: %s", api, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return fmt.Errorf("GET %s/api/dashboard: %w", api, err)
+	}
+	say("  phase %s, %d tables, %d latency points so far; next: %s\n", doc.Status.Phase, len(doc.Status.Tables), len(doc.History), doc.Status.Next)
+	return nil
+}
+
+// pauses says whether the demo waits for Enter at each stage (make demo PAUSE=1).
+func pauses() bool {
+	return os.Getenv("CUTOVER_DEMO_PAUSE") != "" && os.Getenv("CUTOVER_DEMO_PAUSE") != "0"
+}
+
+// pause waits for Enter when the demo pauses, so the dashboard can be looked at.
+func pause(api, what string) {
+	if !pauses() {
+		return
+	}
+	say("\n  >>> paused: %s; the dashboard is at %s/ — press Enter to go on ", what, api)
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 }
 
 // applied reads the target's applied position (the source position of the last

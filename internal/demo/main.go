@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -105,6 +106,7 @@ func run(ctx context.Context) error {
 	if _, err := d.cutover(ctx, "validate", "-c", d.plan); err != nil {
 		return err
 	}
+	pause(cdc.api, "change data capture runs under the writer, every table validated")
 
 	if err := d.switchOver(ctx, app, cdc, sc, tc); err != nil {
 		return err
@@ -144,6 +146,7 @@ func (d *demo) switchOver(ctx context.Context, app *application, cdc *capture, s
 		say("\n  $ cat %s\n%s", filepath.Base(runbooks[0]), indent(strings.TrimRight(string(text), "\n")))
 		say("\n")
 	}
+	pause(cdc.api, "switched: the dashboard shows the switch's steps and its downtime")
 
 	step("Every transaction the writer committed on the source is on the target: compare every table")
 	if err := compareTables(ctx, sc, tc); err != nil {
@@ -181,6 +184,7 @@ func (d *demo) switchOver(ctx context.Context, app *application, cdc *capture, s
 	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
 		return err
 	}
+	pause(cdc.api, "rolled back: the source is live again")
 
 	step("Finish: cutover finish --yes (the task stops; slots, publications and control schemas dropped)")
 	if _, err := d.cutover(ctx, "finish", "--yes", "-c", d.plan); err != nil {
@@ -258,7 +262,7 @@ func (d *demo) writePlan(ctx context.Context) error {
 	if err := listenOnFreePort(d.plan); err != nil {
 		return err
 	}
-	say("  (the demo sets api.listen to 127.0.0.1:0: a free port, which cutover start prints)\n")
+	say("  (the demo sets api.listen to 127.0.0.1:8420, or a free port when that one is taken)\n")
 	if err := d.hooks(); err != nil {
 		return err
 	}
@@ -369,9 +373,15 @@ func (d *demo) hooks() error {
 	return os.WriteFile(d.plan, text, 0o600)
 }
 
-// listenOnFreePort sets the plan's api.listen to a free loopback port, so the demo
-// never clashes with a cutover already serving the default port.
+// listenOnFreePort sets the plan's api.listen to the default loopback port when it
+// is free, or else to any free one, so the demo never clashes with a cutover
+// already serving the default port.
 func listenOnFreePort(plan string) error {
+	addr := "127.0.0.1:0"
+	if ln, err := net.Listen("tcp", "127.0.0.1:8420"); err == nil {
+		ln.Close()
+		addr = "127.0.0.1:8420"
+	}
 	text, err := os.ReadFile(plan)
 	if err != nil {
 		return err
@@ -380,5 +390,5 @@ func listenOnFreePort(plan string) error {
 	if n := len(listen.FindAllIndex(text, -1)); n != 1 {
 		return fmt.Errorf("%s: expected one api.listen line, found %d", plan, n)
 	}
-	return os.WriteFile(plan, listen.ReplaceAll(text, []byte(`  listen: "127.0.0.1:0"`)), 0o600)
+	return os.WriteFile(plan, listen.ReplaceAll(text, []byte(`  listen: "`+addr+`"`)), 0o600)
 }
