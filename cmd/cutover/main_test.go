@@ -75,6 +75,10 @@ func TestHelpAndVersion(t *testing.T) {
 	if r := run(t, dir, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "cutover ") {
 		t.Fatalf("version: %+v", r)
 	}
+	var v struct{ Version, Go string }
+	if r := run(t, dir, nil, "version", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &v) != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go") {
+		t.Fatalf("version --json: %+v", r)
+	}
 	for _, cmd := range [][]string{{"--help"}, {"init", "--help"}, {"check", "--help"}, {"version", "--help"}} {
 		if r := run(t, dir, nil, cmd...); r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
 			t.Errorf("%v: %+v", cmd, r)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,8 +120,11 @@ func TestSwitchCommand(t *testing.T) {
 	waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
 	sw = startLive(t, dir, false, "switch")
 	sw.waitFor(t, "the approval", func(out string) bool { return strings.Contains(out, "waiting for the approval") })
-	if r := run(t, dir, nil, "approve"); r.code != 0 || !strings.Contains(r.stdout, "approved switch sw-") {
-		t.Fatalf("approve: %+v", r)
+	var approved struct {
+		RunID string `json:"run_id"`
+	}
+	if r := run(t, dir, nil, "approve", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &approved) != nil || !strings.HasPrefix(approved.RunID, "sw-") {
+		t.Fatalf("approve --json: %+v", r)
 	}
 	if code, out := sw.wait(t); code != 0 || !strings.Contains(out, "write downtime") {
 		t.Fatalf("switch: exit %d\n%s", code, out)
@@ -140,8 +145,13 @@ func TestSwitchCommand(t *testing.T) {
 	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: rolled back (rolled back: the source is live") {
 		t.Fatalf("status after the rollback: %+v", r)
 	}
-	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 {
-		t.Fatalf("finish: %+v", r)
+	var finished struct {
+		Finished bool
+		Actions  []string
+	}
+	if r := run(t, dir, nil, "finish", "--yes", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &finished) != nil || !finished.Finished ||
+		!slices.ContainsFunc(finished.Actions, func(a string) bool { return strings.HasPrefix(a, "dropped the replication slot") }) {
+		t.Fatalf("finish --json: %+v", r)
 	}
 	if code, out := task.wait(t); code != 0 {
 		t.Fatalf("the task: exit %d\n%s", code, out)

@@ -166,8 +166,9 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func newApproveCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "approve",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "approve [--json]",
 		Short: "Approve the running switch (cutover.approval): the users are unlocked on the target",
 		Long: `With cutover.approval: true, a switch waits after its QA step for an operator to
 approve it (the downtime budget keeps counting). cutover approve, from another
@@ -191,8 +192,13 @@ Exit status: 0 when approved, 1 when no switch is waiting, 2 for a bad plan.`,
 			if err != nil {
 				return &ExitError{Code: ExitFailed, Err: err}
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"run_id": id, "approved_by": by})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "approved switch %s (as %s)\n", id, by)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the approved run as JSON")
+	return cmd
 }
