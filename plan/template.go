@@ -158,7 +158,7 @@ cutover:
     resume_jobs: []
     switch: []        # repoint the applications to the target
     switch_back: []   # repoint them to the source (rollback)
-  # URLs that receive a JSON POST at each step.
+  # URLs that receive a JSON POST when a switch or rollback begins, is done, or rolls back.
   webhooks: []
   qa:
     sql: []           # queries run on the target that must return true
