@@ -88,6 +88,9 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		all, insertsOnly := publications(st.Slot)
 		fmt.Fprintf(out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
 	}
+	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
+		return err
+	}
 	if keepControl {
 		st.Phase = PhaseFinished
 		if err := ctl.SetState(ctx, st); err != nil {
@@ -108,6 +111,39 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		fmt.Fprintf(out, "dropped the control schema %s on the source (reverse replication's position)\n", p.ControlSchema)
 	}
 	return nil
+}
+
+// sayLeftBlocked says what a switch or rollback blocked and did not give back — after
+// a rollback, the target's users, read-only setting and jobs stay blocked so that
+// nothing writes to the abandoned side — with the statements that give it back: the
+// control schema that records it is about to go.
+func sayLeftBlocked(ctx context.Context, tgt *pgx.Conn, ctl *Control, out io.Writer) error {
+	var has bool
+	if err := tgt.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ctl.table("blocked_roles")).Scan(&has); err != nil || !has {
+		return err
+	}
+	rows, err := tgt.Query(ctx, `SELECT side, 'role ' || quote_ident(role) || ' has NOLOGIN: ALTER ROLE ' || quote_ident(role) || ' LOGIN'
+		    FROM `+ctl.table("blocked_roles")+` WHERE restored_at IS NULL
+		UNION ALL
+		SELECT side, 'database ' || quote_ident(database) || ' is read-only: ALTER DATABASE ' || quote_ident(database) ||
+		       coalesce(' SET default_transaction_read_only = ' || quote_literal(previous), ' RESET default_transaction_read_only')
+		    FROM `+ctl.table("blocked_databases")+` WHERE restored_at IS NULL
+		UNION ALL
+		SELECT side, 'pg_cron job ' || jobname || ' (' || jobid || ') is inactive: SELECT cron.alter_job(' || coalesce(moved_jobid, jobid) || ', active => true)'
+		    FROM `+ctl.table("suspended_jobs")+` WHERE restored_at IS NULL
+		ORDER BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	left, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+		var side, what string
+		err := row.Scan(&side, &what)
+		return "left blocked on the " + side + " (by a switch or rollback): " + what, err
+	})
+	for _, l := range left {
+		fmt.Fprintln(out, l)
+	}
+	return err
 }
 
 // waitSlotFree waits until no walsender streams from the slot: a running cutover start

@@ -150,7 +150,8 @@ func TestSwitchCommand(t *testing.T) {
 		Actions  []string
 	}
 	if r := run(t, dir, nil, "finish", "--yes", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &finished) != nil || !finished.Finished ||
-		!slices.ContainsFunc(finished.Actions, func(a string) bool { return strings.HasPrefix(a, "dropped the replication slot") }) {
+		!slices.ContainsFunc(finished.Actions, func(a string) bool { return strings.HasPrefix(a, "dropped the replication slot") }) ||
+		!slices.Contains(finished.Actions, "left blocked on the target (by a switch or rollback): role "+app+" has NOLOGIN: ALTER ROLE "+app+" LOGIN") {
 		t.Fatalf("finish --json: %+v", r)
 	}
 	if code, out := task.wait(t); code != 0 {
