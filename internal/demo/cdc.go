@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -80,17 +83,10 @@ func (d *demo) watchCDC(ctx context.Context, c *capture, tc *pgx.Conn) error {
 // showDashboard reads what the dashboard draws, /api/dashboard, and sums it up.
 func showDashboard(ctx context.Context, api string) error {
 	say("\n  $ curl -s %s/api/dashboard   (what the dashboard at %s/ draws)\n", api, api)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/dashboard", nil)
+	body, err := get(ctx, api+"/api/dashboard")
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s/api/dashboard: %w", api, err)
-	}
-	defer resp.Body.Close()
 	var doc struct {
 		Status struct {
 			Phase  string `json:"phase"`
@@ -99,14 +95,34 @@ func showDashboard(ctx context.Context, api string) error {
 		} `json:"status"`
 		History []any `json:"latency_history"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s/api/dashboard: %s", api, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("GET %s/api/dashboard: %w", api, err)
 	}
 	say("  phase %s, %d tables, %d latency points so far; next: %s\n", doc.Status.Phase, len(doc.Status.Tables), len(doc.History), doc.Status.Next)
 	return nil
+}
+
+// get reads a page cutover start serves.
+func get(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return body, nil
 }
 
 // pauses says whether the demo waits for Enter at each stage (make demo PAUSE=1).
@@ -139,22 +155,12 @@ func applied(ctx context.Context, tc *pgx.Conn, lsn string) (pos string, cmp int
 // showLatencyMetrics prints the latency gauges cutover start serves on /metrics.
 func showLatencyMetrics(ctx context.Context, api string) error {
 	say("\n  $ curl -s %s/metrics | grep ^cutover_cdc_latency_\n", api)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
+	body, err := get(ctx, api+"/metrics")
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s/metrics: %w", api, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
-	}
 	var lines []string
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "cutover_cdc_latency_") {
 			lines = append(lines, sc.Text())
