@@ -113,7 +113,7 @@ func (s *switcher) block(ctx context.Context, sd side) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d roles blocked (%s), %d sessions ended", len(roles), listText(roles, 6), ended), nil
+	return fmt.Sprintf("%d roles blocked%s, %d sessions ended", len(roles), inParens(listText(roles, 6)), ended), nil
 }
 
 func (s *switcher) blockReadOnly(ctx context.Context, sd side) (string, error) {
@@ -188,7 +188,7 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 	if err := s.record(ctx, "UPDATE "+s.ctl.table("blocked_roles")+" SET restored_at = now() WHERE side = $1 AND restored_at IS NULL", sd.name); err != nil {
 		return "", err
 	}
-	detail := fmt.Sprintf("%d roles can log in again (%s)", len(present), listText(present, 6))
+	detail := fmt.Sprintf("%d roles can log in again%s", len(present), inParens(listText(present, 6)))
 	var previous []*string
 	rows, err := s.tgt.Query(ctx, "SELECT previous FROM "+s.ctl.table("blocked_databases")+" WHERE side = $1 AND restored_at IS NULL ORDER BY blocked_at", sd.name)
 	if err != nil {
@@ -481,4 +481,12 @@ func (s *switcher) moveJobs(ctx context.Context, from, to side) (string, error) 
 		}
 	}
 	return fmt.Sprintf("%d pg_cron jobs scheduled on the %s", len(jobs), to.name), nil
+}
+
+// inParens is " (s)", or nothing when s is empty.
+func inParens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }
