@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -185,7 +186,42 @@ func (s *switcher) sequencePairs(ctx context.Context, from, to *pgx.Conn, fromNa
 		return nil, fmt.Errorf("%s: %w", toName, err)
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("sequences %s are on the %s but not on the %s: create them there", listText(missing, 5), fromName, toName)
+		// A sequence that belongs to a table the migration left out (an identity or
+		// serial column of an excluded table) is not the target's business.
+		rows, err := from.Query(ctx, `SELECT n, format('%I.%I', tn.nspname, t.relname)
+			FROM unnest($1::text[]) n
+			JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = n::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+			JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace`, missing)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read the sequences' tables: %w", fromName, err)
+		}
+		owner := map[string]string{}
+		var seq, table string
+		if _, err := pgx.ForEachRow(rows, []any{&seq, &table}, func() error {
+			owner[seq] = table
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("%s: read the sequences' tables: %w", fromName, err)
+		}
+		var tables []string
+		for _, t := range owner {
+			tables = append(tables, t)
+		}
+		var absent []string
+		if err := to.QueryRow(ctx, "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL", tables).Scan(&absent); err != nil {
+			return nil, fmt.Errorf("%s: %w", toName, err)
+		}
+		skip := map[string]bool{}
+		for _, seq := range missing {
+			if t, ok := owner[seq]; ok && slices.Contains(absent, t) {
+				skip[seq] = true
+			}
+		}
+		missing = slices.DeleteFunc(missing, func(n string) bool { return skip[n] })
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("sequences %s are on the %s but not on the %s: create them there", listText(missing, 5), fromName, toName)
+		}
+		pairs = slices.DeleteFunc(pairs, func(p sequencePair) bool { return skip[pgx.Identifier{p.schema, p.name}.Sanitize()] })
 	}
 	return pairs, nil
 }
