@@ -58,7 +58,14 @@ func TestSwitchCommand(t *testing.T) {
 	cronActive := func(db *pgtest.DB) int64 {
 		return pgtest.QueryVal[int64](t, &pgtest.DB{Server: db.Server, Name: "postgres"}, "SELECT count(*) FROM cron.job WHERE database = $1 AND active", db.Name)
 	}
-	waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+	// streaming waits until the task streams again after an undone switch: the
+	// switch's first gate wants its walsender, and a fresh latency.
+	streaming := func() {
+		t.Helper()
+		waitFor(t, src, "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE database = current_database()", task.cmd, nil)
+		waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+	}
+	streaming()
 
 	// A dry run prints the statements and changes nothing.
 	r := run(t, dir, nil, "switch", "--dry-run")
@@ -105,7 +112,7 @@ func TestSwitchCommand(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "switching")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+	streaming()
 	sw = startLive(t, dir, false, "switch")
 	waitFile(t, filepath.Join(dir, "switching"), sw)
 	if err := sw.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -117,7 +124,7 @@ func TestSwitchCommand(t *testing.T) {
 
 	// With approval: the switch waits for cutover approve.
 	writePlan(`{approval: true, hooks: {switch: ["true"]}}`)
-	waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+	streaming()
 	sw = startLive(t, dir, false, "switch")
 	sw.waitFor(t, "the approval", func(out string) bool { return strings.Contains(out, "waiting for the approval") })
 	var approved struct {
