@@ -98,6 +98,16 @@ const (
 	ValidationError      = "error"      // the validation could not run: validation_error says why
 )
 
+// readControlVersion reads the version a control schema was made at (the comment
+// on its state table); nil when there is no control schema.
+func readControlVersion(ctx context.Context, conn *pgx.Conn, schema string) (*string, error) {
+	var version *string
+	if err := conn.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", pgx.Identifier{schema, "state"}.Sanitize()).Scan(&version); err != nil {
+		return nil, fmt.Errorf("read the control schema %s on the target: %w", schema, err)
+	}
+	return version, nil
+}
+
 // OpenControl creates the control schema in the target if needed and returns it.
 func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, error) {
 	c := &Control{conn: conn, schema: schema}
@@ -105,9 +115,9 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 	// ALTER TABLE ... IF NOT EXISTS locks the table even when there is nothing to do,
 	// and a running task writes these tables all the time: a control schema already at
 	// this version is left alone.
-	var version *string
-	if err := conn.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", q("state")).Scan(&version); err != nil {
-		return nil, fmt.Errorf("read the control schema %s on the target: %w", schema, err)
+	version, err := readControlVersion(ctx, conn, schema)
+	if err != nil {
+		return nil, err
 	}
 	if version != nil && *version == controlVersion {
 		return c, nil

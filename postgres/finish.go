@@ -132,18 +132,22 @@ func sayLeftBlocked(ctx context.Context, tgt *pgx.Conn, ctl *Control, out io.Wri
 		SELECT side, 'pg_cron job ' || jobname || ' (' || jobid || ') is inactive: SELECT cron.alter_job(' || coalesce(moved_jobid, jobid) || ', active => true)'
 		    FROM `+ctl.table("suspended_jobs")+` WHERE restored_at IS NULL
 		ORDER BY 1, 2`)
+	if err == nil {
+		var left []string
+		left, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
+			var side, what string
+			err := row.Scan(&side, &what)
+			return "left blocked on the " + side + " (by a switch or rollback): " + what, err
+		})
+		for _, l := range left {
+			fmt.Fprintln(out, l)
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("target: read what switches and rollbacks left blocked (%s, %s, %s): %w",
+			ctl.table("blocked_roles"), ctl.table("blocked_databases"), ctl.table("suspended_jobs"), err)
 	}
-	left, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
-		var side, what string
-		err := row.Scan(&side, &what)
-		return "left blocked on the " + side + " (by a switch or rollback): " + what, err
-	})
-	for _, l := range left {
-		fmt.Fprintln(out, l)
-	}
-	return err
+	return nil
 }
 
 // waitSlotFree waits until no walsender streams from the slot: a running cutover start

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -146,14 +147,7 @@ type sequencePair struct {
 // sequencePairs reads the sequences of the migrated tables' schemas on from, and
 // checks that to has each.
 func (s *switcher) sequencePairs(ctx context.Context, from, to *pgx.Conn, fromName, toName string) ([]sequencePair, error) {
-	schemaSet := map[string]bool{}
-	var schemas []string
-	for _, r := range s.tables {
-		if !schemaSet[r.schema] {
-			schemaSet[r.schema] = true
-			schemas = append(schemas, r.schema)
-		}
-	}
+	schemas := schemasOf(s.tables)
 	rows, err := from.Query(ctx, `SELECT schemaname, sequencename, last_value, has_sequence_privilege(format('%I.%I', schemaname, sequencename), 'SELECT')
 		FROM pg_sequences WHERE schemaname = ANY($1) ORDER BY 1, 2`, schemas)
 	if err != nil {
@@ -181,9 +175,9 @@ func (s *switcher) sequencePairs(ctx context.Context, from, to *pgx.Conn, fromNa
 	if len(denied) > 0 {
 		return nil, fmt.Errorf("the %s's role cannot read sequences %s: GRANT SELECT ON SEQUENCE ... to it", fromName, listText(denied, 5))
 	}
-	var missing []string
-	if err := to.QueryRow(ctx, "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL", names).Scan(&missing); err != nil {
-		return nil, fmt.Errorf("%s: %w", toName, err)
+	missing, err := absentOn(ctx, to, toName, names)
+	if err != nil {
+		return nil, err
 	}
 	if len(missing) > 0 {
 		// A sequence that belongs to a table the migration left out (an identity or
@@ -203,19 +197,13 @@ func (s *switcher) sequencePairs(ctx context.Context, from, to *pgx.Conn, fromNa
 		}); err != nil {
 			return nil, fmt.Errorf("%s: read the sequences' tables: %w", fromName, err)
 		}
-		var tables []string
-		for _, t := range owner {
-			tables = append(tables, t)
-		}
-		var absent []string
-		if err := to.QueryRow(ctx, "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL", tables).Scan(&absent); err != nil {
-			return nil, fmt.Errorf("%s: %w", toName, err)
+		absent, err := absentOn(ctx, to, toName, slices.Collect(maps.Values(owner)))
+		if err != nil {
+			return nil, err
 		}
 		skip := map[string]bool{}
-		for _, seq := range missing {
-			if t, ok := owner[seq]; ok && slices.Contains(absent, t) {
-				skip[seq] = true
-			}
+		for seq, table := range owner {
+			skip[seq] = slices.Contains(absent, table)
 		}
 		missing = slices.DeleteFunc(missing, func(n string) bool { return skip[n] })
 		if len(missing) > 0 {
@@ -224,6 +212,26 @@ func (s *switcher) sequencePairs(ctx context.Context, from, to *pgx.Conn, fromNa
 		pairs = slices.DeleteFunc(pairs, func(p sequencePair) bool { return skip[pgx.Identifier{p.schema, p.name}.Sanitize()] })
 	}
 	return pairs, nil
+}
+
+// absentOn returns the relations of names (schema-qualified) that conn has not.
+func absentOn(ctx context.Context, conn *pgx.Conn, side string, names []string) ([]string, error) {
+	var absent []string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(array_agg(n), '{}') FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL", names).Scan(&absent); err != nil {
+		return nil, fmt.Errorf("%s: look up %s: %w", side, listText(names, 5), err)
+	}
+	return absent, nil
+}
+
+// schemasOf lists the schemas of tables, each once, in their first table's order.
+func schemasOf(tables []*relation) []string {
+	var schemas []string
+	for _, r := range tables {
+		if !slices.Contains(schemas, r.schema) {
+			schemas = append(schemas, r.schema)
+		}
+	}
+	return schemas
 }
 
 // syncSequences sets every sequence on to from its value on from, plus the headroom

@@ -335,14 +335,7 @@ func (a *assessment) sequencePrivileges(ctx context.Context) error {
 	if a.src.super {
 		return nil
 	}
-	schemas := map[string]bool{}
-	var list []string
-	for _, r := range a.tables {
-		if !schemas[r.schema] {
-			schemas[r.schema] = true
-			list = append(list, r.schema)
-		}
-	}
+	list := schemasOf(a.tables)
 	rows, err := a.src.conn.Query(ctx, `
 		SELECT format('%I.%I', n.nspname, c.relname)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

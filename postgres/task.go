@@ -86,10 +86,9 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 		return "", "", err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
-	var version *string
-	if err := tgt.QueryRow(ctx, "SELECT obj_description(to_regclass($1), 'pg_class')", state).Scan(&version); err != nil {
-		return "", "", fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
+	version, err := readControlVersion(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return "", "", err
 	}
 	if version == nil {
 		return "", PhaseFinishing, nil
@@ -100,7 +99,7 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 			return "", "", err
 		}
 	}
-	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+state).Scan(&dir, &phase)
+	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+pgx.Identifier{p.ControlSchema, "state"}.Sanitize()).Scan(&dir, &phase)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
 		return "", PhaseFinishing, nil // dropped since the first read

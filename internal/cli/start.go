@@ -12,7 +12,6 @@ import (
 	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 )
 
@@ -115,11 +114,10 @@ func dashboardURL(addr string, token bool) string {
 // statusFunc serves /api/status: the control schema and the slot, read per request.
 func statusFunc(p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		s, tgt, err := readStatusDoc(ctx, p)
+		s, err := readStatus(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		tgt.Close(context.WithoutCancel(ctx))
 		return s, nil
 	}
 }
@@ -138,7 +136,7 @@ type dashboard struct {
 
 func dashboardFunc(p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		s, tgt, err := readStatusDoc(ctx, p)
+		s, tgt, err := readStatusConn(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -152,23 +150,4 @@ func dashboardFunc(p *plan.Plan) api.StatusFunc {
 		d.Limits.RetainedWALWarningBytes = retainedWALWarning
 		return d, nil
 	}
-}
-
-// readStatusDoc reads the status for the API, and leaves the target's connection
-// open for the caller to close.
-func readStatusDoc(ctx context.Context, p *plan.Plan) (status, *pgx.Conn, error) {
-	tgt, err := postgres.Connect(ctx, p.Target)
-	if err != nil {
-		return status{}, nil, err
-	}
-	src, err := postgres.Connect(ctx, p.Source)
-	if err == nil {
-		defer src.Close(context.WithoutCancel(ctx))
-	}
-	st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
-	if err != nil {
-		tgt.Close(context.WithoutCancel(ctx))
-		return status{}, nil, err
-	}
-	return newStatusDoc(st, p), tgt, nil
 }

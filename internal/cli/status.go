@@ -13,6 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 )
 
@@ -227,25 +228,36 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 // readStatus reads the status from the target's control schema, and the slot from
 // the source when it answers.
 func readStatus(ctx context.Context, p *plan.Plan) (status, error) {
-	conn, err := postgres.ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		return status{Phase: "unknown", Tables: []tableStatus{}}, &ExitError{Code: ExitFailed, Err: err}
+	s, tgt, err := readStatusConn(ctx, p)
+	if tgt != nil {
+		tgt.Close(context.WithoutCancel(ctx))
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	return s, err
+}
+
+// readStatusConn reads the status and, when it could, leaves the target's
+// connection open for the caller (the dashboard reads more) to close.
+func readStatusConn(ctx context.Context, p *plan.Plan) (status, *pgx.Conn, error) {
+	unknown := status{Phase: "unknown", Tables: []tableStatus{}}
+	tgt, err := postgres.ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return unknown, nil, &ExitError{Code: ExitFailed, Err: err}
+	}
 	src, srcErr := postgres.Connect(ctx, p.Source)
 	if srcErr == nil {
 		defer src.Close(context.WithoutCancel(ctx))
 	}
-	st, _, err := postgres.ReadStatus(ctx, conn, src, p)
+	st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
 	if err != nil {
-		return status{Phase: "unknown", Tables: []tableStatus{}}, err
+		tgt.Close(context.WithoutCancel(ctx))
+		return unknown, nil, err
 	}
 	s := newStatusDoc(st, p)
 	if srcErr != nil && st.Slot != "" {
 		problem, _ := postgres.ConnectProblem("source", p.Source, srcErr)
 		s.SourceError = problem
 	}
-	return s, nil
+	return s, tgt, nil
 }
 
 // watchStatus shows the status every interval until ctx ends (Ctrl-C), each time
