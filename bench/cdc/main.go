@@ -44,6 +44,8 @@ type config struct {
 	bin           string
 	timeout       time.Duration
 	nativeLoad    bool
+	timeline      string // a CSV file for cutover's latency through the load
+	loadOnly      bool   // stop after cutover's run under load
 }
 
 func main() {
@@ -54,6 +56,8 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 2, "backlog runs; which tool catches up first alternates, medians are compared")
 	flag.StringVar(&c.bin, "cutover", "bin/cutover", "cutover binary")
 	flag.BoolVar(&c.nativeLoad, "native-load", true, "also run the load with native logical replication alone, for comparison")
+	flag.StringVar(&c.timeline, "timeline", "", "write cutover's latency through the load, a sample per line, to this CSV file")
+	flag.BoolVar(&c.loadOnly, "load-only", false, "stop after cutover's run under load (to study its latency)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for a tool to catch up")
 	flag.Parse()
 	if c.runs < 1 {
@@ -126,6 +130,9 @@ func run(c config) (err error) {
 	}
 	if res.cutoverLoad, err = b.underLoad(ctx, f); err != nil {
 		return err
+	}
+	if b.loadOnly {
+		return b.stopCutover()
 	}
 	if err := b.startNative(ctx); err != nil {
 		return err
@@ -346,6 +353,11 @@ func (b *bench) underLoad(ctx context.Context, f follower) (loadResult, error) {
 		}
 	}
 	r.lag = distOf(s.lags(from, to))
+	if b.timeline != "" && f.metrics != "" {
+		if err := s.writeTimeline(b.timeline, from, to); err != nil {
+			return r, err
+		}
+	}
 	fmt.Printf("  target lag, measured here (applied position against the source's WAL): %v\n", r.lag)
 	fmt.Printf("  kept up: %s, caught up %v after pgbench stopped (kept up: within %v)\n", r.keptUp(), r.behind.Round(time.Millisecond), keptUpWithin)
 	if err := b.sameData(ctx, f.db); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,4 +176,20 @@ func distOf(v []float64) dist {
 
 func (d dist) String() string {
 	return fmt.Sprintf("p50 %.3fs  p99 %.3fs  max %.3fs  (%d samples)", d.p50, d.p99, d.max, int(d.n))
+}
+
+// writeTimeline writes the target samples in [from, to] as CSV: seconds since from,
+// cutover's target and source latency gauges, and the lag measured here.
+func (s samples) writeTimeline(path string, from, to time.Time) error {
+	var b strings.Builder
+	b.WriteString("t,target_gauge,source_gauge,measured_lag\n")
+	for _, t := range s.target {
+		if t.at.Before(from) || t.at.After(to) {
+			continue
+		}
+		one := samples{source: s.source, target: []targetSample{t}}
+		lag := one.lags(from, to)
+		fmt.Fprintf(&b, "%.3f,%.3f,%.3f,%.3f\n", t.at.Sub(from).Seconds(), t.target, t.source, lag[0])
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package postgres
+
+import "net"
+
+func setReadLowWater(net.Conn, int) {}
