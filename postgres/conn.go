@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -86,6 +87,38 @@ func ConnectSide(ctx context.Context, side string, e plan.Endpoint) (*pgx.Conn, 
 		return nil, fmt.Errorf("%s\nfix: %s", problem, fix)
 	}
 	return conn, nil
+}
+
+// ConnectSides opens a connection to each of sides ("source" or "target") at once
+// (each one's authentication takes a few milliseconds). On an error none stays open.
+func ConnectSides(ctx context.Context, p *plan.Plan, sides ...string) ([]*pgx.Conn, error) {
+	conns := make([]*pgx.Conn, len(sides))
+	errs := make([]error, len(sides))
+	var wg sync.WaitGroup
+	for i, side := range sides {
+		ep := p.Source
+		if side == "target" {
+			ep = p.Target
+		}
+		wg.Go(func() { conns[i], errs[i] = ConnectSide(ctx, side, ep) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			closeAll(ctx, conns)
+			return nil, err
+		}
+	}
+	return conns, nil
+}
+
+// closeAll closes the connections that are open.
+func closeAll(ctx context.Context, conns []*pgx.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}
 }
 
 // ConnectProblem explains why a connection to the named side ("source" or "target")

@@ -122,8 +122,8 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, repairPrefix+id); err != nil {
 		return fmt.Errorf("source: write a repair marker into the WAL: %w", err)
 	}
-	if _, err := v.flush.Exec(ctx, "SELECT txid_current()"); err != nil {
-		return fmt.Errorf("source: flush the WAL: %w", err)
+	if err := flushWAL(ctx, v.flush); err != nil {
+		return err
 	}
 	rows, err := src.Lookup(ctx, t, keys)
 	if err != nil {

@@ -115,22 +115,14 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if opts.ChunkRows <= 0 {
 		opts.ChunkRows = DefaultChunkRows
 	}
-	src, err := ConnectSide(ctx, "source", p.Source)
+	// The readers hold snapshots open: the control schema and the WAL flush for the
+	// validation markers each have a connection of their own.
+	conns, err := ConnectSides(ctx, p, "source", "target", "target", "source")
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close(context.WithoutCancel(ctx))
-	tgt, err := ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer tgt.Close(context.WithoutCancel(ctx))
-	// The control schema has its own connection: the readers hold snapshots open.
-	ctlConn, err := ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer ctlConn.Close(context.WithoutCancel(ctx))
+	defer closeAll(ctx, conns)
+	src, tgt, ctlConn, flush := conns[0], conns[1], conns[2], conns[3]
 	ctl, ok, err := ReadControl(ctx, ctlConn, p.ControlSchema)
 	if err != nil {
 		return nil, fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
@@ -153,11 +145,6 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err != nil {
 		return nil, fmt.Errorf("target: read table_stats: %w", err)
 	}
-	flush, err := ConnectSide(ctx, "source", p.Source)
-	if err != nil {
-		return nil, err
-	}
-	defer flush.Close(context.WithoutCancel(ctx))
 	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair}
 	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&v.trackedFrom); err != nil {
 		return nil, fmt.Errorf("target: read the migration state: %w", err)
@@ -375,22 +362,27 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 // table's last validation and of the rows that differed then, in the validator's key
 // order; whole is true when the table must be compared whole instead.
 func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
-	rows, err := v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2",
-		t.Schema, t.Name)
+	// Each key column is taken out of the key in SQL: no JSON to decode here.
+	args := []any{t.Schema, t.Name}
+	cols := make([]string, len(t.Key))
+	for i, c := range t.Key {
+		args = append(args, c)
+		cols[i] = fmt.Sprintf("key->>$%d", len(args))
+	}
+	rows, err := v.tgt.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
 	}
-	var text string
 	seen := map[string]bool{}
-	_, err = pgx.ForEachRow(rows, []any{&text}, func() error {
-		var obj map[string]*string
-		if err := json.Unmarshal([]byte(text), &obj); err != nil {
-			return fmt.Errorf("changed key %s: %w", text, err)
-		}
+	vals := make([]*string, len(t.Key))
+	dest := make([]any, len(t.Key))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	_, err = pgx.ForEachRow(rows, dest, func() error {
 		k := make([]string, len(t.Key))
-		for i, c := range t.Key {
-			v, ok := obj[c]
-			if !ok || v == nil {
+		for i, v := range vals {
+			if v == nil {
 				whole = true // a truncate, or a key the stream names by other columns
 				return nil
 			}
@@ -405,6 +397,7 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 	if err != nil || whole {
 		return nil, whole, err
 	}
+	var text string
 	rows, err = v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2",
 		t.Schema, t.Name)
 	if err != nil {
@@ -565,10 +558,8 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, id); err != nil {
 		return fmt.Errorf("source: write a validation marker into the WAL: %w", err)
 	}
-	// The change stream sends only flushed WAL, and nothing flushes a message of its
-	// own: a transaction with an ID does when it commits.
-	if _, err := v.flush.Exec(ctx, "SELECT txid_current()"); err != nil {
-		return fmt.Errorf("source: flush the WAL: %w", err)
+	if err := flushWAL(ctx, v.flush); err != nil {
+		return err
 	}
 	snapshot, position, err := v.waitPoint(ctx, id)
 	if err != nil {
@@ -581,6 +572,22 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
 	v.pointAt, v.pointPos = time.Now(), position
+	return nil
+}
+
+// flushWAL flushes the source's WAL past what was written before it: the change stream
+// sends only flushed WAL, and a non-transactional message is not flushed of its own.
+// A commit flushes only when its transaction wrote WAL (a transaction that only took
+// an ID, txid_current(), commits asynchronously and waits for the WAL writer, up to
+// wal_writer_delay): a transactional heartbeat message does, on a session with
+// synchronous_commit on.
+func flushWAL(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		return fmt.Errorf("source: flush the WAL: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)", heartbeatPrefix); err != nil {
+		return fmt.Errorf("source: flush the WAL: %w", err)
+	}
 	return nil
 }
 

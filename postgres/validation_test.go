@@ -386,3 +386,31 @@ func TestValidateRepair(t *testing.T) {
 		t.Errorf("ids 50 on the target: %d rows with its generated column computed", n)
 	}
 }
+
+// A validation marker reaches the change stream only once the source's WAL is flushed
+// past it. flushWAL must flush at once, not leave it to the WAL writer (a commit that
+// wrote no WAL of its own, such as txid_current()'s, is asynchronous): the WAL writer
+// here sleeps 10 s, so only a synchronous flush passes.
+func TestFlushWALFlushesAtOnce(t *testing.T) {
+	s := pgtest.StartServer(t, pgtest.Options{Name: "lazy-walwriter", Settings: map[string]string{
+		"wal_writer_delay": "10000ms", "wal_writer_flush_after": "0"}})
+	db := pgtest.NewDB(t, s)
+	ctx := context.Background()
+	writer, flusher := db.Conn(t), db.Conn(t)
+	for i := range 5 {
+		var marker string
+		if err := writer.QueryRow(ctx, "SELECT pg_logical_emit_message(false, 'test', 'x')::text").Scan(&marker); err != nil {
+			t.Fatal(err)
+		}
+		if err := flushWAL(ctx, flusher); err != nil {
+			t.Fatal(err)
+		}
+		var flushed bool
+		if err := writer.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", marker).Scan(&flushed); err != nil {
+			t.Fatal(err)
+		}
+		if !flushed {
+			t.Fatalf("try %d: the WAL is not flushed past the marker at %s after flushWAL", i, marker)
+		}
+	}
+}
