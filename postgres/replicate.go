@@ -278,6 +278,16 @@ func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err 
 	return true
 }
 
+// writeHeartbeat writes a heartbeat into the source's WAL, in one round trip: a
+// transactional message, whose commit (synchronous_commit on) flushes the WAL past
+// everything written before it. A commit that wrote no WAL of its own, such as
+// txid_current()'s, is asynchronous: it waits for the WAL writer, up to
+// wal_writer_delay.
+func writeHeartbeat(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "SET synchronous_commit = on; SELECT pg_logical_emit_message(true, '"+heartbeatPrefix+"', now()::text)")
+	return err
+}
+
 // heartbeat writes a transactional logical message into the source's WAL now and then.
 // A failed heartbeat is reported once until one succeeds again: the stream itself
 // notices a source that went away.
@@ -304,7 +314,7 @@ func heartbeat(ctx context.Context, ep plan.Endpoint, every time.Duration, disp 
 			src, err = Connect(ctx, ep)
 		}
 		if err == nil {
-			_, err = src.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)", heartbeatPrefix)
+			err = writeHeartbeat(ctx, src)
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:

@@ -168,13 +168,7 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 	defer t.Stop()
 	reported := time.Now()
 	var tgt, src *pgx.Conn
-	defer func() {
-		for _, c := range []*pgx.Conn{tgt, src} {
-			if c != nil {
-				c.Close(context.WithoutCancel(ctx))
-			}
-		}
-	}()
+	defer func() { closeAll(ctx, []*pgx.Conn{tgt, src}) }()
 	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
 	history := pgx.Identifier{p.ControlSchema, "latency_history"}.Sanitize()
 	for {

@@ -116,13 +116,7 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 	return s, nil
 }
 
-func (s *switcher) close(ctx context.Context) {
-	for _, c := range []*pgx.Conn{s.src, s.tgt} {
-		if c != nil {
-			c.Close(context.WithoutCancel(ctx))
-		}
-	}
-}
+func (s *switcher) close(ctx context.Context) { closeAll(ctx, []*pgx.Conn{s.src, s.tgt}) }
 
 // hookEnv is what every hook command gets: where both databases are (without the
 // passwords, which stay in the plan) and the run.

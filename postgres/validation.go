@@ -577,15 +577,9 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 
 // flushWAL flushes the source's WAL past what was written before it: the change stream
 // sends only flushed WAL, and a non-transactional message is not flushed of its own.
-// A commit flushes only when its transaction wrote WAL (a transaction that only took
-// an ID, txid_current(), commits asynchronously and waits for the WAL writer, up to
-// wal_writer_delay): a transactional heartbeat message does, on a session with
-// synchronous_commit on.
+// A heartbeat is (see writeHeartbeat).
 func flushWAL(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
-		return fmt.Errorf("source: flush the WAL: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)", heartbeatPrefix); err != nil {
+	if err := writeHeartbeat(ctx, conn); err != nil {
 		return fmt.Errorf("source: flush the WAL: %w", err)
 	}
 	return nil
