@@ -173,7 +173,7 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 			a.countChange(e)
 			if a.track {
 				a.dirty.markChange(e)
-				if k := [2]string{e.Rel.Schema, e.Rel.Name}; e.Op != cdc.Truncate && len(a.dirty[k]) >= dirtyFlushKeys {
+				if k := [2]string{e.Rel.Schema, e.Rel.Name}; e.Op != cdc.Truncate && a.dirty.size(k) >= dirtyFlushKeys {
 					a.queueDirty(k, txnPos)
 				}
 			}
@@ -434,20 +434,23 @@ func (a *applier) commit(ctx context.Context) error {
 	return nil
 }
 
-// queueDirty writes a table's dirty keys, in the open target transaction.
+// queueDirty writes a table's dirty keys, in the open target transaction: one row,
+// its keys in one array.
 func (a *applier) queueDirty(k [2]string, pos string) {
-	keys := a.dirty.keys(k)
+	t := a.dirty[k]
 	delete(a.dirty, k)
-	if len(keys) == 0 {
+	if t == nil || (!t.whole && len(t.keys) == 0) {
 		return
 	}
-	arr := textArray(len(keys), func(i int) cdc.Value { return cdc.Value{Text: []byte(keys[i])} })
-	a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, key, position)
-		SELECT $1, $2, k::jsonb, $3::pg_lsn FROM unnest($4::text[]) AS k
-		ON CONFLICT (schema_name, table_name, key) DO UPDATE SET position = excluded.position`,
-		[][]byte{[]byte(k[0]), []byte(k[1]), []byte(pos), arr}, nil, nil, nil)
+	cols := textArray(len(t.columns), func(i int) cdc.Value { return cdc.Value{Text: []byte(t.columns[i])} })
+	var keys []byte // NULL: the whole table
+	if flat := t.flatKeys(); flat != nil {
+		keys = textArray(len(flat), func(i int) cdc.Value { return cdc.Value{Text: []byte(flat[i])} })
+	}
+	a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, position, columns, keys) VALUES ($1, $2, $3, $4, $5)`,
+		[][]byte{[]byte(k[0]), []byte(k[1]), []byte(pos), cols, keys}, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
-	a.batchBytes += len(arr)
+	a.batchBytes += len(keys)
 }
 
 func (a *applier) rollback(ctx context.Context) {

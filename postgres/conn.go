@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -81,26 +82,51 @@ func ConnectReplication(ctx context.Context, e plan.Endpoint) (*pgconn.PgConn, e
 // ConnectSide connects to one side of the plan ("source" or "target"); its error says
 // what went wrong and how to fix it.
 func ConnectSide(ctx context.Context, side string, e plan.Endpoint) (*pgx.Conn, error) {
-	conn, err := Connect(ctx, e)
-	if err != nil {
-		problem, fix := ConnectProblem(side, e, err)
-		return nil, fmt.Errorf("%s\nfix: %s", problem, fix)
+	return connectSideWith(ctx, side, e, nil)
+}
+
+// connectSideWith is ConnectSide with session settings sent as the connection starts
+// (over those of the URL): no round trip to set them.
+func connectSideWith(ctx context.Context, side string, e plan.Endpoint, settings map[string]string) (*pgx.Conn, error) {
+	cfg, err := Config(e)
+	if err == nil {
+		maps.Copy(cfg.RuntimeParams, settings)
+		var conn *pgx.Conn
+		if conn, err = pgx.ConnectConfig(ctx, cfg); err == nil {
+			return conn, nil
+		}
 	}
-	return conn, nil
+	problem, fix := ConnectProblem(side, e, err)
+	return nil, fmt.Errorf("%s\nfix: %s", problem, fix)
 }
 
 // ConnectSides opens a connection to each of sides ("source" or "target") at once
 // (each one's authentication takes a few milliseconds). On an error none stays open.
 func ConnectSides(ctx context.Context, p *plan.Plan, sides ...string) ([]*pgx.Conn, error) {
-	conns := make([]*pgx.Conn, len(sides))
-	errs := make([]error, len(sides))
+	specs := make([]connSpec, len(sides))
+	for i, s := range sides {
+		specs[i].side = s
+	}
+	return connectAll(ctx, p, specs)
+}
+
+// connSpec is a connection connectAll opens: its side, and the session settings it
+// starts with.
+type connSpec struct {
+	side     string
+	settings map[string]string
+}
+
+func connectAll(ctx context.Context, p *plan.Plan, specs []connSpec) ([]*pgx.Conn, error) {
+	conns := make([]*pgx.Conn, len(specs))
+	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
-	for i, side := range sides {
+	for i, sp := range specs {
 		ep := p.Source
-		if side == "target" {
+		if sp.side == "target" {
 			ep = p.Target
 		}
-		wg.Go(func() { conns[i], errs[i] = ConnectSide(ctx, side, ep) })
+		wg.Go(func() { conns[i], errs[i] = connectSideWith(ctx, sp.side, ep, sp.settings) })
 	}
 	wg.Wait()
 	for _, err := range errs {

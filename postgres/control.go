@@ -49,13 +49,14 @@ const (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v7"
+const controlVersion = "cutover control schema v8"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
-	mu     sync.Mutex // the connection serves one statement at a time; load workers share it
-	conn   *pgx.Conn
-	schema string
+	mu      sync.Mutex // the connection serves one statement at a time; load workers share it
+	conn    *pgx.Conn
+	schema  string
+	version string // as read by ReadControl
 }
 
 // State is the migration's row in the state table.
@@ -193,12 +194,21 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    position   text NOT NULL,
 		    error      text NOT NULL DEFAULT '',
 		    created_at timestamptz NOT NULL DEFAULT now());
+		DO $dirty$ BEGIN
+		    -- Until v8 a changed key was a row of its own: the keys recorded that way are
+		    -- dropped, and every table's next validation is a full one.
+		    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(%[18]s) AND attname = 'key' AND NOT attisdropped) THEN
+		        UPDATE %[3]s SET validated_position = '';
+		        DROP TABLE %[8]s;
+		    END IF;
+		END $dirty$;
 		CREATE TABLE IF NOT EXISTS %[8]s (
 		    schema_name text NOT NULL,
 		    table_name  text NOT NULL,
-		    key         jsonb NOT NULL,
 		    position    pg_lsn NOT NULL,
-		    PRIMARY KEY (schema_name, table_name, key));
+		    columns     text[] NOT NULL,
+		    keys        text[]);
+		CREATE INDEX IF NOT EXISTS validation_dirty_table ON %[8]s (schema_name, table_name, position);
 		CREATE TABLE IF NOT EXISTS %[9]s (
 		    id         text PRIMARY KEY,
 		    statements text[] NOT NULL,
@@ -278,7 +288,8 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    pending          bigint NOT NULL,
 		    retained_wal     bigint);`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
-		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"))
+		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"),
+		quoteLiteral(q("validation_dirty")))
 	ddl += "; COMMENT ON TABLE " + q("state") + " IS " + quoteLiteral(controlVersion)
 	if _, err := conn.Exec(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create control schema %s on the target: %w", schema, err)
@@ -340,11 +351,24 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 // ReadControl opens the control schema read-only; ok is false when it does not exist.
 func ReadControl(ctx context.Context, conn *pgx.Conn, schema string) (c *Control, ok bool, err error) {
 	var exists bool
-	err = conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{schema, "state"}.Sanitize()).Scan(&exists)
+	var version *string
+	err = conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, obj_description(to_regclass($1), 'pg_class')`, pgx.Identifier{schema, "state"}.Sanitize()).Scan(&exists, &version)
 	if err != nil || !exists {
 		return nil, false, err
 	}
-	return &Control{conn: conn, schema: schema}, true, nil
+	c = &Control{conn: conn, schema: schema}
+	if version != nil {
+		c.version = *version
+	}
+	return c, true, nil
+}
+
+// current returns an error unless the control schema is at this version's layout.
+func (c *Control) current() error {
+	if c.version == controlVersion {
+		return nil
+	}
+	return fmt.Errorf("the control schema %s was made by another version of cutover (%q; this one needs %q): run cutover start with this version (it upgrades the control schema), then try again", c.schema, c.version, controlVersion)
 }
 
 var errNoRow = errors.New("no such table in table_stats")

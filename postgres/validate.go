@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/cutover-dev/cutover/validate"
@@ -11,14 +12,12 @@ import (
 
 // canonicalSession makes every value's text the same on any server: the comparison
 // hashes text. On top of the float digits, date and interval styles every connection
-// starts with (valueSettings, set again here in case the URL changed them), the time
-// zone, bytea output and money format.
-func canonicalSession() []string {
-	q := []string{"SET TimeZone = 'UTC'", "SET bytea_output = 'hex'", "SET lc_monetary = 'C'", "SET statement_timeout = 0"}
-	for k, v := range valueSettings {
-		q = append(q, fmt.Sprintf("SET %s = %s", k, quoteLiteral(v)))
-	}
-	return q
+// starts with (valueSettings, sent again here in case the URL changed them), the time
+// zone, bytea output and money format. The validator's readers start with them.
+func canonicalSession() map[string]string {
+	s := map[string]string{"TimeZone": "UTC", "bytea_output": "hex", "lc_monetary": "C", "statement_timeout": "0"}
+	maps.Copy(s, valueSettings)
+	return s
 }
 
 const (
@@ -39,52 +38,103 @@ type tableShape struct {
 	keyTypes  []string
 }
 
-// describeTable reads a table's shape; ok is false when the table does not exist.
-func describeTable(ctx context.Context, conn *pgx.Conn, schema, name string) (s tableShape, ok bool, err error) {
-	s.qname = pgx.Identifier{schema, name}.Sanitize()
-	s.types, s.generated = map[string]string{}, map[string]bool{}
-	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
-		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, schema, name)
-	if err != nil {
-		return s, false, err
+// describeTables reads the shapes of tables (schema, name) in one round trip; a table
+// that does not exist is not in the map. The statements are plain lookups by name:
+// a backend just started plans them at once.
+func describeTables(ctx context.Context, conn *pgx.Conn, tables [][2]string) (map[[2]string]*tableShape, error) {
+	qnames := make([]string, len(tables))
+	for i, t := range tables {
+		qnames[i] = pgx.Identifier{t[0], t[1]}.Sanitize()
 	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT q.i, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attnotnull
+		FROM unnest($1::text[]) WITH ORDINALITY AS q(name, i) JOIN pg_attribute a ON a.attrelid = to_regclass(q.name)
+		WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY q.i, a.attnum`, qnames)
+	b.Queue(`SELECT q.i, i.indexrelid, i.indisprimary, i.indisreplident, i.indkey::int2[], i.indnkeyatts
+		FROM unnest($1::text[]) WITH ORDINALITY AS q(name, i) JOIN pg_index i ON i.indrelid = to_regclass(q.name)
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+		  AND ic.relam = (SELECT oid FROM pg_am WHERE amname = 'btree')`, qnames)
+	res := conn.SendBatch(ctx, b)
+	defer res.Close()
+	byNum := map[*tableShape]map[int16]string{}
+	notNull := map[*tableShape]map[string]bool{}
+	shapes := map[[2]string]*tableShape{}
+	var i int
+	var num int16
 	var col, typ string
-	var gen bool
-	if _, err := pgx.ForEachRow(rows, []any{&col, &typ, &gen}, func() error {
+	var gen, nn bool
+	rows, _ := res.Query()
+	if _, err := pgx.ForEachRow(rows, []any{&i, &num, &col, &typ, &gen, &nn}, func() error {
+		k := tables[i-1]
+		s := shapes[k]
+		if s == nil {
+			s = &tableShape{qname: qnames[i-1], types: map[string]string{}, generated: map[string]bool{}}
+			shapes[k] = s
+			byNum[s], notNull[s] = map[int16]string{}, map[string]bool{}
+		}
 		s.columns = append(s.columns, col)
-		s.types[col] = typ
-		s.generated[col] = gen
+		s.types[col], s.generated[col] = typ, gen
+		byNum[s][num], notNull[s][col] = col, nn
 		return nil
 	}); err != nil {
-		return s, false, err
-	}
-	if len(s.columns) == 0 {
-		return s, false, nil
+		return nil, err
 	}
 	// The key: the primary key, else the replica identity index, else the unique btree
 	// index on the fewest NOT NULL columns (no expression, no predicate).
-	err = conn.QueryRow(ctx, `
-		SELECT array_agg(a.attname ORDER BY k.ord)
-		FROM pg_index i
-		JOIN pg_class ic ON ic.oid = i.indexrelid
-		JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-		CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-		WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
-		  AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
-		  AND k.ord <= i.indnkeyatts
-		GROUP BY i.indexrelid, i.indisprimary, i.indisreplident
-		HAVING i.indisprimary OR i.indisreplident OR bool_and(a.attnotnull)
-		ORDER BY i.indisprimary DESC, i.indisreplident DESC, count(*), i.indexrelid
-		LIMIT 1`, schema, name).Scan(&s.key)
-	if err != nil && err != pgx.ErrNoRows {
-		return s, false, err
+	type index struct {
+		oid                uint32
+		primary, replIdent bool
+		cols               []string
 	}
-	for _, k := range s.key {
-		s.keyTypes = append(s.keyTypes, s.types[k])
+	best := map[*tableShape]index{}
+	better := func(a, b index) bool {
+		switch {
+		case a.primary != b.primary:
+			return a.primary
+		case a.replIdent != b.replIdent:
+			return a.replIdent
+		case len(a.cols) != len(b.cols):
+			return len(a.cols) < len(b.cols)
+		}
+		return a.oid < b.oid
 	}
-	return s, true, nil
+	var ix index
+	var attnums []int16
+	var keyAtts int16
+	rows, _ = res.Query()
+	if _, err := pgx.ForEachRow(rows, []any{&i, &ix.oid, &ix.primary, &ix.replIdent, &attnums, &keyAtts}, func() error {
+		s := shapes[tables[i-1]]
+		if s == nil {
+			return nil
+		}
+		ix.cols = nil
+		allNotNull := true
+		for _, n := range attnums[:min(int(keyAtts), len(attnums))] {
+			c, ok := byNum[s][n]
+			if !ok {
+				return nil // a system column
+			}
+			ix.cols = append(ix.cols, c)
+			allNotNull = allNotNull && notNull[s][c]
+		}
+		if len(ix.cols) == 0 || !(ix.primary || ix.replIdent || allNotNull) {
+			return nil
+		}
+		if b, ok := best[s]; !ok || better(ix, b) {
+			best[s] = ix
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for s, ix := range best {
+		s.key = ix.cols
+		for _, c := range ix.cols {
+			s.keyTypes = append(s.keyTypes, s.types[c])
+		}
+	}
+	return shapes, res.Close()
 }
 
 // pgReader reads one side for the validator, in the transaction its caller opened.

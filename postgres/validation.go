@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,7 +103,8 @@ type validator struct {
 	incremental bool
 	busy        int // percent of the time spent reading; 100 (or 0): no pause
 	repair      bool
-	trackedFrom string // state.changes_tracked_from: since when the applier records changed rows
+	trackedFrom string                       // state.changes_tracked_from: since when the applier records changed rows
+	shapes      [2]map[[2]string]*tableShape // source's and target's, by schema and name
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -117,7 +119,8 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	}
 	// The readers hold snapshots open: the control schema and the WAL flush for the
 	// validation markers each have a connection of their own.
-	conns, err := ConnectSides(ctx, p, "source", "target", "target", "source")
+	canonical := canonicalSession()
+	conns, err := connectAll(ctx, p, []connSpec{{"source", canonical}, {"target", canonical}, {side: "target"}, {side: "source"}})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +132,9 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	}
 	if !ok {
 		return nil, fmt.Errorf("nothing to validate: the target has no control schema %s; run cutover start first", p.ControlSchema)
+	}
+	if err := ctl.current(); err != nil {
+		return nil, err
 	}
 	st, err := ctl.State(ctx)
 	if err != nil {
@@ -165,12 +171,14 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		}
 		defer stop()
 	}
-	for _, c := range []*pgx.Conn{src, tgt} {
-		for _, q := range canonicalSession() {
-			if _, err := c.Exec(ctx, q); err != nil {
-				return nil, fmt.Errorf("%s: %w", q, err)
-			}
+	var tables [][2]string
+	for _, ts := range stats {
+		if matchesAny(opts.Tables, ts.Schema, ts.Table) {
+			tables = append(tables, [2]string{ts.Schema, ts.Table})
 		}
+	}
+	if err := v.describeAll(ctx, tables); err != nil {
+		return nil, err
 	}
 	defer v.endPoint(ctx)
 	rep := &ValidationReport{Equal: true, Live: running}
@@ -235,7 +243,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 		tv.Seconds = time.Since(start).Seconds()
 		return tv
 	}
-	t, srcShape, tgtShape, err := v.describe(ctx, ts.Schema, ts.Table)
+	t, srcShape, tgtShape, err := v.describe(ts.Schema, ts.Table)
 	if err != nil {
 		return fail(err)
 	}
@@ -267,11 +275,6 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 		if diffs, err = v.repairTable(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
 			return fail(err)
 		}
-	}
-	// Every change applied before the pass's point is validated now.
-	if _, err := v.ctl.conn.Exec(ctx, "DELETE FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
-		ts.Schema, ts.Table, passPos); err != nil {
-		return fail(fmt.Errorf("target: clear the validated changes: %w", err))
 	}
 	tv.Mismatches = int64(len(diffs))
 	switch {
@@ -362,35 +365,56 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 // table's last validation and of the rows that differed then, in the validator's key
 // order; whole is true when the table must be compared whole instead.
 func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
-	// Each key column is taken out of the key in SQL: no JSON to decode here.
-	args := []any{t.Schema, t.Name}
-	cols := make([]string, len(t.Key))
-	for i, c := range t.Key {
-		args = append(args, c)
-		cols[i] = fmt.Sprintf("key->>$%d", len(args))
-	}
-	rows, err := v.tgt.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", args...)
+	most = max(most, 1000)
+	rows, err := v.tgt.Query(ctx, "SELECT columns, keys FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", t.Schema, t.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
 	}
-	seen := map[string]bool{}
-	vals := make([]*string, len(t.Key))
-	dest := make([]any, len(t.Key))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	_, err = pgx.ForEachRow(rows, dest, func() error {
-		k := make([]string, len(t.Key))
-		for i, v := range vals {
-			if v == nil {
-				whole = true // a truncate, or a key the stream names by other columns
-				return nil
-			}
-			k[i] = *v
+	seen := map[string]struct{}{}
+	var cols []string
+	var flat []*string
+	idx := make([]int, len(t.Key))
+	_, err = pgx.ForEachRow(rows, []any{&cols, &flat}, func() error {
+		// NULL keys: a truncate, or a table the stream names no key of. A key whose
+		// columns are not the validator's: the stream's replica identity is another.
+		whole = whole || flat == nil || len(cols) == 0 || len(flat)%len(cols) != 0 || int64(len(keys)) > most
+		for j, c := range t.Key {
+			idx[j] = slices.Index(cols, c)
+			whole = whole || idx[j] < 0
 		}
-		if ks := strings.Join(k, "\x00"); !seen[ks] {
-			seen[ks] = true
-			keys = append(keys, k)
+		if whole {
+			return nil
+		}
+		// One allocation for the keys of the row; a key of one column is its own map key.
+		vals := make([]string, 0, len(flat)/len(cols)*len(idx))
+		var b strings.Builder
+		for i := 0; i < len(flat); i += len(cols) {
+			start := len(vals)
+			b.Reset()
+			for j, at := range idx {
+				val := flat[i+at]
+				if val == nil {
+					whole = true
+					return nil
+				}
+				vals = append(vals, *val)
+				if len(idx) > 1 {
+					if j > 0 {
+						b.WriteByte(0)
+					}
+					b.WriteString(*val)
+				}
+			}
+			ks := vals[start]
+			if len(idx) > 1 {
+				ks = b.String()
+			}
+			if _, dup := seen[ks]; dup {
+				vals = vals[:start]
+				continue
+			}
+			seen[ks] = struct{}{}
+			keys = append(keys, vals[start:len(vals):len(vals)])
 		}
 		return nil
 	})
@@ -408,31 +432,48 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 		if err := json.Unmarshal([]byte(text), &k); err != nil || len(k) != len(t.Key) {
 			return nil
 		}
-		if ks := strings.Join(k, "\x00"); !seen[ks] {
-			seen[ks] = true
+		if ks := strings.Join(k, "\x00"); !has(seen, ks) {
+			seen[ks] = struct{}{}
 			keys = append(keys, k)
 		}
 		return nil
 	})
-	return keys, int64(len(keys)) > max(most, 1000), err
+	return keys, int64(len(keys)) > most, err
 }
 
-// describe reads a table's shape on both sides and what the validator compares: the
-// source's columns (all must exist on the target) and key.
-func (v *validator) describe(ctx context.Context, schema, name string) (*validate.Table, *tableShape, *tableShape, error) {
-	obj := pgx.Identifier{schema, name}.Sanitize()
-	s, ok, err := describeTable(ctx, v.src, schema, name)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("source: describe table %s: %w", obj, err)
+func has(m map[string]struct{}, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// describeAll reads the shapes of the tables on both sides at once, for describe.
+func (v *validator) describeAll(ctx context.Context, tables [][2]string) error {
+	var shapes [2]map[[2]string]*tableShape
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, c := range []*pgx.Conn{v.src, v.tgt} {
+		wg.Go(func() { shapes[i], errs[i] = describeTables(ctx, c, tables) })
 	}
-	if !ok {
+	wg.Wait()
+	for i, side := range []string{"source", "target"} {
+		if errs[i] != nil {
+			return fmt.Errorf("%s: describe the tables: %w", side, errs[i])
+		}
+	}
+	v.shapes = shapes
+	return nil
+}
+
+// describe is a table's shape on both sides and what the validator compares: the
+// source's columns (all must exist on the target) and key.
+func (v *validator) describe(schema, name string) (*validate.Table, *tableShape, *tableShape, error) {
+	obj := pgx.Identifier{schema, name}.Sanitize()
+	s := v.shapes[0][[2]string{schema, name}]
+	if s == nil {
 		return nil, nil, nil, fmt.Errorf("table %s is no longer on the source", obj)
 	}
-	g, ok, err := describeTable(ctx, v.tgt, schema, name)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("target: describe table %s: %w", obj, err)
-	}
-	if !ok {
+	g := v.shapes[1][[2]string{schema, name}]
+	if g == nil {
 		return nil, nil, nil, fmt.Errorf("table %s is not on the target", obj)
 	}
 	var missing []string
@@ -444,7 +485,7 @@ func (v *validator) describe(ctx context.Context, schema, name string) (*validat
 	if len(missing) > 0 {
 		return nil, nil, nil, fmt.Errorf("table %s: columns %v are on the source only: add them on the target", obj, missing)
 	}
-	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, &s, &g, nil
+	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, s, g, nil
 }
 
 // pass compares a table chunk by chunk, at one point of the change stream.
@@ -702,6 +743,11 @@ func (v *validator) record(ctx context.Context, tv *TableValidation) error {
 		}
 		b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
+	}
+	if tv.position != "" {
+		// Every change applied before the pass's point is validated now.
+		b.Queue("DELETE FROM "+c.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
+			tv.Schema, tv.Table, tv.position)
 	}
 	b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5, validated_position = $6 WHERE schema_name = $1 AND table_name = $2",
 		tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.position)

@@ -297,6 +297,46 @@ func TestValidateIncremental(t *testing.T) {
 	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_dirty WHERE table_name = 'items'`); n != 0 {
 		t.Errorf("%d changed keys left after the pass", n)
 	}
+	// A key of two columns; a table without one (replica identity full) is compared whole.
+	src.Exec(t, `INSERT INTO pairs VALUES (1, 'a', 'x'), (1, 'b', 'y'), (2, 'a,"b', 'z'); UPDATE pairs SET v = 'w' WHERE a = 1 AND b = 'b';
+		INSERT INTO bag VALUES (3, 'y')`)
+	caughtUp(t, src, tgt, r)
+	tgt.Exec(t, `UPDATE pairs SET v = 'bad' WHERE a = 2; DELETE FROM bag WHERE a = 1`)
+	rep = incremental("public.pairs", "public.bag")
+	pairs := tableResult(t, rep, "public.pairs")
+	if got := describeDiffs(pairs.Differences); !pairs.Incremental || pairs.RowsRead != 3 || !slices.Equal(got, []string{`RECORD_DIFF 2,a,"b [v]`}) {
+		t.Fatalf("incremental pass on a key of two columns: incremental %v, %d rows read, differences %q", pairs.Incremental, pairs.RowsRead, got)
+	}
+	if bag := tableResult(t, rep, "public.bag"); bag.Incremental || bag.Mismatches != 2 {
+		t.Fatalf("a table without a key changed: %+v", bag)
+	}
+}
+
+// A control schema made before v8 recorded each changed key as a row of its own: its
+// keys are dropped, and every table's next validation is a full one.
+func TestControlDropsOldChangedKeys(t *testing.T) {
+	t.Parallel()
+	tgt := pgtest.NewDB(t, pgtest.Target(t))
+	ctx := context.Background()
+	conn := tgt.Conn(t)
+	if _, err := OpenControl(ctx, conn, "cutover"); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, `DROP TABLE cutover.validation_dirty;
+		CREATE TABLE cutover.validation_dirty (schema_name text NOT NULL, table_name text NOT NULL, key jsonb NOT NULL, position pg_lsn NOT NULL,
+		    PRIMARY KEY (schema_name, table_name, key));
+		INSERT INTO cutover.validation_dirty VALUES ('public', 'items', '{"id": "1"}', '0/10');
+		INSERT INTO cutover.table_stats (schema_name, table_name, state, validation_state, validated_position) VALUES ('public', 'items', 'loaded', 'validated', '0/5');
+		COMMENT ON TABLE cutover.state IS 'cutover control schema v7'`)
+	if _, err := OpenControl(ctx, conn, "cutover"); err != nil {
+		t.Fatal(err)
+	}
+	if got := pgtest.QueryVal[string](t, tgt, `SELECT validated_position FROM cutover.table_stats WHERE table_name = 'items'`); got != "" {
+		t.Errorf("validated_position %q after the upgrade: the next incremental pass would miss the dropped keys", got)
+	}
+	if got := pgtest.QueryVal[string](t, tgt, `SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'cutover.validation_dirty'::regclass AND attnum > 0 AND NOT attisdropped`); got != "schema_name,table_name,position,columns,keys" {
+		t.Errorf("validation_dirty has columns %s", got)
+	}
 }
 
 func TestValidateContinuously(t *testing.T) {
@@ -412,5 +452,45 @@ func TestFlushWALFlushesAtOnce(t *testing.T) {
 		if !flushed {
 			t.Fatalf("try %d: the WAL is not flushed past the marker at %s after flushWAL", i, marker)
 		}
+	}
+}
+
+// The validator's key: the primary key, else the replica identity index, else the
+// unique index on the fewest NOT NULL columns; its INCLUDE columns are not part of it.
+func TestDescribeTablesKey(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, pgtest.Source(t))
+	db.Exec(t, `
+		CREATE TABLE pk (a int NOT NULL, b int NOT NULL, c int PRIMARY KEY, UNIQUE (a));
+		CREATE TABLE ident (a int NOT NULL, b int NOT NULL, c int NOT NULL);
+		CREATE UNIQUE INDEX ident_ab ON ident (a, b); CREATE UNIQUE INDEX ident_c ON ident (c);
+		ALTER TABLE ident REPLICA IDENTITY USING INDEX ident_ab;
+		CREATE TABLE fewest (a int NOT NULL, b int NOT NULL, c int NOT NULL, d int);
+		CREATE UNIQUE INDEX fewest_ab ON fewest (a, b); CREATE UNIQUE INDEX fewest_c ON fewest (c) INCLUDE (a, b);
+		CREATE UNIQUE INDEX fewest_d ON fewest (d); CREATE UNIQUE INDEX fewest_expr ON fewest ((a + 1));
+		CREATE TABLE nullable (a int, b int UNIQUE);
+		CREATE TABLE "Odd ""name""" (id text PRIMARY KEY, x int);
+		ALTER TABLE pk DROP COLUMN b;`)
+	shapes, err := describeTables(context.Background(), db.Conn(t), [][2]string{
+		{"public", "pk"}, {"public", "ident"}, {"public", "fewest"}, {"public", "nullable"}, {"public", `Odd "name"`}, {"public", "absent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"pk": "[a c] key [c]", "ident": "[a b c] key [a b]", "fewest": "[a b c d] key [c]", "nullable": "[a b] key []", `Odd "name"`: "[id x] key [id]"}
+	for name, w := range want {
+		s := shapes[[2]string{"public", name}]
+		if s == nil {
+			t.Errorf("%s: not described", name)
+			continue
+		}
+		if got := fmt.Sprintf("%v key %v", s.columns, s.key); got != w {
+			t.Errorf("%s: %s, want %s", name, got, w)
+		}
+	}
+	if _, ok := shapes[[2]string{"public", "absent"}]; ok || len(shapes) != 5 {
+		t.Errorf("shapes of %d tables, absent one among them: %v", len(shapes), ok)
+	}
+	if s := shapes[[2]string{"public", "fewest"}]; s != nil && fmt.Sprint(s.keyTypes) != "[integer]" {
+		t.Errorf("fewest: key types %v", s.keyTypes)
 	}
 }

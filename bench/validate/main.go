@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,8 +37,9 @@ func main() {
 	scale := flag.Int("scale", 30, "pgbench scale of the source")
 	bin := flag.String("cutover", "bin/cutover", "cutover binary")
 	runs := flag.Int("runs", 3, "runs of each measure; medians are compared")
+	hold := flag.Bool("hold", false, "keep the servers and cutover start running at the end, until interrupted (for experiments)")
 	flag.Parse()
-	if err := run(*scale, *runs, *bin); err != nil {
+	if err := run(*scale, *runs, *bin, *hold); err != nil {
 		pgtest.StopAll()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -45,7 +47,7 @@ func main() {
 	pgtest.StopAll()
 }
 
-func run(scale, runs int, bin string) error {
+func run(scale, runs int, bin string, hold bool) error {
 	ctx := context.Background()
 	bin, _ = filepath.Abs(bin)
 	settings := map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}
@@ -148,6 +150,12 @@ func run(scale, runs int, bin string) error {
 		if i == 0 {
 			fmt.Print(indent(out))
 		}
+	}
+	if hold {
+		fmt.Printf("holding: plan %s, source %s, target %s; interrupt to stop\n", planFile, src.URL("bench"), tgt.URL("bench"))
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
 	}
 	if err := start.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
