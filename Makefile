@@ -36,7 +36,7 @@ bench-validate: deps build
 
 .PHONY: bench-cdc
 bench-cdc: deps build
-	$(GO) run ./bench/cdc -scale $(or $(SCALE),30) -load $(or $(LOAD),60s) -backlog $(or $(BACKLOG),30s) -runs $(or $(RUNS),2)
+	$(GO) run ./bench/cdc -scale $(or $(SCALE),30) -load $(or $(LOAD),60s) -backlog $(or $(BACKLOG),30s) -runs $(or $(RUNS),2) $(if $(TRACK),-track)
 
 .PHONY: bench-switch
 bench-switch: deps build

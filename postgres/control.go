@@ -301,12 +301,25 @@ func (c *Control) table(name string) string { return pgx.Identifier{c.schema, na
 
 // State reads the migration state.
 func (c *Control) State(ctx context.Context) (State, error) {
+	var s State
+	return s, c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
+}
+
+// send sends the statements queue puts in a batch, in one round trip.
+func (c *Control) send(ctx context.Context, queue func(*pgx.Batch)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var s State
-	err := c.conn.QueryRow(ctx, "SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at FROM "+c.table("state")).
-		Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated, &s.Applied, &s.AppliedCommitTime, &s.AppliedAt)
-	return s, err
+	b := &pgx.Batch{}
+	queue(b)
+	return c.conn.SendBatch(ctx, b).Close()
+}
+
+// queueState queues the read of the migration state into s.
+func (c *Control) queueState(b *pgx.Batch, s *State) {
+	b.Queue("SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at FROM " + c.table("state")).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated, &s.Applied, &s.AppliedCommitTime, &s.AppliedAt)
+		})
 }
 
 // SetState records the migration state.
@@ -332,19 +345,22 @@ func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
 
 // TableStats reads every table's row.
 func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	rows, err := c.conn.Query(ctx, `SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
+	var stats []TableStat
+	return stats, c.send(ctx, func(b *pgx.Batch) { c.queueTableStats(b, &stats) })
+}
+
+// queueTableStats queues the read of every table's row into stats.
+func (c *Control) queueTableStats(b *pgx.Batch, stats *[]TableStat) {
+	b.Queue(`SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
 		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error, validated_position
-		FROM `+c.table("table_stats")+` ORDER BY schema_name, table_name`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
-		var t TableStat
-		err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
-			&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition)
-		return t, err
+		FROM ` + c.table("table_stats") + ` ORDER BY schema_name, table_name`).Query(func(rows pgx.Rows) (err error) {
+		*stats, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
+			var t TableStat
+			err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
+				&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition)
+			return t, err
+		})
+		return err
 	})
 }
 

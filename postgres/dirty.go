@@ -15,8 +15,9 @@ import (
 // truncate, or a table without a key the stream names).
 
 // dirtyFlushKeys: a table's keys are written once this many gather in the open target
-// transaction (a huge source transaction is applied with bounded memory all the same).
-const dirtyFlushKeys = 5000
+// transaction (a huge source transaction is applied with bounded memory all the same:
+// a few megabytes). A validation reads one group's keys as they are, several merged.
+const dirtyFlushKeys = 50_000
 
 // dirtyTable is the keys of one table a group changed.
 type dirtyTable struct {

@@ -38,11 +38,15 @@ func (p *points) export(ctx context.Context, main *pgconn.PgConn, control string
 		errText = fmt.Sprintf("export the target's snapshot: %v", err)
 		p.close(ctx)
 	}
-	return main.ExecParams(ctx, "INSERT INTO "+control+`.validation_points (id, snapshot, position, error) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, created_at = now()`,
+	// The validator waits for the notification (sent as this commits).
+	return main.ExecParams(ctx, "WITH p AS (INSERT INTO "+control+`.validation_points (id, snapshot, position, error) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, created_at = now()
+		RETURNING id) SELECT pg_notify('`+pointsChannel+`', id) FROM p`,
 		[][]byte{[]byte(m.ID), []byte(name), []byte(m.Position), []byte(errText)}, nil, nil, nil).Read().Err
 }
 
+// exportSnapshot ends the export held, if any, and exports the target's snapshot now,
+// in one round trip.
 func (p *points) exportSnapshot(ctx context.Context) (string, error) {
 	if p.conn == nil || p.conn.IsClosed() {
 		if p.connect == nil {
@@ -54,19 +58,21 @@ func (p *points) exportSnapshot(ctx context.Context) (string, error) {
 		}
 		p.conn, p.open = c, false
 	}
+	sql := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot()"
 	if p.open {
-		if _, err := p.conn.Exec(ctx, "COMMIT"); err != nil {
-			return "", err
-		}
-		p.open = false
+		sql = "COMMIT; " + sql
 	}
-	if _, err := p.conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	p.open = false
+	res, err := p.conn.PgConn().Exec(ctx, sql).ReadAll()
+	if err != nil {
 		return "", err
 	}
 	p.open, p.since = true, time.Now()
-	var name string
-	err := p.conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name)
-	return name, err
+	last := res[len(res)-1]
+	if len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
+		return "", fmt.Errorf("pg_export_snapshot() returned %d rows", len(last.Rows))
+	}
+	return string(last.Rows[0][0]), nil
 }
 
 // expire ends an export held long enough.

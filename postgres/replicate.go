@@ -282,9 +282,9 @@ func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err 
 // transactional message, whose commit (synchronous_commit on) flushes the WAL past
 // everything written before it. A commit that wrote no WAL of its own, such as
 // txid_current()'s, is asynchronous: it waits for the WAL writer, up to
-// wal_writer_delay.
-func writeHeartbeat(ctx context.Context, conn *pgx.Conn) error {
-	_, err := conn.Exec(ctx, "SET synchronous_commit = on; SELECT pg_logical_emit_message(true, '"+heartbeatPrefix+"', now()::text)")
+// wal_writer_delay. The message is padded to pad bytes.
+func writeHeartbeat(ctx context.Context, conn *pgx.Conn, pad int) error {
+	_, err := conn.Exec(ctx, fmt.Sprintf("SET synchronous_commit = on; SELECT pg_logical_emit_message(true, '%s', rpad(now()::text, %d))", heartbeatPrefix, pad))
 	return err
 }
 
@@ -314,7 +314,7 @@ func heartbeat(ctx context.Context, ep plan.Endpoint, every time.Duration, disp 
 			src, err = Connect(ctx, ep)
 		}
 		if err == nil {
-			err = writeHeartbeat(ctx, src)
+			err = writeHeartbeat(ctx, src, 0)
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:

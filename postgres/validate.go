@@ -330,15 +330,47 @@ func (q *readerSQL) inKeys(keys [][]string) (string, []any) {
 }
 
 // SumKeys counts and hashes the rows with these keys.
-func (r *pgReader) SumKeys(ctx context.Context, t *validate.Table, keys [][]string) (validate.Sum, error) {
+func (r *pgReader) SumKeys(ctx context.Context, t *validate.Table, keys validate.KeySet) (validate.Sum, error) {
 	q := r.sql[t]
-	in, args := q.inKeys(keys)
+	var in string
+	var args []any
+	if a, ok := keys.(*keyArray); ok && len(q.keyCols) == 1 {
+		// The array's text, as the target gave it: cast here, never parsed on the way.
+		in, args = q.keyCols[0]+" = ANY ($1::text::"+q.keyTypes[0]+"[])", []any{a.text}
+	} else {
+		list, err := keys.Keys(ctx)
+		if err != nil {
+			return validate.Sum{}, err
+		}
+		in, args = q.inKeys(list)
+	}
 	var s validate.Sum
 	err := r.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum("+q.hash+"), 0)::text FROM ONLY "+r.shapes[t].qname+" WHERE "+in, args...).Scan(&s.Rows, &s.Hash)
 	if err != nil {
 		return s, fmt.Errorf("table %s: count and hash rows by key: %w", r.shapes[t].qname, err)
 	}
 	return s, nil
+}
+
+// keyArray is keys of one column as the text of a PostgreSQL array.
+type keyArray struct {
+	text   string
+	n      int
+	decode func(ctx context.Context) ([]string, error)
+}
+
+func (a *keyArray) Len() int { return a.n }
+
+func (a *keyArray) Keys(ctx context.Context) ([][]string, error) {
+	vals, err := a.decode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][]string, len(vals))
+	for i := range vals {
+		keys[i] = vals[i : i+1 : i+1]
+	}
+	return keys, nil
 }
 
 // KeyHashes returns the key and hash of the rows with these keys.

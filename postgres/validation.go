@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Validation limits.
@@ -92,19 +93,22 @@ type TableValidation struct {
 
 // validator holds the connections of a validation pass.
 type validator struct {
-	p           *plan.Plan
-	src, tgt    *pgx.Conn
-	flush       *pgx.Conn // a second connection to the source, outside the snapshot
-	ctl         *Control
-	slot        string
-	cdcDone     <-chan error // the change data capture this validation runs, if any
-	pointAt     time.Time    // when the current point's snapshots were taken; zero: none open
-	pointPos    string       // the current point's position in the change stream
-	incremental bool
-	busy        int // percent of the time spent reading; 100 (or 0): no pause
-	repair      bool
-	trackedFrom string                       // state.changes_tracked_from: since when the applier records changed rows
-	shapes      [2]map[[2]string]*tableShape // source's and target's, by schema and name
+	p            *plan.Plan
+	src, tgt     *pgx.Conn
+	flush        *pgx.Conn // a second connection to the source, outside the snapshot
+	ctl          *Control
+	slot         string
+	cdcDone      <-chan error // the change data capture this validation runs, if any
+	pointAt      time.Time    // when the current point's snapshots were taken; zero: none open
+	pointPos     string       // the current point's position in the change stream
+	incremental  bool
+	busy         int // percent of the time spent reading; 100 (or 0): no pause
+	repair       bool
+	trackedFrom  string                       // state.changes_tracked_from: since when the applier records changed rows
+	shapes       [2]map[[2]string]*tableShape // source's and target's, by schema and name
+	listening    bool                         // for the applier's notifications of points
+	pending      []TableValidation            // outcomes not recorded yet
+	pendingSince time.Time
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -136,9 +140,16 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if err := ctl.current(); err != nil {
 		return nil, err
 	}
-	st, err := ctl.State(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("target: read the migration state: %w", err)
+	// The state, every table's row and since when changes are tracked: one round trip.
+	var st State
+	var stats []TableStat
+	var trackedFrom string
+	if err := ctl.send(ctx, func(b *pgx.Batch) {
+		ctl.queueState(b, &st)
+		ctl.queueTableStats(b, &stats)
+		b.Queue("SELECT changes_tracked_from FROM " + ctl.table("state")).QueryRow(func(row pgx.Row) error { return row.Scan(&trackedFrom) })
+	}); err != nil {
+		return nil, fmt.Errorf("target: read the migration state and table_stats: %w", err)
 	}
 	switch st.Phase {
 	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseRolledBack:
@@ -147,14 +158,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
-	stats, err := ctl.TableStats(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("target: read table_stats: %w", err)
-	}
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair}
-	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&v.trackedFrom); err != nil {
-		return nil, fmt.Errorf("target: read the migration state: %w", err)
-	}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom}
 	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
@@ -188,10 +192,11 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		}
 		tv := v.table(ctx, ts, opts.ChunkRows)
 		if ctx.Err() != nil {
+			_ = v.flushRecords(context.WithoutCancel(ctx)) // the tables done
 			return nil, ctx.Err()
 		}
-		if err := v.record(ctx, &tv); err != nil {
-			return nil, fmt.Errorf("target: record the validation of %s.%s: %w", ts.Schema, ts.Table, err)
+		if err := v.record(ctx, tv); err != nil {
+			return nil, err
 		}
 		if tv.State != ValidationValidated && tv.State != ValidationNoKey {
 			rep.Equal = false
@@ -200,6 +205,9 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		if opts.Progress != nil {
 			opts.Progress(tv)
 		}
+	}
+	if err := v.flushRecords(ctx); err != nil {
+		return nil, err
 	}
 	if len(rep.Tables) == 0 && len(opts.Tables) > 0 {
 		return nil, fmt.Errorf("no migrated table matches %v: cutover status lists them", opts.Tables)
@@ -302,7 +310,7 @@ func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *ta
 		}
 		tv.Repaired += int64(len(keys))
 		err := v.atPoint(ctx, true, func() (err error) {
-			diffs, _, err = validate.Keys(ctx, src, tgt, t, keys)
+			diffs, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(keys))
 			return err
 		})
 		if err != nil || len(diffs) == 0 {
@@ -349,11 +357,20 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 	src, tgt := v.readers(t, s, g)
 	err = v.atPoint(ctx, false, func() error {
 		// The target's snapshot holds exactly the keys changed before the point.
-		keys, whole, err := v.dirtyKeys(ctx, t, estimated/10)
+		var keys validate.KeySet
+		var whole bool
+		var err error
+		if len(t.Key) == 1 {
+			keys, whole, err = v.dirtyKeyArray(ctx, t, max(estimated/10, 1000))
+		} else {
+			var list [][]string
+			list, whole, err = v.dirtyKeys(ctx, t, max(estimated/10, 1000))
+			keys = validate.KeyList(list)
+		}
 		if err != nil || whole {
 			return err
 		}
-		tv.Incremental, tv.RowsRead = true, int64(len(keys))
+		tv.Incremental, tv.RowsRead = true, int64(keys.Len())
 		diffs, _, err = validate.Keys(ctx, src, tgt, t, keys)
 		done = true
 		return err
@@ -361,11 +378,55 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 	return diffs, done, err
 }
 
+// dirtyKeyArray is dirtyKeys for a key of one column: the keys stay the text of an
+// array, which the target builds (one group's array as it is) and the source casts.
+func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most int64) (keys validate.KeySet, whole bool, err error) {
+	// NULL keys: a truncate, or a table the stream names no key of. A key whose
+	// columns do not hold the validator's: the stream's replica identity is another.
+	// A key of the last differences is a JSON array of its columns.
+	var n int64
+	var text *string
+	err = v.tgt.QueryRow(ctx, `
+		WITH d AS (
+		    SELECT keys, array_position(columns, $3) AS p, cardinality(columns) AS n
+		    FROM `+v.ctl.table("validation_dirty")+` WHERE schema_name = $1 AND table_name = $2),
+		f AS (
+		    SELECT key->>0 AS k FROM `+v.ctl.table("validation_failures")+`
+		    WHERE schema_name = $1 AND table_name = $2 AND jsonb_typeof(key) = 'array' AND jsonb_array_length(key) = 1),
+		w AS (
+		    SELECT coalesce(bool_or(keys IS NULL OR p IS NULL OR coalesce(cardinality(keys) % nullif(n, 0) <> 0, true) OR array_position(keys, NULL) IS NOT NULL), false) AS whole,
+		           count(*) AS groups, min(n) AS n
+		    FROM d),
+		k AS (
+		    SELECT w.whole, CASE
+		        WHEN w.whole THEN NULL
+		        WHEN w.groups = 1 AND w.n = 1 AND NOT EXISTS (SELECT FROM f) THEN (SELECT keys FROM d)
+		        ELSE (SELECT array_agg(k) FROM (
+		            SELECT DISTINCT k FROM (
+		                SELECT d.keys[(i - 1) * d.n + d.p] AS k FROM d, generate_series(1, cardinality(d.keys) / d.n) AS i
+		                UNION ALL SELECT k FROM f) u) u)
+		        END AS keys
+		    FROM w)
+		SELECT whole, coalesce(cardinality(keys), 0), keys::text FROM k`, t.Schema, t.Name, t.Key[0]).Scan(&whole, &n, &text)
+	if err != nil {
+		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
+	}
+	if whole || n > most {
+		return nil, true, nil
+	}
+	if text == nil {
+		return validate.KeyList(nil), false, nil
+	}
+	return &keyArray{text: *text, n: int(n), decode: func(ctx context.Context) (vals []string, err error) {
+		err = v.tgt.QueryRow(ctx, "SELECT $1::text::text[]", *text).Scan(&vals)
+		return vals, err
+	}}, false, nil
+}
+
 // dirtyKeys reads, in the target's snapshot, the keys of the rows changed since the
 // table's last validation and of the rows that differed then, in the validator's key
 // order; whole is true when the table must be compared whole instead.
 func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
-	most = max(most, 1000)
 	rows, err := v.tgt.Query(ctx, "SELECT columns, keys FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", t.Schema, t.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
@@ -586,8 +647,11 @@ var errPointGone = errors.New("the target's snapshot at the marker is no longer 
 // newPoint opens the snapshots of a new point.
 func (v *validator) newPoint(ctx context.Context) (err error) {
 	id := randomHex(8)
-	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fmt.Errorf("source: %w", err)
+	if !v.listening {
+		if _, err := v.ctl.conn.Exec(ctx, "LISTEN "+pointsChannel); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		v.listening = true
 	}
 	defer func() {
 		if err != nil {
@@ -595,8 +659,8 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 			v.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	// The snapshot is taken as this statement starts: the marker follows it in the WAL.
-	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, id); err != nil {
+	// The snapshot is taken as the SELECT starts: the marker follows it in the WAL.
+	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_logical_emit_message(false, "+quoteLiteral(markerPrefix)+", "+quoteLiteral(id)+")"); err != nil {
 		return fmt.Errorf("source: write a validation marker into the WAL: %w", err)
 	}
 	if err := flushWAL(ctx, v.flush); err != nil {
@@ -606,10 +670,7 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fmt.Errorf("target: %w", err)
-	}
-	if _, err := v.tgt.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
 	v.pointAt, v.pointPos = time.Now(), position
@@ -618,13 +679,22 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 
 // flushWAL flushes the source's WAL past what was written before it: the change stream
 // sends only flushed WAL, and a non-transactional message is not flushed of its own.
-// A heartbeat is (see writeHeartbeat).
+// A heartbeat is (see writeHeartbeat). Padded past the stream's low-water mark, it
+// wakes the stream's reader as it arrives, with the marker before it.
 func flushWAL(ctx context.Context, conn *pgx.Conn) error {
-	if err := writeHeartbeat(ctx, conn); err != nil {
+	if err := writeHeartbeat(ctx, conn, readLowWater); err != nil {
 		return fmt.Errorf("source: flush the WAL: %w", err)
 	}
 	return nil
 }
+
+// pointsChannel is the channel the applier notifies with a marker's ID once it has
+// recorded the target's snapshot there.
+const pointsChannel = "cutover_validation_points"
+
+// How often the validator looks for its point without a notification (an applier of
+// an earlier version sends none).
+const pointPoll = 50 * time.Millisecond
 
 // waitPoint waits for the applier to record the target's snapshot at marker id.
 func (v *validator) waitPoint(ctx context.Context, id string) (snapshot, position string, err error) {
@@ -649,7 +719,32 @@ func (v *validator) waitPoint(ctx context.Context, id string) (snapshot, positio
 			return "", "", ctx.Err()
 		case err := <-v.cdcDone:
 			return "", "", fmt.Errorf("change data capture stopped: %v", err)
-		case <-time.After(5 * time.Millisecond):
+		default:
+		}
+		if err := waitNotification(v.ctl.conn, id, pointPoll); err != nil {
+			return "", "", fmt.Errorf("target: wait for the validation point: %w", err)
+		}
+	}
+}
+
+// waitNotification waits up to d for a notification with this payload.
+func waitNotification(conn *pgx.Conn, payload string, d time.Duration) error {
+	// The connection's read deadline bounds the wait: a context's end would send the
+	// server a cancel request, which could hit the next statement.
+	nc := conn.PgConn().Conn()
+	if err := nc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	defer nc.SetReadDeadline(time.Time{})
+	for {
+		n, err := conn.WaitForNotification(context.Background())
+		switch {
+		case pgconn.Timeout(err):
+			return nil
+		case err != nil:
+			return err
+		case n.Payload == payload:
+			return nil
 		}
 	}
 }
@@ -708,7 +803,7 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 		keys := diffKeys(diffs)
 		var next []validate.Difference
 		err := v.atPoint(ctx, true, func() (err error) {
-			next, _, err = validate.Keys(ctx, src, tgt, t, keys)
+			next, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(keys))
 			return err
 		})
 		if err != nil {
@@ -722,37 +817,62 @@ func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableS
 	return diffs, nil
 }
 
-// record writes a table's outcome to table_stats and its differences to validation_failures.
-func (v *validator) record(ctx context.Context, tv *TableValidation) error {
+// recordEvery is how long a table's outcome may wait to be recorded with the next
+// ones' (each recording is a round trip and a commit on the target).
+const recordEvery = time.Second
+
+// record writes a table's outcome to table_stats and its differences to
+// validation_failures, with the outcomes of the tables after it when they follow soon.
+func (v *validator) record(ctx context.Context, tv TableValidation) error {
+	if len(v.pending) == 0 {
+		v.pendingSince = time.Now()
+	}
+	v.pending = append(v.pending, tv)
+	if time.Since(v.pendingSince) < recordEvery {
+		return nil
+	}
+	return v.flushRecords(ctx)
+}
+
+// flushRecords records the outcomes waiting, in one transaction.
+func (v *validator) flushRecords(ctx context.Context) error {
+	if len(v.pending) == 0 {
+		return nil
+	}
 	c := v.ctl
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("DELETE FROM "+c.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2", tv.Schema, tv.Table)
-	for _, d := range tv.Differences {
-		key, _ := json.Marshal(d.Key)
-		var sv, gv []byte
-		if d.Kind == validate.RecordDiff {
-			sv, _ = json.Marshal(d.Source)
-			gv, _ = json.Marshal(d.Target)
+	err := c.send(ctx, func(b *pgx.Batch) {
+		b.Queue("BEGIN")
+		for _, tv := range v.pending {
+			b.Queue("DELETE FROM "+c.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2", tv.Schema, tv.Table)
+			for _, d := range tv.Differences {
+				key, _ := json.Marshal(d.Key)
+				var sv, gv []byte
+				if d.Kind == validate.RecordDiff {
+					sv, _ = json.Marshal(d.Source)
+					gv, _ = json.Marshal(d.Target)
+				}
+				cols := d.Columns
+				if cols == nil {
+					cols = []string{}
+				}
+				b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+					tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
+			}
+			if tv.position != "" {
+				// Every change applied before the pass's point is validated now.
+				b.Queue("DELETE FROM "+c.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
+					tv.Schema, tv.Table, tv.position)
+			}
+			b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5, validated_position = $6 WHERE schema_name = $1 AND table_name = $2",
+				tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.position)
 		}
-		cols := d.Columns
-		if cols == nil {
-			cols = []string{}
-		}
-		b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
+		b.Queue("COMMIT")
+	})
+	if err != nil {
+		return fmt.Errorf("target: record the validation of %d tables: %w", len(v.pending), err)
 	}
-	if tv.position != "" {
-		// Every change applied before the pass's point is validated now.
-		b.Queue("DELETE FROM "+c.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
-			tv.Schema, tv.Table, tv.position)
-	}
-	b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5, validated_position = $6 WHERE schema_name = $1 AND table_name = $2",
-		tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.position)
-	b.Queue("COMMIT")
-	return c.conn.SendBatch(ctx, b).Close()
+	v.pending = v.pending[:0]
+	return nil
 }
 
 func nullJSON(b []byte) any {

@@ -275,18 +275,28 @@ func TestValidateIncremental(t *testing.T) {
 	if items := tableResult(t, incremental("public.items"), "public.items"); !items.Incremental || items.RowsRead != 0 || items.State != ValidationValidated {
 		t.Fatalf("incremental pass with nothing changed: %+v", items)
 	}
-	src.Exec(t, `UPDATE items SET name = 'x' WHERE id IN (1, 2, 3); DELETE FROM items WHERE id = 4;
-		INSERT INTO items (id, name) VALUES (60000, 'new'); UPDATE items SET id = 60001 WHERE id = 5;
-		TRUNCATE pairs`)
+	// Two groups of the applier, with a key in both: each key is compared once.
+	src.Exec(t, `UPDATE items SET name = 'x' WHERE id IN (1, 2)`)
 	caughtUp(t, src, tgt, r)
+	src.Exec(t, `UPDATE items SET name = 'x' WHERE id IN (1, 3); DELETE FROM items WHERE id = 4;
+		INSERT INTO items (id, name) VALUES (60000, 'new'); UPDATE items SET id = 60001 WHERE id = 5;
+		TRUNCATE pairs; UPDATE words SET n = n + 1 WHERE w = 'b1'`)
+	caughtUp(t, src, tgt, r)
+	src.Exec(t, `TRUNCATE words`)
+	caughtUp(t, src, tgt, r)
+	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_dirty WHERE table_name = 'items'`); n != 2 {
+		t.Fatalf("%d groups of changed keys recorded, want 2", n)
+	}
 	tgt.Exec(t, `UPDATE items SET name = 'bad' WHERE id = 2`)
 	rep := incremental()
 	items := tableResult(t, rep, "public.items")
 	if got := describeDiffs(items.Differences); !items.Incremental || items.RowsRead != 7 || !slices.Equal(got, []string{"RECORD_DIFF 2 [name]"}) {
 		t.Fatalf("incremental pass: incremental %v, %d rows read, differences %q", items.Incremental, items.RowsRead, got)
 	}
-	if pairs := tableResult(t, rep, "public.pairs"); pairs.Incremental || pairs.State != ValidationValidated || pairs.SourceRows != 0 {
-		t.Fatalf("a truncated table gets a full pass: %+v", pairs)
+	for _, name := range []string{"public.pairs", "public.words"} {
+		if tv := tableResult(t, rep, name); tv.Incremental || tv.State != ValidationValidated || tv.SourceRows != 0 {
+			t.Fatalf("a truncated table gets a full pass: %+v", tv)
+		}
 	}
 	// Repaired: the next incremental pass rereads the row that differed, and only it.
 	tgt.Exec(t, `UPDATE items SET name = 'x' WHERE id = 2`)

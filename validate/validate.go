@@ -71,12 +71,27 @@ type Reader interface {
 	// Hashes returns the key and hash of each row in a range.
 	Hashes(ctx context.Context, t *Table, r Range) ([]KeyHash, error)
 	// SumKeys counts and hashes the rows with these keys.
-	SumKeys(ctx context.Context, t *Table, keys [][]string) (Sum, error)
+	SumKeys(ctx context.Context, t *Table, keys KeySet) (Sum, error)
 	// KeyHashes returns the key and hash of the rows with these keys.
 	KeyHashes(ctx context.Context, t *Table, keys [][]string) ([]KeyHash, error)
 	// Lookup returns the rows with these keys; keys without a row are left out.
 	Lookup(ctx context.Context, t *Table, keys [][]string) ([]Row, error)
 }
+
+// KeySet is the keys of the rows to compare. It may hold them in a form of the engine
+// they were read from, which that engine's Reader uses as it is (the changed keys an
+// applier recorded, say, thousands of them, sent on to the source without being
+// parsed here); Keys decodes them, for the rows to be compared one by one.
+type KeySet interface {
+	Len() int
+	Keys(ctx context.Context) ([][]string, error)
+}
+
+// KeyList is a KeySet of keys already decoded.
+type KeyList [][]string
+
+func (l KeyList) Len() int                                 { return len(l) }
+func (l KeyList) Keys(context.Context) ([][]string, error) { return l, nil }
 
 // Difference is one row that differs.
 type Difference struct {
@@ -200,8 +215,8 @@ func diffChunk(ctx context.Context, src, tgt Reader, t *Table, r Range) ([]Diffe
 // Keys compares the rows with these keys (rows changed since a validation, say): their
 // sums first, each row's hash when the sums differ. read is the rows whose hashes were
 // read one by one.
-func Keys(ctx context.Context, src, tgt Reader, t *Table, keys [][]string) (diffs []Difference, read int64, err error) {
-	if len(keys) == 0 {
+func Keys(ctx context.Context, src, tgt Reader, t *Table, keys KeySet) (diffs []Difference, read int64, err error) {
+	if keys.Len() == 0 {
 		return nil, 0, nil
 	}
 	var sums [2]Sum
@@ -215,9 +230,13 @@ func Keys(ctx context.Context, src, tgt Reader, t *Table, keys [][]string) (diff
 	if sums[0] == sums[1] {
 		return nil, 0, nil
 	}
+	list, err := keys.Keys(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	var hashes [2][]KeyHash
 	se, te = both(func(i int, rd Reader) (err error) {
-		hashes[i], err = rd.KeyHashes(ctx, t, keys)
+		hashes[i], err = rd.KeyHashes(ctx, t, list)
 		return err
 	}, src, tgt)
 	if err := sideErr(se, te); err != nil {

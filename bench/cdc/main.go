@@ -46,6 +46,7 @@ type config struct {
 	nativeLoad    bool
 	timeline      string // a CSV file for cutover's latency through the load
 	loadOnly      bool   // stop after cutover's run under load
+	track         bool   // validation.track_changes on
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&c.timeline, "timeline", "", "write cutover's latency through the load, a sample per line, to this CSV file")
 	flag.BoolVar(&c.loadOnly, "load-only", false, "stop after cutover's run under load (to study its latency)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for a tool to catch up")
+	flag.BoolVar(&c.track, "track", false, "cutover records the changed keys for incremental validation (validation.track_changes)")
 	flag.Parse()
 	if c.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -252,8 +254,8 @@ func (b *bench) buildSource(ctx context.Context) error {
 		return err
 	}
 	b.plan = filepath.Join(b.dir, "cutover.yaml")
-	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\ncdc: {no_identity: replica_identity_full}\napi: {listen: \"127.0.0.1:0\"}\n",
-		b.src.URL("bench"), b.tgt.URL(byCutover))
+	plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: 2}\ncdc: {no_identity: replica_identity_full}\napi: {listen: \"127.0.0.1:0\"}\nvalidation: {track_changes: %t}\n",
+		b.src.URL("bench"), b.tgt.URL(byCutover), b.track)
 	return os.WriteFile(b.plan, []byte(plan), 0o600)
 }
 
