@@ -392,7 +392,7 @@ func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most i
 		    FROM `+v.ctl.table("validation_dirty")+` WHERE schema_name = $1 AND table_name = $2),
 		f AS (
 		    SELECT key->>0 AS k FROM `+v.ctl.table("validation_failures")+`
-		    WHERE schema_name = $1 AND table_name = $2 AND jsonb_typeof(key) = 'array' AND jsonb_array_length(key) = 1),
+		    WHERE schema_name = $1 AND table_name = $2 AND CASE WHEN jsonb_typeof(key) = 'array' THEN jsonb_array_length(key) = 1 END),
 		w AS (
 		    SELECT coalesce(bool_or(keys IS NULL OR p IS NULL OR coalesce(cardinality(keys) % nullif(n, 0) <> 0, true) OR array_position(keys, NULL) IS NOT NULL), false) AS whole,
 		           count(*) AS groups, min(n) AS n
