@@ -60,9 +60,14 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 		if err != nil {
 			// cutover finish may have begun while replication started: it is a
-			// clean stop, not the task's failure.
-			if _, phase, rerr := readDirection(ctx, p); rerr == nil && phase == PhaseFinishing {
-				return nil
+			// clean stop, not the task's failure. A rollback may have stopped this
+			// direction (and dropped its slot) while it started: follow the new one.
+			if now, phase, rerr := readDirection(ctx, p); rerr == nil && (phase == PhaseFinishing || now != dir) {
+				if phase == PhaseFinishing {
+					return nil
+				}
+				disp.Step(fmt.Sprintf("replication %s ended as the direction changed to %s: %v", dir, now, err))
+				continue
 			}
 			return err
 		}

@@ -60,10 +60,15 @@ func TestSwitchCommand(t *testing.T) {
 	}
 	// streaming waits until the task streams again after an undone switch: the
 	// switch's first gate wants its walsender, and a fresh latency.
+	taskEnded := make(chan error, 1)
+	go func() {
+		<-task.done
+		taskEnded <- fmt.Errorf("the task ended:\n%s", task.output())
+	}()
 	streaming := func() {
 		t.Helper()
-		waitFor(t, src, "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE database = current_database()", task.cmd, nil)
-		waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, nil)
+		waitFor(t, src, "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE database = current_database()", task.cmd, taskEnded)
+		waitFor(t, tgt, "SELECT measured_at > now() - interval '3 seconds' FROM cutover.state", task.cmd, taskEnded)
 	}
 	streaming()
 
