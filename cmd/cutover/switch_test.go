@@ -108,6 +108,7 @@ func TestSwitchCommand(t *testing.T) {
 	if !canLogin(src) || cronActive(src) != 1 || cronActive(tgt) != 0 {
 		t.Fatalf("after the undo: login on the source %v, jobs active on the source %d, on the target %d", canLogin(src), cronActive(src), cronActive(tgt))
 	}
+	streaming() // the task follows the undo: replication forward again
 	if r := run(t, dir, nil, "status"); !strings.Contains(r.stdout, "phase: cdc (replicating source to target)") || !strings.Contains(r.stdout, "rolled back") {
 		t.Fatalf("status after the undo: %+v", r)
 	}
