@@ -504,3 +504,17 @@ func TestDescribeTablesKey(t *testing.T) {
 		t.Errorf("fewest: key types %v", s.keyTypes)
 	}
 }
+
+// A control schema another version made: validate says so, and how to fix it.
+func TestValidateRefusesAnotherControlVersion(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	if _, err := OpenControl(context.Background(), tgt.Conn(t), "cutover"); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, `COMMENT ON TABLE cutover.state IS 'cutover control schema v7'`)
+	_, err := Validate(context.Background(), validatePlan(t, src, tgt), ValidateOptions{})
+	if err == nil || !strings.Contains(err.Error(), `made by another version of cutover ("cutover control schema v7"`) || !strings.Contains(err.Error(), "run cutover start with this version") {
+		t.Fatalf("validate with a control schema of v7: %v", err)
+	}
+}
