@@ -425,13 +425,14 @@ func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most i
 
 // dirtyKeys reads, in the target's snapshot, the keys of the rows changed since the
 // table's last validation and of the rows that differed then, in the validator's key
-// order; whole is true when the table must be compared whole instead.
+// order; whole is true when the table must be compared whole instead. Keys of one
+// column take dirtyKeyArray's way.
 func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
 	rows, err := v.tgt.Query(ctx, "SELECT columns, keys FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", t.Schema, t.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
 	}
-	seen := map[string]struct{}{}
+	seen := map[string]bool{}
 	var cols []string
 	var flat []*string
 	idx := make([]int, len(t.Key))
@@ -446,36 +447,19 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 		if whole {
 			return nil
 		}
-		// One allocation for the keys of the row; a key of one column is its own map key.
-		vals := make([]string, 0, len(flat)/len(cols)*len(idx))
-		var b strings.Builder
 		for i := 0; i < len(flat); i += len(cols) {
-			start := len(vals)
-			b.Reset()
+			k := make([]string, len(idx))
 			for j, at := range idx {
-				val := flat[i+at]
-				if val == nil {
+				if flat[i+at] == nil {
 					whole = true
 					return nil
 				}
-				vals = append(vals, *val)
-				if len(idx) > 1 {
-					if j > 0 {
-						b.WriteByte(0)
-					}
-					b.WriteString(*val)
-				}
+				k[j] = *flat[i+at]
 			}
-			ks := vals[start]
-			if len(idx) > 1 {
-				ks = b.String()
+			if ks := strings.Join(k, "\x00"); !seen[ks] {
+				seen[ks] = true
+				keys = append(keys, k)
 			}
-			if _, dup := seen[ks]; dup {
-				vals = vals[:start]
-				continue
-			}
-			seen[ks] = struct{}{}
-			keys = append(keys, vals[start:len(vals):len(vals)])
 		}
 		return nil
 	})
@@ -493,18 +477,13 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 		if err := json.Unmarshal([]byte(text), &k); err != nil || len(k) != len(t.Key) {
 			return nil
 		}
-		if ks := strings.Join(k, "\x00"); !has(seen, ks) {
-			seen[ks] = struct{}{}
+		if ks := strings.Join(k, "\x00"); !seen[ks] {
+			seen[ks] = true
 			keys = append(keys, k)
 		}
 		return nil
 	})
 	return keys, int64(len(keys)) > most, err
-}
-
-func has(m map[string]struct{}, k string) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // describeAll reads the shapes of the tables on both sides at once, for describe.

@@ -128,13 +128,16 @@ func run(scale, runs int, bin string, hold bool) error {
 	if err := waitFor(ctx, src, "bench", "SELECT active FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
 		return err
 	}
-	var incs, keyFloors []time.Duration
-	for i := range runs {
+	// change changes 1% of the accounts, the nth time, and waits for the target to have it.
+	change := func(n int) error {
 		if err := src.Exec(ctx, "bench", "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0"); err != nil {
 			return err
 		}
-		want := fmt.Sprintf("SELECT count(*) = %d FROM pgbench_accounts WHERE abalance = %d", scale*1000, i+1)
-		if err := waitFor(ctx, tgt, "bench", want); err != nil {
+		return waitFor(ctx, tgt, "bench", fmt.Sprintf("SELECT count(*) = %d FROM pgbench_accounts WHERE abalance = %d", scale*1000, n))
+	}
+	var incs, keyFloors []time.Duration
+	for i := range runs {
+		if err := change(i + 1); err != nil {
 			return err
 		}
 		inc, out, err := cutover("validate", "--incremental")
@@ -156,10 +159,7 @@ func run(scale, runs int, bin string, hold bool) error {
 	// Once more, the changed rows read by key first, on pages as fresh as cutover's
 	// runs found them (the first reader prunes the old row versions and sets hint
 	// bits); cutover's pass then reads them warm.
-	if err := src.Exec(ctx, "bench", "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0"); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, tgt, "bench", fmt.Sprintf("SELECT count(*) = %d FROM pgbench_accounts WHERE abalance = %d", scale*1000, runs+1)); err != nil {
+	if err := change(runs + 1); err != nil {
 		return err
 	}
 	freshFloor, err := keysFloor(ctx, src, tgt, scale)
