@@ -379,15 +379,19 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 }
 
 // dirtyKeyArray is dirtyKeys for a key of one column: the keys stay the text of an
-// array, which the target builds (one group's array as it is) and the source casts.
+// array, which the target writes and the source casts. Several groups' arrays (and
+// the keys that differed last time) are joined as text; a key in more than one is
+// harmless (an index scan reads each value of an array once) but counted once.
 func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most int64) (keys validate.KeySet, whole bool, err error) {
 	// NULL keys: a truncate, or a table the stream names no key of. A key whose
 	// columns do not hold the validator's: the stream's replica identity is another.
-	// A key of the last differences is a JSON array of its columns.
-	var n int64
-	var text *string
+	// A key of the last differences is a JSON array of its columns. Merging the arrays
+	// in SQL (unnest, DISTINCT, array_agg) costs several times writing them.
+	var total int64
+	var texts []string
+	var failed *string
 	err = v.tgt.QueryRow(ctx, `
-		WITH d AS (
+		WITH d AS MATERIALIZED (
 		    SELECT keys, array_position(columns, $3) AS p, cardinality(columns) AS n
 		    FROM `+v.ctl.table("validation_dirty")+` WHERE schema_name = $1 AND table_name = $2),
 		f AS (
@@ -395,32 +399,82 @@ func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most i
 		    WHERE schema_name = $1 AND table_name = $2 AND CASE WHEN jsonb_typeof(key) = 'array' THEN jsonb_array_length(key) = 1 END),
 		w AS (
 		    SELECT coalesce(bool_or(keys IS NULL OR p IS NULL OR coalesce(cardinality(keys) % nullif(n, 0) <> 0, true) OR array_position(keys, NULL) IS NOT NULL), false) AS whole,
-		           count(*) AS groups, min(n) AS n
-		    FROM d),
-		k AS (
-		    SELECT w.whole, CASE
-		        WHEN w.whole THEN NULL
-		        WHEN w.groups = 1 AND w.n = 1 AND NOT EXISTS (SELECT FROM f) THEN (SELECT keys FROM d)
-		        ELSE (SELECT array_agg(k) FROM (
-		            SELECT DISTINCT k FROM (
-		                SELECT d.keys[(i - 1) * d.n + d.p] AS k FROM d, generate_series(1, cardinality(d.keys) / d.n) AS i
-		                UNION ALL SELECT k FROM f) u) u)
-		        END AS keys
-		    FROM w)
-		SELECT whole, coalesce(cardinality(keys), 0), keys::text FROM k`, t.Schema, t.Name, t.Key[0]).Scan(&whole, &n, &text)
+		           coalesce(sum(cardinality(keys) / nullif(n, 0)), 0) + (SELECT count(*) FROM f) AS total
+		    FROM d)
+		SELECT w.whole, w.total,
+		    CASE WHEN NOT w.whole AND w.total <= $4 THEN (
+		        SELECT array_agg(CASE WHEN n = 1 THEN keys
+		            ELSE ARRAY(SELECT u.k FROM unnest(keys) WITH ORDINALITY AS u(k, i) WHERE (u.i - 1) % n = p - 1 ORDER BY u.i) END::text)
+		        FROM d WHERE cardinality(keys) > 0) END,
+		    CASE WHEN NOT w.whole AND w.total <= $4 THEN (SELECT array_agg(k)::text FROM f) END
+		FROM w`, t.Schema, t.Name, t.Key[0], most).Scan(&whole, &total, &texts, &failed)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
 	}
-	if whole || n > most {
+	if whole || total > most {
 		return nil, true, nil
 	}
-	if text == nil {
-		return validate.KeyList(nil), false, nil
+	oneGroup := len(texts) == 1 && failed == nil // its keys each once
+	if failed != nil {
+		texts = append(texts, *failed)
 	}
-	return &keyArray{text: *text, n: int(n), decode: func(ctx context.Context) (vals []string, err error) {
-		err = v.tgt.QueryRow(ctx, "SELECT $1::text::text[]", *text).Scan(&vals)
+	a := &keyArray{}
+	a.decode = func(ctx context.Context) (vals []string, err error) {
+		err = v.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT k), '{}') FROM unnest($1::text::text[]) AS k", a.text).Scan(&vals)
 		return vals, err
-	}}, false, nil
+	}
+	switch {
+	case len(texts) == 0:
+		return validate.KeyList(nil), false, nil
+	case oneGroup:
+		a.text, a.n = texts[0], int(total)
+	default:
+		if a.text, a.n, err = joinArrays(texts, int(total)); err != nil {
+			return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
+		}
+	}
+	return a, false, nil
+}
+
+// joinArrays joins the texts of one-dimensional arrays (as PostgreSQL writes them)
+// into one, and counts its distinct elements: the same value is written the same
+// way in each. elements is about how many there are.
+func joinArrays(texts []string, elements int) (joined string, distinct int, err error) {
+	seen := make(map[string]struct{}, elements)
+	var b strings.Builder
+	size := 0
+	for _, text := range texts {
+		size += len(text)
+	}
+	b.Grow(size)
+	b.WriteByte('{')
+	for _, text := range texts {
+		if len(text) < 2 || text[0] != '{' || text[len(text)-1] != '}' {
+			return "", 0, fmt.Errorf("not the text of an array: %.40q", text)
+		}
+		inner := text[1 : len(text)-1]
+		if inner == "" {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(inner)
+		start, quoted := 0, false
+		for i := 0; i <= len(inner); i++ {
+			switch {
+			case i == len(inner) || (!quoted && inner[i] == ','):
+				seen[inner[start:i]] = struct{}{}
+				start = i + 1
+			case inner[i] == '"':
+				quoted = !quoted
+			case inner[i] == '\\' && quoted:
+				i++ // the escaped character
+			}
+		}
+	}
+	b.WriteByte('}')
+	return b.String(), len(seen), nil
 }
 
 // dirtyKeys reads, in the target's snapshot, the keys of the rows changed since the

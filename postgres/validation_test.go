@@ -518,3 +518,34 @@ func TestValidateRefusesAnotherControlVersion(t *testing.T) {
 		t.Fatalf("validate with a control schema of v7: %v", err)
 	}
 }
+
+func TestJoinArrays(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, pgtest.Target(t))
+	for _, c := range []struct {
+		in       []string
+		joined   string
+		distinct int
+	}{
+		{[]string{"{1,2}", "{2,3}"}, "{1,2,2,3}", 3},
+		{[]string{"{}", "{a}", "{}"}, "{a}", 1},
+		{[]string{`{"a,b",c}`, `{"a,b","x\"y"}`, `{"x\"y","b\\\\"}`}, `{"a,b",c,"a,b","x\"y","x\"y","b\\\\"}`, 4},
+		{[]string{`{"\\",",",a}`, `{"\\"}`}, `{"\\",",",a,"\\"}`, 3},
+	} {
+		joined, n, err := joinArrays(c.in, 2)
+		if err != nil || joined != c.joined || n != c.distinct {
+			t.Errorf("joinArrays(%q) = %q, %d, %v; want %q, %d", c.in, joined, n, err, c.joined, c.distinct)
+		}
+		// The server reads the joined text as the arrays' elements, in order.
+		var want []string
+		for _, text := range c.in {
+			want = append(want, pgtest.QueryVal[[]string](t, db, "SELECT $1::text::text[]", text)...)
+		}
+		if got := pgtest.QueryVal[[]string](t, db, "SELECT $1::text::text[]", joined); !slices.Equal(got, want) {
+			t.Errorf("joinArrays(%q): the server reads %q, want %q", c.in, got, want)
+		}
+	}
+	if _, _, err := joinArrays([]string{"1,2"}, 0); err == nil {
+		t.Error("joinArrays took a text that is no array")
+	}
+}
