@@ -9,7 +9,9 @@
 // and the medians compared. Then 1% of pgbench_accounts' rows change on the source and
 // cutover validate --incremental rereads what changed, timed against the full pass, and
 // against the changed rows alone read by key on both sides (after cutover's pass, pages
-// warm; and once before it, on pages as fresh as cutover's runs find them).
+// warm; and once before it, on pages as fresh as cutover's runs find them). Last, 1%
+// changes in two transactions, whose keys the applier records as two groups, and an
+// incremental pass merges them.
 // Run with: make bench-validate (SCALE, RUNS).
 package main
 
