@@ -62,12 +62,14 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			// cutover finish may have begun while replication started: it is a
 			// clean stop, not the task's failure. A rollback may have stopped this
 			// direction (and dropped its slot) while it started: follow the new one.
-			if now, phase, rerr := readDirection(ctx, p); rerr == nil && (phase == PhaseFinishing || now != dir) {
-				if phase == PhaseFinishing {
+			if now, phase, rerr := readDirection(ctx, p); rerr == nil {
+				switch {
+				case phase == PhaseFinishing:
 					return nil
+				case now != dir:
+					disp.Step(fmt.Sprintf("replication %s ended as the direction changed to %s: %v", dir, now, err))
+					continue
 				}
-				disp.Step(fmt.Sprintf("replication %s ended as the direction changed to %s: %v", dir, now, err))
-				continue
 			}
 			return err
 		}

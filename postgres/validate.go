@@ -364,19 +364,20 @@ func (r *pgReader) SumKeys(ctx context.Context, t *validate.Table, keys validate
 	return s, nil
 }
 
-// keyArray is keys of one column as the text of a PostgreSQL array.
+// keyArray is keys of one column as the text of a PostgreSQL array; a key may be in it
+// more than once.
 type keyArray struct {
-	text   string
-	n      int
-	decode func(ctx context.Context) ([]string, error)
+	text string
+	n    int       // distinct keys
+	conn *pgx.Conn // a connection that decodes it
 }
 
 func (a *keyArray) Len() int { return a.n }
 
 func (a *keyArray) Keys(ctx context.Context) ([][]string, error) {
-	vals, err := a.decode(ctx)
-	if err != nil {
-		return nil, err
+	var vals []string
+	if err := a.conn.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT k), '{}') FROM unnest($1::text::text[]) AS k", a.text).Scan(&vals); err != nil {
+		return nil, fmt.Errorf("decode the changed keys: %w", err)
 	}
 	keys := make([][]string, len(vals))
 	for i := range vals {

@@ -418,11 +418,7 @@ func (v *validator) dirtyKeyArray(ctx context.Context, t *validate.Table, most i
 	if failed != nil {
 		texts = append(texts, *failed)
 	}
-	a := &keyArray{}
-	a.decode = func(ctx context.Context) (vals []string, err error) {
-		err = v.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT k), '{}') FROM unnest($1::text::text[]) AS k", a.text).Scan(&vals)
-		return vals, err
-	}
+	a := &keyArray{conn: v.tgt}
 	switch {
 	case len(texts) == 0:
 		return validate.KeyList(nil), false, nil
@@ -902,7 +898,11 @@ func (v *validator) flushRecords(ctx context.Context) error {
 		b.Queue("COMMIT")
 	})
 	if err != nil {
-		return fmt.Errorf("target: record the validation of %d tables: %w", len(v.pending), err)
+		names := make([]string, len(v.pending))
+		for i, tv := range v.pending {
+			names[i] = pgx.Identifier{tv.Schema, tv.Table}.Sanitize()
+		}
+		return fmt.Errorf("target: record the validation of %s: %w", strings.Join(names, ", "), err)
 	}
 	v.pending = v.pending[:0]
 	return nil

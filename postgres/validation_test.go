@@ -256,10 +256,10 @@ func TestValidateUnderWriteLoad(t *testing.T) {
 	}
 }
 
-func TestValidateIncremental(t *testing.T) {
-	t.Parallel()
-	src, tgt := pair(t)
-	src.Exec(t, validationSchema)
+// trackedAndValidated loads the target, starts change data capture recording the
+// changed keys, and validates every table once: what an incremental pass starts from.
+func trackedAndValidated(t *testing.T, src, tgt *pgtest.DB) (*plan.Plan, *cdcRun) {
+	t.Helper()
 	fullLoad(t, src, tgt, "")
 	p := validatePlan(t, src, tgt)
 	r := startCDC(t, src, tgt, "validation: {track_changes: true}\n")
@@ -267,6 +267,14 @@ func TestValidateIncremental(t *testing.T) {
 	if rep := runValidate(t, p); !rep.Equal {
 		t.Fatalf("first pass: %+v", rep.Tables)
 	}
+	return p, r
+}
+
+func TestValidateIncremental(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, validationSchema)
+	p, r := trackedAndValidated(t, src, tgt)
 	incremental := func(tables ...string) *ValidationReport {
 		t.Helper()
 		return validateWith(t, p, ValidateOptions{ChunkRows: 1000, Incremental: true}, tables...)
@@ -560,13 +568,7 @@ func TestValidateIncrementalWiderIdentity(t *testing.T) {
 		CREATE UNIQUE INDEX wide_id_code ON wide (id, code);
 		ALTER TABLE wide REPLICA IDENTITY USING INDEX wide_id_code;
 		INSERT INTO wide SELECT g, 'c' || g, 'v' FROM generate_series(1, 100) g`)
-	fullLoad(t, src, tgt, "")
-	p := validatePlan(t, src, tgt)
-	r := startCDC(t, src, tgt, "validation: {track_changes: true}\n")
-	caughtUp(t, src, tgt, r)
-	if rep := runValidate(t, p); !rep.Equal {
-		t.Fatalf("first pass: %+v", rep.Tables)
-	}
+	p, r := trackedAndValidated(t, src, tgt)
 	src.Exec(t, `UPDATE wide SET v = 'x' WHERE id IN (3, 4)`)
 	caughtUp(t, src, tgt, r)
 	src.Exec(t, `UPDATE wide SET v = 'y' WHERE id IN (4, 5)`)
