@@ -130,8 +130,20 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // Run applies events until the channel closes or ctx ends. A transaction left open
-// then is rolled back: the stream resends it after a restart.
+// then is rolled back: the stream resends it after a restart. A change whose statement
+// could not be built or prepared sends the group back to be applied change by change,
+// where the policy handles it.
 func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
+	err := a.run(ctx, events)
+	var ce *changeError
+	var retry *retryCarefully
+	if a.careful == 0 && errors.As(err, &ce) && !errors.As(err, &retry) {
+		return &retryCarefully{lsn: a.txnLSN, cause: err}
+	}
+	return err
+}
+
+func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 	defer func() {
 		if a.inTxn {
 			a.rollback(context.WithoutCancel(ctx))
@@ -237,13 +249,19 @@ func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
 	if err != nil {
 		return err
 	}
+	if c.Op == cdc.Update && len(c.Rel.Columns) == 0 {
+		return nil // a table without columns: an update changes nothing
+	}
 	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
 	shape := shapeKey(c, tt, rewrite)
 	name, ok := tt.prepared[shape]
 	if !ok {
-		sql := statementSQL(c, tt, rewrite)
+		sql, err := statementSQL(c, tt, rewrite)
+		if err != nil {
+			return &changeError{err}
+		}
 		if name, err = a.prepare(ctx, sql); err != nil {
-			return fmt.Errorf("%s on %s: prepare %s: %w", c.Op, tt.qname, sql, err)
+			return &changeError{fmt.Errorf("%s on %s: prepare %s: %w", c.Op, tt.qname, sql, err)}
 		}
 		tt.prepared[shape] = name
 	}
@@ -295,41 +313,90 @@ type targetTable struct {
 	cols     []string          // per stream column: its name, quoted
 	always   []bool            // per stream column: a GENERATED ALWAYS identity column
 	types    []string          // per stream column: its type, for casts
+	viaText  []bool            // per stream column: sent to unnest() as text, cast row by row (see targetColumns)
+	bases    []string          // per stream column: the base type of a domain, "" for other types
 	prepared map[string]string // shape of change -> prepared statement
+	// generatedKey names a generated column of the table's replica identity: the
+	// stream does not send it, so a change keyed by the rest cannot find its row.
+	generatedKey string
 }
+
+// targetColumns reads a table's columns on the target. viatext: a value of the type
+// cannot be an element of the typed array unnest() reads rows from. A composite (or
+// a domain over one) would be expanded into its fields, an array flattened, and a
+// type whose array delimiter is not a comma (box) misread.
+const targetColumns = `
+	SELECT a.attname, a.attidentity = 'a', format_type(a.atttypid, a.atttypmod),
+	       bt.typtype = 'c' OR bt.typcategory = 'A' OR bt.typdelim <> ',',
+	       a.attgenerated <> '' AND a.attnum = ANY (coalesce(
+	           (SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisreplident),
+	           (SELECT i.indkey::int2[] FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+	            WHERE i.indrelid = a.attrelid AND i.indisprimary AND c.relreplident = 'd'))),
+	       CASE WHEN bt.oid <> a.atttypid THEN format_type(bt.oid, NULL) ELSE '' END
+	FROM pg_attribute a
+	CROSS JOIN LATERAL (
+	    WITH RECURSIVE base(oid) AS (
+	        SELECT a.atttypid
+	      UNION ALL
+	        SELECT t.typbasetype FROM pg_type t JOIN base ON t.oid = base.oid WHERE t.typtype = 'd')
+	    SELECT bt.* FROM base JOIN pg_type bt ON bt.oid = base.oid WHERE bt.typtype <> 'd') bt
+	WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+	ORDER BY a.attnum`
 
 func (a *applier) target(ctx context.Context, rel *cdc.Relation) (*targetTable, error) {
 	if tt, ok := a.targets[rel]; ok {
 		return tt, nil
 	}
 	q := pgx.Identifier{rel.Schema, rel.Name}.Sanitize()
-	res := a.conn.ExecParams(ctx, `SELECT attname, attidentity = 'a', format_type(atttypid, atttypmod) FROM pg_attribute
-		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [][]byte{[]byte(q)}, nil, nil, nil).Read()
+	res := a.conn.ExecParams(ctx, targetColumns, [][]byte{[]byte(q)}, nil, nil, nil).Read()
 	if res.Err != nil {
-		return nil, fmt.Errorf("table %s on the target: %w", q, res.Err)
+		return nil, &changeError{fmt.Errorf("table %s on the target: %w", q, res.Err)}
 	}
 	type col struct {
-		always bool
-		typ    string
+		always, viaText bool
+		typ, base       string
 	}
 	cols := map[string]col{}
-	for _, r := range res.Rows {
-		cols[string(r[0])] = col{string(r[1]) == "t", string(r[2])}
-	}
 	tt := &targetTable{qname: q, cols: make([]string, len(rel.Columns)), always: make([]bool, len(rel.Columns)),
-		types: make([]string, len(rel.Columns)), prepared: map[string]string{}}
+		types: make([]string, len(rel.Columns)), viaText: make([]bool, len(rel.Columns)), bases: make([]string, len(rel.Columns)),
+		prepared: map[string]string{}}
+	for _, r := range res.Rows {
+		cols[string(r[0])] = col{string(r[1]) == "t", string(r[3]) == "t", string(r[2]), string(r[5])}
+		if string(r[4]) == "t" && tt.generatedKey == "" {
+			tt.generatedKey = pgx.Identifier{string(r[0])}.Sanitize()
+		}
+	}
 	for i, c := range rel.Columns {
 		tt.cols[i] = pgx.Identifier{c.Name}.Sanitize()
 		tc, ok := cols[c.Name]
 		if !ok {
-			return nil, fmt.Errorf("table %s on the target has no column %s, which the source sends: add it on the target (ALTER TABLE %s ADD COLUMN ...), then run cutover start again",
-				q, pgx.Identifier{c.Name}.Sanitize(), q)
+			return nil, &changeError{fmt.Errorf("table %s on the target has no column %s, which the source sends: add it on the target (ALTER TABLE %s ADD COLUMN ...), then run cutover start again",
+				q, pgx.Identifier{c.Name}.Sanitize(), q)}
 		}
-		tt.always[i], tt.types[i] = tc.always, tc.typ
+		tt.always[i], tt.types[i], tt.viaText[i], tt.bases[i] = tc.always, tc.typ, tc.viaText, tc.base
 	}
 	a.targets[rel] = tt
 	return tt, nil
 }
+
+// keyEquals renders the key column i equal to a value. Both sides are cast: = does not
+// resolve for a parameter of unknown type against a domain over an enum, nor between
+// two values of such a domain, so a domain is compared as its base type (the index
+// on the column still serves).
+func (tt *targetTable) keyEquals(i int, col, value string) string {
+	if tt.bases[i] != "" {
+		return col + "::" + tt.bases[i] + " = " + value + "::" + tt.bases[i]
+	}
+	return col + " = " + value + "::" + tt.types[i]
+}
+
+// changeError is an error of one change rather than of the connection: building or
+// preparing its statement failed. The change goes to apply_exceptions and the
+// cdc.on_error policy decides, as when the statement itself fails.
+type changeError struct{ err error }
+
+func (e *changeError) Error() string { return e.err.Error() }
+func (e *changeError) Unwrap() error { return e.err }
 
 func (a *applier) prepare(ctx context.Context, sql string) (string, error) {
 	if name, ok := a.prepared[sql]; ok {
@@ -465,9 +532,6 @@ func (a *applier) rollback(ctx context.Context) {
 
 func itoa(n int64) []byte { return []byte(fmt.Sprint(n)) }
 
-// typesWithoutEquality are compared as text when a whole row identifies itself.
-var typesWithoutEquality = map[uint32]bool{114: true /* json */, 142: true /* xml */, 600: true /* point */, 601: true /* lseg */, 602: true /* path */, 604: true /* polygon */, 628: true /* line */, 718: true /* circle */}
-
 // A statement binds its values in the order binds walks them: the SQL (built once per
 // shape of change) and the parameters (built for every change) both follow it.
 type bindKind byte
@@ -544,37 +608,56 @@ func params(c *cdc.Change, tt *targetTable, rewrite bool) [][]byte {
 }
 
 // statementSQL renders the SQL of a change's shape.
-func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) string {
+//
+// A row is found by its key with the key's =, which a unique index makes exact: one
+// row at most is equal. A table whose whole row is its identity (REPLICA IDENTITY
+// FULL) has no such index, and = is not identity there: 1.0 = 1.00, '1 day' =
+// '24 hours', boxes of equal areas, 0 = -0, text under a nondeterministic collation;
+// and some types have no = at all (json, jsonpath, xml, point). Its row is found by the
+// exact image of its values (record_image_eq: NULLs match NULLs), one row of identical
+// ones by ctid.
+func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) (string, error) {
 	q, cols := tt.qname, tt.cols
 	full := true // every column is the key: REPLICA IDENTITY FULL
 	for _, col := range c.Rel.Columns {
 		full = full && col.Key
 	}
-	var values, conds []string
+	var values, conds, fullCols, fullParams []string
 	valueOf := map[int]string{}
 	binds(c, tt, rewrite, func(k bindKind, i int, _ cdc.Value) {
-		p := fmt.Sprintf("$%d", len(values)+len(conds)+1)
+		p := fmt.Sprintf("$%d", len(values)+len(conds)+len(fullParams)+1)
 		switch {
 		case k == bindValue:
 			values = append(values, p)
 			valueOf[i] = p
 		case !full:
-			conds = append(conds, cols[i]+" = "+p)
-		case typesWithoutEquality[c.Rel.Columns[i].TypeID]:
-			conds = append(conds, cols[i]+"::text IS NOT DISTINCT FROM "+p+"::text")
+			conds = append(conds, tt.keyEquals(i, cols[i], p))
 		default:
-			conds = append(conds, cols[i]+" IS NOT DISTINCT FROM "+p)
+			fullCols = append(fullCols, cols[i])
+			fullParams = append(fullParams, p+"::"+tt.types[i])
 		}
 	})
+	if c.Op != cdc.Insert && !full {
+		if len(conds) == 0 || tt.generatedKey != "" {
+			return "", fmt.Errorf("%s on %s: the change stream identifies its rows by %d of its columns, not by its whole key: its replica identity has the generated column %s, which PostgreSQL does not publish. Fix on the source: ALTER TABLE %s REPLICA IDENTITY FULL (or USING INDEX on a unique index without generated columns), then run cutover start again",
+				c.Op, q, len(conds), tt.generatedKey, q)
+		}
+	}
 	where := strings.Join(conds, " AND ")
 	if full {
-		// Rows may repeat and hold NULLs: one row is matched, by ctid.
-		where = fmt.Sprintf("ctid = (SELECT ctid FROM ONLY %s WHERE %s LIMIT 1)", q, where)
+		// Rows may repeat: one row is matched, by ctid.
+		match := ""
+		if len(fullCols) > 0 {
+			match = fmt.Sprintf(" WHERE record_image_eq(ROW(%s), ROW(%s))", strings.Join(fullCols, ", "), strings.Join(fullParams, ", "))
+		}
+		where = fmt.Sprintf("ctid = (SELECT ctid FROM ONLY %s%s LIMIT 1)", q, match)
 	}
 	switch {
+	case c.Op == cdc.Insert && len(cols) == 0:
+		return fmt.Sprintf("INSERT INTO %s DEFAULT VALUES", q), nil // no column the stream sends
 	case c.Op == cdc.Insert:
 		// OVERRIDING SYSTEM VALUE keeps the source's values of GENERATED ALWAYS identity columns.
-		return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", q, strings.Join(cols, ", "), strings.Join(values, ", "))
+		return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", q, strings.Join(cols, ", "), strings.Join(values, ", ")), nil
 	case c.Op == cdc.Update && rewrite:
 		// A GENERATED ALWAYS identity column cannot be set by UPDATE: when its value may
 		// have changed, the row is deleted and inserted again in one statement, unchanged
@@ -588,7 +671,7 @@ func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) string {
 			}
 		}
 		return fmt.Sprintf("WITH old AS (DELETE FROM ONLY %s WHERE %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM old",
-			q, where, q, strings.Join(cols, ", "), strings.Join(vals, ", "))
+			q, where, q, strings.Join(cols, ", "), strings.Join(vals, ", ")), nil
 	case c.Op == cdc.Update:
 		sets := make([]string, 0, len(valueOf))
 		for i := range cols {
@@ -597,9 +680,9 @@ func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) string {
 			}
 		}
 		// ONLY: an inheritance parent's row, not its children's.
-		return fmt.Sprintf("UPDATE ONLY %s SET %s WHERE %s", q, strings.Join(sets, ", "), where)
+		return fmt.Sprintf("UPDATE ONLY %s SET %s WHERE %s", q, strings.Join(sets, ", "), where), nil
 	default:
-		return fmt.Sprintf("DELETE FROM ONLY %s WHERE %s", q, where)
+		return fmt.Sprintf("DELETE FROM ONLY %s WHERE %s", q, where), nil
 	}
 }
 
@@ -627,10 +710,14 @@ func keyText(c *cdc.Change) string {
 	return strings.Join(keys, ", ")
 }
 
-// statement renders a change as SQL with its parameters.
-func statement(c *cdc.Change, tt *targetTable) (string, [][]byte) {
+// statement renders a change as SQL, for the record of an exception.
+func statement(c *cdc.Change, tt *targetTable) string {
 	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
-	return statementSQL(c, tt, rewrite), params(c, tt, rewrite)
+	sql, err := statementSQL(c, tt, rewrite)
+	if err != nil {
+		return ""
+	}
+	return sql
 }
 
 // needsRewrite says whether an update must be a delete and insert: it touches a
@@ -662,27 +749,44 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	a.batch.ExecParams("SAVEPOINT cutover_change", nil, nil, nil, nil)
-	a.queued = append(a.queued, queued{})
-	if err := a.queue(ctx, c, pos); err != nil {
+	// The savepoint first: preparing the change's statement may fail, and that aborts
+	// the transaction as much as running it.
+	if _, err := a.conn.Exec(ctx, "SAVEPOINT cutover_change").ReadAll(); err != nil {
 		return err
 	}
-	results, err := a.conn.ExecBatch(ctx, a.batch).ReadAll()
-	sent := a.queued
-	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
-	if err == nil && len(results) == len(sent) {
-		last := results[len(results)-1]
-		if (c.Op == cdc.Update || c.Op == cdc.Delete) && last.CommandTag.RowsAffected() == 0 {
-			err = errNotOnTarget
-		}
-	}
-	if err == nil {
+	err := a.queue(ctx, c, pos)
+	if err == nil && len(a.queued) == 0 {
 		_, err := a.conn.Exec(ctx, "RELEASE SAVEPOINT cutover_change").ReadAll()
-		return err
+		return err // nothing to run (an update of a table without columns)
 	}
-	var pgErr *pgconn.PgError
-	if !errors.Is(err, errNotOnTarget) && !errors.As(err, &pgErr) {
-		return err // the connection, not the change
+	var described error
+	if err == nil {
+		var results []*pgconn.Result
+		results, err = a.conn.ExecBatch(ctx, a.batch).ReadAll()
+		sent := a.queued
+		a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
+		if err == nil && len(results) == len(sent) {
+			last := results[len(results)-1]
+			if (c.Op == cdc.Update || c.Op == cdc.Delete) && last.CommandTag.RowsAffected() == 0 {
+				err = errNotOnTarget
+			}
+		}
+		if err == nil {
+			_, err := a.conn.Exec(ctx, "RELEASE SAVEPOINT cutover_change").ReadAll()
+			return err
+		}
+		var pgErr *pgconn.PgError
+		if !errors.Is(err, errNotOnTarget) && !errors.As(err, &pgErr) {
+			return err // the connection, not the change
+		}
+		described = sent[len(sent)-1].describe(err)
+	} else {
+		var ce *changeError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
+		described = queued{op: c.Op, rel: c.Rel, pos: pos, change: c}.describe(err)
 	}
 	ex := a.exception(c, err)
 	a.metrics.Exception()
@@ -693,7 +797,7 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 			return fmt.Errorf("record the apply exception: %w (the change: %v)", xerr, err)
 		}
 		return &ApplyError{Err: fmt.Errorf("%w\nthe change is recorded in %s.apply_exceptions; fix the target (or set cdc.on_error: log or suspend_table), then run cutover start again",
-			sent[len(sent)-1].describe(err), a.control)}
+			described, a.control)}
 	}
 	a.batch.ExecParams("ROLLBACK TO SAVEPOINT cutover_change", nil, nil, nil, nil)
 	a.batch.ExecParams(ex.sql, ex.params, nil, nil, nil)
@@ -737,7 +841,7 @@ func (a *applier) exception(c *cdc.Change, cause error) exceptionRow {
 	if c.Op == cdc.Truncate {
 		stmt = "TRUNCATE"
 	} else if tt, err := a.target(context.Background(), c.Rel); err == nil {
-		stmt, _ = statement(c, tt)
+		stmt = statement(c, tt)
 	}
 	return exceptionRow{
 		sql: "INSERT INTO " + a.control + `.apply_exceptions (task, schema_name, table_name, operation, statement, "values", error, position, commit_time, policy)

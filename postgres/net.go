@@ -265,8 +265,7 @@ func (t *netTable) queue(ctx context.Context, a *applier, pos string) error {
 			inserts = append(inserts, r)
 		}
 	}
-	multi := t.tt.multiRowInsert()
-	if len(deletes) > 1 && multi {
+	if len(deletes) > 1 {
 		if err := a.queueDeletes(ctx, t, deletes, pos); err != nil {
 			return err
 		}
@@ -277,7 +276,7 @@ func (t *netTable) queue(ctx context.Context, a *applier, pos string) error {
 			}
 		}
 	}
-	if len(updates) > 1 && multi {
+	if len(updates) > 1 {
 		if err := a.queueUpdates(ctx, t, updates, pos); err != nil {
 			return err
 		}
@@ -288,13 +287,8 @@ func (t *netTable) queue(ctx context.Context, a *applier, pos string) error {
 			}
 		}
 	}
-	if len(inserts) == 1 || !multi {
-		for _, r := range inserts {
-			if err := one(&cdc.Change{Op: cdc.Insert, Rel: t.rel, New: r.image}); err != nil {
-				return err
-			}
-		}
-		return nil
+	if len(inserts) == 1 {
+		return one(&cdc.Change{Op: cdc.Insert, Rel: t.rel, New: inserts[0].image})
 	}
 	if len(inserts) > 0 {
 		return a.queueInserts(ctx, t, inserts, pos)
@@ -302,16 +296,21 @@ func (t *netTable) queue(ctx context.Context, a *applier, pos string) error {
 	return nil
 }
 
-// multiRowInsert says whether the table's rows can go in one INSERT from unnest():
-// not when a column is itself an array (unnest would flatten it) or a type whose
-// array text is not comma-separated.
-func (tt *targetTable) multiRowInsert() bool {
-	for _, typ := range tt.types {
-		if strings.HasSuffix(typ, "]") || typ == "box" {
-			return false
-		}
+// unnestArg is a column's parameter to unnest(): an array of its type, or, for a type
+// that cannot be an element of one (targetTable.viaText), an array of text.
+func (tt *targetTable) unnestArg(param, i int) string {
+	if tt.viaText[i] {
+		return fmt.Sprintf("$%d::text[]", param)
 	}
-	return true
+	return fmt.Sprintf("$%d::%s[]", param, tt.types[i])
+}
+
+// unnested is a column of unnest()'s rows as a value of its type.
+func (tt *targetTable) unnested(name string, i int) string {
+	if tt.viaText[i] {
+		return name + "::" + tt.types[i]
+	}
+	return name
 }
 
 // arrays renders, for each given column, the rows' values (their keys, with key) as
@@ -336,7 +335,7 @@ func (a *applier) queueMulti(ctx context.Context, t *netTable, shape string, sql
 		q := sql()
 		var err error
 		if name, err = a.prepare(ctx, q); err != nil {
-			return fmt.Errorf("%s on %s: prepare %s: %w", op, t.tt.qname, q, err)
+			return &changeError{fmt.Errorf("%s on %s: prepare %s: %w", op, t.tt.qname, q, err)}
 		}
 		t.tt.prepared[shape] = name
 	}
@@ -364,7 +363,7 @@ func keyColumns(rel *cdc.Relation) []int {
 func unnestFrom(tt *targetTable, cols []int, first int) string {
 	casts, names := make([]string, len(cols)), make([]string, len(cols))
 	for p, i := range cols {
-		casts[p] = fmt.Sprintf("$%d::%s[]", first+p, tt.types[i])
+		casts[p] = tt.unnestArg(first+p, i)
 		names[p] = fmt.Sprintf("v%d", i)
 	}
 	return fmt.Sprintf("unnest(%s) AS v(%s)", strings.Join(casts, ", "), strings.Join(names, ", "))
@@ -376,7 +375,7 @@ func (a *applier) queueDeletes(ctx context.Context, t *netTable, rows []*netRow,
 	sql := func() string {
 		conds := make([]string, len(keys))
 		for p, i := range keys {
-			conds[p] = fmt.Sprintf("%s = v.v%d", t.tt.cols[i], i)
+			conds[p] = t.tt.keyEquals(i, t.tt.cols[i], fmt.Sprintf("v.v%d", i))
 		}
 		return fmt.Sprintf("DELETE FROM ONLY %s USING %s WHERE %s", t.tt.qname, unnestFrom(t.tt, keys, 1), strings.Join(conds, " AND "))
 	}
@@ -420,11 +419,11 @@ func (a *applier) queueUpdates(ctx context.Context, t *netTable, rows []*netRow,
 		sql := func() string {
 			sets := make([]string, len(g.sets))
 			for p, i := range g.sets {
-				sets[p] = fmt.Sprintf("%s = v.v%d", t.tt.cols[i], i)
+				sets[p] = fmt.Sprintf("%s = %s", t.tt.cols[i], t.tt.unnested(fmt.Sprintf("v.v%d", i), i))
 			}
 			conds := make([]string, len(keys))
 			for p, i := range keys {
-				conds[p] = fmt.Sprintf("%s.%s = v.k%d", t.tt.qname, t.tt.cols[i], i)
+				conds[p] = t.tt.keyEquals(i, t.tt.qname+"."+t.tt.cols[i], fmt.Sprintf("v.k%d", i))
 			}
 			// The key columns come twice when they are also set: unnest names them apart.
 			return fmt.Sprintf("UPDATE ONLY %s SET %s FROM %s WHERE %s", t.tt.qname, strings.Join(sets, ", "),
@@ -442,11 +441,11 @@ func (a *applier) queueUpdates(ctx context.Context, t *netTable, rows []*netRow,
 func unnestFromNamed(tt *targetTable, sets, keys []int) string {
 	var casts, names []string
 	for _, i := range sets {
-		casts = append(casts, fmt.Sprintf("$%d::%s[]", len(casts)+1, tt.types[i]))
+		casts = append(casts, tt.unnestArg(len(casts)+1, i))
 		names = append(names, fmt.Sprintf("v%d", i))
 	}
 	for _, i := range keys {
-		casts = append(casts, fmt.Sprintf("$%d::%s[]", len(casts)+1, tt.types[i]))
+		casts = append(casts, tt.unnestArg(len(casts)+1, i))
 		names = append(names, fmt.Sprintf("k%d", i))
 	}
 	return fmt.Sprintf("unnest(%s) AS v(%s)", strings.Join(casts, ", "), strings.Join(names, ", "))
@@ -457,14 +456,18 @@ func (a *applier) queueInserts(ctx context.Context, t *netTable, rows []*netRow,
 	tt := t.tt
 	name, ok := tt.prepared["multi-insert"]
 	if !ok {
-		casts := make([]string, len(tt.cols))
+		all := make([]int, len(tt.cols))
+		selected := make([]string, len(tt.cols))
 		for i := range tt.cols {
-			casts[i] = fmt.Sprintf("$%d::%s[]", i+1, tt.types[i])
+			all[i] = i
+			selected[i] = tt.unnested(fmt.Sprintf("v.v%d", i), i)
 		}
-		sql := fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT * FROM unnest(%s)", tt.qname, strings.Join(tt.cols, ", "), strings.Join(casts, ", "))
+		// The columns named, not *: unnest() expands a composite value into its fields.
+		sql := fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s", tt.qname, strings.Join(tt.cols, ", "),
+			strings.Join(selected, ", "), unnestFrom(tt, all, 1))
 		var err error
 		if name, err = a.prepare(ctx, sql); err != nil {
-			return fmt.Errorf("insert on %s: prepare %s: %w", tt.qname, sql, err)
+			return &changeError{fmt.Errorf("insert on %s: prepare %s: %w", tt.qname, sql, err)}
 		}
 		tt.prepared["multi-insert"] = name
 	}
