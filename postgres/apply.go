@@ -42,7 +42,7 @@ type applier struct {
 
 	policy    plan.ErrorPolicy
 	task      string
-	suspended map[[2]string]bool // tables no change is applied to any more
+	suspended map[[2]string]bool // tables no change is applied to any more (suspended or excluded)
 	// careful, when set, is the position of a source transaction that failed: up to
 	// and including it, each change runs on its own behind a savepoint, so the one
 	// that fails is recorded and handled by the policy while the others are applied.
@@ -96,7 +96,7 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 	a := &applier{control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
 		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, dirty: dirtySet{}, onCommitted: func(string, int) {},
 		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
-	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state = $1", TableSuspended)
+	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state IN ($1, $2)", TableSuspended, TableExcluded)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ type relation struct {
 	bytes         int64
 	rootName      string
 	siblingKey    string // for a partition without a key: the key its sibling partitions share
+	// identityGenerated lists the generated columns of the replica identity's key:
+	// logical decoding does not send them, so the rest does not identify a row.
+	identityGenerated string
 }
 
 func (r *relation) object() string { return "table " + r.qname }
@@ -59,7 +62,8 @@ func listRelations(ctx context.Context, conn *pgx.Conn) ([]*relation, error) {
 		                 WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
 		                   AND i.indpred IS NULL AND i.indexprs IS NULL
 		                   AND NOT EXISTS (SELECT 1 FROM pg_attribute a
-		                                   WHERE a.attrelid = c.oid AND a.attnum = ANY (i.indkey) AND NOT a.attnotnull)
+		                                   WHERE a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+		                                     AND (NOT a.attnotnull OR a.attgenerated <> ''))
 		                 ORDER BY i.indnatts, ic.relname LIMIT 1), ''),
 		       has_table_privilege(c.oid, 'SELECT'), has_schema_privilege(n.oid, 'USAGE'),
 		       pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner),
@@ -67,7 +71,11 @@ func listRelations(ctx context.Context, conn *pgx.Conn) ([]*relation, error) {
 		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
 		                 FROM pg_constraint con, unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
 		                 JOIN pg_attribute a ON a.attnum = k.attnum
-		                 WHERE con.conrelid = c.oid AND con.contype = 'p' AND a.attrelid = c.oid), '')
+		                 WHERE con.conrelid = c.oid AND con.contype = 'p' AND a.attrelid = c.oid), ''),
+		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+		                 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		                 WHERE i.indrelid = c.oid AND a.attgenerated <> ''
+		                   AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))), '')
 		FROM rel JOIN pg_class c ON c.oid = rel.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 		ORDER BY n.nspname, c.relname`)
 	if err != nil {
@@ -77,7 +85,7 @@ func listRelations(ctx context.Context, conn *pgx.Conn) ([]*relation, error) {
 		r := &relation{}
 		err := row.Scan(&r.oid, &r.root, &r.schema, &r.name, &r.qname, &r.kind, &r.persistence, &r.replident,
 			&r.isPartition, &r.pkName, &r.identityIndex, &r.uniqueIndex, &r.canSelect, &r.schemaUsage,
-			&r.owned, &r.owner, &r.rows, &r.bytes, &r.pkColumns)
+			&r.owned, &r.owner, &r.rows, &r.bytes, &r.pkColumns, &r.identityGenerated)
 		return r, err
 	})
 	if err != nil {

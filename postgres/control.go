@@ -45,6 +45,10 @@ const (
 	// TableSuspended: CDC stopped applying changes to the table after one failed
 	// (cdc.on_error: suspend_table); the exception is in apply_exceptions.
 	TableSuspended = "suspended"
+	// TableExcluded: the plan left the table out (tables.exclude) after it was loaded:
+	// CDC applies no change to it and validation skips it; its copy on the target
+	// stays as it was.
+	TableExcluded = "excluded"
 )
 
 // controlVersion marks a control schema with every table and column this version

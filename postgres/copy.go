@@ -48,13 +48,13 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		}
 	}
 	rows, err := conn.Query(ctx, `
-		SELECT a.attrelid, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
-		       pg_relation_size(a.attrelid), pg_relation_size(a.attrelid) / current_setting('block_size')::bigint,
+		SELECT t.oid, coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), ''),
+		       pg_relation_size(t.oid), pg_relation_size(t.oid) / current_setting('block_size')::bigint,
 		       coalesce(min(pk.conname), ''), coalesce(min(pg_get_constraintdef(pk.oid)), '')
-		FROM pg_attribute a
-		LEFT JOIN pg_constraint pk ON pk.conrelid = a.attrelid AND pk.contype = 'p'
-		WHERE a.attrelid = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-		GROUP BY a.attrelid`, oids)
+		FROM unnest($1::oid[]) AS t(oid)
+		LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+		LEFT JOIN pg_constraint pk ON pk.conrelid = t.oid AND pk.contype = 'p'
+		GROUP BY t.oid`, oids)
 	if err != nil {
 		return nil, err
 	}
@@ -84,11 +84,20 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 	return cp, rows.Err()
 }
 
+// columnList is the COPY's column list: none for a table without a column to copy
+// (no column at all, or only generated ones), whose rows are empty lines.
+func (s *copySpec) columnList() string {
+	if s.columns == "" {
+		return ""
+	}
+	return " (" + s.columns + ")"
+}
+
 // copyOutSQL reads chunk i of n by block range; the first and last ranges are open so
 // that every row visible in the snapshot falls in exactly one chunk.
 func (s *copySpec) copyOutSQL(i, n int) string {
 	if n <= 1 {
-		return fmt.Sprintf("COPY %s (%s) TO STDOUT", s.qname, s.columns)
+		return fmt.Sprintf("COPY %s%s TO STDOUT", s.qname, s.columnList())
 	}
 	where := []string{"true"}
 	if i > 0 {
@@ -179,7 +188,7 @@ func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int, moved f
 		pw.CloseWithError(err)
 		outErr <- err
 	}()
-	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", spec.qname, spec.columns))
+	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s%s FROM STDIN", spec.qname, spec.columnList()))
 	pr.CloseWithError(io.ErrClosedPipe) // unblocks the reader side if the target stopped early
 	srcErr := <-outErr
 	switch {

@@ -10,9 +10,11 @@ import (
 )
 
 // A table logical decoding cannot capture updates and deletes of: no primary key and
-// no replica identity index, or REPLICA IDENTITY NOTHING.
+// no replica identity index, REPLICA IDENTITY NOTHING, or an identity with a
+// generated column (which the stream does not send).
 func (r *relation) noIdentity() bool {
-	return r.replident == "n" || (r.replident == "d" && r.pkName == "") || (r.replident == "i" && !r.identityIndex)
+	return r.replident == "n" || (r.replident == "d" && r.pkName == "") || (r.replident == "i" && !r.identityIndex) ||
+		(r.replident != "f" && r.identityGenerated != "")
 }
 
 // published says whether a relation's changes can be streamed: partitions and plain

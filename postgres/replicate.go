@@ -64,6 +64,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			tableFrom[t.Schema+"."+t.Table] = t.Position
 		}
 	}
+	if !opts.reverse {
+		if err := excludeLeftOut(ctx, p, ctl, stats, disp); err != nil {
+			return err
+		}
+	}
 	if st.Phase == PhaseLoaded {
 		st.Phase = PhaseCDC
 		if err := ctl.SetState(ctx, st); err != nil {
@@ -214,6 +219,48 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 		lat.Reset()
 	}
+}
+
+// excludeLeftOut marks the loaded tables the plan now leaves out (tables.exclude
+// changed since the load) as excluded: their changes are no longer applied, and a
+// change that failed on one of them no longer stops the task.
+func excludeLeftOut(ctx context.Context, p *plan.Plan, ctl *Control, stats []TableStat, disp interface{ Step(string) }) error {
+	var leftOut []TableStat
+	for _, t := range stats {
+		if t.State != TableExcluded && !p.Tables.Includes(t.Schema, t.Table) {
+			leftOut = append(leftOut, t)
+		}
+	}
+	if len(leftOut) == 0 {
+		return nil
+	}
+	// A partition goes with its partitioned table: the plan's patterns name roots.
+	src, err := ConnectSide(ctx, "source", p.Source)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	all, err := listRelations(ctx, src)
+	if err != nil {
+		return fmt.Errorf("source: list the tables: %w", err)
+	}
+	included, _ := selectTables(all, p)
+	in := map[[2]string]bool{}
+	for _, r := range included {
+		in[[2]string{r.schema, r.name}] = true
+	}
+	for _, t := range leftOut {
+		if in[[2]string{t.Schema, t.Table}] {
+			continue
+		}
+		q := pgx.Identifier{t.Schema, t.Table}.Sanitize()
+		if err := ctl.tableUpdate(ctx, t.Schema, t.Table, "state = $3, error = $4", TableExcluded,
+			"left out by the plan (tables.exclude) after its load: its changes are no longer applied"); err != nil {
+			return err
+		}
+		disp.Step(fmt.Sprintf("table %s is left out by the plan now (tables.exclude): its changes are no longer applied, it is not validated, and its copy on the target stays as loaded (drop it there if it should not be migrated)", q))
+	}
+	return nil
 }
 
 // RetryFor is how long CDC keeps retrying a connection fault before it stops.

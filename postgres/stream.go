@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -196,7 +197,7 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 				if err != nil {
 					return err
 				}
-				m, err := pglogrepl.Parse(xld.WALData)
+				m, err := parseMessage(xld.WALData)
 				if err != nil {
 					return fmt.Errorf("decode the change stream at %s: %w", xld.WALStart, err)
 				}
@@ -329,6 +330,16 @@ func (s *stream) change(m pglogrepl.Message, txn pglogrepl.LSN) (*cdc.Change, er
 		return nil, nil
 	}
 	return c, nil
+}
+
+// parseMessage decodes a pgoutput message. pglogrepl refuses the insert of a row
+// without columns (a table with none, or only generated ones): its 7 bytes are the
+// relation and an empty tuple.
+func parseMessage(data []byte) (pglogrepl.Message, error) {
+	if len(data) == 8 && data[0] == 'I' && data[5] == 'N' && data[6] == 0 && data[7] == 0 {
+		return &pglogrepl.InsertMessage{RelationID: binary.BigEndian.Uint32(data[1:5]), Tuple: &pglogrepl.TupleData{}}, nil
+	}
+	return pglogrepl.Parse(data)
 }
 
 func row(t *pglogrepl.TupleData) cdc.Row {

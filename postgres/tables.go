@@ -146,6 +146,9 @@ func (a *assessment) replicaIdentity(ctx context.Context) error {
 			problem = "REPLICA IDENTITY NOTHING"
 		case r.replident == "d" && r.pkName == "", r.replident == "i" && !r.identityIndex:
 			problem = "no primary key and no replica identity index"
+		case r.replident != "f" && r.identityGenerated != "":
+			problem = fmt.Sprintf("its replica identity (%s) has the generated column(s) %s, which logical decoding does not send: the rest of the key does not identify a row",
+				map[string]string{"d": "the primary key " + r.pkName, "i": "the replica identity index"}[r.replident], r.identityGenerated)
 		case r.replident == "f" && r.pkName == "":
 			a.add(check.Info, "replica_identity", r.object(),
 				"REPLICA IDENTITY FULL without a primary key: updates and deletes are matched on every column, which is slow to apply on a large table",
@@ -157,7 +160,11 @@ func (a *assessment) replicaIdentity(ctx context.Context) error {
 		if r.isPartition {
 			problem += fmt.Sprintf(" (partition of %s)", r.rootName)
 		}
-		problem += ": logical decoding cannot capture its UPDATEs and DELETEs, and once the table is in a publication the application's UPDATE and DELETE on it fail on the source."
+		if r.identityGenerated != "" {
+			problem += ": cutover cannot find the target row of its UPDATEs and DELETEs."
+		} else {
+			problem += ": logical decoding cannot capture its UPDATEs and DELETEs, and once the table is in a publication the application's UPDATE and DELETE on it fail on the source."
+		}
 		sev := check.Warning
 		switch policy {
 		case plan.NoIdentityError:
@@ -178,6 +185,10 @@ func (a *assessment) replicaIdentity(ctx context.Context) error {
 func identityFix(r *relation) string {
 	var fix string
 	switch {
+	case r.identityGenerated != "" && r.uniqueIndex != "":
+		fix = fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s;  -- a unique index on NOT NULL columns, none generated", r.qname, r.uniqueIndex)
+	case r.identityGenerated != "":
+		fix = fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL;", r.qname)
 	case r.pkName != "":
 		fix = fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY DEFAULT;  -- uses its primary key %s", r.qname, r.pkName)
 	case r.siblingKey != "":

@@ -47,9 +47,11 @@ func describeTables(ctx context.Context, conn *pgx.Conn, tables [][2]string) (ma
 		qnames[i] = pgx.Identifier{t[0], t[1]}.Sanitize()
 	}
 	b := &pgx.Batch{}
+	// A table without columns is a row of NULLs.
 	b.Queue(`SELECT q.i, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attnotnull
-		FROM unnest($1::text[]) WITH ORDINALITY AS q(name, i) JOIN pg_attribute a ON a.attrelid = to_regclass(q.name)
-		WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY q.i, a.attnum`, qnames)
+		FROM unnest($1::text[]) WITH ORDINALITY AS q(name, i) JOIN pg_class c ON c.oid = to_regclass(q.name)
+		LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY q.i, a.attnum`, qnames)
 	b.Queue(`SELECT q.i, i.indexrelid, i.indisprimary, i.indisreplident, i.indkey::int2[], i.indnkeyatts
 		FROM unnest($1::text[]) WITH ORDINALITY AS q(name, i) JOIN pg_index i ON i.indrelid = to_regclass(q.name)
 		JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -61,9 +63,9 @@ func describeTables(ctx context.Context, conn *pgx.Conn, tables [][2]string) (ma
 	notNull := map[*tableShape]map[string]bool{}
 	shapes := map[[2]string]*tableShape{}
 	var i int
-	var num int16
-	var col, typ string
-	var gen, nn bool
+	var num *int16
+	var col, typ *string
+	var gen, nn *bool
 	rows, _ := res.Query()
 	if _, err := pgx.ForEachRow(rows, []any{&i, &num, &col, &typ, &gen, &nn}, func() error {
 		k := tables[i-1]
@@ -73,9 +75,12 @@ func describeTables(ctx context.Context, conn *pgx.Conn, tables [][2]string) (ma
 			shapes[k] = s
 			byNum[s], notNull[s] = map[int16]string{}, map[string]bool{}
 		}
-		s.columns = append(s.columns, col)
-		s.types[col], s.generated[col] = typ, gen
-		byNum[s][num], notNull[s][col] = col, nn
+		if col == nil {
+			return nil // no column
+		}
+		s.columns = append(s.columns, *col)
+		s.types[*col], s.generated[*col] = *typ, *gen
+		byNum[s][*num], notNull[s][*col] = *col, *nn
 		return nil
 	}); err != nil {
 		return nil, err
