@@ -204,6 +204,7 @@ func (a *assessment) extensionConfig(ctx context.Context) error {
 		       has_table_privilege(c.oid, 'SELECT')
 		FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(rel, cond)
 		JOIN pg_class c ON c.oid = u.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE e.extname <> 'pg_cron' -- its jobs are moved by the switch
 		ORDER BY 1, 2`)
 	if err != nil {
 		return fmt.Errorf("read the extensions' configuration tables: %w", err)
@@ -362,7 +363,7 @@ func (a *assessment) plannerStatistics(ctx context.Context) error {
 	}
 	a.add(check.Info, "planner_statistics", "database "+a.src.database,
 		what+" are not copied: the target's planner has none until autovacuum analyzes each table, so queries may take poor plans right after the switch",
-		fmt.Sprintf("after the full load, on the target: vacuumdb --analyze-in-stages --dbname=%s  (or ANALYZE;)", shellQuote(a.targetDatabase())))
+		`after the full load: vacuumdb --analyze-in-stages --dbname="$TARGET_URL"  (or ANALYZE; in the target database)`)
 	return nil
 }
 
@@ -510,13 +511,20 @@ func (a *assessment) tablespaces(ctx context.Context) error {
 		return fmt.Errorf("read the source's tablespaces: %w", err)
 	}
 	for _, s := range spaces {
-		var exists bool
-		if err := a.tgt.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tablespace WHERE spcname = $1)`, s.name).Scan(&exists); err != nil {
+		var exists, canCreate bool
+		if err := a.tgt.conn.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(has_tablespace_privilege(oid, 'CREATE')), false)
+			FROM pg_tablespace WHERE spcname = $1`, s.name).Scan(&exists, &canCreate); err != nil {
 			return fmt.Errorf("target: look up tablespace %s: %w", s.name, err)
 		}
-		if exists {
+		switch {
+		case exists && canCreate:
 			a.add(check.Info, "tablespace", "tablespace "+s.name,
 				fmt.Sprintf("%s are in tablespace %s on the source: the full load creates them in the target's tablespace of that name", listText(s.rels, 5), s.name), "")
+			continue
+		case exists:
+			a.add(check.Error, "tablespace", "tablespace "+s.name,
+				fmt.Sprintf("%s are in tablespace %s on the source; the target has it, but role %s may not create objects in it, so the schema restore would stop there", listText(s.rels, 5), s.name, a.tgt.user),
+				fmt.Sprintf("on the target: GRANT CREATE ON TABLESPACE %s TO %s;", a.ident(s.name), a.ident(a.tgt.user)))
 			continue
 		}
 		a.add(check.Error, "tablespace", "tablespace "+s.name,

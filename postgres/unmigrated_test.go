@@ -431,7 +431,8 @@ func TestUnmigratedObjects(t *testing.T) {
 	if ext != "" {
 		runFix(t, fixLine(t, r.Find("extension_config", ""), "pg_dump"), src, tgt)
 	}
-	tgt.Exec(t, "ANALYZE")
+	analyze, _, _ := strings.Cut(fixLine(t, r.Find("planner_statistics", ""), "vacuumdb"), "  (")
+	runFix(t, analyze, src, tgt)
 	lines, missing = missingOnTarget(t, src, tgt, slot)
 	for _, c := range []string{"pg_database", "pg_db_role_setting", "pg_shdescription", "pg_largeobject", "pg_statistic", "pg_statistic_ext_data"} {
 		if missing[c] {
@@ -574,23 +575,36 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// A target role that is not a superuser cannot create the source's event trigger.
-func TestEventTriggerNeedsSuperuserOnTarget(t *testing.T) {
+// A target role that is not a superuser cannot create the source's event trigger, nor
+// objects in a tablespace it has no CREATE on.
+func TestNonSuperuserTarget(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
+	role, pw := pgtest.NewRole(t, pgtest.Target(t), "")
+	space := "ts_" + role
+	for _, s := range []*pgtest.Server{pgtest.Source(t), pgtest.Target(t)} {
+		t.Cleanup(func() { _ = s.Exec(ctx, "postgres", "DROP TABLESPACE IF EXISTS "+space) })
+		inPlaceTablespace(t, s, space)
+	}
 	src, tgt := pair(t)
-	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY);
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY) TABLESPACE `+space+`;
 		CREATE FUNCTION guard() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'ddl'; END$$;
 		CREATE EVENT TRIGGER no_drops ON sql_drop EXECUTE FUNCTION guard();
 		ALTER EVENT TRIGGER no_drops DISABLE;`)
-	role, pw := pgtest.NewRole(t, tgt.Server, "")
 	tgt.Exec(t, fmt.Sprintf("GRANT CREATE ON DATABASE %s TO %s", tgt.Name, role))
-	r := assess(t, planFor(t, src.URL(), tgt.URLAs(role, pw), ""))
+	p := planFor(t, src.URL(), tgt.URLAs(role, pw), "")
+	r := assess(t, p)
 	f := mustFind(t, r, "event_trigger", "event trigger no_drops", check.Error)
 	const ddl = "CREATE EVENT TRIGGER no_drops ON sql_drop EXECUTE FUNCTION public.guard(); ALTER EVENT TRIGGER no_drops DISABLE;"
 	if !strings.Contains(f.Fix, ddl) {
 		t.Fatalf("fix: %s\nwant %s", f.Fix, ddl)
 	}
-	// The statement the fix gives recreates it as it is on the source.
+	f = mustFind(t, r, "tablespace", "tablespace "+space, check.Error)
+	tgt.Exec(t, f.Fix[strings.Index(f.Fix, "GRANT"):])
+	t.Cleanup(func() { _ = tgt.Server.Exec(ctx, "postgres", "REVOKE CREATE ON TABLESPACE "+space+" FROM "+role) })
+	mustFind(t, assess(t, p), "tablespace", "tablespace "+space, check.Info)
+
+	// The statement the fix gives recreates the event trigger as it is on the source.
 	src.Exec(t, "DROP EVENT TRIGGER no_drops")
 	src.Exec(t, ddl)
 	if got := pgtest.QueryVal[string](t, src, "SELECT evtevent || ' ' || evtenabled::text FROM pg_event_trigger WHERE evtname = 'no_drops'"); got != "sql_drop D" {
