@@ -350,7 +350,9 @@ func (a *assessment) plannerStatistics(ctx context.Context) error {
 	err := a.src.conn.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		        WHERE c.oid = ANY ($1) AND EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname)),
-		       (SELECT count(*) FROM pg_statistic_ext x JOIN pg_statistic_ext_data d ON d.stxoid = x.oid WHERE x.stxrelid = ANY ($1))`, oids).Scan(&tables, &extended)
+		       -- the views, not pg_statistic and pg_statistic_ext_data: those are closed to other roles than a superuser
+		       (SELECT count(DISTINCT (s.statistics_schemaname, s.statistics_name)) FROM pg_stats_ext s JOIN pg_namespace n ON n.nspname = s.schemaname JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+		        WHERE c.oid = ANY ($1) AND (s.n_distinct IS NOT NULL OR s.dependencies IS NOT NULL OR s.most_common_vals IS NOT NULL))`, oids).Scan(&tables, &extended)
 	if err != nil {
 		return fmt.Errorf("read the source's planner statistics: %w", err)
 	}
