@@ -171,12 +171,16 @@ func (a *assessment) securityLabels(ctx context.Context) error {
 	var provider, dbLabel string
 	var n int
 	_, err = pgx.ForEachRow(rows, []any{&provider, &n, &dbLabel}, func() error {
-		problem := fmt.Sprintf("%d security labels of provider %s on the schema's objects: the full load recreates them, and the target refuses them (stopping the schema restore) unless it loads provider %s too", n, provider, provider)
-		fix := fmt.Sprintf("load the label provider %s on the target before cutover start (shared_preload_libraries, then a restart)", provider)
-		if dbLabel != "" {
-			problem += "; the label of the database itself is not carried"
-			fix += fmt.Sprintf("\nand on the target: SECURITY LABEL FOR %s ON DATABASE %s IS %s;", a.ident(provider), a.ident(a.targetDatabase()), quoteLiteral(dbLabel))
+		var problems, fixes []string
+		if n > 0 {
+			problems = append(problems, fmt.Sprintf("%d security labels of provider %s on the schema's objects: the full load recreates them, and the target refuses them (stopping the schema restore) unless it loads provider %s too", n, provider, provider))
+			fixes = append(fixes, fmt.Sprintf("load the label provider %s on the target before cutover start (shared_preload_libraries, then a restart)", provider))
 		}
+		if dbLabel != "" {
+			problems = append(problems, fmt.Sprintf("the database's own security label of provider %s is not carried: it belongs to the database, not its schema", provider))
+			fixes = append(fixes, fmt.Sprintf("on the target: SECURITY LABEL FOR %s ON DATABASE %s IS %s;", a.ident(provider), a.ident(a.targetDatabase()), quoteLiteral(dbLabel)))
+		}
+		problem, fix := strings.Join(problems, "; "), strings.Join(fixes, "\n")
 		a.add(check.Warning, "security_label", "provider "+provider, problem, fix)
 		return nil
 	})
