@@ -77,14 +77,14 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 			a.replicationConnection, a.walKeepSize, a.longTransactions, a.preparedTransactions, a.largeObjects)
 		a.run(ctx, a.loadTables)
 		a.run(ctx, a.includedPatterns, a.tablePrivileges, a.publicationOwnership, a.replicaIdentity,
-			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.summary)
+			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried, a.summary)
 	}
 	if a.tgt != nil {
 		a.report.Target.Version = shortVersion(a.tgt.version)
 		a.run(ctx, a.targetPrivileges, a.reverseReplication, a.controlSchema)
 	}
 	if a.src != nil && a.tgt != nil {
-		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles)
+		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles, a.notCarriedToTarget)
 	}
 	a.report.Finish()
 	return a.report
@@ -436,8 +436,10 @@ func (a *assessment) largeObjects(ctx context.Context) error {
 	}
 	if n > 0 {
 		a.add(check.Warning, "large_objects", "database "+a.src.database,
-			fmt.Sprintf("%d large objects (pg_largeobject): logical decoding does not carry them and cutover copies tables only, so they would not reach the target", n),
-			"copy them separately after the full load (lo_export on the source, lo_import(path, oid) on the target keeps their OIDs), or move the data into bytea columns before migrating")
+			fmt.Sprintf("%d large objects: the full load creates them on the target empty (their OIDs, owners and comments), and logical decoding does not carry their contents, so their data would not reach the target", n),
+			"copy their contents into them once they no longer change, before the switch:\n"+
+				"pg_dump -Fc --data-only --blobs --exclude-table-data='*' -f lo.dump \"$SOURCE_URL\"; pg_restore -l lo.dump | grep ' BLOBS ' > lo.list; pg_restore -L lo.list -d \"$TARGET_URL\" lo.dump\n"+
+				"or move the data into bytea columns before migrating")
 	}
 	return nil
 }
