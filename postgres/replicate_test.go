@@ -43,6 +43,20 @@ func (r *cdcRun) stop(t *testing.T) {
 	}
 }
 
+// stopped waits for the run to end by itself (an apply exception under
+// cdc.on_error: stop, say) and returns its error.
+func (r *cdcRun) stopped(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.cancel = nil
+		return err
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("cdc did not stop\n%s", r.out.String())
+		return nil
+	}
+}
+
 // caughtUp writes a marker into the source's WAL and waits until the target has
 // applied past it, or the run fails.
 func caughtUp(t *testing.T, src, tgt *pgtest.DB, r *cdcRun) {
@@ -206,13 +220,7 @@ func TestCDCApplyExceptions(t *testing.T) {
 				return pgtest.QueryVal[string](t, tgt, `SELECT (SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM a) || ' | ' || (SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM b)`)
 			}
 			if policy == "stop" {
-				var err error
-				select {
-				case err = <-r.done:
-					r.cancel = nil
-				case <-time.After(2 * time.Minute):
-					t.Fatal("cdc did not stop")
-				}
+				err := r.stopped(t)
 				var ae *ApplyError
 				if !errors.As(err, &ae) || !strings.Contains(err.Error(), "the row is not on the target") || !strings.Contains(err.Error(), "id=1") {
 					t.Fatalf("err = %v", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/pgtest"
@@ -126,13 +125,7 @@ func TestCDCOnErrorWhenAStatementCannotBePrepared(t *testing.T) {
 				}
 				return
 			}
-			var err error
-			select {
-			case err = <-r.done:
-				r.cancel = nil
-			case <-time.After(2 * time.Minute):
-				t.Fatal("cdc did not stop")
-			}
+			err := r.stopped(t)
 			var ae *ApplyError
 			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "operator does not exist: json = json") {
 				t.Fatalf("err = %v", err)
