@@ -149,6 +149,7 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 		if !ok {
 			return nil
 		}
+		a.points.recent.note(ev)
 		switch e := ev.(type) {
 		case *cdc.Begin:
 			txnPos = e.Position
