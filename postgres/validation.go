@@ -182,7 +182,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 			Fix: "validate once the switch or rollback is done (cutover status)"}
 	}
 	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom,
-		pointTries: cmp.Or(opts.pointTries, pointTries), beforeMarker: opts.beforeMarker}
+		pointTries: cmp.Or(opts.pointTries, pointTries), beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
 	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
@@ -837,8 +837,9 @@ type pointRecord struct {
 // stops as soon as the change stream cannot get there: ctx ends, the stream stopped,
 // or it applied nothing for markerWait.
 func (v *validator) waitPoint(ctx context.Context, id string) (pt pointRecord, err error) {
-	deadline := time.Now().Add(markerWait)
-	var checked time.Time
+	// A point costs no more round trips than it takes while the stream keeps up: the
+	// checks come after liveCheck.
+	deadline, checked := time.Now().Add(markerWait), time.Now()
 	applied := ""
 	points := v.ctl.table("validation_points")
 	for {
