@@ -128,7 +128,7 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 	if err := v.endPoint(ctx); err != nil {
 		return false, err
 	}
-	for range v.pointTries {
+	for range pointTries {
 		deferred, err := v.repairOnce(ctx, t, s, g, keys)
 		if err != nil || !deferred {
 			return err == nil, err

@@ -57,7 +57,6 @@ type ValidateOptions struct {
 	// cutover start is running (nil: discarded).
 	Out io.Writer
 
-	pointTries   int    // 0: pointTries
 	beforeMarker func() // tests: runs between the source's snapshot and the marker
 }
 
@@ -117,7 +116,6 @@ type validator struct {
 	pointPos     string    // the current point's position in the change stream
 	inFlight     *[]string // the current point's tables with changes in flight (quoted); nil: any table
 	points       int       // points taken
-	pointTries   int
 	beforeMarker func()
 	incremental  bool
 	busy         int // percent of the time spent reading; 100 (or 0): no pause
@@ -182,7 +180,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 			Fix: "validate once the switch or rollback is done (cutover status)"}
 	}
 	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom,
-		pointTries: cmp.Or(opts.pointTries, pointTries), beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
+		beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
 	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
@@ -696,7 +694,7 @@ func (v *validator) atPoint(ctx context.Context, later bool, t *validate.Table, 
 			}
 		}
 		exact = v.inFlight != nil && !slices.Contains(*v.inFlight, table)
-		if exact || try >= v.pointTries {
+		if exact || try >= pointTries {
 			break
 		}
 		later = true
