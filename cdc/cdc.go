@@ -70,6 +70,9 @@ type Event interface{ event() }
 type Begin struct {
 	Position   string    // where the transaction commits, opaque
 	CommitTime time.Time // when it committed on the source
+	// TxnID is the source's identifier of the transaction (PostgreSQL: its xid), for
+	// telling whether a snapshot of the source sees it; 0 when the engine has none.
+	TxnID uint64
 }
 
 // Change is one row change, or a truncate of one or more tables.

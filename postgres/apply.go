@@ -161,6 +161,7 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 		if !ok {
 			return nil
 		}
+		a.points.recent.note(ev)
 		switch e := ev.(type) {
 		case *cdc.Begin:
 			txnPos = e.Position

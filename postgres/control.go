@@ -53,7 +53,7 @@ const (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v8"
+const controlVersion = "cutover control schema v9"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
@@ -290,7 +290,12 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    source_latency   interval NOT NULL,
 		    target_latency   interval NOT NULL,
 		    pending          bigint NOT NULL,
-		    retained_wal     bigint);`,
+		    retained_wal     bigint);
+		ALTER TABLE %[7]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}';
+		ALTER TABLE %[9]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}';
+		ALTER TABLE %[2]s
+		    ADD COLUMN IF NOT EXISTS stopped_at  timestamptz,
+		    ADD COLUMN IF NOT EXISTS stop_error  text NOT NULL DEFAULT '';`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
 		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"),
 		quoteLiteral(q("validation_dirty")))

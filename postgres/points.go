@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
@@ -21,17 +24,31 @@ const exportHold = time.Minute
 // points exports the target's snapshot at each validation marker: the state after
 // every source transaction committed before the marker and none after it. The
 // validator imports it with SET TRANSACTION SNAPSHOT while the applier goes on.
+//
+// The validator's snapshot of the source is not quite that state: a transaction
+// whose commit is in the WAL before the marker may not be visible yet when the
+// snapshot is taken (a backend writes its commit record, flushes it, and only then
+// leaves the proc array), or may commit between the snapshot and the marker. The
+// target has such a transaction at the marker and the source's snapshot does not.
+// The marker carries the snapshot's transaction list; the applier, which knows the
+// ID of every transaction it applied, records the tables such transactions changed
+// (in_flight): the point is exact for every other table.
 type points struct {
 	connect func(context.Context) (*pgx.Conn, error)
 	conn    *pgx.Conn // holds the exporting transaction open
 	open    bool
 	since   time.Time
+	recent  recentTxns
 }
 
 // export exports the target's snapshot now (the applier has committed everything
-// before the marker) and records it under the marker's ID. A snapshot that cannot be
-// exported is recorded with its error: the validator says so; the applier goes on.
+// before the marker) and records it under the marker's ID, with the tables changed by
+// the transactions applied before the marker that the source's snapshot does not see.
+// A snapshot that cannot be exported is recorded with its error: the validator says
+// so; the applier goes on.
 func (p *points) export(ctx context.Context, main *pgconn.PgConn, control string, m *cdc.Marker) error {
+	id, snap, _ := strings.Cut(m.ID, " ")
+	inFlight := p.recent.inFlight(snap)
 	name, err := p.exportSnapshot(ctx)
 	errText := ""
 	if err != nil {
@@ -39,10 +56,191 @@ func (p *points) export(ctx context.Context, main *pgconn.PgConn, control string
 		p.close(ctx)
 	}
 	// The validator waits for the notification (sent as this commits).
-	return main.ExecParams(ctx, "WITH p AS (INSERT INTO "+control+`.validation_points (id, snapshot, position, error) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, created_at = now()
+	return main.ExecParams(ctx, "WITH p AS (INSERT INTO "+control+`.validation_points (id, snapshot, position, error, in_flight) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, in_flight = excluded.in_flight, created_at = now()
 		RETURNING id) SELECT pg_notify('`+pointsChannel+`', id) FROM p`,
-		[][]byte{[]byte(m.ID), []byte(name), []byte(m.Position), []byte(errText)}, nil, nil, nil).Read().Err
+		[][]byte{[]byte(id), []byte(name), []byte(m.Position), []byte(errText), inFlight.text()}, nil, nil, nil).Read().Err
+}
+
+// recentTxnsKept is how many of the last source transactions applied the applier
+// remembers: those a validator's snapshot may not see yet committed moments before
+// its marker, a handful even under load.
+const recentTxnsKept = 1 << 14
+
+// tablesKept is the most tables remembered of one transaction; one that changed more
+// is taken to have changed every table.
+const tablesKept = 32
+
+// recentTxns is the last source transactions applied: their IDs and the tables they
+// changed, in a ring.
+type recentTxns struct {
+	txns []appliedTxn
+	next int
+	full bool // the ring went round: older transactions are forgotten
+}
+
+type appliedTxn struct {
+	id     uint32
+	tables [][2]string
+	every  bool // more than tablesKept tables
+}
+
+// note remembers the transaction an event belongs to and the tables it changes.
+func (r *recentTxns) note(ev cdc.Event) {
+	switch e := ev.(type) {
+	case *cdc.Begin:
+		if r.txns == nil {
+			r.txns = make([]appliedTxn, recentTxnsKept)
+		}
+		t := &r.txns[r.next]
+		t.id, t.tables, t.every = uint32(e.TxnID), t.tables[:0], false
+		r.next++
+		if r.next == len(r.txns) {
+			r.next, r.full = 0, true
+		}
+	case *cdc.Change:
+		if r.txns == nil {
+			return
+		}
+		t := &r.txns[(r.next+len(r.txns)-1)%len(r.txns)]
+		rels := e.Truncated
+		if e.Op != cdc.Truncate {
+			rels = []*cdc.Relation{e.Rel}
+		}
+		for _, rel := range rels {
+			t.add([2]string{rel.Schema, rel.Name})
+		}
+	}
+}
+
+func (t *appliedTxn) add(table [2]string) {
+	if t.every || slices.Contains(t.tables, table) {
+		return
+	}
+	if len(t.tables) == tablesKept {
+		t.every = true
+		return
+	}
+	t.tables = append(t.tables, table)
+}
+
+// inFlightTables is the tables changed by transactions applied before a marker that
+// the validator's snapshot does not see; every is true when they cannot be told (any
+// table may hold such a change).
+type inFlightTables struct {
+	tables [][2]string
+	every  bool
+}
+
+// touches reports whether changes to one of these tables were in flight.
+func (f inFlightTables) touches(tables [][2]string) bool {
+	if f.every {
+		return true
+	}
+	for _, t := range tables {
+		if slices.Contains(f.tables, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// text is the tables as a text array of quoted names; NULL for every table.
+func (f inFlightTables) text() []byte {
+	if f.every {
+		return nil
+	}
+	return textArray(len(f.tables), func(i int) cdc.Value {
+		return cdc.Value{Text: []byte(pgx.Identifier{f.tables[i][0], f.tables[i][1]}.Sanitize())}
+	})
+}
+
+// inFlight checks the transactions applied against a snapshot of the source
+// (pg_current_snapshot()'s text).
+func (r *recentTxns) inFlight(snapshot string) inFlightTables {
+	snap, err := parseSnapshot(snapshot)
+	if err != nil {
+		return inFlightTables{every: true}
+	}
+	n, oldest := r.next, 0
+	if r.full {
+		n, oldest = len(r.txns), r.next
+	}
+	// Nothing applied since the applier started, or the oldest transaction remembered
+	// not seen: the transactions before, applied by an earlier run or forgotten, may
+	// not be either.
+	if n == 0 || !snap.sees(r.txns[oldest].id) {
+		return inFlightTables{every: true}
+	}
+	var f inFlightTables
+	for i := range n {
+		t := &r.txns[i]
+		if snap.sees(t.id) {
+			continue
+		}
+		if t.every {
+			return inFlightTables{every: true}
+		}
+		for _, table := range t.tables {
+			if !slices.Contains(f.tables, table) {
+				f.tables = append(f.tables, table)
+			}
+		}
+	}
+	return f
+}
+
+// sourceSnapshot is which transactions a snapshot of the source sees: those before
+// xmin, and those before xmax not in progress (xip). Transaction IDs are compared as
+// the stream sends them, 32 bits wide, modulo 2^32.
+type sourceSnapshot struct {
+	xmin, xmax uint32
+	xip        map[uint32]bool
+}
+
+// parseSnapshot reads pg_snapshot's text, "xmin:xmax:xip,...".
+func parseSnapshot(text string) (sourceSnapshot, error) {
+	parts := strings.Split(text, ":")
+	if len(parts) != 3 {
+		return sourceSnapshot{}, fmt.Errorf("snapshot %q: not xmin:xmax:xip", text)
+	}
+	xid := func(s string) (uint32, error) {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("snapshot %q: %w", text, err)
+		}
+		return uint32(n), nil // the epoch is dropped: the stream's IDs have none
+	}
+	var s sourceSnapshot
+	var err error
+	if s.xmin, err = xid(parts[0]); err != nil {
+		return s, err
+	}
+	if s.xmax, err = xid(parts[1]); err != nil {
+		return s, err
+	}
+	s.xip = map[uint32]bool{}
+	if parts[2] != "" {
+		for _, x := range strings.Split(parts[2], ",") {
+			id, err := xid(x)
+			if err != nil {
+				return s, err
+			}
+			s.xip[id] = true
+		}
+	}
+	return s, nil
+}
+
+// sees reports whether the snapshot sees a committed transaction.
+func (s sourceSnapshot) sees(id uint32) bool {
+	switch {
+	case int32(id-s.xmin) < 0:
+		return true
+	case int32(id-s.xmax) >= 0:
+		return false
+	}
+	return !s.xip[id]
 }
 
 // exportSnapshot ends the export held, if any, and exports the target's snapshot now,

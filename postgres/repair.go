@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,11 @@ import (
 // write them in the control schema (validation_repairs). The applier, on reaching the
 // marker, applies them in a transaction of its own: the target then holds the source's
 // rows as of the marker, and the changes after it apply on top.
+//
+// A source transaction whose commit was under way as the validator's snapshot was
+// taken may be on the target at the marker and not in the rows read (see points):
+// written over, its change would be lost. The applier does not apply a repair of a
+// table such a transaction changed; the validator tries again with a new marker.
 
 // repairPrefix starts the ID of a repair marker.
 const repairPrefix = "repair:"
@@ -29,16 +35,18 @@ const repairWait = 30 * time.Second
 
 // repairAt applies the repair of marker m: it waits for the validator to store it.
 func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
-	id := strings.TrimPrefix(m.ID, repairPrefix)
+	id, snapshot, _ := strings.Cut(strings.TrimPrefix(m.ID, repairPrefix), " ")
 	repairs := a.control + ".validation_repairs"
 	deadline := time.Now().Add(repairWait)
 	var stmts []string
+	var tables [][2]string
 	for {
-		rr := a.conn.ExecParams(ctx, "SELECT array_to_json(statements)::text FROM "+repairs+" WHERE id = $1 AND applied_at IS NULL AND error = ''",
+		rr := a.conn.ExecParams(ctx, "SELECT array_to_json(statements)::text, (SELECT jsonb_agg(DISTINCT jsonb_build_array(schema_name, table_name))::text FROM "+
+			a.control+".validation_repair_rows WHERE repair = $1) FROM "+repairs+" WHERE id = $1 AND applied_at IS NULL AND error = ''",
 			[][]byte{[]byte(id)}, nil, nil, nil)
-		var text []byte
+		var text, names []byte
 		for rr.NextRow() {
-			text = append([]byte(nil), rr.Values()[0]...)
+			text, names = append([]byte(nil), rr.Values()[0]...), append([]byte(nil), rr.Values()[1]...)
 		}
 		if _, err := rr.Close(); err != nil {
 			return err
@@ -46,6 +54,11 @@ func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
 		if text != nil {
 			if err := json.Unmarshal(text, &stmts); err != nil {
 				return fmt.Errorf("repair %s: %w", id, err)
+			}
+			if names != nil {
+				if err := json.Unmarshal(names, &tables); err != nil {
+					return fmt.Errorf("repair %s: %w", id, err)
+				}
 			}
 			break
 		}
@@ -57,6 +70,9 @@ func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+	if inFlight := a.points.recent.inFlight(snapshot); inFlight.touches(tables) {
+		return a.conn.ExecParams(ctx, "UPDATE "+repairs+" SET in_flight = $2 WHERE id = $1", [][]byte{[]byte(id), inFlight.text()}, nil, nil, nil).Read().Err
 	}
 	b := &pgconn.Batch{}
 	b.ExecParams("BEGIN", nil, nil, nil, nil)
@@ -106,28 +122,41 @@ func repairStatements(control, id string, t *validate.Table, g *tableShape) []st
 }
 
 // repairRows copies the rows with these keys from the source to the target through
-// the applier, and waits until it has applied them.
-func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) error {
+// the applier, and waits until it has applied them. repaired is false when changes
+// to the table were in flight at each of pointTries markers: nothing was written.
+func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) (repaired bool, err error) {
 	if err := v.endPoint(ctx); err != nil {
-		return err
+		return false, err
 	}
+	for range pointTries {
+		deferred, err := v.repairOnce(ctx, t, s, g, keys)
+		if err != nil || !deferred {
+			return err == nil, err
+		}
+	}
+	return false, nil
+}
+
+// repairOnce is one try of repairRows; deferred: the applier did not apply it, as
+// changes to the table were in flight at its marker.
+func (v *validator) repairOnce(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) (deferred bool, err error) {
 	id := randomHex(8)
 	src, _ := v.readers(t, s, g)
 	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fmt.Errorf("source: %w", err)
+		return false, fmt.Errorf("source: %w", err)
 	}
 	defer v.src.Exec(context.WithoutCancel(ctx), "COMMIT")
 	// The snapshot is taken as the marker is written: the rows read in it are the
-	// source's at the marker.
-	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, repairPrefix+id); err != nil {
-		return fmt.Errorf("source: write a repair marker into the WAL: %w", err)
+	// source's at the marker (but for changes in flight, which the applier checks).
+	if _, err := v.src.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2 || ' ' || pg_current_snapshot()::text)", markerPrefix, repairPrefix+id); err != nil {
+		return false, fmt.Errorf("source: write a repair marker into the WAL: %w", err)
 	}
 	if err := flushWAL(ctx, v.flush); err != nil {
-		return err
+		return false, err
 	}
 	rows, err := src.Lookup(ctx, t, keys)
 	if err != nil {
-		return err
+		return false, err
 	}
 	onSource := map[string]validate.Row{}
 	for _, r := range rows {
@@ -153,7 +182,7 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 	b.Queue("INSERT INTO "+c.table("validation_repairs")+" (id, statements) VALUES ($1, $2)", id, repairStatements(v.p.ControlSchema, id, t, g))
 	b.Queue("COMMIT")
 	if err := c.conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("target: store the rows to repair: %w", err)
+		return false, fmt.Errorf("target: store the rows to repair: %w", err)
 	}
 	defer c.conn.Exec(context.WithoutCancel(ctx), "DELETE FROM "+c.table("validation_repair_rows")+" WHERE repair = $1", id)
 	defer c.conn.Exec(context.WithoutCancel(ctx), "DELETE FROM "+c.table("validation_repairs")+" WHERE id = $1", id)
@@ -161,22 +190,23 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 	for {
 		var applied bool
 		var rerr string
-		if err := c.conn.QueryRow(ctx, "SELECT applied_at IS NOT NULL, error FROM "+c.table("validation_repairs")+" WHERE id = $1", id).Scan(&applied, &rerr); err != nil {
-			return fmt.Errorf("target: read the repair: %w", err)
+		if err := c.conn.QueryRow(ctx, "SELECT applied_at IS NOT NULL, error, in_flight IS DISTINCT FROM '{}' FROM "+c.table("validation_repairs")+" WHERE id = $1", id).Scan(&applied, &rerr, &deferred); err != nil {
+			return false, cmp.Or(ctx.Err(), fmt.Errorf("target: read the repair: %w", err))
 		}
 		switch {
 		case rerr != "":
-			return fmt.Errorf("table %s: the repair failed on the target: %s", g.qname, rerr)
-		case applied:
-			return nil
+			return false, fmt.Errorf("table %s: the repair failed on the target: %s", g.qname, rerr)
+		case applied || deferred:
+			return deferred, nil
 		case time.Now().After(deadline):
-			return fmt.Errorf("table %s: change data capture did not apply the repair within %v: is cutover start keeping up? (cutover status)", g.qname, repairWait)
+			return false, fmt.Errorf("table %s: change data capture did not apply the repair within %v: is cutover start keeping up? (cutover status)", g.qname, repairWait)
+		}
+		if err := v.streaming(ctx); err != nil {
+			return false, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-v.cdcDone:
-			return fmt.Errorf("change data capture stopped: %v", err)
+			return false, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -24,7 +24,7 @@ var HeartbeatInterval = 5 * time.Second
 
 // Replicate streams the source's changes into the target from where the full load (or
 // the last run) left off, until ctx ends: a clean stop a rerun resumes from.
-func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) {
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
@@ -148,6 +148,10 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		what = "reverse replication (target to source)"
 	}
 	disp.Step(fmt.Sprintf("%s from slot %s at position %s", what, st.Slot, from))
+	if _, err := tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET stopped_at = NULL, stop_error = ''"); err != nil {
+		return fmt.Errorf("target: record that replication runs: %w", err)
+	}
+	defer func() { recordStop(context.WithoutCancel(ctx), p, err) }()
 	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
 	for {
 		if a.conn.IsClosed() {
@@ -261,6 +265,24 @@ func excludeLeftOut(ctx context.Context, p *plan.Plan, ctl *Control, stats []Tab
 		disp.Step(fmt.Sprintf("table %s is left out by the plan now (tables.exclude): its changes are no longer applied, it is not validated, and its copy on the target stays as loaded (drop it there if it should not be migrated)", q))
 	}
 	return nil
+}
+
+// recordStop records that replication stopped, and on which error: a validation
+// waiting for the stream says why it does not move. It is no more than a hint: a
+// target it cannot reach at once is left alone (a stop is not held up).
+func recordStop(ctx context.Context, p *plan.Plan, cause error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	tgt, err := Connect(ctx, p.Target)
+	if err != nil {
+		return
+	}
+	defer tgt.Close(ctx)
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	_, _ = tgt.Exec(ctx, "UPDATE "+pgx.Identifier{p.ControlSchema, "state"}.Sanitize()+" SET stopped_at = now(), stop_error = $1", msg)
 }
 
 // RetryFor is how long CDC keeps retrying a connection fault before it stops.

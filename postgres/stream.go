@@ -211,7 +211,7 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 				case *pglogrepl.BeginMessage:
 					inTxn, txnLSN = true, m.FinalLSN
 					skip = m.FinalLSN < s.from
-					pending = append(pending[:0], &cdc.Begin{Position: m.FinalLSN.String(), CommitTime: m.CommitTime})
+					pending = append(pending[:0], &cdc.Begin{Position: m.FinalLSN.String(), CommitTime: m.CommitTime, TxnID: uint64(m.Xid)})
 				case *pglogrepl.CommitMessage:
 					inTxn = false
 					s.mu.Lock()

@@ -437,6 +437,27 @@ func (r *pgReader) Lookup(ctx context.Context, t *validate.Table, keys [][]strin
 	return out, nil
 }
 
+// CountRows counts the rows equal to each of these, in one scan of the table.
+func (r *pgReader) CountRows(ctx context.Context, t *validate.Table, rows []string) ([]int64, error) {
+	q := r.sql[t]
+	qname := r.shapes[t].qname
+	counts := make([]int64, len(rows))
+	// The row's text is computed where only the table's columns are named.
+	found, err := r.conn.Query(ctx, "SELECT w.i, count(*) FROM (SELECT "+q.row+" AS r FROM ONLY "+qname+") AS t"+
+		" JOIN unnest($1::text[]) WITH ORDINALITY AS w(r, i) ON w.r = t.r GROUP BY w.i", rows)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: count rows: %w", qname, err)
+	}
+	var i, n int64
+	if _, err := pgx.ForEachRow(found, []any{&i, &n}, func() error {
+		counts[i-1] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("table %s: count rows: %w", qname, err)
+	}
+	return counts, nil
+}
+
 // boundaries splits a keyed table into about n chunks from a sample of its keys,
 // in the source's order.
 func (r *pgReader) boundaries(ctx context.Context, t *validate.Table, estimatedRows int64, n int) ([]validate.Range, error) {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,8 @@ type ValidateOptions struct {
 	// Out gets the messages of the change data capture the validation runs when no
 	// cutover start is running (nil: discarded).
 	Out io.Writer
+
+	beforeMarker func() // tests: runs between the source's snapshot and the marker
 }
 
 // ValidationReport is the outcome of a validation pass.
@@ -65,6 +68,8 @@ type ValidationReport struct {
 	// Live: cutover start was running; otherwise the validation ran change data
 	// capture itself while it compared.
 	Live bool `json:"live"`
+	// Points is how many points of the change stream the comparisons read at.
+	Points int `json:"points"`
 }
 
 // TableValidation is one table's outcome.
@@ -87,6 +92,13 @@ type TableValidation struct {
 	Incremental bool `json:"incremental"`
 	// Repaired is the rows copied again from the source (--repair).
 	Repaired int64 `json:"repaired"`
+	// InFlight: at the point the table was compared at, source transactions that
+	// changed it had reached the target but not the source's snapshot yet (a commit
+	// under way as the snapshot was taken): the rows they changed differed there.
+	InFlight bool `json:"in_flight"`
+	// Rechecked is the rows that differed at the table's point and were compared again
+	// at later points; those still different are reported.
+	Rechecked int64 `json:"rechecked"`
 
 	position string // the point the table was compared at
 }
@@ -98,9 +110,13 @@ type validator struct {
 	flush        *pgx.Conn // a second connection to the source, outside the snapshot
 	ctl          *Control
 	slot         string
-	cdcDone      <-chan error // the change data capture this validation runs, if any
-	pointAt      time.Time    // when the current point's snapshots were taken; zero: none open
-	pointPos     string       // the current point's position in the change stream
+	own          *ownCDC   // the change data capture this validation runs, if any
+	aliveAt      time.Time // when cutover start was last seen streaming
+	pointAt      time.Time // when the current point's snapshots were taken; zero: none open
+	pointPos     string    // the current point's position in the change stream
+	inFlight     *[]string // the current point's tables with changes in flight (quoted); nil: any table
+	points       int       // points taken
+	beforeMarker func()
 	incremental  bool
 	busy         int // percent of the time spent reading; 100 (or 0): no pause
 	repair       bool
@@ -143,11 +159,11 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	// The state, every table's row and since when changes are tracked: one round trip.
 	var st State
 	var stats []TableStat
-	var trackedFrom string
+	var trackedFrom, direction string
 	if err := ctl.send(ctx, func(b *pgx.Batch) {
 		ctl.queueState(b, &st)
 		ctl.queueTableStats(b, &stats)
-		b.Queue("SELECT changes_tracked_from FROM " + ctl.table("state")).QueryRow(func(row pgx.Row) error { return row.Scan(&trackedFrom) })
+		b.Queue("SELECT changes_tracked_from, replication FROM " + ctl.table("state")).QueryRow(func(row pgx.Row) error { return row.Scan(&trackedFrom, &direction) })
 	}); err != nil {
 		return nil, fmt.Errorf("target: read the migration state and table_stats: %w", err)
 	}
@@ -158,7 +174,13 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom}
+	if direction != ReplicateForward {
+		// No change reaches the target now, and none may be streamed here.
+		return nil, &StreamError{Reason: fmt.Sprintf("replication from the source to the target is held %s by a switch or a rollback (phase %s)", direction, st.Phase),
+			Fix: "validate once the switch or rollback is done (cutover status)"}
+	}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom,
+		beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
 	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
@@ -175,10 +197,13 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		}
 		defer stop()
 	}
+	// The tables asked for; not those the plan left out after their load (excluded).
 	var tables [][2]string
+	var validated []TableStat
 	for _, ts := range stats {
-		if matchesAny(opts.Tables, ts.Schema, ts.Table) {
+		if ts.State != TableExcluded && matchesAny(opts.Tables, ts.Schema, ts.Table) {
 			tables = append(tables, [2]string{ts.Schema, ts.Table})
+			validated = append(validated, ts)
 		}
 	}
 	if err := v.describeAll(ctx, tables); err != nil {
@@ -186,14 +211,12 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	}
 	defer v.endPoint(ctx)
 	rep := &ValidationReport{Equal: true, Live: running}
-	for _, ts := range stats {
-		if !matchesAny(opts.Tables, ts.Schema, ts.Table) {
-			continue
-		}
-		tv := v.table(ctx, ts, opts.ChunkRows)
-		if ctx.Err() != nil {
+	for _, ts := range validated {
+		tv, err := v.table(ctx, ts, opts.ChunkRows)
+		if err != nil {
+			// No point can be had for the next tables either: one message, now.
 			_ = v.flushRecords(context.WithoutCancel(ctx)) // the tables done
-			return nil, ctx.Err()
+			return nil, err
 		}
 		if err := v.record(ctx, tv); err != nil {
 			return nil, err
@@ -212,7 +235,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if len(rep.Tables) == 0 && len(opts.Tables) > 0 {
 		return nil, fmt.Errorf("no migrated table matches %v: cutover status lists them", opts.Tables)
 	}
-	rep.Took = time.Since(start)
+	rep.Took, rep.Points = time.Since(start), v.points
 	return rep, nil
 }
 
@@ -242,14 +265,20 @@ func slotActive(ctx context.Context, conn *pgx.Conn, side, slot string) (bool, e
 	return active, nil
 }
 
-// table validates one table; an error is part of its outcome.
-func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) TableValidation {
+// table validates one table; an error about the table is part of its outcome. The
+// error returned is the validation's: it was interrupted, or the change stream does
+// not reach its points.
+func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) (TableValidation, error) {
 	start := time.Now()
 	tv := TableValidation{Schema: ts.Schema, Table: ts.Table}
-	fail := func(err error) TableValidation {
+	fail := func(err error) (TableValidation, error) {
+		var se *StreamError
+		if ctx.Err() != nil || errors.As(err, &se) {
+			return tv, cmp.Or(ctx.Err(), err)
+		}
 		tv.State, tv.Error = ValidationError, err.Error()
 		tv.Seconds = time.Since(start).Seconds()
-		return tv
+		return tv, nil
 	}
 	t, srcShape, tgtShape, err := v.describe(ts.Schema, ts.Table)
 	if err != nil {
@@ -265,13 +294,22 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 		}
 	}
 	if !done {
-		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, &tv); err != nil {
+		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, false, &tv); err != nil {
 			return fail(err)
 		}
 	}
 	passPos := v.pointPos // a recheck moves to later points
+	// A table without a key too large to list its differences is compared whole again
+	// when changes were in flight at its point.
+	for i := 0; i < rechecks && tv.InFlight && tv.State == ValidationMismatched && len(t.Key) == 0; i++ {
+		tv.State, tv.Error = "", ""
+		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, true, &tv); err != nil {
+			return fail(err)
+		}
+	}
 
 	if len(diffs) > 0 {
+		tv.Rechecked = int64(len(diffs))
 		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs); err != nil {
 			return fail(err)
 		}
@@ -296,7 +334,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) Tabl
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
 	tv.position = passPos
-	return tv
+	return tv, nil
 }
 
 // repairTable copies the differing rows again from the source, then compares them
@@ -305,11 +343,14 @@ func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *ta
 	src, tgt := v.readers(t, s, g)
 	for range repairTries {
 		keys := diffKeys(diffs)
-		if err := v.repairRows(ctx, t, s, g, keys); err != nil {
+		repaired, err := v.repairRows(ctx, t, s, g, keys)
+		if err != nil {
 			return nil, err
 		}
-		tv.Repaired += int64(len(keys))
-		err := v.atPoint(ctx, true, func() (err error) {
+		if repaired {
+			tv.Repaired += int64(len(keys))
+		}
+		_, err = v.atPoint(ctx, true, t, func() (err error) {
 			diffs, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(keys))
 			return err
 		})
@@ -355,7 +396,7 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 		return nil, false, nil
 	}
 	src, tgt := v.readers(t, s, g)
-	err = v.atPoint(ctx, false, func() error {
+	exact, err := v.atPoint(ctx, false, t, func() error {
 		// The target's snapshot holds exactly the keys changed before the point.
 		var keys validate.KeySet
 		var whole bool
@@ -375,6 +416,7 @@ func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *ta
 		done = true
 		return err
 	})
+	tv.InFlight = !exact
 	return diffs, done, err
 }
 
@@ -578,11 +620,12 @@ func (v *validator) describe(schema, name string) (*validate.Table, *tableShape,
 	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, s, g, nil
 }
 
-// pass compares a table chunk by chunk, at one point of the change stream.
-func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, tv *TableValidation) ([]validate.Difference, error) {
+// pass compares a table chunk by chunk, at one point of the change stream (a new one
+// when later is set).
+func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, later bool, tv *TableValidation) ([]validate.Difference, error) {
 	src, tgt := v.readers(t, s, g)
 	var res validate.TableResult
-	err := v.atPoint(ctx, false, func() error {
+	exact, err := v.atPoint(ctx, later, t, func() error {
 		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
 		if err != nil {
 			return err
@@ -610,6 +653,7 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 	})
 	tv.Chunks, tv.Differing, tv.RowsRead = res.Chunks, res.Differing, res.RowsRead
 	tv.SourceRows, tv.TargetRows = res.Source.Rows, res.Target.Rows
+	tv.InFlight = !exact
 	if res.TooLarge {
 		tv.State = ValidationMismatched
 		tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
@@ -618,40 +662,65 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 	return res.Differences, err
 }
 
-// How long the validator waits for the applier to reach its marker.
+// markerWait is how long the validator waits for the applier to reach its marker
+// while the applied position does not move: past it, the stream is blocked, and the
+// validation stops.
 const markerWait = 2 * time.Minute
 
 // maxPointAge is how long one point serves the tables validated after it: the source's
 // snapshot holds back its vacuum meanwhile. A table being compared keeps its point.
 const maxPointAge = time.Minute
 
+// pointTries is how many points the validator takes for a table before it compares
+// the table at one where changes to it were in flight (the rows they changed are then
+// compared again at later points).
+const pointTries = 3
+
 // atPoint runs f with the source and the target each in a repeatable-read snapshot of
-// the same point of the change stream: the current point when it is recent enough and
-// later is false, else a new one. The source's snapshot is taken, then a marker
-// goes into its WAL; the applier, reaching the marker, has committed every transaction
-// the source committed before it and exports the target's snapshot there. A
-// transaction that committed while the source's snapshot was taken may be on one side
-// only: the rows it changed differ, and a recheck at a later point settles them.
-func (v *validator) atPoint(ctx context.Context, later bool, f func() error) error {
-	if v.pointAt.IsZero() || later || time.Since(v.pointAt) > maxPointAge {
-		if err := v.endPoint(ctx); err != nil {
+// the same point of the change stream: the current point when it is recent enough,
+// later is false and no change to t was in flight there, else a new one. The source's
+// snapshot is taken as a marker goes into its WAL; the applier, reaching the marker,
+// has committed every transaction the source committed before it and exports the
+// target's snapshot there. A transaction whose commit was under way as the source's
+// snapshot was taken is on the target only (see points): exact is false when one
+// changed t at each of pointTries points; the rows it changed differ, and a recheck
+// at a later point settles them.
+func (v *validator) atPoint(ctx context.Context, later bool, t *validate.Table, f func() error) (exact bool, err error) {
+	table := pgx.Identifier{t.Schema, t.Name}.Sanitize()
+	for try := 1; ; try++ {
+		if v.pointAt.IsZero() || later || time.Since(v.pointAt) > maxPointAge {
+			if err := v.takePoint(ctx); err != nil {
+				return false, err
+			}
+		}
+		exact = v.inFlight != nil && !slices.Contains(*v.inFlight, table)
+		if exact || try >= pointTries {
+			break
+		}
+		later = true
+	}
+	if err := f(); err != nil {
+		_ = v.endPoint(ctx) // a failed statement aborted the transactions
+		return exact, err
+	}
+	return exact, nil
+}
+
+// takePoint ends the current point and opens a new one.
+func (v *validator) takePoint(ctx context.Context) error {
+	if err := v.endPoint(ctx); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := v.newPoint(ctx)
+		if err == nil {
+			v.points++
+			return nil
+		}
+		if !errors.Is(err, errPointGone) || attempt == 3 {
 			return err
 		}
-		for attempt := 1; ; attempt++ {
-			err := v.newPoint(ctx)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, errPointGone) || attempt == 3 {
-				return err
-			}
-		}
 	}
-	err := f()
-	if err != nil {
-		_ = v.endPoint(ctx) // a failed statement aborted the transactions
-	}
-	return err
 }
 
 // endPoint ends the snapshots of the current point.
@@ -673,6 +742,24 @@ var errNotStreaming = errors.New("no cutover start streams the changes")
 
 var errPointGone = errors.New("the target's snapshot at the marker is no longer exported")
 
+// StreamError says why the change stream does not reach a validation's points. Every
+// table needs one: the validation stops at the first.
+type StreamError struct {
+	Reason string // what does not hold
+	Err    error  // the error the stream stopped on, when known
+	Fix    string
+}
+
+func (e *StreamError) Error() string {
+	msg := e.Reason + ", so the validation cannot reach its point of the change stream"
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg + "\n" + e.Fix
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
 // newPoint opens the snapshots of a new point.
 func (v *validator) newPoint(ctx context.Context) (err error) {
 	id := randomHex(8)
@@ -688,21 +775,30 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 			v.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	// The snapshot is taken as the SELECT starts: the marker follows it in the WAL.
-	if _, err := v.src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_logical_emit_message(false, "+quoteLiteral(markerPrefix)+", "+quoteLiteral(id)+")"); err != nil {
+	// The snapshot is taken as the SELECT starts: the marker follows it in the WAL,
+	// with the snapshot's transactions for the applier to check (see points).
+	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+	if v.beforeMarker != nil {
+		if _, err := v.src.Exec(ctx, begin+"SELECT pg_current_snapshot()"); err != nil {
+			return fmt.Errorf("source: take a snapshot: %w", err)
+		}
+		v.beforeMarker()
+		begin = ""
+	}
+	if _, err := v.src.Exec(ctx, begin+"SELECT pg_logical_emit_message(false, "+quoteLiteral(markerPrefix)+", "+quoteLiteral(id+" ")+" || pg_current_snapshot()::text)"); err != nil {
 		return fmt.Errorf("source: write a validation marker into the WAL: %w", err)
 	}
 	if err := flushWAL(ctx, v.flush); err != nil {
 		return err
 	}
-	snapshot, position, err := v.waitPoint(ctx, id)
+	pt, err := v.waitPoint(ctx, id)
 	if err != nil {
 		return err
 	}
-	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(pt.snapshot)); err != nil {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
-	v.pointAt, v.pointPos = time.Now(), position
+	v.pointAt, v.pointPos, v.inFlight = time.Now(), pt.position, pt.inFlight
 	return nil
 }
 
@@ -725,35 +821,114 @@ const pointsChannel = "cutover_validation_points"
 // an earlier version sends none).
 const pointPoll = 50 * time.Millisecond
 
-// waitPoint waits for the applier to record the target's snapshot at marker id.
-func (v *validator) waitPoint(ctx context.Context, id string) (snapshot, position string, err error) {
-	deadline := time.Now().Add(markerWait)
+// liveCheck is how often a validator waiting for its marker checks that the change
+// stream runs and moves.
+const liveCheck = time.Second
+
+// pointRecord is what the applier recorded at a marker.
+type pointRecord struct {
+	snapshot, position string
+	inFlight           *[]string // the tables changed in flight; nil: any table
+}
+
+// waitPoint waits for the applier to record the target's snapshot at marker id. It
+// stops as soon as the change stream cannot get there: ctx ends, the stream stopped,
+// or it applied nothing for markerWait.
+func (v *validator) waitPoint(ctx context.Context, id string) (pt pointRecord, err error) {
+	// A point costs no more round trips than it takes while the stream keeps up: the
+	// checks come after liveCheck.
+	deadline, checked := time.Now().Add(markerWait), time.Now()
+	applied := ""
 	points := v.ctl.table("validation_points")
 	for {
 		var perr string
-		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, position, error", id).Scan(&snapshot, &position, &perr)
+		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, position, error, in_flight", id).Scan(&pt.snapshot, &pt.position, &perr, &pt.inFlight)
 		switch {
 		case err == nil && perr != "":
-			return "", "", fmt.Errorf("target: %s", perr)
+			return pt, fmt.Errorf("target: %s", perr)
 		case err == nil:
-			return snapshot, position, nil
+			return pt, nil
+		case ctx.Err() != nil:
+			return pt, ctx.Err()
 		case !errors.Is(err, pgx.ErrNoRows):
-			return "", "", fmt.Errorf("target: read the validation point: %w", err)
+			return pt, fmt.Errorf("target: read the validation point: %w", err)
+		}
+		if err := v.streaming(ctx); err != nil {
+			return pt, err
+		}
+		if time.Since(checked) >= liveCheck {
+			checked = time.Now()
+			var now string
+			if err := v.ctl.conn.QueryRow(ctx, "SELECT applied_position FROM "+v.ctl.table("state")).Scan(&now); err != nil {
+				return pt, cmp.Or(ctx.Err(), fmt.Errorf("target: read the applied position: %w", err))
+			}
+			if now != applied {
+				applied, deadline = now, time.Now().Add(markerWait)
+			}
 		}
 		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("change data capture did not reach the validation marker within %v: is cutover start keeping up? (cutover status)", markerWait)
-		}
-		select {
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		case err := <-v.cdcDone:
-			return "", "", fmt.Errorf("change data capture stopped: %v", err)
-		default:
+			return pt, &StreamError{Reason: fmt.Sprintf("change data capture runs but applied nothing for %v", markerWait),
+				Fix: "something holds the applier back (a lock on the target?): cutover status shows its position and latency; validate again once it moves"}
 		}
 		if err := waitNotification(v.ctl.conn, id, pointPoll); err != nil {
-			return "", "", fmt.Errorf("target: wait for the validation point: %w", err)
+			return pt, fmt.Errorf("target: wait for the validation point: %w", err)
 		}
 	}
+}
+
+// streaming returns why the change stream does not run, or nil while it may. It
+// reads the slot and the task's record once every liveCheck.
+func (v *validator) streaming(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if v.own != nil {
+		return v.own.check()
+	}
+	if time.Since(v.aliveAt) < liveCheck {
+		return nil
+	}
+	active, err := slotActive(ctx, v.flush, "source", v.slot)
+	if err != nil {
+		return cmp.Or(ctx.Err(), err)
+	}
+	if active {
+		v.aliveAt = time.Now()
+		return nil
+	}
+	return v.taskStopped(ctx)
+}
+
+// taskSilence is how long cutover start may go without recording its latency (it does
+// every reportEvery) before a validator takes it for gone.
+const taskSilence = 5 * reportEvery
+
+// taskStopped says why cutover start, which streamed the changes when the validation
+// began, no longer does, as it recorded it; nil while it may be reconnecting.
+func (v *validator) taskStopped(ctx context.Context) error {
+	var stoppedAt, measuredAt *time.Time
+	var stopError string
+	var now time.Time
+	err := v.ctl.conn.QueryRow(ctx, "SELECT stopped_at, stop_error, measured_at, now() FROM "+v.ctl.table("state")).Scan(&stoppedAt, &stopError, &measuredAt, &now)
+	if err != nil {
+		return cmp.Or(ctx.Err(), fmt.Errorf("target: read the task's state: %w", err))
+	}
+	again := "run cutover start again, then cutover validate (or cutover validate alone: with no cutover start running, it streams the changes itself)"
+	switch {
+	case stoppedAt != nil && stopError != "":
+		return &StreamError{Reason: "cutover start stopped on an error at " + stoppedAt.UTC().Format(time.DateTime) + " UTC",
+			Err: errors.New(stopError), Fix: "once it is fixed, " + again}
+	case stoppedAt != nil:
+		return &StreamError{Reason: "cutover start stopped at " + stoppedAt.UTC().Format(time.DateTime) + " UTC (SIGINT or SIGTERM)", Fix: again}
+	case measuredAt == nil || now.Sub(*measuredAt) > taskSilence:
+		last := "never"
+		if measuredAt != nil {
+			last = measuredAt.UTC().Format(time.DateTime) + " UTC"
+		}
+		return &StreamError{Reason: fmt.Sprintf("cutover start is no longer running (nothing reads the replication slot %s, and the task last reported at %s: killed?)", v.slot, last),
+			Fix: again}
+	}
+	return nil
 }
 
 // waitNotification waits up to d for a notification with this payload.
@@ -778,34 +953,55 @@ func waitNotification(conn *pgx.Conn, payload string, d time.Duration) error {
 	}
 }
 
+// ownCDC is the change data capture a validation runs while no cutover start does.
+type ownCDC struct {
+	finished chan struct{} // closed when it returned, with err
+	err      error
+}
+
+// check returns why it stopped, once it has.
+func (o *ownCDC) check() error {
+	select {
+	case <-o.finished:
+	default:
+		return nil
+	}
+	err := o.err
+	if err == nil {
+		err = errors.New("it ended (cutover finish?)")
+	}
+	return &StreamError{Reason: "change data capture, which validate runs as no cutover start does, stopped", Err: err,
+		Fix: "once it is fixed, run cutover validate again (with or without cutover start running)"}
+}
+
 // replicate runs change data capture in this process for the validation's duration.
 func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), err error) {
 	if out == nil {
 		out = io.Discard
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- Replicate(rctx, v.p, StartOptions{Out: out}) }()
+	own := &ownCDC{finished: make(chan struct{})}
+	go func() {
+		own.err = Replicate(rctx, v.p, StartOptions{Out: out})
+		close(own.finished)
+	}()
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	stop = func() { once.Do(func() { cancel(); <-own.finished }) }
 	deadline := time.Now().Add(markerWait)
 	for {
 		active, err := slotActive(ctx, v.src, "source", v.slot)
 		if err != nil {
 			stop()
-			return nil, err
+			return nil, cmp.Or(ctx.Err(), err)
 		}
 		if active {
-			v.cdcDone = done
+			v.own = own
 			return stop, nil
 		}
 		select {
-		case err := <-done:
+		case <-own.finished:
 			cancel()
-			if err == nil {
-				err = errors.New("it stopped")
-			}
-			return nil, fmt.Errorf("validate runs change data capture while no cutover start runs, and it could not start: %w", err)
+			return nil, own.check()
 		case <-ctx.Done():
 			stop()
 			return nil, ctx.Err()
@@ -822,17 +1018,18 @@ func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // recheck reads differing rows again at later points of the stream and keeps the
-// differences that stay: a change in flight is not a difference.
+// differences that stay: a change in flight is not a difference. A table without a
+// key has each differing row counted again on both sides, as often as it is there.
 func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference) ([]validate.Difference, error) {
-	if len(t.Key) == 0 {
-		return diffs, nil // a table without a key is compared whole; a pass at a quieter moment settles it
-	}
 	src, tgt := v.readers(t, s, g)
 	for range rechecks {
-		keys := diffKeys(diffs)
 		var next []validate.Difference
-		err := v.atPoint(ctx, true, func() (err error) {
-			next, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(keys))
+		_, err := v.atPoint(ctx, true, t, func() (err error) {
+			if len(t.Key) == 0 {
+				next, err = validate.Recount(ctx, src, tgt, t, diffs)
+			} else {
+				next, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(diffKeys(diffs)))
+			}
 			return err
 		})
 		if err != nil {

@@ -76,6 +76,9 @@ type Reader interface {
 	KeyHashes(ctx context.Context, t *Table, keys [][]string) ([]KeyHash, error)
 	// Lookup returns the rows with these keys; keys without a row are left out.
 	Lookup(ctx context.Context, t *Table, keys [][]string) ([]Row, error)
+	// CountRows counts, in a table without a key, the rows equal to each of these
+	// (a row as Hashes gives it for such a table: Key[0] of its KeyHash).
+	CountRows(ctx context.Context, t *Table, rows []string) ([]int64, error)
 }
 
 // KeySet is the keys of the rows to compare. It may hold them in a form of the engine
@@ -371,6 +374,43 @@ func sameValue(a, b *string) bool {
 	return *a == *b
 }
 
+// Recount compares again the rows of a table without a key that differed: each
+// distinct row's count on both sides (a row may be in the table several times). A row
+// counted n times more on one side is n differences, as multisetDiff reports them.
+func Recount(ctx context.Context, src, tgt Reader, t *Table, diffs []Difference) ([]Difference, error) {
+	var rows []string
+	seen := map[string]bool{}
+	for _, d := range diffs {
+		if r := keyString(d.Key); !seen[r] {
+			seen[r] = true
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	var counts [2][]int64
+	se, te := both(func(i int, rd Reader) (err error) {
+		counts[i], err = rd.CountRows(ctx, t, rows)
+		return err
+	}, src, tgt)
+	if err := sideErr(se, te); err != nil {
+		return nil, err
+	}
+	var out []Difference
+	for i, r := range rows {
+		kind, n := MissingTarget, counts[0][i]-counts[1][i]
+		if n < 0 {
+			kind, n = MissingSource, -n
+		}
+		for range n {
+			out = append(out, Difference{Kind: kind, Key: []string{r}})
+		}
+	}
+	sortMultiset(out)
+	return out, nil
+}
+
 // multisetDiff compares two multisets of rows (a table without a key): each row present
 // more times on one side is a difference, keyed by the row itself.
 func multisetDiff(source, target []KeyHash) []Difference {
@@ -404,11 +444,16 @@ func multisetDiff(source, target []KeyHash) []Difference {
 			diffs = append(diffs, Difference{Kind: MissingSource, Key: e.row})
 		}
 	}
+	sortMultiset(diffs)
+	return diffs
+}
+
+// sortMultiset orders a table's differences without a key by kind, then row.
+func sortMultiset(diffs []Difference) {
 	slices.SortFunc(diffs, func(a, b Difference) int {
 		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
 			return c
 		}
 		return strings.Compare(keyString(a.Key), keyString(b.Key))
 	})
-	return diffs
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,10 +32,15 @@ million rows.
 
 Validation works while changes flow. Each comparison reads the source in a snapshot,
 writes a marker into the source's WAL and reads the target at the point where the
-applier reached the marker: both sides hold the same transactions. A row that differs
-is read again at later points and reported only if it stays different. When no
-cutover start is running, validate runs change data capture itself meanwhile (and
-stops it after), so the target has every change made on the source.
+applier reached the marker. A transaction committing as the snapshot was taken can be
+on the target at the marker and not in the snapshot: the applier checks what it
+applied against the snapshot and names the tables such transactions changed; for
+those, validate takes a new point (three tries). A row that differs (in a table
+without a key: each differing row, counted on both sides) is read again at later
+points and reported only if it stays different. When no cutover start is running,
+validate runs change data capture itself meanwhile (and stops it after), so the
+target has every change made on the source. When the change stream stops (cutover
+start stopped or stopped on an error), validate says why and exits at once.
 
 With --incremental, only the rows changed since each table's last validation are
 compared, and those that differed then: the applier records the key of every row it
@@ -50,7 +56,8 @@ apply on top. The rows are then compared again (three tries). A table without a 
 cannot be repaired row by row.
 
 Exit status: 0 when every table is equal, 1 when a table differs or could not be
-validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
+validated, 2 for a bad plan or flags, 3 when the validation could not run or finish
+(the change stream stopped, SIGINT or SIGTERM).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := a.loadPlan()
@@ -71,6 +78,9 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run.`,
 			}
 			rep, err := postgres.Validate(cmd.Context(), p, opts)
 			if err != nil {
+				if cmd.Context().Err() != nil {
+					err = errors.New("interrupted: the validation stopped before it finished; the tables it finished are recorded (cutover status)")
+				}
 				return &ExitError{Code: ExitRuntime, Err: err}
 			}
 			if asJSON {
