@@ -302,7 +302,17 @@ func (c *Control) table(name string) string { return pgx.Identifier{c.schema, na
 // State reads the migration state.
 func (c *Control) State(ctx context.Context) (State, error) {
 	var s State
-	return s, c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
+	err := c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = c.errNoState()
+	}
+	return s, err
+}
+
+// errNoState is a control schema whose state table lost its row.
+func (c *Control) errNoState() error {
+	return fmt.Errorf("the control schema %s has no migration state (its table %s is empty): drop the control schema and run cutover start again, or restore the row from a backup",
+		c.schema, c.table("state"))
 }
 
 // send sends the statements queue puts in a batch, in one round trip.

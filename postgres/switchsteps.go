@@ -148,17 +148,10 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	if !active {
 		fail("no cutover start is streaming the changes (slot %s is idle): run cutover start and let it catch up", st.Slot)
 	}
-	var lat *time.Duration
-	var measured *time.Time
-	var fresh bool
-	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, measured_at, measured_at > now() - interval '15 seconds' FROM "+s.ctl.table("state")).Scan(&lat, &measured, &fresh); err != nil {
-		return "", fmt.Errorf("target: read the latency: %w", err)
-	}
-	switch {
-	case lat == nil || measured == nil || !fresh:
-		fail("the target latency was not measured in the last 15 seconds: is cutover start running? (cutover status)")
-	case *lat > s.p.Cutover.MaxLatency.D():
-		fail("the target latency is %v, above cutover.max_latency (%v): wait for CDC to catch up", lat.Round(time.Millisecond), s.p.Cutover.MaxLatency)
+	if problem, err := s.latencyGate(ctx); err != nil {
+		return "", err
+	} else if problem != "" {
+		fail("%s", problem)
 	}
 	var exceptions int64
 	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("apply_exceptions")+" WHERE NOT resolved").Scan(&exceptions); err != nil {
@@ -207,6 +200,30 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	return "every gate holds", s.setPhase(ctx, PhaseSwitching)
 }
 
+// latencyFresh is how recently cutover start must have measured the target latency
+// for the switch to trust it.
+const latencyFresh = 15 * time.Second
+
+// latencyGate says what does not hold of the target latency ("" when it is fresh and
+// below cutover.max_latency). Every figure may be NULL: a task that just started has
+// measured nothing yet.
+func (s *switcher) latencyGate(ctx context.Context) (string, error) {
+	var lat, age *time.Duration
+	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, now() - measured_at FROM "+s.ctl.table("state")).Scan(&lat, &age); err != nil {
+		return "", fmt.Errorf("target: read the target latency from %s: %w", s.ctl.table("state"), err)
+	}
+	switch {
+	case age == nil || lat == nil:
+		return "the target latency has not been measured yet: wait until cutover status shows a latency (cutover start measures it every few seconds once it streams), then run cutover switch again", nil
+	case *age > latencyFresh:
+		return fmt.Sprintf("the target latency was last measured %v ago, and the switch trusts one measured in the last %v: is cutover start running? (cutover status)",
+			age.Round(time.Second), latencyFresh), nil
+	case *lat > s.p.Cutover.MaxLatency.D():
+		return fmt.Sprintf("the target latency is %v, above cutover.max_latency (%v): wait for CDC to catch up", lat.Round(time.Millisecond), s.p.Cutover.MaxLatency), nil
+	}
+	return "", nil
+}
+
 // reverseGates checks that reverse replication can start on the target.
 func (s *switcher) reverseGates(ctx context.Context) []string {
 	var problems []string
@@ -220,7 +237,7 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user),
 		    current_setting('server_version'), current_setting('server_version_num')::int / 10000`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate, &version, &major)
 	if err != nil {
-		return []string{"target: " + err.Error()}
+		return []string{fmt.Sprintf("target: could not read what reverse replication needs there (wal_level, max_replication_slots, the role's REPLICATION): %v", err)}
 	}
 	if major < minStreamMajor {
 		problems = append(problems, fmt.Sprintf("the target runs PostgreSQL %s: reverse replication reads its change stream, which needs PostgreSQL %d or later", version, minStreamMajor))
