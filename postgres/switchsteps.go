@@ -89,8 +89,9 @@ func (s *switcher) result(err error) (*SwitchResult, error) {
 // switchSteps is the cut over checklist.
 func (s *switcher) switchSteps() []cutover.Step {
 	return []cutover.Step{
-		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, validation clean, reverse replication possible",
+		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
 			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseCDC) }},
+		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
 		{Name: "notify", Title: "notify: hooks and webhooks",
 			Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
 			Undo: func(ctx context.Context) (string, error) {
@@ -99,7 +100,7 @@ func (s *switcher) switchSteps() []cutover.Step {
 		{Name: "block", Title: "block writes on the source: " + blockWhat(s.p.Cutover.Block), Do: s.blockSource, Undo: s.unblockSource},
 		{Name: "jobs", Title: "suspend scheduled jobs on the source (pg_cron, suspend_jobs hooks)", Do: s.suspendSourceJobs, Undo: s.resumeSourceJobs},
 		{Name: "sync", Title: "wait until the target has applied every change: a marker through the change stream", Do: s.syncForward},
-		{Name: "validate", Title: "validate what changed since the last validation (incremental)", Do: s.validateChanged},
+		{Name: "validate", Title: s.validateTitle(), Do: s.validateChanged},
 		{Name: "stop", Title: "stop replication", Do: s.stopForward, Undo: s.resumeForward},
 		{Name: "sequences", Title: "set every sequence on the target from the source", Do: s.syncSequences(s.src, s.tgt, "source", "target")},
 		{Name: "objects", Title: "secondary objects on the target: indexes valid, constraints validated, triggers enabled as on the source", Do: s.secondaryObjects},
@@ -179,8 +180,10 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	if len(mismatched) > 0 {
 		fail("the last validation found differences in %s: cutover validate --repair, then cutover validate", listText(mismatched, 5))
 	}
-	if len(unvalidated) > 0 {
-		fail("not validated: %s: run cutover validate (or validation.continuous: true)", listText(unvalidated, 5))
+	// With the changes tracked, the step after the gates validates these before the
+	// block; without, the first look at them would be inside the downtime window.
+	if len(unvalidated) > 0 && !s.tracked() && (active || !s.p.Validation.Tracking()) {
+		fail("not validated yet: %s: run cutover validate first (changes are not tracked, so the switch's only validation is a full pass inside the downtime window)", listText(unvalidated, 5))
 	}
 	problems = append(problems, s.reverseGates(ctx)...)
 	problems = append(problems, s.blockGates(ctx)...)
@@ -275,36 +278,6 @@ func (s *switcher) syncForward(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "the target applied the marker at " + marker, nil
-}
-
-func (s *switcher) validateChanged(ctx context.Context) (string, error) {
-	if s.dry {
-		fmt.Fprintln(s.out, "      cutover validate --incremental (while CDC still runs): every table must be equal")
-		return "", nil
-	}
-	rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true})
-	if err != nil {
-		return "", fmt.Errorf("validation: %w", err)
-	}
-	var rows int64
-	var differ []string
-	for _, t := range rep.Tables {
-		rows += t.RowsRead
-		if t.State != ValidationValidated && t.State != ValidationNoKey {
-			d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
-			if t.Mismatches > 0 {
-				d += fmt.Sprintf(", %d rows", t.Mismatches)
-			}
-			if t.Error != "" {
-				d += ": " + t.Error
-			}
-			differ = append(differ, d+")")
-		}
-	}
-	if len(differ) > 0 {
-		return "", fmt.Errorf("the validation found differences: %s (%s.validation_failures lists them)", listText(differ, 5), s.p.ControlSchema)
-	}
-	return fmt.Sprintf("%d tables equal, %d rows compared one by one, in %v", len(rep.Tables), rows, rep.Took.Round(time.Millisecond)), nil
 }
 
 func (s *switcher) stopForward(ctx context.Context) (string, error) {
