@@ -252,3 +252,17 @@ func TestSwitchWithoutTrackedChanges(t *testing.T) {
 		t.Errorf("switch --dry-run after a rehearsal does not say how long the last full pass took:\n%s", out.String())
 	}
 }
+
+// The passes before the block name each table with a key by a pattern that matches it
+// alone, whatever its name holds.
+func TestExactPattern(t *testing.T) {
+	for _, n := range [][2]string{{"public", "accounts"}, {"Sales", "Order"}, {`my "s".x`, "a*b?c"}, {"s", "t"}} {
+		p, err := plan.ParsePattern(exactPattern(n[0], n[1]))
+		if err != nil {
+			t.Fatalf("%q.%q: %v", n[0], n[1], err)
+		}
+		if !p.Match(n[0], n[1]) || p.Match(strings.ToLower(n[0])+"x", n[1]) || p.Match(n[0], n[1]+"x") || (n[1] == "a*b?c" && p.Match(n[0], "aXbYc")) {
+			t.Errorf("%s matches more or less than %q.%q", p, n[0], n[1])
+		}
+	}
+}

@@ -149,7 +149,7 @@ func (b *bench) initPlan(file string) error {
 	plan := string(text)
 	for _, c := range []struct{ from, to string }{
 		{"\n  no_identity: error\n", "\n  no_identity: replica_identity_full\n"},
-		{"\n  listen: \"127.0.0.1:8420\"\n", "\n  listen: \"\"\n"},
+		{"\n  listen: 127.0.0.1:8420\n", "\n  listen: \"\"\n"},
 	} {
 		if !strings.Contains(plan, c.from) {
 			return fmt.Errorf("cutover init's plan has no %q to change", strings.TrimSpace(c.from))
