@@ -139,12 +139,13 @@ func (s *switcher) cleanupReverse(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.setReplication(ctx, ReplicateForward); err != nil {
+	// The writes made on the target while it was live were not tracked for incremental
+	// validation: the next validation of each table is a full one. Before forward
+	// replication resumes, whose applier updates these rows too.
+	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("table_stats")+" SET validated_position = ''"); err != nil {
 		return "", err
 	}
-	// The writes made on the target while it was live were not tracked for incremental
-	// validation: the next validation of each table is a full one.
-	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("table_stats")+" SET validated_position = ''"); err != nil {
+	if err := s.setReplication(ctx, ReplicateForward); err != nil {
 		return "", err
 	}
 	return d + "; forward replication resumes; the next validation of each table is a full one", nil

@@ -188,7 +188,7 @@ func (b *bench) runPlan(ctx context.Context, runs int, write time.Duration) (res
 		if err != nil {
 			_ = load.Process.Kill()
 			_ = load.Wait()
-			return r, fmt.Errorf("cutover switch: %v\n%s", err, out)
+			return r, fmt.Errorf("cutover switch: %v\n%s\ncutover start's output:\n%s", err, out, tail(log.Name(), 40))
 		}
 		_ = load.Wait() // ended when the switch ended its sessions
 		var rb struct {
@@ -236,6 +236,16 @@ func (b *bench) runPlan(ctx context.Context, runs int, write time.Duration) (res
 		}
 	}
 	return r, nil
+}
+
+// tail is the last n lines of a file.
+func tail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
 // env is the environment of cutover's commands: cutover init's plan reads the
