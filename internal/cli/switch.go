@@ -26,8 +26,9 @@ const switchHelp = `Runs the cut over as gated steps, each printed live with its
    2. prevalidate: before the block, while the users still write, an
       incremental validation: each table never validated (after the load,
       after a rollback) or not tracked since gets its full pass here, the
-      others their changed rows. A difference stops the switch here, nobody
-      blocked. With validation.track_changes: false it does nothing, and says
+      others their changed rows; then passes over what changed meanwhile
+      while a pass takes more than 300ms (at most 5). A difference stops the
+      switch here, nobody blocked. With validation.track_changes: false it does nothing, and says
       that step 7 is a full pass inside the downtime window.
    3. notify: the notify hooks and the webhooks, with the downtime the last
       switch measured.
