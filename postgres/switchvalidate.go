@@ -60,6 +60,14 @@ func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	details, err := s.passesBeforeBlock(ctx)
+	if err == nil {
+		// The passes may have taken long (a full pass of a large table): the latency the
+		// gates saw may have grown since, and the sync inside the window waits it out.
+		var problem string
+		if problem, err = s.latencyGate(ctx); err == nil && problem != "" {
+			err = fmt.Errorf("after the validation before the block, %s", problem)
+		}
+	}
 	if err != nil {
 		// Nothing was blocked: the migration goes back to change data capture.
 		if perr := s.setPhase(context.WithoutCancel(ctx), PhaseCDC); perr != nil {
@@ -73,8 +81,9 @@ func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
 // A pass before the block compares what changed since each table's last pass, and
 // the window compares what changed since the last of them: the passes go on while
 // one takes longer than settledPass (so the window inherits less than that of writes
-// to compare), at most maxPassesBeforeBlock, the first over every table, the others
-// over the tables with a key (the window compares the others whole anyway).
+// to compare) and shorter than the one before (else the writes outrun them), at most
+// maxPassesBeforeBlock; the first over every table, the others over the tables with a
+// key (the window compares the others whole anyway).
 const (
 	settledPass          = 300 * time.Millisecond
 	maxPassesBeforeBlock = 5
@@ -85,6 +94,7 @@ const (
 func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
 	var details []string
 	var keyed []plan.Pattern
+	var last time.Duration
 	for pass := 1; ; pass++ {
 		rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true, Tables: keyed})
 		if err != nil {
@@ -98,9 +108,10 @@ func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
 			d = fmt.Sprintf("pass %d (the tables with a key): %s", pass, d)
 		}
 		details = append(details, d)
-		if rep.Took < settledPass || pass == maxPassesBeforeBlock {
+		if rep.Took < settledPass || pass == maxPassesBeforeBlock || (pass > 1 && rep.Took >= last) {
 			return details, nil
 		}
+		last = rep.Took
 		if pass == 1 {
 			for _, t := range rep.Tables {
 				if t.State != ValidationNoKey {
