@@ -249,8 +249,8 @@ func TestSwitchAndRollbackUnderLoad(t *testing.T) {
 			t.Errorf("runbook %s: %v %.200s", f, err, b)
 		}
 	}
-	if n := pgtest.QueryVal[int64](t, m.tgt, "SELECT count(*) FROM cutover.runbook WHERE run_id = $1 AND outcome = 'done'", res.Run.ID); n != 15 {
-		t.Errorf("%d steps done in the runbook, want 15", n)
+	if n := pgtest.QueryVal[int64](t, m.tgt, "SELECT count(*) FROM cutover.runbook WHERE run_id = $1 AND outcome = 'done'", res.Run.ID); n != 16 {
+		t.Errorf("%d steps done in the runbook, want 16", n)
 	}
 	// The source's trigger wrote audit rows, which were replicated; had the target's
 	// fired for the replicated rows, sameTables would have found more there.

@@ -92,6 +92,8 @@ func (s *switcher) switchSteps() []cutover.Step {
 		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
 			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseCDC) }},
 		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
+		{Name: "publications", Title: "create reverse replication's publications on the target, before the block (their table locks may wait for autovacuum)",
+			Do: s.reversePublications, Undo: s.dropReversePublications},
 		{Name: "notify", Title: "notify: hooks and webhooks",
 			Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
 			Undo: func(ctx context.Context) (string, error) {
@@ -303,13 +305,6 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
 		return "", err
 	}
-	all, ins := publications(slot)
-	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
-		publicationStatements(slot, s.tables, s.p.CDC.NoIdentity)...) {
-		if err := s.exec(ctx, "target", s.tgt, sql); err != nil {
-			return "", err
-		}
-	}
 	var pos string
 	if s.dry {
 		fmt.Fprintf(s.out, "      target: SELECT pg_create_logical_replication_slot('%s', 'pgoutput')\n", slot)
@@ -339,6 +334,33 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "slot " + slot + " on the target from " + pos, nil
+}
+
+// reversePublications creates the publications reverse replication streams through,
+// before the block: CREATE PUBLICATION ... FOR TABLE locks each table against
+// autovacuum, which yields only after deadlock_timeout (1 s inside the window at
+// pgbench scale 100). A publication publishes nothing until a slot streams from it.
+func (s *switcher) reversePublications(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	all, ins := publications(slot)
+	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
+		publicationStatements(slot, s.tables, s.p.CDC.NoIdentity)...) {
+		if err := s.exec(ctx, "target", s.tgt, sql); err != nil {
+			return "", err
+		}
+	}
+	return "publications " + all + " and " + ins + " on the target", nil
+}
+
+func (s *switcher) dropReversePublications(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	if s.dry {
+		return "", nil
+	}
+	if err := dropPublications(ctx, s.tgt, slot); err != nil {
+		return "", err
+	}
+	return "dropped the publications of " + slot + " on the target", nil
 }
 
 // dropReverse stops reverse replication and drops its slot and publications.
