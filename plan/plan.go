@@ -97,9 +97,10 @@ type Validation struct {
 	// then, every Interval, a pass over the rows changed since.
 	Continuous bool     `yaml:"continuous"`
 	Interval   Duration `yaml:"interval"`
-	// TrackChanges has the applier record the key of every row it changes, for
-	// incremental validation (Continuous implies it). It costs the applier a write
-	// per changed row.
+	// TrackChanges has the applier record the keys of the rows it changes, for
+	// incremental validation (Continuous implies it). On by default: without it the
+	// switch's validation inside the downtime window is a full pass, which grows with
+	// the database. It costs the applier one write per table and transaction group.
 	TrackChanges bool `yaml:"track_changes"`
 	ChunkRows    int  `yaml:"chunk_rows"`
 	// BusyPercent is the share of time a background validation spends reading; it
@@ -161,7 +162,7 @@ func Defaults() *Plan {
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
 		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
-		Validation:    Validation{Interval: Duration(time.Minute), ChunkRows: 10000, BusyPercent: 50},
+		Validation:    Validation{Interval: Duration(time.Minute), TrackChanges: true, ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",
 		Cutover: Cutover{

@@ -24,6 +24,18 @@ func TestMinimalPlanGetsDefaults(t *testing.T) {
 	if !p.Tables.Includes("public", "film") || !p.Tables.Includes("Sales", "Order") {
 		t.Fatal("default include should match every table")
 	}
+	// Tracked changes keep the switch's validation inside the downtime window to the
+	// rows changed since the pass before the block.
+	if !p.Validation.TrackChanges || !p.Validation.Tracking() || p.Validation.Continuous {
+		t.Fatalf("validation defaults: %+v, want track_changes on, continuous off", p.Validation)
+	}
+	off, err := Parse("cutover.yaml", []byte(minimal+"validation: {track_changes: false}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Validation.Tracking() {
+		t.Fatal("validation.track_changes: false still tracks")
+	}
 }
 
 func TestFullPlan(t *testing.T) {
@@ -216,7 +228,10 @@ func TestRenderRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v", p)
 	}
 	d := Defaults()
-	if p.FullLoad != d.FullLoad || p.Cutover.MaxDowntime != d.Cutover.MaxDowntime || p.API != d.API || p.CDC != d.CDC {
+	if p.FullLoad != d.FullLoad || p.Cutover.MaxDowntime != d.Cutover.MaxDowntime || p.API != d.API || p.CDC != d.CDC || p.Validation != d.Validation {
 		t.Fatalf("rendered defaults differ: %+v", p)
+	}
+	if !strings.Contains(w.Text, "track_changes: true") {
+		t.Fatalf("cutover init's plan does not track changes:\n%s", w.Text)
 	}
 }

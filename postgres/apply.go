@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -467,7 +469,9 @@ func (a *applier) commit(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	for k, c := range a.counts {
+	// In the order a validation records its tables in (compareNames).
+	for _, k := range slices.SortedFunc(maps.Keys(a.counts), compareNames) {
+		c := a.counts[k]
 		a.batch.ExecParams("UPDATE "+a.control+`.table_stats SET inserts = inserts + $3, updates = updates + $4, deletes = deletes + $5, truncates = truncates + $6
 			WHERE schema_name = $1 AND table_name = $2`,
 			[][]byte{[]byte(k[0]), []byte(k[1]), itoa(c.inserts), itoa(c.updates), itoa(c.deletes), itoa(c.truncates)}, nil, nil, nil)

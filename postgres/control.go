@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -311,7 +313,17 @@ func (c *Control) table(name string) string { return pgx.Identifier{c.schema, na
 // State reads the migration state.
 func (c *Control) State(ctx context.Context) (State, error) {
 	var s State
-	return s, c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
+	err := c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = c.errNoState()
+	}
+	return s, err
+}
+
+// errNoState is a control schema whose state table lost its row.
+func (c *Control) errNoState() error {
+	return fmt.Errorf("the control schema %s has no migration state (its table %s is empty): drop the control schema and run cutover start again, or restore the row from a backup",
+		c.schema, c.table("state"))
 }
 
 // send sends the statements queue puts in a batch, in one round trip.
@@ -358,11 +370,20 @@ func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
 	return stats, c.send(ctx, func(b *pgx.Batch) { c.queueTableStats(b, &stats) })
 }
 
-// queueTableStats queues the read of every table's row into stats.
+// compareNames orders tables by schema, then name, byte by byte: the order table_stats
+// is read in, and so the order a validation records its tables in. The applier updates
+// their counters in that order too: two transactions that lock table_stats rows in
+// different orders deadlock, and the server ends one of them.
+func compareNames(a, b [2]string) int {
+	return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+}
+
+// queueTableStats queues the read of every table's row into stats, in compareNames's
+// order.
 func (c *Control) queueTableStats(b *pgx.Batch, stats *[]TableStat) {
 	b.Queue(`SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
 		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error, validated_position
-		FROM ` + c.table("table_stats") + ` ORDER BY schema_name, table_name`).Query(func(rows pgx.Rows) (err error) {
+		FROM ` + c.table("table_stats") + ` ORDER BY schema_name COLLATE "C", table_name COLLATE "C"`).Query(func(rows pgx.Rows) (err error) {
 		*stats, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
 			var t TableStat
 			err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,

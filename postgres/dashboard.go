@@ -80,22 +80,25 @@ func ReadDashboard(ctx context.Context, tgt *pgx.Conn, p *plan.Plan) (Dashboard,
 // is none.
 func readRun(ctx context.Context, tgt *pgx.Conn, ctl *Control, kind string, outcomes ...string) (*cutover.Run, error) {
 	var doc []byte
-	err := tgt.QueryRow(ctx, "SELECT runbook FROM "+ctl.table("runs")+` WHERE ($1 = '' OR kind = $1) AND (coalesce(cardinality($2::text[]), 0) = 0 OR outcome = ANY($2))
+	// A run recorded without its runbook document (by another version, or by hand)
+	// is read from its columns: its steps are in the runbook table anyway.
+	err := tgt.QueryRow(ctx, "SELECT coalesce(runbook, jsonb_build_object('id', id, 'kind', kind, 'started_at', started_at, 'outcome', outcome, 'reason', reason)) FROM "+
+		ctl.table("runs")+` WHERE ($1 = '' OR kind = $1) AND (coalesce(cardinality($2::text[]), 0) = 0 OR outcome = ANY($2))
 		ORDER BY started_at DESC LIMIT 1`, kind, outcomes).Scan(&doc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("target: read the last cutover run from %s: %w", ctl.table("runs"), err)
 	}
 	r := &cutover.Run{}
 	if err := json.Unmarshal(doc, r); err != nil {
-		return nil, fmt.Errorf("read the runbook of a cutover run: %w", err)
+		return nil, fmt.Errorf("read the runbook of a cutover run in %s: %w", ctl.table("runs"), err)
 	}
 	// The steps table is written at each step: it is the latest word.
 	rows, err := tgt.Query(ctx, "SELECT seq, step, title, started_at, ended_at, outcome, detail, error, operator_time FROM "+ctl.table("runbook")+" WHERE run_id = $1 ORDER BY seq", r.ID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("target: read the steps of run %s from %s: %w", r.ID, ctl.table("runbook"), err)
 	}
 	r.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*cutover.StepRecord, error) {
 		st := &cutover.StepRecord{}

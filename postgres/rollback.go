@@ -56,8 +56,10 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 		reverseSlot(s.st.Slot)).Scan(&inPlace); err != nil {
 		return "", fmt.Errorf("target: read reverse replication's slot: %w", err)
 	}
-	if !inPlace {
-		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source", reverseSlot(s.st.Slot)))
+	// Before a switch there is no reverse slot to expect: the phase says it all.
+	if !inPlace && s.st.Phase == PhaseSwitched {
+		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source: "+
+			"stay on the target (cutover finish), or bring those writes to the source by hand before going back", reverseSlot(s.st.Slot)))
 	}
 	super, createRole, signal, err := roleRights(ctx, s.tgt, "target")
 	if err != nil {
@@ -137,12 +139,13 @@ func (s *switcher) cleanupReverse(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.setReplication(ctx, ReplicateForward); err != nil {
+	// The writes made on the target while it was live were not tracked for incremental
+	// validation: the next validation of each table is a full one. Before forward
+	// replication resumes, whose applier updates these rows too.
+	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("table_stats")+" SET validated_position = ''"); err != nil {
 		return "", err
 	}
-	// The writes made on the target while it was live were not tracked for incremental
-	// validation: the next validation of each table is a full one.
-	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("table_stats")+" SET validated_position = ''"); err != nil {
+	if err := s.setReplication(ctx, ReplicateForward); err != nil {
 		return "", err
 	}
 	return d + "; forward replication resumes; the next validation of each table is a full one", nil

@@ -118,7 +118,7 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 	}
 	st = Status{Phase: s.Phase, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
 	if st.Tables, err = ctl.TableStats(ctx); err != nil {
-		return st, true, err
+		return st, true, fmt.Errorf("target: read %s: %w", ctl.table("table_stats"), err)
 	}
 	if st.Cutover, st.Replication, err = readCutover(ctx, tgt, ctl); err != nil {
 		return st, true, err
@@ -130,7 +130,7 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 		err := tgt.QueryRow(ctx, "SELECT source_latency, target_latency, pending, measured_at FROM "+ctl.table("state")).
 			Scan(&srcLat, &tgtLat, &pending, &c.MeasuredAt)
 		if err != nil {
-			return st, true, err
+			return st, true, fmt.Errorf("target: read the latency from %s: %w", ctl.table("state"), err)
 		}
 		if srcLat != nil {
 			c.SourceLatencySeconds = srcLat.Seconds()
@@ -143,7 +143,7 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 		}
 		st.CDC = c
 		if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+ctl.table("apply_exceptions")+" WHERE NOT resolved").Scan(&st.ApplyExceptions); err != nil {
-			return st, true, err
+			return st, true, fmt.Errorf("target: read %s: %w", ctl.table("apply_exceptions"), err)
 		}
 	}
 	if src != nil && s.Slot != "" {

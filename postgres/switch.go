@@ -46,8 +46,11 @@ type switcher struct {
 	run    *cutover.Run
 	hooks  cutover.Hooks
 	tables []*relation // the migrated tables, as the source describes them
-	srcDB  string
-	tgtDB  string
+	// trackedFrom is state.changes_tracked_from: "" when the running task does not
+	// record the keys it changes.
+	trackedFrom string
+	srcDB       string
+	tgtDB       string
 }
 
 // switchLock is the advisory lock a switch or rollback holds on the target, so that
@@ -84,6 +87,10 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 	if s.st, err = ctl.State(ctx); err != nil {
 		s.close(ctx)
 		return nil, err
+	}
+	if err := s.tgt.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&s.trackedFrom); err != nil {
+		s.close(ctx)
+		return nil, fmt.Errorf("target: read whether changes are tracked from %s: %w", ctl.table("state"), err)
 	}
 	var locked bool
 	if err := s.tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil {

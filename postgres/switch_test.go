@@ -75,8 +75,21 @@ type migration struct {
 }
 
 // newMigration loads the switch schema, starts cutover start's CDC and validates, so
-// that a switch's gates hold. extra is plan YAML; {{dir}} in it is the test's directory.
+// that a switch's gates hold. extra is plan YAML; {{dir}} in it is the test's directory,
+// {{src}} the source's URL.
 func newMigration(t *testing.T, extra string) *migration {
+	t.Helper()
+	m := loadedMigration(t, extra)
+	m.task = m.start(t)
+	if _, err := Validate(context.Background(), m.plan, ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// loadedMigration is a migration whose full load is done, with no task running and
+// nothing validated.
+func loadedMigration(t *testing.T, extra string) *migration {
 	t.Helper()
 	src, tgt := switchPair(t)
 	m := &migration{src: src, tgt: tgt, dir: t.TempDir()}
@@ -87,26 +100,32 @@ func newMigration(t *testing.T, extra string) *migration {
 	if err := src.Server.Exec(context.Background(), "postgres", "SELECT cron.schedule_in_database('tick', '* * * * *', 'INSERT INTO ticks DEFAULT VALUES', $1)", src.Name); err != nil {
 		t.Fatal(err)
 	}
-	extra = strings.ReplaceAll(extra, "{{dir}}", m.dir)
+	extra = strings.ReplaceAll(strings.ReplaceAll(extra, "{{dir}}", m.dir), "{{src}}", src.URL())
 	m.plan = planFor(t, src.URL(), tgt.URL(), extra)
 	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &bytes.Buffer{}}); err != nil {
 		t.Fatalf("full load: %v", err)
 	}
-	m.task = m.start(t)
-	if _, err := Validate(context.Background(), m.plan, ValidateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	return m
 }
 
-// start runs cutover start's change data capture in the background.
+// start runs cutover start's change data capture in the background, and waits until
+// it has measured the target latency.
 func (m *migration) start(t *testing.T) *cdcRun {
+	t.Helper()
+	r := m.startStreaming(t)
+	r.waitTarget(t, m.tgt, "a latency measured", "SELECT coalesce(measured_at > now() - interval '3 seconds', false) FROM cutover.state")
+	return r
+}
+
+// startStreaming runs cutover start's change data capture in the background, and
+// waits until it streams from the slot.
+func (m *migration) startStreaming(t *testing.T) *cdcRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cdcRun{cancel: cancel, done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}
 	go func() { r.done <- RunCDC(ctx, m.plan, StartOptions{Out: r.out}) }()
 	t.Cleanup(func() { r.stop(t) })
-	r.waitTarget(t, m.tgt, "a latency measured", "SELECT coalesce(measured_at > now() - interval '3 seconds', false) FROM cutover.state")
+	r.waitTarget(t, m.src, "the slot streaming", "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE database = current_database()")
 	return r
 }
 
@@ -230,8 +249,8 @@ func TestSwitchAndRollbackUnderLoad(t *testing.T) {
 			t.Errorf("runbook %s: %v %.200s", f, err, b)
 		}
 	}
-	if n := pgtest.QueryVal[int64](t, m.tgt, "SELECT count(*) FROM cutover.runbook WHERE run_id = $1 AND outcome = 'done'", res.Run.ID); n != 14 {
-		t.Errorf("%d steps done in the runbook, want 14", n)
+	if n := pgtest.QueryVal[int64](t, m.tgt, "SELECT count(*) FROM cutover.runbook WHERE run_id = $1 AND outcome = 'done'", res.Run.ID); n != 16 {
+		t.Errorf("%d steps done in the runbook, want 16", n)
 	}
 	// The source's trigger wrote audit rows, which were replicated; had the target's
 	// fired for the replicated rows, sameTables would have found more there.
@@ -293,14 +312,13 @@ func TestSwitchRollsBackByItself(t *testing.T) {
 		want        string
 	}{
 		{name: "hook fails", extra: `cutover: {hooks: {switch: ["echo repointing; exit 3"], switch_back: ["touch {{dir}}/back"]}}`, want: "exit status 3"},
-		{name: "sync times out", extra: `cutover: {sync_timeout: 1s}`, want: "did not apply the sync marker",
+		{name: "sync times out", want: "did not apply the sync marker",
 			prepare: func(t *testing.T, m *migration) {
-				// The applier waits on a lock held on the target until the test ends.
+				// The applier waits on a row lock held on the target until the test
+				// ends, for the change the notify hook makes on the source after the
+				// validation before the block (which reads past row locks).
 				conn := m.tgt.Conn(t)
-				if _, err := conn.Exec(context.Background(), "BEGIN; LOCK TABLE accounts"); err != nil {
-					t.Fatal(err)
-				}
-				if err := m.writeAsApp(m.src, "UPDATE accounts SET balance = 5 WHERE id = 5"); err != nil {
+				if _, err := conn.Exec(context.Background(), "BEGIN; SELECT FROM accounts WHERE id = 5 FOR UPDATE"); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "ROLLBACK") })
@@ -308,18 +326,21 @@ func TestSwitchRollsBackByItself(t *testing.T) {
 		{name: "budget exceeded", extra: `cutover: {max_downtime: 2s, hook_timeout: 1m, hooks: {switch: ["sleep 4"]}}`, want: "downtime budget"},
 		{name: "validation fails", want: "the validation found differences",
 			prepare: func(t *testing.T, m *migration) {
-				// A row changed since the last validation, then damaged on the target.
-				if err := m.writeAsApp(m.src, "UPDATE accounts SET balance = 41 WHERE id = 7"); err != nil {
-					t.Fatal(err)
-				}
-				caughtUp(t, m.src, m.tgt, m.task)
-				m.tgt.Exec(t, "SET session_replication_role = replica; UPDATE accounts SET balance = 42 WHERE id = 7")
+				// The target damages every change to the row: the one the notify hook
+				// makes on the source, after the validation before the block, differs
+				// inside the window.
+				m.tgt.Exec(t, `CREATE FUNCTION damage() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.id = 7 THEN NEW.balance := 42; END IF; RETURN NEW; END$$;
+					CREATE TRIGGER damage BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION damage();
+					ALTER TABLE accounts ENABLE ALWAYS TRIGGER damage`)
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			extra := c.extra
-			if c.name == "validation fails" {
-				extra = "validation: {track_changes: true}"
+			switch c.name {
+			case "sync times out":
+				extra = notifyWrites(t, "UPDATE accounts SET balance = 5 WHERE id = 5", "sync_timeout: 1s")
+			case "validation fails":
+				extra = notifyWrites(t, "UPDATE accounts SET balance = 41 WHERE id = 7")
 			}
 			m := newMigration(t, extra)
 			if c.prepare != nil {

@@ -89,8 +89,11 @@ func (s *switcher) result(err error) (*SwitchResult, error) {
 // switchSteps is the cut over checklist.
 func (s *switcher) switchSteps() []cutover.Step {
 	return []cutover.Step{
-		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, validation clean, reverse replication possible",
+		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
 			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseCDC) }},
+		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
+		{Name: "publications", Title: "create reverse replication's publications on the target, before the block (their table locks may wait for autovacuum)",
+			Do: s.reversePublications, Undo: s.dropReversePublications},
 		{Name: "notify", Title: "notify: hooks and webhooks",
 			Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
 			Undo: func(ctx context.Context) (string, error) {
@@ -99,7 +102,7 @@ func (s *switcher) switchSteps() []cutover.Step {
 		{Name: "block", Title: "block writes on the source: " + blockWhat(s.p.Cutover.Block), Do: s.blockSource, Undo: s.unblockSource},
 		{Name: "jobs", Title: "suspend scheduled jobs on the source (pg_cron, suspend_jobs hooks)", Do: s.suspendSourceJobs, Undo: s.resumeSourceJobs},
 		{Name: "sync", Title: "wait until the target has applied every change: a marker through the change stream", Do: s.syncForward},
-		{Name: "validate", Title: "validate what changed since the last validation (incremental)", Do: s.validateChanged},
+		{Name: "validate", Title: s.validateTitle(), Do: s.validateChanged},
 		{Name: "stop", Title: "stop replication", Do: s.stopForward, Undo: s.resumeForward},
 		{Name: "sequences", Title: "set every sequence on the target from the source", Do: s.syncSequences(s.src, s.tgt, "source", "target")},
 		{Name: "objects", Title: "secondary objects on the target: indexes valid, constraints validated, triggers enabled as on the source", Do: s.secondaryObjects},
@@ -148,17 +151,10 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	if !active {
 		fail("no cutover start is streaming the changes (slot %s is idle): run cutover start and let it catch up", st.Slot)
 	}
-	var lat *time.Duration
-	var measured *time.Time
-	var fresh bool
-	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, measured_at, measured_at > now() - interval '15 seconds' FROM "+s.ctl.table("state")).Scan(&lat, &measured, &fresh); err != nil {
-		return "", fmt.Errorf("target: read the latency: %w", err)
-	}
-	switch {
-	case lat == nil || measured == nil || !fresh:
-		fail("the target latency was not measured in the last 15 seconds: is cutover start running? (cutover status)")
-	case *lat > s.p.Cutover.MaxLatency.D():
-		fail("the target latency is %v, above cutover.max_latency (%v): wait for CDC to catch up", lat.Round(time.Millisecond), s.p.Cutover.MaxLatency)
+	if problem, err := s.latencyGate(ctx); err != nil {
+		return "", err
+	} else if problem != "" {
+		fail("%s", problem)
 	}
 	var exceptions int64
 	if err := s.tgt.QueryRow(ctx, "SELECT count(*) FROM "+s.ctl.table("apply_exceptions")+" WHERE NOT resolved").Scan(&exceptions); err != nil {
@@ -186,8 +182,10 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	if len(mismatched) > 0 {
 		fail("the last validation found differences in %s: cutover validate --repair, then cutover validate", listText(mismatched, 5))
 	}
-	if len(unvalidated) > 0 {
-		fail("not validated: %s: run cutover validate (or validation.continuous: true)", listText(unvalidated, 5))
+	// With the changes tracked, the step after the gates validates these before the
+	// block; without, the first look at them would be inside the downtime window.
+	if len(unvalidated) > 0 && !s.tracked() && (active || !s.p.Validation.Tracking()) {
+		fail("not validated yet: %s: run cutover validate first (changes are not tracked, so the switch's only validation is a full pass inside the downtime window)", listText(unvalidated, 5))
 	}
 	problems = append(problems, s.reverseGates(ctx)...)
 	problems = append(problems, s.blockGates(ctx)...)
@@ -207,6 +205,30 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	return "every gate holds", s.setPhase(ctx, PhaseSwitching)
 }
 
+// latencyFresh is how recently cutover start must have measured the target latency
+// for the switch to trust it.
+const latencyFresh = 15 * time.Second
+
+// latencyGate says what does not hold of the target latency ("" when it is fresh and
+// below cutover.max_latency). Every figure may be NULL: a task that just started has
+// measured nothing yet.
+func (s *switcher) latencyGate(ctx context.Context) (string, error) {
+	var lat, age *time.Duration
+	if err := s.tgt.QueryRow(ctx, "SELECT target_latency, now() - measured_at FROM "+s.ctl.table("state")).Scan(&lat, &age); err != nil {
+		return "", fmt.Errorf("target: read the target latency from %s: %w", s.ctl.table("state"), err)
+	}
+	switch {
+	case age == nil || lat == nil:
+		return "the target latency has not been measured yet: wait until cutover status shows a latency (cutover start measures it every few seconds once it streams), then run cutover switch again", nil
+	case *age > latencyFresh:
+		return fmt.Sprintf("the target latency was last measured %v ago, and the switch trusts one measured in the last %v: is cutover start running? (cutover status)",
+			age.Round(time.Second), latencyFresh), nil
+	case *lat > s.p.Cutover.MaxLatency.D():
+		return fmt.Sprintf("the target latency is %v, above cutover.max_latency (%v): wait for CDC to catch up", lat.Round(time.Millisecond), s.p.Cutover.MaxLatency), nil
+	}
+	return "", nil
+}
+
 // reverseGates checks that reverse replication can start on the target.
 func (s *switcher) reverseGates(ctx context.Context) []string {
 	var problems []string
@@ -220,7 +242,7 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 		    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user),
 		    current_setting('server_version'), current_setting('server_version_num')::int / 10000`, reverseSlot(s.st.Slot)).Scan(&walLevel, &free, &canReplicate, &version, &major)
 	if err != nil {
-		return []string{"target: " + err.Error()}
+		return []string{fmt.Sprintf("target: could not read what reverse replication needs there (wal_level, max_replication_slots, the role's REPLICATION): %v", err)}
 	}
 	if major < minStreamMajor {
 		problems = append(problems, fmt.Sprintf("the target runs PostgreSQL %s: reverse replication reads its change stream, which needs PostgreSQL %d or later", version, minStreamMajor))
@@ -260,36 +282,6 @@ func (s *switcher) syncForward(ctx context.Context) (string, error) {
 	return "the target applied the marker at " + marker, nil
 }
 
-func (s *switcher) validateChanged(ctx context.Context) (string, error) {
-	if s.dry {
-		fmt.Fprintln(s.out, "      cutover validate --incremental (while CDC still runs): every table must be equal")
-		return "", nil
-	}
-	rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true})
-	if err != nil {
-		return "", fmt.Errorf("validation: %w", err)
-	}
-	var rows int64
-	var differ []string
-	for _, t := range rep.Tables {
-		rows += t.RowsRead
-		if t.State != ValidationValidated && t.State != ValidationNoKey {
-			d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
-			if t.Mismatches > 0 {
-				d += fmt.Sprintf(", %d rows", t.Mismatches)
-			}
-			if t.Error != "" {
-				d += ": " + t.Error
-			}
-			differ = append(differ, d+")")
-		}
-	}
-	if len(differ) > 0 {
-		return "", fmt.Errorf("the validation found differences: %s (%s.validation_failures lists them)", listText(differ, 5), s.p.ControlSchema)
-	}
-	return fmt.Sprintf("%d tables equal, %d rows compared one by one, in %v", len(rep.Tables), rows, rep.Took.Round(time.Millisecond)), nil
-}
-
 func (s *switcher) stopForward(ctx context.Context) (string, error) {
 	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
 		return "", err
@@ -312,13 +304,6 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 	// Left by an earlier switch that did not get to undo it.
 	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
 		return "", err
-	}
-	all, ins := publications(slot)
-	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
-		publicationStatements(slot, s.tables, s.p.CDC.NoIdentity)...) {
-		if err := s.exec(ctx, "target", s.tgt, sql); err != nil {
-			return "", err
-		}
 	}
 	var pos string
 	if s.dry {
@@ -349,6 +334,33 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "slot " + slot + " on the target from " + pos, nil
+}
+
+// reversePublications creates the publications reverse replication streams through,
+// before the block: CREATE PUBLICATION ... FOR TABLE locks each table against
+// autovacuum, which yields only after deadlock_timeout (1 s inside the window at
+// pgbench scale 100). A publication publishes nothing until a slot streams from it.
+func (s *switcher) reversePublications(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	all, ins := publications(slot)
+	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
+		publicationStatements(slot, s.tables, s.p.CDC.NoIdentity)...) {
+		if err := s.exec(ctx, "target", s.tgt, sql); err != nil {
+			return "", err
+		}
+	}
+	return "publications " + all + " and " + ins + " on the target", nil
+}
+
+func (s *switcher) dropReversePublications(ctx context.Context) (string, error) {
+	slot := reverseSlot(s.st.Slot)
+	if s.dry {
+		return "", nil
+	}
+	if err := dropPublications(ctx, s.tgt, slot); err != nil {
+		return "", err
+	}
+	return "dropped the publications of " + slot + " on the target", nil
 }
 
 // dropReverse stops reverse replication and drops its slot and publications.

@@ -17,35 +17,48 @@ import (
 
 const switchHelp = `Runs the cut over as gated steps, each printed live with its duration:
 
-   1. gates: change data capture runs and the target latency is below
-      cutover.max_latency; no unresolved apply exception; the last validation
-      found every table equal; reverse replication can start on the target;
-      the roles to block exist on the target. A failed gate changes nothing.
-   2. notify: the notify hooks and the webhooks, with the downtime the last
+   1. gates: change data capture runs and the target latency, measured lately,
+      is below cutover.max_latency; no unresolved apply exception; the last
+      validation found no table different (with validation.track_changes:
+      false, every table must have been validated); reverse replication can
+      start on the target; the roles to block exist on the target. A failed
+      gate changes nothing.
+   2. prevalidate: before the block, while the users still write, an
+      incremental validation: each table never validated (after the load,
+      after a rollback) or not tracked since gets its full pass here, the
+      others their changed rows; then passes over what changed meanwhile
+      while a pass takes more than 300ms (at most 5). A difference stops the
+      switch here, nobody blocked. With validation.track_changes: false it
+      does nothing, and says that step 8 is a full pass inside the downtime
+      window.
+   3. publications: reverse replication's publications are created on the
+      target, before the block (their table locks may wait for autovacuum).
+   4. notify: the notify hooks and the webhooks, with the downtime the last
       switch measured.
-   3. block: every login role of the source but the exempt ones and the
+   5. block: every login role of the source but the exempt ones and the
       migration's own loses its login and its sessions end (or, with
       cutover.block: read_only, the database turns read-only). What was changed
       is recorded in the control schema first.
-   4. jobs: the source's pg_cron jobs of its database are set inactive; the
+   6. jobs: the source's pg_cron jobs of its database are set inactive; the
       suspend_jobs hooks run.
-   5. sync: a marker written into the source's WAL after the block; the step
+   7. sync: a marker written into the source's WAL after the block; the step
       ends when the target has applied it (cutover.sync_timeout).
-   6. validate: an incremental validation of what changed since the last one.
-   7. stop: replication stops.
-   8. sequences: every sequence of the migrated schemas is set on the target
+   8. validate: the rows changed since step 2 (every table in full when
+      changes are not tracked).
+   9. stop: replication stops.
+  10. sequences: every sequence of the migrated schemas is set on the target
       from the source (plus cutover.sequence_headroom).
-   9. objects: the target's indexes valid, constraints validated, triggers
+  11. objects: the target's indexes valid, constraints validated, triggers
       enabled as on the source.
-  10. reverse: reverse replication starts, target to source, from the target's
+  12. reverse: reverse replication starts, target to source, from the target's
       position now (cutover start runs it), so the source keeps every write
       made on the target and a rollback loses none.
-  11. switch: the switch hooks repoint the applications (CUTOVER_TARGET_URL...).
-  12. qa: the plan's QA queries (each must return true) and commands, then the
+  13. switch: the switch hooks repoint the applications (CUTOVER_TARGET_URL...).
+  14. qa: the plan's QA queries (each must return true) and commands, then the
       approval when cutover.approval is set (cutover approve, or --yes).
-  13. unlock: the blocked roles log in to the target; the suspended jobs are
+  15. unlock: the blocked roles log in to the target; the suspended jobs are
       scheduled there; the resume_jobs hooks run.
-  14. done: notify; the runbook is written.
+  16. done: notify; the runbook is written.
 
 The write downtime runs from the block to the unlock. When cutover.max_downtime
 runs out before the unlock, or a step before it fails, the switch rolls back by

@@ -1,0 +1,242 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/jackc/pgx/v5"
+)
+
+// The switch validates before the block and inside the window. Before the block, while
+// the users still write, every table gets what it needs to be trusted (a full pass when
+// it was never validated or its changed keys were not all recorded since, the changed
+// rows otherwise), then passes over what changed meanwhile, each shorter than the last.
+// Inside the downtime window only the rows changed since the last of them are compared,
+// so the window grows with the writes of those moments, not with the database. Without
+// tracked changes there is nothing to compare by key: the window holds a full pass.
+
+// tracked reports whether the running task records the keys it changes.
+func (s *switcher) tracked() bool { return s.trackedFrom != "" }
+
+// untracked says why the changes are not tracked.
+func (s *switcher) untracked() string {
+	if s.p.Validation.Tracking() {
+		return "the running cutover start does not record the rows it changes (it was started with validation.track_changes: false): restart it with this plan"
+	}
+	return "changes are not tracked (validation.track_changes: false in the plan)"
+}
+
+func (s *switcher) prevalidateTitle() string {
+	if !s.tracked() {
+		return "validate before the block: nothing (changes are not tracked: the validate step compares every table in full inside the downtime window)"
+	}
+	return "validate before the block, while the users still write: a full pass of each table never validated or not tracked since, the changed rows of the others"
+}
+
+func (s *switcher) validateTitle() string {
+	if !s.tracked() {
+		return "validate every table in full, inside the downtime window (changes are not tracked)"
+	}
+	return "validate the rows changed since the validation before the block (incremental)"
+}
+
+// validateBeforeBlock brings every table's validation up to the moment before the
+// block, so that the validation inside the window has only the last seconds' changes
+// to compare. It is a gate: when it fails, nothing was blocked.
+func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
+	if !s.tracked() {
+		msg := s.untracked() + ": the validate step will compare every table in full inside the downtime window" + s.expectedFullPass(ctx)
+		if s.dry {
+			fmt.Fprintf(s.out, "      warning: %s\n", msg)
+		}
+		return msg, nil
+	}
+	if s.dry {
+		fmt.Fprintln(s.out, "      cutover validate --incremental while the users still write: a full pass of each table never validated (or whose changes were not all recorded since), the changed rows of the others; every table must be equal")
+		return "", nil
+	}
+	details, err := s.passesBeforeBlock(ctx)
+	if err == nil {
+		// The passes may have taken long (a full pass of a large table): the latency the
+		// gates saw may have grown since, and the sync inside the window waits it out.
+		var problem string
+		if problem, err = s.latencyGate(ctx); err == nil && problem != "" {
+			err = fmt.Errorf("after the validation before the block, %s", problem)
+		}
+	}
+	if err != nil {
+		// Nothing was blocked: the migration goes back to change data capture.
+		if perr := s.setPhase(context.WithoutCancel(ctx), PhaseCDC); perr != nil {
+			err = errors.Join(err, perr)
+		}
+		return "", fmt.Errorf("%w: %w", ErrGates, err)
+	}
+	return strings.Join(details, "; "), nil
+}
+
+// A pass before the block compares what changed since each table's last pass, and
+// the window compares what changed since the last of them: the passes go on while
+// one takes longer than settledPass (so the window inherits less than that of writes
+// to compare) and shorter than the one before (else the writes outrun them), at most
+// maxPassesBeforeBlock; the first over every table, the others over the tables with a
+// key (the window compares the others whole anyway).
+const (
+	settledPass          = 300 * time.Millisecond
+	maxPassesBeforeBlock = 5
+)
+
+// passesBeforeBlock runs the validation passes before the block, and says what each
+// compared.
+func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
+	var details []string
+	var keyed []plan.Pattern
+	var last time.Duration
+	for pass := 1; ; pass++ {
+		rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true, Tables: keyed})
+		if err != nil {
+			return nil, fmt.Errorf("the validation before the block could not run: %w", err)
+		}
+		if err := s.differences(rep, "the validation before the block"); err != nil {
+			return nil, err
+		}
+		d := validationDetail(rep)
+		if pass > 1 {
+			d = fmt.Sprintf("pass %d (the tables with a key): %s", pass, d)
+		}
+		details = append(details, d)
+		if rep.Took < settledPass || pass == maxPassesBeforeBlock || (pass > 1 && rep.Took >= last) {
+			return details, nil
+		}
+		last = rep.Took
+		if pass == 1 {
+			for _, t := range rep.Tables {
+				if t.State != ValidationNoKey {
+					keyed = append(keyed, plan.MustPattern(exactPattern(t.Schema, t.Table)))
+				}
+			}
+			if len(keyed) == 0 {
+				return details, nil
+			}
+		}
+	}
+}
+
+// exactPattern is the plan pattern that matches schema.table alone.
+func exactPattern(schema, table string) string {
+	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return q(schema) + "." + q(table)
+}
+
+// validateChanged compares, inside the window, the rows changed since the validation
+// before the block (every row, when changes are not tracked).
+func (s *switcher) validateChanged(ctx context.Context) (string, error) {
+	if s.dry {
+		if s.tracked() {
+			fmt.Fprintf(s.out, "      cutover validate --incremental (while CDC still runs): only the rows changed since the validation before the block%s; every table must be equal\n", s.wholeTables(ctx))
+		} else {
+			fmt.Fprintf(s.out, "      warning: cutover validate of EVERY TABLE IN FULL inside the downtime window: %s%s\n", s.untracked(), s.expectedFullPass(ctx))
+		}
+		return "", nil
+	}
+	rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("validation: %w", err)
+	}
+	if err := s.differences(rep, "the validation"); err != nil {
+		return "", err
+	}
+	if !s.tracked() {
+		return fullPassDetail + " (" + s.untracked() + "): " + validationDetail(rep), nil
+	}
+	return validationDetail(rep), nil
+}
+
+// fullPassDetail begins the runbook's detail of a validate step that compared every
+// table in full: expectedFullPass finds the last one by it.
+const fullPassDetail = "full pass inside the window"
+
+// differences is the error of a validation that found tables not equal.
+func (s *switcher) differences(rep *ValidationReport, what string) error {
+	var differ []string
+	for _, t := range rep.Tables {
+		if t.State == ValidationValidated || t.State == ValidationNoKey {
+			continue
+		}
+		d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
+		if t.Mismatches > 0 {
+			d += fmt.Sprintf(", %d rows", t.Mismatches)
+		}
+		if t.Error != "" {
+			d += ": " + t.Error
+		}
+		differ = append(differ, d+")")
+	}
+	if len(differ) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s found differences: %s (%s.validation_failures lists them): cutover validate --repair, then cutover switch again",
+		what, listText(differ, 5), s.p.ControlSchema)
+}
+
+// validationDetail says what a validation compared: tables by their changed rows, and
+// tables in full.
+func validationDetail(rep *ValidationReport) string {
+	var byKey int
+	var changed, rows int64
+	var whole []string
+	for _, t := range rep.Tables {
+		rows += t.RowsRead
+		if t.Incremental {
+			byKey++
+			changed += t.RowsRead
+			continue
+		}
+		name := pgx.Identifier{t.Schema, t.Table}.Sanitize()
+		if t.State == ValidationNoKey {
+			name += " (no key)"
+		}
+		whole = append(whole, name)
+	}
+	d := fmt.Sprintf("%d tables equal in %v: %d by their %d changed rows", len(rep.Tables), rep.Took.Round(time.Millisecond), byKey, changed)
+	if len(whole) > 0 {
+		d += fmt.Sprintf(", %d in full (%s)", len(whole), listText(whole, 5))
+	}
+	return d
+}
+
+// wholeTables names, for a dry run, the tables an incremental pass still compares in
+// full: those without a key.
+func (s *switcher) wholeTables(ctx context.Context) string {
+	stats, err := s.ctl.TableStats(ctx)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, t := range stats {
+		if t.Validation == ValidationNoKey {
+			names = append(names, pgx.Identifier{t.Schema, t.Table}.Sanitize())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (tables without a key are compared whole: %s)", listText(names, 5))
+}
+
+// expectedFullPass says how long the last full pass inside a switch's window took, as
+// its runbook recorded it.
+func (s *switcher) expectedFullPass(ctx context.Context) string {
+	var took *time.Duration
+	var when *time.Time
+	err := s.tgt.QueryRow(ctx, "SELECT b.ended_at - b.started_at, b.started_at FROM "+s.ctl.table("runbook")+" b JOIN "+s.ctl.table("runs")+
+		` r ON r.id = b.run_id WHERE r.kind = 'switch' AND b.step = 'validate' AND b.outcome = 'done' AND b.ended_at IS NOT NULL AND b.detail LIKE $1
+		ORDER BY b.started_at DESC LIMIT 1`, fullPassDetail+"%").Scan(&took, &when)
+	if err != nil || took == nil || when == nil {
+		return "; how long it takes is not known yet: a rehearsal (cutover switch, then cutover rollback) measures it, and a full cutover validate takes about as long"
+	}
+	return fmt.Sprintf("; it took %v in the switch of %s", took.Round(time.Millisecond), when.UTC().Format(time.RFC3339))
+}
