@@ -643,9 +643,13 @@ func statementSQL(c *cdc.Change, tt *targetTable, rewrite bool) (string, error) 
 		}
 	})
 	if c.Op != cdc.Insert && !full {
-		if len(conds) == 0 || tt.generatedKey != "" {
+		switch {
+		case tt.generatedKey != "":
 			return "", fmt.Errorf("%s on %s: the change stream identifies its rows by %d of its columns, not by its whole key: its replica identity has the generated column %s, which PostgreSQL does not publish. Fix on the source: ALTER TABLE %s REPLICA IDENTITY FULL (or USING INDEX on a unique index without generated columns), then run cutover start again",
 				c.Op, q, len(conds), tt.generatedKey, q)
+		case len(conds) == 0:
+			return "", fmt.Errorf("%s on %s: the change stream names no column that identifies its row (no key, REPLICA IDENTITY NOTHING). Fix on the source: add a primary key, or ALTER TABLE %s REPLICA IDENTITY FULL, then run cutover start again",
+				c.Op, q, q)
 		}
 	}
 	where := strings.Join(conds, " AND ")
