@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/pgtest"
 )
@@ -152,5 +153,27 @@ func TestCDCOnErrorWhenAStatementCannotBePrepared(t *testing.T) {
 				t.Fatalf("validation: %+v", rep.Tables)
 			}
 		})
+	}
+}
+
+// A change whose stream does not name its whole key is refused with the fix, never
+// applied by part of the key (which may name several rows) or by no condition at all.
+func TestStatementRefusesAPartialKey(t *testing.T) {
+	rel := &cdc.Relation{Schema: "public", Name: "t", Columns: []cdc.Column{{Name: "b", Key: true}, {Name: "v"}}}
+	tt := &targetTable{qname: `"public"."t"`, cols: []string{`"b"`, `"v"`}, always: make([]bool, 2), types: []string{"integer", "text"},
+		viaText: make([]bool, 2), bases: make([]string, 2), generatedKey: `"g"`}
+	upd := &cdc.Change{Op: cdc.Update, Rel: rel, New: cdc.Row{{Text: []byte("1")}, {Text: []byte("x")}}}
+	if _, err := statementSQL(upd, tt, false); err == nil || !strings.Contains(err.Error(), `generated column "g"`) || !strings.Contains(err.Error(), "REPLICA IDENTITY FULL") {
+		t.Errorf("update keyed by part of a key with a generated column: %v", err)
+	}
+	tt.generatedKey = ""
+	sql, err := statementSQL(upd, tt, false)
+	if err != nil || sql != `UPDATE ONLY "public"."t" SET "b" = $1, "v" = $2 WHERE "b" = $3::integer` {
+		t.Errorf("update by the whole key: %q, %v", sql, err)
+	}
+	rel.Columns[0].Key = false
+	del := &cdc.Change{Op: cdc.Delete, Rel: rel, Old: cdc.Row{{Null: true}, {Null: true}}}
+	if _, err := statementSQL(del, tt, false); err == nil || !strings.Contains(err.Error(), "names no column") {
+		t.Errorf("delete without a key: %v", err)
 	}
 }
