@@ -77,7 +77,7 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 			a.replicationConnection, a.walKeepSize, a.longTransactions, a.preparedTransactions, a.largeObjects)
 		a.run(ctx, a.loadTables)
 		a.run(ctx, a.includedPatterns, a.tablePrivileges, a.publicationOwnership, a.replicaIdentity,
-			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried, a.summary)
+			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried, a.reversePrivileges, a.summary)
 	}
 	if a.tgt != nil {
 		a.report.Target.Version = shortVersion(a.tgt.version)
@@ -262,6 +262,15 @@ func (a *assessment) reverseReplication(ctx context.Context) error {
 			"ALTER SYSTEM SET wal_level = logical; then restart the target server, before the switch")
 	}
 	return a.freeSlots(ctx, a.tgt, check.Warning, "reverse replication at the switch")
+}
+
+// reversePrivileges: the switch refuses to begin when the source's role could not
+// apply reverse replication there. Say so now, with the grants.
+func (a *assessment) reversePrivileges(ctx context.Context) error {
+	for _, problem := range applyPrivileges(ctx, a.src.conn, "source", a.tables) {
+		a.add(check.Warning, "reverse_privilege", "role "+a.src.user, problem+" (the switch's gates refuse until then)", "")
+	}
+	return nil
 }
 
 // slotsAndSenders checks the source has a free replication slot and WAL sender for the change stream.

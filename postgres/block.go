@@ -286,9 +286,23 @@ func (s *switcher) unlockTarget(ctx context.Context) (string, error) {
 // cron opens sd's pg_cron: the database its jobs live in (cron.database_name), which
 // may be another database of the same server. ok is false without pg_cron.
 func (s *switcher) cron(ctx context.Context, sd side) (conn *pgx.Conn, done func(), ok bool, err error) {
+	// cron.database_name is readable by superusers and pg_read_all_settings only. A role
+	// of a managed service may have neither: then pg_cron is here when its extension is,
+	// else in the postgres database, its default.
 	var db *string
-	if err := sd.conn.QueryRow(ctx, "SELECT current_setting('cron.database_name', true)").Scan(&db); err != nil {
+	var readable, here bool
+	if err := sd.conn.QueryRow(ctx, `SELECT r.readable, CASE WHEN r.readable THEN current_setting('cron.database_name', true) END,
+		    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+		FROM (SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER') AS readable
+		      FROM pg_roles WHERE rolname = current_user) r`).Scan(&readable, &db, &here); err != nil {
 		return nil, nil, false, fmt.Errorf("%s: %w", sd.name, err)
+	}
+	if !readable {
+		fallback := "postgres"
+		if here {
+			fallback = sd.db
+		}
+		db = &fallback
 	}
 	if db == nil || *db == "" {
 		return nil, nil, false, nil
@@ -301,6 +315,9 @@ func (s *switcher) cron(ctx context.Context, sd side) (conn *pgx.Conn, done func
 		}
 		cfg.Database = *db
 		if conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+			if !readable {
+				return nil, nil, false, fmt.Errorf("%s: connect to database %s, where pg_cron keeps its jobs unless cron.database_name says otherwise (which the role may not read: GRANT pg_read_all_settings TO it): %w", sd.name, *db, err)
+			}
 			return nil, nil, false, fmt.Errorf("%s: connect to database %s, where pg_cron keeps its jobs: %w", sd.name, *db, err)
 		}
 		done = func() { conn.Close(context.WithoutCancel(ctx)) }

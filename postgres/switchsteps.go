@@ -256,17 +256,52 @@ func (s *switcher) reverseGates(ctx context.Context) []string {
 	if !canReplicate {
 		problems = append(problems, "the target's role cannot read a replication slot: ALTER ROLE ... REPLICATION on the target")
 	}
-	srcSuper, _, _, err := roleRights(ctx, s.src, "source")
-	if err != nil {
-		return append(problems, err.Error())
-	}
-	if !srcSuper {
-		problems = append(problems, "the source's role is not a superuser: reverse replication applies the target's writes with session_replication_role = replica, which needs one")
-	}
+	problems = append(problems, applyPrivileges(ctx, s.src, "source", s.tables)...)
 	if active, err := slotActive(ctx, s.tgt, "target", reverseSlot(s.st.Slot)); err != nil {
 		problems = append(problems, err.Error())
 	} else if active {
 		problems = append(problems, fmt.Sprintf("the reverse replication slot %s on the target is in use: stop what streams from it", reverseSlot(s.st.Slot)))
+	}
+	return problems
+}
+
+// applyPrivileges says what the role of conn lacks to apply changes there (reverse
+// replication into the source): SET session_replication_role, so that triggers and
+// foreign keys do not fire for replicated rows (a superuser, or on PostgreSQL 15 and
+// later GRANT SET ON PARAMETER, as managed services allow), and INSERT, UPDATE, DELETE
+// and TRUNCATE on every migrated table.
+func applyPrivileges(ctx context.Context, conn *pgx.Conn, side string, tables []*relation) []string {
+	var names []string
+	for _, r := range tables {
+		if r.published() {
+			names = append(names, r.qname)
+		}
+	}
+	var super, canSet bool
+	var major int
+	var user string
+	var missing []string
+	err := conn.QueryRow(ctx, `SELECT rolsuper, current_setting('server_version_num')::int / 10000, current_user,
+		    rolsuper OR (current_setting('server_version_num')::int >= 150000
+		                 AND has_parameter_privilege('session_replication_role', 'SET')),
+		    coalesce((SELECT array_agg(t ORDER BY t) FROM unnest($1::text[]) t
+		              WHERE to_regclass(t) IS NOT NULL AND NOT has_table_privilege(t, 'INSERT, UPDATE, DELETE, TRUNCATE')), '{}')
+		FROM pg_roles WHERE rolname = current_user`, names).Scan(&super, &major, &user, &canSet, &missing)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: read what the role may do to apply changes: %v", side, err)}
+	}
+	var problems []string
+	if !canSet {
+		fix := fmt.Sprintf("GRANT SET ON PARAMETER session_replication_role TO %s;", pgx.Identifier{user}.Sanitize())
+		if major < 15 {
+			fix = "before PostgreSQL 15 only a superuser may set it (Amazon RDS: GRANT rds_superuser TO " + pgx.Identifier{user}.Sanitize() + ";)"
+		}
+		problems = append(problems, fmt.Sprintf("the %s's role %s may not SET session_replication_role, which reverse replication applies the target's writes with (so that the %s's triggers and foreign keys do not fire twice): on the %s, %s",
+			side, user, side, side, fix))
+	}
+	if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("the %s's role %s may not write to %s, which reverse replication writes the target's changes to: on the %s, GRANT INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %s; (or grant it the role that owns them)",
+			side, user, listText(missing, 5), side, strings.Join(missing, ", "), pgx.Identifier{user}.Sanitize()))
 	}
 	return problems
 }
