@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/jackc/pgx/v5"
+)
+
+// managedMigration is a loaded migration whose roles are those of a managed service
+// (managedRoles), with cutover start streaming, and extra plan YAML.
+func managedMigration(t *testing.T, extra string) (m *migration, migrator, pw string) {
+	t.Helper()
+	src, tgt := switchPair(t)
+	migrator, pw, owner := managedRoles(t, src, tgt)
+	m = &migration{src: src, tgt: tgt, dir: t.TempDir()}
+	m.app, m.pw = appRole(t, src, tgt)
+	src.Exec(t, fmt.Sprintf("SET ROLE %s; %s; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %[3]s; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %[3]s",
+		owner, switchSchema, m.app))
+	m.plan = planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), "cutover: {exempt_roles: [postgres]"+extra+"}\n")
+	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &bytes.Buffer{}}); err != nil {
+		t.Fatalf("full load: %v", err)
+	}
+	m.task = m.start(t)
+	return m, migrator, pw
+}
+
+// connAs connects to db as role.
+func connAs(t *testing.T, db *pgtest.DB, role, pw string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), db.URLAs(role, pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// status, validate --repair, approve and the dashboard, with roles that are not
+// superusers on both sides.
+func TestCommandsWithoutSuperusers(t *testing.T) {
+	m, migrator, pw := managedMigration(t, ", approval: true")
+	ctx := context.Background()
+	src, tgt := connAs(t, m.src, migrator, pw), connAs(t, m.tgt, migrator, pw)
+
+	// cutover status, and the dashboard's queries, as the API makes them.
+	st, ok, err := ReadStatus(ctx, tgt, src, m.plan)
+	if err != nil || !ok {
+		t.Fatalf("status: %v (started: %v)", err, ok)
+	}
+	if st.Phase != PhaseCDC || st.Source == nil || !st.Source.Exists || len(st.Tables) == 0 {
+		t.Fatalf("status: phase %q, slot %+v, %d tables", st.Phase, st.Source, len(st.Tables))
+	}
+	if _, err := ReadDashboard(ctx, tgt, m.plan); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+
+	// cutover validate --repair, after a row of the target was changed behind cutover's back.
+	m.tgt.Exec(t, "UPDATE accounts SET balance = 99 WHERE id = 7")
+	rep, err := Validate(ctx, m.plan, ValidateOptions{Repair: true})
+	if err != nil {
+		t.Fatalf("validate --repair: %v", err)
+	}
+	var repaired int64
+	for _, tv := range rep.Tables {
+		repaired += tv.Repaired
+	}
+	if !rep.Equal || repaired != 1 {
+		t.Fatalf("validate --repair: equal %v, %d rows repaired: %+v", rep.Equal, repaired, rep.Tables)
+	}
+	if b := pgtest.QueryVal[int64](t, m.tgt, "SELECT balance FROM accounts WHERE id = 7"); b != 0 {
+		t.Fatalf("balance of account 7 on the target after the repair: %d", b)
+	}
+
+	// cutover switch waits for cutover approve, run as the migration role.
+	var out bytes.Buffer
+	opts := m.switchOpts(&out)
+	opts.Yes = false
+	done := make(chan error, 1)
+	go func() {
+		_, err := Switch(ctx, m.plan, opts)
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := Approve(ctx, m.plan, "qa@example.com")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "no switch is running") || time.Now().After(deadline) {
+			t.Fatalf("approve: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the switch ended before it was approved: %v\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("switch: %v\n%s\n%s", err, out.String(), m.task.out.String())
+	}
+	if !strings.Contains(out.String(), "approved by qa@example.com") {
+		t.Errorf("the switch does not say who approved it:\n%s", out.String())
+	}
+	d, err := ReadDashboard(ctx, tgt, m.plan)
+	if err != nil || d.Run == nil || d.Run.Kind != "switch" {
+		t.Fatalf("dashboard after the switch: %v, run %+v", err, d.Run)
+	}
+	if _, _, err := ReadStatus(ctx, tgt, src, m.plan); err != nil {
+		t.Fatalf("status after the switch: %v", err)
+	}
+	out.Reset()
+	if _, err := Rollback(ctx, m.plan, m.switchOpts(&out)); err != nil {
+		t.Fatalf("rollback: %v\n%s\n%s", err, out.String(), m.task.out.String())
+	}
+}
