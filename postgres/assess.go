@@ -84,7 +84,7 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 		a.run(ctx, a.targetPrivileges, a.reverseReplication, a.controlSchema)
 	}
 	if a.src != nil && a.tgt != nil {
-		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles, a.notCarriedToTarget)
+		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles, a.notCarriedToTarget, a.blockable)
 	}
 	a.report.Finish()
 	return a.report
@@ -271,6 +271,16 @@ func (a *assessment) reversePrivileges(ctx context.Context) error {
 		a.add(check.Warning, "reverse_privilege", "role "+a.src.user, problem+" (the switch's gates refuse until then)", "")
 	}
 	return nil
+}
+
+// blockable: the switch's gates refuse when the source's users could not be blocked
+// as cutover.block says. Say so now, with what to do.
+func (a *assessment) blockable(ctx context.Context) error {
+	found, err := blockFindings(ctx, a.src.conn, a.tgt.conn, a.plan.Cutover)
+	for _, f := range found {
+		a.add(check.Warning, "block", f.object, f.problem+" (the switch's gates refuse until then)", f.fix)
+	}
+	return err
 }
 
 // slotsAndSenders checks the source has a free replication slot and WAL sender for the change stream.

@@ -24,10 +24,16 @@ func (s *switcher) target() side { return side{"target", s.tgt, s.p.Target, s.tg
 // rolesToBlock lists the roles that can log in to sd, but for the exempt ones and the
 // migration's own role.
 func (s *switcher) rolesToBlock(ctx context.Context, sd side) ([]string, error) {
-	rows, err := sd.conn.Query(ctx, `SELECT rolname FROM pg_roles
-		WHERE rolcanlogin AND rolname <> current_user AND rolname <> ALL ($1::text[]) ORDER BY rolname`, s.exempt())
+	return loginRolesBut(ctx, sd.conn, sd.name, s.p.Cutover.ExemptRoles)
+}
+
+// loginRolesBut lists the roles that can log in to conn's server, but for exempt and
+// the role conn logs in as.
+func loginRolesBut(ctx context.Context, conn *pgx.Conn, side string, exempt []string) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT rolname FROM pg_roles
+		WHERE rolcanlogin AND rolname <> current_user AND rolname <> ALL ($1::text[]) ORDER BY rolname`, append([]string{}, exempt...)) // never NULL, which <> ALL would make match nothing
 	if err != nil {
-		return nil, fmt.Errorf("%s: list the login roles: %w", sd.name, err)
+		return nil, fmt.Errorf("%s: list the login roles: %w", side, err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
@@ -45,43 +51,109 @@ func roleRights(ctx context.Context, conn *pgx.Conn, side string) (super, create
 	return super, createRole, signal, err
 }
 
+// blockFinding is one reason the switch could not block the source's users as the
+// plan says: the switch's gates refuse with it, cutover check reports it.
+type blockFinding struct {
+	object, problem, fix string
+}
+
+func (f blockFinding) String() string { return f.object + ": " + f.problem + ": " + f.fix }
+
+// serviceRoles are the login roles a managed service keeps for itself (RDS/Aurora,
+// Cloud SQL, Azure): blocking them would stop the service's own agents, where the
+// service lets the migration role alter them at all.
+const serviceRoles = `(rolname IN ('rdsadmin', 'rdsrepladmin', 'rdstopmgr', 'azuresu', 'azure_superuser', 'azure_pg_admin', 'replication')
+	OR rolname LIKE 'cloudsql%' OR rolname LIKE 'rds\_%')`
+
+// blockFindings checks that the role src logs in as can block the source's users as
+// c says (end their sessions; with block: roles, take their login, which only a
+// superuser can do to a superuser, and from PostgreSQL 16 a CREATEROLE role only to
+// the roles it holds ADMIN OPTION on), and that the users it blocks can log in to tgt
+// afterwards.
+func blockFindings(ctx context.Context, src, tgt *pgx.Conn, c plan.Cutover) ([]blockFinding, error) {
+	var found []blockFinding
+	super, createRole, signal, err := roleRights(ctx, src, "source")
+	if err != nil {
+		return nil, err
+	}
+	var self string
+	if err := src.QueryRow(ctx, "SELECT current_user").Scan(&self); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	me := "role " + pgx.Identifier{self}.Sanitize()
+	if !super && !signal {
+		found = append(found, blockFinding{me, "the source's migration role cannot end other sessions",
+			"GRANT pg_signal_backend TO " + pgx.Identifier{self}.Sanitize() + " on the source"})
+	}
+	if c.Block == plan.BlockReadOnly {
+		return found, nil
+	}
+	roles, err := loginRolesBut(ctx, src, "source", c.ExemptRoles)
+	if err != nil {
+		return nil, err
+	}
+	if !super && !createRole {
+		found = append(found, blockFinding{me, "the source's migration role can neither block roles (CREATEROLE) nor is a superuser",
+			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the source, or cutover.block: read_only"})
+	}
+	// Whom a role that is not a superuser may not alter (ALTER ROLE ... NOLOGIN):
+	// superusers; before PostgreSQL 16 also any role with REPLICATION, from 16 such a
+	// role (or one with BYPASSRLS) unless it has that attribute itself, and any role it
+	// holds no ADMIN OPTION on.
+	var service, supers, attrs, noAdmin []string
+	if err := src.QueryRow(ctx, `WITH me AS (SELECT rolreplication AS repl, rolbypassrls AS bypass,
+		                   current_setting('server_version_num')::int >= 160000 AS v16
+		            FROM pg_roles WHERE rolname = current_user),
+		     r AS (SELECT rolname, `+serviceRoles+` AS service, rolsuper, rolreplication, rolbypassrls, oid FROM pg_roles WHERE rolname = ANY($1))
+		SELECT coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE service), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND rolsuper AND NOT $2), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND (
+		           (rolreplication AND (NOT me.v16 OR NOT me.repl)) OR (rolbypassrls AND me.v16 AND NOT me.bypass))), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND me.v16
+		           AND NOT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')), '{}')
+		FROM r, me`, roles, super).Scan(&service, &supers, &attrs, &noAdmin); err != nil {
+		return nil, fmt.Errorf("source: read the login roles' attributes: %w", err)
+	}
+	exemptFix := func(names []string) string {
+		return fmt.Sprintf("add them to cutover.exempt_roles (exempt_roles: [%s]), or set cutover.block: read_only", strings.Join(append(append([]string{}, c.ExemptRoles...), names...), ", "))
+	}
+	if len(service) > 0 {
+		found = append(found, blockFinding{"roles " + listText(service, 8), "these login roles are the managed service's own: the switch would take their login and end their sessions",
+			exemptFix(service)})
+	}
+	if len(supers) > 0 {
+		found = append(found, blockFinding{"roles " + listText(supers, 8), "these login roles are superusers, whose login only a superuser can take, so the switch could not block them",
+			exemptFix(supers) + ", or migrate as a superuser"})
+	}
+	if len(attrs) > 0 {
+		found = append(found, blockFinding{"roles " + listText(attrs, 8), "these login roles have REPLICATION (or BYPASSRLS), whose login a role that is not a superuser may not take (before PostgreSQL 16 at all, from 16 without that attribute itself)",
+			exemptFix(attrs) + ", or migrate as a superuser"})
+	}
+	if len(noAdmin) > 0 {
+		found = append(found, blockFinding{"roles " + listText(noAdmin, 8), "the migration role holds no ADMIN OPTION on these login roles, which PostgreSQL 16 and later require of a CREATEROLE role to take their login",
+			"GRANT each TO " + pgx.Identifier{self}.Sanitize() + " WITH ADMIN OPTION on the source, or " + exemptFix(noAdmin)})
+	}
+	var missing []string
+	if err := tgt.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
+		return nil, fmt.Errorf("target: list the roles it lacks: %w", err)
+	}
+	if len(missing) > 0 {
+		found = append(found, blockFinding{"roles " + listText(missing, 8), "these roles log in to the source but do not exist on the target, so the applications could not log in after the switch",
+			"create them there (pg_dumpall --roles-only), or list them in cutover.exempt_roles"})
+	}
+	return found, nil
+}
+
 // blockGates checks that the source can be blocked, and that the users it blocks can
 // log in to the target afterwards.
 func (s *switcher) blockGates(ctx context.Context) []string {
-	var problems []string
-	super, createRole, signal, err := roleRights(ctx, s.src, "source")
+	found, err := blockFindings(ctx, s.src, s.tgt, s.p.Cutover)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	if !super && !signal {
-		problems = append(problems, "the source's role cannot end other sessions: GRANT pg_signal_backend TO it on the source")
-	}
-	if s.p.Cutover.Block == plan.BlockReadOnly {
-		return problems
-	}
-	roles, err := s.rolesToBlock(ctx, s.source())
-	if err != nil {
-		return append(problems, err.Error())
-	}
-	if !super {
-		if !createRole {
-			problems = append(problems, "the source's role can neither block roles (CREATEROLE) nor is a superuser: ALTER ROLE ... CREATEROLE on the source, or cutover.block: read_only")
-		}
-		var supers []string
-		if err := s.src.QueryRow(ctx, "SELECT coalesce(array_agg(rolname), '{}') FROM pg_roles WHERE rolsuper AND rolname = ANY($1)", roles).Scan(&supers); err != nil {
-			return append(problems, "source: "+err.Error())
-		}
-		if len(supers) > 0 {
-			problems = append(problems, fmt.Sprintf("superuser roles %s would be blocked, which only a superuser can do: list them in cutover.exempt_roles, or migrate as a superuser", listText(supers, 5)))
-		}
-	}
-	var missing []string
-	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
-		return append(problems, "target: "+err.Error())
-	}
-	if len(missing) > 0 {
-		problems = append(problems, fmt.Sprintf("roles %s log in to the source but do not exist on the target, so the applications could not log in after the switch: create them there (pg_dumpall --roles-only), or list them in cutover.exempt_roles",
-			listText(missing, 8)))
+	problems := make([]string, len(found))
+	for i, f := range found {
+		problems[i] = f.String()
 	}
 	return problems
 }

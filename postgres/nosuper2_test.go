@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -117,5 +118,82 @@ func TestCommandsWithoutSuperusers(t *testing.T) {
 	out.Reset()
 	if _, err := Rollback(ctx, m.plan, m.switchOpts(&out)); err != nil {
 		t.Fatalf("rollback: %v\n%s\n%s", err, out.String(), m.task.out.String())
+	}
+}
+
+// cutover check names the login roles a migration role that is not a superuser could
+// not block, and the managed service's own, with what to do, as the switch's gates
+// refuse them.
+func TestCheckRolesItCannotBlock(t *testing.T) {
+	src, tgt := switchPair(t)
+	migrator, pw, owner := managedRoles(t, src, tgt)
+	src.Exec(t, fmt.Sprintf("SET ROLE %s; %s", owner, switchSchema))
+	// A role named like Cloud SQL's own, that logs in to the source.
+	service := "cloudsql" + migrator
+	ctx := context.Background()
+	if err := src.Server.Exec(ctx, "postgres", "CREATE ROLE "+service+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Server.Exec(ctx, "postgres", "DROP ROLE IF EXISTS "+service) })
+	// A role with REPLICATION (a standby's, another tool's), which on PostgreSQL 15 only
+	// a superuser may alter.
+	repl, _ := pgtest.NewRole(t, src.Server, "REPLICATION")
+
+	rep := assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), ""))
+	var supers, services, repls *check.Finding
+	for i, f := range rep.Findings {
+		if f.Check == "block" && strings.Contains(f.Problem, "REPLICATION") {
+			repls = &rep.Findings[i]
+		}
+		if f.Check == "block" && strings.Contains(f.Problem, "superusers") {
+			supers = &rep.Findings[i]
+		}
+		if f.Check == "block" && strings.Contains(f.Problem, "managed service") {
+			services = &rep.Findings[i]
+		}
+	}
+	if supers == nil || services == nil || repls == nil {
+		t.Fatalf("check reports no superuser or service roles it cannot block:\n%s", reportText(rep))
+	}
+	if !strings.Contains(supers.Object, "postgres") || strings.Contains(supers.Object, service) || supers.Severity != check.Warning ||
+		!strings.Contains(supers.Fix, "cutover.exempt_roles (exempt_roles: [") || !strings.Contains(supers.Fix, "cutover.block: read_only") {
+		t.Errorf("superusers: %+v", *supers)
+	}
+	if !strings.Contains(services.Object, service) || !strings.Contains(services.Fix, service) {
+		t.Errorf("service roles: %+v", *services)
+	}
+	if !strings.Contains(repls.Object, repl) || !strings.Contains(repls.Fix, repl) || strings.Contains(repls.Object, migrator) {
+		t.Errorf("replication roles: %+v", *repls)
+	}
+
+	// Exempt, or with block: read_only, they are not reported.
+	for _, extra := range []string{
+		fmt.Sprintf("cutover: {exempt_roles: [postgres, %s, %s]}\n", service, repl),
+		"cutover: {block: read_only}\n",
+	} {
+		rep := assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), extra))
+		for _, f := range rep.Findings {
+			if f.Check == "block" && (strings.Contains(f.Object, "postgres") || strings.Contains(f.Object, service) || strings.Contains(f.Object, repl)) {
+				t.Errorf("with %s check still reports %s: %s", strings.TrimSpace(extra), f.Object, f.Problem)
+			}
+		}
+	}
+
+	// Without CREATEROLE and pg_signal_backend, check names the grants.
+	for _, sql := range []string{"ALTER ROLE " + migrator + " NOCREATEROLE", "REVOKE pg_signal_backend FROM " + migrator} {
+		if err := src.Server.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep = assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), ""))
+	var fixes []string
+	for _, f := range rep.Findings {
+		if f.Check == "block" && f.Object == `role "`+migrator+`"` {
+			fixes = append(fixes, f.Fix)
+		}
+	}
+	want := []string{`GRANT pg_signal_backend TO "` + migrator + `" on the source`, `ALTER ROLE "` + migrator + `" CREATEROLE on the source, or cutover.block: read_only`}
+	if strings.Join(fixes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("fixes for the migration role:\n%s\nwant:\n%s", strings.Join(fixes, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -51,6 +51,14 @@ func managedRoles(t *testing.T, src, tgt *pgtest.DB) (migrator, pw, owner string
 			}
 		}
 	}
+	// What the roles own in the test databases goes before the roles do (the databases
+	// are dropped after them): a role left behind would be one more login role that the
+	// next switch on these servers could not block.
+	t.Cleanup(func() {
+		for _, db := range []*pgtest.DB{src, tgt} {
+			_ = db.Server.Exec(ctx, db.Name, fmt.Sprintf("DROP OWNED BY %s, %s", migrator, owner))
+		}
+	})
 	return migrator, pw, owner
 }
 
