@@ -276,11 +276,21 @@ func (a *assessment) reversePrivileges(ctx context.Context) error {
 // blockable: the switch's gates refuse when the source's users could not be blocked
 // as cutover.block says. Say so now, with what to do.
 func (a *assessment) blockable(ctx context.Context) error {
-	found, err := blockFindings(ctx, a.src.conn, a.tgt.conn, a.plan.Cutover)
+	found, err := blockFindings(ctx, side{name: "source", conn: a.src.conn}, a.tgt.conn, a.plan.Cutover)
+	if err != nil {
+		return err
+	}
 	for _, f := range found {
 		a.add(check.Warning, "block", f.object, f.problem+" (the switch's gates refuse until then)", f.fix)
 	}
-	return err
+	// A rollback blocks the target's users the same way.
+	if found, err = blockFindings(ctx, side{name: "target", conn: a.tgt.conn}, nil, a.plan.Cutover); err != nil {
+		return err
+	}
+	for _, f := range found {
+		a.add(check.Warning, "block", f.object, f.problem+" (a rollback's gates refuse until then)", f.fix)
+	}
+	return nil
 }
 
 // slotsAndSenders checks the source has a free replication slot and WAL sender for the change stream.

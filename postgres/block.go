@@ -65,36 +65,38 @@ func (f blockFinding) String() string { return f.object + ": " + f.problem + ": 
 const serviceRoles = `(rolname IN ('rdsadmin', 'rdsrepladmin', 'rdstopmgr', 'azuresu', 'azure_superuser', 'azure_pg_admin', 'replication')
 	OR rolname LIKE 'cloudsql%' OR rolname LIKE 'rds\_%')`
 
-// blockFindings checks that the role src logs in as can block the source's users as
-// c says (end their sessions; with block: roles, take their login, which only a
+// blockFindings checks that the role sd's connection logs in as can block sd's users
+// as c says (end their sessions; with block: roles, take their login, which only a
 // superuser can do to a superuser, and from PostgreSQL 16 a CREATEROLE role only to
-// the roles it holds ADMIN OPTION on), and that the users it blocks can log in to tgt
-// afterwards.
-func blockFindings(ctx context.Context, src, tgt *pgx.Conn, c plan.Cutover) ([]blockFinding, error) {
+// the roles it holds ADMIN OPTION on), and, when other is not nil (the target, for a
+// switch), that the users it blocks can log in there afterwards. The switch's gates
+// ask it of the source, the rollback's of the target, cutover check of both.
+func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover) ([]blockFinding, error) {
 	var found []blockFinding
-	super, createRole, signal, err := roleRights(ctx, src, "source")
+	src := sd.conn
+	super, createRole, signal, err := roleRights(ctx, src, sd.name)
 	if err != nil {
 		return nil, err
 	}
 	var self string
 	if err := src.QueryRow(ctx, "SELECT current_user").Scan(&self); err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, fmt.Errorf("%s: %w", sd.name, err)
 	}
-	me := "role " + pgx.Identifier{self}.Sanitize()
+	me := sd.name + " role " + pgx.Identifier{self}.Sanitize()
 	if !super && !signal {
-		found = append(found, blockFinding{me, "the source's migration role cannot end other sessions",
-			"GRANT pg_signal_backend TO " + pgx.Identifier{self}.Sanitize() + " on the source"})
+		found = append(found, blockFinding{me, "the " + sd.name + "'s migration role cannot end other sessions",
+			"GRANT pg_signal_backend TO " + pgx.Identifier{self}.Sanitize() + " on the " + sd.name})
 	}
 	if c.Block == plan.BlockReadOnly {
 		return found, nil
 	}
-	roles, err := loginRolesBut(ctx, src, "source", c.ExemptRoles)
+	roles, err := loginRolesBut(ctx, src, sd.name, c.ExemptRoles)
 	if err != nil {
 		return nil, err
 	}
 	if !super && !createRole {
-		found = append(found, blockFinding{me, "the source's migration role can neither block roles (CREATEROLE) nor is a superuser",
-			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the source, or cutover.block: read_only"})
+		found = append(found, blockFinding{me, "the " + sd.name + "'s migration role can neither block roles (CREATEROLE) nor is a superuser",
+			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the " + sd.name + ", or cutover.block: read_only"})
 	}
 	// Whom a role that is not a superuser may not alter (ALTER ROLE ... NOLOGIN):
 	// superusers; before PostgreSQL 16 also any role with REPLICATION, from 16 such a
@@ -112,33 +114,36 @@ func blockFindings(ctx context.Context, src, tgt *pgx.Conn, c plan.Cutover) ([]b
 		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND me.v16
 		           AND NOT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')), '{}')
 		FROM r, me`, roles, super).Scan(&service, &supers, &attrs, &noAdmin); err != nil {
-		return nil, fmt.Errorf("source: read the login roles' attributes: %w", err)
+		return nil, fmt.Errorf("%s: read the login roles' attributes: %w", sd.name, err)
 	}
 	exemptFix := func(names []string) string {
 		return fmt.Sprintf("add them to cutover.exempt_roles (exempt_roles: [%s]), or set cutover.block: read_only", strings.Join(append(append([]string{}, c.ExemptRoles...), names...), ", "))
 	}
 	if len(service) > 0 {
-		found = append(found, blockFinding{"roles " + listText(service, 8), "these login roles are the managed service's own: the switch would take their login and end their sessions",
+		found = append(found, blockFinding{sd.name + " roles " + listText(service, 8), "these login roles are the managed service's own: a block would take their login and end their sessions",
 			exemptFix(service)})
 	}
 	if len(supers) > 0 {
-		found = append(found, blockFinding{"roles " + listText(supers, 8), "these login roles are superusers, whose login only a superuser can take, so the switch could not block them",
+		found = append(found, blockFinding{sd.name + " roles " + listText(supers, 8), "these login roles are superusers, whose login only a superuser can take, so a block could not take it",
 			exemptFix(supers) + ", or migrate as a superuser"})
 	}
 	if len(attrs) > 0 {
-		found = append(found, blockFinding{"roles " + listText(attrs, 8), "these login roles have REPLICATION (or BYPASSRLS), whose login a role that is not a superuser may not take (before PostgreSQL 16 at all, from 16 without that attribute itself)",
+		found = append(found, blockFinding{sd.name + " roles " + listText(attrs, 8), "these login roles have REPLICATION (or BYPASSRLS), whose login a role that is not a superuser may not take (before PostgreSQL 16 at all, from 16 without that attribute itself)",
 			exemptFix(attrs) + ", or migrate as a superuser"})
 	}
 	if len(noAdmin) > 0 {
-		found = append(found, blockFinding{"roles " + listText(noAdmin, 8), "the migration role holds no ADMIN OPTION on these login roles, which PostgreSQL 16 and later require of a CREATEROLE role to take their login",
-			"GRANT each TO " + pgx.Identifier{self}.Sanitize() + " WITH ADMIN OPTION on the source, or " + exemptFix(noAdmin)})
+		found = append(found, blockFinding{sd.name + " roles " + listText(noAdmin, 8), "the migration role holds no ADMIN OPTION on these login roles, which PostgreSQL 16 and later require of a CREATEROLE role to take their login",
+			"GRANT each TO " + pgx.Identifier{self}.Sanitize() + " WITH ADMIN OPTION on the " + sd.name + ", or " + exemptFix(noAdmin)})
+	}
+	if other == nil {
+		return found, nil
 	}
 	var missing []string
-	if err := tgt.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
+	if err := other.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
 		return nil, fmt.Errorf("target: list the roles it lacks: %w", err)
 	}
 	if len(missing) > 0 {
-		found = append(found, blockFinding{"roles " + listText(missing, 8), "these roles log in to the source but do not exist on the target, so the applications could not log in after the switch",
+		found = append(found, blockFinding{sd.name + " roles " + listText(missing, 8), "these roles log in to the source but do not exist on the target, so the applications could not log in after the switch",
 			"create them there (pg_dumpall --roles-only), or list them in cutover.exempt_roles"})
 	}
 	return found, nil
@@ -147,7 +152,7 @@ func blockFindings(ctx context.Context, src, tgt *pgx.Conn, c plan.Cutover) ([]b
 // blockGates checks that the source can be blocked, and that the users it blocks can
 // log in to the target afterwards.
 func (s *switcher) blockGates(ctx context.Context) []string {
-	found, err := blockFindings(ctx, s.src, s.tgt, s.p.Cutover)
+	found, err := blockFindings(ctx, s.source(), s.tgt, s.p.Cutover)
 	if err != nil {
 		return []string{err.Error()}
 	}

@@ -140,8 +140,12 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 	repl, _ := pgtest.NewRole(t, src.Server, "REPLICATION")
 
 	rep := assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), ""))
-	var supers, services, repls *check.Finding
+	var supers, services, repls, targetSupers *check.Finding
 	for i, f := range rep.Findings {
+		if f.Check == "block" && strings.HasPrefix(f.Object, "target ") && strings.Contains(f.Problem, "superusers") {
+			targetSupers = &rep.Findings[i]
+			continue
+		}
 		if f.Check == "block" && strings.Contains(f.Problem, "REPLICATION") {
 			repls = &rep.Findings[i]
 		}
@@ -152,7 +156,7 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 			services = &rep.Findings[i]
 		}
 	}
-	if supers == nil || services == nil || repls == nil {
+	if supers == nil || services == nil || repls == nil || targetSupers == nil {
 		t.Fatalf("check reports no superuser or service roles it cannot block:\n%s", reportText(rep))
 	}
 	if !strings.Contains(supers.Object, "postgres") || strings.Contains(supers.Object, service) || supers.Severity != check.Warning ||
@@ -164,6 +168,10 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 	}
 	if !strings.Contains(repls.Object, repl) || !strings.Contains(repls.Fix, repl) || strings.Contains(repls.Object, migrator) {
 		t.Errorf("replication roles: %+v", *repls)
+	}
+	// A rollback blocks the target's users: its superusers too.
+	if !strings.Contains(targetSupers.Object, "postgres") || !strings.Contains(targetSupers.Problem, "a rollback's gates refuse") {
+		t.Errorf("the target's superusers: %+v", *targetSupers)
 	}
 
 	// Exempt, or with block: read_only, they are not reported.
@@ -188,7 +196,7 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 	rep = assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), ""))
 	var fixes []string
 	for _, f := range rep.Findings {
-		if f.Check == "block" && f.Object == `role "`+migrator+`"` {
+		if f.Check == "block" && f.Object == `source role "`+migrator+`"` {
 			fixes = append(fixes, f.Fix)
 		}
 	}

@@ -61,12 +61,13 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source: "+
 			"stay on the target (cutover finish), or bring those writes to the source by hand before going back", reverseSlot(s.st.Slot)))
 	}
-	super, createRole, signal, err := roleRights(ctx, s.tgt, "target")
+	// The rollback blocks the target's users as the switch blocked the source's.
+	found, err := blockFindings(ctx, s.target(), nil, s.p.Cutover)
 	if err != nil {
 		return "", err
 	}
-	if !super && (!signal || (!createRole && s.p.Cutover.Block == plan.BlockRoles)) {
-		problems = append(problems, "the target's role cannot block the target's users: it needs CREATEROLE and pg_signal_backend there (or to be a superuser)")
+	for _, f := range found {
+		problems = append(problems, f.String())
 	}
 	if len(problems) > 0 {
 		return "", fmt.Errorf("the rollback did not begin:\n  - %s", strings.Join(problems, "\n  - "))
