@@ -115,6 +115,19 @@ func TestCommandsWithoutSuperusers(t *testing.T) {
 	if _, _, err := ReadStatus(ctx, tgt, src, m.plan); err != nil {
 		t.Fatalf("status after the switch: %v", err)
 	}
+	// A login role with REPLICATION on the target, which the migration role may not
+	// alter on PostgreSQL 15: the rollback refuses up front, naming it and the fix,
+	// rather than failing at its block.
+	repl, _ := pgtest.NewRole(t, m.tgt.Server, "REPLICATION")
+	out.Reset()
+	_, err = Rollback(ctx, m.plan, m.switchOpts(&out))
+	if err == nil || !strings.Contains(err.Error(), "the rollback did not begin") || !strings.Contains(err.Error(), "target roles "+repl) ||
+		!strings.Contains(err.Error(), "exempt_roles: [postgres, "+repl+"]") {
+		t.Fatalf("rollback with a REPLICATION role on the target: %v\n%s", err, out.String())
+	}
+	if err := m.tgt.Server.Exec(ctx, "postgres", "DROP ROLE "+repl); err != nil {
+		t.Fatal(err)
+	}
 	out.Reset()
 	if _, err := Rollback(ctx, m.plan, m.switchOpts(&out)); err != nil {
 		t.Fatalf("rollback: %v\n%s\n%s", err, out.String(), m.task.out.String())
