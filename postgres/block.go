@@ -98,23 +98,9 @@ func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover
 		found = append(found, blockFinding{me, "the " + sd.name + "'s migration role can neither block roles (CREATEROLE) nor is a superuser",
 			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the " + sd.name + ", or cutover.block: read_only"})
 	}
-	// Whom a role that is not a superuser may not alter (ALTER ROLE ... NOLOGIN):
-	// superusers; before PostgreSQL 16 also any role with REPLICATION, from 16 such a
-	// role (or one with BYPASSRLS) unless it has that attribute itself, and any role it
-	// holds no ADMIN OPTION on.
-	var service, supers, attrs, noAdmin []string
-	if err := src.QueryRow(ctx, `WITH me AS (SELECT rolreplication AS repl, rolbypassrls AS bypass,
-		                   current_setting('server_version_num')::int >= 160000 AS v16
-		            FROM pg_roles WHERE rolname = current_user),
-		     r AS (SELECT rolname, `+serviceRoles+` AS service, rolsuper, rolreplication, rolbypassrls, oid FROM pg_roles WHERE rolname = ANY($1))
-		SELECT coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE service), '{}'),
-		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND rolsuper AND NOT $2), '{}'),
-		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND (
-		           (rolreplication AND (NOT me.v16 OR NOT me.repl)) OR (rolbypassrls AND me.v16 AND NOT me.bypass))), '{}'),
-		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND me.v16
-		           AND NOT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')), '{}')
-		FROM r, me`, roles, super).Scan(&service, &supers, &attrs, &noAdmin); err != nil {
-		return nil, fmt.Errorf("%s: read the login roles' attributes: %w", sd.name, err)
+	service, supers, attrs, noAdmin, err := unalterable(ctx, src, sd.name, roles, super)
+	if err != nil {
+		return nil, err
 	}
 	exemptFix := func(names []string) string {
 		return fmt.Sprintf("add them to cutover.exempt_roles (exempt_roles: [%s]), or set cutover.block: read_only", strings.Join(append(append([]string{}, c.ExemptRoles...), names...), ", "))
@@ -138,13 +124,74 @@ func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover
 	if other == nil {
 		return found, nil
 	}
-	var missing []string
-	if err := other.QueryRow(ctx, "SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles)", roles).Scan(&missing); err != nil {
+	more, err := unlockFindings(ctx, other, roles)
+	return append(found, more...), err
+}
+
+// unalterable sorts out of roles those the role conn logs in as may not ALTER (to
+// NOLOGIN or LOGIN): superusers; before PostgreSQL 16 also any role with REPLICATION;
+// from 16 such a role (or one with BYPASSRLS) unless it has that attribute itself, and
+// any role it holds no ADMIN OPTION on. A superuser (super) may alter them all. The
+// managed service's own roles come apart (service), whatever the rest.
+func unalterable(ctx context.Context, conn *pgx.Conn, side string, roles []string, super bool) (service, supers, attrs, noAdmin []string, err error) {
+	err = conn.QueryRow(ctx, `WITH me AS (SELECT rolreplication AS repl, rolbypassrls AS bypass,
+		                   current_setting('server_version_num')::int >= 160000 AS v16
+		            FROM pg_roles WHERE rolname = current_user),
+		     r AS (SELECT rolname, `+serviceRoles+` AS service, rolsuper, rolreplication, rolbypassrls, oid FROM pg_roles WHERE rolname = ANY($1))
+		SELECT coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE service), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND rolsuper AND NOT $2), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND (
+		           (rolreplication AND (NOT me.v16 OR NOT me.repl)) OR (rolbypassrls AND me.v16 AND NOT me.bypass))), '{}'),
+		       coalesce(array_agg(rolname ORDER BY rolname) FILTER (WHERE NOT service AND NOT rolsuper AND NOT $2 AND me.v16
+		           AND NOT pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')), '{}')
+		FROM r, me`, roles, super).Scan(&service, &supers, &attrs, &noAdmin)
+	if err != nil {
+		err = fmt.Errorf("%s: read the login roles' attributes: %w", side, err)
+	}
+	return service, supers, attrs, noAdmin, err
+}
+
+// unlockFindings checks that the source's users, roles, can log in to the target after
+// the switch: each exists there, and those without LOGIN there can be given it by the
+// target's role at the unlock.
+func unlockFindings(ctx context.Context, tgt *pgx.Conn, roles []string) ([]blockFinding, error) {
+	var found []blockFinding
+	var missing, locked []string
+	if err := tgt.QueryRow(ctx, `SELECT coalesce(array_agg(r ORDER BY r) FILTER (WHERE p.rolname IS NULL), '{}'),
+		       coalesce(array_agg(r ORDER BY r) FILTER (WHERE NOT p.rolcanlogin), '{}')
+		FROM unnest($1::text[]) r LEFT JOIN pg_roles p ON p.rolname = r`, roles).Scan(&missing, &locked); err != nil {
 		return nil, fmt.Errorf("target: list the roles it lacks: %w", err)
 	}
 	if len(missing) > 0 {
-		found = append(found, blockFinding{sd.name + " roles " + listText(missing, 8), "these roles log in to the source but do not exist on the target, so the applications could not log in after the switch",
+		found = append(found, blockFinding{"source roles " + listText(missing, 8), "these roles log in to the source but do not exist on the target, so the applications could not log in after the switch",
 			"create them there (pg_dumpall --roles-only), or list them in cutover.exempt_roles"})
+	}
+	if len(locked) == 0 {
+		return found, nil
+	}
+	super, createRole, _, err := roleRights(ctx, tgt, "target")
+	if err != nil {
+		return nil, err
+	}
+	var self string
+	if err := tgt.QueryRow(ctx, "SELECT current_user").Scan(&self); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	loginFix := "give them LOGIN on the target now (ALTER ROLE ... LOGIN)"
+	if !super && !createRole {
+		found = append(found, blockFinding{"target role " + pgx.Identifier{self}.Sanitize(),
+			fmt.Sprintf("roles %s log in to the source but not to the target, and the target's migration role, which gives them their login at the unlock, can neither alter roles (CREATEROLE) nor is a superuser", listText(locked, 8)),
+			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the target, or " + loginFix})
+		return found, nil
+	}
+	service, supers, attrs, noAdmin, err := unalterable(ctx, tgt, "target", locked, super)
+	if err != nil {
+		return nil, err
+	}
+	if stuck := append(append(append(service, supers...), attrs...), noAdmin...); len(stuck) > 0 {
+		found = append(found, blockFinding{"target roles " + listText(stuck, 8),
+			"these roles log in to the source but not to the target, and the target's migration role may not give them their login at the unlock (superusers, roles with REPLICATION or BYPASSRLS, from PostgreSQL 16 roles it holds no ADMIN OPTION on)",
+			loginFix + " as a role that may, or list them in cutover.exempt_roles"})
 	}
 	return found, nil
 }

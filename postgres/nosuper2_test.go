@@ -151,21 +151,34 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 	// A role with REPLICATION (a standby's, another tool's), which on PostgreSQL 15 only
 	// a superuser may alter.
 	repl, _ := pgtest.NewRole(t, src.Server, "REPLICATION")
+	// A role that logs in to the source and exists on the target without LOGIN and with
+	// REPLICATION: the unlock could not give it its login there.
+	locked, _ := pgtest.NewRole(t, src.Server, "")
+	if err := tgt.Server.Exec(ctx, "postgres", "CREATE ROLE "+locked+" NOLOGIN REPLICATION"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tgt.Server.Exec(ctx, "postgres", "DROP ROLE IF EXISTS "+locked) })
 
 	rep := assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), ""))
 	var supers, services, repls, targetSupers *check.Finding
 	for i, f := range rep.Findings {
-		if f.Check == "block" && strings.HasPrefix(f.Object, "target ") && strings.Contains(f.Problem, "superusers") {
+		if f.Check != "block" {
+			continue
+		}
+		if strings.HasPrefix(f.Object, "target roles ") && strings.HasPrefix(f.Problem, "these login roles are superusers") {
 			targetSupers = &rep.Findings[i]
 			continue
 		}
-		if f.Check == "block" && strings.Contains(f.Problem, "REPLICATION") {
+		if !strings.HasPrefix(f.Object, "source roles ") {
+			continue
+		}
+		if strings.HasPrefix(f.Problem, "these login roles have REPLICATION") {
 			repls = &rep.Findings[i]
 		}
-		if f.Check == "block" && strings.Contains(f.Problem, "superusers") {
+		if strings.HasPrefix(f.Problem, "these login roles are superusers") {
 			supers = &rep.Findings[i]
 		}
-		if f.Check == "block" && strings.Contains(f.Problem, "managed service") {
+		if strings.HasPrefix(f.Problem, "these login roles are the managed service's own") {
 			services = &rep.Findings[i]
 		}
 	}
@@ -182,6 +195,9 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 	if !strings.Contains(repls.Object, repl) || !strings.Contains(repls.Fix, repl) || strings.Contains(repls.Object, migrator) {
 		t.Errorf("replication roles: %+v", *repls)
 	}
+	if f := rep.Find("block", "target roles "+locked); f == nil || !strings.Contains(f.Problem, "may not give them their login at the unlock") {
+		t.Errorf("a role the unlock could not give its login: %+v\n%s", f, reportText(rep))
+	}
 	// A rollback blocks the target's users: its superusers too.
 	if !strings.Contains(targetSupers.Object, "postgres") || !strings.Contains(targetSupers.Problem, "a rollback's gates refuse") {
 		t.Errorf("the target's superusers: %+v", *targetSupers)
@@ -189,7 +205,7 @@ func TestCheckRolesItCannotBlock(t *testing.T) {
 
 	// Exempt, or with block: read_only, they are not reported.
 	for _, extra := range []string{
-		fmt.Sprintf("cutover: {exempt_roles: [postgres, %s, %s]}\n", service, repl),
+		fmt.Sprintf("cutover: {exempt_roles: [postgres, %s, %s, %s]}\n", service, repl, locked),
 		"cutover: {block: read_only}\n",
 	} {
 		rep := assess(t, planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), extra))
