@@ -125,12 +125,12 @@ type validator struct {
 	repair       bool
 	// copy: a one-shot copy, with no change stream: points are plain snapshots.
 	copy           bool
-	sourceSnapshot string // the copy's exported snapshot, when still held
-	trackedFrom  string                       // state.changes_tracked_from: since when the applier records changed rows
-	shapes       [2]map[[2]string]*tableShape // source's and target's, by schema and name
-	listening    bool                         // for the applier's notifications of points
-	pending      []TableValidation            // outcomes not recorded yet
-	pendingSince time.Time
+	sourceSnapshot string                       // the copy's exported snapshot, when still held
+	trackedFrom    string                       // state.changes_tracked_from: since when the applier records changed rows
+	shapes         [2]map[[2]string]*tableShape // source's and target's, by schema and name
+	listening      bool                         // for the applier's notifications of points
+	pending        []TableValidation            // outcomes not recorded yet
+	pendingSince   time.Time
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
