@@ -128,6 +128,22 @@ func TestOneShotCopy(t *testing.T) {
 	if err != nil || !rep.Equal {
 		t.Fatalf("validate: %v %+v", err, rep)
 	}
+	// At a snapshot held (as after_load holds the copy's), a write on the source since
+	// is no difference; read now, it is one.
+	snap, err := ExportSnapshot(ctx, p.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "INSERT INTO orders (amount) VALUES (5)")
+	rep, err = Validate(ctx, p, ValidateOptions{sourceSnapshot: snap.Name})
+	if err != nil || !rep.Equal {
+		t.Errorf("validate at the copy's snapshot after a write on the source: %v %+v", err, rep)
+	}
+	snap.Close(ctx)
+	if rep, err = Validate(ctx, p, ValidateOptions{}); err != nil || rep.Equal {
+		t.Errorf("validate now after a write on the source: %v, equal %v", err, rep != nil && rep.Equal)
+	}
+	src.Exec(t, "DELETE FROM orders WHERE id > 3000")
 	tgt.Exec(t, "UPDATE orders SET amount = amount + 1 WHERE id = 7; DELETE FROM notes WHERE body = 'note 9'")
 	vctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
