@@ -110,6 +110,9 @@ func TestOneShotCopy(t *testing.T) {
 	if copyOnly, err := IsCopy(ctx, planFor(t, src.URL(), tgt.URL(), "")); err != nil || !copyOnly {
 		t.Errorf("IsCopy = %v, %v: cutover start would go on into CDC", copyOnly, err)
 	}
+	if err := Replicate(ctx, planFor(t, src.URL(), tgt.URL(), ""), StartOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "one-shot copy") {
+		t.Errorf("change data capture on a copy: %v", err)
+	}
 	nothingOnSource(t, src)
 
 	// Nothing to switch or roll back.
