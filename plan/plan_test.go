@@ -170,6 +170,8 @@ func TestBadPlans(t *testing.T) {
 			`source.password: the password is also in source.url`},
 		{"validation after the load with cdc", minimal + "validation: {after_load: true}\n",
 			`validation.after_load: validates at the end of a one-shot copy (cdc.enabled: false)`},
+		{"continuous validation of a copy", minimal + "cdc: {enabled: false}\nvalidation: {continuous: true}\n",
+			`validation.continuous: validates during change data capture, and cdc.enabled is false`},
 		{"string expected", minimal + "cutover: {exempt_roles: [postgres, 42]}\n",
 			`p.yaml:3:36: cutover.exempt_roles[1]: expected a string, got a number`},
 	}
