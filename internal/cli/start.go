@@ -90,7 +90,7 @@ exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.`,
 				if ctx.Err() != nil {
 					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 				}
-				if errors.Is(err, postgres.ErrNotReady) {
+				if errors.Is(err, postgres.ErrNotReady) || errors.Is(err, postgres.ErrNotEqual) {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
 				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run %s again to resume (tables already loaded are kept)", err, resume)}
