@@ -84,6 +84,10 @@ var errorPolicies = []string{string(OnErrorStop), string(OnErrorLog), string(OnE
 
 // CDC configures change data capture.
 type CDC struct {
+	// Enabled false makes the migration a one-shot copy: one consistent snapshot
+	// copied with no replication slot, no publication and no replica identity needed,
+	// then the secondary objects and the sequences; no change stream, so no switch.
+	Enabled    bool             `yaml:"enabled"`
 	NoIdentity NoIdentityPolicy `yaml:"no_identity"`
 	OnError    ErrorPolicy      `yaml:"on_error"`
 	// Heartbeat is how often a heartbeat goes into the source's WAL: it keeps the slot
@@ -103,6 +107,9 @@ type Validation struct {
 	// the database. It costs the applier one write per table and transaction group.
 	TrackChanges bool `yaml:"track_changes"`
 	ChunkRows    int  `yaml:"chunk_rows"`
+	// AfterLoad validates every table once the full load is complete (with cdc
+	// disabled: at the end of the copy, against a source assumed quiet).
+	AfterLoad bool `yaml:"after_load"`
 	// BusyPercent is the share of time a background validation spends reading; it
 	// pauses for the rest, between chunks.
 	BusyPercent int `yaml:"busy_percent"`
@@ -161,7 +168,7 @@ func Defaults() *Plan {
 	return &Plan{
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
-		CDC:           CDC{NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
+		CDC:           CDC{Enabled: true, NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
 		Validation:    Validation{Interval: Duration(time.Minute), TrackChanges: true, ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",

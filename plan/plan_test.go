@@ -29,6 +29,13 @@ func TestMinimalPlanGetsDefaults(t *testing.T) {
 	if !p.Validation.TrackChanges || !p.Validation.Tracking() || p.Validation.Continuous {
 		t.Fatalf("validation defaults: %+v, want track_changes on, continuous off", p.Validation)
 	}
+	if !p.CDC.Enabled || p.Validation.AfterLoad {
+		t.Fatalf("cdc.enabled should default to true, validation.after_load to false: %+v %+v", p.CDC, p.Validation)
+	}
+	cp, err := Parse("cutover.yaml", []byte(minimal+"cdc: {enabled: false}\nvalidation: {after_load: true}\n"), env(nil))
+	if err != nil || cp.CDC.Enabled || !cp.Validation.AfterLoad {
+		t.Fatalf("a one-shot copy's plan: %v %+v", err, cp)
+	}
 	off, err := Parse("cutover.yaml", []byte(minimal+"validation: {track_changes: false}\n"), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +168,10 @@ func TestBadPlans(t *testing.T) {
 		{"empty", "", `the plan is empty`},
 		{"password twice", "source: {url: 'postgres://m:pw@old/app', password: pw2}\ntarget: {url: postgres://m@new/app}\n",
 			`source.password: the password is also in source.url`},
+		{"validation after the load with cdc", minimal + "validation: {after_load: true}\n",
+			`validation.after_load: validates at the end of a one-shot copy (cdc.enabled: false)`},
+		{"continuous validation of a copy", minimal + "cdc: {enabled: false}\nvalidation: {continuous: true}\n",
+			`validation.continuous: validates during change data capture, and cdc.enabled is false`},
 		{"string expected", minimal + "cutover: {exempt_roles: [postgres, 42]}\n",
 			`p.yaml:3:36: cutover.exempt_roles[1]: expected a string, got a number`},
 	}

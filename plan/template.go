@@ -92,6 +92,11 @@ full_load:
   parallel: {{.D.FullLoad.Parallel}}
 
 cdc:
+  # false: a one-shot copy (a maintenance window, a staging copy). cutover start
+  # copies from one snapshot with no replication slot, no publication and no
+  # replica identity needed, builds the secondary objects, sets the sequences and
+  # exits; nothing is left on the source and there is nothing to switch.
+  enabled: {{.D.CDC.Enabled}}
   # A table whose UPDATE and DELETE logical decoding cannot capture (no primary
   # key and no replica identity index, or REPLICA IDENTITY NOTHING):
   #   error                 refuse to start until it is fixed (nothing changed on the source)
@@ -130,6 +135,9 @@ validation:
   # The share of time the background validation spends reading (it pauses between
   # chunks for the rest), so it does not weigh on the source.
   busy_percent: {{.D.Validation.BusyPercent}}
+  # Validate every table once at the end of the full load, before cutover start
+  # goes on (or, with cdc disabled, exits 1 when a table differs).
+  after_load: {{.D.Validation.AfterLoad}}
 
 api:
   # /metrics, /api/status and the dashboard; "" turns the server off.

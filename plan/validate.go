@@ -38,6 +38,12 @@ func (d *decoder) validate(p *Plan) {
 	if n := p.Validation.BusyPercent; n < 1 || n > 100 {
 		d.errKey("validation.busy_percent", "expected a percentage from 1 to 100, got %d", n)
 	}
+	if p.Validation.Continuous && !p.CDC.Enabled {
+		d.errKey("validation.continuous", "validates during change data capture, and cdc.enabled is false (a one-shot copy): use validation.after_load: true")
+	}
+	if p.Validation.AfterLoad && p.CDC.Enabled {
+		d.errKey("validation.after_load", "validates at the end of a one-shot copy (cdc.enabled: false); with change data capture, use validation.continuous or cutover validate")
+	}
 	d.validateListen(p.API)
 	d.validateControlSchema(p.ControlSchema)
 	d.validateCutover(&p.Cutover)

@@ -71,17 +71,37 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 			a.run(ctx, func(ctx context.Context) error { return a.loadKeywords(ctx, s.conn) })
 		}
 	}
+	// A one-shot copy (cdc.enabled: false) has no slot, no publication, no change
+	// stream and no switch: the checks of those are not run.
+	stream := p.CDC.Enabled
+	if !stream {
+		a.add(check.Info, "cdc", "plan", "cdc.enabled is false: a one-shot copy from an exported snapshot, with no replication slot, publication or replica identity needed on the source; "+
+			"wal_level, replication slots, WAL senders, the REPLICATION attribute, max_slot_wal_keep_size and reverse replication are not checked", "")
+	}
 	if a.src != nil {
 		a.report.Source.Version = shortVersion(a.src.version)
-		a.run(ctx, a.sourceVersion, a.walLevel, a.slotsAndSenders, a.replicationPrivilege,
-			a.replicationConnection, a.walKeepSize, a.longTransactions, a.preparedTransactions, a.largeObjects)
+		if stream {
+			a.run(ctx, a.sourceVersion, a.walLevel, a.slotsAndSenders, a.replicationPrivilege, a.replicationConnection, a.walKeepSize)
+		}
+		a.run(ctx, a.longTransactions, a.preparedTransactions, a.largeObjects)
 		a.run(ctx, a.loadTables)
-		a.run(ctx, a.includedPatterns, a.tablePrivileges, a.publicationOwnership, a.replicaIdentity,
-			a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried, a.reversePrivileges, a.summary)
+		a.run(ctx, a.includedPatterns, a.tablePrivileges)
+		if stream {
+			a.run(ctx, a.publicationOwnership)
+		}
+		a.run(ctx, a.replicaIdentity, a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried)
+		if stream {
+			a.run(ctx, a.reversePrivileges)
+		}
+		a.run(ctx, a.summary)
 	}
 	if a.tgt != nil {
 		a.report.Target.Version = shortVersion(a.tgt.version)
-		a.run(ctx, a.targetPrivileges, a.reverseReplication, a.controlSchema)
+		a.run(ctx, a.targetPrivileges)
+		if stream {
+			a.run(ctx, a.reverseReplication)
+		}
+		a.run(ctx, a.controlSchema)
 	}
 	if a.src != nil && a.tgt != nil {
 		a.run(ctx, a.sameDatabase, a.versions, a.encodings, a.extensions, a.targetTables, a.roles, a.notCarriedToTarget, a.blockable)
@@ -101,7 +121,15 @@ func (a *assessment) run(ctx context.Context, checks ...func(context.Context) er
 	}
 }
 
+// streamOnly are the findings that matter to the change stream only: with cdc.enabled
+// false (a one-shot copy) they are information.
+var streamOnly = map[string]bool{"replica_identity": true, "unlogged_table": true, "long_transaction": true, "prepared_transaction": true}
+
 func (a *assessment) add(sev check.Severity, name, object, problem, fix string) {
+	if !a.plan.CDC.Enabled && streamOnly[name] && sev != check.Info {
+		sev, fix = check.Info, ""
+		problem = "no matter with cdc.enabled: false (a one-shot copy needs no change stream): " + problem
+	}
 	a.report.Add(check.Finding{Severity: sev, Check: name, Object: object, Problem: problem, Fix: fix})
 }
 

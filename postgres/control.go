@@ -38,6 +38,12 @@ const (
 	ReplicateReverse = "reverse" // target to source, after a switch
 )
 
+// The modes of a migration (state.mode).
+const (
+	ModeCDC  = "cdc"  // full load, then change data capture, then a switch
+	ModeCopy = "copy" // a one-shot copy: full load from a snapshot with no slot; nothing to switch
+)
+
 // Table states in table_stats.
 const (
 	TableQueued  = "queued"
@@ -55,7 +61,7 @@ const (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v9"
+const controlVersion = "cutover control schema v10"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
@@ -71,6 +77,9 @@ type State struct {
 	Slot     string
 	Position string // the slot's consistent point: where the change stream starts
 	Updated  time.Time
+	// Mode is ModeCDC, or ModeCopy for a one-shot copy (cdc.enabled: false): no slot,
+	// no change stream. It is recorded once, when the load begins (SetMode).
+	Mode string
 
 	Applied           string     // the position of the last source transaction applied
 	AppliedCommitTime *time.Time // its commit time on the source
@@ -297,7 +306,8 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		ALTER TABLE %[9]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}';
 		ALTER TABLE %[2]s
 		    ADD COLUMN IF NOT EXISTS stopped_at  timestamptz,
-		    ADD COLUMN IF NOT EXISTS stop_error  text NOT NULL DEFAULT '';`,
+		    ADD COLUMN IF NOT EXISTS stop_error  text NOT NULL DEFAULT '';
+		ALTER TABLE %[2]s ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'cdc';`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
 		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"),
 		quoteLiteral(q("validation_dirty")))
@@ -337,9 +347,11 @@ func (c *Control) send(ctx context.Context, queue func(*pgx.Batch)) error {
 
 // queueState queues the read of the migration state into s.
 func (c *Control) queueState(b *pgx.Batch, s *State) {
-	b.Queue("SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at FROM " + c.table("state")).
+	// The mode through to_jsonb: a control schema made before v10 has no such column
+	// (status reads it as it is), and its migration replicates.
+	b.Queue("SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at, coalesce(to_jsonb(s)->>'mode', 'cdc') FROM " + c.table("state") + " s").
 		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated, &s.Applied, &s.AppliedCommitTime, &s.AppliedAt)
+			return row.Scan(&s.Phase, &s.Slot, &s.Position, &s.Updated, &s.Applied, &s.AppliedCommitTime, &s.AppliedAt, &s.Mode)
 		})
 }
 
@@ -349,6 +361,17 @@ func (c *Control) SetState(ctx context.Context, s State) error {
 	defer c.mu.Unlock()
 	_, err := c.conn.Exec(ctx, "UPDATE "+c.table("state")+" SET phase = $1, slot = $2, position = $3, updated_at = now()", s.Phase, s.Slot, s.Position)
 	return err
+}
+
+// SetMode records whether the migration is a one-shot copy or replicates (ModeCopy,
+// ModeCDC): SetState leaves it alone, so the other steps need not carry it.
+func (c *Control) SetMode(ctx context.Context, mode string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.conn.Exec(ctx, "UPDATE "+c.table("state")+" SET mode = $1", mode); err != nil {
+		return fmt.Errorf("target: record the migration's mode (%s) in %s: %w", mode, c.table("state"), err)
+	}
+	return nil
 }
 
 // QueueTables records the tables of the load (keeping any already loaded).

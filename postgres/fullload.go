@@ -47,14 +47,31 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 	if err != nil {
 		return err
 	}
-	st := State{Phase: PhaseNew}
+	st := State{Phase: PhaseNew, Mode: ModeCDC}
 	if existed {
+		// Upgraded first: the state is read with this version's columns.
+		if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
+			return err
+		}
 		if st, err = ctl.State(ctx); err != nil {
 			return err
 		}
 	}
+	// The mode is the plan's when the load begins; from then on the recorded one.
+	copyOnly := !p.CDC.Enabled
+	if st.Phase != PhaseNew {
+		copyOnly = st.Mode == ModeCopy
+		if copyOnly != !p.CDC.Enabled {
+			disp.Step(fmt.Sprintf("this migration is %s (recorded in the control schema %s); the plan's cdc.enabled: %t does not change it: cutover finish, then cutover start, to begin another way",
+				modeText(st.Mode), p.ControlSchema, p.CDC.Enabled))
+		}
+	}
 	switch st.Phase {
 	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
+		if copyOnly {
+			fmt.Fprintf(out, "the copy is complete already (snapshot at position %s); nothing is left on the source. cutover finish drops the control schema\n", st.Position)
+			return nil
+		}
 		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
 		return nil
 	case PhaseFinishing, PhaseFinished:
@@ -86,9 +103,16 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return err
 	}
 	tables, _ := selectTables(all, p)
-	tables = applyNoIdentityPolicy(tables, p.CDC.NoIdentity)
+	if !copyOnly {
+		// A copy captures no change: every table is copied, whatever its replica identity.
+		tables = applyNoIdentityPolicy(tables, p.CDC.NoIdentity)
+	}
 
-	snap, err := takeSnapshot(ctx, p, src, tables, ctl, &st, disp)
+	take := takeSnapshot
+	if copyOnly {
+		take = exportSnapshot
+	}
+	snap, err := take(ctx, p, src, tables, ctl, &st, disp)
 	if err != nil {
 		return err
 	}
@@ -178,10 +202,27 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			disp.Step("owners and grants: not applied, " + l + ": those objects keep the migration role as owner or lack the grant;" +
 				" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")
 		}
+		if copyOnly {
+			if err := copySequences(ctx, p, src, tgt, tables, disp); err != nil {
+				return err
+			}
+		}
 		st.Phase = PhaseLoaded
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
+		if copyOnly && p.Validation.AfterLoad {
+			// At the copy's snapshot, still open: what the source held when it was copied.
+			if err := validateAfterLoad(ctx, p, snap.Name, disp); err != nil {
+				return err
+			}
+		}
+	}
+	if copyOnly {
+		fmt.Fprintf(out, "copy complete, from a snapshot of the source at position %s. No replication slot, publication or\n"+
+			"control schema was left on the source; there is no change stream and nothing to switch. cutover finish drops\n"+
+			"the control schema %s on the target.\n", st.Position, p.ControlSchema)
+		return nil
 	}
 	fmt.Fprintf(out, "full load complete. The change stream starts at position %s of slot %s on the source;\n"+
 		"the slot keeps the source's WAL from there until cutover start goes on into change data capture or cutover finish drops it.\n", st.Position, st.Slot)
@@ -227,6 +268,69 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 	disp.Step(fmt.Sprintf("resuming the %s phase with a new snapshot at position %s", st.Phase, snap.Position))
 	return snap, nil
 }
+
+// exportSnapshot is takeSnapshot for a one-shot copy: a snapshot exported by a
+// REPEATABLE READ transaction, with no slot. A resumed copy takes a new one: the
+// tables it copies are then at a later point than those loaded before.
+func exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.Conn, _ []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
+	snap, err := ExportSnapshot(ctx, p.Source)
+	if err != nil {
+		return nil, err
+	}
+	switch st.Phase {
+	case PhaseNew, PhaseSchema:
+		*st = State{Phase: PhaseSchema, Position: snap.Position, Mode: ModeCopy}
+		err = ctl.SetState(ctx, *st)
+		if err == nil {
+			err = ctl.SetMode(ctx, ModeCopy)
+		}
+		if err != nil {
+			snap.Close(ctx)
+			return nil, err
+		}
+		disp.Step(fmt.Sprintf("a one-shot copy (cdc.enabled: false): snapshot %s at position %s, no replication slot", snap.Name, snap.Position))
+	default:
+		disp.Step(fmt.Sprintf("resuming the %s phase of the copy with a new snapshot at position %s", st.Phase, snap.Position))
+	}
+	return snap, nil
+}
+
+// modeText names a migration's mode for messages.
+func modeText(mode string) string {
+	if mode == ModeCopy {
+		return "a one-shot copy (cdc.enabled: false)"
+	}
+	return "a migration with change data capture"
+}
+
+// copySequences sets every sequence of the migrated schemas on the target from the
+// source, as the switch's sequences step does (with its headroom).
+func copySequences(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, tables []*relation, disp load.Display) error {
+	s := &switcher{p: p, src: src, tgt: tgt, tables: tables, out: io.Discard}
+	msg, err := s.syncSequences(src, tgt, "source", "target")(ctx)
+	if err != nil {
+		return fmt.Errorf("set the sequences on the target: %w", err)
+	}
+	disp.Step(msg)
+	return nil
+}
+
+// validateAfterLoad validates every table of a copy at its snapshot (validation.after_load).
+func validateAfterLoad(ctx context.Context, p *plan.Plan, snapshot string, disp load.Display) error {
+	disp.Step("validating every table (validation.after_load)")
+	rep, err := Validate(ctx, p, ValidateOptions{BusyPercent: 100, sourceSnapshot: snapshot})
+	if err != nil {
+		return fmt.Errorf("validation after the load: %w", err)
+	}
+	disp.Step(validationSummary(rep))
+	if !rep.Equal {
+		return fmt.Errorf("validation after the load: %w", ErrNotEqual)
+	}
+	return nil
+}
+
+// ErrNotEqual is a validation that found tables differing.
+var ErrNotEqual = errors.New("tables differ between source and target: cutover status lists them and the control schema's validation_failures holds the rows (was the source written during the copy?)")
 
 // tablesPresent counts the tables to migrate that exist on the target.
 func tablesPresent(ctx context.Context, tgt *pgx.Conn, tables []*relation) (int, error) {
@@ -348,4 +452,27 @@ func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64,
 func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
 	r.disp.Failed(t, err)
 	return r.ctl.tableUpdate(ctx, t.Schema, t.Name, "state = 'error', error = $3, finished_at = now()", err.Error())
+}
+
+// IsCopy reports whether the migration on the target is a one-shot copy: recorded so
+// in its control schema, or about to begin as one (no control schema yet, and the
+// plan's cdc.enabled is false).
+func IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return false, err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
+	if err != nil || !ok {
+		return !p.CDC.Enabled, err
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.Phase == PhaseNew {
+		return !p.CDC.Enabled, nil
+	}
+	return st.Mode == ModeCopy, nil
 }

@@ -45,6 +45,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	if st.Phase == PhaseFinishing || st.Phase == PhaseFinished {
 		return errFinished(p)
 	}
+	if st.Mode == ModeCopy {
+		return fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no replication slot and no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)
+	}
 	switch st.Phase {
 	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
 	default:

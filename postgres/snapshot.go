@@ -57,3 +57,23 @@ func DropSlot(ctx context.Context, ep plan.Endpoint, slot string) error {
 
 // dropSlotSQL drops the slot named $1, if there is one.
 const dropSlotSQL = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1"
+
+// ExportSnapshot exports the snapshot of a REPEATABLE READ transaction on a regular
+// connection: a one-shot copy's snapshot, with no replication slot left on the source.
+// Position is the source's WAL position then, for the record only (no stream starts
+// there). The transaction stays open, and the snapshot importable, until Close.
+func ExportSnapshot(ctx context.Context, ep plan.Endpoint) (*Snapshot, error) {
+	conn, err := Connect(ctx, ep)
+	if err != nil {
+		return nil, fmt.Errorf("connection to the source for the snapshot: %w", err)
+	}
+	s := &Snapshot{conn: conn.PgConn()}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err == nil {
+		err = conn.QueryRow(ctx, "SELECT pg_export_snapshot(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").Scan(&s.Name, &s.Position)
+	}
+	if err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("source: export a snapshot (pg_export_snapshot in a REPEATABLE READ transaction): %w", err)
+	}
+	return s, nil
+}

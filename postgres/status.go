@@ -13,7 +13,9 @@ import (
 
 // Status is where a migration stands: what cutover status and /api/status show.
 type Status struct {
-	Phase    string      `json:"phase"`
+	Phase string `json:"phase"`
+	// Mode is "cdc", or "copy" for a one-shot copy (cdc.enabled: false).
+	Mode     string      `json:"mode"`
 	Slot     string      `json:"slot,omitempty"`
 	Position string      `json:"position,omitempty"` // where the change stream starts
 	Updated  *time.Time  `json:"updated_at,omitempty"`
@@ -116,7 +118,7 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 	if err != nil {
 		return st, true, err
 	}
-	st = Status{Phase: s.Phase, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
+	st = Status{Phase: s.Phase, Mode: s.Mode, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
 	if st.Tables, err = ctl.TableStats(ctx); err != nil {
 		return st, true, fmt.Errorf("target: read %s: %w", ctl.table("table_stats"), err)
 	}

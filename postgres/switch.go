@@ -88,6 +88,10 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 		s.close(ctx)
 		return nil, err
 	}
+	if s.st.Mode == ModeCopy {
+		s.close(ctx)
+		return nil, fmt.Errorf("nothing to %s: the migration %s is a one-shot copy (cdc.enabled: false) with no change stream; point the applications at the target yourself, and run cutover finish to drop its control schema", kind, p.ControlSchema)
+	}
 	if err := s.tgt.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&s.trackedFrom); err != nil {
 		s.close(ctx)
 		return nil, fmt.Errorf("target: read whether changes are tracked from %s: %w", ctl.table("state"), err)

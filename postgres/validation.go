@@ -58,6 +58,9 @@ type ValidateOptions struct {
 	Out io.Writer
 
 	beforeMarker func() // tests: runs between the source's snapshot and the marker
+	// sourceSnapshot: a one-shot copy's exported snapshot, still open; the source is
+	// read at it, so the comparison holds even if the source was written since.
+	sourceSnapshot string
 }
 
 // ValidationReport is the outcome of a validation pass.
@@ -120,11 +123,14 @@ type validator struct {
 	incremental  bool
 	busy         int // percent of the time spent reading; 100 (or 0): no pause
 	repair       bool
-	trackedFrom  string                       // state.changes_tracked_from: since when the applier records changed rows
-	shapes       [2]map[[2]string]*tableShape // source's and target's, by schema and name
-	listening    bool                         // for the applier's notifications of points
-	pending      []TableValidation            // outcomes not recorded yet
-	pendingSince time.Time
+	// copy: a one-shot copy, with no change stream: points are plain snapshots.
+	copy           bool
+	sourceSnapshot string                       // the copy's exported snapshot, when still held
+	trackedFrom    string                       // state.changes_tracked_from: since when the applier records changed rows
+	shapes         [2]map[[2]string]*tableShape // source's and target's, by schema and name
+	listening      bool                         // for the applier's notifications of points
+	pending        []TableValidation            // outcomes not recorded yet
+	pendingSince   time.Time
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
@@ -174,6 +180,9 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
+	if st.Mode == ModeCopy {
+		return validateCopy(ctx, p, opts, start, &validator{p: p, src: src, tgt: tgt, ctl: ctl, copy: true, sourceSnapshot: opts.sourceSnapshot, busy: opts.BusyPercent}, stats)
+	}
 	if direction != ReplicateForward {
 		// No change reaches the target now, and none may be streamed here.
 		return nil, &StreamError{Reason: fmt.Sprintf("replication from the source to the target is held %s by a switch or a rollback (phase %s)", direction, st.Phase),
@@ -197,6 +206,36 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		}
 		defer stop()
 	}
+	rep, err := v.compare(ctx, opts, stats)
+	if err != nil {
+		return nil, err
+	}
+	rep.Live = running
+	rep.Took, rep.Points = time.Since(start), v.points
+	return rep, nil
+}
+
+// validateCopy validates a one-shot copy: there is no change stream, so no marker;
+// each point is a snapshot of each side taken side by side, the source's at the
+// copy's exported snapshot while cutover start holds it, or else now (the source is
+// assumed quiet in a copy: rows written since the copy are reported as differences).
+func validateCopy(ctx context.Context, p *plan.Plan, opts ValidateOptions, start time.Time, v *validator, stats []TableStat) (*ValidationReport, error) {
+	if opts.Repair {
+		return nil, fmt.Errorf("--repair copies rows again through the change stream, and the migration %s is a one-shot copy (cdc.enabled: false) with none: copy the differing tables again (TRUNCATE them on the target, cutover finish, then cutover start)", p.ControlSchema)
+	}
+	if opts.RunningOnly {
+		return nil, errNotStreaming
+	}
+	rep, err := v.compare(ctx, opts, stats)
+	if err != nil {
+		return nil, err
+	}
+	rep.Took, rep.Points = time.Since(start), v.points
+	return rep, nil
+}
+
+// compare validates the tables asked for and records each outcome.
+func (v *validator) compare(ctx context.Context, opts ValidateOptions, stats []TableStat) (*ValidationReport, error) {
 	// The tables asked for; not those the plan left out after their load (excluded).
 	var tables [][2]string
 	var validated []TableStat
@@ -210,7 +249,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	defer v.endPoint(ctx)
-	rep := &ValidationReport{Equal: true, Live: running}
+	rep := &ValidationReport{Equal: true}
 	for _, ts := range validated {
 		tv, err := v.table(ctx, ts, opts.ChunkRows)
 		if err != nil {
@@ -235,7 +274,6 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 	if len(rep.Tables) == 0 && len(opts.Tables) > 0 {
 		return nil, fmt.Errorf("no migrated table matches %v: cutover status lists them", opts.Tables)
 	}
-	rep.Took, rep.Points = time.Since(start), v.points
 	return rep, nil
 }
 
@@ -762,6 +800,9 @@ func (e *StreamError) Unwrap() error { return e.Err }
 
 // newPoint opens the snapshots of a new point.
 func (v *validator) newPoint(ctx context.Context) (err error) {
+	if v.copy {
+		return v.newCopyPoint(ctx)
+	}
 	id := randomHex(8)
 	if !v.listening {
 		if _, err := v.ctl.conn.Exec(ctx, "LISTEN "+pointsChannel); err != nil {
@@ -799,6 +840,27 @@ func (v *validator) newPoint(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: %v", errPointGone, err)
 	}
 	v.pointAt, v.pointPos, v.inFlight = time.Now(), pt.position, pt.inFlight
+	return nil
+}
+
+// newCopyPoint opens a point of a one-shot copy: no change stream reaches the target,
+// so its snapshot now is the copy's; the source's is the copy's snapshot when held.
+// No table has a change in flight: every comparison is exact.
+func (v *validator) newCopyPoint(ctx context.Context) error {
+	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	if v.sourceSnapshot != "" {
+		begin += "; SET TRANSACTION SNAPSHOT " + quoteLiteral(v.sourceSnapshot)
+	}
+	if _, err := v.src.Exec(ctx, begin); err != nil {
+		v.src.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("source: take a snapshot to validate at: %w", err)
+	}
+	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"); err != nil {
+		v.src.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		v.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("target: take a snapshot to validate at: %w", err)
+	}
+	v.pointAt, v.pointPos, v.inFlight = time.Now(), "", &[]string{}
 	return nil
 }
 

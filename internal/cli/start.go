@@ -36,7 +36,13 @@ While it runs, api.listen serves /metrics (Prometheus) and /api/status (JSON).
 
 Exit status: 0 after a clean stop (or, with --full-load-only, once the full load is
 complete), 1 when it stopped on an error (the message names the object and the
-fix), 2 for a bad plan or flags.`,
+fix), 2 for a bad plan or flags.
+
+With cdc.enabled: false in the plan the migration is a one-shot copy: the snapshot is
+exported by a plain REPEATABLE READ transaction (no replication slot, no publication,
+no replica identity needed), the post-data is built, every sequence is set from the
+source, the tables are validated if validation.after_load is true, and the command
+exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := a.loadPlan()
@@ -63,7 +69,12 @@ fix), 2 for a bad plan or flags.`,
 			}
 			opts := postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m}
 			err = postgres.FullLoad(ctx, p, opts)
+			copyOnly := false
 			if err == nil && !fullLoadOnly && ctx.Err() == nil {
+				// A one-shot copy (cdc.enabled: false) ends with its load: no change stream.
+				copyOnly, err = postgres.IsCopy(ctx, p)
+			}
+			if err == nil && !fullLoadOnly && !copyOnly && ctx.Err() == nil {
 				opts.Display = progress.New(out, false) // CDC reports in lines
 				err = postgres.RunCDC(ctx, p, opts)
 				if err == nil {
@@ -79,12 +90,12 @@ fix), 2 for a bad plan or flags.`,
 				if ctx.Err() != nil {
 					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 				}
-				if errors.Is(err, postgres.ErrNotReady) {
+				if errors.Is(err, postgres.ErrNotReady) || errors.Is(err, postgres.ErrNotEqual) {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
 				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run %s again to resume (tables already loaded are kept)", err, resume)}
 			}
-			if ctx.Err() != nil && !fullLoadOnly {
+			if ctx.Err() != nil && !fullLoadOnly && !copyOnly {
 				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 			}
 			return nil

@@ -39,6 +39,7 @@ type tableStatus struct {
 
 type status struct {
 	Phase           string               `json:"phase"`
+	Mode            string               `json:"mode,omitempty"`
 	Slot            string               `json:"slot,omitempty"`
 	Position        string               `json:"position,omitempty"`
 	Updated         *time.Time           `json:"updated_at,omitempty"`
@@ -58,6 +59,15 @@ type status struct {
 
 // stands says where the migration stands, for people.
 func stands(st postgres.Status) string {
+	if st.Mode == postgres.ModeCopy {
+		switch st.Phase {
+		case postgres.PhaseLoaded:
+			return "a one-shot copy (cdc.enabled: false), complete: no change stream, nothing on the source"
+		case postgres.PhaseFinishing, postgres.PhaseFinished:
+		default:
+			return "a one-shot copy (cdc.enabled: false): no replication slot, no change stream"
+		}
+	}
 	switch st.Phase {
 	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
 		return "" // the tables say it
@@ -93,6 +103,17 @@ func nextStep(st postgres.Status, p *plan.Plan) string {
 	switch st.Phase {
 	case "not started":
 		return "run cutover check, then cutover start"
+	}
+	if st.Mode == postgres.ModeCopy {
+		switch st.Phase {
+		case postgres.PhaseLoaded:
+			return "nothing to switch: point the applications at the target; cutover validate compares (the source assumed quiet), cutover finish drops the control schema"
+		case postgres.PhaseFinishing, postgres.PhaseFinished:
+		default:
+			return "wait for the copy (rerun cutover start if it stopped: it resumes); it exits when the copy is complete"
+		}
+	}
+	switch st.Phase {
 	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
 		return "wait for the full load; cutover start then goes on into change data capture (rerun it if it stopped: it resumes)"
 	case postgres.PhaseCDC, postgres.PhaseRolledBack:
@@ -147,7 +168,7 @@ const retainedWALWarning = 1 << 30
 
 // newStatusDoc turns what the control schema and the source say into the status shown.
 func newStatusDoc(st postgres.Status, p *plan.Plan) status {
-	s := status{Phase: st.Phase, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
+	s := status{Phase: st.Phase, Mode: st.Mode, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
 		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}, Stands: stands(st), Replication: st.Replication, Cutover: st.Cutover}
 	if c := st.Cutover; c != nil && len(c.BlockedSource) > 0 && len(c.BlockedTarget) > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("roles are blocked on both sides: %s on the source, %s on the target: rerun the interrupted cutover switch or rollback, or give them their login back (ALTER ROLE ... LOGIN)",
