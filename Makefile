@@ -28,6 +28,7 @@ clean:
 
 .PHONY: bench-fullload
 bench-fullload: deps build
+	@scripts/ensure-deps.sh fullload
 	$(GO) run ./bench/fullload -scale $(or $(SCALE),30) -runs $(or $(RUNS),3)
 
 .PHONY: bench-validate

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
 # server binaries (initdb, postgres, psql) and pg_cron; with the argument `test`,
-# also Chromium, which the dashboard's test drives headless. Go itself must already
-# be installed.
+# also Chromium, which the dashboard's test drives headless; with `fullload`, also
+# pgcopydb, a peer of make bench-fullload. Go itself must already be installed.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -49,9 +49,23 @@ install_browser() {
   apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 }
 
+# pgcopydb, a peer in make bench-fullload (bench-fullload only).
+install_pgcopydb() {
+  [ "${1:-}" = fullload ] || return 0
+  command -v pgcopydb >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "pgcopydb is not installed (apt-get install pgcopydb, or see https://pgcopydb.readthedocs.io): make bench-fullload needs it" >&2
+    exit 1
+  fi
+  echo "installing pgcopydb for make bench-fullload (apt-get install pgcopydb) ..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq pgcopydb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgcopydb >/dev/null; }
+}
+
 if have_pg; then
   install_cron
   install_browser "${1:-}"
+  install_pgcopydb "${1:-}"
   exit 0
 fi
 
@@ -76,3 +90,4 @@ have_pg || { echo "apt-get install postgresql finished but initdb is still missi
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
 install_cron
 install_browser "${1:-}"
+install_pgcopydb "${1:-}"

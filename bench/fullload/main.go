@@ -2,8 +2,15 @@
 // throwaway servers: pgbench scale 30 on a source, then each tool copies it into a
 // fresh database on a target. Run with: make bench-fullload (SCALE=30 by default).
 //
-// Peers: pg_dump -Fd -j2 + pg_restore -j2, and native logical replication's initial
-// sync (CREATE SUBSCRIPTION until every table is ready; schema created beforehand).
+// Rows: cutover start --full-load-only (the load that precedes change data capture),
+// cutover's one-shot copy (cdc: {enabled: false}: one exported snapshot, no slot, no
+// publication), and the peers pg_dump -Fd -j2 + pg_restore -j2, pgcopydb clone
+// (--table-jobs 2 --index-jobs 2) and native logical replication's initial sync
+// (CREATE SUBSCRIPTION until every table is ready; schema created beforehand). Every
+// tool copies into a fresh empty database on the target, and every copy is checked.
+//
+// pgcopydb must be on PATH (scripts/ensure-deps.sh fullload installs it on Debian/Ubuntu:
+// apt-get install pgcopydb).
 package main
 
 import (
@@ -15,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +46,10 @@ func main() {
 func run(scale, jobs, runs int, bin string) error {
 	ctx := context.Background()
 	bin, _ = filepath.Abs(bin)
+	pgcopydb, err := exec.LookPath("pgcopydb")
+	if err != nil {
+		return fmt.Errorf("pgcopydb is not on PATH: run scripts/ensure-deps.sh fullload, or apt-get install pgcopydb (Debian/Ubuntu), or see https://pgcopydb.readthedocs.io")
+	}
 	settings := map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB", "max_worker_processes": "16",
 		"max_logical_replication_workers": "8", "max_sync_workers_per_subscription": strconv.Itoa(jobs)}
 	src, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-source", Settings: settings})
@@ -86,35 +98,34 @@ func run(scale, jobs, runs int, bin string) error {
 		return fmt.Errorf("pg_dump --schema-only: %v\n%s", err, out)
 	}
 
-	var cutoverTimes, dumpTimes, nativeTimes []time.Duration
-	var rssMB float64
+	var cutoverTimes, oneshotTimes, dumpTimes, pgcopydbTimes, nativeTimes []time.Duration
+	var rssMB, oneshotRSS float64
 	for i := 0; i < runs; i++ {
-		// cutover
+		// cutover, the load before change data capture
 		db := fmt.Sprintf("by_cutover_%d", i)
-		if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
-			return err
-		}
-		plan := fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {no_identity: replica_identity_full}\n",
-			src.URL("bench"), tgt.URL(db), jobs)
-		planFile := filepath.Join(dir, "cutover.yaml")
-		if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
-			return err
-		}
-		c := exec.Command(bin, "start", "--full-load-only", "-c", planFile)
-		c.Stderr = os.Stderr
-		start := time.Now()
-		out, err := c.Output()
+		t, rss, err := runCutover(ctx, bin, dir, tgt, db, fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {no_identity: replica_identity_full}\n",
+			src.URL("bench"), tgt.URL(db), jobs), "--full-load-only")
 		if err != nil {
-			return fmt.Errorf("cutover: %v\n%s", err, out)
+			return err
 		}
-		cutoverTimes = append(cutoverTimes, time.Since(start))
-		rssMB = max(rssMB, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
-		if os.Getenv("BENCH_VERBOSE") != "" {
-			fmt.Printf("started %s\n%s\n", start.Format("15:04:05.000"), out)
-		}
+		cutoverTimes = append(cutoverTimes, t)
+		rssMB = max(rssMB, rss)
 		if err := src.Exec(ctx, "bench", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
 			return err
 		}
+		if err := sameCounts(ctx, src, tgt, db); err != nil {
+			return err
+		}
+
+		// cutover, one-shot copy: one exported snapshot, no slot, no publication
+		db = fmt.Sprintf("by_oneshot_%d", i)
+		t, rss, err = runCutover(ctx, bin, dir, tgt, db, fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncdc: {enabled: false}\n",
+			src.URL("bench"), tgt.URL(db), jobs))
+		if err != nil {
+			return err
+		}
+		oneshotTimes = append(oneshotTimes, t)
+		oneshotRSS = max(oneshotRSS, rss)
 		if err := sameCounts(ctx, src, tgt, db); err != nil {
 			return err
 		}
@@ -125,7 +136,7 @@ func run(scale, jobs, runs int, bin string) error {
 			return err
 		}
 		dumpDir := filepath.Join(dir, db)
-		start = time.Now()
+		start := time.Now()
 		if out, err := tool("pg_dump", "-Fd", "-j", strconv.Itoa(jobs), "-f", dumpDir, "-d", src.URL("bench")).CombinedOutput(); err != nil {
 			return fmt.Errorf("pg_dump: %v\n%s", err, out)
 		}
@@ -137,6 +148,27 @@ func run(scale, jobs, runs int, bin string) error {
 			return err
 		}
 		os.RemoveAll(dumpDir)
+
+		// pgcopydb clone, with its own work directory each run
+		db = fmt.Sprintf("by_pgcopydb_%d", i)
+		if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		workDir := filepath.Join(dir, db)
+		pc := exec.Command(pgcopydb, "clone", "--source", src.URL("bench"), "--target", tgt.URL(db), "--dir", workDir,
+			"--table-jobs", strconv.Itoa(jobs), "--index-jobs", strconv.Itoa(jobs))
+		pc.Env = append(env, "PATH="+src.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		start = time.Now()
+		if out, err := pc.CombinedOutput(); err != nil {
+			return fmt.Errorf("pgcopydb clone: %v\n%s", err, out)
+		} else if os.Getenv("BENCH_VERBOSE") != "" {
+			fmt.Printf("pgcopydb started %s\n%s\n", start.Format("15:04:05.000"), out)
+		}
+		pgcopydbTimes = append(pgcopydbTimes, time.Since(start))
+		if err := sameCounts(ctx, src, tgt, db); err != nil {
+			return err
+		}
+		os.RemoveAll(workDir)
 
 		// native logical replication: schema first (not timed), then the initial sync
 		db = fmt.Sprintf("by_subscription_%d", i)
@@ -160,21 +192,58 @@ func run(scale, jobs, runs int, bin string) error {
 		if err := sameCounts(ctx, src, tgt, db); err != nil {
 			return err
 		}
-		for _, d := range []string{"by_cutover", "by_dump", "by_subscription"} {
+		for _, d := range []string{"by_cutover", "by_oneshot", "by_dump", "by_pgcopydb", "by_subscription"} {
 			_ = tgt.Exec(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s_%d", d, i))
 		}
-		fmt.Printf("run %d: cutover %v, pg_dump+pg_restore %v, native initial sync %v\n", i+1,
-			cutoverTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), nativeTimes[i].Round(time.Millisecond))
+		fmt.Printf("run %d: cutover %v, one-shot copy %v, pg_dump+pg_restore %v, pgcopydb %v, native initial sync %v\n", i+1,
+			cutoverTimes[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond),
+			pgcopydbTimes[i].Round(time.Millisecond), nativeTimes[i].Round(time.Millisecond))
 	}
-	c, d, n := median(cutoverTimes), median(dumpTimes), median(nativeTimes)
+	c, o, d, p, n := median(cutoverTimes), median(oneshotTimes), median(dumpTimes), median(pgcopydbTimes), median(nativeTimes)
 	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
-	fmt.Printf("  cutover start --full-load-only:          %v\n", c.Round(time.Millisecond))
-	fmt.Printf("  pg_dump -Fd -j%d + pg_restore -j%d:        %v\n", jobs, jobs, d.Round(time.Millisecond))
-	fmt.Printf("  native logical replication initial sync: %v (schema created beforehand, not timed)\n\n", n.Round(time.Millisecond))
-	fmt.Printf("ratio cutover / (pg_dump + pg_restore): %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
-	fmt.Printf("ratio cutover / native initial sync:    %.2f   (goal <= 1.00)\n", c.Seconds()/n.Seconds())
-	fmt.Printf("cutover peak RSS:                       %.0f MB (goal < 200 MB)\n", rssMB)
+	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
+	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
+	fmt.Printf("  pg_dump -Fd -j%d + pg_restore -j%d:          %v\n", jobs, jobs, d.Round(time.Millisecond))
+	fmt.Printf("  pgcopydb clone (table/index jobs %d):       %v\n", jobs, p.Round(time.Millisecond))
+	fmt.Printf("  native logical replication initial sync:   %v (schema created beforehand, not timed)\n\n", n.Round(time.Millisecond))
+	faster, fasterName := d, "pg_dump + pg_restore"
+	if p < d {
+		faster, fasterName = p, "pgcopydb"
+	}
+	fmt.Printf("ratio cutover / (pg_dump + pg_restore):     %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
+	fmt.Printf("ratio cutover / native initial sync:        %.2f   (goal <= 1.00)\n", c.Seconds()/n.Seconds())
+	fmt.Printf("ratio one-shot copy / faster peer (%s): %.2f   (goal <= 0.80)\n", fasterName, o.Seconds()/faster.Seconds())
+	fmt.Printf("ratio one-shot copy / pgcopydb:             %.2f\n", o.Seconds()/p.Seconds())
+	fmt.Printf("cutover peak RSS:                           %.0f MB (goal < 200 MB); one-shot copy %.0f MB\n", rssMB, oneshotRSS)
 	return nil
+}
+
+// runCutover writes the plan and times cutover start with it into db, a new database
+// on the target. With BENCH_VERBOSE set, cutover's log (stderr) is prefixed with the
+// time since the start, for the phases.
+func runCutover(ctx context.Context, bin, dir string, tgt *pgtest.Server, db, plan string, args ...string) (time.Duration, float64, error) {
+	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
+		return 0, 0, err
+	}
+	planFile := filepath.Join(dir, db+".yaml")
+	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
+		return 0, 0, err
+	}
+	c := exec.Command(bin, append(append([]string{"start"}, args...), "-c", planFile)...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	start := time.Now()
+	out, err := c.Output()
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cutover %s: %v\n%s%s", db, err, out, stderr.String())
+	}
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("%s: started %s, took %v\n%s%s\n", db, start.Format("15:04:05.000"), elapsed.Round(time.Millisecond), out, stderr.String())
+	} else if stderr.Len() > 0 {
+		fmt.Fprint(os.Stderr, stderr.String())
+	}
+	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
 }
 
 func median(ds []time.Duration) time.Duration {
