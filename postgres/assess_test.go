@@ -426,9 +426,9 @@ func TestDatabases(t *testing.T) {
 	mustFind(t, r, "same_database", "target", check.Error)
 }
 
-// Extensions: one the target lacks, one the target role may not create.
-func TestExtensions(t *testing.T) {
-	t.Parallel()
+// extensionDir is the installation's extension directory, shared by the test servers.
+func extensionDir(t *testing.T) string {
+	t.Helper()
 	bin, err := pgtest.BinDir()
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +437,13 @@ func TestExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	extDir := filepath.Join(strings.TrimSpace(string(out)), "extension")
+	return filepath.Join(strings.TrimSpace(string(out)), "extension")
+}
+
+// Extensions: one the target lacks, one the target role may not create.
+func TestExtensions(t *testing.T) {
+	t.Parallel()
+	extDir := extensionDir(t)
 	src, tgt := pair(t)
 	// An extension only the source has: install its files, create it, remove the files,
 	// so the target (same installation) no longer offers it.

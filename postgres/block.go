@@ -41,14 +41,15 @@ func loginRolesBut(ctx context.Context, conn *pgx.Conn, side string, exempt []st
 // exempt lists cutover.exempt_roles, never NULL (which <> ALL would make match nothing).
 func (s *switcher) exempt() []string { return append([]string{}, s.p.Cutover.ExemptRoles...) }
 
-// roleRights says what the role conn logs in as may do to other roles and sessions.
-func roleRights(ctx context.Context, conn *pgx.Conn, side string) (super, createRole, signal bool, err error) {
-	err = conn.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
-		FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createRole, &signal)
+// roleRights says what the role conn logs in as may do to other roles and sessions,
+// and its name (quoted).
+func roleRights(ctx context.Context, conn *pgx.Conn, side string) (self string, super, createRole, signal bool, err error) {
+	err = conn.QueryRow(ctx, `SELECT rolname, rolsuper, rolcreaterole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+		FROM pg_roles WHERE rolname = current_user`).Scan(&self, &super, &createRole, &signal)
 	if err != nil {
 		err = fmt.Errorf("%s: read the role's rights: %w", side, err)
 	}
-	return super, createRole, signal, err
+	return pgx.Identifier{self}.Sanitize(), super, createRole, signal, err
 }
 
 // blockFinding is one reason the switch could not block the source's users as the
@@ -74,18 +75,14 @@ const serviceRoles = `(rolname IN ('rdsadmin', 'rdsrepladmin', 'rdstopmgr', 'azu
 func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover) ([]blockFinding, error) {
 	var found []blockFinding
 	src := sd.conn
-	super, createRole, signal, err := roleRights(ctx, src, sd.name)
+	self, super, createRole, signal, err := roleRights(ctx, src, sd.name)
 	if err != nil {
 		return nil, err
 	}
-	var self string
-	if err := src.QueryRow(ctx, "SELECT current_user").Scan(&self); err != nil {
-		return nil, fmt.Errorf("%s: %w", sd.name, err)
-	}
-	me := sd.name + " role " + pgx.Identifier{self}.Sanitize()
+	me := sd.name + " role " + self
 	if !super && !signal {
 		found = append(found, blockFinding{me, "the " + sd.name + "'s migration role cannot end other sessions",
-			"GRANT pg_signal_backend TO " + pgx.Identifier{self}.Sanitize() + " on the " + sd.name})
+			"GRANT pg_signal_backend TO " + self + " on the " + sd.name})
 	}
 	if c.Block == plan.BlockReadOnly {
 		return found, nil
@@ -96,7 +93,7 @@ func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover
 	}
 	if !super && !createRole {
 		found = append(found, blockFinding{me, "the " + sd.name + "'s migration role can neither block roles (CREATEROLE) nor is a superuser",
-			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the " + sd.name + ", or cutover.block: read_only"})
+			"ALTER ROLE " + self + " CREATEROLE on the " + sd.name + ", or cutover.block: read_only"})
 	}
 	service, supers, attrs, noAdmin, err := unalterable(ctx, src, sd.name, roles, super)
 	if err != nil {
@@ -119,7 +116,7 @@ func blockFindings(ctx context.Context, sd side, other *pgx.Conn, c plan.Cutover
 	}
 	if len(noAdmin) > 0 {
 		found = append(found, blockFinding{sd.name + " roles " + listText(noAdmin, 8), "the migration role holds no ADMIN OPTION on these login roles, which PostgreSQL 16 and later require of a CREATEROLE role to take their login",
-			"GRANT each TO " + pgx.Identifier{self}.Sanitize() + " WITH ADMIN OPTION on the " + sd.name + ", or " + exemptFix(noAdmin)})
+			"GRANT each TO " + self + " WITH ADMIN OPTION on the " + sd.name + ", or " + exemptFix(noAdmin)})
 	}
 	if other == nil {
 		return found, nil
@@ -169,19 +166,15 @@ func unlockFindings(ctx context.Context, tgt *pgx.Conn, roles []string) ([]block
 	if len(locked) == 0 {
 		return found, nil
 	}
-	super, createRole, _, err := roleRights(ctx, tgt, "target")
+	self, super, createRole, _, err := roleRights(ctx, tgt, "target")
 	if err != nil {
 		return nil, err
 	}
-	var self string
-	if err := tgt.QueryRow(ctx, "SELECT current_user").Scan(&self); err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
 	loginFix := "give them LOGIN on the target now (ALTER ROLE ... LOGIN)"
 	if !super && !createRole {
-		found = append(found, blockFinding{"target role " + pgx.Identifier{self}.Sanitize(),
+		found = append(found, blockFinding{"target role " + self,
 			fmt.Sprintf("roles %s log in to the source but not to the target, and the target's migration role, which gives them their login at the unlock, can neither alter roles (CREATEROLE) nor is a superuser", listText(locked, 8)),
-			"ALTER ROLE " + pgx.Identifier{self}.Sanitize() + " CREATEROLE on the target, or " + loginFix})
+			"ALTER ROLE " + self + " CREATEROLE on the target, or " + loginFix})
 		return found, nil
 	}
 	service, supers, attrs, noAdmin, err := unalterable(ctx, tgt, "target", locked, super)

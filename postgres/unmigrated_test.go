@@ -136,15 +136,7 @@ var catalogsOf = map[string][]string{
 // when the extension directory is not writable (it needs root, as in CI).
 func configExtension(t *testing.T) string {
 	t.Helper()
-	bin, err := pgtest.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(bin, "pg_config"), "--sharedir").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "extension")
+	dir := extensionDir(t)
 	name := fmt.Sprintf("cutover_cfg_%d", os.Getpid())
 	control := filepath.Join(dir, name+".control")
 	if err := os.WriteFile(control, []byte("default_version = '1.0'\nrelocatable = false\n"), 0o644); err != nil {

@@ -15,6 +15,16 @@ have_pg() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && command -v psql >/dev/null 2>&1
 }
 
+# can_apt: this runs as root on a system with apt-get.
+can_apt() { [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+# apt_install installs packages quietly, updating the package lists first only when
+# the install fails without it.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+}
+
 # pg_cron for the server's major version: the switch suspends and resumes its jobs,
 # and the tests check that it does.
 have_cron() {
@@ -27,39 +37,36 @@ install_cron() {
   have_cron && return 0
   local major
   major="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 | sed 's|.*/postgresql/\([0-9]*\)/bin|\1|')"
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1 || [ -z "$major" ]; then
+  if ! can_apt || [ -z "$major" ]; then
     echo "warning: pg_cron is not installed (apt-get install postgresql-${major:-NN}-cron): the switch tests need it" >&2
     return 0
   fi
   echo "installing pg_cron (apt-get install postgresql-$major-cron) ..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq "postgresql-$major-cron" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "postgresql-$major-cron" >/dev/null; }
+  apt_install "postgresql-$major-cron"
 }
 
 # Chromium for the dashboard's browser test (make test only).
 install_browser() {
   [ "${1:-}" = test ] || return 0
   command -v chromium >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if ! can_apt; then
     echo "warning: Chromium is not installed (apt-get install chromium chromium-driver): the dashboard's browser test needs it" >&2
     return 0
   fi
   echo "installing Chromium for the dashboard's browser test (apt-get install chromium chromium-driver) ..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+  apt_install chromium chromium-driver
 }
 
 # pgcopydb, a peer in make bench-fullload (bench-fullload only).
 install_pgcopydb() {
   [ "${1:-}" = fullload ] || return 0
   command -v pgcopydb >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  if ! can_apt; then
     echo "pgcopydb is not installed (apt-get install pgcopydb, or see https://pgcopydb.readthedocs.io): make bench-fullload needs it" >&2
     exit 1
   fi
   echo "installing pgcopydb for make bench-fullload (apt-get install pgcopydb) ..."
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq pgcopydb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgcopydb >/dev/null; }
+  apt_install pgcopydb
 }
 
 if have_pg; then

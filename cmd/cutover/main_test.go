@@ -70,6 +70,22 @@ func run(t *testing.T, dir string, env []string, args ...string) result {
 	return r
 }
 
+// startBinary starts cutover in dir in the background: the process, its exit on done,
+// and its output (read once it ended).
+func startBinary(t *testing.T, dir string, args ...string) (*exec.Cmd, <-chan error, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, done, &out
+}
+
 func TestHelpAndVersion(t *testing.T) {
 	dir := t.TempDir()
 	if r := run(t, dir, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "cutover ") {
@@ -260,16 +276,7 @@ func TestResumeAfterCrashAndInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, <-chan error, *bytes.Buffer) {
-		cmd := exec.Command(binary, "start", "--full-load-only")
-		cmd.Dir = dir
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		return cmd, done, &out
+		return startBinary(t, dir, "start", "--full-load-only")
 	}
 
 	// Crash once the first (largest) table is loaded and the next one is being copied.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,15 +37,7 @@ func TestValidateStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Exec(t, `INSERT INTO u VALUES (1)`)
-	cmd := exec.Command(binary, "validate", "--table", "public.t")
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, done, out := startBinary(t, dir, "validate", "--table", "public.t")
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	// It holds its snapshot of the source, its marker written: it waits for the applier.
 	waitFor(t, src, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()
