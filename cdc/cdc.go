@@ -105,7 +105,37 @@ type Marker struct {
 	Position string
 }
 
-func (*Marker) event() {}
+// SchemaChange is a schema change the source made inside a transaction (DDL), at its
+// place among the transaction's row changes: the changes before it were made with
+// the schema before it, the changes after it with the new one.
+type SchemaChange struct {
+	// Statement is the statement as the source's client sent it.
+	Statement string
+	// Tag is the kind of statement ("ALTER TABLE"), Context what the statement's
+	// unqualified names resolved against (PostgreSQL: its search_path).
+	Tag, Context string
+	// Objects are what the statement created, changed or dropped.
+	Objects []SchemaObject
+	// Detail is the source engine's own description, for its target engine.
+	Detail []byte
+}
+
+// SchemaObject is an object a schema change touched.
+type SchemaObject struct {
+	Kind    string // "table", "index", "table column", ...
+	Schema  string
+	Name    string // the object's name: for a table, the table's; "" when not a relation
+	Table   string // the table the object belongs to (its own name for a table), "" if none
+	// TableID is the source's identifier of that table (a PostgreSQL oid), 0 if none:
+	// it stays the same when the table is renamed.
+	TableID uint32
+	// Root is, for a partition, the partitioned table at the top of its tree.
+	Root    [2]string
+	Dropped bool
+}
+
+func (*SchemaChange) event() {}
+func (*Marker) event()       {}
 func (*Begin) event()  {}
 func (*Change) event() {}
 func (*Commit) event() {}

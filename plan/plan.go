@@ -82,6 +82,20 @@ const (
 
 var errorPolicies = []string{string(OnErrorStop), string(OnErrorLog), string(OnErrorSuspendTable)}
 
+// DDLPolicy says what CDC does with the source's schema changes.
+type DDLPolicy string
+
+// The schema change policies.
+const (
+	// DDLReplicate carries the source's schema changes to the target in stream order.
+	DDLReplicate DDLPolicy = "replicate"
+	// DDLStop stops CDC at a schema change of a migrated table, with the statement to
+	// run on the target.
+	DDLStop DDLPolicy = "stop"
+)
+
+var ddlPolicies = []string{string(DDLReplicate), string(DDLStop)}
+
 // CDC configures change data capture.
 type CDC struct {
 	// Enabled false makes the migration a one-shot copy: one consistent snapshot
@@ -90,6 +104,9 @@ type CDC struct {
 	Enabled    bool             `yaml:"enabled"`
 	NoIdentity NoIdentityPolicy `yaml:"no_identity"`
 	OnError    ErrorPolicy      `yaml:"on_error"`
+	// DDL: replicate (an event trigger on the source captures schema changes and the
+	// applier replays them on the target, in stream order), or stop.
+	DDL DDLPolicy `yaml:"ddl"`
 	// Heartbeat is how often a heartbeat goes into the source's WAL: it keeps the slot
 	// moving and the latency honest while the source is idle.
 	Heartbeat Duration `yaml:"heartbeat"`
@@ -168,7 +185,7 @@ func Defaults() *Plan {
 	return &Plan{
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
 		FullLoad:      FullLoad{Parallel: 4},
-		CDC:           CDC{Enabled: true, NoIdentity: NoIdentityError, OnError: OnErrorStop, Heartbeat: Duration(5 * time.Second)},
+		CDC:           CDC{Enabled: true, NoIdentity: NoIdentityError, OnError: OnErrorStop, DDL: DDLReplicate, Heartbeat: Duration(5 * time.Second)},
 		Validation:    Validation{Interval: Duration(time.Minute), TrackChanges: true, ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",

@@ -110,6 +110,14 @@ cdc:
   #   log            skip the change and go on
   #   suspend_table  stop applying changes to that table; the others go on
   on_error: {{.D.CDC.OnError}}
+  # Schema changes on the source while CDC runs (ALTER TABLE, CREATE/DROP INDEX,
+  # constraints, CREATE/DROP/RENAME TABLE):
+  #   replicate  an event trigger on the source captures each one (needs a superuser:
+  #              on RDS/Aurora the master user, on Cloud SQL cloudsqlsuperuser) and the
+  #              target replays it in stream order, between the rows before and after it
+  #   stop       stop CDC at a schema change of a migrated table, with the statement
+  #              to run on the target (cutover start --schema-applied then goes on)
+  ddl: {{.D.CDC.DDL}}
   # A heartbeat written into the source's WAL keeps the slot moving and the latency
   # figures honest while the source is idle.
   heartbeat: {{.D.CDC.Heartbeat}}

@@ -26,6 +26,7 @@ func (d *decoder) validate(p *Plan) {
 	}
 	d.oneOf("cdc.no_identity", string(p.CDC.NoIdentity), noIdentityPolicies)
 	d.oneOf("cdc.on_error", string(p.CDC.OnError), errorPolicies)
+	d.oneOf("cdc.ddl", string(p.CDC.DDL), ddlPolicies)
 	if h := time.Duration(p.CDC.Heartbeat); h < 100*time.Millisecond || h > time.Hour {
 		d.errKey("cdc.heartbeat", "expected a duration from 100ms to 1h, got %v", h)
 	}

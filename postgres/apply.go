@@ -67,6 +67,23 @@ type applier struct {
 	dirty       dirtySet // the rows the open group changed, by table
 	track       bool     // record the rows changed (validation.track_changes)
 	mark        bool     // mark each transaction as cutover's (appliedPrefix)
+
+	ddl      ddlOptions
+	migrated map[[2]string]bool // the tables in table_stats, but the excluded ones
+	// rowsFrom holds the tables whose rows were copied during CDC (created, or
+	// rewritten by the source), with the position of the copy: their row changes
+	// before it are in the copy. definedAt holds the tables created during CDC, with
+	// the position their definition was read at: their schema changes before it are
+	// in it.
+	rowsFrom, definedAt map[[2]string]pglogrepl.LSN
+	// sourceOIDs names the migrated tables by their oid on the source, which a
+	// rename keeps.
+	sourceOIDs map[uint32][2]string
+	roots      map[[2]string]bool // the partitioned tables of the migrated partitions
+	// pending holds the tables to be copied again (see pendCopy): their row changes
+	// wait for the copy.
+	pending      map[[2]string]bool
+	pendingRetry map[[2]string]time.Time
 }
 
 type queued struct {
@@ -107,6 +124,9 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 		a.suspended[k] = true
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := a.migratedTables(ctx, conn); err != nil {
 		return nil, err
 	}
 	return a, a.attach(ctx, conn)
@@ -182,8 +202,12 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				a.inTxn, a.began = true, time.Now()
 			}
 		case *cdc.Change:
-			if a.suspended[[2]string{e.Rel.Schema, e.Rel.Name}] {
+			k := [2]string{e.Rel.Schema, e.Rel.Name}
+			if a.suspended[k] {
 				continue
+			}
+			if at, ok := a.rowsFrom[k]; (ok && a.txnLSN < at) || a.pending[k] {
+				continue // in the table's copy (see copyNewTable, pendCopy)
 			}
 			a.countChange(e)
 			if a.track {
@@ -202,6 +226,10 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				return err
 			}
 			a.changes++
+		case *cdc.SchemaChange:
+			if err := a.schemaChange(ctx, e, txnPos); err != nil {
+				return err
+			}
 		case *cdc.Marker:
 			if a.inTxn {
 				if err := a.commit(ctx); err != nil {
@@ -468,6 +496,11 @@ func (a *applier) commit(ctx context.Context) error {
 	}
 	if err := a.flush(ctx); err != nil {
 		return err
+	}
+	if len(a.pending) > 0 {
+		if err := a.copyPending(ctx); err != nil {
+			return err
+		}
 	}
 	// In the order a validation records its tables in (compareNames).
 	for _, k := range slices.SortedFunc(maps.Keys(a.counts), compareNames) {

@@ -61,7 +61,7 @@ const (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v10"
+const controlVersion = "cutover control schema v11"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
@@ -94,6 +94,7 @@ type TableStat struct {
 	EstimatedBytes int64
 	Started, Ended *time.Time
 	Position       string // the snapshot this table was copied at
+	SourceOID      uint32 // the table's oid on the source (0: not known)
 	Error          string
 
 	Inserts, Updates, Deletes, Truncates int64 // changes applied by CDC
@@ -307,7 +308,9 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		ALTER TABLE %[2]s
 		    ADD COLUMN IF NOT EXISTS stopped_at  timestamptz,
 		    ADD COLUMN IF NOT EXISTS stop_error  text NOT NULL DEFAULT '';
-		ALTER TABLE %[2]s ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'cdc';`,
+		ALTER TABLE %[2]s ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT 'cdc';
+		ALTER TABLE %[3]s ADD COLUMN IF NOT EXISTS defined_at text NOT NULL DEFAULT '', ADD COLUMN IF NOT EXISTS source_oid oid,
+		    ADD COLUMN IF NOT EXISTS copy_pending boolean NOT NULL DEFAULT false;`,
 		pgx.Identifier{schema}.Sanitize(), q("state"), q("table_stats"), q("state"), q("apply_exceptions"), q("validation_failures"), q("validation_points"), q("validation_dirty"), q("validation_repairs"), q("validation_repair_rows"),
 		q("runs"), q("runbook"), q("blocked_roles"), q("blocked_databases"), q("suspended_jobs"), q("approvals"), q("latency_history"),
 		quoteLiteral(q("validation_dirty")))
@@ -380,9 +383,9 @@ func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
 	defer c.mu.Unlock()
 	b := &pgx.Batch{}
 	for _, t := range tables {
-		b.Queue("INSERT INTO "+c.table("table_stats")+` (schema_name, table_name, state, estimated_bytes)
-			VALUES ($1, $2, 'queued', $3) ON CONFLICT (schema_name, table_name) DO UPDATE SET estimated_bytes = excluded.estimated_bytes`,
-			t.Schema, t.Table, t.EstimatedBytes)
+		b.Queue("INSERT INTO "+c.table("table_stats")+` (schema_name, table_name, state, estimated_bytes, source_oid)
+			VALUES ($1, $2, 'queued', $3, nullif($4, 0)) ON CONFLICT (schema_name, table_name) DO UPDATE SET estimated_bytes = excluded.estimated_bytes, source_oid = excluded.source_oid`,
+			t.Schema, t.Table, t.EstimatedBytes, t.SourceOID)
 	}
 	return c.conn.SendBatch(ctx, b).Close()
 }

@@ -21,6 +21,9 @@ type StartOptions struct {
 	Out     io.Writer    // messages: the assessment's findings, the outcome
 	Display load.Display // progress; plain lines on Out when nil
 	Metrics *metrics.Metrics
+	// SchemaApplied is the position of a source transaction whose schema change the
+	// operator made on the target by hand: CDC does not replay it.
+	SchemaApplied string
 
 	reverse bool // replicate target to source (Replicate with a reversed plan)
 }
@@ -244,10 +247,24 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 			if err := dropPublications(ctx, src, st.Slot); err != nil {
 				return nil, err
 			}
+			if err := dropDDLCapture(ctx, src, p.ControlSchema, st.Slot); err != nil {
+				return nil, err
+			}
 		}
 		slot := "cutover_" + randomHex(4)
 		if err := createPublications(ctx, src, slot, tables, p.CDC.NoIdentity); err != nil {
 			return nil, err
+		}
+		if p.CDC.DDL == plan.DDLReplicate {
+			err := installDDLCapture(ctx, src, p.ControlSchema, slot)
+			switch {
+			case errors.Is(err, errNoDDLCapture):
+				disp.Step(fmt.Sprintf("schema changes on the source are not captured (%v): a column the source adds still reaches the target through the change stream's own description of the table; any other schema change stops CDC with the statement to run on the target", err))
+			case err != nil:
+				return nil, err
+			default:
+				disp.Step("schema changes on the source are captured by the event triggers " + slot + "_ddl_* (cdc.ddl: replicate)")
+			}
 		}
 		snap, err := CreateSnapshot(ctx, p.Source, slot, false)
 		if err != nil {
@@ -380,9 +397,13 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	if err != nil {
 		return err
 	}
+	oids := map[[2]string]uint32{}
+	for _, r := range tables {
+		oids[[2]string{r.schema, r.name}] = r.oid
+	}
 	stats := make([]TableStat, len(cp.tables))
 	for i, t := range cp.tables {
-		stats[i] = TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes}
+		stats[i] = TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes, SourceOID: oids[[2]string{t.Schema, t.Name}]}
 	}
 	if err := ctl.QueueTables(ctx, stats); err != nil {
 		return err

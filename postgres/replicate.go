@@ -84,6 +84,12 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 		return err
 	}
 	a.metrics = opts.Metrics
+	a.ddl = ddlOptions{plan: p, say: disp.Step, byHand: opts.SchemaApplied}
+	defer func() {
+		if a.ddl.src != nil {
+			a.ddl.src.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	// Reverse replication marks what it applies to the source, so that forward
 	// replication, resumed after a rollback, does not send it back to the target.
 	a.mark = opts.reverse

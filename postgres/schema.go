@@ -129,6 +129,12 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 		return nil, err
 	}
 	d := &SchemaDump{file: file, bin: bin, pkOID: pks, toc: toc, skip: skipEntries(toc, leave), postData: map[int]bool{}}
+	for _, e := range toc {
+		// The capture of schema changes belongs to the source (see ddl.go).
+		if f := strings.Fields(e.desc); len(f) >= 4 && f[0] == "EVENT" && f[1] == "TRIGGER" && ddlTriggerName.MatchString(f[3]) {
+			d.skip[e.id] = true
+		}
+	}
 	for _, e := range post {
 		d.postData[e.id] = true
 	}

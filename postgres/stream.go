@@ -240,6 +240,22 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 						skip = true
 						continue
 					}
+					if m.Transactional && m.Prefix == ddlPrefix && inTxn && !skip {
+						sc, err := schemaChange(m.Content)
+						if err != nil {
+							return fmt.Errorf("change stream at %s: %w", m.LSN, err)
+						}
+						for _, e := range pending {
+							if err := send(e); err != nil {
+								return err
+							}
+						}
+						pending = pending[:0]
+						if err := send(sc); err != nil {
+							return err
+						}
+						continue
+					}
 					if !m.Transactional && m.Prefix == markerPrefix && m.LSN >= s.from {
 						if err := send(&cdc.Marker{ID: string(m.Content), Position: m.LSN.String()}); err != nil {
 							return err

@@ -17,6 +17,7 @@ import (
 
 func newStartCmd(a *app) *cobra.Command {
 	var fullLoadOnly bool
+	var schemaApplied string
 	cmd := &cobra.Command{
 		Use:   "start [--full-load-only]",
 		Short: "Copy the schema and data from one consistent snapshot, then replicate changes",
@@ -42,7 +43,14 @@ With cdc.enabled: false in the plan the migration is a one-shot copy: the snapsh
 exported by a plain REPEATABLE READ transaction (no replication slot, no publication,
 no replica identity needed), the post-data is built, every sequence is set from the
 source, the tables are validated if validation.after_load is true, and the command
-exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.`,
+exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.
+
+Schema changes on the source during CDC (cdc.ddl: replicate, the default) are
+captured by an event trigger and replayed on the target in stream order. One that
+cannot be replayed (a DDL inside a function or a DO block, several statements in
+one query string, a statement the target refuses) stops CDC with the statement:
+make the same change on the target by hand, then run
+cutover start --schema-applied <position> to go on after it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := a.loadPlan()
@@ -67,7 +75,7 @@ exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.`,
 			if fullLoadOnly {
 				resume = "cutover start --full-load-only"
 			}
-			opts := postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m}
+			opts := postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m, SchemaApplied: schemaApplied}
 			err = postgres.FullLoad(ctx, p, opts)
 			copyOnly := false
 			if err == nil && !fullLoadOnly && ctx.Err() == nil {
@@ -102,6 +110,7 @@ exits 0, leaving nothing on the source. A rerun resumes a copy that stopped.`,
 		},
 	}
 	cmd.Flags().BoolVar(&fullLoadOnly, "full-load-only", false, "stop after the full load and its post-data")
+	cmd.Flags().StringVar(&schemaApplied, "schema-applied", "", "the position of a source transaction whose schema change CDC stopped at, made on the target by hand: go on without replaying it")
 	return cmd
 }
 
