@@ -34,6 +34,7 @@ const (
 // restart knows exactly what was applied: every change lands once.
 type applier struct {
 	conn     *pgconn.PgConn
+	pgx      *pgx.Conn // the same connection
 	control  string // the control schema, quoted
 	prepared map[string]string
 	targets  map[*cdc.Relation]*targetTable
@@ -126,9 +127,6 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 	}); err != nil {
 		return nil, err
 	}
-	if err := a.migratedTables(ctx, conn); err != nil {
-		return nil, err
-	}
 	return a, a.attach(ctx, conn)
 }
 
@@ -140,7 +138,7 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 			return fmt.Errorf("target: %s: %w", q, err)
 		}
 	}
-	a.conn = conn.PgConn()
+	a.conn, a.pgx = conn.PgConn(), conn
 	clear(a.prepared)
 	clear(a.targets)
 	a.batch, a.queued, a.inTxn, a.batchBytes = &pgconn.Batch{}, nil, false, 0
@@ -156,6 +154,11 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 // could not be built or prepared sends the group back to be applied change by change,
 // where the policy handles it.
 func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
+	// The tables as committed: a schema change of a group rolled back since (a retry,
+	// a lost connection) changed them in memory only.
+	if err := a.migratedTables(ctx, a.pgx); err != nil {
+		return fmt.Errorf("target: read the migrated tables: %w", err)
+	}
 	err := a.run(ctx, events)
 	var ce *changeError
 	var retry *retryCarefully
@@ -205,6 +208,11 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 			k := [2]string{e.Rel.Schema, e.Rel.Name}
 			if a.suspended[k] {
 				continue
+			}
+			if e.Op != cdc.Truncate {
+				if err := a.addedColumns(ctx, e.Rel); err != nil {
+					return err
+				}
 			}
 			if at, ok := a.rowsFrom[k]; (ok && a.txnLSN < at) || a.pending[k] {
 				continue // in the table's copy (see copyNewTable, pendCopy)
@@ -363,7 +371,8 @@ const targetColumns = `
 	           (SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisreplident),
 	           (SELECT i.indkey::int2[] FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
 	            WHERE i.indrelid = a.attrelid AND i.indisprimary AND c.relreplident = 'd'))),
-	       CASE WHEN bt.oid <> a.atttypid THEN format_type(bt.oid, NULL) ELSE '' END
+	       CASE WHEN bt.oid <> a.atttypid THEN format_type(bt.oid, NULL) ELSE '' END,
+	       a.attgenerated <> ''
 	FROM pg_attribute a
 	CROSS JOIN LATERAL (
 	    WITH RECURSIVE base(oid) AS (
@@ -401,8 +410,19 @@ func (a *applier) target(ctx context.Context, rel *cdc.Relation) (*targetTable, 
 		tt.cols[i] = pgx.Identifier{c.Name}.Sanitize()
 		tc, ok := cols[c.Name]
 		if !ok {
-			return nil, &changeError{fmt.Errorf("table %s on the target has no column %s, which the source sends: add it on the target (ALTER TABLE %s ADD COLUMN ...), then run cutover start again",
-				q, pgx.Identifier{c.Name}.Sanitize(), q)}
+			// A column of the target the source no longer sends was renamed, or dropped.
+			var gone []string
+			for _, r := range res.Rows {
+				if !slices.ContainsFunc(rel.Columns, func(sc cdc.Column) bool { return sc.Name == string(r[0]) }) && string(r[6]) != "t" {
+					gone = append(gone, pgx.Identifier{string(r[0])}.Sanitize())
+				}
+			}
+			fix := fmt.Sprintf("add it on the target (ALTER TABLE %s ADD COLUMN ...)", q)
+			if len(gone) == 1 {
+				fix = fmt.Sprintf("if the source renamed %[1]s, ALTER TABLE %[2]s RENAME COLUMN %[1]s TO %[3]s on the target; if it added the column, ALTER TABLE %[2]s ADD COLUMN ...", gone[0], q, tt.cols[i])
+			}
+			return nil, &changeError{fmt.Errorf("table %s on the target has no column %s, which the source sends: %s, then run cutover start again",
+				q, tt.cols[i], fix)}
 		}
 		tt.always[i], tt.types[i], tt.viaText[i], tt.bases[i] = tc.always, tc.typ, tc.viaText, tc.base
 	}

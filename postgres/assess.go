@@ -87,7 +87,7 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 		a.run(ctx, a.loadTables)
 		a.run(ctx, a.includedPatterns, a.tablePrivileges)
 		if stream {
-			a.run(ctx, a.publicationOwnership)
+			a.run(ctx, a.publicationOwnership, a.ddlCapture)
 		}
 		a.run(ctx, a.replicaIdentity, a.unloggedAndForeign, a.columnTypes, a.sequencePrivileges, a.excludedDependencies, a.notCarried)
 		if stream {

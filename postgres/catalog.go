@@ -67,7 +67,7 @@ func listRelations(ctx context.Context, conn *pgx.Conn) ([]*relation, error) {
 		                 ORDER BY i.indnatts, ic.relname LIMIT 1), ''),
 		       has_table_privilege(c.oid, 'SELECT'), has_schema_privilege(n.oid, 'USAGE'),
 		       pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner),
-		       greatest(c.reltuples, pg_stat_get_live_tuples(c.oid), 0)::float8, pg_total_relation_size(c.oid),
+		       greatest(c.reltuples, pg_stat_get_live_tuples(c.oid), 0)::float8, coalesce(pg_total_relation_size(c.oid), 0),
 		       coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
 		                 FROM pg_constraint con, unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
 		                 JOIN pg_attribute a ON a.attnum = k.attnum

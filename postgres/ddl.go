@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -295,3 +297,33 @@ func quoteQualified(schema, name string) string { return pgx.Identifier{schema, 
 
 // lines joins the non-empty strings, one per line.
 func lines(s []string) string { return strings.Join(s, "\n") }
+
+// ddlCapture says whether the source's schema changes will be captured during CDC:
+// the migration role creates an event trigger (in a transaction rolled back) to know.
+func (a *assessment) ddlCapture(ctx context.Context) error {
+	if a.plan.CDC.DDL == plan.DDLStop {
+		a.add(check.Info, "ddl", "plan", "cdc.ddl is stop: a schema change of a migrated table on the source stops CDC, with the statement to run on the target", "")
+		return nil
+	}
+	tx, err := a.src.conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	_, err = tx.Exec(ctx, `CREATE FUNCTION pg_temp.cutover_probe() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';
+		CREATE EVENT TRIGGER cutover_probe ON ddl_command_end EXECUTE FUNCTION pg_temp.cutover_probe()`)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42501":
+		a.add(check.Warning, "ddl", "role "+a.src.user,
+			fmt.Sprintf("role %s may not create event triggers (%s): the source's schema changes during CDC will not be captured. A column the source adds still reaches the target "+
+				"(from the change stream's own description of the table); any other schema change of a migrated table stops CDC until it is made on the target by hand", a.src.user, pgErr.Message),
+			"run cutover start as a role that may create event triggers: a superuser; on Amazon RDS and Aurora the master user (rds_superuser), on Cloud SQL a cloudsqlsuperuser role; "+
+				"or set cdc.ddl: stop and make each schema change on both sides")
+	case err != nil:
+		return err
+	default:
+		a.add(check.Info, "ddl", "role "+a.src.user, "schema changes on the source during CDC are captured by event triggers cutover start creates (cdc.ddl: replicate) and replayed on the target in stream order", "")
+	}
+	return nil
+}

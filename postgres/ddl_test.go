@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -83,5 +84,33 @@ func TestSchemaChangesDuringCDC(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log does not say %q:\n%s", want, out)
 		}
+	}
+}
+
+// Without the capture (a role that may not create event triggers), a column the
+// source adds still reaches the target, from the change stream's description of the
+// table, with the value the rows before it have on the source; a renamed column stops
+// CDC and names it.
+func TestColumnsAddedWithoutCapture(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v text);
+		INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 20) g;`)
+	fullLoad(t, src, tgt, "")
+	slot := pgtest.QueryVal[string](t, tgt, "SELECT slot FROM cutover.state")
+	src.Exec(t, fmt.Sprintf("DROP EVENT TRIGGER %s_ddl_end; DROP EVENT TRIGGER %[1]s_ddl_drop; DROP EVENT TRIGGER %[1]s_ddl_rewrite", slot))
+	r := startCDC(t, src, tgt, "")
+	src.Exec(t, `ALTER TABLE t ADD COLUMN n int NOT NULL DEFAULT 5;
+		ALTER TABLE t ADD COLUMN at timestamptz DEFAULT now();`)
+	src.Exec(t, `INSERT INTO t (id, v, n) VALUES (21, 'new', 6)`)
+	src.Exec(t, `ALTER TABLE t ADD COLUMN token uuid DEFAULT gen_random_uuid()`)
+	src.Exec(t, `UPDATE t SET v = 'after' WHERE id = 1`)
+	caughtUp(t, src, tgt, r)
+	sameTables(t, src, tgt)
+	sameObjects(t, src, tgt)
+	src.Exec(t, `ALTER TABLE t RENAME COLUMN v TO w; UPDATE t SET w = 'renamed' WHERE id = 2`)
+	err := r.stopped(t)
+	if err == nil || !strings.Contains(err.Error(), `has no column "w"`) || !strings.Contains(err.Error(), `ALTER TABLE "public"."t" RENAME COLUMN "v" TO "w"`) {
+		t.Fatalf("a renamed column without the capture: %v\n%s", err, r.out.String())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ddlOptions is what the applier needs to replay the source's schema changes.
@@ -117,6 +118,8 @@ func (a *applier) ddlRelevant(sc *cdc.SchemaChange) (relevant, created []cdc.Sch
 			created = append(created, o) // a new partition of a migrated partitioned table
 		case a.suspended[k]:
 			// Excluded: its schema changes are not replayed either.
+		case slices.ContainsFunc(created, func(c cdc.SchemaObject) bool { return c.Schema == o.Schema && c.Table == o.Table }):
+			// One table, several commands (its constraints are ALTER TABLE commands of it).
 		case createsTable && !o.Dropped && o.Name != "" && a.ddl.plan.Tables.Includes(o.Schema, o.Table):
 			created = append(created, o)
 		}
@@ -538,15 +541,24 @@ func (a *applier) copyNewTable(ctx context.Context, schema, name, pos string) er
 			}
 		}
 	}
-	snap, err := a.lockedSnapshot(ctx, r.oid)
-	if err != nil {
-		return err
+	var snap *tableSnapshot
+	var definition []string
+	for try := 0; ; try++ {
+		if snap, err = a.lockedSnapshot(ctx, r.oid); err != nil {
+			return err
+		}
+		definition, err = dumpTable(ctx, p, src, snap.Name, q)
+		if err == nil {
+			break
+		}
+		snap.Close(context.WithoutCancel(ctx))
+		// A schema change of the table waiting for the snapshot's lock makes
+		// pg_dump's lock wait behind it: let it through, and take another snapshot.
+		if !(strings.Contains(err.Error(), "statement timeout") || strings.Contains(err.Error(), "lock timeout")) || try == 5 {
+			return err
+		}
 	}
 	defer snap.Close(context.WithoutCancel(ctx))
-	definition, err := dumpTable(ctx, p, src, snap.Name, q)
-	if err != nil {
-		return err
-	}
 	for _, s := range definition {
 		if !accessStatement(s) {
 			if err := a.conn.Exec(ctx, s).Close(); err != nil {
@@ -606,7 +618,7 @@ func dumpTable(ctx context.Context, p *plan.Plan, src *pgx.Conn, snapshot, qname
 		return nil, err
 	}
 	conn, env := libpqArgs(p.Source)
-	out, err := runTool(ctx, filepath.Join(dir, "pg_dump"), env, "--dbname="+conn, "--schema-only",
+	out, err := runTool(ctx, filepath.Join(dir, "pg_dump"), env, "--dbname="+conn, "--schema-only", "--lock-wait-timeout=2s",
 		"--snapshot="+snapshot, "--table="+qname)
 	if err != nil {
 		return nil, err
@@ -723,7 +735,12 @@ func (a *applier) lockedSnapshot(ctx context.Context, oid uint32) (*tableSnapsho
 		if err != nil {
 			return fail(err)
 		}
-		if _, err := ts.tx.Exec(ctx, "SET LOCAL lock_timeout = '10s'; LOCK TABLE "+ts.from+" IN ACCESS SHARE MODE"); err != nil {
+		if _, err := ts.tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'; LOCK TABLE "+ts.from+" IN ACCESS SHARE MODE"); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "55P03" && try < 30 {
+				ts.Close(context.WithoutCancel(ctx)) // a schema change holds the table: after it
+				continue
+			}
 			return fail(fmt.Errorf("lock %s on the source to read it: %w", ts.from, err))
 		}
 		var from string
@@ -926,6 +943,114 @@ func (a *applier) copyAgain(ctx context.Context, k [2]string, oid uint32, want s
 	delete(a.pendingRetry, k)
 	a.ddl.say(fmt.Sprintf("table %s copied again (%d rows) at position %s: its changes are applied from there", q, rows, snap.Position))
 	return true, nil
+}
+
+// addedColumns adds to the target the columns a change's table has gained on the
+// source, when the source's schema changes are not captured (an event trigger needs a
+// superuser): the change stream describes the table anew before its first change
+// after an ALTER TABLE, with its columns by name and type. Only a pure addition is
+// made this way (every column of the target is still in the stream): a column
+// renamed or dropped looks the same as one added, and stops CDC as before, naming
+// the column. The new column's type, default and NOT NULL are read from the source's
+// catalog; the rows before it get the value they read on the source (its fast
+// default), or, when the source filled them one by one (a volatile default), the
+// table is copied again.
+func (a *applier) addedColumns(ctx context.Context, rel *cdc.Relation) error {
+	if a.ddl.plan == nil || a.ddl.plan.CDC.DDL != plan.DDLReplicate || a.mark {
+		return nil
+	}
+	if _, ok := a.targets[rel]; ok {
+		return nil
+	}
+	q := quoteQualified(rel.Schema, rel.Name)
+	res := a.conn.ExecParams(ctx, "SELECT attname, attgenerated <> '' FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+		[][]byte{[]byte(q)}, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) == 0 {
+		return nil // target() says what is wrong
+	}
+	stream := map[string]bool{}
+	for _, c := range rel.Columns {
+		stream[c.Name] = true
+	}
+	have := map[string]bool{}
+	for _, r := range res.Rows {
+		have[string(r[0])] = true
+		if string(r[1]) != "t" && !stream[string(r[0])] {
+			return nil // not a pure addition
+		}
+	}
+	var added []string
+	for _, c := range rel.Columns {
+		if !have[c.Name] {
+			added = append(added, c.Name)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	if err := a.net.drain(ctx, a, nil); err != nil {
+		return err
+	}
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	src, err := a.sourceConn(ctx)
+	if err != nil {
+		return err
+	}
+	type column struct {
+		name, typ, def string
+		notNull        bool
+		missing        *string
+	}
+	var cols []column
+	recopy := false
+	for _, name := range added {
+		c := column{name: name}
+		var hasMissing bool
+		err := src.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod), a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.atthasmissing, a.attmissingval::text
+			FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+			WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped`, rel.ID, name).Scan(&c.typ, &c.notNull, &c.def, &hasMissing, &c.missing)
+		if err != nil {
+			return nil // gone since: target() says what is missing
+		}
+		if !hasMissing {
+			c.missing = nil
+		}
+		// Filled row by row on the source (a volatile default, or a rewrite since).
+		recopy = recopy || (c.missing == nil && (c.def != "" || c.notNull))
+		cols = append(cols, c)
+	}
+	k := [2]string{rel.Schema, rel.Name}
+	if recopy && a.migrated[k] {
+		// Emptied first: the columns then take their NOT NULL.
+		if err := a.pendCopy(ctx, k, a.txnLSN.String(), "the source filled its new column row by row"); err != nil {
+			return err
+		}
+	}
+	for _, c := range cols {
+		col := pgx.Identifier{c.name}.Sanitize()
+		stmts := []string{"ALTER TABLE " + q + " ADD COLUMN " + col + " " + c.typ}
+		if c.missing != nil {
+			stmts = append(stmts, "UPDATE ONLY "+q+" SET "+col+" = ("+quoteLiteral(*c.missing)+"::"+c.typ+"[])[1]")
+		}
+		if c.def != "" {
+			stmts = append(stmts, "ALTER TABLE "+q+" ALTER COLUMN "+col+" SET DEFAULT "+c.def)
+		}
+		if c.notNull {
+			stmts = append(stmts, "ALTER TABLE "+q+" ALTER COLUMN "+col+" SET NOT NULL")
+		}
+		for _, s := range stmts {
+			if err := a.conn.Exec(ctx, s).Close(); err != nil {
+				return &ApplyError{Err: fmt.Errorf("the source added the column %s to %s; adding it on the target failed: %s: %w\nfix: add it on the target by hand, then run cutover start again", col, q, s, err)}
+			}
+		}
+		a.ddl.say(fmt.Sprintf("the source added the column %s %s to %s (seen in the change stream; its schema changes are not captured): added on the target", col, c.typ, q))
+	}
+	if len(a.pending) > 0 {
+		return a.copyPending(ctx)
+	}
+	return nil
 }
 
 // oneLine shortens a statement for a message: its lines joined, at most 300 bytes.

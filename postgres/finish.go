@@ -87,6 +87,14 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		}
 		all, insertsOnly := publications(st.Slot)
 		fmt.Fprintf(out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
+		if captured, err := ddlCaptured(ctx, src, st.Slot); err != nil {
+			return fmt.Errorf("source: %w", err)
+		} else if captured {
+			if err := dropDDLCapture(ctx, src, p.ControlSchema, st.Slot); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "dropped the event triggers %s_ddl_* (the capture of schema changes) and their function on the source\n", st.Slot)
+		}
 	}
 	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
 		return err

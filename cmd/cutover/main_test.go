@@ -349,8 +349,14 @@ func startLive(t *testing.T, dir string, terminal bool, args ...string) *live {
 	var err error
 	if terminal {
 		out, err = pty.StartWithSize(l.cmd, &pty.Winsize{Rows: 40, Cols: 120})
-	} else if out, err = l.cmd.StdoutPipe(); err == nil {
-		err = l.cmd.Start()
+	} else {
+		// Both streams, in one pipe: what failed is on stderr.
+		var pw *os.File
+		if out, pw, err = os.Pipe(); err == nil {
+			l.cmd.Stdout, l.cmd.Stderr = pw, pw
+			err = l.cmd.Start()
+			pw.Close()
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
