@@ -122,10 +122,10 @@ type SchemaChange struct {
 
 // SchemaObject is an object a schema change touched.
 type SchemaObject struct {
-	Kind    string // "table", "index", "table column", ...
-	Schema  string
-	Name    string // the object's name: for a table, the table's; "" when not a relation
-	Table   string // the table the object belongs to (its own name for a table), "" if none
+	Kind   string // "table", "index", "table column", ...
+	Schema string
+	Name   string // the object's name: for a table, the table's; "" when not a relation
+	Table  string // the table the object belongs to (its own name for a table), "" if none
 	// TableID is the source's identifier of that table (a PostgreSQL oid), 0 if none:
 	// it stays the same when the table is renamed.
 	TableID uint32
@@ -136,6 +136,6 @@ type SchemaObject struct {
 
 func (*SchemaChange) event() {}
 func (*Marker) event()       {}
-func (*Begin) event()  {}
-func (*Change) event() {}
-func (*Commit) event() {}
+func (*Begin) event()        {}
+func (*Change) event()       {}
+func (*Commit) event()       {}

@@ -35,7 +35,7 @@ const (
 type applier struct {
 	conn     *pgconn.PgConn
 	pgx      *pgx.Conn // the same connection
-	control  string // the control schema, quoted
+	control  string    // the control schema, quoted
 	prepared map[string]string
 	targets  map[*cdc.Relation]*targetTable
 

@@ -141,3 +141,19 @@ func (b *background) stop(timeout time.Duration) (int, error) {
 	}
 	return 0, nil
 }
+
+// linesWith returns the output lines so far that contain any of subs.
+func (b *background) linesWith(subs ...string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, l := range b.lines {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}

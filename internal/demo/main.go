@@ -99,6 +99,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 
+	step("The application deploys a schema change while the writer runs: it goes through CDC")
+	if err := schemaChange(ctx, cdc, sc, tc); err != nil {
+		return err
+	}
+
 	step("Validate while the writer runs: cutover validate")
 	say("  Each table is compared in key-range chunks, a count and a hash computed inside each\n")
 	say("  database, at one point of the change stream on both sides; rows are compared one by\n")
