@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,4 +116,61 @@ func TestColumnsAddedWithoutCapture(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `has no column "w"`) || !strings.Contains(err.Error(), `ALTER TABLE "public"."t" RENAME COLUMN "v" TO "w"`) {
 		t.Fatalf("a renamed column without the capture: %v\n%s", err, r.out.String())
 	}
+}
+
+// A schema change made in a DO block is not replayed: CDC stops with the statement and
+// the position, the operator makes the change on the target, and cutover start
+// --schema-applied goes on with the rows after it. With cdc.ddl: stop, every schema
+// change of a migrated table stops CDC the same way.
+func TestSchemaChangeAppliedByHand(t *testing.T) {
+	t.Parallel()
+	src, tgt := pair(t)
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');
+		CREATE TABLE other (id int PRIMARY KEY)`)
+	fullLoad(t, src, tgt, "")
+	r := startCDC(t, src, tgt, "")
+	src.Exec(t, `INSERT INTO t VALUES (2, 'before')`)
+	src.Exec(t, `BEGIN; INSERT INTO other VALUES (1);
+		DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD COLUMN w int DEFAULT 7'; END $$;
+		INSERT INTO t VALUES (3, 'after', 8); COMMIT`)
+	src.Exec(t, `INSERT INTO t VALUES (4, 'later', 9)`)
+	err := r.stopped(t)
+	if err == nil || !strings.Contains(err.Error(), "a function, a procedure or a DO block") {
+		t.Fatalf("a schema change in a DO block: %v\n%s", err, r.out.String())
+	}
+	m := regexp.MustCompile(`--schema-applied (\S+)`).FindStringSubmatch(err.Error())
+	if m == nil {
+		t.Fatalf("no --schema-applied in: %v", err)
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM other"); n != 0 {
+		t.Fatalf("the stopped transaction's rows are on the target (%d), so it was applied in part", n)
+	}
+	tgt.Exec(t, `ALTER TABLE t ADD COLUMN w int DEFAULT 7`)
+	r = startCDCWith(t, src, tgt, "", StartOptions{SchemaApplied: m[1]})
+	caughtUp(t, src, tgt, r)
+	sameTables(t, src, tgt)
+	if !strings.Contains(r.out.String(), "was made on the target by hand (--schema-applied)") {
+		t.Errorf("the run does not say it skipped the schema change:\n%s", r.out.String())
+	}
+	r.stop(t)
+
+	// cdc.ddl: stop.
+	r = startCDCWith(t, src, tgt, "cdc: {ddl: stop}\n", StartOptions{})
+	src.Exec(t, `CREATE INDEX t_v ON t (v)`)
+	err = r.stopped(t)
+	if err == nil || !strings.Contains(err.Error(), "cdc.ddl is stop") || !strings.Contains(err.Error(), "CREATE INDEX t_v ON t (v)") {
+		t.Fatalf("cdc.ddl: stop: %v\n%s", err, r.out.String())
+	}
+}
+
+// startCDCWith is startCDC with options.
+func startCDCWith(t *testing.T, src, tgt *pgtest.DB, extra string, opts StartOptions) *cdcRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &cdcRun{cancel: cancel, done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}
+	p := planFor(t, src.URL(), tgt.URL(), extra)
+	opts.Out = r.out
+	go func() { r.done <- Replicate(ctx, p, opts) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
 }
