@@ -200,6 +200,20 @@ func ddlCaptured(ctx context.Context, src *pgx.Conn, slot string) (bool, error) 
 	return n > 0, err
 }
 
+// captureInstalled says whether the slot's schema changes are captured on the source.
+func captureInstalled(ctx context.Context, p *plan.Plan, slot string) (bool, error) {
+	src, err := ConnectSide(ctx, "source", p.Source)
+	if err != nil {
+		return false, err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	ok, err := ddlCaptured(ctx, src, slot)
+	if err != nil {
+		return false, fmt.Errorf("source: read its event triggers: %w", err)
+	}
+	return ok, nil
+}
+
 // ddlMessage is a captured schema change as the capture function writes it.
 type ddlMessage struct {
 	Tag        string       `json:"tag"`

@@ -26,6 +26,10 @@ type ddlOptions struct {
 	// made on the target by hand (cutover start --schema-applied): it is not replayed.
 	byHand string
 	src    *pgx.Conn // to the source, for the tables created during CDC; opened on first use
+	// captured: the source's schema changes come down the stream (the slot's event
+	// triggers exist). Without them a column the source adds is added from the
+	// stream's description of the table (addedColumns).
+	captured bool
 }
 
 // migratedTables reads the tables the applier applies to, and those created during
@@ -952,11 +956,9 @@ func (a *applier) copyAgain(ctx context.Context, k [2]string, oid uint32, want s
 // made this way (every column of the target is still in the stream): a column
 // renamed or dropped looks the same as one added, and stops CDC as before, naming
 // the column. The new column's type, default and NOT NULL are read from the source's
-// catalog; the rows before it get the value they read on the source (its fast
-// default), or, when the source filled them one by one (a volatile default), the
-// table is copied again.
+// catalog, and the table is copied again for the values of its rows.
 func (a *applier) addedColumns(ctx context.Context, rel *cdc.Relation) error {
-	if a.ddl.plan == nil || a.ddl.plan.CDC.DDL != plan.DDLReplicate || a.mark {
+	if a.ddl.plan == nil || a.ddl.captured || a.mark {
 		return nil
 	}
 	if _, ok := a.targets[rel]; ok {
@@ -1001,39 +1003,32 @@ func (a *applier) addedColumns(ctx context.Context, rel *cdc.Relation) error {
 	type column struct {
 		name, typ, def string
 		notNull        bool
-		missing        *string
 	}
 	var cols []column
-	recopy := false
 	for _, name := range added {
 		c := column{name: name}
-		var hasMissing bool
-		err := src.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod), a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.atthasmissing, a.attmissingval::text
+		err := src.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod), a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
 			FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-			WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped`, rel.ID, name).Scan(&c.typ, &c.notNull, &c.def, &hasMissing, &c.missing)
+			WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped`, rel.ID, name).Scan(&c.typ, &c.notNull, &c.def)
 		if err != nil {
 			return nil // gone since: target() says what is missing
 		}
-		if !hasMissing {
-			c.missing = nil
-		}
-		// Filled row by row on the source (a volatile default, or a rewrite since).
-		recopy = recopy || (c.missing == nil && (c.def != "" || c.notNull))
 		cols = append(cols, c)
 	}
+	// Copied again, whatever the column's default: without the capture nothing says
+	// whether the source filled it row by row (a volatile default, a rewrite since),
+	// nor whether it is new at all (a column dropped on the target by hand looks the
+	// same). Emptied first: the columns then take their NOT NULL.
 	k := [2]string{rel.Schema, rel.Name}
-	if recopy && a.migrated[k] {
-		// Emptied first: the columns then take their NOT NULL.
-		if err := a.pendCopy(ctx, k, a.txnLSN.String(), "the source filled its new column row by row"); err != nil {
+	recopy := a.migrated[k]
+	if recopy {
+		if err := a.pendCopy(ctx, k, a.txnLSN.String(), "the source's schema changes are not captured, so the values its rows hold for the new column are read from it"); err != nil {
 			return err
 		}
 	}
 	for _, c := range cols {
 		col := pgx.Identifier{c.name}.Sanitize()
 		stmts := []string{"ALTER TABLE " + q + " ADD COLUMN " + col + " " + c.typ}
-		if c.missing != nil {
-			stmts = append(stmts, "UPDATE ONLY "+q+" SET "+col+" = ("+quoteLiteral(*c.missing)+"::"+c.typ+"[])[1]")
-		}
 		if c.def != "" {
 			stmts = append(stmts, "ALTER TABLE "+q+" ALTER COLUMN "+col+" SET DEFAULT "+c.def)
 		}

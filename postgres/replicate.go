@@ -85,6 +85,14 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	}
 	a.metrics = opts.Metrics
 	a.ddl = ddlOptions{plan: p, say: disp.Step, byHand: opts.SchemaApplied}
+	if !opts.reverse {
+		// A source out of reach is retried by the stream below; until then a column it
+		// adds stops CDC as a change the target cannot take (the safe side).
+		if a.ddl.captured, err = captureInstalled(ctx, p, st.Slot); err != nil {
+			a.ddl.captured = true
+			disp.Step(fmt.Sprintf("whether the source's schema changes are captured is not known (%v): a column it adds stops CDC", err))
+		}
+	}
 	defer func() {
 		if a.ddl.src != nil {
 			a.ddl.src.Close(context.WithoutCancel(ctx))

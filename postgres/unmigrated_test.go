@@ -107,7 +107,7 @@ func inventory(t *testing.T, db *pgtest.DB) map[string]bool {
 // publications the migration itself made on the source.
 func missingOnTarget(t *testing.T, src, tgt *pgtest.DB, slot string) (lines []string, catalogs map[string]bool) {
 	t.Helper()
-	own := regexp.MustCompile(`\b` + regexp.QuoteMeta(slot) + `(_inserts)?\b`)
+	own := regexp.MustCompile(`\b` + regexp.QuoteMeta(slot) + `(_inserts|_ddl_end|_ddl_drop|_ddl_rewrite|_capture_ddl)?\b`)
 	have := inventory(t, tgt)
 	catalogs = map[string]bool{}
 	for l := range inventory(t, src) {
