@@ -182,7 +182,16 @@ func (a *applier) schemaChange(ctx context.Context, sc *cdc.SchemaChange, pos st
 	if err := a.conn.Exec(ctx, "SELECT pg_catalog.set_config('search_path', "+quoteLiteral(sc.Context)+", true)").Close(); err != nil {
 		return fmt.Errorf("target: set the search_path of the source's schema change: %w", err)
 	}
-	if _, err := a.conn.Exec(ctx, stmt).ReadAll(); err != nil {
+	if accessStatement(stmt) {
+		// An owner or a grant for a role the target lacks: left out and said, as the
+		// full load does.
+		if _, err := a.conn.Exec(ctx, "SAVEPOINT cutover_access; "+stmt+"\n; RELEASE SAVEPOINT cutover_access").ReadAll(); err != nil {
+			if rerr := a.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT cutover_access; RELEASE SAVEPOINT cutover_access").Close(); rerr != nil {
+				return rerr
+			}
+			a.ddl.say(fmt.Sprintf("the source's %s of the transaction at %s is not applied on the target: %s: %v", sc.Tag, pos, oneLine(stmt), err))
+		}
+	} else if _, err := a.conn.Exec(ctx, stmt).ReadAll(); err != nil {
 		return a.ddlStop(sc, pos, "the target refused it: "+err.Error())
 	}
 	if err := a.conn.Exec(ctx, "SET LOCAL search_path TO DEFAULT").Close(); err != nil {
@@ -572,7 +581,7 @@ func (a *applier) copyNewTable(ctx context.Context, schema, name, pos string) er
 		}
 		// An owner or a grant to a role the target lacks: the table keeps the
 		// migration role as owner, or goes without the grant, as in the full load.
-		if _, err := a.conn.Exec(ctx, "SAVEPOINT cutover_access; "+s+"; RELEASE SAVEPOINT cutover_access").ReadAll(); err != nil {
+		if _, err := a.conn.Exec(ctx, "SAVEPOINT cutover_access; "+s+"\n; RELEASE SAVEPOINT cutover_access").ReadAll(); err != nil {
 			if rerr := a.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT cutover_access; RELEASE SAVEPOINT cutover_access").Close(); rerr != nil {
 				return rerr
 			}
@@ -878,7 +887,9 @@ func (a *applier) copyPending(ctx context.Context) error {
 			return err
 		}
 		if srcDef != tgtDef {
-			continue // schema changes of the table are still to come down the stream
+			// Schema changes of the table are still to come down the stream.
+			a.pendingRetry[k] = time.Now().Add(time.Second)
+			continue
 		}
 		copied, err := a.copyAgain(ctx, k, oid, tgtDef)
 		if err != nil {
