@@ -76,6 +76,7 @@ func TestSchemaChangesDuringCDC(t *testing.T) {
 		src.Exec(t, s)
 	}
 	caughtUp(t, src, tgt, r)
+	r.waitTarget(t, tgt, "the copies", "SELECT NOT EXISTS (SELECT 1 FROM cutover.table_stats WHERE copy_pending)")
 	sameObjects(t, src, tgt)
 	sameTables(t, src, tgt)
 	if got := pgtest.QueryVal[string](t, tgt, `SELECT string_agg(schema_name || '.' || table_name, ' ' ORDER BY table_name COLLATE "C") FROM cutover.table_stats`); got !=
@@ -109,6 +110,7 @@ func TestColumnsAddedWithoutCapture(t *testing.T) {
 	src.Exec(t, `ALTER TABLE t ADD COLUMN token uuid DEFAULT gen_random_uuid()`)
 	src.Exec(t, `UPDATE t SET v = 'after' WHERE id = 1`)
 	caughtUp(t, src, tgt, r)
+	r.waitTarget(t, tgt, "the copy of t", "SELECT NOT EXISTS (SELECT 1 FROM cutover.table_stats WHERE copy_pending)")
 	sameTables(t, src, tgt)
 	sameObjects(t, src, tgt)
 	src.Exec(t, `ALTER TABLE t RENAME COLUMN v TO w; UPDATE t SET w = 'renamed' WHERE id = 2`)

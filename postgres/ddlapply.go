@@ -888,7 +888,7 @@ func (a *applier) copyPending(ctx context.Context) error {
 		}
 		if srcDef != tgtDef {
 			// Schema changes of the table are still to come down the stream.
-			a.pendingRetry[k] = time.Now().Add(time.Second)
+			a.pendingRetry[k] = time.Now().Add(200 * time.Millisecond)
 			continue
 		}
 		copied, err := a.copyAgain(ctx, k, oid, tgtDef)

@@ -76,13 +76,17 @@ func TestSwitchGatesAtTheEarliestMoment(t *testing.T) {
 		t.Errorf("a run without its runbook document: %+v, %v", run, err)
 	}
 
+	// A table waiting to be copied again after a schema change that rewrote it.
+	m.tgt.Exec(t, "UPDATE cutover.table_stats SET copy_pending = true WHERE table_name = 'accounts'")
 	var out bytes.Buffer
 	_, err = Switch(ctx, m.plan, m.switchOpts(&out))
 	if !errors.Is(err, ErrGates) {
 		t.Fatalf("switch after the full load: %v, want the gates to refuse\n%s", err, out.String())
 	}
+	m.tgt.Exec(t, "UPDATE cutover.table_stats SET copy_pending = false")
 	problems := refusals(t, err, ErrGates.Error())
-	for _, want := range []string{`the migration is in phase "loaded"`, "no cutover start is streaming the changes", "the target latency has not been measured yet"} {
+	for _, want := range []string{`the migration is in phase "loaded"`, "no cutover start is streaming the changes", "the target latency has not been measured yet",
+		"public.accounts wait(s) to be copied again"} {
 		if !hasProblem(problems, want) {
 			t.Errorf("no problem says %q: %q", want, problems)
 		}

@@ -164,6 +164,14 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 		fail("%d unresolved apply exception(s) in %s.apply_exceptions: fix each, then mark it resolved (UPDATE %s SET resolved = true WHERE id = ...)",
 			exceptions, s.p.ControlSchema, s.ctl.table("apply_exceptions"))
 	}
+	var copying []string
+	if err := s.tgt.QueryRow(ctx, "SELECT coalesce(array_agg(format('%I.%I', schema_name, table_name) ORDER BY 1), '{}') FROM "+s.ctl.table("table_stats")+" WHERE copy_pending").Scan(&copying); err != nil {
+		return "", fmt.Errorf("target: read table_stats: %w", err)
+	}
+	if len(copying) > 0 {
+		fail("%s wait(s) to be copied again after a schema change that rewrote them on the source: let cutover start catch up with the source's schema changes (its log says when each is copied)",
+			listText(copying, 10))
+	}
 	stats, err := s.ctl.TableStats(ctx)
 	if err != nil {
 		return "", fmt.Errorf("target: read table_stats: %w", err)

@@ -104,6 +104,7 @@ func TestSchemaChangesUnderAWriterWithKillNine(t *testing.T) {
 	n := <-writerDone
 	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
 	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
+	waitForTarget(t, tgt, l, "SELECT NOT EXISTS (SELECT 1 FROM cutover.table_stats WHERE copy_pending)")
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
