@@ -134,6 +134,16 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 			return ctx.Err()
 		}
 	}
+	// sendInTxn sends an event of the transaction, after its first events held back.
+	sendInTxn := func(e cdc.Event) error {
+		for _, p := range pending {
+			if err := send(p); err != nil {
+				return err
+			}
+		}
+		pending = pending[:0]
+		return send(e)
+	}
 	// Reads wait for the source in short polls on the connection's deadline, not on a
 	// context (pgconn watches a context with a goroutine per read), and the socket wakes
 	// the reader only once readLowWater bytes are waiting. A reader woken for every
@@ -245,13 +255,7 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 						if err != nil {
 							return fmt.Errorf("change stream at %s: %w", m.LSN, err)
 						}
-						for _, e := range pending {
-							if err := send(e); err != nil {
-								return err
-							}
-						}
-						pending = pending[:0]
-						if err := send(sc); err != nil {
+						if err := sendInTxn(sc); err != nil {
 							return err
 						}
 						continue
@@ -272,13 +276,7 @@ func (s *stream) Run(ctx context.Context, out chan<- cdc.Event) error {
 					if c == nil {
 						continue
 					}
-					for _, e := range pending {
-						if err := send(e); err != nil {
-							return err
-						}
-					}
-					pending = pending[:0]
-					if err := send(c); err != nil {
+					if err := sendInTxn(c); err != nil {
 						return err
 					}
 				}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,44 +29,14 @@ func TestSchemaChangesUnderAWriterWithKillNine(t *testing.T) {
 	}
 
 	// The writer: each transaction adds an order and bumps a counter, through every
-	// schema change (it names only columns that stay).
+	// schema change (it names only columns that stay), at most one a millisecond: the
+	// stream keeps up, and each kill falls close to its schema change.
 	stopWriter := make(chan struct{})
-	writerDone := make(chan int64, 1)
-	go func() {
-		ctx := context.Background()
-		conn, err := src.Server.Connect(ctx, src.Name)
-		if err != nil {
-			t.Error(err)
-			writerDone <- 0
-			return
-		}
-		defer conn.Close(ctx)
-		var n int64
-		// At most a transaction a millisecond: the stream keeps up, and each kill
-		// falls close to its schema change.
-		pace := time.NewTicker(time.Millisecond)
-		defer pace.Stop()
-		for {
-			select {
-			case <-stopWriter:
-				writerDone <- n
-				return
-			case <-pace.C:
-			}
-			n++
-			b := &pgx.Batch{}
-			b.Queue("BEGIN")
-			b.Queue("INSERT INTO orders (amount) VALUES ($1)", n)
-			b.Queue("UPDATE counters SET v = v + 1 WHERE id = $1", n%10)
-			b.Queue("UPDATE orders SET amount = amount + 1 WHERE id = $1", n%2000+1)
-			b.Queue("COMMIT")
-			if err := conn.SendBatch(ctx, b).Close(); err != nil {
-				t.Error(err)
-				writerDone <- n
-				return
-			}
-		}
-	}()
+	writerDone := writeUntil(t, src, stopWriter, time.Millisecond, func(b *pgx.Batch, n int64) {
+		b.Queue("INSERT INTO orders (amount) VALUES ($1)", n)
+		b.Queue("UPDATE counters SET v = v + 1 WHERE id = $1", n%10)
+		b.Queue("UPDATE orders SET amount = amount + 1 WHERE id = $1", n%2000+1)
+	})
 
 	l := startLive(t, dir, false, "start")
 	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
@@ -99,16 +67,8 @@ func TestSchemaChangesUnderAWriterWithKillNine(t *testing.T) {
 		l.wait(t)
 		l = startLive(t, dir, false, "start")
 	}
-	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
-	close(stopWriter)
-	n := <-writerDone
-	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
-	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
-	waitForTarget(t, tgt, l, "SELECT NOT EXISTS (SELECT 1 FROM cutover.table_stats WHERE copy_pending)")
-	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code, out := l.wait(t); code != 0 {
+	n, code, out := catchUpAndStop(t, src, tgt, l, stopWriter, writerDone)
+	if code != 0 {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
 	t.Logf("%d writer transactions", n)

@@ -497,37 +497,10 @@ func TestKillNineDuringLoadAndCDC(t *testing.T) {
 
 	// The writer: each source transaction adds one log row and bumps one counter.
 	stopWriter := make(chan struct{})
-	writerDone := make(chan int64, 1)
-	go func() {
-		ctx := context.Background()
-		conn, err := src.Server.Connect(ctx, src.Name)
-		if err != nil {
-			t.Error(err)
-			writerDone <- 0
-			return
-		}
-		defer conn.Close(ctx)
-		var n int64
-		for {
-			select {
-			case <-stopWriter:
-				writerDone <- n
-				return
-			default:
-			}
-			n++
-			b := &pgx.Batch{}
-			b.Queue("BEGIN")
-			b.Queue("INSERT INTO log (n, pad) VALUES ($1, repeat('p', 50))", n)
-			b.Queue("UPDATE counters SET v = v + 1 WHERE id = $1", n%10)
-			b.Queue("COMMIT")
-			if err := conn.SendBatch(ctx, b).Close(); err != nil {
-				t.Error(err)
-				writerDone <- n
-				return
-			}
-		}
-	}()
+	writerDone := writeUntil(t, src, stopWriter, 0, func(b *pgx.Batch, n int64) {
+		b.Queue("INSERT INTO log (n, pad) VALUES ($1, repeat('p', 50))", n)
+		b.Queue("UPDATE counters SET v = v + 1 WHERE id = $1", n%10)
+	})
 
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
@@ -556,15 +529,8 @@ func TestKillNineDuringLoadAndCDC(t *testing.T) {
 	}
 	// The last run catches up and stops cleanly on SIGTERM.
 	l = startLive(t, dir, false, "start")
-	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
-	close(stopWriter)
-	n := <-writerDone
-	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
-	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
-	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code, out := l.wait(t); code != 0 || !strings.Contains(out, "change data capture stopped at position") {
+	n, code, out := catchUpAndStop(t, src, tgt, l, stopWriter, writerDone)
+	if code != 0 || !strings.Contains(out, "change data capture stopped at position") {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
 	t.Logf("%d source transactions", n)
@@ -580,6 +546,77 @@ func TestKillNineDuringLoadAndCDC(t *testing.T) {
 	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
 		t.Errorf("%d apply exceptions", ex)
 	}
+}
+
+// catchUpAndStop stops the writer once the last cutover start streams, waits until the
+// target has applied everything the writer committed (and copied again any table a
+// schema change rewrote), and stops cutover with SIGTERM: the writer's transactions,
+// and cutover's exit code and output.
+func catchUpAndStop(t *testing.T, src, tgt *pgtest.DB, l *live, stopWriter chan struct{}, writerDone <-chan int64) (int64, int, string) {
+	t.Helper()
+	l.waitFor(t, "change data capture", func(out string) bool { return strings.Contains(out, "change data capture from slot") })
+	close(stopWriter)
+	n := <-writerDone
+	marker := pgtest.QueryVal[string](t, src, "SELECT pg_logical_emit_message(true, 'test', 'end')::text")
+	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position::pg_lsn >= '%s'::pg_lsn FROM cutover.state", marker))
+	waitForTarget(t, tgt, l, "SELECT NOT EXISTS (SELECT 1 FROM cutover.table_stats WHERE copy_pending)")
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, out := l.wait(t)
+	return n, code, out
+}
+
+// writeUntil runs a writer on db until stop is closed: transaction n holds what queue
+// puts in it, at most one every pace (0: as fast as it goes). The channel gets the
+// number of transactions committed.
+func writeUntil(t *testing.T, db *pgtest.DB, stop <-chan struct{}, pace time.Duration, queue func(b *pgx.Batch, n int64)) <-chan int64 {
+	done := make(chan int64, 1)
+	go func() {
+		ctx := context.Background()
+		conn, err := db.Server.Connect(ctx, db.Name)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		defer conn.Close(ctx)
+		var tick <-chan time.Time
+		if pace > 0 {
+			ticker := time.NewTicker(pace)
+			defer ticker.Stop()
+			tick = ticker.C
+		}
+		var n int64
+		for {
+			if tick != nil {
+				select {
+				case <-stop:
+					done <- n
+					return
+				case <-tick:
+				}
+			} else {
+				select {
+				case <-stop:
+					done <- n
+					return
+				default:
+				}
+			}
+			b := &pgx.Batch{}
+			b.Queue("BEGIN")
+			queue(b, n+1)
+			b.Queue("COMMIT")
+			if err := conn.SendBatch(ctx, b).Close(); err != nil {
+				t.Error(err)
+				done <- n
+				return
+			}
+			n++
+		}
+	}()
+	return done
 }
 
 // waitForTarget polls the target until cond holds or the program ends.
