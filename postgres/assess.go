@@ -110,6 +110,37 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 	return a.report
 }
 
+// assessRun is an assessment running in the background.
+type assessRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	report *check.Report
+}
+
+// assessAsync starts an assessment. It only reads, so FullLoad starts it before it
+// knows whether the load begins (and waits for it) or resumes (and stops it).
+func assessAsync(ctx context.Context, p *plan.Plan, opts AssessOptions) *assessRun {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &assessRun{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.report = Assess(ctx, p, opts)
+	}()
+	return r
+}
+
+// wait returns the assessment's report once it is complete.
+func (r *assessRun) wait() *check.Report {
+	<-r.done
+	return r.report
+}
+
+// stop ends the assessment if it still runs; its report is dropped.
+func (r *assessRun) stop() {
+	r.cancel()
+	<-r.done
+}
+
 // run runs checks in order; a check that fails to query becomes a finding of its own
 // rather than ending the assessment, so one missing privilege does not hide the rest.
 func (a *assessment) run(ctx context.Context, checks ...func(context.Context) error) {

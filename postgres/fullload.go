@@ -38,6 +38,17 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	if disp == nil {
 		disp = &load.Lines{W: out}
 	}
+	// A load that begins is assessed, and any load reads the source (readSource): both
+	// read only, so they start before the target tells whether the load begins.
+	dir, err := os.MkdirTemp("", "cutover-schema-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	assessing := assessAsync(ctx, p, AssessOptions{LongTransaction: time.Minute})
+	defer assessing.stop()
+	rs := readSource(ctx, p, !p.CDC.Enabled, dir)
+	defer func() { rs.close(context.WithoutCancel(ctx)) }()
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
@@ -80,20 +91,23 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		return errFinished(p)
 	}
 	resumed := st.Phase != PhaseNew
-	dir, err := os.MkdirTemp("", "cutover-schema-")
-	if err != nil {
-		return err
+	if copyOnly != rs.copyOnly {
+		// The recorded mode is not the plan's: read the source the way it needs.
+		rs.close(context.WithoutCancel(ctx))
+		sub, err := os.MkdirTemp(dir, "")
+		if err != nil {
+			return err
+		}
+		rs = readSource(ctx, p, copyOnly, sub)
 	}
-	defer os.RemoveAll(dir)
-	// Read-only on the source, so under way while the assessment runs (readSource).
-	rs := readSource(ctx, p, copyOnly, dir)
-	defer rs.close(context.WithoutCancel(ctx))
 	if st.Phase == PhaseNew {
-		report := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute})
+		report := assessing.wait()
 		if report.Failed() {
 			_ = report.WriteText(out)
 			return ErrNotReady
 		}
+	} else {
+		assessing.stop()
 	}
 	if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
 		return err

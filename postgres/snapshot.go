@@ -88,7 +88,7 @@ func exportOn(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 
 // sourceRead reads from the source what a load needs before it creates anything on
 // the target: the relations, and for a one-shot copy also its snapshot and the schema
-// dumped at it. None of that changes the source, so FullLoad starts it before the
+// dumped at it. None of that changes the source, so FullLoad starts it with the
 // assessment and the two run at once: cutover start waits for the slower, not for
 // both in turn. A replicating load's snapshot comes with its slot and publications,
 // which change the source: those, and so its schema dump, wait for the assessment.
