@@ -296,6 +296,9 @@ func (d *SchemaDump) postDataBuilt(ctx context.Context, src, tgt *pgx.Conn) (map
 			cats, oids = append(cats, e.catalog), append(oids, e.object)
 		}
 	}
+	if len(oids) == 0 {
+		return map[objKey]bool{}, nil // no post-data object to look for
+	}
 	rows, err := src.Query(ctx, `SELECT c, o, i.type, i.identity FROM unnest($1::oid[], $2::oid[]) AS x(c, o), pg_identify_object(c, o, 0) i`, cats, oids)
 	if err != nil {
 		return nil, err
