@@ -12,10 +12,14 @@ import (
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // copyBuffer is the size of the blocks streamed from the source's COPY to the target's.
 const copyBuffer = 256 << 10
+
+// copyReadBuffer is the read buffer of a worker's source connection.
+const copyReadBuffer = 256 << 10
 
 // chunkBytes is the heap size above which a table is split so several workers copy it.
 const chunkBytes = 64 << 20
@@ -183,7 +187,16 @@ func (wp *workerPool) close(ctx context.Context) {
 }
 
 func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyPlan) (*copyWorker, error) {
-	src, err := Connect(ctx, p.Source)
+	cfg, err := Config(p.Source)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the source: %w", err)
+	}
+	// The COPY's rows come in the server's 8 kB sends: read whatever the socket holds at
+	// once, not 8 kB a system call (and a wait in the poller for each).
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, copyReadBuffer), w)
+	}
+	src, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the source: %w", err)
 	}
