@@ -21,6 +21,10 @@ import (
 type AssessOptions struct {
 	// LongTransaction is the age from which an open source transaction is reported.
 	LongTransaction time.Duration
+
+	// relations, when set, lists the source's relations in place of a query of the
+	// assessment's own: the full load has them listed already (readSource).
+	relations func(context.Context) ([]*relation, error)
 }
 
 // server is what the assessment learns about one side.

@@ -45,10 +45,10 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	assessing := assessAsync(ctx, p, AssessOptions{LongTransaction: time.Minute})
-	defer assessing.stop()
 	rs := readSource(ctx, p, !p.CDC.Enabled, dir)
 	defer func() { rs.close(context.WithoutCancel(ctx)) }()
+	assessing := assessAsync(ctx, p, AssessOptions{LongTransaction: time.Minute, relations: rs.allRelations})
+	defer assessing.stop()
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err

@@ -96,6 +96,7 @@ type sourceRead struct {
 	copyOnly bool
 	dir      string
 	cancel   context.CancelFunc
+	related  chan struct{} // closed once all is set, or relErr
 	listed   chan struct{} // closed once src, major, all, tables (and snap, for a copy) are set, or listErr
 	done     chan struct{} // closed when the goroutine ends: a copy's leave and dump set, or dumpErr
 
@@ -103,6 +104,7 @@ type sourceRead struct {
 	major       int
 	all, tables []*relation
 	snap        *Snapshot // a copy's, until exportSnapshot hands it over
+	relErr      error
 	listErr     error
 
 	leave   []leftOut
@@ -113,7 +115,7 @@ type sourceRead struct {
 // readSource starts reading the source in the background; dir receives the schema dump.
 func readSource(ctx context.Context, p *plan.Plan, copyOnly bool, dir string) *sourceRead {
 	ctx, cancel := context.WithCancel(ctx)
-	rs := &sourceRead{copyOnly: copyOnly, dir: dir, cancel: cancel, listed: make(chan struct{}), done: make(chan struct{})}
+	rs := &sourceRead{copyOnly: copyOnly, dir: dir, cancel: cancel, related: make(chan struct{}), listed: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(rs.done)
 		rs.listErr = rs.list(ctx, p)
@@ -141,6 +143,8 @@ func (rs *sourceRead) list(ctx context.Context, p *plan.Plan) error {
 		}()
 	}
 	err := rs.relations(ctx, p)
+	rs.relErr = err
+	close(rs.related)
 	if !rs.copyOnly {
 		return err
 	}
@@ -171,6 +175,17 @@ func (rs *sourceRead) relations(ctx context.Context, p *plan.Plan) (err error) {
 	}
 	rs.tables, _ = selectTables(rs.all, p)
 	return nil
+}
+
+// allRelations returns every relation of the source once listed: the assessment's
+// (AssessOptions.relations), which then need not list them again.
+func (rs *sourceRead) allRelations(ctx context.Context) ([]*relation, error) {
+	select {
+	case <-rs.related:
+		return rs.all, rs.relErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // waitListed waits for the relations (and a copy's snapshot).
