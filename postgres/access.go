@@ -22,9 +22,18 @@ import (
 // cannot act for, leaves that object with the migration role and is reported rather
 // than failing the load.
 
-// accessStatements renders the ownership and privilege statements of the entries the
-// load restored: ALTER ... OWNER TO, GRANT, REVOKE, ALTER DEFAULT PRIVILEGES.
+// accessStatements returns the ownership and privilege statements of the entries the
+// load restored, rendered when the schema was dumped.
 func (d *SchemaDump) accessStatements(ctx context.Context) ([]string, error) {
+	if d.access == nil {
+		return d.renderAccess(ctx)
+	}
+	return d.access()
+}
+
+// renderAccess renders the ownership and privilege statements of the entries the load
+// restores: ALTER ... OWNER TO, GRANT, REVOKE, ALTER DEFAULT PRIVILEGES.
+func (d *SchemaDump) renderAccess(ctx context.Context) ([]string, error) {
 	var list strings.Builder
 	for _, e := range d.toc {
 		if d.skip[e.id] {

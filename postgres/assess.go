@@ -21,6 +21,10 @@ import (
 type AssessOptions struct {
 	// LongTransaction is the age from which an open source transaction is reported.
 	LongTransaction time.Duration
+
+	// relations, when set, lists the source's relations in place of a query of the
+	// assessment's own: the full load has them listed already (readSource).
+	relations func(context.Context) ([]*relation, error)
 }
 
 // server is what the assessment learns about one side.
@@ -108,6 +112,37 @@ func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 	}
 	a.report.Finish()
 	return a.report
+}
+
+// assessRun is an assessment running in the background.
+type assessRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	report *check.Report
+}
+
+// assessAsync starts an assessment. It only reads, so FullLoad starts it before it
+// knows whether the load begins (and waits for it) or resumes (and stops it).
+func assessAsync(ctx context.Context, p *plan.Plan, opts AssessOptions) *assessRun {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &assessRun{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.report = Assess(ctx, p, opts)
+	}()
+	return r
+}
+
+// wait returns the assessment's report once it is complete.
+func (r *assessRun) wait() *check.Report {
+	<-r.done
+	return r.report
+}
+
+// stop ends the assessment if it still runs; its report is dropped.
+func (r *assessRun) stop() {
+	r.cancel()
+	<-r.done
 }
 
 // run runs checks in order; a check that fails to query becomes a finding of its own

@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // copyBuffer is the size of the blocks streamed from the source's COPY to the target's.
 const copyBuffer = 256 << 10
+
+// copyReadBuffer is the read buffer of a worker's source connection.
+const copyReadBuffer = 256 << 10
 
 // chunkBytes is the heap size above which a table is split so several workers copy it.
 const chunkBytes = 64 << 20
@@ -117,8 +122,81 @@ type copyWorker struct {
 
 var _ load.Worker = (*copyWorker)(nil)
 
+// workerPool opens the copy workers ahead of the copy, while the schema is dumped and
+// created: a worker's source transaction imports the snapshot, which needs no table on
+// the target, and its target connection touches none until it copies.
+type workerPool struct {
+	ready chan openedWorker
+	mu    sync.Mutex
+	left  int // opened ahead (or under way) and not handed out
+}
+
+type openedWorker struct {
+	w   *copyWorker
+	err error
+}
+
+// openWorkers starts opening n workers bound to the snapshot.
+func openWorkers(ctx context.Context, p *plan.Plan, snapshot string, n int) *workerPool {
+	wp := &workerPool{ready: make(chan openedWorker, n), left: n}
+	for range n {
+		go func() {
+			w, err := newCopyWorker(ctx, p, snapshot, nil)
+			wp.ready <- openedWorker{w, err}
+		}()
+	}
+	return wp
+}
+
+// get hands out a worker opened ahead, for the copy plan cp, or opens one (with no
+// pool, or once the pool's are handed out).
+func (wp *workerPool) get(ctx context.Context, p *plan.Plan, snapshot string, cp *copyPlan) (*copyWorker, error) {
+	if wp != nil {
+		wp.mu.Lock()
+		ahead := wp.left > 0
+		if ahead {
+			wp.left--
+		}
+		wp.mu.Unlock()
+		if ahead {
+			o := <-wp.ready
+			if o.err != nil {
+				return nil, o.err
+			}
+			o.w.plan = cp
+			return o.w, nil
+		}
+	}
+	return newCopyWorker(ctx, p, snapshot, cp)
+}
+
+// close closes the workers opened ahead that were not handed out.
+func (wp *workerPool) close(ctx context.Context) {
+	if wp == nil {
+		return
+	}
+	wp.mu.Lock()
+	n := wp.left
+	wp.left = 0
+	wp.mu.Unlock()
+	for range n {
+		if o := <-wp.ready; o.w != nil {
+			o.w.Close(ctx)
+		}
+	}
+}
+
 func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyPlan) (*copyWorker, error) {
-	src, err := Connect(ctx, p.Source)
+	cfg, err := Config(p.Source)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the source: %w", err)
+	}
+	// The COPY's rows come in the server's 8 kB sends: read whatever the socket holds at
+	// once, not 8 kB a system call (and a wait in the poller for each).
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, copyReadBuffer), w)
+	}
+	src, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the source: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cutover-dev/cutover/internal/metrics"
@@ -35,11 +36,22 @@ var ErrNotReady = errors.New("cutover check found errors (above): fix them, then
 // from one consistent snapshot, then secondary objects (post-data). The state of each
 // step lives in the target's control schema, so a rerun after a crash goes on from
 // where it stopped: tables already loaded are kept, partly loaded ones are redone.
-func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) {
 	out, disp := opts.Out, opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: out}
 	}
+	// A load that begins is assessed, and any load reads the source (readSource): both
+	// read only, so they start before the target tells whether the load begins.
+	dir, err := os.MkdirTemp("", "cutover-schema-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	rs := readSource(ctx, p, !p.CDC.Enabled, dir)
+	defer func() { rs.close(context.WithoutCancel(ctx)) }()
+	assessing := assessAsync(ctx, p, AssessOptions{LongTransaction: time.Minute, relations: rs.allRelations})
+	defer assessing.stop()
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
@@ -69,6 +81,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 				modeText(st.Mode), p.ControlSchema, p.CDC.Enabled))
 		}
 	}
+	defer rememberMode(p, copyOnly, &err)
 	switch st.Phase {
 	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
 		if copyOnly {
@@ -81,31 +94,32 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		return errFinished(p)
 	}
 	resumed := st.Phase != PhaseNew
+	if copyOnly != rs.copyOnly {
+		// The recorded mode is not the plan's: read the source the way it needs.
+		rs.close(context.WithoutCancel(ctx))
+		sub, err := os.MkdirTemp(dir, "")
+		if err != nil {
+			return err
+		}
+		rs = readSource(ctx, p, copyOnly, sub)
+	}
 	if st.Phase == PhaseNew {
-		report := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute})
+		report := assessing.wait()
 		if report.Failed() {
 			_ = report.WriteText(out)
 			return ErrNotReady
 		}
+	} else {
+		assessing.stop()
 	}
 	if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
 		return err
 	}
 
-	src, err := ConnectSide(ctx, "source", p.Source)
-	if err != nil {
+	if err := rs.waitListed(); err != nil {
 		return err
 	}
-	defer src.Close(context.WithoutCancel(ctx))
-	var major int
-	if err := src.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&major); err != nil {
-		return err
-	}
-	all, err := listRelations(ctx, src)
-	if err != nil {
-		return err
-	}
-	tables, _ := selectTables(all, p)
+	src, major, tables := rs.src, rs.major, rs.tables
 	if !copyOnly {
 		// A copy captures no change: every table is copied, whatever its replica identity.
 		tables = applyNoIdentityPolicy(tables, p.CDC.NoIdentity)
@@ -113,33 +127,21 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 
 	take := takeSnapshot
 	if copyOnly {
-		take = exportSnapshot
+		take = rs.exportSnapshot
 	}
 	snap, err := take(ctx, p, src, tables, ctl, &st, disp)
 	if err != nil {
 		return err
 	}
 	defer snap.Close(context.WithoutCancel(ctx))
+	var pool *workerPool
+	if st.Phase == PhaseSchema || st.Phase == PhaseLoading {
+		// The workers' connections open while the schema is dumped and created.
+		pool = openWorkers(ctx, p, snap.Name, p.FullLoad.Parallel)
+		defer pool.close(context.WithoutCancel(ctx))
+	}
 
-	dir, err := os.MkdirTemp("", "cutover-schema-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	pks, err := primaryKeys(ctx, src, tables)
-	if err != nil {
-		return err
-	}
-	leave, err := dependentsOfExcluded(ctx, src, excluded(all, tables), tables)
-	if err != nil {
-		return err
-	}
-	for _, l := range leave {
-		if l.blocks {
-			return fmt.Errorf("%s needs %s, which the plan excludes\nfix: include %[2]s in tables.include, or exclude %[1]s too", l.object, l.excluded)
-		}
-	}
-	dump, err := DumpSchema(ctx, p.Source, snap.Name, dir, major, excluded(all, tables), p.ControlSchema, pks, leave)
+	leave, dump, err := rs.schema(ctx, p, snap, tables)
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		}
 	}
 	if st.Phase == PhaseLoading {
-		if err := copyTables(ctx, p, src, tgt, ctl, snap, tables, major, disp, opts.Metrics); err != nil {
+		if err := copyTables(ctx, p, src, tgt, ctl, snap, pool, tables, major, disp, opts.Metrics); err != nil {
 			return err
 		}
 		st.Phase = PhasePostData
@@ -286,18 +288,17 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 	return snap, nil
 }
 
-// exportSnapshot is takeSnapshot for a one-shot copy: a snapshot exported by a
-// REPEATABLE READ transaction, with no slot. A resumed copy takes a new one: the
-// tables it copies are then at a later point than those loaded before.
-func exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.Conn, _ []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
-	snap, err := ExportSnapshot(ctx, p.Source)
-	if err != nil {
-		return nil, err
-	}
+// exportSnapshot is takeSnapshot for a one-shot copy: it records the snapshot that
+// readSource exported, by a REPEATABLE READ transaction, with no slot. A resumed copy
+// takes a new one: the tables it copies are then at a later point than those loaded
+// before. The snapshot is the caller's to close from then on.
+func (rs *sourceRead) exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.Conn, _ []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
+	snap := rs.snap
+	rs.snap = nil
 	switch st.Phase {
 	case PhaseNew, PhaseSchema:
 		*st = State{Phase: PhaseSchema, Position: snap.Position, Mode: ModeCopy}
-		err = ctl.SetState(ctx, *st)
+		err := ctl.SetState(ctx, *st)
 		if err == nil {
 			err = ctl.SetMode(ctx, ModeCopy)
 		}
@@ -382,7 +383,7 @@ func excluded(all, included []*relation) []*relation {
 }
 
 // copyTables copies every table not yet loaded, inside the snapshot.
-func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, tables []*relation, major int, disp load.Display, m *metrics.Metrics) error {
+func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Control, snap *Snapshot, pool *workerPool, tables []*relation, major int, disp load.Display, m *metrics.Metrics) error {
 	// The plan is read inside the snapshot so block counts match what the workers see.
 	if _, err := src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err != nil {
 		return err
@@ -434,8 +435,9 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp, metrics: m}
 	disp.Begin(todo)
 	defer disp.End()
+	defer pool.close(context.WithoutCancel(ctx)) // the workers opened ahead that the copy did not need
 	return load.Run(ctx, todo, p.FullLoad.Parallel, func(ctx context.Context) (load.Worker, error) {
-		return newCopyWorker(ctx, p, snap.Name, cp)
+		return pool.get(ctx, p, snap.Name, cp)
 	}, rec)
 }
 
@@ -479,6 +481,9 @@ func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
 // in its control schema, or about to begin as one (no control schema yet, and the
 // plan's cdc.enabled is false).
 func IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
+	if m, ok := loadedModes.LoadAndDelete(p); ok && m.(loadedMode).cdcEnabled == p.CDC.Enabled {
+		return m.(loadedMode).copyOnly, nil
+	}
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return false, err
@@ -496,4 +501,18 @@ func IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
 		return !p.CDC.Enabled, nil
 	}
 	return st.Mode == ModeCopy, nil
+}
+
+// loadedModes holds, per plan, the mode of the migration a FullLoad of this process
+// just completed, for the IsCopy that follows it (cutover start's): the answer without
+// another connection to the target.
+var loadedModes sync.Map // *plan.Plan -> loadedMode
+
+type loadedMode struct{ cdcEnabled, copyOnly bool }
+
+// rememberMode records the mode of a FullLoad that returns *err nil, for IsCopy.
+func rememberMode(p *plan.Plan, copyOnly bool, err *error) {
+	if *err == nil {
+		loadedModes.Store(p, loadedMode{cdcEnabled: p.CDC.Enabled, copyOnly: copyOnly})
+	}
 }

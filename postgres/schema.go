@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cutover-dev/cutover/internal/pgbin"
 	"github.com/cutover-dev/cutover/plan"
@@ -33,6 +34,8 @@ type SchemaDump struct {
 	skip  map[int]bool    // entries (by dump ID) left out: objects that need an excluded table
 
 	postData map[int]bool // entries (by dump ID) of the post-data section
+
+	access func() ([]string, error) // the ownership and privilege statements (renderAccess), once
 }
 
 // tocEntry is a line of pg_restore -l: "ID; CATALOG-OID OBJECT-OID TYPE SCHEMA NAME OWNER",
@@ -111,20 +114,28 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 	if _, err := runTool(ctx, filepath.Join(bin, "pg_dump"), env, args...); err != nil {
 		return nil, fmt.Errorf("dump the source's schema: %w", err)
 	}
+	// The listing says nothing of sections; a listing of one section does. Both at once.
+	var post []tocEntry
+	postErr := make(chan error, 1)
+	go func() {
+		out, err := runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", "--section=post-data", file)
+		if err != nil {
+			err = fmt.Errorf("read the schema dump's contents: %w", err)
+		} else {
+			post, err = parseTOC(out)
+		}
+		postErr <- err
+	}()
 	out, err := runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", "--verbose", file)
+	var toc []tocEntry
 	if err != nil {
-		return nil, fmt.Errorf("read the schema dump's contents: %w", err)
+		err = fmt.Errorf("read the schema dump's contents: %w", err)
+	} else {
+		toc, err = parseTOC(out)
 	}
-	toc, err := parseTOC(out)
-	if err != nil {
-		return nil, err
+	if err2 := <-postErr; err == nil {
+		err = err2
 	}
-	// The listing says nothing of sections; a listing of one section does.
-	out, err = runTool(ctx, filepath.Join(bin, "pg_restore"), env, "--list", "--section=post-data", file)
-	if err != nil {
-		return nil, fmt.Errorf("read the schema dump's contents: %w", err)
-	}
-	post, err := parseTOC(out)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +149,10 @@ func DumpSchema(ctx context.Context, ep plan.Endpoint, snapshot, dir string, sou
 	for _, e := range post {
 		d.postData[e.id] = true
 	}
+	// The owners and grants are rendered now, in the background: they are applied after
+	// the copy, which then need not wait for another pg_restore.
+	d.access = sync.OnceValues(func() ([]string, error) { return d.renderAccess(ctx) })
+	go func() { _, _ = d.access() }() // the result waits for restoreAccess
 	return d, nil
 }
 
@@ -220,14 +235,22 @@ func (d *SchemaDump) isRootPK(e tocEntry) bool {
 }
 
 // restore runs pg_restore over the entries keep selects, in one transaction when jobs
-// is 1.
+// is 1; with none selected it runs nothing.
 func (d *SchemaDump) restore(ctx context.Context, ep plan.Endpoint, name string, jobs int, keep func(tocEntry) bool) error {
 	var list strings.Builder
+	kept := 0
 	for _, e := range d.toc {
 		if d.skip[e.id] || !keep(e) {
 			list.WriteString(";")
+		} else {
+			kept++
 		}
 		list.WriteString(e.line + "\n")
+	}
+	if kept == 0 {
+		// Nothing to create (say a post-data of primary keys only, which the workers
+		// built): pg_restore -j would still connect once per job, 0.1-0.2 s for nothing.
+		return nil
 	}
 	listFile := d.file + "." + name + ".list"
 	if err := os.WriteFile(listFile, []byte(list.String()), 0o600); err != nil {
@@ -278,6 +301,9 @@ func (d *SchemaDump) postDataBuilt(ctx context.Context, src, tgt *pgx.Conn) (map
 		if d.postData[e.id] && e.catalog != 0 && !d.isPK(e) {
 			cats, oids = append(cats, e.catalog), append(oids, e.object)
 		}
+	}
+	if len(oids) == 0 {
+		return map[objKey]bool{}, nil // no post-data object to look for
 	}
 	rows, err := src.Query(ctx, `SELECT c, o, i.type, i.identity FROM unnest($1::oid[], $2::oid[]) AS x(c, o), pg_identify_object(c, o, 0) i`, cats, oids)
 	if err != nil {

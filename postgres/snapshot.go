@@ -6,6 +6,7 @@ import (
 
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -67,8 +68,15 @@ func ExportSnapshot(ctx context.Context, ep plan.Endpoint) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection to the source for the snapshot: %w", err)
 	}
+	return exportOn(ctx, conn)
+}
+
+// exportOn is ExportSnapshot on a connection opened for it, which the snapshot owns
+// from then on (closed with it, or here on an error).
+func exportOn(ctx context.Context, conn *pgx.Conn) (*Snapshot, error) {
 	s := &Snapshot{conn: conn.PgConn()}
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err == nil {
+	_, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+	if err == nil {
 		err = conn.QueryRow(ctx, "SELECT pg_export_snapshot(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").Scan(&s.Name, &s.Position)
 	}
 	if err != nil {
@@ -76,4 +84,158 @@ func ExportSnapshot(ctx context.Context, ep plan.Endpoint) (*Snapshot, error) {
 		return nil, fmt.Errorf("source: export a snapshot (pg_export_snapshot in a REPEATABLE READ transaction): %w", err)
 	}
 	return s, nil
+}
+
+// sourceRead reads from the source what a load needs before it creates anything on
+// the target: the relations, and for a one-shot copy also its snapshot and the schema
+// dumped at it. None of that changes the source, so FullLoad starts it with the
+// assessment and the two run at once: cutover start waits for the slower, not for
+// both in turn. A replicating load's snapshot comes with its slot and publications,
+// which change the source: those, and so its schema dump, wait for the assessment.
+type sourceRead struct {
+	copyOnly bool
+	dir      string
+	cancel   context.CancelFunc
+	related  chan struct{} // closed once all is set, or relErr
+	listed   chan struct{} // closed once src, major, all, tables (and snap, for a copy) are set, or listErr
+	done     chan struct{} // closed when the goroutine ends: a copy's leave and dump set, or dumpErr
+
+	src         *pgx.Conn // a copy's goroutine queries it until done
+	major       int
+	all, tables []*relation
+	snap        *Snapshot // a copy's, until exportSnapshot hands it over
+	relErr      error
+	listErr     error
+
+	leave   []leftOut
+	dump    *SchemaDump
+	dumpErr error
+}
+
+// readSource starts reading the source in the background; dir receives the schema dump.
+func readSource(ctx context.Context, p *plan.Plan, copyOnly bool, dir string) *sourceRead {
+	ctx, cancel := context.WithCancel(ctx)
+	rs := &sourceRead{copyOnly: copyOnly, dir: dir, cancel: cancel, related: make(chan struct{}), listed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(rs.done)
+		rs.listErr = rs.list(ctx, p)
+		snap := rs.snap // exportSnapshot hands it over once listed is closed
+		close(rs.listed)
+		if rs.listErr == nil && copyOnly {
+			rs.leave, rs.dump, rs.dumpErr = dumpAt(ctx, p, rs.src, snap.Name, rs.all, rs.tables, rs.major, dir)
+		}
+	}()
+	return rs
+}
+
+// list lists the relations and, for a copy, then exports its snapshot, on a connection
+// of its own opened meanwhile.
+func (rs *sourceRead) list(ctx context.Context, p *plan.Plan) error {
+	type opened struct {
+		conn *pgx.Conn
+		err  error
+	}
+	snapConn := make(chan opened, 1)
+	if rs.copyOnly {
+		go func() {
+			conn, err := Connect(ctx, p.Source)
+			snapConn <- opened{conn, err}
+		}()
+	}
+	err := rs.relations(ctx, p)
+	rs.relErr = err
+	close(rs.related)
+	if !rs.copyOnly {
+		return err
+	}
+	o := <-snapConn
+	switch {
+	case err != nil:
+		if o.conn != nil {
+			o.conn.Close(ctx)
+		}
+		return err
+	case o.err != nil:
+		return fmt.Errorf("connection to the source for the snapshot: %w", o.err)
+	}
+	rs.snap, err = exportOn(ctx, o.conn)
+	return err
+}
+
+// relations connects to the source and lists its relations and the plan's tables.
+func (rs *sourceRead) relations(ctx context.Context, p *plan.Plan) (err error) {
+	if rs.src, err = ConnectSide(ctx, "source", p.Source); err != nil {
+		return err
+	}
+	if err := rs.src.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&rs.major); err != nil {
+		return err
+	}
+	if rs.all, err = listRelations(ctx, rs.src); err != nil {
+		return err
+	}
+	rs.tables, _ = selectTables(rs.all, p)
+	return nil
+}
+
+// allRelations returns every relation of the source once listed: the assessment's
+// (AssessOptions.relations), which then need not list them again.
+func (rs *sourceRead) allRelations(ctx context.Context) ([]*relation, error) {
+	select {
+	case <-rs.related:
+		return rs.all, rs.relErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// waitListed waits for the relations (and a copy's snapshot).
+func (rs *sourceRead) waitListed() error {
+	<-rs.listed
+	return rs.listErr
+}
+
+// schema returns the objects left out and the schema dumped at snap:
+// a copy's, dumped in the background; for a replicating load, dumped now.
+func (rs *sourceRead) schema(ctx context.Context, p *plan.Plan, snap *Snapshot, tables []*relation) ([]leftOut, *SchemaDump, error) {
+	if rs.copyOnly {
+		<-rs.done
+		return rs.leave, rs.dump, rs.dumpErr
+	}
+	return dumpAt(ctx, p, rs.src, snap.Name, rs.all, tables, rs.major, rs.dir)
+}
+
+// close stops the reading, if it still runs, and closes what it holds.
+func (rs *sourceRead) close(ctx context.Context) {
+	rs.cancel()
+	<-rs.done
+	if rs.snap != nil {
+		rs.snap.Close(ctx)
+	}
+	if rs.src != nil {
+		rs.src.Close(ctx)
+	}
+}
+
+// dumpAt reads the primary keys and the objects left out with the excluded tables, and
+// dumps the schema at the snapshot; an object the plan's tables need but cannot have
+// stops it.
+func dumpAt(ctx context.Context, p *plan.Plan, src *pgx.Conn, snapshot string, all, tables []*relation, major int, dir string) ([]leftOut, *SchemaDump, error) {
+	pks, err := primaryKeys(ctx, src, tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	leave, err := dependentsOfExcluded(ctx, src, excluded(all, tables), tables)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range leave {
+		if l.blocks {
+			return nil, nil, fmt.Errorf("%s needs %s, which the plan excludes\nfix: include %[2]s in tables.include, or exclude %[1]s too", l.object, l.excluded)
+		}
+	}
+	dump, err := DumpSchema(ctx, p.Source, snapshot, dir, major, excluded(all, tables), p.ControlSchema, pks, leave)
+	if err != nil {
+		return nil, nil, err
+	}
+	return leave, dump, nil
 }

@@ -15,9 +15,17 @@ import (
 
 // loadTables reads every user table on the source and picks the ones the plan includes.
 func (a *assessment) loadTables(ctx context.Context) error {
-	all, err := listRelations(ctx, a.src.conn)
-	if err != nil {
-		return err
+	var all []*relation
+	var err error
+	if a.opts.relations != nil {
+		all, err = a.opts.relations(ctx)
+	}
+	if a.opts.relations == nil || err != nil {
+		// Listed here: by a plain assessment, or when the load's own listing failed
+		// (this one then says why, if it fails too).
+		if all, err = listRelations(ctx, a.src.conn); err != nil {
+			return err
+		}
 	}
 	a.all = all
 	var inControl []string
