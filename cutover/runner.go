@@ -53,6 +53,9 @@ type Runner struct {
 	UndoTimeout time.Duration
 	// Now is the clock (tests may set it); time.Now when nil.
 	Now func() time.Time
+	// BeforeUndo, when set, runs before the undos: a step interrupted by the budget
+	// may have left a connection closed, which the undos need open again.
+	BeforeUndo func(ctx context.Context) error
 }
 
 // ErrBudget is the downtime budget running out before the users were unlocked.
@@ -231,6 +234,11 @@ func (r *Runner) Undo(ctx context.Context, last int, reason string) []error {
 	ctx = context.WithoutCancel(ctx)
 	fmt.Fprintf(r.Out, "rolling back: %s\n", reason)
 	var errs []error
+	if r.BeforeUndo != nil {
+		if err := r.BeforeUndo(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("before the undos: %w", err))
+		}
+	}
 	for i := last; i >= 0; i-- {
 		s := r.Steps[i]
 		if s.Undo == nil {

@@ -88,6 +88,28 @@ func TestTheBudgetEndsAStepAndRollsBack(t *testing.T) {
 	}
 }
 
+// The hook before the undos runs once, before the first undo (it reopens what a
+// cancelled step closed); its failure is one of the undo errors, and the undos run.
+func TestBeforeUndoRunsFirst(t *testing.T) {
+	var tr trace
+	r := newRunner(tr.step("block", nil), tr.step("sync", errors.New("boom")), tr.step("unlock", nil))
+	r.BeforeUndo = func(context.Context) error {
+		tr = append(tr, "reconnect")
+		return errors.New("no server")
+	}
+	err := r.Execute(context.Background())
+	var rb *RolledBack
+	if !errors.As(err, &rb) || len(rb.UndoErrors) != 1 || !strings.Contains(rb.UndoErrors[0].Error(), "no server") {
+		t.Fatalf("Execute: %v", err)
+	}
+	if got := strings.Join(tr, ", "); got != "do block, do sync, reconnect, undo sync, undo block" {
+		t.Errorf("steps: %s", got)
+	}
+	if r.Run.Outcome != "rollback incomplete" {
+		t.Errorf("outcome %q", r.Run.Outcome)
+	}
+}
+
 func TestADryRunGoesThroughEveryStep(t *testing.T) {
 	var tr trace
 	r := newRunner(tr.step("gates", errors.New("not validated")), tr.step("block", nil), tr.step("unlock", nil))

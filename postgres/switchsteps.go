@@ -52,7 +52,38 @@ func runChecklist(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 
 func (s *switcher) runner(steps []cutover.Step) *cutover.Runner {
 	return &cutover.Runner{Run: s.run, Steps: steps, Block: "block", Unlock: "unlock", Budget: s.p.Cutover.MaxDowntime.D(),
-		Store: s, Out: s.out, UndoTimeout: undoTimeout}
+		Store: s, Out: s.out, UndoTimeout: undoTimeout, BeforeUndo: s.reconnect}
+}
+
+// reconnect opens again a connection a step left closed (pgx closes one whose query
+// a context, such as the downtime budget, cancelled): the undos run on it. The
+// target's comes back with the switch lock and the control schema on it.
+func (s *switcher) reconnect(ctx context.Context) error {
+	if s.src.IsClosed() {
+		src, err := ConnectSide(ctx, "source", s.p.Source)
+		if err != nil {
+			return err
+		}
+		s.src = src
+	}
+	if s.tgt.IsClosed() {
+		tgt, err := ConnectSide(ctx, "target", s.p.Target)
+		if err != nil {
+			return err
+		}
+		var locked bool
+		if err := tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil || !locked {
+			tgt.Close(ctx)
+			return fmt.Errorf("target: take the switch lock again after the connection was lost (held: %v): %w", locked, err)
+		}
+		ctl, err := OpenControl(ctx, tgt, s.p.ControlSchema)
+		if err != nil {
+			tgt.Close(ctx)
+			return err
+		}
+		s.tgt, s.ctl = tgt, ctl
+	}
+	return nil
 }
 
 // recoverRun undoes (or finishes) a run a crash interrupted.
