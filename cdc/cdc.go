@@ -116,8 +116,8 @@ type SchemaChange struct {
 	Tag, Context string
 	// Objects are what the statement created, changed or dropped.
 	Objects []SchemaObject
-	// Detail is the source engine's own description, for its target engine.
-	Detail []byte
+	// Detail is the source engine's own description (parsed), for its target engine.
+	Detail any
 }
 
 // SchemaObject is an object a schema change touched.

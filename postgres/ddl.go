@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/check"
@@ -265,8 +264,7 @@ func schemaChange(content []byte) (*cdc.SchemaChange, error) {
 	if err := json.Unmarshal(content, &m); err != nil {
 		return nil, fmt.Errorf("a schema change message: %w", err)
 	}
-	// The content is the stream's read buffer, which the next read overwrites.
-	sc := &cdc.SchemaChange{Statement: m.Query, Tag: m.Tag, Context: m.SearchPath, Detail: append([]byte(nil), content...)}
+	sc := &cdc.SchemaChange{Statement: m.Query, Tag: m.Tag, Context: m.SearchPath, Detail: &m}
 	for _, c := range m.Commands {
 		if c.Extension || c.Temp {
 			continue
@@ -308,9 +306,6 @@ func tableKind(relkind string) bool { return relkind == "r" || relkind == "p" ||
 
 // quoteQualified quotes schema.name.
 func quoteQualified(schema, name string) string { return pgx.Identifier{schema, name}.Sanitize() }
-
-// lines joins the non-empty strings, one per line.
-func lines(s []string) string { return strings.Join(s, "\n") }
 
 // ddlCapture says whether the source's schema changes will be captured during CDC:
 // the migration role creates an event trigger (in a transaction rolled back) to know.

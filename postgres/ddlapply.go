@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,9 +133,9 @@ func (a *applier) ddlRelevant(sc *cdc.SchemaChange) (relevant, created []cdc.Sch
 // schemaChange replays a schema change of the source on the target, in the open
 // target transaction, after the changes before it.
 func (a *applier) schemaChange(ctx context.Context, sc *cdc.SchemaChange, pos string) error {
-	var m ddlMessage
-	if err := json.Unmarshal(sc.Detail, &m); err != nil {
-		return fmt.Errorf("schema change at %s: %w", pos, err)
+	m, ok := sc.Detail.(*ddlMessage)
+	if !ok {
+		return fmt.Errorf("schema change at %s: not one of PostgreSQL's (%T)", pos, sc.Detail)
 	}
 	if m.Error != nil && pos != a.ddl.byHand {
 		return a.ddlStop(sc, pos, "the source's event trigger could not describe it ("+*m.Error+")")
@@ -433,7 +432,7 @@ func (a *applier) rename(old, now [2]string) {
 
 // columnsBefore reads, for each table an ALTER TABLE gave columns with a value for
 // the rows before it (attmissingval), the target's columns before the replay.
-func (a *applier) columnsBefore(ctx context.Context, m ddlMessage) (map[[2]string]map[string]bool, error) {
+func (a *applier) columnsBefore(ctx context.Context, m *ddlMessage) (map[[2]string]map[string]bool, error) {
 	out := map[[2]string]map[string]bool{}
 	for _, c := range m.Commands {
 		if len(c.Missing) == 0 || c.Table == nil {
@@ -461,7 +460,7 @@ func (a *applier) columnsBefore(ctx context.Context, m ddlMessage) (map[[2]strin
 // the source's rows read for it. The source evaluated the default once, for every
 // row then (a fast default: attmissingval); the target evaluated it again on replay,
 // which for now(), current_user or a sequence gives another value.
-func (a *applier) missingValues(ctx context.Context, m ddlMessage, before map[[2]string]map[string]bool) error {
+func (a *applier) missingValues(ctx context.Context, m *ddlMessage, before map[[2]string]map[string]bool) error {
 	for _, c := range m.Commands {
 		if len(c.Missing) == 0 || c.Table == nil {
 			continue
@@ -695,16 +694,28 @@ type tableSnapshot struct {
 	cols []string // its columns (not generated ones), name then type, in order
 }
 
+// Close ends what the snapshot holds, however far lockedSnapshot got.
 func (s *tableSnapshot) Close(ctx context.Context) {
-	s.tx.Rollback(ctx)
-	s.conn.Close(ctx)
+	if s.tx != nil {
+		s.tx.Rollback(ctx)
+	}
+	if s.conn != nil {
+		s.conn.Close(ctx)
+	}
 	s.Snapshot.Close(ctx)
 }
 
-// tableColumns lists a table's columns that COPY moves: name and type, in order.
+// columnText describes a column of pg_attribute by name, type and nullability: a
+// table's columns that COPY moves (not generated ones) are compared between the
+// source and the target by it.
+const columnText = `attname::text || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END`
+
+// copiedColumns restricts pg_attribute to the columns COPY moves.
+const copiedColumns = `attnum > 0 AND NOT attisdropped AND attgenerated = ''`
+
+// tableColumns lists a table's columns that COPY moves, as columnText, in order.
 const tableColumns = `SELECT format('%I.%I', n.nspname, c.relname),
-	       coalesce((SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END ORDER BY attnum)
-	                 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''), '{}')
+	       coalesce((SELECT array_agg(` + columnText + ` ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND ` + copiedColumns + `), '{}')
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`
 
 // lockedSnapshot takes a snapshot for the table with source oid oid. A schema change
@@ -722,14 +733,7 @@ func (a *applier) lockedSnapshot(ctx context.Context, oid uint32) (*tableSnapsho
 		}
 		ts := &tableSnapshot{Snapshot: snap}
 		fail := func(err error) (*tableSnapshot, error) {
-			if ts.tx != nil {
-				ts.Close(context.WithoutCancel(ctx))
-			} else {
-				if ts.conn != nil {
-					ts.conn.Close(context.WithoutCancel(ctx))
-				}
-				snap.Close(context.WithoutCancel(ctx))
-			}
+			ts.Close(context.WithoutCancel(ctx))
 			return nil, err
 		}
 		if ts.conn, err = Connect(ctx, a.ddl.plan.Source); err != nil {
@@ -775,7 +779,7 @@ func (a *applier) lockedSnapshot(ctx context.Context, oid uint32) (*tableSnapsho
 // open transaction, by the columns the target has (of the same name, type and
 // nullability; the callers make sure both have the same).
 func (a *applier) copyAt(ctx context.Context, ts *tableSnapshot, qname string) (int64, error) {
-	res := a.conn.ExecParams(ctx, "SELECT attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END, attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+	res := a.conn.ExecParams(ctx, "SELECT "+columnText+", attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND "+copiedColumns,
 		[][]byte{[]byte(qname)}, nil, nil, nil).Read()
 	if res.Err != nil {
 		return 0, res.Err
@@ -891,12 +895,8 @@ func (a *applier) copyPending(ctx context.Context) error {
 			a.pendingRetry[k] = time.Now().Add(200 * time.Millisecond)
 			continue
 		}
-		copied, err := a.copyAgain(ctx, k, oid, tgtDef)
-		if err != nil {
+		if err := a.copyAgain(ctx, k, oid, tgtDef); err != nil {
 			return err
-		}
-		if !copied {
-			a.pendingRetry[k] = time.Now().Add(10 * time.Second)
 		}
 	}
 	return nil
@@ -914,50 +914,53 @@ func (a *applier) targetDefinition(ctx context.Context, q string) (string, error
 	return string(res.Rows[0][0]), nil
 }
 
-// columnsDefinition lists a table's columns by name, type and nullability.
-const columnsDefinition = `SELECT coalesce(string_agg(attname::text || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END, E'\n' ORDER BY attnum), '')
-	FROM pg_attribute a WHERE attnum > 0 AND NOT attisdropped AND attgenerated = '' AND attrelid`
+// columnsDefinition is a table's columns as columnText, one a line, in order; the
+// table's oid follows.
+const columnsDefinition = `SELECT coalesce(string_agg(` + columnText + `, E'\n' ORDER BY attnum), '') FROM pg_attribute WHERE ` + copiedColumns + ` AND attrelid`
 
 // copyAgain empties a table on the target and copies its rows at a locked snapshot,
-// behind a savepoint: false when the target refused the rows (a constraint of a
-// schema still on its way), to be tried again later.
-func (a *applier) copyAgain(ctx context.Context, k [2]string, oid uint32, want string) (bool, error) {
+// behind a savepoint. Rows the target refuses (a constraint of a schema still on its
+// way), or a definition that changed again, leave it pending, tried again later.
+func (a *applier) copyAgain(ctx context.Context, k [2]string, oid uint32, want string) error {
 	q := quoteQualified(k[0], k[1])
 	snap, err := a.lockedSnapshot(ctx, oid)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer snap.Close(context.WithoutCancel(ctx))
 	if strings.Join(snap.cols, "\n") != want {
-		return true, nil // changed again since: the next schema change brings it, or the next try
+		// Changed again since: its schema change comes down the stream.
+		a.pendingRetry[k] = time.Now().Add(200 * time.Millisecond)
+		return nil
 	}
 	if err := a.conn.Exec(ctx, "SAVEPOINT cutover_copy; DELETE FROM ONLY "+q).Close(); err != nil {
-		return false, fmt.Errorf("target: empty %s to copy it again: %w", q, err)
+		return fmt.Errorf("target: empty %s to copy it again: %w", q, err)
 	}
 	rows, err := a.copyAt(ctx, snap, q)
 	if err != nil {
 		if rerr := a.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT cutover_copy; RELEASE SAVEPOINT cutover_copy").Close(); rerr != nil {
-			return false, rerr
+			return rerr
 		}
-		a.ddl.say(fmt.Sprintf("table %s: copying it again failed, trying again later: %v", q, err))
-		return false, nil
+		a.ddl.say(fmt.Sprintf("table %s: copying it again failed, trying again in 10s: %v", q, err))
+		a.pendingRetry[k] = time.Now().Add(10 * time.Second)
+		return nil
 	}
 	if err := a.conn.Exec(ctx, "RELEASE SAVEPOINT cutover_copy").Close(); err != nil {
-		return false, err
+		return err
 	}
 	if err := a.conn.ExecParams(ctx, "UPDATE "+a.control+".table_stats SET position = $3, rows = $4, copy_pending = false WHERE schema_name = $1 AND table_name = $2",
 		[][]byte{[]byte(k[0]), []byte(k[1]), []byte(snap.Position), itoa(rows)}, nil, nil, nil).Read().Err; err != nil {
-		return false, fmt.Errorf("target: record the copy of %s: %w", q, err)
+		return fmt.Errorf("target: record the copy of %s: %w", q, err)
 	}
 	lsn, err := pglogrepl.ParseLSN(snap.Position)
 	if err != nil {
-		return false, err
+		return err
 	}
 	a.rowsFrom[k] = lsn
 	delete(a.pending, k)
 	delete(a.pendingRetry, k)
 	a.ddl.say(fmt.Sprintf("table %s copied again (%d rows) at position %s: its changes are applied from there", q, rows, snap.Position))
-	return true, nil
+	return nil
 }
 
 // addedColumns adds to the target the columns a change's table has gained on the

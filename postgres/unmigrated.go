@@ -346,10 +346,7 @@ func (a *assessment) replicationConsumers(ctx context.Context) error {
 
 // plannerStatistics: pg_statistic and the data of extended statistics are not copied.
 func (a *assessment) plannerStatistics(ctx context.Context) error {
-	oids := make([]uint32, 0, len(a.tables))
-	for _, r := range a.tables {
-		oids = append(oids, r.oid)
-	}
+	oids := relationOIDs(a.tables)
 	var tables, extended int
 	err := a.src.conn.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -383,10 +380,7 @@ func (a *assessment) plannerStatistics(ctx context.Context) error {
 // INHERIT later, comes out in another order. Partitions are created on their own and
 // attached (pg_dump 15), and dropped columns leave no gap in the order: both keep it.
 func (a *assessment) columnOrder(ctx context.Context) error {
-	oids := make([]uint32, 0, len(a.all))
-	for _, r := range a.all {
-		oids = append(oids, r.oid)
-	}
+	oids := relationOIDs(a.all)
 	rows, err := a.src.conn.Query(ctx, `
 		SELECT attrelid, quote_ident(attname), attinhcount > 0 FROM pg_attribute
 		WHERE attrelid = ANY ($1) AND attnum > 0 AND NOT attisdropped ORDER BY attrelid, attnum`, oids)
@@ -492,10 +486,7 @@ const carriedRelations = `
 // tablespaces: pg_dump names each relation's tablespace (SET default_tablespace), but a
 // tablespace belongs to the cluster; the restore stops on one the target lacks.
 func (a *assessment) tablespaces(ctx context.Context) error {
-	oids := make([]uint32, 0, len(a.tables))
-	for _, r := range a.tables {
-		oids = append(oids, r.oid)
-	}
+	oids := relationOIDs(a.tables)
 	rows, err := a.src.conn.Query(ctx, `
 		SELECT t.spcname, pg_tablespace_location(t.oid), array_agg(format('%I.%I', n.nspname, c.relname) ORDER BY 1)
 		FROM (`+carriedRelations+`) x JOIN pg_class c ON c.oid = x.oid
@@ -546,10 +537,7 @@ func (a *assessment) tablespaces(ctx context.Context) error {
 // user mapping name the role in the statement that creates them, and the schema
 // restore stops there.
 func (a *assessment) restoreRoles(ctx context.Context) error {
-	oids := make([]uint32, 0, len(a.tables))
-	for _, r := range a.tables {
-		oids = append(oids, r.oid)
-	}
+	oids := relationOIDs(a.tables)
 	rows, err := a.src.conn.Query(ctx, `
 		SELECT r.rolname, format('policy %I on %I.%I', p.polname, n.nspname, c.relname)
 		FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace,
@@ -776,4 +764,13 @@ func (a *assessment) databaseProperties(ctx context.Context) error {
 		fmt.Sprintf("the source database's own %s differ on the target: they belong to the database, not its schema, so the full load does not carry them", strings.Join(what, ", ")),
 		"on the target, as its owner or a superuser, before the switch:\n"+strings.Join(stmts, "\n"))
 	return nil
+}
+
+// relationOIDs lists the relations' oids, for a query's = ANY ($1).
+func relationOIDs(rels []*relation) []uint32 {
+	oids := make([]uint32, len(rels))
+	for i, r := range rels {
+		oids[i] = r.oid
+	}
+	return oids
 }
