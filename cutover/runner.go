@@ -22,8 +22,8 @@ type Step struct {
 	// Operator marks a step whose time belongs to the operator (their hooks, QA, an
 	// approval): it counts in the downtime, not in the tool's own downtime.
 	Operator bool
-	// Gate marks a step that only checks: when it fails the run ends, and nothing is
-	// undone because nothing was done.
+	// Gate marks a step that only checks: when it fails the run ends as not started; the
+	// undos of the gates begun (their bookkeeping, such as the phase) run.
 	Gate bool
 	// Do acts, and says what it did. With a dry run it prints what it would do instead.
 	Do func(ctx context.Context) (detail string, err error)
@@ -108,6 +108,7 @@ func (r *Runner) index(name string) int {
 
 // Execute runs the steps from the first.
 func (r *Runner) Execute(ctx context.Context) error {
+	r.sayFailpoints()
 	return r.from(ctx, 0)
 }
 
@@ -142,7 +143,11 @@ func (r *Runner) from(ctx context.Context, first int) error {
 				continue
 			}
 			if s.Gate {
-				r.finish(ctx, "not started", err.Error())
+				reason := err.Error()
+				if undoErrs := r.undoSteps(ctx, i); len(undoErrs) > 0 {
+					reason += "; " + errors.Join(undoErrs...).Error()
+				}
+				r.finish(ctx, "not started", reason)
 				return err
 			}
 			if unlock >= 0 && i > unlock || (i == unlock && r.Run.UnlockedAt != nil) {
@@ -174,6 +179,9 @@ func (r *Runner) do(ctx context.Context, i int, s Step) (*StepRecord, error) {
 	r.save(ctx, rec)
 	fmt.Fprintf(r.Out, "[%d/%d] %s ...\n", i+1, len(r.Steps), s.Title)
 	detail, err := s.Do(ctx)
+	if err == nil {
+		err = r.strike(ctx, s.Name, false)
+	}
 	if !r.Run.DryRun {
 		rec.Detail = detail
 	}
@@ -233,6 +241,26 @@ func (r *Runner) finish(ctx context.Context, outcome, reason string) {
 func (r *Runner) Undo(ctx context.Context, last int, reason string) []error {
 	ctx = context.WithoutCancel(ctx)
 	fmt.Fprintf(r.Out, "rolling back: %s\n", reason)
+	errs := r.undoSteps(ctx, last)
+	if r.Run.BlockedAt != nil && r.Run.UnlockedAt == nil {
+		// The downtime ends when the undo has given the source back.
+		t := r.now()
+		r.Run.UnlockedAt = &t
+		r.Run.measure()
+	}
+	outcome := "rolled back"
+	if len(errs) > 0 {
+		outcome = "rollback incomplete"
+		reason += "; " + errors.Join(errs...).Error()
+	}
+	r.finish(ctx, outcome, reason)
+	return errs
+}
+
+// undoSteps runs the undos of the steps up to and including index last, last first,
+// each recorded. Every undo runs even when one fails; the failures are returned.
+func (r *Runner) undoSteps(ctx context.Context, last int) []error {
+	ctx = context.WithoutCancel(ctx)
 	var errs []error
 	if r.BeforeUndo != nil {
 		if err := r.BeforeUndo(ctx); err != nil {
@@ -253,6 +281,9 @@ func (r *Runner) Undo(ctx context.Context, last int, reason string) []error {
 			uctx, cancel = context.WithTimeout(ctx, r.UndoTimeout)
 		}
 		detail, err := s.Undo(uctx)
+		if err == nil {
+			err = r.strike(uctx, s.Name, true)
+		}
 		cancel()
 		rec.Detail = detail
 		if err != nil {
@@ -262,24 +293,13 @@ func (r *Runner) Undo(ctx context.Context, last int, reason string) []error {
 		}
 		r.end(ctx, rec, Undone, "")
 	}
-	if r.Run.BlockedAt != nil && r.Run.UnlockedAt == nil {
-		// The downtime ends when the undo has given the source back.
-		t := r.now()
-		r.Run.UnlockedAt = &t
-		r.Run.measure()
-	}
-	outcome := "rolled back"
-	if len(errs) > 0 {
-		outcome = "rollback incomplete"
-		reason += "; " + errors.Join(errs...).Error()
-	}
-	r.finish(ctx, outcome, reason)
 	return errs
 }
 
 // Recover picks up a run a crash interrupted (its records in r.Run.Steps): before the
 // unlock every step it began is undone; after it, the remaining steps run.
 func (r *Runner) Recover(ctx context.Context) error {
+	r.sayFailpoints()
 	r.Run.measure() // the durations are not in the stored runbook
 	last := -1
 	for _, rec := range r.Run.Steps {

@@ -46,16 +46,51 @@ func TestAFailureBeforeTheUnlockUndoesEveryStepBegun(t *testing.T) {
 	}
 }
 
-func TestAFailedGateUndoesNothing(t *testing.T) {
+// A gate that fails ends the run as not started: nothing was blocked, and only the
+// gates' own undos (their bookkeeping) run.
+func TestAFailedGateUndoesOnlyTheGates(t *testing.T) {
 	var tr trace
-	gate := tr.step("gates", errors.New("latency too high"))
-	gate.Gate = true
-	r := newRunner(gate, tr.step("block", nil), tr.step("unlock", nil))
+	first, second := tr.step("gates", nil), tr.step("prevalidate", errors.New("differences"))
+	first.Gate, second.Gate = true, true
+	r := newRunner(first, second, tr.step("block", nil), tr.step("unlock", nil))
 	if err := r.Execute(context.Background()); err == nil {
 		t.Fatal("no error from a failed gate")
 	}
-	if got := strings.Join(tr, ", "); got != "do gates" || r.Run.Outcome != "not started" {
+	if got := strings.Join(tr, ", "); got != "do gates, do prevalidate, undo prevalidate, undo gates" || r.Run.Outcome != "not started" {
 		t.Errorf("steps %q, outcome %q", got, r.Run.Outcome)
+	}
+}
+
+// CUTOVER_FAILPOINT fails a step once its action ran (the step itself is undone), fails
+// an undo, or holds a step until the downtime budget runs out.
+func TestFailpoints(t *testing.T) {
+	for _, c := range []struct {
+		failpoints, want, outcome string
+	}{
+		{"switch:sync:fail", "do block, do sync, undo sync, undo block", "rolled back"},
+		{"switch:sync:fail,switch:block:undo", "do block, do sync, undo sync, undo block", "rollback incomplete"},
+		{"switch:sync:budget", "do block, do sync, undo sync, undo block", "rolled back"},
+		{"rollback:sync:fail", "do block, do sync, do unlock", "done"}, // another kind's
+		{"switch:unlock:fail", "do block, do sync, do unlock, undo unlock, undo sync, undo block", "rolled back"},
+	} {
+		t.Run(c.failpoints, func(t *testing.T) {
+			t.Setenv(FailpointEnv, c.failpoints)
+			var tr trace
+			r := newRunner(tr.step("block", nil), tr.step("sync", nil), tr.step("unlock", nil))
+			r.Budget = 50 * time.Millisecond
+			var out strings.Builder
+			r.Out = &out
+			err := r.Execute(context.Background())
+			if got := strings.Join(tr, ", "); got != c.want || r.Run.Outcome != c.outcome {
+				t.Errorf("steps %q, outcome %q (%v); want %q, %q", got, r.Run.Outcome, err, c.want, c.outcome)
+			}
+			if strings.HasSuffix(c.failpoints, "budget") && !errors.Is(err, ErrBudget) {
+				t.Errorf("error %v, want the budget's", err)
+			}
+			if !strings.Contains(out.String(), "test failpoints set (CUTOVER_FAILPOINT): "+c.failpoints) {
+				t.Errorf("the run does not say failpoints are set:\n%s", out.String())
+			}
+		})
 	}
 }
 

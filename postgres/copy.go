@@ -31,6 +31,7 @@ type copySpec struct {
 	blocks  int64  // heap blocks when the snapshot was taken
 	pkName  string // the primary key built once the rows are in, or ""
 	pkDDL   string
+	binary  bool // copied in COPY's binary format (binaryColumns)
 }
 
 // copyPlan describes the tables of a load and how each is copied.
@@ -39,11 +40,30 @@ type copyPlan struct {
 	specs  map[*load.Table]*copySpec
 }
 
+// binaryColumns is true for a column whose values can travel in COPY's binary format
+// between two servers of one major version: a built-in base, range or multirange type
+// (or an array of one) with binary input and output, whose binary form holds no oid
+// of the source. User-defined types (enums, composites, domains, extensions' types)
+// carry oids of the source or may lack binary I/O, and reg* types are names in text
+// but oids in binary: they travel as text. The binary form parses faster on the target
+// (about an eighth less CPU on pgbench's rows, and bytea half the bytes) and does not
+// depend on settings that text depends on (lc_monetary for money).
+var binaryColumns = binaryType("ty") + ` AND coalesce(` + binaryType("el") + `, true)`
+
+// binaryType is the condition on the pg_type row alias for binaryColumns. int2vector
+// and oidvector are left out: an empty one is sent in a form their binary input refuses.
+func binaryType(alias string) string {
+	return strings.ReplaceAll(`(t.oid < 16384 AND t.typtype IN ('b', 'r', 'm') AND t.typsend <> 0 AND t.typreceive <> 0
+		AND t.typname NOT LIKE 'reg%' AND t.typname NOT IN ('int2vector', 'oidvector', 'tsquery'))`, "t.", alias+".")
+}
+
 // planCopy reads, inside the snapshot, each table's columns and size, and splits the large
 // ones into ranges of physical blocks (ctid). Block ranges partition any table, with or
 // without a key, and PostgreSQL 14+ reads each range with a TID range scan: sequential
-// I/O and no index needed. Older servers copy each table whole.
-func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, major int) (*copyPlan, error) {
+// I/O and no index needed. Older servers copy each table whole. With sameMajor (the
+// target runs the source's major version), tables whose every column is binaryColumns
+// are copied in the binary format.
+func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, major int, sameMajor bool) (*copyPlan, error) {
 	var oids []uint32
 	byOID := map[uint32]*relation{}
 	for _, r := range rels {
@@ -55,11 +75,14 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 	rows, err := conn.Query(ctx, `
 		SELECT t.oid, coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), ''),
 		       pg_relation_size(t.oid), pg_relation_size(t.oid) / current_setting('block_size')::bigint,
-		       coalesce(min(pk.conname), ''), coalesce(min(pg_get_constraintdef(pk.oid)), '')
+		       coalesce(min(pk.conname), ''), coalesce(min(pg_get_constraintdef(pk.oid)), ''),
+		       $2 AND count(a.attnum) > 0 AND bool_and(`+binaryColumns+`)
 		FROM unnest($1::oid[]) AS t(oid)
 		LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+		LEFT JOIN pg_type ty ON ty.oid = a.atttypid
+		LEFT JOIN pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'
 		LEFT JOIN pg_constraint pk ON pk.conrelid = t.oid AND pk.contype = 'p'
-		GROUP BY t.oid`, oids)
+		GROUP BY t.oid`, oids, sameMajor)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +93,8 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		var cols string
 		var size, blocks int64
 		var pkName, pkDef string
-		if err := rows.Scan(&oid, &cols, &size, &blocks, &pkName, &pkDef); err != nil {
+		var binary bool
+		if err := rows.Scan(&oid, &cols, &size, &blocks, &pkName, &pkDef, &binary); err != nil {
 			return nil, err
 		}
 		r := byOID[oid]
@@ -80,7 +104,7 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		}
 		t := &load.Table{Schema: r.schema, Name: r.name, EstimatedBytes: size, Chunks: chunks}
 		cp.tables = append(cp.tables, t)
-		spec := &copySpec{qname: r.qname, columns: cols, blocks: blocks, pkName: pkName}
+		spec := &copySpec{qname: r.qname, columns: cols, blocks: blocks, pkName: pkName, binary: binary}
 		if pkName != "" {
 			spec.pkDDL = fmt.Sprintf("ALTER TABLE ONLY %s ADD CONSTRAINT %s %s", r.qname, pgx.Identifier{pkName}.Sanitize(), pkDef)
 		}
@@ -98,11 +122,24 @@ func (s *copySpec) columnList() string {
 	return " (" + s.columns + ")"
 }
 
+// format is the COPY option of the table's format.
+func (s *copySpec) format() string {
+	if s.binary {
+		return " (FORMAT binary)"
+	}
+	return ""
+}
+
+// copyInSQL writes the table's rows in the format copyOutSQL reads them.
+func (s *copySpec) copyInSQL() string {
+	return fmt.Sprintf("COPY %s%s FROM STDIN%s", s.qname, s.columnList(), s.format())
+}
+
 // copyOutSQL reads chunk i of n by block range; the first and last ranges are open so
 // that every row visible in the snapshot falls in exactly one chunk.
 func (s *copySpec) copyOutSQL(i, n int) string {
 	if n <= 1 {
-		return fmt.Sprintf("COPY %s%s TO STDOUT", s.qname, s.columnList())
+		return fmt.Sprintf("COPY %s%s TO STDOUT%s", s.qname, s.columnList(), s.format())
 	}
 	where := []string{"true"}
 	if i > 0 {
@@ -111,7 +148,7 @@ func (s *copySpec) copyOutSQL(i, n int) string {
 	if i < n-1 {
 		where = append(where, fmt.Sprintf("ctid < '(%d,0)'::tid", s.blocks*int64(i+1)/int64(n)))
 	}
-	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", s.columns, s.qname, strings.Join(where, " AND "))
+	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT%s", s.columns, s.qname, strings.Join(where, " AND "), s.format())
 }
 
 // copyWorker streams COPY from a source transaction bound to the snapshot into the target.
@@ -233,22 +270,46 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 
 // countingWriter counts the rows and bytes passing to the pipe and reports them. It sits
 // below the buffer, so it runs once per block, not once per row; in COPY's text format
-// every row ends with the only unescaped newline it holds. Only the COPY TO goroutine
-// writes; n is read after that goroutine has reported back on its channel.
+// every row ends with the only unescaped newline it holds, binary rows are counted
+// above the buffer (messages). Only the COPY TO goroutine writes; n is read after that
+// goroutine has reported back on its channel.
 type countingWriter struct {
-	w     io.Writer
-	n     int64
-	moved func(rows, bytes int64)
+	w        io.Writer
+	n        int64
+	moved    func(rows, bytes int64)
+	messages *rowMessages // the binary format's rows, or nil
+	reported int64        // of messages.rows
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	c.moved(int64(bytes.Count(p[:n], newline)), int64(n))
+	rows := int64(0)
+	if c.messages != nil {
+		rows, c.reported = c.messages.rows-c.reported, c.messages.rows
+	} else {
+		rows = int64(bytes.Count(p[:n], newline))
+	}
+	c.moved(rows, int64(n))
 	return n, err
 }
 
 var newline = []byte{'\n'}
+
+// rowMessages counts the rows of a binary COPY as they come: the server sends each
+// row as one CopyData message (the file's header rides with the first row; its
+// trailer, the int16 -1, is a message of its own).
+type rowMessages struct {
+	w    io.Writer
+	rows int64
+}
+
+func (r *rowMessages) Write(p []byte) (int, error) {
+	if len(p) != 2 || p[0] != 0xff || p[1] != 0xff {
+		r.rows++
+	}
+	return r.w.Write(p)
+}
 
 func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int, moved func(rows, bytes int64)) (int64, int64, error) {
 	spec := w.plan.specs[t]
@@ -257,16 +318,21 @@ func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int, moved f
 	// row would be a goroutine handoff and its own tiny CopyData message to the target.
 	counter := &countingWriter{w: pw, moved: moved}
 	buf := bufio.NewWriterSize(counter, copyBuffer)
+	var out io.Writer = buf
+	if spec.binary {
+		counter.messages = &rowMessages{w: buf}
+		out = counter.messages
+	}
 	outErr := make(chan error, 1)
 	go func() {
-		_, err := w.src.PgConn().CopyTo(ctx, buf, spec.copyOutSQL(chunk, t.Chunks))
+		_, err := w.src.PgConn().CopyTo(ctx, out, spec.copyOutSQL(chunk, t.Chunks))
 		if err == nil {
 			err = buf.Flush()
 		}
 		pw.CloseWithError(err)
 		outErr <- err
 	}()
-	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s%s FROM STDIN", spec.qname, spec.columnList()))
+	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, spec.copyInSQL())
 	pr.CloseWithError(io.ErrClosedPipe) // unblocks the reader side if the target stopped early
 	srcErr := <-outErr
 	switch {

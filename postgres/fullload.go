@@ -391,7 +391,11 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	if _, err := src.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snap.Name+"'"); err != nil {
 		return err
 	}
-	cp, err := planCopy(ctx, src, tables, p.FullLoad.Parallel, major)
+	var tgtMajor int
+	if err := tgt.QueryRow(ctx, "SELECT current_setting('server_version_num')::int / 10000").Scan(&tgtMajor); err != nil {
+		return err
+	}
+	cp, err := planCopy(ctx, src, tables, p.FullLoad.Parallel, major, major == tgtMajor)
 	if _, rbErr := src.Exec(ctx, "ROLLBACK"); err == nil {
 		err = rbErr
 	}

@@ -113,7 +113,7 @@ func run(scale, jobs, runs int, bin string) error {
 		if err := src.Exec(ctx, "bench", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); err != nil {
 			return err
 		}
-		if err := sameCounts(ctx, src, tgt, db); err != nil {
+		if err := checkAndDrop(ctx, src, tgt, db); err != nil {
 			return err
 		}
 
@@ -126,7 +126,7 @@ func run(scale, jobs, runs int, bin string) error {
 		}
 		oneshotTimes = append(oneshotTimes, t)
 		oneshotRSS = max(oneshotRSS, rss)
-		if err := sameCounts(ctx, src, tgt, db); err != nil {
+		if err := checkAndDrop(ctx, src, tgt, db); err != nil {
 			return err
 		}
 
@@ -144,7 +144,7 @@ func run(scale, jobs, runs int, bin string) error {
 			return fmt.Errorf("pg_restore: %v\n%s", err, out)
 		}
 		dumpTimes = append(dumpTimes, time.Since(start))
-		if err := sameCounts(ctx, src, tgt, db); err != nil {
+		if err := checkAndDrop(ctx, src, tgt, db); err != nil {
 			return err
 		}
 		os.RemoveAll(dumpDir)
@@ -165,7 +165,7 @@ func run(scale, jobs, runs int, bin string) error {
 			fmt.Printf("pgcopydb started %s\n%s\n", start.Format("15:04:05.000"), out)
 		}
 		pgcopydbTimes = append(pgcopydbTimes, time.Since(start))
-		if err := sameCounts(ctx, src, tgt, db); err != nil {
+		if err := checkAndDrop(ctx, src, tgt, db); err != nil {
 			return err
 		}
 		os.RemoveAll(workDir)
@@ -189,11 +189,8 @@ func run(scale, jobs, runs int, bin string) error {
 		if err := tgt.Exec(ctx, db, "DROP SUBSCRIPTION bench_sub"); err != nil {
 			return err
 		}
-		if err := sameCounts(ctx, src, tgt, db); err != nil {
+		if err := checkAndDrop(ctx, src, tgt, db); err != nil {
 			return err
-		}
-		for _, d := range []string{"by_cutover", "by_oneshot", "by_dump", "by_pgcopydb", "by_subscription"} {
-			_ = tgt.Exec(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s_%d", d, i))
 		}
 		fmt.Printf("run %d: cutover %v, one-shot copy %v, pg_dump+pg_restore %v, pgcopydb %v, native initial sync %v\n", i+1,
 			cutoverTimes[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond),
@@ -271,7 +268,27 @@ func waitSynced(ctx context.Context, tgt *pgtest.Server, db string) error {
 	}
 }
 
-// sameCounts checks that a copy is complete before its time counts.
+// checkAndDrop checks that a copy is complete before its time counts, then clears the
+// way for the next tool: the copy's database is dropped (with it the autovacuum of the
+// rows just loaded, which would otherwise run during the next tool's copy) and both
+// servers checkpoint, so that each tool starts on servers with no dirty buffer left by
+// the one before.
+func checkAndDrop(ctx context.Context, src, tgt *pgtest.Server, db string) error {
+	if err := sameCounts(ctx, src, tgt, db); err != nil {
+		return err
+	}
+	if err := tgt.Exec(ctx, "postgres", "DROP DATABASE "+db+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	for _, s := range []*pgtest.Server{src, tgt} {
+		if err := s.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameCounts checks that a copy is complete.
 func sameCounts(ctx context.Context, src, tgt *pgtest.Server, db string) error {
 	sc, err := src.Connect(ctx, "bench")
 	if err != nil {
