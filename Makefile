@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X github.com/cutover-dev/cutover/internal/cli.version=$(VERSION) -X github.com/cutover-dev/cutover/internal/cli.commit=$(COMMIT)
 
-.PHONY: build demo test deps vet lint clean
+.PHONY: build demo test test-faults deps vet lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cutover ./cmd/cutover
@@ -15,6 +15,12 @@ demo: deps build
 test:
 	@scripts/ensure-deps.sh test
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The fault matrix of the switch and the rollback (every step failed, killed and held
+# past the budget, under a writer): a few minutes, so apart from make test; CI runs both.
+test-faults:
+	@scripts/ensure-deps.sh test
+	CUTOVER_FAULTS=1 $(GO) test -race -count=1 -timeout 30m -run 'TestFaultMatrix' ./cmd/cutover/
 
 deps:
 	@scripts/ensure-deps.sh

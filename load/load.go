@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover-dev/cutover/internal/failpoint"
 )
 
 // Table is one table to copy, split into Chunks parts a worker copies independently.
@@ -127,6 +129,7 @@ func Run(ctx context.Context, tables []*Table, n int, newWorker func(ctx context
 					fail(j.t, err)
 					return
 				}
+				failpoint.KillAt("start:copied:" + j.t.String())
 				if err := p.chunkDone(ctx, rec, w, j.t, rows, bytes, live, reported); err != nil {
 					fail(j.t, err)
 					return
@@ -237,5 +240,6 @@ func (p *progress) chunkDone(ctx context.Context, rec Recorder, w Worker, t *Tab
 	if err := w.Finish(ctx, t); err != nil {
 		return err
 	}
+	failpoint.KillAt("start:finished:" + t.String())
 	return rec.Loaded(ctx, t, r, b, took)
 }

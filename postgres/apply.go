@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pglogrepl"
@@ -316,7 +317,10 @@ func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
 // flushIfFull sends the batch once it holds enough statements or values.
 func (a *applier) flushIfFull(ctx context.Context) error {
 	if len(a.queued) >= batchSize || a.batchBytes >= batchBytes {
-		return a.flush(ctx)
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+		failpoint.KillAt("start:apply:inside") // a target transaction open, part of it sent
 	}
 	return nil
 }
@@ -541,6 +545,7 @@ func (a *applier) commit(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
+	failpoint.KillAt("start:apply:committed") // before the source's slot hears of it
 	a.inTxn = false
 	a.committed = a.position
 	a.points.expire(ctx)

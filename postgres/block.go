@@ -400,6 +400,26 @@ func (s *switcher) unlockTarget(ctx context.Context) (string, error) {
 	return strings.Join(details, "; "), nil
 }
 
+// relockTarget undoes an unlock of the target that failed, or was interrupted, before
+// it was recorded done: the target is closed again (its login roles blocked, recorded
+// so that the next switch's unlock gives them back) and its jobs suspended, before the
+// undos that follow open the source again. Without it both sides would take writes.
+func (s *switcher) relockTarget(ctx context.Context) (string, error) {
+	d1, err := s.block(ctx, s.target())
+	if err != nil {
+		return "", err
+	}
+	d2, err := s.suspendJobs(ctx, s.target())
+	if err != nil {
+		return "", err
+	}
+	// The phase the unlock set goes back to the switch's, which the gates' undo ends.
+	if _, err := s.phaseBack(ctx, PhaseSwitched, PhaseSwitching); err != nil {
+		return "", err
+	}
+	return d1 + "; " + d2, nil
+}
+
 // cron opens sd's pg_cron: the database its jobs live in (cron.database_name), which
 // may be another database of the same server. ok is false without pg_cron.
 func (s *switcher) cron(ctx context.Context, sd side) (conn *pgx.Conn, done func(), ok bool, err error) {

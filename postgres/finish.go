@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )
@@ -60,6 +61,7 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
+		failpoint.KillAt("finish:phase")
 		if err := waitSlotFree(ctx, src, "source", st.Slot, out); err != nil {
 			return err
 		}
@@ -78,15 +80,18 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		if dropped {
 			fmt.Fprintf(out, "stopped reverse replication: dropped the slot %s and its publications on the target\n", rev)
 		}
+		failpoint.KillAt("finish:reverse")
 		if _, err := src.Exec(ctx, dropSlotSQL, st.Slot); err != nil {
 			return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
 		}
 		fmt.Fprintf(out, "dropped the replication slot %s on the source\n", st.Slot)
+		failpoint.KillAt("finish:slot")
 		if err := dropPublications(ctx, src, st.Slot); err != nil {
 			return err
 		}
 		all, insertsOnly := publications(st.Slot)
 		fmt.Fprintf(out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
+		failpoint.KillAt("finish:publications")
 		if captured, err := ddlCaptured(ctx, src, st.Slot); err != nil {
 			return fmt.Errorf("source: %w", err)
 		} else if captured {
@@ -107,17 +112,20 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		fmt.Fprintf(out, "kept the control schema %s on the target (phase finished)\n", p.ControlSchema)
 		return nil
 	}
-	if _, err := tgt.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
-		return fmt.Errorf("drop the control schema %s on the target: %w", p.ControlSchema, err)
-	}
-	fmt.Fprintf(out, "dropped the control schema %s on the target\n", p.ControlSchema)
-	// A switch kept reverse replication's position in a control schema on the source.
+	// A switch kept reverse replication's position in a control schema on the source:
+	// dropped first, while the target's still records the migration, so that a finish
+	// that stops in between is run again.
 	if _, ok, err := ReadControl(ctx, src, p.ControlSchema); err == nil && ok {
 		if _, err := src.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
 			return fmt.Errorf("drop the control schema %s on the source: %w", p.ControlSchema, err)
 		}
 		fmt.Fprintf(out, "dropped the control schema %s on the source (reverse replication's position)\n", p.ControlSchema)
+		failpoint.KillAt("finish:source-control")
 	}
+	if _, err := tgt.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop the control schema %s on the target: %w", p.ControlSchema, err)
+	}
+	fmt.Fprintf(out, "dropped the control schema %s on the target\n", p.ControlSchema)
 	return nil
 }
 

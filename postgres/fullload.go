@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
@@ -133,6 +134,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	if err != nil {
 		return err
 	}
+	failpoint.KillAt("start:snapshot")
 	defer snap.Close(context.WithoutCancel(ctx))
 	var pool *workerPool
 	if st.Phase == PhaseSchema || st.Phase == PhaseLoading {
@@ -164,6 +166,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 			if err := dump.RestorePreData(ctx, p.Target); err != nil {
 				return err
 			}
+			failpoint.KillAt("start:pre-data")
 		case resumed && present == len(tables):
 			// The pre-data is one transaction: the run that stopped committed it.
 			disp.Step("the schema (pre-data) is on the target already")
@@ -197,12 +200,14 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, built); err != nil {
 			return err
 		}
+		failpoint.KillAt("start:post-data")
 		disp.Step("giving the objects their owners and grants from the source")
 		res, err := dump.restoreAccess(ctx, tgt)
 		if err != nil {
 			return err
 		}
 		disp.Step(fmt.Sprintf("owners and grants: %d statements applied", res.applied))
+		failpoint.KillAt("start:grants")
 		for _, l := range res.skippedLines() {
 			disp.Step("owners and grants: not applied, " + l + ": those objects keep the migration role as owner or lack the grant;" +
 				" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")

@@ -22,7 +22,7 @@ func Rollback(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchRes
 func (s *switcher) rollbackSteps() []cutover.Step {
 	return []cutover.Step{
 		{Name: "gates", Title: "check the gates: switched, reverse replication in place", Gate: true, Do: s.rollbackGates,
-			Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseSwitched) }},
+			Undo: func(ctx context.Context) (string, error) { return s.phaseBack(ctx, PhaseRollingBack, PhaseSwitched) }},
 		{Name: "notify", Title: "notify: hooks and webhooks",
 			Do:   func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
 			Undo: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "rolled back")) }},
@@ -40,7 +40,7 @@ func (s *switcher) rollbackSteps() []cutover.Step {
 		{Name: "sequences", Title: "set every sequence on the source from the target", Do: s.syncSequences(s.tgt, s.src, "target", "source")},
 		{Name: "switch", Title: "switch the applications back to the source (switch_back hooks)", Operator: true,
 			Do: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back"), Undo: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch")},
-		{Name: "unlock", Title: "unlock the source: its users log in again, its jobs resume", Do: s.unlockSource},
+		{Name: "unlock", Title: "unlock the source: its users log in again, its jobs resume", Do: s.unlockSource, Undo: s.relockSource},
 		{Name: "cleanup", Title: "drop reverse replication's slot and publications on the target; forward replication resumes", Do: s.cleanupReverse},
 		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
 	}
@@ -131,6 +131,30 @@ func (s *switcher) unlockSource(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return d1 + "; " + d2, nil
+}
+
+// relockSource undoes an unlock of the source that failed, or was interrupted, before
+// it was recorded done: the source is closed again and its jobs go back to the target,
+// before the undos that follow open the target again. Without it both sides would take
+// writes, and the jobs would run on both.
+func (s *switcher) relockSource(ctx context.Context) (string, error) {
+	d1, err := s.block(ctx, s.source())
+	if err != nil {
+		return "", err
+	}
+	d2, err := s.suspendJobs(ctx, s.source())
+	if err != nil {
+		return "", err
+	}
+	d3, err := s.moveJobs(ctx, s.source(), s.target())
+	if err != nil {
+		return "", err
+	}
+	// The phase the unlock set goes back to the rollback's, which the gates' undo ends.
+	if _, err := s.phaseBack(ctx, PhaseRolledBack, PhaseRollingBack); err != nil {
+		return "", err
+	}
+	return d1 + "; " + d2 + "; " + d3, nil
 }
 
 // cleanupReverse drops reverse replication and lets forward replication resume: it

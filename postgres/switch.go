@@ -200,6 +200,23 @@ func (s *switcher) setPhase(ctx context.Context, phase string) error {
 	return s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET phase = $1, updated_at = now()", phase)
 }
 
+// phaseBack is the undo of the gates: the phase they set (running) goes back to
+// before. Only that phase: gates that refused set none, and the phase they found
+// (switched, for a switch the gates refused) stays.
+func (s *switcher) phaseBack(ctx context.Context, running, before string) (string, error) {
+	if s.dry {
+		return "", nil
+	}
+	tag, err := s.tgt.Exec(ctx, "UPDATE "+s.ctl.table("state")+" SET phase = $1, updated_at = now() WHERE phase = $2", before, running)
+	if err != nil {
+		return "", fmt.Errorf("target: set the phase back to %s: %w", before, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return "", nil
+	}
+	return "phase " + before + " again", nil
+}
+
 // waitApplied writes a marker into from's WAL and waits until the applier that
 // replicates from it has committed past it: controlConn's state (the target's for
 // forward replication, the source's for reverse) says so.
@@ -310,4 +327,36 @@ func (s *switcher) writeRunbook() (md, js string, err error) {
 		return "", "", fmt.Errorf("write the runbook: %w", err)
 	}
 	return base + ".md", base + ".json", nil
+}
+
+// ChecklistStep is a step of the switch's or the rollback's checklist, as the fault
+// matrix tests read it.
+type ChecklistStep struct {
+	Name string
+	// Window: the step runs inside the write downtime (from the block to the unlock),
+	// where the budget counts.
+	Window bool
+	Gate   bool
+	Undo   bool // the step has an undo
+}
+
+// Checklist lists the steps of kind (switch or rollback) in order.
+func Checklist(kind string) []ChecklistStep {
+	s := &switcher{p: &plan.Plan{}}
+	steps := s.switchSteps()
+	if kind == "rollback" {
+		steps = s.rollbackSteps()
+	}
+	var out []ChecklistStep
+	in := false
+	for _, st := range steps {
+		if st.Name == "block" {
+			in = true
+		}
+		out = append(out, ChecklistStep{Name: st.Name, Window: in, Gate: st.Gate, Undo: st.Undo != nil})
+		if st.Name == "unlock" {
+			in = false
+		}
+	}
+	return out
 }

@@ -121,7 +121,7 @@ func (s *switcher) result(err error) (*SwitchResult, error) {
 func (s *switcher) switchSteps() []cutover.Step {
 	return []cutover.Step{
 		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
-			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return "", s.setPhase(ctx, PhaseCDC) }},
+			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return s.phaseBack(ctx, PhaseSwitching, PhaseCDC) }},
 		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
 		{Name: "publications", Title: "create reverse replication's publications on the target, before the block (their table locks may wait for autovacuum)",
 			Do: s.reversePublications, Undo: s.dropReversePublications},
@@ -141,7 +141,7 @@ func (s *switcher) switchSteps() []cutover.Step {
 		{Name: "switch", Title: "switch the applications to the target (switch hooks)", Operator: true, Do: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch"),
 			Undo: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back")},
 		{Name: "qa", Title: "QA on the target: SQL assertions, commands, approval", Operator: true, Do: s.qa},
-		{Name: "unlock", Title: "unlock: the users log in to the target, jobs resume there", Do: s.unlockTarget},
+		{Name: "unlock", Title: "unlock: the users log in to the target, jobs resume there", Do: s.unlockTarget, Undo: s.relockTarget},
 		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
 	}
 }

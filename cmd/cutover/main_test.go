@@ -339,12 +339,21 @@ type live struct {
 
 func startLive(t *testing.T, dir string, terminal bool, args ...string) *live {
 	t.Helper()
+	return startLiveEnv(t, dir, terminal, nil, args...)
+}
+
+// startLiveEnv is startLive with env added to the environment.
+func startLiveEnv(t *testing.T, dir string, terminal bool, env []string, args ...string) *live {
+	t.Helper()
 	bin := binary
 	if len(args) > 0 && args[0] == "plain" {
 		bin, args = plainBinary, args[1:]
 	}
 	l := &live{cmd: exec.Command(bin, args...), more: make(chan struct{}, 1), done: make(chan struct{})}
 	l.cmd.Dir = dir
+	if env != nil {
+		l.cmd.Env = append(os.Environ(), env...)
+	}
 	var out io.ReadCloser
 	var err error
 	if terminal {
