@@ -346,12 +346,21 @@ func (a *assessment) blockable(ctx context.Context) error {
 	for _, f := range found {
 		a.add(check.Warning, "block", f.object, f.problem+" (the switch's gates refuse until then)", f.fix)
 	}
-	// A rollback blocks the target's users the same way.
+	// The load closes the target to the applications, and a rollback blocks its users,
+	// the same way.
 	if found, err = blockFindings(ctx, side{name: "target", conn: a.tgt.conn}, nil, a.plan.Cutover); err != nil {
 		return err
 	}
 	for _, f := range found {
-		a.add(check.Warning, "block", f.object, f.problem+" (a rollback's gates refuse until then)", f.fix)
+		a.add(check.Warning, "block", f.object, f.problem+" (the target cannot be closed to the applications during replication, and a rollback's gates refuse until then)", f.fix)
+	}
+	if a.plan.CDC.Enabled {
+		how := "the roles that may write to the migrated tables there lose their login (recorded; the switch's unlock gives it back)"
+		if a.plan.Cutover.Block == plan.BlockReadOnly {
+			how = "its database is read-only for new sessions and the other roles' sessions end"
+		}
+		a.add(check.Info, "sides", "the source is live",
+			"the source takes the applications' writes until the switch; from the load on the target is closed to them: "+how, "")
 	}
 	return nil
 }

@@ -219,6 +219,11 @@ func (s *switcher) block(ctx context.Context, sd side) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.blockRoles(ctx, sd, roles)
+}
+
+// blockRoles takes the login of roles on sd (recorded first) and ends their sessions.
+func (s *switcher) blockRoles(ctx context.Context, sd side, roles []string) (string, error) {
 	if err := s.record(ctx, "INSERT INTO "+s.ctl.table("blocked_roles")+" (run_id, side, role) SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING",
 		s.run.ID, sd.name, roles); err != nil {
 		return "", err

@@ -9,6 +9,7 @@ import (
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // PhaseFinishing asks a running cutover start to stop for good: cutover finish sets it,
@@ -104,6 +105,11 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
 		return err
 	}
+	live, other := "source", "target"
+	if st.Phase == PhaseSwitched {
+		live, other = "target", "source"
+	}
+	fmt.Fprintf(out, "the %s is live and stays writable; what cutover closed on the %s stays closed (the lines above, if any, say how to open it)\n", live, other)
 	if keepControl {
 		st.Phase = PhaseFinished
 		if err := ctl.SetState(ctx, st); err != nil {
@@ -153,7 +159,7 @@ func sayLeftBlocked(ctx context.Context, tgt *pgx.Conn, ctl *Control, out io.Wri
 		left, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (string, error) {
 			var side, what string
 			err := row.Scan(&side, &what)
-			return "left blocked on the " + side + " (by a switch or rollback): " + what, err
+			return "left blocked on the " + side + " (closed by cutover: the load, a switch or a rollback): " + what, err
 		})
 		for _, l := range left {
 			fmt.Fprintln(out, l)
@@ -168,6 +174,28 @@ func sayLeftBlocked(ctx context.Context, tgt *pgx.Conn, ctl *Control, out io.Wri
 
 // waitSlotFree waits until no walsender streams from the slot: a running cutover start
 // sees the new phase or direction and stops.
+// dropSlotWhenFree waits until nothing streams from slot on conn's server and drops
+// it. A cutover start that read its direction just before it changed may attach to the
+// slot again between the wait and the drop: then it waits again.
+func dropSlotWhenFree(ctx context.Context, conn *pgx.Conn, side, slot string, out io.Writer) error {
+	for {
+		if err := waitSlotFree(ctx, conn, side, slot, out); err != nil {
+			return err
+		}
+		var left bool
+		if err := conn.QueryRow(ctx, `WITH d AS (SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NULL)
+			SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL) FROM (SELECT count(*) FROM d) x`, slot).Scan(&left); err != nil {
+			if pgErr, ok := err.(*pgconn.PgError); ok && pgErr.Code == "55006" { // object in use: attached meanwhile
+				continue
+			}
+			return fmt.Errorf("%s: drop the replication slot %s: %w", side, slot, err)
+		}
+		if !left {
+			return nil
+		}
+	}
+}
+
 func waitSlotFree(ctx context.Context, src *pgx.Conn, side, slot string, out io.Writer) error {
 	deadline := time.Now().Add(FinishTimeout)
 	said := false

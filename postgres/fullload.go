@@ -167,6 +167,14 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 				return err
 			}
 			failpoint.KillAt("start:pre-data")
+			if !copyOnly {
+				// Tables made with default privileges are writable already.
+				detail, stuck, err := closeTarget(ctx, p, tgt, ctl, tables)
+				if err != nil {
+					return err
+				}
+				sayClosed(detail, stuck, disp.Step)
+			}
 		case resumed && present == len(tables):
 			// The pre-data is one transaction: the run that stopped committed it.
 			disp.Step("the schema (pre-data) is on the target already")
@@ -208,6 +216,14 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		}
 		disp.Step(fmt.Sprintf("owners and grants: %d statements applied", res.applied))
 		failpoint.KillAt("start:grants")
+		if !copyOnly {
+			// The grants just given may open the tables to more roles.
+			detail, stuck, err := closeTarget(ctx, p, tgt, ctl, tables)
+			if err != nil {
+				return err
+			}
+			sayClosed(detail, stuck, disp.Step)
+		}
 		for _, l := range res.skippedLines() {
 			disp.Step("owners and grants: not applied, " + l + ": those objects keep the migration role as owner or lack the grant;" +
 				" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")

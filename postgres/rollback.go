@@ -61,6 +61,15 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source: "+
 			"stay on the target (cutover finish), or bring those writes to the source by hand before going back", reverseSlot(s.st.Slot)))
 	}
+	// The source was closed by the switch: a role that can write there now would make
+	// two live sides.
+	if s.st.Phase == PhaseSwitched {
+		open, err := s.openSide(ctx, s.source())
+		if err != nil {
+			return "", err
+		}
+		problems = append(problems, open...)
+	}
 	// The rollback blocks the target's users as the switch blocked the source's.
 	found, err := blockFindings(ctx, s.target(), nil, s.p.Cutover)
 	if err != nil {

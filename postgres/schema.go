@@ -63,7 +63,10 @@ func libpqArgs(ep plan.Endpoint) (conn string, env []string) {
 	if pw != "" {
 		env = append(env, "PGPASSWORD="+pw)
 	}
-	return conn, append(env, "PGAPPNAME="+ApplicationName)
+	// A target closed by cutover.block: read_only takes the tools' writes, as it takes
+	// cutover's own (Config).
+	opts := strings.TrimSpace(os.Getenv("PGOPTIONS") + " -c default_transaction_read_only=off")
+	return conn, append(env, "PGAPPNAME="+ApplicationName, "PGOPTIONS="+opts)
 }
 
 // toolDir finds pg_dump and pg_restore no older than the source server.

@@ -27,6 +27,18 @@ type Status struct {
 	// Replication is the direction cutover start replicates in: forward, stopped, reverse.
 	Replication string         `json:"replication,omitempty"`
 	Cutover     *CutoverStatus `json:"cutover,omitempty"`
+	// Sides says which side takes the applications' writes and whether the other is
+	// closed to them; nil for a one-shot copy, or when the source could not be read.
+	Sides *SidesStatus `json:"sides,omitempty"`
+}
+
+// SidesStatus is the one writable side: Live takes the applications' writes (source or
+// target); Other should not. Open says how Other is open to them (empty: closed).
+type SidesStatus struct {
+	Live   string   `json:"live"`
+	Other  string   `json:"other"`
+	Closed bool     `json:"other_closed"`
+	Open   []string `json:"other_open,omitempty"`
 }
 
 // CutoverStatus is where switches and rollbacks left the migration.
@@ -148,6 +160,11 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 			return st, true, fmt.Errorf("target: read %s: %w", ctl.table("apply_exceptions"), err)
 		}
 	}
+	if src != nil && s.Mode != ModeCopy {
+		if st.Sides, err = readSides(ctx, p, src, tgt, s.Phase); err != nil {
+			return st, true, err
+		}
+	}
 	if src != nil && s.Slot != "" {
 		ss := &SlotStatus{}
 		err := src.QueryRow(ctx, `SELECT true, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint
@@ -169,6 +186,7 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 	t := time.NewTicker(reportEvery)
 	defer t.Stop()
 	reported := time.Now()
+	var sidesRead time.Time
 	var tgt, src *pgx.Conn
 	defer func() { closeAll(ctx, []*pgx.Conn{tgt, src}) }()
 	state := pgx.Identifier{p.ControlSchema, "state"}.Sanitize()
@@ -210,6 +228,13 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 			if err == nil && phase == PhaseFinishing {
 				finish()
 			}
+			// Which side is live and whether the other is closed, now and then.
+			if err == nil && m != nil && src != nil && !src.IsClosed() && time.Since(sidesRead) >= sidesEvery {
+				if sd, err := readSides(ctx, p, src, tgt, phase); err == nil {
+					m.Sides(sd.Live, sd.Other, sd.Closed)
+				}
+				sidesRead = time.Now()
+			}
 			// A validation may run in another process (cutover validate): its outcome
 			// reaches /metrics through table_stats.
 			if m != nil {
@@ -236,4 +261,5 @@ const LatencyHistory = time.Hour
 const (
 	reportEvery    = 2 * time.Second
 	reportInterval = 10 * time.Second
+	sidesEvery     = 10 * time.Second // readSides lists the tables: not at every tick
 )

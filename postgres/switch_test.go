@@ -407,7 +407,8 @@ func TestSwitchReadOnlyWebhooksAndObjects(t *testing.T) {
 	defer hook.Close()
 	m := newMigration(t, fmt.Sprintf(`cutover: {block: read_only, sequence_headroom: 1000, webhooks: [%q],
 		hooks: {suspend_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/suspended"], resume_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/resumed"]}}`, hook.URL))
-	m.tgt.Exec(t, "ALTER TABLE history DISABLE TRIGGER audit")
+	// The target is read-only since the load: a DBA's change there says READ WRITE.
+	m.tgt.Exec(t, "BEGIN READ WRITE; ALTER TABLE history DISABLE TRIGGER audit; COMMIT")
 	session, err := pgx.Connect(context.Background(), m.src.URLAs(m.app, m.pw)) // ended by the block
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -228,6 +229,12 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	}
 	problems = append(problems, s.reverseGates(ctx)...)
 	problems = append(problems, s.blockGates(ctx)...)
+	// The target is closed to the applications until the unlock (the load closed it).
+	open, err := s.openSide(ctx, s.target())
+	if err != nil {
+		return "", err
+	}
+	problems = append(problems, open...)
 	missing, _, err := s.compareObjects(ctx)
 	if err != nil {
 		return "", err
@@ -443,10 +450,9 @@ func (s *switcher) dropReverse(ctx context.Context) (string, error) {
 	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
 		return "", err
 	}
-	if err := s.waitSlotIdle(ctx, "target", s.tgt, slot); err != nil {
-		return "", err
-	}
-	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
+	if s.dry {
+		fmt.Fprintf(s.out, "      target: wait until no walsender streams from slot %s, then drop it\n", slot)
+	} else if err := dropSlotWhenFree(ctx, s.tgt, "target", slot, io.Discard); err != nil {
 		return "", err
 	}
 	if !s.dry {

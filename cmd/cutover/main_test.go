@@ -677,8 +677,19 @@ func TestMillionRowTransactionAndMetrics(t *testing.T) {
 		return string(b)
 	}
 	metrics := get("/metrics")
+	// Which side is live is read a tick after the change stream starts: wait for it.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for ; !strings.Contains(metrics, "cutover_side_live"); metrics = get("/metrics") {
+		select {
+		case <-l.done:
+			t.Fatalf("cutover ended before /metrics said which side is live:\n%s", l.output())
+		case <-tick.C:
+		}
+	}
 	for _, want := range []string{`cutover_applied_changes_total{op="insert",table="public.big"} 1e+06`, "cutover_cdc_latency_source_seconds ",
-		"cutover_cdc_latency_target_seconds ", "cutover_slot_retained_wal_bytes ", "cutover_apply_exceptions_total 0"} {
+		"cutover_cdc_latency_target_seconds ", "cutover_slot_retained_wal_bytes ", "cutover_apply_exceptions_total 0",
+		`cutover_side_live{side="source"} 1`, `cutover_side_live{side="target"} 0`, `cutover_side_closed{side="target"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
@@ -692,11 +703,16 @@ func TestMillionRowTransactionAndMetrics(t *testing.T) {
 			Table   string `json:"table"`
 			Inserts int64  `json:"inserts"`
 		} `json:"tables"`
+		Sides struct {
+			Live, Other string
+			Closed      bool `json:"other_closed"`
+		} `json:"sides"`
 	}
 	if err := json.Unmarshal([]byte(get("/api/status")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Phase != "cdc" || st.CDC.Applied == "" || len(st.Tables) != 1 || st.Tables[0].Inserts != 1000000 {
+	if st.Phase != "cdc" || st.CDC.Applied == "" || len(st.Tables) != 1 || st.Tables[0].Inserts != 1000000 ||
+		st.Sides.Live != "source" || st.Sides.Other != "target" || !st.Sides.Closed {
 		t.Errorf("/api/status: %+v", st)
 	}
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -81,8 +81,12 @@ func TestSwitchCommand(t *testing.T) {
 	if !canLogin(src) || cronActive(src) != 1 || pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.runs") != 0 {
 		t.Fatal("switch --dry-run changed something")
 	}
-	if r := run(t, dir, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "phase: cdc (replicating source to target)") {
+	if r := run(t, dir, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "phase: cdc (replicating source to target)") ||
+		!strings.Contains(r.stdout, "live: the source takes the applications' writes; the target is closed to the applications") {
 		t.Fatalf("status before the switch: %+v", r)
+	}
+	if canLogin(tgt) {
+		t.Fatal("the application's role can log in to the target during replication: the load did not close it")
 	}
 
 	// Killed during its switch hook: users are blocked on the source, and status says so.
@@ -145,7 +149,8 @@ func TestSwitchCommand(t *testing.T) {
 	if pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM t WHERE v = 'after the undo'") != 1 || canLogin(src) || !canLogin(tgt) || cronActive(tgt) != 1 {
 		t.Fatal("after the switch: a row is missing, or the users or jobs are not on the target")
 	}
-	if r := run(t, dir, nil, "status", "--json"); !strings.Contains(r.stdout, `"phase": "switched"`) || !strings.Contains(r.stdout, `"replication": "reverse"`) {
+	if r := run(t, dir, nil, "status", "--json"); !strings.Contains(r.stdout, `"phase": "switched"`) || !strings.Contains(r.stdout, `"replication": "reverse"`) ||
+		!strings.Contains(r.stdout, `"live": "target"`) || !strings.Contains(r.stdout, `"other_closed": true`) {
 		t.Fatalf("status --json after the switch: %+v", r)
 	}
 	tgt.Exec(t, "INSERT INTO t (v) VALUES ('written on the target')")
@@ -164,7 +169,7 @@ func TestSwitchCommand(t *testing.T) {
 	}
 	if r := run(t, dir, nil, "finish", "--yes", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &finished) != nil || !finished.Finished ||
 		!slices.ContainsFunc(finished.Actions, func(a string) bool { return strings.HasPrefix(a, "dropped the replication slot") }) ||
-		!slices.Contains(finished.Actions, "left blocked on the target (by a switch or rollback): role "+app+" has NOLOGIN: ALTER ROLE "+app+" LOGIN") {
+		!slices.Contains(finished.Actions, "left blocked on the target (closed by cutover: the load, a switch or a rollback): role "+app+" has NOLOGIN: ALTER ROLE "+app+" LOGIN") {
 		t.Fatalf("finish --json: %+v", r)
 	}
 	if code, out := task.wait(t); code != 0 {

@@ -55,6 +55,7 @@ type status struct {
 	Next        string                  `json:"next"`
 	Replication string                  `json:"replication,omitempty"`
 	Cutover     *postgres.CutoverStatus `json:"cutover,omitempty"`
+	Sides       *postgres.SidesStatus   `json:"sides,omitempty"`
 }
 
 // stands says where the migration stands, for people.
@@ -169,7 +170,10 @@ const retainedWALWarning = 1 << 30
 // newStatusDoc turns what the control schema and the source say into the status shown.
 func newStatusDoc(st postgres.Status, p *plan.Plan) status {
 	s := status{Phase: st.Phase, Mode: st.Mode, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
-		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}, Stands: stands(st), Replication: st.Replication, Cutover: st.Cutover}
+		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}, Stands: stands(st), Replication: st.Replication, Cutover: st.Cutover, Sides: st.Sides}
+	if sd := st.Sides; sd != nil && !sd.Closed {
+		s.Warnings = append(s.Warnings, sd.Open...)
+	}
 	if c := st.Cutover; c != nil && len(c.BlockedSource) > 0 && len(c.BlockedTarget) > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("roles are blocked on both sides: %s on the source, %s on the target: rerun the interrupted cutover switch or rollback, or give them their login back (ALTER ROLE ... LOGIN)",
 			strings.Join(c.BlockedSource, ", "), strings.Join(c.BlockedTarget, ", ")))
@@ -369,6 +373,13 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 	}
 	if s.Next != "" {
 		fmt.Fprintf(w, "next: %s\n", s.Next)
+	}
+	if sd := s.Sides; sd != nil {
+		other := "closed to the applications"
+		if !sd.Closed {
+			other = "OPEN to the applications too (see the warning)"
+		}
+		fmt.Fprintf(w, "live: the %s takes the applications' writes; the %s is %s\n", sd.Live, sd.Other, other)
 	}
 	if c := s.Cutover; c != nil {
 		if r := c.LastRun; r != nil {

@@ -29,6 +29,7 @@ type Metrics struct {
 	exceptions   prometheus.Counter
 	mismatched   *prometheus.GaugeVec
 	retainedWAL  prometheus.Gauge
+	live, closed *prometheus.GaugeVec
 }
 
 // New makes the metrics and registers them (with the Go runtime's and the process's).
@@ -45,6 +46,10 @@ func New() *Metrics {
 			Help: "Rows the last validation found different between source and target."}, []string{"table"}),
 		retainedWAL: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_slot_retained_wal_bytes",
 			Help: "WAL the source keeps for the migration's replication slot."}),
+		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cutover_side_live",
+			Help: "1 for the side that takes the applications' writes (source or target), 0 for the other."}, []string{"side"}),
+		closed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cutover_side_closed",
+			Help: "1 when the side that is not live is closed to the applications (no role that may write the migrated tables can log in; or read-only), 0 when it is open: two writable sides."}, []string{"side"}),
 	}
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cutover_cdc_latency_source_seconds",
@@ -56,7 +61,7 @@ func New() *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cutover_cdc_incoming_changes",
 			Help: "Source transactions read and not yet committed on the target."},
 			func() float64 { _, _, p := m.read(); return float64(p) }),
-		m.applied, m.fullLoadRows, m.exceptions, m.mismatched, m.retainedWAL,
+		m.applied, m.fullLoadRows, m.exceptions, m.mismatched, m.retainedWAL, m.live, m.closed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -124,6 +129,21 @@ func (m *Metrics) Mismatched(table string, rows int64) {
 	if m != nil {
 		m.mismatched.WithLabelValues(table).Set(float64(rows))
 	}
+}
+
+// Sides records which side is live and whether the other is closed.
+func (m *Metrics) Sides(live, other string, closed bool) {
+	if m == nil {
+		return
+	}
+	m.live.WithLabelValues(live).Set(1)
+	m.live.WithLabelValues(other).Set(0)
+	m.closed.WithLabelValues(live).Set(0)
+	v := 0.0
+	if closed {
+		v = 1
+	}
+	m.closed.WithLabelValues(other).Set(v)
 }
 
 // RetainedWAL records the WAL the slot keeps on the source.

@@ -98,6 +98,9 @@ function draw(doc) {
   $("phase").textContent = st.phase;
   $("phase").className = "badge " + phaseClass(st.phase);
   $("stands").textContent = st.stands || "";
+  const sd = st.sides;
+  $("sides").textContent = sd ? "live: " + sd.live + "; " + sd.other + (sd.other_closed ? " closed" : " OPEN to the applications") : "";
+  $("sides").className = sd && !sd.other_closed ? "sides-open" : "muted";
   $("freshness").textContent = "updated " + time(doc.generated_at);
   $("next").textContent = st.next || "";
 
