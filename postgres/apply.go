@@ -117,18 +117,24 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 	a := &applier{control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
 		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, dirty: dirtySet{}, onCommitted: func(string, int) {},
 		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
+	return a, a.attach(ctx, conn)
+}
+
+// suspendedTables reads the tables no change is applied to, as committed: a table
+// suspended in a group rolled back since (a lost connection) is not, and its change
+// is applied again, or recorded again.
+func (a *applier) suspendedTables(ctx context.Context, conn *pgx.Conn) error {
 	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state IN ($1, $2)", TableSuspended, TableExcluded)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	clear(a.suspended)
 	var k [2]string
-	if _, err := pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error {
 		a.suspended[k] = true
 		return nil
-	}); err != nil {
-		return nil, err
-	}
-	return a, a.attach(ctx, conn)
+	})
+	return err
 }
 
 // attach makes conn the applier's connection to the target (a new one after a fault):
@@ -160,10 +166,15 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 	if err := a.migratedTables(ctx, a.pgx); err != nil {
 		return fmt.Errorf("target: read the migrated tables: %w", err)
 	}
+	if err := a.suspendedTables(ctx, a.pgx); err != nil {
+		return fmt.Errorf("target: read the suspended tables: %w", err)
+	}
 	err := a.run(ctx, events)
 	var ce *changeError
 	var retry *retryCarefully
-	if a.careful == 0 && errors.As(err, &ce) && !errors.As(err, &retry) {
+	// A statement that could not be prepared on a connection since closed (a FATAL
+	// error: the backend terminated) is the connection's fault, retried as such.
+	if a.careful == 0 && errors.As(err, &ce) && !errors.As(err, &retry) && !a.conn.IsClosed() {
 		return &retryCarefully{lsn: a.txnLSN, cause: err}
 	}
 	return err
@@ -206,6 +217,11 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				a.inTxn, a.began = true, time.Now()
 			}
 		case *cdc.Change:
+			if e.Op == cdc.Truncate {
+				if e = a.withoutSuspended(e); e == nil {
+					continue
+				}
+			}
 			k := [2]string{e.Rel.Schema, e.Rel.Name}
 			if a.suspended[k] {
 				continue
@@ -267,6 +283,21 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 			return err
 		}
 	}
+}
+
+// withoutSuspended leaves the suspended (and excluded) tables out of a truncate: the
+// others it names are emptied, whichever it names first. nil when none is left.
+func (a *applier) withoutSuspended(c *cdc.Change) *cdc.Change {
+	kept := slices.DeleteFunc(slices.Clone(c.Truncated), func(r *cdc.Relation) bool { return a.suspended[[2]string{r.Schema, r.Name}] })
+	switch len(kept) {
+	case len(c.Truncated):
+		return c
+	case 0:
+		return nil
+	}
+	t := *c
+	t.Truncated, t.Rel = kept, kept[0]
+	return &t
 }
 
 // queue adds a change's statement to the batch.
@@ -843,14 +874,14 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 			return err
 		}
 		var pgErr *pgconn.PgError
-		if !errors.Is(err, errNotOnTarget) && !errors.As(err, &pgErr) {
-			return err // the connection, not the change
+		if !errors.Is(err, errNotOnTarget) && !errors.As(err, &pgErr) || a.conn.IsClosed() {
+			return err // the connection, not the change (a FATAL error, say: the backend terminated)
 		}
 		described = sent[len(sent)-1].describe(err)
 	} else {
 		var ce *changeError
-		if !errors.As(err, &ce) {
-			return err
+		if !errors.As(err, &ce) || a.conn.IsClosed() {
+			return err // the connection lost while the statement was prepared
 		}
 		a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
 		described = queued{op: c.Op, rel: c.Rel, pos: pos, change: c}.describe(err)
