@@ -135,6 +135,19 @@ func TestEachGateRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The source's role may not SET session_replication_role, which reverse replication
+	// applies with: not a superuser, though a member of the migration's role, and with
+	// what the block needs (CREATEROLE, pg_signal_backend; the superuser exempt).
+	noset, pw := pgtest.NewRole(t, m.src.Server, "CREATEROLE IN ROLE "+pgtest.Superuser+", pg_signal_backend")
+	asRole = *m.plan
+	asRole.Source = plan.Endpoint{URL: m.src.URLAs(noset, pw)}
+	asRole.Cutover.ExemptRoles = []string{pgtest.Superuser}
+	refused("source role may not set session_replication_role", &asRole, fmt.Sprintf("the source's role %s may not SET session_replication_role, which reverse replication applies the target's writes with", noset),
+		fmt.Sprintf("on the source, GRANT SET ON PARAMETER session_replication_role TO %s;", pgx.Identifier{noset}.Sanitize()))
+	if err := m.src.Server.Exec(ctx, "postgres", "DROP ROLE "+noset); err != nil {
+		t.Fatal(err)
+	}
+
 	// A login role of the source that the target lacks: the applications could not
 	// log in after the switch.
 	only, _ := pgtest.NewRole(t, m.src.Server, "")
