@@ -185,13 +185,32 @@ func TestCDCAppliesEveryKindOfChange(t *testing.T) {
 }
 
 // A source transaction is applied whole or not at all, and a large one with bounded memory.
+// The transaction ends with an update of a row the test holds locked on the target:
+// the applier waits there with the 200000 rows written in its open transaction, and
+// the target shows none of them until it commits.
 func TestCDCLargeTransaction(t *testing.T) {
 	t.Parallel()
 	src, tgt := pair(t)
-	src.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, pad text)`)
+	src.Exec(t, `CREATE TABLE big (id bigint PRIMARY KEY, pad text); CREATE TABLE gate (id int PRIMARY KEY, n int); INSERT INTO gate VALUES (1, 0)`)
 	fullLoad(t, src, tgt, "")
 	r := startCDC(t, src, tgt, "")
-	src.Exec(t, `INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g`)
+	ctx := context.Background()
+	holder := tgt.Conn(t)
+	if _, err := holder.Exec(ctx, "BEGIN; SELECT FROM gate WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `BEGIN; INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g; UPDATE gate SET n = 1; COMMIT`)
+	r.waitTarget(t, tgt, "the applier waiting on the lock", `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')`)
+	if !pgtest.QueryVal[bool](t, tgt, `SELECT EXISTS (SELECT FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+		WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' AND l.granted AND l.relation = 'big'::regclass AND l.mode = 'RowExclusiveLock')`) {
+		t.Error("the applier waits on the lock without having written to big in its transaction")
+	}
+	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM big"); n != 0 {
+		t.Errorf("%d rows of the source transaction on the target while it is being applied: want none before it commits", n)
+	}
+	if _, err := holder.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
 }
@@ -257,34 +276,48 @@ func TestCDCApplyExceptions(t *testing.T) {
 }
 
 // A source restart and a target restart during CDC are retried, and nothing is lost
-// or applied twice.
+// or applied twice: an update applied again writes the same row image, so besides the
+// tables equal, rows inserted into a table without a key are counted (one applied
+// twice would be there twice), and so are the applier's counters, which commit with
+// the changes.
 func TestCDCSurvivesServerRestarts(t *testing.T) {
 	t.Parallel()
 	srcServer := pgtest.StartServer(t, pgtest.Options{Name: "restart-src"})
 	tgtServer := pgtest.StartServer(t, pgtest.Options{Name: "restart-tgt"})
 	src, tgt := pgtest.NewDB(t, srcServer), pgtest.NewDB(t, tgtServer)
-	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g`)
+	src.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g;
+		CREATE TABLE log (phase int); ALTER TABLE log REPLICA IDENTITY FULL`)
 	fullLoad(t, src, tgt, "")
 	r := startCDC(t, src, tgt, "")
-	src.Exec(t, `UPDATE t SET v = v + 1`)
+	src.Exec(t, `UPDATE t SET v = v + 1; INSERT INTO log SELECT 1 FROM generate_series(1, 10)`)
 	caughtUp(t, src, tgt, r)
 
 	if err := srcServer.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	src.Exec(t, `UPDATE t SET v = v + 1 WHERE id <= 50; INSERT INTO t VALUES (101, 1)`)
+	src.Exec(t, `UPDATE t SET v = v + 1 WHERE id <= 50; INSERT INTO t VALUES (101, 1); INSERT INTO log SELECT 2 FROM generate_series(1, 10)`)
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
 
 	if err := tgtServer.Kill(); err != nil { // a crash: the open target transaction is lost
 		t.Fatal(err)
 	}
-	src.Exec(t, `UPDATE t SET v = v + 10 WHERE id > 50; DELETE FROM t WHERE id = 1`)
+	src.Exec(t, `UPDATE t SET v = v + 10 WHERE id > 50; DELETE FROM t WHERE id = 1; INSERT INTO log SELECT 3 FROM generate_series(1, 10)`)
 	if err := tgtServer.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
+	const perPhase = `SELECT string_agg(phase || ':' || n, ' ' ORDER BY phase) FROM (SELECT phase, count(*) n FROM log GROUP BY phase) c`
+	if got := pgtest.QueryVal[string](t, tgt, perPhase); got != "1:10 2:10 3:10" {
+		t.Errorf("rows inserted into the table without a key, by phase, on the target: %s, want 1:10 2:10 3:10", got)
+	}
+	// What the source did: 100 + 50 + 51 updates (101 was inserted after the second),
+	// 1 insert and 1 delete of t; 30 inserts into log.
+	const counters = `SELECT string_agg(table_name || ' ' || inserts || '/' || updates || '/' || deletes, ', ' ORDER BY table_name) FROM cutover.table_stats`
+	if got := pgtest.QueryVal[string](t, tgt, counters); got != "log 30/0/0, t 1/201/1" {
+		t.Errorf("the applier's counters (inserts/updates/deletes): %s, want log 30/0/0, t 1/201/1", got)
+	}
 	out := r.out.String()
 	if !strings.Contains(out, "the source: ") || !strings.Contains(out, "the target: ") || !strings.Contains(out, "retrying in") {
 		t.Errorf("the retries were not logged:\n%s", out)

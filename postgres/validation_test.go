@@ -238,11 +238,21 @@ func TestValidateUnderWriteLoad(t *testing.T) {
 	caughtUp(t, src, tgt, r)
 	tgt.Exec(t, `UPDATE items SET name = 'corrupt' WHERE id = 42`)
 	before := pgtest.QueryVal[int64](t, src, "SELECT sum(n) FROM items")
+	// Besides the writers, a change committed between the validator's snapshot and its
+	// marker at every point a pass tries: the pass compares at a point where the row
+	// it changed differs, and must recheck that row, not report it.
+	hook := &inFlight{t: t, conn: src.Conn(t), sql: `UPDATE items SET n = n + 1 WHERE id = 50`}
 	for pass := 1; pass <= 3; pass++ {
-		rep := runValidate(t, p, "public.items")
+		hook.armed = pointTries
+		rep := validateWith(t, p, ValidateOptions{ChunkRows: 1000, beforeMarker: hook.run}, "public.items")
 		items := tableResult(t, rep, "public.items")
 		if got := describeDiffs(items.Differences); !slices.Equal(got, []string{"RECORD_DIFF 42 [name]"}) || !rep.Live {
 			t.Fatalf("pass %d under load: live %v, differences %q (%d of %d chunks differed)", pass, rep.Live, got, items.Differing, items.Chunks)
+		}
+		// Row 42 and the row in flight differed at the point, and were compared again.
+		if !items.InFlight || items.Rechecked < 2 || hook.armed != 0 {
+			t.Fatalf("pass %d under load: in flight %v, %d rows rechecked, the change in flight made %d times: want the row in flight rechecked",
+				pass, items.InFlight, items.Rechecked, pointTries-hook.armed)
 		}
 	}
 	n := stopWriting()
