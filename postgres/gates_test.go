@@ -18,7 +18,8 @@ import (
 // condition is put back, and the next refusal shows that it was. At the end the switch
 // goes through, which shows every condition was put back. TestSwitchGatesAtTheEarliestMoment
 // covers the phase, the idle slot, the latency not measured and a table waiting to be
-// copied again; TestSwitchWithoutTrackedChanges the tables not validated.
+// copied again; TestSwitchWithoutTrackedChanges the tables not validated. The side that
+// should be closed and is not (issue 22) refuses both.
 func TestEachGateRefuses(t *testing.T) {
 	m := newMigration(t, "")
 	ctx := context.Background()
@@ -126,10 +127,13 @@ func TestEachGateRefuses(t *testing.T) {
 
 	// The target's role may not read a replication slot: neither a superuser nor
 	// REPLICATION, though it may do all the migration's role may do to the objects
-	// (a member of it). The roles of the non-superuser tests all have REPLICATION.
-	norepl, pw := pgtest.NewRole(t, m.tgt.Server, "IN ROLE "+pgtest.Superuser)
+	// (a member of it). The roles of the non-superuser tests all have REPLICATION. It
+	// has CREATEROLE, to give the application its login back on the target at the
+	// unlock, and the superuser, which it could not close the target to, is exempt.
+	norepl, pw := pgtest.NewRole(t, m.tgt.Server, "CREATEROLE IN ROLE "+pgtest.Superuser)
 	asRole := *m.plan
 	asRole.Target = plan.Endpoint{URL: m.tgt.URLAs(norepl, pw)}
+	asRole.Cutover.ExemptRoles = []string{pgtest.Superuser}
 	refused("target role without REPLICATION", &asRole, "the target's role cannot read a replication slot: ALTER ROLE ... REPLICATION on the target")
 	if err := m.tgt.Server.Exec(ctx, "postgres", "DROP ROLE "+norepl); err != nil {
 		t.Fatal(err)
@@ -170,6 +174,15 @@ func TestEachGateRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The target open to the applications during replication (issue 22): the load
+	// closed it, someone gave the application's role its login back there.
+	if m.canLogin(t, m.tgt) {
+		t.Fatal("the application's role logs in to the target during replication: the load did not close it")
+	}
+	m.tgt.Exec(t, "ALTER ROLE "+m.app+" LOGIN")
+	refused("target open", nil, "the target is open to the applications: roles "+m.app+" may log in there and write to the migrated tables", "ALTER ROLE ... NOLOGIN on the target")
+	m.tgt.Exec(t, "ALTER ROLE "+m.app+" NOLOGIN")
+
 	// Every condition put back, the switch goes through; a second one is refused.
 	var out bytes.Buffer
 	if _, err := Switch(ctx, m.plan, m.switchOpts(&out)); err != nil {
@@ -206,6 +219,11 @@ func TestEachGateRefuses(t *testing.T) {
 	if err := m.tgt.Server.Exec(ctx, "postgres", "DROP ROLE "+service); err != nil {
 		t.Fatal(err)
 	}
+
+	// The source open to the applications after the switch.
+	m.src.Exec(t, "ALTER ROLE "+m.app+" LOGIN")
+	rolledBackRefused("source open", "the source is open to the applications: roles "+m.app+" may log in there and write to the migrated tables", "ALTER ROLE ... NOLOGIN on the source")
+	m.src.Exec(t, "ALTER ROLE "+m.app+" NOLOGIN")
 
 	// Reverse replication's slot gone (the task stopped, which streamed from it).
 	m.task.stop(t)
