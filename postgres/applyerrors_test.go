@@ -345,16 +345,12 @@ func TestApplyGivesUpAfterRetryFor(t *testing.T) {
 }
 
 // A fault that heals starts the retry limit anew: a second fault, long after the
-// first one healed, is retried too. It is not: Replicate's backoff is reset only when
-// a stream ends without error, which a stream never does but on a stop, so the second
-// fault finds the first one's start more than RetryFor ago and gives up at once, not
-// retried. RetryFor is 500ms here, and the first retry waits 1s: the second fault
-// always comes later than RetryFor after the first. The fix is in replicate.go (reset
-// the backoff once a transaction is applied after a fault), outside this change.
+// first one healed, is retried too. RetryFor is 500ms here, and the first retry waits
+// 1s: the second fault always comes later than RetryFor after the first, which gave up
+// at once before the backoff was started anew by the transactions applied between.
 //
 // Not parallel: it sets RetryFor.
 func TestApplyRetriesASecondFault(t *testing.T) {
-	t.Skip("fails: replicate.go never resets its backoff after a fault heals (issue 21, item 3 report)")
 	saved := RetryFor
 	RetryFor = 500 * time.Millisecond
 	t.Cleanup(func() { RetryFor = saved })

@@ -181,6 +181,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 				if ctx.Err() != nil {
 					return nil
 				}
+				retry.healed(a.committed)
 				if !retry.wait(ctx, disp, "the target", err) {
 					return fmt.Errorf("the target: %w\n%s", err, giveUpFix)
 				}
@@ -193,6 +194,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 			if ctx.Err() != nil {
 				return nil
 			}
+			retry.healed(a.committed)
 			if retryable(err) && retry.wait(ctx, disp, "the source", err) {
 				continue
 			}
@@ -227,11 +229,13 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 			disp.Step(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.lsn))
 			a.careful = careful.lsn
 		case applyErr != nil && !errors.Is(applyErr, context.Canceled):
+			retry.healed(a.committed)
 			if !retryable(applyErr) || !retry.wait(ctx, disp, "the target", applyErr) {
 				return giveUp(applyErr, retryable(applyErr))
 			}
 			a.conn.Close(context.WithoutCancel(ctx))
 		case sErr != nil && !errors.Is(sErr, context.Canceled):
+			retry.healed(a.committed)
 			if !retryable(sErr) || !retry.wait(ctx, disp, "the source", sErr) {
 				return giveUp(sErr, retryable(sErr))
 			}
@@ -339,9 +343,20 @@ type backoff struct {
 	first, max, giveUp time.Duration
 	next               time.Duration
 	since              time.Time
+	pos                string // the applied position at the last fault
 }
 
 func (b *backoff) reset() { b.next, b.since = 0, time.Time{} }
+
+// healed starts the backoff anew when the change stream applied something since the
+// last fault (pos moved): the fault before healed, and the give-up time counts from
+// this one.
+func (b *backoff) healed(pos string) {
+	if pos != b.pos {
+		b.reset()
+		b.pos = pos
+	}
+}
 
 // wait logs the fault and waits before the next try; false when it is time to give up.
 func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err error) bool {
