@@ -100,3 +100,20 @@ func dropPublications(ctx context.Context, src *pgx.Conn, slot string) error {
 	}
 	return nil
 }
+
+// insertsOnlyTables lists the tables of the slot's inserts-only publication on p's
+// source (cdc.no_identity: inserts_only): their updates and deletes are not streamed.
+func insertsOnlyTables(ctx context.Context, p *plan.Plan, slot string) ([]string, error) {
+	src, err := ConnectSide(ctx, "source", p.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	_, insertsOnly := publications(slot)
+	var tables []string
+	if err := src.QueryRow(ctx, `SELECT coalesce(array_agg(format('%I.%I', schemaname, tablename) ORDER BY 1), '{}')
+		FROM pg_publication_tables WHERE pubname = $1`, insertsOnly).Scan(&tables); err != nil {
+		return nil, fmt.Errorf("source: list the tables of publication %s: %w", insertsOnly, err)
+	}
+	return tables, nil
+}

@@ -165,6 +165,12 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 		what = "reverse replication (target to source)"
 	}
 	disp.Step(fmt.Sprintf("%s from slot %s at position %s", what, st.Slot, from))
+	// Said once here (the assessment said it before the load): a source it cannot
+	// reach now is retried by the stream below.
+	if only, err := insertsOnlyTables(ctx, p, st.Slot); err == nil && len(only) > 0 {
+		disp.Step(fmt.Sprintf("tables replicated inserts only (cdc.no_identity: inserts_only, no replica identity): %s: their updates and deletes on the %s are not applied",
+			listText(only, 10), map[bool]string{false: "source", true: "target"}[opts.reverse]))
+	}
 	if _, err := tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET stopped_at = NULL, stop_error = ''"); err != nil {
 		return fmt.Errorf("target: record that replication runs: %w", err)
 	}
