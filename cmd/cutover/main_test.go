@@ -226,6 +226,17 @@ func TestWalLevelReplica(t *testing.T) {
 }
 
 // tableSums is each table's row count and a sum of row hashes, by independent SQL.
+// sameSums checks that each table holds the same rows on both sides.
+func sameSums(t *testing.T, src, tgt *pgtest.DB, tables ...string) {
+	t.Helper()
+	a, b := tableSums(t, src, tables...), tableSums(t, tgt, tables...)
+	for _, tbl := range tables {
+		if a[tbl] != b[tbl] {
+			t.Errorf("table %s differs: source %s, target %s", tbl, a[tbl], b[tbl])
+		}
+	}
+}
+
 func tableSums(t *testing.T, db *pgtest.DB, tables ...string) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
@@ -310,12 +321,7 @@ func TestResumeAfterCrashAndInterrupt(t *testing.T) {
 	if got := pgtest.QueryVal[string](t, tgt, "SELECT table_name || ' ' || finished_at::text FROM cutover.table_stats WHERE table_name = $1", strings.Fields(firstLoaded)[0]); got != firstLoaded {
 		t.Fatalf("the table loaded before the crash was copied again: %s, then %s", firstLoaded, got)
 	}
-	a, b := tableSums(t, src, tables...), tableSums(t, tgt, tables...)
-	for _, tbl := range tables {
-		if a[tbl] != b[tbl] {
-			t.Errorf("%s: source %s, target %s", tbl, a[tbl], b[tbl])
-		}
-	}
+	sameSums(t, src, tgt, tables...)
 	// The resumed runs' temporary slots went with their connections; the migration's slot stays.
 	slot := pgtest.QueryVal[string](t, tgt, "SELECT slot FROM cutover.state")
 	if got := pgtest.QueryVal[string](t, src, "SELECT string_agg(slot_name, ',') FROM pg_replication_slots WHERE slot_name LIKE 'cutover%'"); got != slot {
@@ -543,12 +549,7 @@ func TestKillNineDuringLoadAndCDC(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
 	t.Logf("%d source transactions", n)
-	a, b := tableSums(t, src, "counters", "log", "big"), tableSums(t, tgt, "counters", "log", "big")
-	for tbl, sum := range a {
-		if b[tbl] != sum {
-			t.Errorf("%s: source %s, target %s", tbl, sum, b[tbl])
-		}
-	}
+	sameSums(t, src, tgt, "counters", "log", "big")
 	if got := pgtest.QueryVal[int64](t, tgt, "SELECT sum(v) FROM counters"); got != n {
 		t.Errorf("counters sum to %d on the target; %d transactions committed on the source", got, n)
 	}
