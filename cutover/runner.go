@@ -58,6 +58,10 @@ type Runner struct {
 	BeforeUndo func(ctx context.Context) error
 }
 
+// OutcomeIncomplete is a run that failed before the unlock and whose undos did not all
+// succeed: the next run of its kind runs them again.
+const OutcomeIncomplete = "rollback incomplete"
+
 // ErrBudget is the downtime budget running out before the users were unlocked.
 var ErrBudget = errors.New("the downtime budget ran out")
 
@@ -250,7 +254,7 @@ func (r *Runner) Undo(ctx context.Context, last int, reason string) []error {
 	}
 	outcome := "rolled back"
 	if len(errs) > 0 {
-		outcome = "rollback incomplete"
+		outcome = OutcomeIncomplete
 		reason += "; " + errors.Join(errs...).Error()
 	}
 	r.finish(ctx, outcome, reason)
@@ -319,6 +323,9 @@ func (r *Runner) Recover(ctx context.Context) error {
 		return nil
 	}
 	reason := fmt.Sprintf("the %s was interrupted (the cutover process stopped) during step %s", r.Run.Kind, r.Steps[last].Name)
+	if r.Run.Outcome == OutcomeIncomplete {
+		reason = fmt.Sprintf("the %s failed at step %s and an undo failed, so its undos run again", r.Run.Kind, r.Steps[last].Name)
+	}
 	if errs := r.Undo(ctx, last, reason); len(errs) > 0 {
 		return &RolledBack{Step: r.Steps[last].Name, Cause: errors.New("interrupted"), UndoErrors: errs}
 	}

@@ -292,9 +292,18 @@ func (s *switcher) SaveStep(ctx context.Context, runID string, st *cutover.StepR
 	return err
 }
 
-// interrupted finds a run of kind the cutover process did not finish (it crashed).
+// interrupted finds the last run of kind when the cutover process did not finish it
+// (it crashed), or when an undo of its rollback failed: the next run of kind picks it
+// up (the undos are recorded, so running them again is safe).
 func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, error) {
-	return readRun(ctx, s.tgt, s.ctl, kind, string(cutover.Running))
+	r, err := readRun(ctx, s.tgt, s.ctl, kind)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	if r.Outcome == string(cutover.Running) || r.Outcome == cutover.OutcomeIncomplete {
+		return r, nil
+	}
+	return nil, nil
 }
 
 // expectedDowntime is the write downtime the last run of kind measured: the rehearsal's.

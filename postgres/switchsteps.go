@@ -89,7 +89,11 @@ func (s *switcher) reconnect(ctx context.Context) error {
 
 // recoverRun undoes (or finishes) a run a crash interrupted.
 func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func() []cutover.Step) (*SwitchResult, error) {
-	fmt.Fprintf(s.out, "the %s %s did not finish (the cutover process stopped during it): picking it up from its runbook\n", prev.Kind, prev.ID)
+	if prev.Outcome == cutover.OutcomeIncomplete {
+		fmt.Fprintf(s.out, "the %s %s was not rolled back completely (%s): picking it up from its runbook, its undos run again\n", prev.Kind, prev.ID, prev.Reason)
+	} else {
+		fmt.Fprintf(s.out, "the %s %s did not finish (the cutover process stopped during it): picking it up from its runbook\n", prev.Kind, prev.ID)
+	}
 	s.run = prev
 	r := s.runner(steps())
 	err := r.Recover(ctx)

@@ -19,8 +19,9 @@ import (
 
 // The fault matrix of cutover switch and cutover rollback, generated from their step
 // lists: every step fails once its action ran, every step is killed (SIGKILL) once its
-// action ran, and every step inside the downtime window holds until the budget runs
-// out. All of it under a writer that writes as the application, on the side that is
+// action ran, every step inside the downtime window holds until the budget runs out,
+// and every step before the unlock that has an undo fails and then its undo fails (the
+// next run runs the undos again). All of it under a writer that writes as the application, on the side that is
 // live. After each fault (and the rerun that picks a killed run up): the side that
 // should be live takes the application's writes and the other does not (issue 22: one
 // writable side at every moment, before the first switch too), the roles and
@@ -34,7 +35,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	rig := newFaultRig(t)
 	cases := faultCases()
-	t.Logf("%d cases: %d steps of the switch and %d of the rollback, each failed and killed, and the window's held past the budget",
+	t.Logf("%d cases: %d steps of the switch and %d of the rollback, each failed and killed, the window's held past the budget, the undos failed",
 		len(cases), len(postgres.Checklist("switch")), len(postgres.Checklist("rollback")))
 	for _, c := range cases {
 		if !t.Run(c.name(), func(t *testing.T) { rig.fault(t, c) }) {
@@ -88,6 +89,9 @@ func faultCases() []faultCase {
 			faults := []string{cutover.FaultFail, cutover.FaultKill}
 			if st.Window {
 				faults = append(faults, cutover.FaultBudget)
+			}
+			if st.Undo && !st.Gate && !after {
+				faults = append(faults, cutover.FaultUndo) // the step fails, then its undo
 			}
 			for _, f := range faults {
 				out = append(out, faultCase{kind: kind, step: st.Name, fault: f, afterUnlock: after, gate: st.Gate})
@@ -185,16 +189,23 @@ func (r *faultRig) fault(t *testing.T, c faultCase) {
 	}
 	r.writePlan(t, budget)
 	r.ready(t)
-	res := run(t, r.dir, []string{cutover.FailpointEnv + "=" + c.name()}, c.kind)
+	points := c.name()
+	if c.fault == cutover.FaultUndo {
+		points = c.kind + ":" + c.step + ":" + cutover.FaultFail + "," + c.name()
+	}
+	res := run(t, r.dir, []string{cutover.FailpointEnv + "=" + points}, c.kind)
 	out := res.stdout + res.stderr
 	ends := from // where the fault leaves the migration
 	if c.afterUnlock {
 		ends = to
 	}
 	switch c.fault {
-	case cutover.FaultKill:
-		if res.code != -1 {
+	case cutover.FaultKill, cutover.FaultUndo:
+		if c.fault == cutover.FaultKill && res.code != -1 {
 			t.Fatalf("%s with the failpoint: exit %d, want killed\n%s", c.kind, res.code, out)
+		}
+		if c.fault == cutover.FaultUndo && (res.code != 1 || !strings.Contains(out, "undo(s) failed") || !strings.Contains(out, "failpoint "+c.name())) {
+			t.Fatalf("%s with the failpoints %s: exit %d, want 1 and the undo's failure\n%s", c.kind, points, res.code, out)
 		}
 		r.lockReleased(t)
 		r.writePlan(t, "5m")
@@ -206,7 +217,7 @@ func (r *faultRig) fault(t *testing.T, c faultCase) {
 		if wantCode := map[bool]int{true: 0, false: 1}[c.afterUnlock]; rec.code != wantCode {
 			t.Fatalf("the %s that picks the killed one up: exit %d, want %d\n%s", c.kind, rec.code, wantCode, rout)
 		}
-		if strings.Contains(rout, "undo(s) failed") || strings.Contains(rout, "rollback incomplete") || strings.Contains(rout, "undo failed") {
+		if strings.Contains(rout, "undo(s) failed") || strings.Contains(rout, "rollback incomplete") || strings.Contains(rout, "undo failed after") {
 			t.Fatalf("the %s that picks the killed one up: an undo failed\n%s", c.kind, rout)
 		}
 	default:
