@@ -407,7 +407,11 @@ func TestSwitchReadOnlyWebhooksAndObjects(t *testing.T) {
 	defer hook.Close()
 	m := newMigration(t, fmt.Sprintf(`cutover: {block: read_only, sequence_headroom: 1000, webhooks: [%q],
 		hooks: {suspend_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/suspended"], resume_jobs: ["echo $CUTOVER_SIDE >> {{dir}}/resumed"]}}`, hook.URL))
-	// The target is read-only since the load: a DBA's change there says READ WRITE.
+	// The target is read-only since the load (issue 22): the application cannot write
+	// there, and a DBA's change there says READ WRITE.
+	if err := m.writeAsApp(m.tgt, "INSERT INTO history (account, delta) VALUES (1, 1)"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write on the target during replication with block: read_only: %v, want a read-only error", err)
+	}
 	m.tgt.Exec(t, "BEGIN READ WRITE; ALTER TABLE history DISABLE TRIGGER audit; COMMIT")
 	session, err := pgx.Connect(context.Background(), m.src.URLAs(m.app, m.pw)) // ended by the block
 	if err != nil {

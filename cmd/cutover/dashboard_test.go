@@ -176,6 +176,7 @@ cutover: {hook_timeout: 5m, hooks: {switch: ["touch switching; while [ ! -e go-o
 	}
 	row := `#tables tr[data-table="public.t"] td[data-col="%s"]`
 	p.waitShows("the phase", "#phase", q("SELECT phase FROM cutover.state"))
+	p.waitShows("which side is live", "#sides", func() string { return "live: source; target closed" })
 	for _, col := range []string{"rows", "inserts", "updates", "deletes", "truncates"} {
 		col := col
 		p.waitShows("public.t's "+col, fmt.Sprintf(row, col), func() string {
