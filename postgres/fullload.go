@@ -275,6 +275,13 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 			}
 		}
 		slot := "cutover_" + randomHex(4)
+		// Named in the state before anything is made on the source: a run killed while
+		// it makes them (publications, capture, the slot holding WAL) drops them on the
+		// rerun (above) instead of leaving them.
+		st.Slot = slot
+		if err := ctl.SetState(ctx, *st); err != nil {
+			return nil, err
+		}
 		if err := createPublications(ctx, src, slot, tables, p.CDC.NoIdentity); err != nil {
 			return nil, err
 		}
@@ -293,6 +300,7 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 		if err != nil {
 			return nil, err
 		}
+		failpoint.KillAt("start:slot") // the slot made, its position not recorded
 		*st = State{Phase: PhaseSchema, Slot: slot, Position: snap.Position}
 		if err := ctl.SetState(ctx, *st); err != nil {
 			snap.Close(ctx)

@@ -18,6 +18,7 @@ import (
 // table's rows, with no journal row twice: every transaction was applied once.
 func TestCrashAndResumePerPhase(t *testing.T) {
 	for _, point := range []string{
+		"start:slot",                   // the slot made (publications, capture, slot), its position not recorded
 		"start:snapshot",               // the slot and its snapshot taken, nothing on the target
 		"start:pre-data",               // the schema made, the state not yet moved on
 		"start:copied:public.counters", // each table's rows in (its primary key not built) ...
@@ -91,6 +92,13 @@ func crashAndResume(t *testing.T, point string) {
 	}
 	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
 		t.Errorf("%d apply exceptions", ex)
+	}
+	// Nothing of the killed run is left on the source: one slot, its two publications,
+	// its three event triggers.
+	if left := pgtest.QueryVal[string](t, src, `SELECT format('%s slots, %s publications, %s event triggers',
+		(SELECT count(*) FROM pg_replication_slots WHERE database = current_database()), (SELECT count(*) FROM pg_publication),
+		(SELECT count(*) FROM pg_event_trigger))`); left != "1 slots, 2 publications, 3 event triggers" {
+		t.Errorf("on the source after the rerun: %s, want the migration's alone (1 slot, 2 publications, 3 event triggers)", left)
 	}
 }
 
