@@ -925,6 +925,9 @@ func (a *applier) exception(c *cdc.Change, cause error) exceptionRow {
 		for i, v := range row {
 			switch {
 			case v.Unchanged:
+			case name == "old" && !c.Rel.Columns[i].Key:
+				// Not sent: the old row holds the identity's columns alone (all of them
+				// with REPLICA IDENTITY FULL). Recorded as null, it would read as a NULL.
 			case v.Null:
 				m[c.Rel.Columns[i].Name] = nil
 			default:

@@ -61,7 +61,7 @@ func TestApplyMissingDeleteUnderEachPolicy(t *testing.T) {
 			// One transaction: the delete that fails between changes that apply.
 			src.Exec(t, `BEGIN; UPDATE b SET v = 'first'; DELETE FROM a WHERE id = 1; UPDATE a SET v = 'after' WHERE id = 2; COMMIT;
 				INSERT INTO a VALUES (3, 'later'); INSERT INTO b VALUES (2, 'later');`)
-			wantEx := `a delete 1 ` + policy + ` [DELETE FROM ONLY "public"."a" WHERE "id" = $1::integer] {"old": {"v": null, "id": "1"}}: the row is not on the target`
+			wantEx := `a delete 1 ` + policy + ` [DELETE FROM ONLY "public"."a" WHERE "id" = $1::integer] {"old": {"id": "1"}}: the row is not on the target`
 			if policy == "stop" {
 				err := r.stopped(t)
 				var ae *ApplyError
