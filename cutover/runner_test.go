@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/internal/failpoint"
 )
 
 // trace records what the steps did, in order.
@@ -74,7 +76,7 @@ func TestFailpoints(t *testing.T) {
 		{"switch:unlock:fail", "do block, do sync, do unlock, undo unlock, undo sync, undo block", "rolled back"},
 	} {
 		t.Run(c.failpoints, func(t *testing.T) {
-			t.Setenv(FailpointEnv, c.failpoints)
+			t.Setenv(failpoint.Env, c.failpoints)
 			var tr trace
 			r := newRunner(tr.step("block", nil), tr.step("sync", nil), tr.step("unlock", nil))
 			r.Budget = 50 * time.Millisecond

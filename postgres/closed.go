@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/cutover-dev/cutover/cutover"
@@ -75,7 +76,7 @@ func closeTarget(ctx context.Context, p *plan.Plan, tgt *pgx.Conn, ctl *Control,
 	stuck := append(append(append(service, supers...), attrs...), noAdmin...)
 	var closable []string
 	for _, r := range roles {
-		if !contains(stuck, r) {
+		if !slices.Contains(stuck, r) {
 			closable = append(closable, r)
 		}
 	}
@@ -84,15 +85,6 @@ func closeTarget(ctx context.Context, p *plan.Plan, tgt *pgx.Conn, ctl *Control,
 	}
 	d, err := s.blockRoles(ctx, sd, closable)
 	return d, stuck, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // openSide says how the side that should be closed (the target before the switch, the
@@ -141,13 +133,8 @@ func readSides(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, phase stri
 	}
 	included, _ := selectTables(all, p)
 	s := &switcher{p: p, src: src, tgt: tgt, tables: included}
-	for _, q := range []struct {
-		conn *pgx.Conn
-		db   *string
-	}{{src, &s.srcDB}, {tgt, &s.tgtDB}} {
-		if err := q.conn.QueryRow(ctx, "SELECT current_database()").Scan(q.db); err != nil {
-			return nil, err
-		}
+	if err := s.readDatabases(ctx); err != nil {
+		return nil, err
 	}
 	st := &SidesStatus{Live: "source", Other: "target"}
 	other := s.target()

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -105,11 +106,13 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
 		return err
 	}
-	live, other := "source", "target"
-	if st.Phase == PhaseSwitched {
-		live, other = "target", "source"
+	if st.Mode != ModeCopy {
+		live, other := "source", "target"
+		if st.Phase == PhaseSwitched {
+			live, other = "target", "source"
+		}
+		fmt.Fprintf(out, "the %s is live and stays writable; what cutover closed on the %s stays closed (the lines above, if any, say how to open it)\n", live, other)
 	}
-	fmt.Fprintf(out, "the %s is live and stays writable; what cutover closed on the %s stays closed (the lines above, if any, say how to open it)\n", live, other)
 	if keepControl {
 		st.Phase = PhaseFinished
 		if err := ctl.SetState(ctx, st); err != nil {
@@ -182,17 +185,15 @@ func dropSlotWhenFree(ctx context.Context, conn *pgx.Conn, side, slot string, ou
 		if err := waitSlotFree(ctx, conn, side, slot, out); err != nil {
 			return err
 		}
-		var left bool
-		if err := conn.QueryRow(ctx, `WITH d AS (SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NULL)
-			SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL) FROM (SELECT count(*) FROM d) x`, slot).Scan(&left); err != nil {
-			if pgErr, ok := err.(*pgconn.PgError); ok && pgErr.Code == "55006" { // object in use: attached meanwhile
-				continue
-			}
+		_, err := conn.Exec(ctx, dropSlotSQL, slot)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55006" { // object in use: attached meanwhile
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("%s: drop the replication slot %s: %w", side, slot, err)
 		}
-		if !left {
-			return nil
-		}
+		return nil
 	}
 }
 

@@ -105,14 +105,9 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 		s.close(ctx)
 		return nil, fmt.Errorf("another cutover switch or rollback is running on this migration: wait for it (cutover status shows its steps)")
 	}
-	for _, q := range []struct {
-		conn *pgx.Conn
-		db   *string
-	}{{s.src, &s.srcDB}, {s.tgt, &s.tgtDB}} {
-		if err := q.conn.QueryRow(ctx, "SELECT current_database()").Scan(q.db); err != nil {
-			s.close(ctx)
-			return nil, err
-		}
+	if err := s.readDatabases(ctx); err != nil {
+		s.close(ctx)
+		return nil, err
 	}
 	all, err := listRelations(ctx, s.src)
 	if err != nil {
@@ -128,6 +123,19 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 }
 
 func (s *switcher) close(ctx context.Context) { closeAll(ctx, []*pgx.Conn{s.src, s.tgt}) }
+
+// readDatabases reads the names of the databases s.src and s.tgt are connected to.
+func (s *switcher) readDatabases(ctx context.Context) error {
+	for _, q := range []struct {
+		conn *pgx.Conn
+		db   *string
+	}{{s.src, &s.srcDB}, {s.tgt, &s.tgtDB}} {
+		if err := q.conn.QueryRow(ctx, "SELECT current_database()").Scan(q.db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // hookEnv is what every hook command gets: where both databases are (without the
 // passwords, which stay in the plan) and the run.

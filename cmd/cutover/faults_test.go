@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/jackc/pgx/v5"
@@ -86,12 +86,12 @@ func faultCases() []faultCase {
 		var out []faultCase
 		after := false
 		for _, st := range postgres.Checklist(kind) {
-			faults := []string{cutover.FaultFail, cutover.FaultKill}
+			faults := []string{failpoint.Fail, failpoint.Kill}
 			if st.Window {
-				faults = append(faults, cutover.FaultBudget)
+				faults = append(faults, failpoint.Budget)
 			}
 			if st.Undo && !st.Gate && !after {
-				faults = append(faults, cutover.FaultUndo) // the step fails, then its undo
+				faults = append(faults, failpoint.Undo) // the step fails, then its undo
 			}
 			for _, f := range faults {
 				out = append(out, faultCase{kind: kind, step: st.Name, fault: f, afterUnlock: after, gate: st.Gate})
@@ -184,27 +184,27 @@ func (r *faultRig) fault(t *testing.T, c faultCase) {
 		r.complete(t, other(c.kind), r.state)
 	}
 	budget := "5m"
-	if c.fault == cutover.FaultBudget {
+	if c.fault == failpoint.Budget {
 		budget = "3s"
 	}
 	r.writePlan(t, budget)
 	r.ready(t)
 	points := c.name()
-	if c.fault == cutover.FaultUndo {
-		points = c.kind + ":" + c.step + ":" + cutover.FaultFail + "," + c.name()
+	if c.fault == failpoint.Undo {
+		points = c.kind + ":" + c.step + ":" + failpoint.Fail + "," + c.name()
 	}
-	res := run(t, r.dir, []string{cutover.FailpointEnv + "=" + points}, c.kind)
+	res := run(t, r.dir, []string{failpoint.Env + "=" + points}, c.kind)
 	out := res.stdout + res.stderr
 	ends := from // where the fault leaves the migration
 	if c.afterUnlock {
 		ends = to
 	}
 	switch c.fault {
-	case cutover.FaultKill, cutover.FaultUndo:
-		if c.fault == cutover.FaultKill && res.code != -1 {
+	case failpoint.Kill, failpoint.Undo:
+		if c.fault == failpoint.Kill && res.code != -1 {
 			t.Fatalf("%s with the failpoint: exit %d, want killed\n%s", c.kind, res.code, out)
 		}
-		if c.fault == cutover.FaultUndo && (res.code != 1 || !strings.Contains(out, "undo(s) failed") || !strings.Contains(out, "failpoint "+c.name())) {
+		if c.fault == failpoint.Undo && (res.code != 1 || !strings.Contains(out, "undo(s) failed") || !strings.Contains(out, "failpoint "+c.name())) {
 			t.Fatalf("%s with the failpoints %s: exit %d, want 1 and the undo's failure\n%s", c.kind, points, res.code, out)
 		}
 		r.lockReleased(t)
@@ -226,7 +226,7 @@ func (r *faultRig) fault(t *testing.T, c faultCase) {
 			want = "failpoint " + c.name()
 		} else if c.afterUnlock {
 			want = "after the users were unlocked"
-		} else if c.fault == cutover.FaultBudget {
+		} else if c.fault == failpoint.Budget {
 			want = "the downtime budget ran out"
 		}
 		if res.code != 1 || !strings.Contains(out, want) {

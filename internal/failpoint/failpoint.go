@@ -22,8 +22,12 @@ const (
 
 // Faults lists the faults set for point.
 func Faults(point string) []string {
+	v := os.Getenv(Env)
+	if v == "" {
+		return nil // the case of every run but a test's: KillAt sits on the applier's commit
+	}
 	var out []string
-	for _, f := range strings.Split(os.Getenv(Env), ",") {
+	for _, f := range strings.Split(v, ",") {
 		if i := strings.LastIndexByte(f, ':'); i > 0 && f[:i] == point {
 			out = append(out, f[i+1:])
 		}
