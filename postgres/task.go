@@ -51,12 +51,20 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			ro.reverse = true
 			run = func(ctx context.Context) error { return Replicate(ctx, reversed(p), ro) }
 		}
-		finishing, err := untilDirectionChanges(ctx, p, dir, run)
+		changed, finishing, err := untilDirectionChanges(ctx, p, dir, run)
 		if ctx.Err() != nil || finishing {
 			// A clean stop, even from the middle of a (re)connection; cutover finish
 			// drops the control schema as soon as the slots are free, so the task
 			// must not read it again.
 			return nil
+		}
+		if err != nil && changed {
+			// Stopped from here because the direction changed: whatever the run was
+			// doing (even recording that it runs) ended for that reason, and the
+			// direction may already be back where it was (a switch that undid itself
+			// within one poll).
+			disp.Step(fmt.Sprintf("replication %s ended as the direction changed: %v", dir, err))
+			continue
 		}
 		if err != nil {
 			// cutover finish may have begun while replication started: it is a
@@ -119,8 +127,8 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 const directionPoll = 50 * time.Millisecond
 
 // untilDirectionChanges runs f until the direction in the control schema is no
-// longer dir (or the phase is finishing, which it reports), or until f returns.
-func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func(context.Context) error) (finishing bool, err error) {
+// longer dir (changed) or the phase is finishing (finishing), or until f returns.
+func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func(context.Context) error) (changed, finishing bool, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -142,12 +150,12 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 				done = nil
 				continue
 			}
-			return false, err
+			return false, false, err
 		case <-ctx.Done():
 			if done != nil {
-				return false, <-done
+				return false, false, <-done
 			}
-			return false, nil
+			return false, false, nil
 		case <-tick.C:
 		}
 		if tgt == nil || tgt.IsClosed() {
@@ -166,7 +174,7 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 			if done != nil {
 				err = <-done
 			}
-			return phase == PhaseFinishing, err
+			return now != dir, phase == PhaseFinishing, err
 		}
 	}
 }
