@@ -139,3 +139,10 @@ func (*Marker) event()       {}
 func (*Begin) event()        {}
 func (*Change) event()       {}
 func (*Commit) event()       {}
+
+// ApplyError is a change the target could not take, which the policy (cdc.on_error)
+// says stops the change stream: the message names the change and the fix.
+type ApplyError struct{ Err error }
+
+func (e *ApplyError) Error() string { return e.Err.Error() }
+func (e *ApplyError) Unwrap() error { return e.Err }

@@ -7,6 +7,7 @@ package check
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -172,3 +173,6 @@ func writeIndented(b *strings.Builder, label, text string) {
 		}
 	}
 }
+
+// ErrNotReady is returned when the assessment found errors before anything changed.
+var ErrNotReady = errors.New("cutover check found errors (above): fix them, then run cutover start again")

@@ -43,8 +43,14 @@ func (l ErrorList) Error() string {
 	return strings.Join(s, "\n")
 }
 
-// Load reads and validates the plan file at path, expanding ${VAR} from the environment.
-func Load(path string) (*Plan, error) {
+// A URLCheck says what is wrong with a connection string (source.url, target.url):
+// the binary's engines know their own (engine.CheckURL). With none, a plan checks
+// only that a URL parses.
+type URLCheck func(url string) error
+
+// Load reads and validates the plan file at path, expanding ${VAR} from the
+// environment; check validates its connection strings.
+func Load(path string, check URLCheck) (*Plan, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("plan file %s not found: write one with `cutover init --source URL --target URL -o %s`, or name another with -c", path, path)
@@ -52,11 +58,17 @@ func Load(path string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plan file: %w", err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	return ParseChecked(path, data, os.LookupEnv, check)
 }
 
-// Parse validates a plan held in memory; file names it in messages and env resolves ${VAR}.
+// Parse validates a plan held in memory; file names it in messages and env resolves
+// ${VAR}. Its URLs are checked only for parsing.
 func Parse(file string, data []byte, env func(string) (string, bool)) (*Plan, error) {
+	return ParseChecked(file, data, env, nil)
+}
+
+// ParseChecked is Parse, with check validating the connection strings.
+func ParseChecked(file string, data []byte, env func(string) (string, bool), check URLCheck) (*Plan, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, ErrorList{syntaxError(file, err)}
@@ -64,7 +76,7 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Plan, er
 	if len(doc.Content) == 0 {
 		return nil, ErrorList{{File: file, Msg: "the plan is empty: write one with `cutover init --source URL --target URL`"}}
 	}
-	d := &decoder{file: file, env: env, nodes: map[string]*yaml.Node{}, root: doc.Content[0]}
+	d := &decoder{file: file, env: env, check: check, nodes: map[string]*yaml.Node{}, root: doc.Content[0]}
 	p := Defaults()
 	d.decode(doc.Content[0], reflect.ValueOf(p).Elem(), "")
 	if len(d.errs) == 0 {
@@ -99,6 +111,7 @@ type scalarSetter interface{ setScalar(string) error }
 type decoder struct {
 	file  string
 	env   func(string) (string, bool)
+	check URLCheck
 	errs  ErrorList
 	nodes map[string]*yaml.Node // key path -> value node, for validation messages
 	root  *yaml.Node

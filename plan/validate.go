@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/redact"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func (d *decoder) validate(p *Plan) {
@@ -77,18 +76,15 @@ func (d *decoder) validateURL(key, conn string) {
 			d.errKey(key, "is not a valid URL (%s): special characters in the user or password must be percent-encoded", redact.ConnString(err.Error()))
 			return
 		}
-		switch u.Scheme {
-		case "postgres", "postgresql":
-		case "mysql", "mariadb":
-			d.errKey(key, "%s is not supported yet: this version migrates PostgreSQL to PostgreSQL", u.Scheme)
-			return
-		default:
-			d.errKey(key, "unknown scheme %q: expected postgres://", u.Scheme)
+		if u.Scheme == "" {
+			d.errKey(key, "has no scheme: write it as a URL, such as postgres://migrator@db.example.com:5432/app")
 			return
 		}
 	}
-	if _, err := pgconn.ParseConfig(conn); err != nil {
-		d.errKey(key, "is not a valid PostgreSQL connection string: %s", redact.ConnString(err.Error()))
+	if d.check != nil {
+		if err := d.check(conn); err != nil {
+			d.errKey(key, "%s", redact.ConnString(err.Error()))
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"maps"
 	"slices"
 	"strings"
@@ -105,12 +106,6 @@ type retryCarefully struct {
 
 func (r *retryCarefully) Error() string { return "retry carefully: " + r.cause.Error() }
 
-// ApplyError is a change the policy says stops the task.
-type ApplyError struct{ Err error }
-
-func (e *ApplyError) Error() string { return e.Err.Error() }
-func (e *ApplyError) Unwrap() error { return e.Err }
-
 type opCounts struct{ inserts, updates, deletes, truncates int64 }
 
 func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string, policy plan.ErrorPolicy, from string) (*applier, error) {
@@ -124,7 +119,7 @@ func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string,
 // suspended in a group rolled back since (a lost connection) is not, and its change
 // is applied again, or recorded again.
 func (a *applier) suspendedTables(ctx context.Context, conn *pgx.Conn) error {
-	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state IN ($1, $2)", TableSuspended, TableExcluded)
+	rows, err := conn.Query(ctx, "SELECT schema_name, table_name FROM "+a.control+".table_stats WHERE state IN ($1, $2)", control.TableSuspended, control.TableExcluded)
 	if err != nil {
 		return err
 	}
@@ -894,7 +889,7 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 		if _, xerr := a.conn.ExecParams(ctx, ex.sql, ex.params, nil, nil, nil).Close(); xerr != nil {
 			return fmt.Errorf("record the apply exception: %w (the change: %v)", xerr, err)
 		}
-		return &ApplyError{Err: fmt.Errorf("%w\nthe change is recorded in %s.apply_exceptions; fix the target (or set cdc.on_error: log or suspend_table), then run cutover start again",
+		return &cdc.ApplyError{Err: fmt.Errorf("%w\nthe change is recorded in %s.apply_exceptions; fix the target (or set cdc.on_error: log or suspend_table), then run cutover start again",
 			described, a.control)}
 	}
 	a.batch.ExecParams("ROLLBACK TO SAVEPOINT cutover_change", nil, nil, nil, nil)
@@ -903,7 +898,7 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 	if a.policy == plan.OnErrorSuspendTable {
 		a.suspended[[2]string{c.Rel.Schema, c.Rel.Name}] = true
 		a.batch.ExecParams("UPDATE "+a.control+".table_stats SET state = $3, error = $4 WHERE schema_name = $1 AND table_name = $2",
-			[][]byte{[]byte(c.Rel.Schema), []byte(c.Rel.Name), []byte(TableSuspended), []byte(err.Error())}, nil, nil, nil)
+			[][]byte{[]byte(c.Rel.Schema), []byte(c.Rel.Name), []byte(control.TableSuspended), []byte(err.Error())}, nil, nil, nil)
 		a.queued = append(a.queued, queued{})
 	}
 	return a.flush(ctx)

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +66,7 @@ func TestApplyMissingDeleteUnderEachPolicy(t *testing.T) {
 			wantEx := `a delete 1 ` + policy + ` [DELETE FROM ONLY "public"."a" WHERE "id" = $1::integer] {"old": {"id": "1"}}: the row is not on the target`
 			if policy == "stop" {
 				err := r.stopped(t)
-				var ae *ApplyError
+				var ae *cdc.ApplyError
 				if !errors.As(err, &ae) || !strings.Contains(err.Error(), `delete on "public"."a" (id=1)`) || !strings.Contains(err.Error(), "the row is not on the target") ||
 					!strings.Contains(err.Error(), "apply_exceptions") {
 					t.Fatalf("err = %v", err)
@@ -103,7 +105,7 @@ func TestApplyMissingDeleteUnderEachPolicy(t *testing.T) {
 			}
 			wantState := "loaded"
 			if policy == "suspend_table" {
-				wantState = TableSuspended + ": the row is not on the target"
+				wantState = control.TableSuspended + ": the row is not on the target"
 			}
 			if st := tableState(t, tgt, "a"); st != wantState {
 				t.Fatalf("table a: %q, want %q", st, wantState)
@@ -162,7 +164,7 @@ func TestApplyRefusedTruncateUnderEachPolicy(t *testing.T) {
 			}
 			if c.policy == "stop" {
 				err := r.stopped(t)
-				var ae *ApplyError
+				var ae *cdc.ApplyError
 				if !errors.As(err, &ae) || !strings.Contains(err.Error(), `truncate on "public"."a"`) || !strings.Contains(err.Error(), c.errText) {
 					t.Fatalf("err = %v", err)
 				}
@@ -186,7 +188,7 @@ func TestApplyRefusedTruncateUnderEachPolicy(t *testing.T) {
 			}
 			wantState := "loaded"
 			if c.policy == "suspend_table" {
-				wantState = TableSuspended + ": ERROR: no truncate here (SQLSTATE P0001)"
+				wantState = control.TableSuspended + ": ERROR: no truncate here (SQLSTATE P0001)"
 			}
 			if st := tableState(t, tgt, "a"); st != wantState {
 				t.Fatalf("table a: %q, want %q", st, wantState)
@@ -259,7 +261,7 @@ func TestApplyLostTargetWhileCareful(t *testing.T) {
 			if ex := applyExceptionRows(t, tgt); !strings.HasPrefix(ex, "bad delete 0 "+policy+" ") || strings.Contains(ex, "\n") {
 				t.Errorf("exceptions (want one, of bad):\n%s\n%s", ex, r.out.String())
 			}
-			wantState := map[string]string{"log": "loaded", "suspend_table": TableSuspended + ": the row is not on the target"}[policy]
+			wantState := map[string]string{"log": "loaded", "suspend_table": control.TableSuspended + ": the row is not on the target"}[policy]
 			if st := tableState(t, tgt, "bad"); st != wantState {
 				t.Errorf("table bad: %q, want %q", st, wantState)
 			}
@@ -388,7 +390,7 @@ func TestApplySuspendedTableStaysSuspended(t *testing.T) {
 	r := startCDC(t, src, tgt, extra)
 	src.Exec(t, `UPDATE a SET v = 'lost' WHERE id = 1; UPDATE b SET v = 'b1'`)
 	caughtUp(t, src, tgt, r)
-	if st := tableState(t, tgt, "a"); !strings.HasPrefix(st, TableSuspended) {
+	if st := tableState(t, tgt, "a"); !strings.HasPrefix(st, control.TableSuspended) {
 		t.Fatalf("table a: %q", st)
 	}
 	exBefore := applyExceptionRows(t, tgt)
@@ -419,7 +421,7 @@ func TestApplySuspendedTableStaysSuspended(t *testing.T) {
 	if got := rowsOf(t, tgt, "a") + " | " + rowsOf(t, tgt, "b") + " | " + rowsOf(t, tgt, "c"); got != "2=two | 7=b7 | 8=c8" {
 		t.Errorf("after the truncates: %s, want 2=two | 7=b7 | 8=c8", got)
 	}
-	if st := tableState(t, tgt, "a"); !strings.HasPrefix(st, TableSuspended) {
+	if st := tableState(t, tgt, "a"); !strings.HasPrefix(st, control.TableSuspended) {
 		t.Errorf("table a: %q", st)
 	}
 }

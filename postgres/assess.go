@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,11 +18,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// AssessOptions tunes the assessment.
-type AssessOptions struct {
-	// LongTransaction is the age from which an open source transaction is reported.
-	LongTransaction time.Duration
-
+// assessOptions are the assessment's options, with those only the package sets.
+type assessOptions struct {
+	engine.AssessOptions
 	// relations, when set, lists the source's relations in place of a query of the
 	// assessment's own: the full load has them listed already (readSource).
 	relations func(context.Context) ([]*relation, error)
@@ -49,7 +48,7 @@ func (s *server) major() int { return s.versionNo / 10000 }
 // assessment runs the checks of one `cutover check`.
 type assessment struct {
 	plan     *plan.Plan
-	opts     AssessOptions
+	opts     assessOptions
 	report   *check.Report
 	src, tgt *server
 	mu       sync.Mutex  // guards report while both sides connect at once
@@ -62,7 +61,11 @@ type assessment struct {
 }
 
 // Assess runs the premigration assessment of a PostgreSQL to PostgreSQL plan.
-func Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report {
+func Assess(ctx context.Context, p *plan.Plan, opts engine.AssessOptions) *check.Report {
+	return assessWith(ctx, p, assessOptions{AssessOptions: opts})
+}
+
+func assessWith(ctx context.Context, p *plan.Plan, opts assessOptions) *check.Report {
 	a := &assessment{plan: p, opts: opts, report: &check.Report{
 		Source: check.Endpoint{URL: redact.ConnString(p.Source.URL)},
 		Target: check.Endpoint{URL: redact.ConnString(p.Target.URL)},
@@ -123,12 +126,12 @@ type assessRun struct {
 
 // assessAsync starts an assessment. It only reads, so FullLoad starts it before it
 // knows whether the load begins (and waits for it) or resumes (and stops it).
-func assessAsync(ctx context.Context, p *plan.Plan, opts AssessOptions) *assessRun {
+func assessAsync(ctx context.Context, p *plan.Plan, opts assessOptions) *assessRun {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &assessRun{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.report = Assess(ctx, p, opts)
+		r.report = assessWith(ctx, p, opts)
 	}()
 	return r
 }

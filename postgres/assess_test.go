@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +35,7 @@ func assess(t *testing.T, p *plan.Plan) *check.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute})
+	r := Assess(ctx, p, engine.AssessOptions{LongTransaction: time.Minute})
 	if f := r.Find("assessment", ""); f != nil {
 		t.Fatalf("a check could not run: %s", f.Problem)
 	}
@@ -368,7 +369,7 @@ func TestTransactionsThatDelayTheSnapshot(t *testing.T) {
 	t.Cleanup(func() { _ = s.Exec(ctx, src.Name, "ROLLBACK PREPARED 'order''s batch'") })
 
 	p := planFor(t, src.URL(), tgt.URL(), "")
-	r := Assess(ctx, p, AssessOptions{LongTransaction: time.Nanosecond})
+	r := Assess(ctx, p, engine.AssessOptions{LongTransaction: time.Nanosecond})
 	f := mustFind(t, r, "long_transaction", fmt.Sprintf("pid %d", pid), check.Warning)
 	if f.Fix != fmt.Sprintf("let it finish, or end it: SELECT pg_terminate_backend(%d);", pid) || !strings.Contains(f.Problem, "INSERT INTO t VALUES (1)") {
 		t.Fatalf("finding: %+v", f)
@@ -378,7 +379,7 @@ func TestTransactionsThatDelayTheSnapshot(t *testing.T) {
 		t.Fatalf("fix: %s", f.Fix)
 	}
 	// With the default threshold a young transaction is normal traffic.
-	if r := Assess(ctx, p, AssessOptions{LongTransaction: time.Minute}); r.Has("long_transaction", "") {
+	if r := Assess(ctx, p, engine.AssessOptions{LongTransaction: time.Minute}); r.Has("long_transaction", "") {
 		t.Fatal("a transaction younger than the threshold was reported")
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"time"
 
@@ -399,7 +400,7 @@ func (s *switcher) unlockTarget(ctx context.Context) (string, error) {
 	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=unlock", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE=target"); err != nil {
 		return "", err
 	}
-	if err := s.setPhase(ctx, PhaseSwitched); err != nil {
+	if err := s.setPhase(ctx, control.PhaseSwitched); err != nil {
 		return "", err
 	}
 	return strings.Join(details, "; "), nil
@@ -419,7 +420,7 @@ func (s *switcher) relockTarget(ctx context.Context) (string, error) {
 		return "", err
 	}
 	// The phase the unlock set goes back to the switch's, which the gates' undo ends.
-	if _, err := s.phaseBack(ctx, PhaseSwitched, PhaseSwitching); err != nil {
+	if _, err := s.phaseBack(ctx, control.PhaseSwitched, control.PhaseSwitching); err != nil {
 		return "", err
 	}
 	return d1 + "; " + d2, nil

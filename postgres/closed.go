@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"slices"
 	"strings"
@@ -126,7 +127,7 @@ func sayClosed(detail string, stuck []string, step func(string)) {
 }
 
 // readSides says which side is live in phase and whether the other is closed.
-func readSides(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, phase string) (*SidesStatus, error) {
+func readSides(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, phase string) (*control.SidesStatus, error) {
 	all, err := listRelations(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("source: list the tables: %w", err)
@@ -136,9 +137,9 @@ func readSides(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, phase stri
 	if err := s.readDatabases(ctx); err != nil {
 		return nil, err
 	}
-	st := &SidesStatus{Live: "source", Other: "target"}
+	st := &control.SidesStatus{Live: "source", Other: "target"}
 	other := s.target()
-	if phase == PhaseSwitched || phase == PhaseRollingBack {
+	if phase == control.PhaseSwitched || phase == control.PhaseRollingBack {
 		st.Live, st.Other, other = "target", "source", s.source()
 	}
 	if st.Open, err = s.openSide(ctx, other); err != nil {

@@ -5,58 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-)
-
-// Phases of a migration, in order, as recorded in the control schema's state table.
-const (
-	PhaseNew      = "new"      // control schema created, nothing else done
-	PhaseSchema   = "schema"   // slot and snapshot taken; pre-data being created
-	PhaseLoading  = "loading"  // pre-data created; tables being copied
-	PhasePostData = "postdata" // every table copied; secondary objects being built
-	PhaseLoaded   = "loaded"   // full load complete
-	PhaseCDC      = "cdc"      // change data capture running (or stopped, resumable)
-	// A switch is running: the source is (being) blocked, the target caught up.
-	PhaseSwitching = "switching"
-	// The target is live; reverse replication sends its writes to the source.
-	PhaseSwitched = "switched"
-	// A rollback is running: back from the target to the source.
-	PhaseRollingBack = "rolling back"
-	// The source is live again; change data capture runs forward again.
-	PhaseRolledBack = "rolled back"
-)
-
-// The direction cutover start replicates in (state.replication): the switch and the
-// rollback change it, the running task follows.
-const (
-	ReplicateForward = "forward" // source to target
-	ReplicateStopped = "stopped" // nothing: a switch or rollback holds it
-	ReplicateReverse = "reverse" // target to source, after a switch
-)
-
-// The modes of a migration (state.mode).
-const (
-	ModeCDC  = "cdc"  // full load, then change data capture, then a switch
-	ModeCopy = "copy" // a one-shot copy: full load from a snapshot with no slot; nothing to switch
-)
-
-// Table states in table_stats.
-const (
-	TableQueued  = "queued"
-	TableLoading = "loading"
-	TableLoaded  = "loaded"
-	TableError   = "error"
-	// TableSuspended: CDC stopped applying changes to the table after one failed
-	// (cdc.on_error: suspend_table); the exception is in apply_exceptions.
-	TableSuspended = "suspended"
-	// TableExcluded: the plan left the table out (tables.exclude) after it was loaded:
-	// CDC applies no change to it and validation skips it; its copy on the target
-	// stays as it was.
-	TableExcluded = "excluded"
 )
 
 // controlVersion marks a control schema with every table and column this version
@@ -70,50 +23,6 @@ type Control struct {
 	schema  string
 	version string // as read by ReadControl
 }
-
-// State is the migration's row in the state table.
-type State struct {
-	Phase    string
-	Slot     string
-	Position string // the slot's consistent point: where the change stream starts
-	Updated  time.Time
-	// Mode is ModeCDC, or ModeCopy for a one-shot copy (cdc.enabled: false): no slot,
-	// no change stream. It is recorded once, when the load begins (SetMode).
-	Mode string
-
-	Applied           string     // the position of the last source transaction applied
-	AppliedCommitTime *time.Time // its commit time on the source
-	AppliedAt         *time.Time // when the target committed it
-}
-
-// TableStat is a table's row in table_stats.
-type TableStat struct {
-	Schema, Table  string
-	State          string
-	Rows, Bytes    int64
-	EstimatedBytes int64
-	Started, Ended *time.Time
-	Position       string // the snapshot this table was copied at
-	SourceOID      uint32 // the table's oid on the source (0: not known)
-	Error          string
-
-	Inserts, Updates, Deletes, Truncates int64 // changes applied by CDC
-
-	Validation           string     // pending, validated, mismatched, no key, error
-	ValidatedAt          *time.Time // the end of the last validation of the table
-	ValidationMismatches int64      // rows that differed then
-	ValidationError      string
-	ValidatedPosition    string // the point of the change stream the last validation read at
-}
-
-// Validation states of a table in table_stats.
-const (
-	ValidationPending    = "pending"    // not validated since it was loaded
-	ValidationValidated  = "validated"  // equal, row by row
-	ValidationMismatched = "mismatched" // rows differ: validation_failures lists them
-	ValidationNoKey      = "no key"     // no key: equal as a whole (count and multiset hash)
-	ValidationError      = "error"      // the validation could not run: validation_error says why
-)
 
 // readControlVersion reads the version a control schema was made at (the comment
 // on its state table); nil when there is no control schema.
@@ -324,8 +233,8 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 func (c *Control) table(name string) string { return pgx.Identifier{c.schema, name}.Sanitize() }
 
 // State reads the migration state.
-func (c *Control) State(ctx context.Context) (State, error) {
-	var s State
+func (c *Control) State(ctx context.Context) (control.State, error) {
+	var s control.State
 	err := c.send(ctx, func(b *pgx.Batch) { c.queueState(b, &s) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = c.errNoState()
@@ -349,7 +258,7 @@ func (c *Control) send(ctx context.Context, queue func(*pgx.Batch)) error {
 }
 
 // queueState queues the read of the migration state into s.
-func (c *Control) queueState(b *pgx.Batch, s *State) {
+func (c *Control) queueState(b *pgx.Batch, s *control.State) {
 	// The mode through to_jsonb: a control schema made before v10 has no such column
 	// (status reads it as it is), and its migration replicates.
 	b.Queue("SELECT phase, slot, position, updated_at, applied_position, applied_commit_time, applied_at, coalesce(to_jsonb(s)->>'mode', 'cdc') FROM " + c.table("state") + " s").
@@ -359,7 +268,7 @@ func (c *Control) queueState(b *pgx.Batch, s *State) {
 }
 
 // SetState records the migration state.
-func (c *Control) SetState(ctx context.Context, s State) error {
+func (c *Control) SetState(ctx context.Context, s control.State) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, err := c.conn.Exec(ctx, "UPDATE "+c.table("state")+" SET phase = $1, slot = $2, position = $3, updated_at = now()", s.Phase, s.Slot, s.Position)
@@ -378,7 +287,7 @@ func (c *Control) SetMode(ctx context.Context, mode string) error {
 }
 
 // QueueTables records the tables of the load (keeping any already loaded).
-func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
+func (c *Control) QueueTables(ctx context.Context, tables []control.TableStat) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := &pgx.Batch{}
@@ -391,8 +300,8 @@ func (c *Control) QueueTables(ctx context.Context, tables []TableStat) error {
 }
 
 // TableStats reads every table's row.
-func (c *Control) TableStats(ctx context.Context) ([]TableStat, error) {
-	var stats []TableStat
+func (c *Control) TableStats(ctx context.Context) ([]control.TableStat, error) {
+	var stats []control.TableStat
 	return stats, c.send(ctx, func(b *pgx.Batch) { c.queueTableStats(b, &stats) })
 }
 
@@ -406,12 +315,12 @@ func compareNames(a, b [2]string) int {
 
 // queueTableStats queues the read of every table's row into stats, in compareNames's
 // order.
-func (c *Control) queueTableStats(b *pgx.Batch, stats *[]TableStat) {
+func (c *Control) queueTableStats(b *pgx.Batch, stats *[]control.TableStat) {
 	b.Queue(`SELECT schema_name, table_name, state, rows, bytes, estimated_bytes, started_at, finished_at, position, error,
 		inserts, updates, deletes, truncates, validation_state, validated_at, validation_mismatches, validation_error, validated_position
 		FROM ` + c.table("table_stats") + ` ORDER BY schema_name COLLATE "C", table_name COLLATE "C"`).Query(func(rows pgx.Rows) (err error) {
-		*stats, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStat, error) {
-			var t TableStat
+		*stats, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (control.TableStat, error) {
+			var t control.TableStat
 			err := row.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &t.Started, &t.Ended, &t.Position, &t.Error,
 				&t.Inserts, &t.Updates, &t.Deletes, &t.Truncates, &t.Validation, &t.ValidatedAt, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition)
 			return t, err

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/cutover-dev/cutover/control"
 	"slices"
 	"testing"
 
@@ -23,9 +24,9 @@ func TestTableStatsInTheApplierOrder(t *testing.T) {
 	// In a collation of people's languages, a sorts before B and _x after them.
 	db.Exec(t, `ALTER TABLE cutover.table_stats ALTER COLUMN schema_name TYPE text COLLATE "en-x-icu", ALTER COLUMN table_name TYPE text COLLATE "en-x-icu"`)
 	names := [][2]string{{"public", "a"}, {"public", "B"}, {"public", "_x"}, {"Sales", "z"}, {"public", "ä"}, {"public", "b"}}
-	var stats []TableStat
+	var stats []control.TableStat
 	for _, n := range names {
-		stats = append(stats, TableStat{Schema: n[0], Table: n[1]})
+		stats = append(stats, control.TableStat{Schema: n[0], Table: n[1]})
 	}
 	if err := ctl.QueueTables(ctx, stats); err != nil {
 		t.Fatal(err)

@@ -5,48 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"github.com/cutover-dev/cutover/control"
 
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )
 
-// Dashboard is what the web dashboard shows besides the status: the last hour's
-// latency, the latest apply exceptions and the running or last cut over run.
-type Dashboard struct {
-	History    []LatencyPoint   `json:"latency_history"`
-	Exceptions []ApplyException `json:"apply_exceptions"`
-	Run        *cutover.Run     `json:"run,omitempty"`
-}
-
-// LatencyPoint is one row of latency_history.
-type LatencyPoint struct {
-	At               time.Time `json:"at"`
-	SourceSeconds    float64   `json:"source_latency_seconds"`
-	TargetSeconds    float64   `json:"target_latency_seconds"`
-	Pending          int64     `json:"pending_transactions"`
-	RetainedWALBytes *int64    `json:"retained_wal_bytes,omitempty"`
-}
-
-// ApplyException is one unresolved row of apply_exceptions, as the dashboard lists it.
-type ApplyException struct {
-	ID        int64      `json:"id"`
-	Table     string     `json:"table"`
-	Operation string     `json:"operation"`
-	Error     string     `json:"error"`
-	Position  string     `json:"position"`
-	Commit    *time.Time `json:"commit_time,omitempty"`
-	Policy    string     `json:"policy"`
-	At        time.Time  `json:"created_at"`
-}
-
 // dashboardExceptions is how many apply exceptions the dashboard lists, newest first.
 const dashboardExceptions = 50
 
 // ReadDashboard reads the dashboard's figures from the control schema on tgt.
-func ReadDashboard(ctx context.Context, tgt *pgx.Conn, p *plan.Plan) (Dashboard, error) {
-	d := Dashboard{History: []LatencyPoint{}, Exceptions: []ApplyException{}}
+func ReadDashboard(ctx context.Context, tgt *pgx.Conn, p *plan.Plan) (control.Dashboard, error) {
+	d := control.Dashboard{History: []control.LatencyPoint{}, Exceptions: []control.ApplyException{}}
 	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
 	if err != nil || !ok {
 		return d, err
@@ -60,7 +31,7 @@ func ReadDashboard(ctx context.Context, tgt *pgx.Conn, p *plan.Plan) (Dashboard,
 	if err != nil {
 		return d, err
 	}
-	if d.History, err = pgx.CollectRows(rows, pgx.RowToStructByPos[LatencyPoint]); err != nil {
+	if d.History, err = pgx.CollectRows(rows, pgx.RowToStructByPos[control.LatencyPoint]); err != nil {
 		return d, fmt.Errorf("read %s: %w", ctl.table("latency_history"), err)
 	}
 	rows, err = tgt.Query(ctx, `SELECT id, schema_name || '.' || table_name, operation, error, position, commit_time, policy, created_at
@@ -68,7 +39,7 @@ func ReadDashboard(ctx context.Context, tgt *pgx.Conn, p *plan.Plan) (Dashboard,
 	if err != nil {
 		return d, err
 	}
-	if d.Exceptions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ApplyException]); err != nil {
+	if d.Exceptions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[control.ApplyException]); err != nil {
 		return d, fmt.Errorf("read %s: %w", ctl.table("apply_exceptions"), err)
 	}
 	d.Run, err = readRun(ctx, tgt, ctl, "")

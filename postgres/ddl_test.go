@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"regexp"
 	"strings"
 	"testing"
@@ -148,7 +149,7 @@ func TestSchemaChangeAppliedByHand(t *testing.T) {
 		t.Fatalf("the stopped transaction's rows are on the target (%d), so it was applied in part", n)
 	}
 	tgt.Exec(t, `ALTER TABLE t ADD COLUMN w int DEFAULT 7`)
-	r = startCDCWith(t, src, tgt, "", StartOptions{SchemaApplied: m[1]})
+	r = startCDCWith(t, src, tgt, "", engine.StartOptions{SchemaApplied: m[1]})
 	caughtUp(t, src, tgt, r)
 	sameTables(t, src, tgt)
 	if !strings.Contains(r.out.String(), "was made on the target by hand (--schema-applied)") {
@@ -157,7 +158,7 @@ func TestSchemaChangeAppliedByHand(t *testing.T) {
 	r.stop(t)
 
 	// cdc.ddl: stop.
-	r = startCDCWith(t, src, tgt, "cdc: {ddl: stop}\n", StartOptions{})
+	r = startCDCWith(t, src, tgt, "cdc: {ddl: stop}\n", engine.StartOptions{})
 	src.Exec(t, `CREATE INDEX t_v ON t (v)`)
 	err = r.stopped(t)
 	if err == nil || !strings.Contains(err.Error(), "cdc.ddl is stop") || !strings.Contains(err.Error(), "CREATE INDEX t_v ON t (v)") {
@@ -166,7 +167,7 @@ func TestSchemaChangeAppliedByHand(t *testing.T) {
 }
 
 // startCDCWith is startCDC with options.
-func startCDCWith(t *testing.T, src, tgt *pgtest.DB, extra string, opts StartOptions) *cdcRun {
+func startCDCWith(t *testing.T, src, tgt *pgtest.DB, extra string, opts engine.StartOptions) *cdcRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cdcRun{cancel: cancel, done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}

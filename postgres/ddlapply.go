@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"path/filepath"
 	"slices"
@@ -48,7 +49,7 @@ func (a *applier) migratedTables(ctx context.Context, conn *pgx.Conn) error {
 		if pending {
 			a.pending[k] = true
 		}
-		if state != TableExcluded {
+		if state != control.TableExcluded {
 			a.migrated[k] = true
 		}
 		if oid != 0 {
@@ -307,7 +308,7 @@ func tagMatches(stmt, tag string) bool {
 
 // ddlStop stops CDC at a schema change it will not replay, with what to do.
 func (a *applier) ddlStop(sc *cdc.SchemaChange, pos, reason string) error {
-	return &ApplyError{Err: fmt.Errorf("the source changed its schema in the transaction at %s (%s): %s\ncutover does not replay it on the target: %s\n"+
+	return &cdc.ApplyError{Err: fmt.Errorf("the source changed its schema in the transaction at %s (%s): %s\ncutover does not replay it on the target: %s\n"+
 		"fix: make the same change on the target by hand, as the migration role, then run cutover start --schema-applied %s (CDC goes on with the changes after it)",
 		pos, sc.Tag, oneLine(sc.Statement), reason, pos)}
 }
@@ -533,7 +534,7 @@ func (a *applier) copyNewTable(ctx context.Context, schema, name, pos string) er
 			r.replident = "f"
 		case plan.NoIdentityInsertsOnly:
 		default:
-			return &ApplyError{Err: fmt.Errorf("table %s, created on the source in the transaction at %s, has no primary key or replica identity: its updates and deletes cannot be captured\n"+
+			return &cdc.ApplyError{Err: fmt.Errorf("table %s, created on the source in the transaction at %s, has no primary key or replica identity: its updates and deletes cannot be captured\n"+
 				"fix: %s on the source, or set cdc.no_identity in the plan; then run cutover start again", q, pos, identityFix(r))}
 		}
 	}
@@ -609,7 +610,7 @@ func (a *applier) copyNewTable(ctx context.Context, schema, name, pos string) er
 	if err := a.conn.ExecParams(ctx, "INSERT INTO "+a.control+`.table_stats (schema_name, table_name, state, rows, started_at, finished_at, position, defined_at, source_oid)
 		VALUES ($1, $2, $3, $4, now(), now(), $5, $5, $6)
 		ON CONFLICT (schema_name, table_name) DO UPDATE SET state = $3, rows = $4, position = $5, defined_at = $5, source_oid = $6`,
-		[][]byte{[]byte(schema), []byte(name), []byte(TableLoaded), itoa(rows), []byte(snap.Position), []byte(fmt.Sprint(r.oid))}, nil, nil, nil).Read().Err; err != nil {
+		[][]byte{[]byte(schema), []byte(name), []byte(control.TableLoaded), itoa(rows), []byte(snap.Position), []byte(fmt.Sprint(r.oid))}, nil, nil, nil).Read().Err; err != nil {
 		return fmt.Errorf("target: record the table %s: %w", q, err)
 	}
 	a.migrated[k], a.rowsFrom[k], a.definedAt[k], a.sourceOIDs[r.oid] = true, lsn, lsn, k
@@ -1051,7 +1052,7 @@ func (a *applier) addedColumns(ctx context.Context, rel *cdc.Relation) error {
 		}
 		for _, s := range stmts {
 			if err := a.conn.Exec(ctx, s).Close(); err != nil {
-				return &ApplyError{Err: fmt.Errorf("the source added the column %s to %s; adding it on the target failed: %s: %w\nfix: add it on the target by hand, then run cutover start again", col, q, s, err)}
+				return &cdc.ApplyError{Err: fmt.Errorf("the source added the column %s to %s; adding it on the target failed: %s: %w\nfix: add it on the target by hand, then run cutover start again", col, q, s, err)}
 			}
 		}
 		a.ddl.say(fmt.Sprintf("the source added the column %s %s to %s (seen in the change stream; its schema changes are not captured): added on the target", col, c.typ, q))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"time"
 
@@ -12,13 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// PhaseFinishing asks a running cutover start to stop for good: cutover finish sets it,
-// the task sees it within a few seconds and stops cleanly.
-const PhaseFinishing = "finishing"
-
-// PhaseFinished: cutover finish --keep-control ended the migration.
-const PhaseFinished = "finished"
 
 func errFinished(p *plan.Plan) error {
 	return fmt.Errorf("this migration was ended by cutover finish; to migrate again, drop the control schema %s on the target (and the migrated tables), then run cutover start", p.ControlSchema)
@@ -55,11 +49,11 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	defer src.Close(context.WithoutCancel(ctx))
 
 	switch st.Phase {
-	case PhaseSwitching, PhaseRollingBack:
-		return fmt.Errorf("a cutover %s is in progress (phase %s): let it end, or rerun it to pick it up, then run cutover finish", map[string]string{PhaseSwitching: "switch", PhaseRollingBack: "rollback"}[st.Phase], st.Phase)
+	case control.PhaseSwitching, control.PhaseRollingBack:
+		return fmt.Errorf("a cutover %s is in progress (phase %s): let it end, or rerun it to pick it up, then run cutover finish", map[string]string{control.PhaseSwitching: "switch", control.PhaseRollingBack: "rollback"}[st.Phase], st.Phase)
 	}
 	if st.Slot != "" {
-		st.Phase = PhaseFinishing
+		st.Phase = control.PhaseFinishing
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
@@ -106,15 +100,15 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
 		return err
 	}
-	if st.Mode != ModeCopy {
+	if st.Mode != control.ModeCopy {
 		live, other := "source", "target"
-		if st.Phase == PhaseSwitched {
+		if st.Phase == control.PhaseSwitched {
 			live, other = "target", "source"
 		}
 		fmt.Fprintf(out, "the %s is live and stays writable; what cutover closed on the %s stays closed (the lines above, if any, say how to open it)\n", live, other)
 	}
 	if keepControl {
-		st.Phase = PhaseFinished
+		st.Phase = control.PhaseFinished
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}

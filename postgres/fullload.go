@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"io"
 	"os"
 	"sync"
@@ -18,26 +22,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// StartOptions tunes cutover start.
-type StartOptions struct {
-	Out     io.Writer    // messages: the assessment's findings, the outcome
-	Display load.Display // progress; plain lines on Out when nil
-	Metrics *metrics.Metrics
-	// SchemaApplied is the position of a source transaction whose schema change the
-	// operator made on the target by hand: CDC does not replay it.
-	SchemaApplied string
-
-	reverse bool // replicate target to source (Replicate with a reversed plan)
-}
-
-// ErrNotReady is returned when the assessment found errors before anything changed.
-var ErrNotReady = errors.New("cutover check found errors (above): fix them, then run cutover start again")
-
 // FullLoad runs the full load, or resumes it: schema (pre-data), the tables copied
 // from one consistent snapshot, then secondary objects (post-data). The state of each
 // step lives in the target's control schema, so a rerun after a crash goes on from
 // where it stopped: tables already loaded are kept, partly loaded ones are redone.
-func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) {
+func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) (err error) {
 	out, disp := opts.Out, opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: out}
@@ -51,7 +40,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	defer os.RemoveAll(dir)
 	rs := readSource(ctx, p, !p.CDC.Enabled, dir)
 	defer func() { rs.close(context.WithoutCancel(ctx)) }()
-	assessing := assessAsync(ctx, p, AssessOptions{LongTransaction: time.Minute, relations: rs.allRelations})
+	assessing := assessAsync(ctx, p, assessOptions{AssessOptions: engine.AssessOptions{LongTransaction: time.Minute}, relations: rs.allRelations})
 	defer assessing.stop()
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
@@ -63,7 +52,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	if err != nil {
 		return err
 	}
-	st := State{Phase: PhaseNew, Mode: ModeCDC}
+	st := control.State{Phase: control.PhaseNew, Mode: control.ModeCDC}
 	if existed {
 		// Upgraded first: the state is read with this version's columns.
 		if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
@@ -75,8 +64,8 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	}
 	// The mode is the plan's when the load begins; from then on the recorded one.
 	copyOnly := !p.CDC.Enabled
-	if st.Phase != PhaseNew {
-		copyOnly = st.Mode == ModeCopy
+	if st.Phase != control.PhaseNew {
+		copyOnly = st.Mode == control.ModeCopy
 		if copyOnly != !p.CDC.Enabled {
 			disp.Step(fmt.Sprintf("this migration is %s (recorded in the control schema %s); the plan's cdc.enabled: %t does not change it: cutover finish, then cutover start, to begin another way",
 				modeText(st.Mode), p.ControlSchema, p.CDC.Enabled))
@@ -84,17 +73,17 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	}
 	defer rememberMode(p, copyOnly, &err)
 	switch st.Phase {
-	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseSwitched, control.PhaseRollingBack, control.PhaseRolledBack:
 		if copyOnly {
 			fmt.Fprintf(out, "the copy is complete already (snapshot at position %s); nothing is left on the source. cutover finish drops the control schema\n", st.Position)
 			return nil
 		}
 		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
 		return nil
-	case PhaseFinishing, PhaseFinished:
+	case control.PhaseFinishing, control.PhaseFinished:
 		return errFinished(p)
 	}
-	resumed := st.Phase != PhaseNew
+	resumed := st.Phase != control.PhaseNew
 	if copyOnly != rs.copyOnly {
 		// The recorded mode is not the plan's: read the source the way it needs.
 		rs.close(context.WithoutCancel(ctx))
@@ -104,11 +93,11 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		}
 		rs = readSource(ctx, p, copyOnly, sub)
 	}
-	if st.Phase == PhaseNew {
+	if st.Phase == control.PhaseNew {
 		report := assessing.wait()
 		if report.Failed() {
 			_ = report.WriteText(out)
-			return ErrNotReady
+			return check.ErrNotReady
 		}
 	} else {
 		assessing.stop()
@@ -137,7 +126,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	failpoint.KillAt("start:snapshot")
 	defer snap.Close(context.WithoutCancel(ctx))
 	var pool *workerPool
-	if st.Phase == PhaseSchema || st.Phase == PhaseLoading {
+	if st.Phase == control.PhaseSchema || st.Phase == control.PhaseLoading {
 		// The workers' connections open while the schema is dumped and created.
 		pool = openWorkers(ctx, p, snap.Name, p.FullLoad.Parallel)
 		defer pool.close(context.WithoutCancel(ctx))
@@ -147,7 +136,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 	if err != nil {
 		return err
 	}
-	if st.Phase == PhaseSchema {
+	if st.Phase == control.PhaseSchema {
 		for _, l := range leave {
 			if !l.hidden {
 				disp.Step(fmt.Sprintf("not created on the target: %s (it needs %s, which the plan excludes)", l.object, l.excluded))
@@ -155,7 +144,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 		}
 	}
 
-	if st.Phase == PhaseSchema {
+	if st.Phase == control.PhaseSchema {
 		present, err := tablesPresent(ctx, tgt, tables)
 		if err != nil {
 			return err
@@ -182,21 +171,21 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 			return fmt.Errorf("the target holds %d of the %d tables to migrate, but cutover did not create them (the state says the schema is not made yet)\n"+
 				"fix: drop those tables on the target (or the whole database, and create it again empty), then run cutover start again", present, len(tables))
 		}
-		st.Phase = PhaseLoading
+		st.Phase = control.PhaseLoading
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
 	}
-	if st.Phase == PhaseLoading {
+	if st.Phase == control.PhaseLoading {
 		if err := copyTables(ctx, p, src, tgt, ctl, snap, pool, tables, major, disp, opts.Metrics); err != nil {
 			return err
 		}
-		st.Phase = PhasePostData
+		st.Phase = control.PhasePostData
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
 	}
-	if st.Phase == PhasePostData {
+	if st.Phase == control.PhasePostData {
 		disp.Step(fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
 		built, err := dump.postDataBuilt(ctx, src, tgt)
 		if err != nil {
@@ -233,7 +222,7 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 				return err
 			}
 		}
-		st.Phase = PhaseLoaded
+		st.Phase = control.PhaseLoaded
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
@@ -259,9 +248,9 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) 
 // A resumed load cannot have that snapshot back (it died with its connection), so it
 // takes a new one from a temporary slot: the tables it copies then start their change
 // stream at the new position, the ones loaded before at the slot's.
-func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
+func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*relation, ctl *Control, st *control.State, disp load.Display) (*Snapshot, error) {
 	switch st.Phase {
-	case PhaseNew, PhaseSchema:
+	case control.PhaseNew, control.PhaseSchema:
 		if st.Slot != "" {
 			// A run that stopped before any table was copied: start over with a new slot.
 			if err := DropSlot(ctx, p.Source, st.Slot); err != nil {
@@ -301,7 +290,7 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 			return nil, err
 		}
 		failpoint.KillAt("start:slot") // the slot made, its position not recorded
-		*st = State{Phase: PhaseSchema, Slot: slot, Position: snap.Position}
+		*st = control.State{Phase: control.PhaseSchema, Slot: slot, Position: snap.Position}
 		if err := ctl.SetState(ctx, *st); err != nil {
 			snap.Close(ctx)
 			return nil, err
@@ -321,15 +310,15 @@ func takeSnapshot(ctx context.Context, p *plan.Plan, src *pgx.Conn, tables []*re
 // readSource exported, by a REPEATABLE READ transaction, with no slot. A resumed copy
 // takes a new one: the tables it copies are then at a later point than those loaded
 // before. The snapshot is the caller's to close from then on.
-func (rs *sourceRead) exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.Conn, _ []*relation, ctl *Control, st *State, disp load.Display) (*Snapshot, error) {
+func (rs *sourceRead) exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.Conn, _ []*relation, ctl *Control, st *control.State, disp load.Display) (*Snapshot, error) {
 	snap := rs.snap
 	rs.snap = nil
 	switch st.Phase {
-	case PhaseNew, PhaseSchema:
-		*st = State{Phase: PhaseSchema, Position: snap.Position, Mode: ModeCopy}
+	case control.PhaseNew, control.PhaseSchema:
+		*st = control.State{Phase: control.PhaseSchema, Position: snap.Position, Mode: control.ModeCopy}
 		err := ctl.SetState(ctx, *st)
 		if err == nil {
-			err = ctl.SetMode(ctx, ModeCopy)
+			err = ctl.SetMode(ctx, control.ModeCopy)
 		}
 		if err != nil {
 			snap.Close(ctx)
@@ -344,7 +333,7 @@ func (rs *sourceRead) exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.C
 
 // modeText names a migration's mode for messages.
 func modeText(mode string) string {
-	if mode == ModeCopy {
+	if mode == control.ModeCopy {
 		return "a one-shot copy (cdc.enabled: false)"
 	}
 	return "a migration with change data capture"
@@ -365,19 +354,16 @@ func copySequences(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, tables
 // validateAfterLoad validates every table of a copy at its snapshot (validation.after_load).
 func validateAfterLoad(ctx context.Context, p *plan.Plan, snapshot string, disp load.Display) error {
 	disp.Step("validating every table (validation.after_load)")
-	rep, err := Validate(ctx, p, ValidateOptions{BusyPercent: 100, sourceSnapshot: snapshot})
+	rep, err := validatePass(ctx, p, validateOptions{Options: validate.Options{BusyPercent: 100}, sourceSnapshot: snapshot})
 	if err != nil {
 		return fmt.Errorf("validation after the load: %w", err)
 	}
 	disp.Step(validationSummary(rep))
 	if !rep.Equal {
-		return fmt.Errorf("validation after the load: %w", ErrNotEqual)
+		return fmt.Errorf("validation after the load: %w", validate.ErrNotEqual)
 	}
 	return nil
 }
-
-// ErrNotEqual is a validation that found tables differing.
-var ErrNotEqual = errors.New("tables differ between source and target: cutover status lists them and the control schema's validation_failures holds the rows (was the source written during the copy?)")
 
 // tablesPresent counts the tables to migrate that exist on the target.
 func tablesPresent(ctx context.Context, tgt *pgx.Conn, tables []*relation) (int, error) {
@@ -435,9 +421,9 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	for _, r := range tables {
 		oids[[2]string{r.schema, r.name}] = r.oid
 	}
-	stats := make([]TableStat, len(cp.tables))
+	stats := make([]control.TableStat, len(cp.tables))
 	for i, t := range cp.tables {
-		stats[i] = TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes, SourceOID: oids[[2]string{t.Schema, t.Name}]}
+		stats[i] = control.TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes, SourceOID: oids[[2]string{t.Schema, t.Name}]}
 	}
 	if err := ctl.QueueTables(ctx, stats); err != nil {
 		return err
@@ -453,9 +439,9 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	var todo []*load.Table
 	for _, t := range cp.tables {
 		switch state[t.String()] {
-		case TableLoaded:
+		case control.TableLoaded:
 			continue
-		case TableLoading, TableError:
+		case control.TableLoading, control.TableError:
 			// A stopped run copied part of it (a table is marked loading before its first
 			// row): empty it, it is redone whole. A queued table was never touched.
 			if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
@@ -530,10 +516,10 @@ func IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if st.Phase == PhaseNew {
+	if st.Phase == control.PhaseNew {
 		return !p.CDC.Enabled, nil
 	}
-	return st.Mode == ModeCopy, nil
+	return st.Mode == control.ModeCopy, nil
 }
 
 // loadedModes holds, per plan, the mode of the migration a FullLoad of this process

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"sort"
 	"strings"
@@ -90,7 +93,7 @@ func fullLoad(t *testing.T, src, tgt *pgtest.DB, extra string) string {
 	t.Helper()
 	var out bytes.Buffer
 	p := planFor(t, src.URL(), tgt.URL(), extra)
-	if err := FullLoad(context.Background(), p, StartOptions{Out: &out}); err != nil {
+	if err := FullLoad(context.Background(), p, engine.StartOptions{Out: &out}); err != nil {
 		t.Fatalf("full load: %v\n%s", err, out.String())
 	}
 	return out.String()
@@ -160,7 +163,7 @@ func TestFullLoadPagila(t *testing.T) {
 	}
 
 	// The control schema tells the story.
-	if phase := pgtest.QueryVal[string](t, tgt, "SELECT phase FROM cutover.state"); phase != PhaseLoaded {
+	if phase := pgtest.QueryVal[string](t, tgt, "SELECT phase FROM cutover.state"); phase != control.PhaseLoaded {
 		t.Fatalf("phase = %s", phase)
 	}
 	var slot, position string
@@ -339,8 +342,8 @@ func TestFullLoadRefusesWhenNotReady(t *testing.T) {
 	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
 	tgt.Exec(t, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (42)")
 	var out bytes.Buffer
-	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), ""), StartOptions{Out: &out})
-	if err != ErrNotReady || !strings.Contains(out.String(), "TRUNCATE public.t;") {
+	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), ""), engine.StartOptions{Out: &out})
+	if err != check.ErrNotReady || !strings.Contains(out.String(), "TRUNCATE public.t;") {
 		t.Fatalf("err = %v\n%s", err, out.String())
 	}
 	if n := pgtest.QueryVal[int](t, tgt, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cutover'"); n != 0 {
@@ -364,7 +367,7 @@ func TestFullLoadTargetGoesAway(t *testing.T) {
 	ctx := context.Background()
 	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() { done <- FullLoad(ctx, p, StartOptions{Out: &lockedWriter{w: &out}}) }()
+	go func() { done <- FullLoad(ctx, p, engine.StartOptions{Out: &lockedWriter{w: &out}}) }()
 	// Wait until the first table is loading, then kill the target.
 	for {
 		conn, err := s.Connect(ctx, tgt.Name)
@@ -470,8 +473,8 @@ func TestFullLoadRefusesAnIncludedTableNeedingAnExcludedOne(t *testing.T) {
 	const extra = `tables: {exclude: ["public.base"]}`
 	r := assess(t, planFor(t, src.URL(), tgt.URL(), extra))
 	mustFind(t, r, "excluded_dependency", "table public.child", "error")
-	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), extra), StartOptions{Out: io.Discard})
-	if err != ErrNotReady {
+	err := FullLoad(context.Background(), planFor(t, src.URL(), tgt.URL(), extra), engine.StartOptions{Out: io.Discard})
+	if err != check.ErrNotReady {
 		t.Fatalf("err = %v", err)
 	}
 	if n := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM pg_class WHERE relname = 'child'"); n != 0 {

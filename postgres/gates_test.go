@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
 	"testing"
 
 	"github.com/cutover-dev/cutover/pgtest"
@@ -35,10 +37,10 @@ func TestEachGateRefuses(t *testing.T) {
 		}
 		var out bytes.Buffer
 		res, err := Switch(ctx, p, m.switchOpts(&out))
-		if !errors.Is(err, ErrGates) {
+		if !errors.Is(err, cutover.ErrGates) {
 			t.Fatalf("%s: switch: %v, want the gates to refuse\n%s", gate, err, out.String())
 		}
-		problems := refusals(t, err, ErrGates.Error())
+		problems := refusals(t, err, cutover.ErrGates.Error())
 		for _, want := range wants {
 			if !hasProblem(problems, want) {
 				t.Errorf("%s: no problem says %q: %q", gate, want, problems)
@@ -50,8 +52,8 @@ func TestEachGateRefuses(t *testing.T) {
 		if res == nil || res.Run.BlockedAt != nil || !m.canLogin(t, m.src) {
 			t.Fatalf("%s: a refused switch blocked the source (result %+v); the application logs in to the source: %v", gate, res, m.canLogin(t, m.src))
 		}
-		if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != PhaseCDC {
-			t.Fatalf("%s: phase %q after a refused switch, want %q", gate, got, PhaseCDC)
+		if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != control.PhaseCDC {
+			t.Fatalf("%s: phase %q after a refused switch, want %q", gate, got, control.PhaseCDC)
 		}
 	}
 
@@ -77,9 +79,9 @@ func TestEachGateRefuses(t *testing.T) {
 	m.tgt.Exec(t, "UPDATE cutover.apply_exceptions SET resolved = true WHERE id = $1", id)
 
 	// A table whose last validation found differences.
-	m.tgt.Exec(t, "UPDATE cutover.table_stats SET validation_state = $1 WHERE table_name = 'accounts'", ValidationMismatched)
+	m.tgt.Exec(t, "UPDATE cutover.table_stats SET validation_state = $1 WHERE table_name = 'accounts'", control.ValidationMismatched)
 	refused("differences", nil, `the last validation found differences in "public"."accounts": cutover validate --repair, then cutover validate`)
-	m.tgt.Exec(t, "UPDATE cutover.table_stats SET validation_state = $1 WHERE table_name = 'accounts'", ValidationValidated)
+	m.tgt.Exec(t, "UPDATE cutover.table_stats SET validation_state = $1 WHERE table_name = 'accounts'", control.ValidationValidated)
 
 	// An index missing on the target.
 	m.tgt.Exec(t, "DROP INDEX history_account")
@@ -189,7 +191,7 @@ func TestEachGateRefuses(t *testing.T) {
 		t.Fatalf("switch with every gate put back: %v\n%s", err, out.String())
 	}
 	_, err = Switch(ctx, m.plan, m.switchOpts(&out))
-	if problems := refusals(t, err, ErrGates.Error()); !hasProblem(problems, "the migration is already switched to the target: cutover rollback goes back, cutover finish ends it") {
+	if problems := refusals(t, err, cutover.ErrGates.Error()); !hasProblem(problems, "the migration is already switched to the target: cutover rollback goes back, cutover finish ends it") {
 		t.Errorf("switch of a switched migration: %q", problems)
 	}
 
@@ -210,8 +212,8 @@ func TestEachGateRefuses(t *testing.T) {
 		if res == nil || res.Run.BlockedAt != nil || !m.canLogin(t, m.tgt) {
 			t.Fatalf("%s: a refused rollback blocked the target (result %+v); the application logs in to the target: %v", gate, res, m.canLogin(t, m.tgt))
 		}
-		if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != PhaseSwitched {
-			t.Fatalf("%s: phase %q after a refused rollback, want %q", gate, got, PhaseSwitched)
+		if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != control.PhaseSwitched {
+			t.Fatalf("%s: phase %q after a refused rollback, want %q", gate, got, control.PhaseSwitched)
 		}
 	}
 	// The managed service's role, now on the target alone.

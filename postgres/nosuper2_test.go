@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +27,7 @@ func managedMigration(t *testing.T, extra string) (m *migration, migrator, pw st
 	src.Exec(t, fmt.Sprintf("SET ROLE %s; %s; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %[3]s; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %[3]s",
 		owner, switchSchema, m.app))
 	m.plan = planFor(t, src.URLAs(migrator, pw), tgt.URLAs(migrator, pw), "cutover: {exempt_roles: [postgres]"+extra+"}\n")
-	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &bytes.Buffer{}}); err != nil {
+	if err := FullLoad(context.Background(), m.plan, engine.StartOptions{Out: &bytes.Buffer{}}); err != nil {
 		t.Fatalf("full load: %v", err)
 	}
 	m.task = m.start(t)
@@ -54,7 +57,7 @@ func TestCommandsWithoutSuperusers(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("status: %v (started: %v)", err, ok)
 	}
-	if st.Phase != PhaseCDC || st.Source == nil || !st.Source.Exists || len(st.Tables) == 0 {
+	if st.Phase != control.PhaseCDC || st.Source == nil || !st.Source.Exists || len(st.Tables) == 0 {
 		t.Fatalf("status: phase %q, slot %+v, %d tables", st.Phase, st.Source, len(st.Tables))
 	}
 	if _, err := ReadDashboard(ctx, tgt, m.plan); err != nil {
@@ -63,7 +66,7 @@ func TestCommandsWithoutSuperusers(t *testing.T) {
 
 	// cutover validate --repair, after a row of the target was changed behind cutover's back.
 	m.tgt.Exec(t, "UPDATE accounts SET balance = 99 WHERE id = 7")
-	rep, err := Validate(ctx, m.plan, ValidateOptions{Repair: true})
+	rep, err := Validate(ctx, m.plan, validate.Options{Repair: true})
 	if err != nil {
 		t.Fatalf("validate --repair: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 
@@ -95,11 +97,11 @@ func TestSwitchWithoutSuperusers(t *testing.T) {
 	if err := src.Server.Exec(ctx, "postgres", "GRANT SET ON PARAMETER session_replication_role TO "+migrator); err != nil {
 		t.Fatal(err)
 	}
-	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &bytes.Buffer{}}); err != nil {
+	if err := FullLoad(context.Background(), m.plan, engine.StartOptions{Out: &bytes.Buffer{}}); err != nil {
 		t.Fatalf("full load: %v", err)
 	}
 	m.task = m.start(t)
-	if _, err := Validate(context.Background(), m.plan, ValidateOptions{}); err != nil {
+	if _, err := Validate(context.Background(), m.plan, validate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.writeAsApp(m.src, "INSERT INTO history (account, delta) VALUES (1, 5)"); err != nil {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +81,7 @@ func TestOneShotCopy(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := FullLoad(ctx, p, StartOptions{Out: &out}); err != nil {
+	if err := FullLoad(ctx, p, engine.StartOptions{Out: &out}); err != nil {
 		t.Fatalf("copy: %v\n%s", err, out.String())
 	}
 	t.Log(out.String())
@@ -98,36 +102,36 @@ func TestOneShotCopy(t *testing.T) {
 		t.Errorf("validation states: %s", got)
 	}
 	st, _, err := ReadStatus(ctx, tgt.Conn(t), nil, p)
-	if err != nil || st.Mode != ModeCopy || st.Slot != "" {
+	if err != nil || st.Mode != control.ModeCopy || st.Slot != "" {
 		t.Errorf("status: mode %q slot %q err %v", st.Mode, st.Slot, err)
 	}
 
 	// start again: nothing more to do, and no change stream either.
 	out.Reset()
-	if err := FullLoad(ctx, planFor(t, src.URL(), tgt.URL(), ""), StartOptions{Out: &out}); err != nil || !strings.Contains(out.String(), "copy is complete already") {
+	if err := FullLoad(ctx, planFor(t, src.URL(), tgt.URL(), ""), engine.StartOptions{Out: &out}); err != nil || !strings.Contains(out.String(), "copy is complete already") {
 		t.Errorf("rerun (with cdc enabled in the plan): %v\n%s", err, out.String())
 	}
 	if copyOnly, err := IsCopy(ctx, planFor(t, src.URL(), tgt.URL(), "")); err != nil || !copyOnly {
 		t.Errorf("IsCopy = %v, %v: cutover start would go on into CDC", copyOnly, err)
 	}
-	if err := Replicate(ctx, planFor(t, src.URL(), tgt.URL(), ""), StartOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "one-shot copy") {
+	if err := Replicate(ctx, planFor(t, src.URL(), tgt.URL(), ""), engine.StartOptions{Out: &out}); err == nil || !strings.Contains(err.Error(), "one-shot copy") {
 		t.Errorf("change data capture on a copy: %v", err)
 	}
 	nothingOnSource(t, src)
 
 	// Nothing to switch or roll back.
-	for kind, run := range map[string]func(context.Context, *SwitchOptions) error{
-		"switch":   func(ctx context.Context, o *SwitchOptions) error { _, err := Switch(ctx, p, *o); return err },
-		"rollback": func(ctx context.Context, o *SwitchOptions) error { _, err := Rollback(ctx, p, *o); return err },
+	for kind, run := range map[string]func(context.Context, *cutover.Options) error{
+		"switch":   func(ctx context.Context, o *cutover.Options) error { _, err := Switch(ctx, p, *o); return err },
+		"rollback": func(ctx context.Context, o *cutover.Options) error { _, err := Rollback(ctx, p, *o); return err },
 	} {
-		err := run(ctx, &SwitchOptions{Out: &out, Yes: true, RunbookDir: t.TempDir()})
+		err := run(ctx, &cutover.Options{Out: &out, Yes: true, RunbookDir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), "nothing to "+kind+": the migration cutover is a one-shot copy") {
 			t.Errorf("%s: %v", kind, err)
 		}
 	}
 
 	// cutover validate on a copy compares without a stream, and finds a difference.
-	rep, err := Validate(ctx, p, ValidateOptions{})
+	rep, err := Validate(ctx, p, validate.Options{})
 	if err != nil || !rep.Equal {
 		t.Fatalf("validate: %v %+v", err, rep)
 	}
@@ -138,19 +142,19 @@ func TestOneShotCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Exec(t, "INSERT INTO orders (amount) VALUES (5)")
-	rep, err = Validate(ctx, p, ValidateOptions{sourceSnapshot: snap.Name})
+	rep, err = validatePass(ctx, p, validateOptions{sourceSnapshot: snap.Name})
 	if err != nil || !rep.Equal {
 		t.Errorf("validate at the copy's snapshot after a write on the source: %v %+v", err, rep)
 	}
 	snap.Close(ctx)
-	if rep, err = Validate(ctx, p, ValidateOptions{}); err != nil || rep.Equal {
+	if rep, err = Validate(ctx, p, validate.Options{}); err != nil || rep.Equal {
 		t.Errorf("validate now after a write on the source: %v, equal %v", err, rep != nil && rep.Equal)
 	}
 	src.Exec(t, "DELETE FROM orders WHERE id > 3000")
 	tgt.Exec(t, "UPDATE orders SET amount = amount + 1 WHERE id = 7; DELETE FROM notes WHERE body = 'note 9'")
 	vctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	rep, err = Validate(vctx, p, ValidateOptions{})
+	rep, err = Validate(vctx, p, validate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +165,7 @@ func TestOneShotCopy(t *testing.T) {
 	if rep.Equal || differ["orders"] != "mismatched 1" || !strings.HasPrefix(differ["notes"], "mismatched") {
 		t.Errorf("validate after changing the target: equal=%v %v", rep.Equal, differ)
 	}
-	if _, err := Validate(ctx, p, ValidateOptions{Repair: true}); err == nil || !strings.Contains(err.Error(), "one-shot copy") {
+	if _, err := Validate(ctx, p, validate.Options{Repair: true}); err == nil || !strings.Contains(err.Error(), "one-shot copy") {
 		t.Errorf("validate --repair on a copy: %v", err)
 	}
 
@@ -188,7 +192,7 @@ func TestOneShotCopyResumes(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() { done <- FullLoad(ctx, p, StartOptions{Out: &lockedWriter{w: &out}}) }()
+	go func() { done <- FullLoad(ctx, p, engine.StartOptions{Out: &lockedWriter{w: &out}}) }()
 	conn := tgt.Conn(t)
 	for {
 		var loading bool

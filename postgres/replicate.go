@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"net"
 	"runtime/debug"
@@ -24,7 +26,13 @@ var HeartbeatInterval = 5 * time.Second
 
 // Replicate streams the source's changes into the target from where the full load (or
 // the last run) left off, until ctx ends: a clean stop a rerun resumes from.
-func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error) {
+func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	return replicate(ctx, p, opts, false)
+}
+
+// replicate streams from p's source to its target; reverse: p is reversed (the
+// migration's target is its source), after a switch.
+func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reverse bool) (err error) {
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
@@ -42,14 +50,14 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	if err != nil {
 		return err
 	}
-	if st.Phase == PhaseFinishing || st.Phase == PhaseFinished {
+	if st.Phase == control.PhaseFinishing || st.Phase == control.PhaseFinished {
 		return errFinished(p)
 	}
-	if st.Mode == ModeCopy {
+	if st.Mode == control.ModeCopy {
 		return fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no replication slot and no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)
 	}
 	switch st.Phase {
-	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseSwitched, PhaseRollingBack, PhaseRolledBack:
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseSwitched, control.PhaseRollingBack, control.PhaseRolledBack:
 	default:
 		return fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
 	}
@@ -67,13 +75,13 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 			tableFrom[t.Schema+"."+t.Table] = t.Position
 		}
 	}
-	if !opts.reverse {
+	if !reverse {
 		if err := excludeLeftOut(ctx, p, ctl, stats, disp); err != nil {
 			return err
 		}
 	}
-	if st.Phase == PhaseLoaded {
-		st.Phase = PhaseCDC
+	if st.Phase == control.PhaseLoaded {
+		st.Phase = control.PhaseCDC
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
@@ -85,7 +93,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	}
 	a.metrics = opts.Metrics
 	a.ddl = ddlOptions{plan: p, say: disp.Step, byHand: opts.SchemaApplied}
-	if !opts.reverse {
+	if !reverse {
 		// A source out of reach is retried by the stream below; until then a column it
 		// adds stops CDC as a change the target cannot take (the safe side).
 		if a.ddl.captured, err = captureInstalled(ctx, p, st.Slot); err != nil {
@@ -100,7 +108,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	}()
 	// Reverse replication marks what it applies to the source, so that forward
 	// replication, resumed after a rollback, does not send it back to the target.
-	a.mark = opts.reverse
+	a.mark = reverse
 	// Changes are tracked from here on, or no longer: an incremental validation trusts
 	// the changed keys only for tables validated since tracking began.
 	a.track = p.Validation.Tracking()
@@ -161,7 +169,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(128 << 20))
 	what := "change data capture"
-	if opts.reverse {
+	if reverse {
 		what = "reverse replication (target to source)"
 	}
 	disp.Step(fmt.Sprintf("%s from slot %s at position %s", what, st.Slot, from))
@@ -169,7 +177,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 	// reach now is retried by the stream below.
 	if only, err := insertsOnlyTables(ctx, p, st.Slot); err == nil && len(only) > 0 {
 		disp.Step(fmt.Sprintf("tables replicated inserts only (cdc.no_identity: inserts_only, no replica identity): %s: their updates and deletes on the %s are not applied",
-			listText(only, 10), map[bool]string{false: "source", true: "target"}[opts.reverse]))
+			listText(only, 10), map[bool]string{false: "source", true: "target"}[reverse]))
 	}
 	if _, err := tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET stopped_at = NULL, stop_error = ''"); err != nil {
 		return fmt.Errorf("target: record that replication runs: %w", err)
@@ -255,10 +263,10 @@ func Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) (err error)
 // excludeLeftOut marks the loaded tables the plan now leaves out (tables.exclude
 // changed since the load) as excluded: their changes are no longer applied, and a
 // change that failed on one of them no longer stops the task.
-func excludeLeftOut(ctx context.Context, p *plan.Plan, ctl *Control, stats []TableStat, disp interface{ Step(string) }) error {
-	var leftOut []TableStat
+func excludeLeftOut(ctx context.Context, p *plan.Plan, ctl *Control, stats []control.TableStat, disp interface{ Step(string) }) error {
+	var leftOut []control.TableStat
 	for _, t := range stats {
-		if t.State != TableExcluded && !p.Tables.Includes(t.Schema, t.Table) {
+		if t.State != control.TableExcluded && !p.Tables.Includes(t.Schema, t.Table) {
 			leftOut = append(leftOut, t)
 		}
 	}
@@ -285,7 +293,7 @@ func excludeLeftOut(ctx context.Context, p *plan.Plan, ctl *Control, stats []Tab
 			continue
 		}
 		q := pgx.Identifier{t.Schema, t.Table}.Sanitize()
-		if err := ctl.tableUpdate(ctx, t.Schema, t.Table, "state = $3, error = $4", TableExcluded,
+		if err := ctl.tableUpdate(ctx, t.Schema, t.Table, "state = $3, error = $4", control.TableExcluded,
 			"left out by the plan (tables.exclude) after its load: its changes are no longer applied"); err != nil {
 			return err
 		}

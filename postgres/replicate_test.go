@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +28,7 @@ func startCDC(t *testing.T, src, tgt *pgtest.DB, extra string) *cdcRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cdcRun{cancel: cancel, done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}
 	p := planFor(t, src.URL(), tgt.URL(), extra)
-	go func() { r.done <- Replicate(ctx, p, StartOptions{Out: r.out}) }()
+	go func() { r.done <- Replicate(ctx, p, engine.StartOptions{Out: r.out}) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -168,7 +171,7 @@ func TestCDCAppliesEveryKindOfChange(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("status: %v %v", ok, err)
 	}
-	if st.Phase != PhaseCDC || st.CDC == nil || st.CDC.Applied == "" || st.Source == nil || !st.Source.Exists || !st.Source.Active || st.ApplyExceptions != 0 {
+	if st.Phase != control.PhaseCDC || st.CDC == nil || st.CDC.Applied == "" || st.Source == nil || !st.Source.Exists || !st.Source.Active || st.ApplyExceptions != 0 {
 		t.Fatalf("status: %+v cdc %+v source %+v", st, st.CDC, st.Source)
 	}
 
@@ -240,7 +243,7 @@ func TestCDCApplyExceptions(t *testing.T) {
 			}
 			if policy == "stop" {
 				err := r.stopped(t)
-				var ae *ApplyError
+				var ae *cdc.ApplyError
 				if !errors.As(err, &ae) || !strings.Contains(err.Error(), "the row is not on the target") || !strings.Contains(err.Error(), "id=1") {
 					t.Fatalf("err = %v", err)
 				}
@@ -267,7 +270,7 @@ func TestCDCApplyExceptions(t *testing.T) {
 				t.Fatalf("target: %s, want %s", got, want)
 			}
 			if policy == "suspend_table" {
-				if st := pgtest.QueryVal[string](t, tgt, "SELECT state FROM cutover.table_stats WHERE table_name = 'a'"); st != TableSuspended {
+				if st := pgtest.QueryVal[string](t, tgt, "SELECT state FROM cutover.table_stats WHERE table_name = 'a'"); st != control.TableSuspended {
 					t.Fatalf("table a is %s", st)
 				}
 			}

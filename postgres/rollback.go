@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"strings"
 
@@ -15,14 +17,16 @@ import (
 // switched back (switch_back hooks), the source's users and jobs given back; then
 // forward replication resumes, so the migration can switch again. It runs as gated
 // steps like the switch; before the unlock a failure undoes it (the target stays live).
-func Rollback(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
+func Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
 	return runChecklist(ctx, p, opts, "rollback", (*switcher).rollbackSteps)
 }
 
 func (s *switcher) rollbackSteps() []cutover.Step {
 	return []cutover.Step{
 		{Name: "gates", Title: "check the gates: switched, reverse replication in place", Gate: true, Do: s.rollbackGates,
-			Undo: func(ctx context.Context) (string, error) { return s.phaseBack(ctx, PhaseRollingBack, PhaseSwitched) }},
+			Undo: func(ctx context.Context) (string, error) {
+				return s.phaseBack(ctx, control.PhaseRollingBack, control.PhaseSwitched)
+			}},
 		{Name: "notify", Title: "notify: hooks and webhooks",
 			Do:   func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
 			Undo: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "rolled back")) }},
@@ -35,7 +39,7 @@ func (s *switcher) rollbackSteps() []cutover.Step {
 		{Name: "sync", Title: "wait until the source has applied every write made on the target: a marker through reverse replication", Do: s.syncReverse},
 		{Name: "stop", Title: "stop reverse replication", Do: s.stopReverse,
 			Undo: func(ctx context.Context) (string, error) {
-				return "reverse replication resumes", s.setReplication(ctx, ReplicateReverse)
+				return "reverse replication resumes", s.setReplication(ctx, control.ReplicateReverse)
 			}},
 		{Name: "sequences", Title: "set every sequence on the source from the target", Do: s.syncSequences(s.tgt, s.src, "target", "source")},
 		{Name: "switch", Title: "switch the applications back to the source (switch_back hooks)", Operator: true,
@@ -48,7 +52,7 @@ func (s *switcher) rollbackSteps() []cutover.Step {
 
 func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 	var problems []string
-	if s.st.Phase != PhaseSwitched {
+	if s.st.Phase != control.PhaseSwitched {
 		problems = append(problems, fmt.Sprintf("the migration is in phase %q: only a switched migration rolls back", s.st.Phase))
 	}
 	var inPlace bool
@@ -57,13 +61,13 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("target: read reverse replication's slot: %w", err)
 	}
 	// Before a switch there is no reverse slot to expect: the phase says it all.
-	if !inPlace && s.st.Phase == PhaseSwitched {
+	if !inPlace && s.st.Phase == control.PhaseSwitched {
 		problems = append(problems, fmt.Sprintf("reverse replication's slot %s is not on the target, so the writes made there since the switch cannot reach the source: "+
 			"stay on the target (cutover finish), or bring those writes to the source by hand before going back", reverseSlot(s.st.Slot)))
 	}
 	// The source was closed by the switch: a role that can write there now would make
 	// two live sides.
-	if s.st.Phase == PhaseSwitched {
+	if s.st.Phase == control.PhaseSwitched {
 		open, err := s.openSide(ctx, s.source())
 		if err != nil {
 			return "", err
@@ -81,7 +85,7 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 	if len(problems) > 0 {
 		return "", fmt.Errorf("the rollback did not begin:\n  - %s", strings.Join(problems, "\n  - "))
 	}
-	return "every gate holds", s.setPhase(ctx, PhaseRollingBack)
+	return "every gate holds", s.setPhase(ctx, control.PhaseRollingBack)
 }
 
 // syncReverse waits for reverse replication to apply a marker written on the target.
@@ -96,7 +100,7 @@ func (s *switcher) syncReverse(ctx context.Context) (string, error) {
 	if !active && !s.dry {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- Replicate(rctx, reversed(s.p), StartOptions{Out: io.Discard, reverse: true}) }()
+		go func() { done <- replicate(rctx, reversed(s.p), engine.StartOptions{Out: io.Discard}, true) }()
 		defer func() {
 			cancel()
 			<-done
@@ -116,7 +120,7 @@ func (s *switcher) syncReverse(ctx context.Context) (string, error) {
 }
 
 func (s *switcher) stopReverse(ctx context.Context) (string, error) {
-	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+	if err := s.setReplication(ctx, control.ReplicateStopped); err != nil {
 		return "", err
 	}
 	slot := reverseSlot(s.st.Slot)
@@ -136,7 +140,7 @@ func (s *switcher) unlockSource(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.setPhase(ctx, PhaseRolledBack); err != nil {
+	if err := s.setPhase(ctx, control.PhaseRolledBack); err != nil {
 		return "", err
 	}
 	return d1 + "; " + d2, nil
@@ -160,7 +164,7 @@ func (s *switcher) relockSource(ctx context.Context) (string, error) {
 		return "", err
 	}
 	// The phase the unlock set goes back to the rollback's, which the gates' undo ends.
-	if _, err := s.phaseBack(ctx, PhaseRolledBack, PhaseRollingBack); err != nil {
+	if _, err := s.phaseBack(ctx, control.PhaseRolledBack, control.PhaseRollingBack); err != nil {
 		return "", err
 	}
 	return d1 + "; " + d2 + "; " + d3, nil
@@ -179,7 +183,7 @@ func (s *switcher) cleanupReverse(ctx context.Context) (string, error) {
 	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("table_stats")+" SET validated_position = ''"); err != nil {
 		return "", err
 	}
-	if err := s.setReplication(ctx, ReplicateForward); err != nil {
+	if err := s.setReplication(ctx, control.ReplicateForward); err != nil {
 		return "", err
 	}
 	return d + "; forward replication resumes; the next validation of each table is a full one", nil

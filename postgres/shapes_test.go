@@ -127,7 +127,7 @@ func TestCDCOnErrorWhenAStatementCannotBePrepared(t *testing.T) {
 				return
 			}
 			err := r.stopped(t)
-			var ae *ApplyError
+			var ae *cdc.ApplyError
 			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "operator does not exist: json = json") {
 				t.Fatalf("err = %v", err)
 			}

@@ -178,7 +178,7 @@ func (rs *sourceRead) relations(ctx context.Context, p *plan.Plan) (err error) {
 }
 
 // allRelations returns every relation of the source once listed: the assessment's
-// (AssessOptions.relations), which then need not list them again.
+// (assessOptions.relations), which then need not list them again.
 func (rs *sourceRead) allRelations(ctx context.Context) ([]*relation, error) {
 	select {
 	case <-rs.related:

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
@@ -11,70 +13,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Status is where a migration stands: what cutover status and /api/status show.
-type Status struct {
-	Phase string `json:"phase"`
-	// Mode is "cdc", or "copy" for a one-shot copy (cdc.enabled: false).
-	Mode     string      `json:"mode"`
-	Slot     string      `json:"slot,omitempty"`
-	Position string      `json:"position,omitempty"` // where the change stream starts
-	Updated  *time.Time  `json:"updated_at,omitempty"`
-	CDC      *CDCStatus  `json:"cdc,omitempty"`
-	Source   *SlotStatus `json:"source,omitempty"`
-	Tables   []TableStat `json:"-"`
-	// ApplyExceptions counts the unresolved rows of apply_exceptions.
-	ApplyExceptions int64 `json:"apply_exceptions"`
-	// Replication is the direction cutover start replicates in: forward, stopped, reverse.
-	Replication string         `json:"replication,omitempty"`
-	Cutover     *CutoverStatus `json:"cutover,omitempty"`
-	// Sides says which side takes the applications' writes and whether the other is
-	// closed to them; nil for a one-shot copy, or when the source could not be read.
-	Sides *SidesStatus `json:"sides,omitempty"`
-}
-
-// SidesStatus is the one writable side: Live takes the applications' writes (source or
-// target); Other should not. Open says how Other is open to them (empty: closed).
-type SidesStatus struct {
-	Live   string   `json:"live"`
-	Other  string   `json:"other"`
-	Closed bool     `json:"other_closed"`
-	Open   []string `json:"other_open,omitempty"`
-}
-
-// CutoverStatus is where switches and rollbacks left the migration.
-type CutoverStatus struct {
-	ReverseSlot string `json:"reverse_slot,omitempty"`
-	// LastRun is the latest switch or rollback; Step its step running or last run.
-	LastRun *RunSummary `json:"last_run,omitempty"`
-	// Blocked lists, per side, the roles a switch or rollback blocked and did not give back.
-	BlockedSource []string `json:"blocked_on_source,omitempty"`
-	BlockedTarget []string `json:"blocked_on_target,omitempty"`
-}
-
-// RunSummary is one switch or rollback, as status shows it.
-type RunSummary struct {
-	ID              string     `json:"id"`
-	Kind            string     `json:"kind"`
-	Outcome         string     `json:"outcome"`
-	Reason          string     `json:"reason,omitempty"`
-	Started         time.Time  `json:"started_at"`
-	Ended           *time.Time `json:"ended_at,omitempty"`
-	DowntimeSeconds *float64   `json:"downtime_seconds,omitempty"`
-	Step            string     `json:"step,omitempty"`
-}
-
 // readCutover reads the switches' traces in the control schema.
-func readCutover(ctx context.Context, tgt *pgx.Conn, ctl *Control) (*CutoverStatus, string, error) {
+func readCutover(ctx context.Context, tgt *pgx.Conn, ctl *Control) (*control.CutoverStatus, string, error) {
 	var has bool
 	if err := tgt.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ctl.table("runs")).Scan(&has); err != nil || !has {
 		return nil, "", err
 	}
-	c := &CutoverStatus{}
+	c := &control.CutoverStatus{}
 	var dir string
 	if err := tgt.QueryRow(ctx, "SELECT replication, reverse_slot FROM "+ctl.table("state")).Scan(&dir, &c.ReverseSlot); err != nil {
 		return nil, "", err
 	}
-	r := &RunSummary{}
+	r := &control.RunSummary{}
 	var downtime *time.Duration
 	err := tgt.QueryRow(ctx, `SELECT r.id, r.kind, r.outcome, r.reason, r.started_at, r.ended_at, r.downtime,
 		    coalesce((SELECT title FROM `+ctl.table("runbook")+` b WHERE b.run_id = r.id ORDER BY seq DESC LIMIT 1), '')
@@ -101,44 +51,48 @@ func readCutover(ctx context.Context, tgt *pgx.Conn, ctl *Control) (*CutoverStat
 	return c, dir, nil
 }
 
-// CDCStatus is the change stream's state as the running task last recorded it.
-type CDCStatus struct {
-	Applied              string     `json:"applied_position"`
-	AppliedCommitTime    *time.Time `json:"applied_commit_time,omitempty"`
-	AppliedAt            *time.Time `json:"applied_at,omitempty"`
-	SourceLatencySeconds float64    `json:"source_latency_seconds"`
-	TargetLatencySeconds float64    `json:"target_latency_seconds"`
-	Pending              int64      `json:"pending_transactions"`
-	MeasuredAt           *time.Time `json:"measured_at,omitempty"`
-}
-
-// SlotStatus is the slot as the source sees it.
-type SlotStatus struct {
-	Exists           bool  `json:"slot_exists"`
-	Active           bool  `json:"slot_active"` // a task is streaming from it
-	RetainedWALBytes int64 `json:"retained_wal_bytes"`
+// StatusOf connects to both sides and reads the status: the target must answer; a
+// source that does not is said in SourceError.
+func StatusOf(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return control.Status{}, &engine.Unreachable{Side: "target", Err: err}
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	src, srcErr := Connect(ctx, p.Source)
+	if srcErr == nil {
+		defer src.Close(context.WithoutCancel(ctx))
+	}
+	st, _, err := ReadStatus(ctx, tgt, src, p)
+	if err != nil {
+		return st, err
+	}
+	if srcErr != nil && st.Slot != "" {
+		st.SourceError, _ = ConnectProblem("source", p.Source, srcErr)
+	}
+	return st, nil
 }
 
 // ReadStatus reads the control schema on tgt and, when src is not nil, the slot on
 // the source. ok is false when no migration started on this target.
-func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Status, ok bool, err error) {
+func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st control.Status, ok bool, err error) {
 	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
 	if err != nil || !ok {
-		return Status{Phase: "not started"}, ok, err
+		return control.Status{Phase: "not started"}, ok, err
 	}
 	s, err := ctl.State(ctx)
 	if err != nil {
 		return st, true, err
 	}
-	st = Status{Phase: s.Phase, Mode: s.Mode, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
+	st = control.Status{Phase: s.Phase, Mode: s.Mode, Slot: s.Slot, Position: s.Position, Updated: &s.Updated}
 	if st.Tables, err = ctl.TableStats(ctx); err != nil {
 		return st, true, fmt.Errorf("target: read %s: %w", ctl.table("table_stats"), err)
 	}
 	if st.Cutover, st.Replication, err = readCutover(ctx, tgt, ctl); err != nil {
 		return st, true, err
 	}
-	if s.Phase == PhaseCDC || s.Applied != "" {
-		c := &CDCStatus{Applied: s.Applied, AppliedCommitTime: s.AppliedCommitTime, AppliedAt: s.AppliedAt}
+	if s.Phase == control.PhaseCDC || s.Applied != "" {
+		c := &control.CDCStatus{Applied: s.Applied, AppliedCommitTime: s.AppliedCommitTime, AppliedAt: s.AppliedAt}
 		var srcLat, tgtLat *time.Duration
 		var pending *int64
 		err := tgt.QueryRow(ctx, "SELECT source_latency, target_latency, pending, measured_at FROM "+ctl.table("state")).
@@ -160,13 +114,13 @@ func ReadStatus(ctx context.Context, tgt, src *pgx.Conn, p *plan.Plan) (st Statu
 			return st, true, fmt.Errorf("target: read %s: %w", ctl.table("apply_exceptions"), err)
 		}
 	}
-	if src != nil && s.Mode != ModeCopy {
+	if src != nil && s.Mode != control.ModeCopy {
 		if st.Sides, err = readSides(ctx, p, src, tgt, s.Phase); err != nil {
 			return st, true, err
 		}
 	}
 	if src != nil && s.Slot != "" {
-		ss := &SlotStatus{}
+		ss := &control.SlotStatus{}
 		err := src.QueryRow(ctx, `SELECT true, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint
 			FROM pg_replication_slots WHERE slot_name = $1`, s.Slot).Scan(&ss.Exists, &ss.Active, &ss.RetainedWALBytes)
 		if err != nil && err != pgx.ErrNoRows {
@@ -225,7 +179,7 @@ func recordLatency(ctx context.Context, p *plan.Plan, slot string, lat *cdc.Late
 				    d AS (DELETE FROM `+history+` WHERE measured_at < now() - $5::interval)
 				UPDATE `+state+` SET source_latency = $1, target_latency = $2, pending = $3, measured_at = now() RETURNING phase`,
 				s.Source, s.Target, s.Pending, retained, LatencyHistory).Scan(&phase)
-			if err == nil && phase == PhaseFinishing {
+			if err == nil && phase == control.PhaseFinishing {
 				finish()
 			}
 			// Which side is live and whether the other is closed, now and then.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,32 +18,16 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// SwitchOptions configures cutover switch and cutover rollback.
-type SwitchOptions struct {
-	DryRun bool
-	// Yes approves the switch in advance (cutover.approval).
-	Yes bool
-	// RunbookDir is where the runbook files are written ("" : the current directory).
-	RunbookDir string
-	Out        io.Writer
-}
-
-// SwitchResult is the run and where its runbook was written.
-type SwitchResult struct {
-	Run            *cutover.Run
-	Markdown, JSON string // runbook files
-}
-
 // switcher holds what the steps of a switch or a rollback share.
 type switcher struct {
 	p      *plan.Plan
-	opts   SwitchOptions
+	opts   cutover.Options
 	out    io.Writer
 	dry    bool
 	src    *pgx.Conn
 	tgt    *pgx.Conn
 	ctl    *Control
-	st     State
+	st     control.State
 	run    *cutover.Run
 	hooks  cutover.Hooks
 	tables []*relation // the migrated tables, as the source describes them
@@ -58,7 +43,7 @@ type switcher struct {
 const switchLock = 7_413_502_931
 
 // openSwitcher connects to both sides and takes the switch lock.
-func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind string) (*switcher, error) {
+func openSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string) (*switcher, error) {
 	s := &switcher{p: p, opts: opts, out: opts.Out, dry: opts.DryRun}
 	if s.out == nil {
 		s.out = io.Discard
@@ -88,7 +73,7 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind st
 		s.close(ctx)
 		return nil, err
 	}
-	if s.st.Mode == ModeCopy {
+	if s.st.Mode == control.ModeCopy {
 		s.close(ctx)
 		return nil, fmt.Errorf("nothing to %s: the migration %s is a one-shot copy (cdc.enabled: false) with no change stream; point the applications at the target yourself, and run cutover finish to drop its control schema", kind, p.ControlSchema)
 	}

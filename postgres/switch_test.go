@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +84,7 @@ func newMigration(t *testing.T, extra string) *migration {
 	t.Helper()
 	m := loadedMigration(t, extra)
 	m.task = m.start(t)
-	if _, err := Validate(context.Background(), m.plan, ValidateOptions{}); err != nil {
+	if _, err := Validate(context.Background(), m.plan, validate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -102,7 +105,7 @@ func loadedMigration(t *testing.T, extra string) *migration {
 	}
 	extra = strings.ReplaceAll(strings.ReplaceAll(extra, "{{dir}}", m.dir), "{{src}}", src.URL())
 	m.plan = planFor(t, src.URL(), tgt.URL(), extra)
-	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &bytes.Buffer{}}); err != nil {
+	if err := FullLoad(context.Background(), m.plan, engine.StartOptions{Out: &bytes.Buffer{}}); err != nil {
 		t.Fatalf("full load: %v", err)
 	}
 	return m
@@ -123,7 +126,7 @@ func (m *migration) startStreaming(t *testing.T) *cdcRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cdcRun{cancel: cancel, done: make(chan error, 1), out: &lockedWriter{w: &bytes.Buffer{}}}
-	go func() { r.done <- RunCDC(ctx, m.plan, StartOptions{Out: r.out}) }()
+	go func() { r.done <- RunCDC(ctx, m.plan, engine.StartOptions{Out: r.out}) }()
 	t.Cleanup(func() { r.stop(t) })
 	r.waitTarget(t, m.src, "the slot streaming", "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE database = current_database()")
 	return r
@@ -179,8 +182,8 @@ func (b *pgbench) wait(t *testing.T) string {
 	return b.out.String()
 }
 
-func (m *migration) switchOpts(out *bytes.Buffer) SwitchOptions {
-	return SwitchOptions{Out: out, RunbookDir: m.dir, Yes: true}
+func (m *migration) switchOpts(out *bytes.Buffer) cutover.Options {
+	return cutover.Options{Out: out, RunbookDir: m.dir, Yes: true}
 }
 
 // canLogin reports whether the application's role can log in on db.
@@ -228,8 +231,8 @@ func TestSwitchAndRollbackUnderLoad(t *testing.T) {
 	}
 	// Every transaction committed on the source before the block is on the target.
 	sameTables(t, m.src, m.tgt)
-	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != PhaseSwitched {
-		t.Errorf("phase %q, want %q", got, PhaseSwitched)
+	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != control.PhaseSwitched {
+		t.Errorf("phase %q, want %q", got, control.PhaseSwitched)
 	}
 	if m.canLogin(t, m.src) || !m.canLogin(t, m.tgt) {
 		t.Errorf("after the switch the application's role logs in to the source: %v, to the target: %v", m.canLogin(t, m.src), m.canLogin(t, m.tgt))
@@ -298,8 +301,8 @@ func TestSwitchAndRollbackUnderLoad(t *testing.T) {
 	}
 	caughtUp(t, m.src, m.tgt, m.task)
 	sameTables(t, m.src, m.tgt)
-	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != PhaseRolledBack {
-		t.Errorf("phase %q, want %q", got, PhaseRolledBack)
+	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != control.PhaseRolledBack {
+		t.Errorf("phase %q, want %q", got, control.PhaseRolledBack)
 	}
 }
 
@@ -468,7 +471,7 @@ func TestFinishAfterSwitch(t *testing.T) {
 	m.task.waitTarget(t, m.tgt, "reverse replication", "SELECT EXISTS (SELECT FROM pg_replication_slots WHERE active AND slot_name LIKE '%_rev')")
 	// A cutover start rerun after the switch does not load again.
 	var again bytes.Buffer
-	if err := FullLoad(context.Background(), m.plan, StartOptions{Out: &again}); err != nil || !strings.Contains(again.String(), "the full load is complete already") {
+	if err := FullLoad(context.Background(), m.plan, engine.StartOptions{Out: &again}); err != nil || !strings.Contains(again.String(), "the full load is complete already") {
 		t.Fatalf("the full load after a switch: %v\n%s", err, again.String())
 	}
 	if err := Finish(context.Background(), m.plan, &out, false); err != nil {

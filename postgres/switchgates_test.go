@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/validate"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,11 +82,11 @@ func TestSwitchGatesAtTheEarliestMoment(t *testing.T) {
 	m.tgt.Exec(t, "UPDATE cutover.table_stats SET copy_pending = true WHERE table_name = 'accounts'")
 	var out bytes.Buffer
 	_, err = Switch(ctx, m.plan, m.switchOpts(&out))
-	if !errors.Is(err, ErrGates) {
+	if !errors.Is(err, cutover.ErrGates) {
 		t.Fatalf("switch after the full load: %v, want the gates to refuse\n%s", err, out.String())
 	}
 	m.tgt.Exec(t, "UPDATE cutover.table_stats SET copy_pending = false")
-	problems := refusals(t, err, ErrGates.Error())
+	problems := refusals(t, err, cutover.ErrGates.Error())
 	for _, want := range []string{`the migration is in phase "loaded"`, "no cutover start is streaming the changes", "the target latency has not been measured yet",
 		"public.accounts wait(s) to be copied again"} {
 		if !hasProblem(problems, want) {
@@ -96,7 +98,7 @@ func TestSwitchGatesAtTheEarliestMoment(t *testing.T) {
 	if hasProblem(problems, "not validated") {
 		t.Errorf("tables not validated refused, though the plan tracks changes: %q", problems)
 	}
-	_, err = Switch(ctx, m.plan, SwitchOptions{Out: &out, DryRun: true})
+	_, err = Switch(ctx, m.plan, cutover.Options{Out: &out, DryRun: true})
 	if err == nil || !strings.Contains(err.Error(), "the target latency has not been measured yet") || driverPhrases.MatchString(err.Error()) {
 		t.Errorf("switch --dry-run after the full load: %v", err)
 	}
@@ -116,7 +118,7 @@ func TestSwitchGatesAtTheEarliestMoment(t *testing.T) {
 		CREATE TRIGGER unmeasured BEFORE UPDATE ON cutover.state FOR EACH ROW EXECUTE FUNCTION cutover.unmeasured()`)
 	m.task = m.startStreaming(t)
 	_, err = Switch(ctx, m.plan, m.switchOpts(&out))
-	problems = refusals(t, err, ErrGates.Error())
+	problems = refusals(t, err, cutover.ErrGates.Error())
 	// The tables are not validated yet, and changes are tracked: the switch validates
 	// them before the block, so that is no refusal.
 	if len(problems) != 1 || !strings.HasPrefix(problems[0], "the target latency has not been measured yet: wait until cutover status shows a latency") {
@@ -138,20 +140,20 @@ func TestSwitchGatesAtTheEarliestMoment(t *testing.T) {
 	m.tgt.Exec(t, "SET session_replication_role = replica; UPDATE accounts SET balance = 42 WHERE id = 7")
 	out.Reset()
 	res, err := Switch(ctx, m.plan, m.switchOpts(&out))
-	if !errors.Is(err, ErrGates) || !strings.Contains(err.Error(), `the validation before the block found differences: "public"."accounts" (mismatched, 1 rows)`) ||
+	if !errors.Is(err, cutover.ErrGates) || !strings.Contains(err.Error(), `the validation before the block found differences: "public"."accounts" (mismatched, 1 rows)`) ||
 		driverPhrases.MatchString(err.Error()) {
 		t.Fatalf("switch with a row that differs: %v\n%s", err, out.String())
 	}
 	if res.Run.Outcome != "not started" || res.Run.BlockedAt != nil || !m.canLogin(t, m.src) {
 		t.Fatalf("a switch stopped before the block: outcome %q, blocked at %v, the application logs in to the source: %v", res.Run.Outcome, res.Run.BlockedAt, m.canLogin(t, m.src))
 	}
-	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != PhaseCDC {
-		t.Fatalf("phase %q after the validation before the block failed, want %q", got, PhaseCDC)
+	if got := pgtest.QueryVal[string](t, m.tgt, "SELECT phase FROM cutover.state"); got != control.PhaseCDC {
+		t.Fatalf("phase %q after the validation before the block failed, want %q", got, control.PhaseCDC)
 	}
 
 	// Repaired, the switch goes through: nothing was validated before, so every table
 	// gets its full pass before the block, and inside the window only changed rows.
-	if rep, err := Validate(ctx, m.plan, ValidateOptions{Repair: true, Tables: []plan.Pattern{plan.MustPattern("public.accounts")}}); err != nil || !rep.Equal {
+	if rep, err := Validate(ctx, m.plan, validate.Options{Repair: true, Tables: []plan.Pattern{plan.MustPattern("public.accounts")}}); err != nil || !rep.Equal {
 		t.Fatalf("repair: %v %+v", err, rep)
 	}
 	m.tgt.Exec(t, "UPDATE cutover.table_stats SET validation_state = 'pending', validated_at = NULL, validated_position = ''")
@@ -214,14 +216,14 @@ func TestSwitchWithoutTrackedChanges(t *testing.T) {
 	m.task = m.start(t)
 	var out bytes.Buffer
 	_, err := Switch(ctx, m.plan, m.switchOpts(&out))
-	if problems := refusals(t, err, ErrGates.Error()); !hasProblem(problems, "not validated yet: ") || !hasProblem(problems, "inside the downtime window") {
+	if problems := refusals(t, err, cutover.ErrGates.Error()); !hasProblem(problems, "not validated yet: ") || !hasProblem(problems, "inside the downtime window") {
 		t.Fatalf("switch of tables never validated, changes not tracked: %q", problems)
 	}
-	if _, err := Validate(ctx, m.plan, ValidateOptions{}); err != nil {
+	if _, err := Validate(ctx, m.plan, validate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if _, err := Switch(ctx, m.plan, SwitchOptions{Out: &out, DryRun: true}); err != nil {
+	if _, err := Switch(ctx, m.plan, cutover.Options{Out: &out, DryRun: true}); err != nil {
 		t.Fatalf("switch --dry-run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"validate every table in full, inside the downtime window (changes are not tracked)",
@@ -248,7 +250,7 @@ func TestSwitchWithoutTrackedChanges(t *testing.T) {
 	caughtUp(t, m.src, m.tgt, m.task) // forward again
 	m.task.waitTarget(t, m.tgt, "a latency measured", "SELECT coalesce(measured_at > now() - interval '3 seconds', false) FROM cutover.state")
 	out.Reset()
-	if _, err := Switch(ctx, m.plan, SwitchOptions{Out: &out, DryRun: true}); err != nil {
+	if _, err := Switch(ctx, m.plan, cutover.Options{Out: &out, DryRun: true}); err != nil {
 		t.Fatalf("switch --dry-run after a rehearsal: %v\n%s", err, out.String())
 	}
 	if want := "EVERY TABLE IN FULL inside the downtime window: changes are not tracked (validation.track_changes: false in the plan); it took "; !strings.Contains(out.String(), want+"") ||

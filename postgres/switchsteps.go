@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"strings"
 	"time"
@@ -13,22 +14,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrGates is a switch that did not begin: a gate failed, nothing changed.
-var ErrGates = errors.New("the switch did not begin")
-
 // undoTimeout bounds each undo of a rollback.
 const undoTimeout = 2 * time.Minute
 
 // Switch runs the cut over: the checklist as gated steps, with the downtime budget,
 // rolled back by itself when a step before the unlock fails. A switch a crash
 // interrupted is undone (or, past the unlock, finished) first.
-func Switch(ctx context.Context, p *plan.Plan, opts SwitchOptions) (*SwitchResult, error) {
+func Switch(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
 	return runChecklist(ctx, p, opts, "switch", (*switcher).switchSteps)
 }
 
 // runChecklist runs a switch or a rollback (kind): a run of that kind a crash
 // interrupted is picked up first; otherwise steps runs.
-func runChecklist(ctx context.Context, p *plan.Plan, opts SwitchOptions, kind string, steps func(*switcher) []cutover.Step) (*SwitchResult, error) {
+func runChecklist(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, steps func(*switcher) []cutover.Step) (*cutover.Result, error) {
 	s, err := openSwitcher(ctx, p, opts, kind)
 	if err != nil {
 		return nil, err
@@ -88,7 +86,7 @@ func (s *switcher) reconnect(ctx context.Context) error {
 }
 
 // recoverRun undoes (or finishes) a run a crash interrupted.
-func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func() []cutover.Step) (*SwitchResult, error) {
+func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func() []cutover.Step) (*cutover.Result, error) {
 	if prev.Outcome == cutover.OutcomeIncomplete {
 		fmt.Fprintf(s.out, "the %s %s was not rolled back completely (%s): picking it up from its runbook, its undos run again\n", prev.Kind, prev.ID, prev.Reason)
 	} else {
@@ -105,8 +103,8 @@ func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func
 }
 
 // result writes the runbook files and turns the run's outcome into the error.
-func (s *switcher) result(err error) (*SwitchResult, error) {
-	res := &SwitchResult{Run: s.run}
+func (s *switcher) result(err error) (*cutover.Result, error) {
+	res := &cutover.Result{Run: s.run}
 	if !s.dry {
 		md, js, werr := s.writeRunbook()
 		if werr != nil {
@@ -126,7 +124,9 @@ func (s *switcher) result(err error) (*SwitchResult, error) {
 func (s *switcher) switchSteps() []cutover.Step {
 	return []cutover.Step{
 		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
-			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) { return s.phaseBack(ctx, PhaseSwitching, PhaseCDC) }},
+			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) {
+				return s.phaseBack(ctx, control.PhaseSwitching, control.PhaseCDC)
+			}},
 		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
 		{Name: "publications", Title: "create reverse replication's publications on the target, before the block (their table locks may wait for autovacuum)",
 			Do: s.reversePublications, Undo: s.dropReversePublications},
@@ -174,8 +174,8 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	st := s.st
 	switch st.Phase {
-	case PhaseCDC, PhaseRolledBack:
-	case PhaseSwitched:
+	case control.PhaseCDC, control.PhaseRolledBack:
+	case control.PhaseSwitched:
 		fail("the migration is already switched to the target: cutover rollback goes back, cutover finish ends it")
 	default:
 		fail("the migration is in phase %q: a switch needs change data capture running (cutover start, past the full load)", st.Phase)
@@ -216,8 +216,8 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 	for _, t := range stats {
 		name := pgx.Identifier{t.Schema, t.Table}.Sanitize()
 		switch t.Validation {
-		case ValidationValidated, ValidationNoKey:
-		case ValidationMismatched:
+		case control.ValidationValidated, control.ValidationNoKey:
+		case control.ValidationMismatched:
 			mismatched = append(mismatched, name)
 		default:
 			unvalidated = append(unvalidated, name+" ("+t.Validation+")")
@@ -250,9 +250,9 @@ func (s *switcher) gates(ctx context.Context) (string, error) {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
-		return "", fmt.Errorf("%w:\n  - %s", ErrGates, strings.Join(problems, "\n  - "))
+		return "", fmt.Errorf("%w:\n  - %s", cutover.ErrGates, strings.Join(problems, "\n  - "))
 	}
-	return "every gate holds", s.setPhase(ctx, PhaseSwitching)
+	return "every gate holds", s.setPhase(ctx, control.PhaseSwitching)
 }
 
 // latencyFresh is how recently cutover start must have measured the target latency
@@ -368,7 +368,7 @@ func (s *switcher) syncForward(ctx context.Context) (string, error) {
 }
 
 func (s *switcher) stopForward(ctx context.Context) (string, error) {
-	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+	if err := s.setReplication(ctx, control.ReplicateStopped); err != nil {
 		return "", err
 	}
 	if err := s.waitSlotIdle(ctx, "source", s.src, s.st.Slot); err != nil {
@@ -378,7 +378,7 @@ func (s *switcher) stopForward(ctx context.Context) (string, error) {
 }
 
 func (s *switcher) resumeForward(ctx context.Context) (string, error) {
-	return "forward replication resumes", s.setReplication(ctx, ReplicateForward)
+	return "forward replication resumes", s.setReplication(ctx, control.ReplicateForward)
 }
 
 // startReverse creates the target's publications and slot, and the position reverse
@@ -404,18 +404,18 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("source: %w", err)
 		}
 		if _, err := s.src.Exec(ctx, "UPDATE "+rctl.table("state")+` SET phase = $1, slot = $2, position = $3, applied_position = '', applied_commit_time = NULL,
-			applied_at = NULL, changes_tracked_from = '', replication = 'forward', updated_at = now()`, PhaseCDC, slot, pos); err != nil {
+			applied_at = NULL, changes_tracked_from = '', replication = 'forward', updated_at = now()`, control.PhaseCDC, slot, pos); err != nil {
 			return "", fmt.Errorf("source: record where reverse replication starts: %w", err)
 		}
-		var stats []TableStat
+		var stats []control.TableStat
 		for _, r := range s.tables {
-			stats = append(stats, TableStat{Schema: r.schema, Table: r.name})
+			stats = append(stats, control.TableStat{Schema: r.schema, Table: r.name})
 		}
 		if err := rctl.QueueTables(ctx, stats); err != nil {
 			return "", fmt.Errorf("source: %w", err)
 		}
 	}
-	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET reverse_slot = $1, reverse_position = $2, replication = $3", slot, pos, ReplicateReverse); err != nil {
+	if err := s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET reverse_slot = $1, reverse_position = $2, replication = $3", slot, pos, control.ReplicateReverse); err != nil {
 		return "", err
 	}
 	return "slot " + slot + " on the target from " + pos, nil
@@ -451,7 +451,7 @@ func (s *switcher) dropReversePublications(ctx context.Context) (string, error) 
 // dropReverse stops reverse replication and drops its slot and publications.
 func (s *switcher) dropReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
-	if err := s.setReplication(ctx, ReplicateStopped); err != nil {
+	if err := s.setReplication(ctx, control.ReplicateStopped); err != nil {
 		return "", err
 	}
 	if s.dry {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"time"
 
@@ -70,10 +73,10 @@ func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
 	}
 	if err != nil {
 		// Nothing was blocked: the migration goes back to change data capture.
-		if perr := s.setPhase(context.WithoutCancel(ctx), PhaseCDC); perr != nil {
+		if perr := s.setPhase(context.WithoutCancel(ctx), control.PhaseCDC); perr != nil {
 			err = errors.Join(err, perr)
 		}
-		return "", fmt.Errorf("%w: %w", ErrGates, err)
+		return "", fmt.Errorf("%w: %w", cutover.ErrGates, err)
 	}
 	return strings.Join(details, "; "), nil
 }
@@ -96,7 +99,7 @@ func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
 	var keyed []plan.Pattern
 	var last time.Duration
 	for pass := 1; ; pass++ {
-		rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true, Tables: keyed})
+		rep, err := Validate(ctx, s.p, validate.Options{Incremental: true, RunningOnly: true, Tables: keyed})
 		if err != nil {
 			return nil, fmt.Errorf("the validation before the block could not run: %w", err)
 		}
@@ -114,7 +117,7 @@ func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
 		last = rep.Took
 		if pass == 1 {
 			for _, t := range rep.Tables {
-				if t.State != ValidationNoKey {
+				if t.State != control.ValidationNoKey {
 					keyed = append(keyed, plan.MustPattern(exactPattern(t.Schema, t.Table)))
 				}
 			}
@@ -142,7 +145,7 @@ func (s *switcher) validateChanged(ctx context.Context) (string, error) {
 		}
 		return "", nil
 	}
-	rep, err := Validate(ctx, s.p, ValidateOptions{Incremental: true, RunningOnly: true})
+	rep, err := Validate(ctx, s.p, validate.Options{Incremental: true, RunningOnly: true})
 	if err != nil {
 		return "", fmt.Errorf("validation: %w", err)
 	}
@@ -160,10 +163,10 @@ func (s *switcher) validateChanged(ctx context.Context) (string, error) {
 const fullPassDetail = "full pass inside the window"
 
 // differences is the error of a validation that found tables not equal.
-func (s *switcher) differences(rep *ValidationReport, what string) error {
+func (s *switcher) differences(rep *validate.Report, what string) error {
 	var differ []string
 	for _, t := range rep.Tables {
-		if t.State == ValidationValidated || t.State == ValidationNoKey {
+		if t.State == control.ValidationValidated || t.State == control.ValidationNoKey {
 			continue
 		}
 		d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
@@ -184,7 +187,7 @@ func (s *switcher) differences(rep *ValidationReport, what string) error {
 
 // validationDetail says what a validation compared: tables by their changed rows, and
 // tables in full.
-func validationDetail(rep *ValidationReport) string {
+func validationDetail(rep *validate.Report) string {
 	var byKey int
 	var changed, rows int64
 	var whole []string
@@ -196,7 +199,7 @@ func validationDetail(rep *ValidationReport) string {
 			continue
 		}
 		name := pgx.Identifier{t.Schema, t.Table}.Sanitize()
-		if t.State == ValidationNoKey {
+		if t.State == control.ValidationNoKey {
 			name += " (no key)"
 		}
 		whole = append(whole, name)
@@ -217,7 +220,7 @@ func (s *switcher) wholeTables(ctx context.Context) string {
 	}
 	var names []string
 	for _, t := range stats {
-		if t.Validation == ValidationNoKey {
+		if t.Validation == control.ValidationNoKey {
 			names = append(names, pgx.Identifier{t.Schema, t.Table}.Sanitize())
 		}
 	}

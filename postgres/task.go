@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"time"
 
 	"github.com/cutover-dev/cutover/load"
@@ -17,7 +19,7 @@ import (
 // changes it: source to target while the migration replicates, nothing while a switch
 // holds replication stopped, target to source after the switch. It returns at the end
 // of ctx (a clean stop), when cutover finish asks, or on an error.
-func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+func RunCDC(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
@@ -33,23 +35,21 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			return err
 		}
 		switch {
-		case phase == PhaseFinishing:
+		case phase == control.PhaseFinishing:
 			return nil
-		case phase == PhaseFinished:
+		case phase == control.PhaseFinished:
 			return errFinished(p)
 		}
-		if dir == ReplicateStopped && said != dir {
+		if dir == control.ReplicateStopped && said != dir {
 			disp.Step(fmt.Sprintf("replication is held stopped (phase %s): waiting for the switch or rollback to go on", phase))
 		}
 		said = dir
 		run := func(ctx context.Context) error { return nil }
 		switch dir {
-		case ReplicateForward:
+		case control.ReplicateForward:
 			run = func(ctx context.Context) error { return Replicate(ctx, p, opts) }
-		case ReplicateReverse:
-			ro := opts
-			ro.reverse = true
-			run = func(ctx context.Context) error { return Replicate(ctx, reversed(p), ro) }
+		case control.ReplicateReverse:
+			run = func(ctx context.Context) error { return replicate(ctx, reversed(p), opts, true) }
 		}
 		changed, finishing, err := untilDirectionChanges(ctx, p, dir, run)
 		if ctx.Err() != nil || finishing {
@@ -72,7 +72,7 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 			// direction (and dropped its slot) while it started: follow the new one.
 			if now, phase, rerr := readDirection(ctx, p); rerr == nil {
 				switch {
-				case phase == PhaseFinishing:
+				case phase == control.PhaseFinishing:
 					return nil
 				case now != dir:
 					disp.Step(fmt.Sprintf("replication %s ended as the direction changed to %s: %v", dir, now, err))
@@ -106,7 +106,7 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 		return "", "", err
 	}
 	if version == nil {
-		return "", PhaseFinishing, nil
+		return "", control.PhaseFinishing, nil
 	}
 	if *version != controlVersion {
 		// Brings a control schema an older version made up to date.
@@ -117,7 +117,7 @@ func readDirection(ctx context.Context, p *plan.Plan) (dir, phase string, err er
 	err = tgt.QueryRow(ctx, "SELECT replication, phase FROM "+pgx.Identifier{p.ControlSchema, "state"}.Sanitize()).Scan(&dir, &phase)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") {
-		return "", PhaseFinishing, nil // dropped since the first read
+		return "", control.PhaseFinishing, nil // dropped since the first read
 	}
 	return dir, phase, err
 }
@@ -145,7 +145,7 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 	for {
 		select {
 		case err := <-done:
-			if dir == ReplicateStopped {
+			if dir == control.ReplicateStopped {
 				// Nothing ran: wait for a change of direction here.
 				done = nil
 				continue
@@ -169,12 +169,12 @@ func untilDirectionChanges(ctx context.Context, p *plan.Plan, dir string, f func
 			tgt.Close(ctx)
 			continue
 		}
-		if now != dir || phase == PhaseFinishing {
+		if now != dir || phase == control.PhaseFinishing {
 			cancel()
 			if done != nil {
 				err = <-done
 			}
-			return now != dir, phase == PhaseFinishing, err
+			return now != dir, phase == control.PhaseFinishing, err
 		}
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"os"
 	"strings"
 	"testing"
@@ -369,7 +370,7 @@ func TestTypeMatrix(t *testing.T) {
 	// Validation compares every table of the matrix equal, at a point of the stream.
 	rep := runValidate(t, planFor(t, src.URL(), tgt.URL(), extra))
 	for _, tv := range rep.Tables {
-		if tv.State != ValidationValidated && tv.State != ValidationNoKey {
+		if tv.State != control.ValidationValidated && tv.State != control.ValidationNoKey {
 			t.Errorf("validate %s.%s: %s %s %v", tv.Schema, tv.Table, tv.State, tv.Error, describeDiffs(tv.Differences))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"os"
 	"os/exec"
@@ -348,7 +349,7 @@ func TestUnmigratedObjects(t *testing.T) {
 		}
 	}
 	// cutover start refuses before changing anything, rather than stopping in the schema restore.
-	if err := FullLoad(ctx, p, StartOptions{Out: io.Discard}); err != ErrNotReady {
+	if err := FullLoad(ctx, p, engine.StartOptions{Out: io.Discard}); err != check.ErrNotReady {
 		t.Fatalf("start with check errors: %v", err)
 	}
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"slices"
 	"strings"
@@ -19,10 +21,18 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// validateOptions are the options of a validation pass, with those only the
+// package sets.
+type validateOptions struct {
+	validate.Options
+	beforeMarker func() // tests: runs between the source's snapshot and the marker
+	// sourceSnapshot: a one-shot copy's exported snapshot, still open; the source is
+	// read at it, so the comparison holds even if the source was written since.
+	sourceSnapshot string
+}
+
 // Validation limits.
 const (
-	// DefaultChunkRows is the rows per chunk the validator aims for.
-	DefaultChunkRows = 10000
 	// failuresKept is the most differences of a table recorded in validation_failures
 	// (and printed); the count of differences is always exact.
 	failuresKept = 1000
@@ -34,77 +44,6 @@ const (
 	// throttledChunks is how many chunks a throttled validation reads between pauses.
 	throttledChunks = 10
 )
-
-// ValidateOptions says what to validate.
-type ValidateOptions struct {
-	Tables    []plan.Pattern // only the tables matching one of these; none: every migrated table
-	ChunkRows int
-	// Incremental compares only the rows changed since each table's last validation
-	// (and those that differed then); a table never validated gets a full pass.
-	Incremental bool
-	// Repair copies the rows that differ again from the source, through the applier
-	// (so changes in flight land on top), then compares them again.
-	Repair bool
-	// RunningOnly: validate only while a cutover start streams the changes (the
-	// background validation), never run change data capture here.
-	RunningOnly bool
-	// BusyPercent below 100 reads chunks a few at a time and pauses between them, so
-	// that the validation reads this share of the time.
-	BusyPercent int
-	// Progress, when set, is told about each table as it finishes.
-	Progress func(TableValidation)
-	// Out gets the messages of the change data capture the validation runs when no
-	// cutover start is running (nil: discarded).
-	Out io.Writer
-
-	beforeMarker func() // tests: runs between the source's snapshot and the marker
-	// sourceSnapshot: a one-shot copy's exported snapshot, still open; the source is
-	// read at it, so the comparison holds even if the source was written since.
-	sourceSnapshot string
-}
-
-// ValidationReport is the outcome of a validation pass.
-type ValidationReport struct {
-	Tables []TableValidation `json:"tables"`
-	Equal  bool              `json:"equal"`
-	Took   time.Duration     `json:"-"`
-	// Live: cutover start was running; otherwise the validation ran change data
-	// capture itself while it compared.
-	Live bool `json:"live"`
-	// Points is how many points of the change stream the comparisons read at.
-	Points int `json:"points"`
-}
-
-// TableValidation is one table's outcome.
-type TableValidation struct {
-	Schema      string                `json:"schema"`
-	Table       string                `json:"table"`
-	State       string                `json:"state"`
-	Key         []string              `json:"key"`
-	SourceRows  int64                 `json:"source_rows"`
-	TargetRows  int64                 `json:"target_rows"`
-	Chunks      int                   `json:"chunks"`
-	Differing   int                   `json:"chunks_differing"`
-	RowsRead    int64                 `json:"rows_read"` // rows compared one by one (in differing chunks)
-	Mismatches  int64                 `json:"mismatches"`
-	Differences []validate.Difference `json:"differences,omitempty"` // the first failuresKept
-	Error       string                `json:"error,omitempty"`
-	Seconds     float64               `json:"seconds"`
-	// Incremental: only the rows changed since the last validation were compared
-	// (RowsRead of them), and those that differed then.
-	Incremental bool `json:"incremental"`
-	// Repaired is the rows copied again from the source (--repair).
-	Repaired int64 `json:"repaired"`
-	// InFlight: at the point the table was compared at, source transactions that
-	// changed it had reached the target but not the source's snapshot yet (a commit
-	// under way as the snapshot was taken): the rows they changed differed there.
-	InFlight bool `json:"in_flight"`
-	// Rechecked is the rows that differed at the table's point and were compared again
-	// at later points; those still different are reported.
-	Rechecked int64 `json:"rechecked"`
-
-	position string // the point the table was compared at
-}
 
 // validator holds the connections of a validation pass.
 type validator struct {
@@ -129,19 +68,23 @@ type validator struct {
 	trackedFrom    string                       // state.changes_tracked_from: since when the applier records changed rows
 	shapes         [2]map[[2]string]*tableShape // source's and target's, by schema and name
 	listening      bool                         // for the applier's notifications of points
-	pending        []TableValidation            // outcomes not recorded yet
+	pending        []validate.TableReport       // outcomes not recorded yet
 	pendingSince   time.Time
 }
 
 // Validate compares every migrated table (or those matching opts.Tables) between
 // source and target, records the outcome in the control schema and returns it.
-func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*ValidationReport, error) {
+func Validate(ctx context.Context, p *plan.Plan, opts validate.Options) (*validate.Report, error) {
+	return validatePass(ctx, p, validateOptions{Options: opts})
+}
+
+func validatePass(ctx context.Context, p *plan.Plan, opts validateOptions) (*validate.Report, error) {
 	start := time.Now()
 	if opts.ChunkRows <= 0 {
 		opts.ChunkRows = p.Validation.ChunkRows
 	}
 	if opts.ChunkRows <= 0 {
-		opts.ChunkRows = DefaultChunkRows
+		opts.ChunkRows = validate.DefaultChunkRows
 	}
 	// The readers hold snapshots open: the control schema and the WAL flush for the
 	// validation markers each have a connection of their own.
@@ -163,8 +106,8 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, err
 	}
 	// The state, every table's row and since when changes are tracked: one round trip.
-	var st State
-	var stats []TableStat
+	var st control.State
+	var stats []control.TableStat
 	var trackedFrom, direction string
 	if err := ctl.send(ctx, func(b *pgx.Batch) {
 		ctl.queueState(b, &st)
@@ -174,16 +117,16 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 		return nil, fmt.Errorf("target: read the migration state and table_stats: %w", err)
 	}
 	switch st.Phase {
-	case PhaseLoaded, PhaseCDC, PhaseSwitching, PhaseRolledBack:
-	case PhaseSwitched, PhaseRollingBack:
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseRolledBack:
+	case control.PhaseSwitched, control.PhaseRollingBack:
 		return nil, fmt.Errorf("the migration is %s: the target is live and replication runs from it to the source; validate compares while the source is live (before a switch or after a rollback)", st.Phase)
 	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
-	if st.Mode == ModeCopy {
+	if st.Mode == control.ModeCopy {
 		return validateCopy(ctx, p, opts, start, &validator{p: p, src: src, tgt: tgt, ctl: ctl, copy: true, sourceSnapshot: opts.sourceSnapshot, busy: opts.BusyPercent}, stats)
 	}
-	if direction != ReplicateForward {
+	if direction != control.ReplicateForward {
 		// No change reaches the target now, and none may be streamed here.
 		return nil, &StreamError{Reason: fmt.Sprintf("replication from the source to the target is held %s by a switch or a rollback (phase %s)", direction, st.Phase),
 			Fix: "validate once the switch or rollback is done (cutover status)"}
@@ -219,7 +162,7 @@ func Validate(ctx context.Context, p *plan.Plan, opts ValidateOptions) (*Validat
 // each point is a snapshot of each side taken side by side, the source's at the
 // copy's exported snapshot while cutover start holds it, or else now (the source is
 // assumed quiet in a copy: rows written since the copy are reported as differences).
-func validateCopy(ctx context.Context, p *plan.Plan, opts ValidateOptions, start time.Time, v *validator, stats []TableStat) (*ValidationReport, error) {
+func validateCopy(ctx context.Context, p *plan.Plan, opts validateOptions, start time.Time, v *validator, stats []control.TableStat) (*validate.Report, error) {
 	if opts.Repair {
 		return nil, fmt.Errorf("--repair copies rows again through the change stream, and the migration %s is a one-shot copy (cdc.enabled: false) with none: copy the differing tables again (TRUNCATE them on the target, cutover finish, then cutover start)", p.ControlSchema)
 	}
@@ -235,12 +178,12 @@ func validateCopy(ctx context.Context, p *plan.Plan, opts ValidateOptions, start
 }
 
 // compare validates the tables asked for and records each outcome.
-func (v *validator) compare(ctx context.Context, opts ValidateOptions, stats []TableStat) (*ValidationReport, error) {
+func (v *validator) compare(ctx context.Context, opts validateOptions, stats []control.TableStat) (*validate.Report, error) {
 	// The tables asked for; not those the plan left out after their load (excluded).
 	var tables [][2]string
-	var validated []TableStat
+	var validated []control.TableStat
 	for _, ts := range stats {
-		if ts.State != TableExcluded && matchesAny(opts.Tables, ts.Schema, ts.Table) {
+		if ts.State != control.TableExcluded && matchesAny(opts.Tables, ts.Schema, ts.Table) {
 			tables = append(tables, [2]string{ts.Schema, ts.Table})
 			validated = append(validated, ts)
 		}
@@ -249,7 +192,7 @@ func (v *validator) compare(ctx context.Context, opts ValidateOptions, stats []T
 		return nil, err
 	}
 	defer v.endPoint(ctx)
-	rep := &ValidationReport{Equal: true}
+	rep := &validate.Report{Equal: true}
 	for _, ts := range validated {
 		tv, err := v.table(ctx, ts, opts.ChunkRows)
 		if err != nil {
@@ -260,7 +203,7 @@ func (v *validator) compare(ctx context.Context, opts ValidateOptions, stats []T
 		if err := v.record(ctx, tv); err != nil {
 			return nil, err
 		}
-		if tv.State != ValidationValidated && tv.State != ValidationNoKey {
+		if tv.State != control.ValidationValidated && tv.State != control.ValidationNoKey {
 			rep.Equal = false
 		}
 		rep.Tables = append(rep.Tables, tv)
@@ -306,15 +249,15 @@ func slotActive(ctx context.Context, conn *pgx.Conn, side, slot string) (bool, e
 // table validates one table; an error about the table is part of its outcome. The
 // error returned is the validation's: it was interrupted, or the change stream does
 // not reach its points.
-func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) (TableValidation, error) {
+func (v *validator) table(ctx context.Context, ts control.TableStat, chunkRows int) (validate.TableReport, error) {
 	start := time.Now()
-	tv := TableValidation{Schema: ts.Schema, Table: ts.Table}
-	fail := func(err error) (TableValidation, error) {
+	tv := validate.TableReport{Schema: ts.Schema, Table: ts.Table}
+	fail := func(err error) (validate.TableReport, error) {
 		var se *StreamError
 		if ctx.Err() != nil || errors.As(err, &se) {
 			return tv, cmp.Or(ctx.Err(), err)
 		}
-		tv.State, tv.Error = ValidationError, err.Error()
+		tv.State, tv.Error = control.ValidationError, err.Error()
 		tv.Seconds = time.Since(start).Seconds()
 		return tv, nil
 	}
@@ -326,7 +269,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) (Tab
 	estimated := max(ts.Rows+ts.Inserts-ts.Deletes, 0)
 	var diffs []validate.Difference
 	done := false
-	if v.incremental && ts.ValidatedAt != nil && ts.Validation != ValidationPending && ts.Validation != ValidationError && v.trackedSince(ts.ValidatedPosition) {
+	if v.incremental && ts.ValidatedAt != nil && ts.Validation != control.ValidationPending && ts.Validation != control.ValidationError && v.trackedSince(ts.ValidatedPosition) {
 		if diffs, done, err = v.changedRows(ctx, t, srcShape, tgtShape, estimated, &tv); err != nil {
 			return fail(err)
 		}
@@ -339,7 +282,7 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) (Tab
 	passPos := v.pointPos // a recheck moves to later points
 	// A table without a key too large to list its differences is compared whole again
 	// when changes were in flight at its point.
-	for i := 0; i < rechecks && tv.InFlight && tv.State == ValidationMismatched && len(t.Key) == 0; i++ {
+	for i := 0; i < rechecks && tv.InFlight && tv.State == control.ValidationMismatched && len(t.Key) == 0; i++ {
 		tv.State, tv.Error = "", ""
 		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, true, &tv); err != nil {
 			return fail(err)
@@ -362,22 +305,22 @@ func (v *validator) table(ctx context.Context, ts TableStat, chunkRows int) (Tab
 	}
 	tv.Mismatches = int64(len(diffs))
 	switch {
-	case tv.Mismatches > 0 || tv.State == ValidationMismatched: // set by the pass: too large to list
-		tv.State = ValidationMismatched
+	case tv.Mismatches > 0 || tv.State == control.ValidationMismatched: // set by the pass: too large to list
+		tv.State = control.ValidationMismatched
 	case len(t.Key) == 0:
-		tv.State = ValidationNoKey
+		tv.State = control.ValidationNoKey
 	default:
-		tv.State = ValidationValidated
+		tv.State = control.ValidationValidated
 	}
 	tv.Differences = diffs[:min(len(diffs), failuresKept)]
 	tv.Seconds = time.Since(start).Seconds()
-	tv.position = passPos
+	tv.Position = passPos
 	return tv, nil
 }
 
 // repairTable copies the differing rows again from the source, then compares them
 // again; it tries three times. It returns the rows that still differ.
-func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *TableValidation) ([]validate.Difference, error) {
+func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *validate.TableReport) ([]validate.Difference, error) {
 	src, tgt := v.readers(t, s, g)
 	for range repairTries {
 		keys := diffKeys(diffs)
@@ -429,7 +372,7 @@ func (v *validator) trackedSince(validated string) bool {
 // changedRows compares the rows changed since the table's last validation (and those
 // that differed then), at one point: done is false when a full pass is the better way
 // (a table without a key, a truncate, more than a tenth of the rows changed).
-func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, tv *TableValidation) (diffs []validate.Difference, done bool, err error) {
+func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, tv *validate.TableReport) (diffs []validate.Difference, done bool, err error) {
 	if len(t.Key) == 0 {
 		return nil, false, nil
 	}
@@ -660,7 +603,7 @@ func (v *validator) describe(schema, name string) (*validate.Table, *tableShape,
 
 // pass compares a table chunk by chunk, at one point of the change stream (a new one
 // when later is set).
-func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, later bool, tv *TableValidation) ([]validate.Difference, error) {
+func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, later bool, tv *validate.TableReport) ([]validate.Difference, error) {
 	src, tgt := v.readers(t, s, g)
 	var res validate.TableResult
 	exact, err := v.atPoint(ctx, later, t, func() error {
@@ -693,7 +636,7 @@ func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShap
 	tv.SourceRows, tv.TargetRows = res.Source.Rows, res.Target.Rows
 	tv.InFlight = !exact
 	if res.TooLarge {
-		tv.State = ValidationMismatched
+		tv.State = control.ValidationMismatched
 		tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
 			max(res.Source.Rows, res.Target.Rows), res.Source.Rows, res.Target.Rows)
 	}
@@ -1044,7 +987,7 @@ func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	own := &ownCDC{finished: make(chan struct{})}
 	go func() {
-		own.err = Replicate(rctx, v.p, StartOptions{Out: out})
+		own.err = Replicate(rctx, v.p, engine.StartOptions{Out: out})
 		close(own.finished)
 	}()
 	var once sync.Once
@@ -1111,7 +1054,7 @@ const recordEvery = time.Second
 
 // record writes a table's outcome to table_stats and its differences to
 // validation_failures, with the outcomes of the tables after it when they follow soon.
-func (v *validator) record(ctx context.Context, tv TableValidation) error {
+func (v *validator) record(ctx context.Context, tv validate.TableReport) error {
 	if len(v.pending) == 0 {
 		v.pendingSince = time.Now()
 	}
@@ -1146,13 +1089,13 @@ func (v *validator) flushRecords(ctx context.Context) error {
 				b.Queue("INSERT INTO "+c.table("validation_failures")+" (schema_name, table_name, kind, key, columns, source_values, target_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 					tv.Schema, tv.Table, string(d.Kind), string(key), cols, nullJSON(sv), nullJSON(gv))
 			}
-			if tv.position != "" {
+			if tv.Position != "" {
 				// Every change applied before the pass's point is validated now.
 				b.Queue("DELETE FROM "+c.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2 AND position < $3::pg_lsn",
-					tv.Schema, tv.Table, tv.position)
+					tv.Schema, tv.Table, tv.Position)
 			}
 			b.Queue("UPDATE "+c.table("table_stats")+" SET validation_state = $3, validated_at = now(), validation_mismatches = $4, validation_error = $5, validated_position = $6 WHERE schema_name = $1 AND table_name = $2",
-				tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.position)
+				tv.Schema, tv.Table, tv.State, tv.Mismatches, tv.Error, tv.Position)
 		}
 		b.Queue("COMMIT")
 	})
@@ -1187,7 +1130,7 @@ func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Ste
 	}
 	last := ""
 	for {
-		rep, err := Validate(ctx, p, ValidateOptions{Incremental: true, RunningOnly: true, BusyPercent: p.Validation.BusyPercent})
+		rep, err := Validate(ctx, p, validate.Options{Incremental: true, RunningOnly: true, BusyPercent: p.Validation.BusyPercent})
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -1214,18 +1157,18 @@ func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Ste
 }
 
 // validationSummary is one line on a validation pass.
-func validationSummary(rep *ValidationReport) string {
+func validationSummary(rep *validate.Report) string {
 	counts := map[string]int{}
 	var mismatches int64
 	for _, t := range rep.Tables {
 		counts[t.State]++
 		mismatches += t.Mismatches
 	}
-	msg := fmt.Sprintf("validation: %d tables equal", counts[ValidationValidated]+counts[ValidationNoKey])
-	if n := counts[ValidationMismatched]; n > 0 {
+	msg := fmt.Sprintf("validation: %d tables equal", counts[control.ValidationValidated]+counts[control.ValidationNoKey])
+	if n := counts[control.ValidationMismatched]; n > 0 {
 		msg += fmt.Sprintf(", %d differ (%d rows; cutover status, validation_failures)", n, mismatches)
 	}
-	if n := counts[ValidationError]; n > 0 {
+	if n := counts[control.ValidationError]; n > 0 {
 		msg += fmt.Sprintf(", %d could not be validated (cutover status)", n)
 	}
 	return msg

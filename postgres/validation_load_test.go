@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/validate"
 	"slices"
 	"strings"
 	"sync"
@@ -113,7 +116,7 @@ func TestValidateUnderLoadNoFalseMismatches(t *testing.T) {
 	for run := range 12 {
 		// Armed, the first table a run compares (accounts, or history alone) has a
 		// change in flight at every point it tries: it is compared at such a point.
-		opts := ValidateOptions{ChunkRows: 10000, beforeMarker: hook.run}
+		opts := validateOptions{Options: validate.Options{ChunkRows: 10000}, beforeMarker: hook.run}
 		first := "accounts"
 		switch run % 4 {
 		case 0:
@@ -127,7 +130,7 @@ func TestValidateUnderLoadNoFalseMismatches(t *testing.T) {
 			hook.armed, opts.Incremental = pointTries, true
 		}
 		armed := hook.armed > 0
-		rep, err := Validate(context.Background(), p, opts)
+		rep, err := validatePass(context.Background(), p, opts)
 		if err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
@@ -138,7 +141,7 @@ func TestValidateUnderLoadNoFalseMismatches(t *testing.T) {
 		for _, tv := range rep.Tables {
 			what := fmt.Sprintf("run %d, %s (incremental %v, in flight %v, %d rechecked, %d points)", run, tv.Table, tv.Incremental, tv.InFlight, tv.Rechecked, rep.Points)
 			t.Log(what)
-			if tv.Mismatches != 0 || (tv.State != ValidationValidated && tv.State != ValidationNoKey) {
+			if tv.Mismatches != 0 || (tv.State != control.ValidationValidated && tv.State != control.ValidationNoKey) {
 				t.Errorf("%s: %s, %q", what, tv.State, describeDiffs(tv.Differences))
 			}
 			// At a point without changes in flight, source and target hold the same
@@ -197,10 +200,10 @@ func TestValidateRecountsRowsWithoutKey(t *testing.T) {
 	// marker. At the last one, the source's snapshot has two z fewer than the target
 	// and five x against four: one x short where two are, once the x in flight lands.
 	hook := &inFlight{t: t, conn: src.Conn(t), sql: `INSERT INTO bag VALUES ('z', 3), ('z', 3), ('x', 1)`, armed: pointTries}
-	rep := validateWith(t, p, ValidateOptions{beforeMarker: hook.run}, "public.bag")
+	rep := validateHooked(t, p, validateOptions{beforeMarker: hook.run}, "public.bag")
 	bag := tableResult(t, rep, "public.bag")
 	want := []string{"MISSING_SOURCE (y,2)", "MISSING_SOURCE (y,2)", "MISSING_TARGET (x,1)", "MISSING_TARGET (x,1)"}
-	if got := describeDiffs(bag.Differences); !slices.Equal(got, want) || bag.Mismatches != 4 || bag.State != ValidationMismatched {
+	if got := describeDiffs(bag.Differences); !slices.Equal(got, want) || bag.Mismatches != 4 || bag.State != control.ValidationMismatched {
 		t.Fatalf("differences %q (%d, %s), want %q", got, bag.Mismatches, bag.State, want)
 	}
 	if !bag.InFlight || bag.Rechecked != 5 || rep.Points < pointTries+1 {
@@ -227,7 +230,7 @@ func TestValidateTakesAnotherPoint(t *testing.T) {
 	r := startCDC(t, src, tgt, "")
 	caughtUp(t, src, tgt, r)
 	hook := &inFlight{t: t, conn: src.Conn(t), sql: `INSERT INTO history VALUES (1, 1, 'dup')`, armed: 1}
-	rep := validateWith(t, p, ValidateOptions{beforeMarker: hook.run})
+	rep := validateHooked(t, p, validateOptions{beforeMarker: hook.run})
 	a, h := tableResult(t, rep, "public.accounts"), tableResult(t, rep, "public.history")
 	if !rep.Equal || rep.Points != 2 || a.InFlight || h.InFlight || a.Rechecked+h.Rechecked != 0 {
 		t.Fatalf("%d points; accounts %+v; history %+v", rep.Points, a, h)
@@ -268,9 +271,9 @@ func TestValidateSaysWhyItsStreamStopped(t *testing.T) {
 	src.Exec(t, `UPDATE a SET v = 'lost' WHERE id = 1`)
 
 	start := time.Now()
-	rep, err := Validate(context.Background(), p, ValidateOptions{})
+	rep, err := Validate(context.Background(), p, validate.Options{})
 	var se *StreamError
-	var ae *ApplyError
+	var ae *cdc.ApplyError
 	if !errors.As(err, &se) || !errors.As(err, &ae) {
 		t.Fatalf("validate with a stream that stops on an apply error: report %+v, err %v", rep, err)
 	}
@@ -290,7 +293,7 @@ func TestValidateSaysWhyItsStreamStopped(t *testing.T) {
 
 	// Replication held stopped (a switch or a rollback under way): said at once.
 	tgt.Exec(t, `UPDATE cutover.state SET replication = 'stopped'`)
-	_, err = Validate(context.Background(), p, ValidateOptions{})
+	_, err = Validate(context.Background(), p, validate.Options{})
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "held stopped by a switch or a rollback") {
 		t.Fatalf("validate with replication held stopped: %v", err)
 	}
@@ -320,14 +323,14 @@ func TestValidateSaysWhyTheTaskStopped(t *testing.T) {
 	src.Exec(t, `INSERT INTO b VALUES (1); UPDATE a SET v = 'lost' WHERE id = 1`)
 	done := make(chan error, 1)
 	go func() {
-		_, err := Validate(ctx, p, ValidateOptions{Tables: []plan.Pattern{plan.MustPattern("public.a")}})
+		_, err := Validate(ctx, p, validate.Options{Tables: []plan.Pattern{plan.MustPattern("public.a")}})
 		done <- err
 	}()
 	waitValidatorMarker(t, src, done)
 	if _, err := lock.Exec(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	var ae *ApplyError
+	var ae *cdc.ApplyError
 	if err := <-r.done; !errors.As(err, &ae) {
 		t.Fatalf("the task: %v", err)
 	}

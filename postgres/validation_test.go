@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
 	"slices"
 	"strings"
 	"sync"
@@ -38,25 +39,30 @@ func validatePlan(t *testing.T, src, tgt *pgtest.DB) *plan.Plan {
 	return planFor(t, src.URL(), tgt.URL(), "")
 }
 
-func runValidate(t *testing.T, p *plan.Plan, tables ...string) *ValidationReport {
+func runValidate(t *testing.T, p *plan.Plan, tables ...string) *validate.Report {
 	t.Helper()
-	return validateWith(t, p, ValidateOptions{ChunkRows: 1000}, tables...)
+	return validateWith(t, p, validate.Options{ChunkRows: 1000}, tables...)
 }
 
 // validateWith runs a validation with opts on the tables matching the patterns.
-func validateWith(t *testing.T, p *plan.Plan, opts ValidateOptions, tables ...string) *ValidationReport {
+func validateWith(t *testing.T, p *plan.Plan, opts validate.Options, tables ...string) *validate.Report {
+	t.Helper()
+	return validateHooked(t, p, validateOptions{Options: opts}, tables...)
+}
+
+func validateHooked(t *testing.T, p *plan.Plan, opts validateOptions, tables ...string) *validate.Report {
 	t.Helper()
 	for _, s := range tables {
 		opts.Tables = append(opts.Tables, plan.MustPattern(s))
 	}
-	rep, err := Validate(context.Background(), p, opts)
+	rep, err := validatePass(context.Background(), p, opts)
 	if err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	return rep
 }
 
-func tableResult(t *testing.T, rep *ValidationReport, name string) TableValidation {
+func tableResult(t *testing.T, rep *validate.Report, name string) validate.TableReport {
 	t.Helper()
 	for _, tv := range rep.Tables {
 		if tv.Schema+"."+tv.Table == name {
@@ -64,7 +70,7 @@ func tableResult(t *testing.T, rep *ValidationReport, name string) TableValidati
 		}
 	}
 	t.Fatalf("no result for %s in %+v", name, rep.Tables)
-	return TableValidation{}
+	return validate.TableReport{}
 }
 
 // describeDiffs prints differences as "KIND key [columns]" lines, sorted.
@@ -101,13 +107,13 @@ func TestValidateFindsEveryKindOfDifference(t *testing.T) {
 		t.Fatalf("a fresh copy differs: %+v", rep.Tables)
 	}
 	items := tableResult(t, rep, "public.items")
-	if items.State != ValidationValidated || items.Chunks < 10 || items.SourceRows != 20000 || items.RowsRead != 0 {
+	if items.State != control.ValidationValidated || items.Chunks < 10 || items.SourceRows != 20000 || items.RowsRead != 0 {
 		t.Fatalf("items: %+v", items)
 	}
-	if bag := tableResult(t, rep, "public.bag"); bag.State != ValidationNoKey || bag.SourceRows != 4 {
+	if bag := tableResult(t, rep, "public.bag"); bag.State != control.ValidationNoKey || bag.SourceRows != 4 {
 		t.Fatalf("bag: %+v", bag)
 	}
-	if words := tableResult(t, rep, "public.words"); words.State != ValidationValidated || words.Chunks < 2 {
+	if words := tableResult(t, rep, "public.words"); words.State != control.ValidationValidated || words.Chunks < 2 {
 		t.Fatalf("words: %+v", words)
 	}
 	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.table_stats WHERE validation_state NOT IN ('validated', 'no key') OR validated_at IS NULL`); n != 0 {
@@ -144,7 +150,7 @@ func TestValidateFindsEveryKindOfDifference(t *testing.T) {
 		if got := describeDiffs(tv.Differences); !slices.Equal(got, w) {
 			t.Errorf("%s: differences\n got %q\nwant %q", name, got, w)
 		}
-		if tv.State != ValidationMismatched || tv.Mismatches != int64(len(w)) {
+		if tv.State != control.ValidationMismatched || tv.Mismatches != int64(len(w)) {
 			t.Errorf("%s: state %s, %d mismatches", name, tv.State, tv.Mismatches)
 		}
 	}
@@ -182,7 +188,7 @@ func TestValidateFindsEveryKindOfDifference(t *testing.T) {
 		t.Errorf("%d failures left for pairs after it validated equal", n)
 	}
 	// Changes are not tracked (validation.track_changes: false): --incremental is a full pass.
-	rep, err := Validate(context.Background(), p, ValidateOptions{ChunkRows: 1000, Incremental: true, Tables: []plan.Pattern{plan.MustPattern("public.pairs")}})
+	rep, err := Validate(context.Background(), p, validate.Options{ChunkRows: 1000, Incremental: true, Tables: []plan.Pattern{plan.MustPattern("public.pairs")}})
 	if err != nil || rep.Tables[0].Incremental || rep.Tables[0].Chunks == 0 {
 		t.Fatalf("--incremental without tracking: %v %+v", err, rep)
 	}
@@ -244,7 +250,7 @@ func TestValidateUnderWriteLoad(t *testing.T) {
 	hook := &inFlight{t: t, conn: src.Conn(t), sql: `UPDATE items SET n = n + 1 WHERE id = 50`}
 	for pass := 1; pass <= 3; pass++ {
 		hook.armed = pointTries
-		rep := validateWith(t, p, ValidateOptions{ChunkRows: 1000, beforeMarker: hook.run}, "public.items")
+		rep := validateHooked(t, p, validateOptions{Options: validate.Options{ChunkRows: 1000}, beforeMarker: hook.run}, "public.items")
 		items := tableResult(t, rep, "public.items")
 		if got := describeDiffs(items.Differences); !slices.Equal(got, []string{"RECORD_DIFF 42 [name]"}) || !rep.Live {
 			t.Fatalf("pass %d under load: live %v, differences %q (%d of %d chunks differed)", pass, rep.Live, got, items.Differing, items.Chunks)
@@ -286,12 +292,12 @@ func TestValidateIncremental(t *testing.T) {
 	src, tgt := pair(t)
 	src.Exec(t, validationSchema)
 	p, r := trackedAndValidated(t, src, tgt)
-	incremental := func(tables ...string) *ValidationReport {
+	incremental := func(tables ...string) *validate.Report {
 		t.Helper()
-		return validateWith(t, p, ValidateOptions{ChunkRows: 1000, Incremental: true}, tables...)
+		return validateWith(t, p, validate.Options{ChunkRows: 1000, Incremental: true}, tables...)
 	}
 	// Nothing changed: nothing is read.
-	if items := tableResult(t, incremental("public.items"), "public.items"); !items.Incremental || items.RowsRead != 0 || items.State != ValidationValidated {
+	if items := tableResult(t, incremental("public.items"), "public.items"); !items.Incremental || items.RowsRead != 0 || items.State != control.ValidationValidated {
 		t.Fatalf("incremental pass with nothing changed: %+v", items)
 	}
 	// Two groups of the applier, with a key in both: each key is compared once.
@@ -313,14 +319,14 @@ func TestValidateIncremental(t *testing.T) {
 		t.Fatalf("incremental pass: incremental %v, %d rows read, differences %q", items.Incremental, items.RowsRead, got)
 	}
 	for _, name := range []string{"public.pairs", "public.words"} {
-		if tv := tableResult(t, rep, name); tv.Incremental || tv.State != ValidationValidated || tv.SourceRows != 0 {
+		if tv := tableResult(t, rep, name); tv.Incremental || tv.State != control.ValidationValidated || tv.SourceRows != 0 {
 			t.Fatalf("a truncated table gets a full pass: %+v", tv)
 		}
 	}
 	// Repaired: the next incremental pass rereads the row that differed, and only it.
 	tgt.Exec(t, `UPDATE items SET name = 'x' WHERE id = 2`)
 	items = tableResult(t, incremental("public.items"), "public.items")
-	if items.State != ValidationValidated || items.RowsRead != 1 {
+	if items.State != control.ValidationValidated || items.RowsRead != 1 {
 		t.Fatalf("after the repair: %+v", items)
 	}
 	if n := pgtest.QueryVal[int64](t, tgt, `SELECT count(*) FROM cutover.validation_dirty WHERE table_name = 'items'`); n != 0 {
@@ -421,7 +427,7 @@ func TestValidateRepair(t *testing.T) {
 		DELETE FROM ids WHERE id = 50;
 		UPDATE ids SET v = 'other' WHERE id = 60;
 		DELETE FROM pairs WHERE a = 200 AND b = 'k7'`)
-	rep, err := Validate(context.Background(), p, ValidateOptions{ChunkRows: 1000, Repair: true})
+	rep, err := Validate(context.Background(), p, validate.Options{ChunkRows: 1000, Repair: true})
 	if err != nil {
 		t.Fatalf("validate --repair: %v", err)
 	}
@@ -532,7 +538,7 @@ func TestValidateRefusesAnotherControlVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgt.Exec(t, `COMMENT ON TABLE cutover.state IS 'cutover control schema v7'`)
-	_, err := Validate(context.Background(), validatePlan(t, src, tgt), ValidateOptions{})
+	_, err := Validate(context.Background(), validatePlan(t, src, tgt), validate.Options{})
 	if err == nil || !strings.Contains(err.Error(), `made by another version of cutover ("cutover control schema v7"`) || !strings.Contains(err.Error(), "run cutover start with this version") {
 		t.Fatalf("validate with a control schema of v7: %v", err)
 	}
@@ -588,7 +594,7 @@ func TestValidateIncrementalWiderIdentity(t *testing.T) {
 		t.Fatalf("the stream's key: %q, want [id code]", cols)
 	}
 	tgt.Exec(t, `UPDATE wide SET v = 'bad' WHERE id = 5; UPDATE wide SET v = 'bad too' WHERE id = 6`)
-	wide := tableResult(t, validateWith(t, p, ValidateOptions{Incremental: true}), "public.wide")
+	wide := tableResult(t, validateWith(t, p, validate.Options{Incremental: true}), "public.wide")
 	if got := describeDiffs(wide.Differences); !wide.Incremental || wide.RowsRead != 3 || !slices.Equal(got, []string{"RECORD_DIFF 5 [v]"}) {
 		t.Fatalf("incremental pass: incremental %v, %d rows read, differences %q", wide.Incremental, wide.RowsRead, got)
 	}

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"github.com/cutover-dev/cutover/engine"
 	"time"
 
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -20,11 +20,11 @@ Exit status: 0 when there is no error finding, 1 when there is one, 2 for a bad
 plan file or flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadPlan()
+			p, m, err := a.open()
 			if err != nil {
 				return err
 			}
-			report := postgres.Assess(cmd.Context(), p, postgres.AssessOptions{LongTransaction: longTx})
+			report := m.Assess(cmd.Context(), p, engine.AssessOptions{LongTransaction: longTx})
 			if asJSON {
 				err = report.WriteJSON(cmd.OutOrStdout())
 			} else {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +27,7 @@ Exit status: 0 when finished, 1 when a step failed (the message says what to do)
 2 for a bad plan or flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadPlan()
+			p, m, err := a.open()
 			if err != nil {
 				return err
 			}
@@ -37,13 +36,13 @@ Exit status: 0 when finished, 1 when a step failed (the message says what to do)
 					p.ControlSchema)}
 			}
 			if !asJSON {
-				if err := postgres.Finish(cmd.Context(), p, cmd.OutOrStdout(), keepControl); err != nil {
+				if err := m.Finish(cmd.Context(), p, cmd.OutOrStdout(), keepControl); err != nil {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
 				return nil
 			}
 			var said strings.Builder
-			err = postgres.Finish(cmd.Context(), p, &said, keepControl)
+			err = m.Finish(cmd.Context(), p, &said, keepControl)
 			doc := struct {
 				Finished bool     `json:"finished"`
 				Actions  []string `json:"actions"`

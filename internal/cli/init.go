@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"io/fs"
 	"os"
 	"strings"
@@ -37,7 +38,7 @@ CUTOVER_SOURCE_PASSWORD / CUTOVER_TARGET_PASSWORD, so the file can be shared.`,
 			}
 			// The plan must load as written; a URL that does not parse is caught now, not at check.
 			env := func(string) (string, bool) { return "placeholder", true }
-			if _, err := plan.Parse("--source/--target", []byte(w.Text), env); err != nil {
+			if _, err := plan.ParseChecked("--source/--target", []byte(w.Text), env, engine.CheckURL); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			if output == "" {

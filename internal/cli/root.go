@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"log/slog"
 	"os"
@@ -54,13 +55,26 @@ func (a *app) onTerminal(cmd *cobra.Command) bool {
 
 // loadPlan reads the plan named by -c and registers its secrets for masking.
 func (a *app) loadPlan() (*plan.Plan, error) {
-	p, err := plan.Load(a.configPath)
+	p, err := plan.Load(a.configPath, engine.CheckURL)
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	a.out.Add(p.Secrets()...)
 	a.errOut.Add(p.Secrets()...)
 	return p, nil
+}
+
+// open loads the plan and the migration between its source's and target's engines.
+func (a *app) open() (*plan.Plan, engine.Migration, error) {
+	p, err := a.loadPlan()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := engine.Open(p)
+	if err != nil {
+		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	return p, m, nil
 }
 
 // NewRoot builds the command tree writing to stdout and stderr.

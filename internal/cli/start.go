@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/validate"
 	"net"
 	"time"
 
@@ -11,7 +16,6 @@ import (
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -53,7 +57,7 @@ make the same change on the target by hand, then run
 cutover start --schema-applied <position> to go on after it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadPlan()
+			p, mig, err := a.open()
 			if err != nil {
 				return err
 			}
@@ -62,7 +66,7 @@ cutover start --schema-applied <position> to go on after it.`,
 			m := metrics.New()
 			if p.API.Listen != "" {
 				// The migration matters more than its monitoring: a busy address is said, not fatal.
-				o := api.Options{Token: p.API.Token, Status: statusFunc(p), Dashboard: dashboardFunc(p), Secrets: p.Secrets()}
+				o := api.Options{Token: p.API.Token, Status: statusFunc(mig, p), Dashboard: dashboardFunc(mig, p), Secrets: p.Secrets()}
 				if srv, err := api.Start(p.API.Listen, m, o); err != nil {
 					fmt.Fprintf(out, "warning: %v; going on without the dashboard, /metrics and /api/status\n", err)
 				} else {
@@ -75,20 +79,20 @@ cutover start --schema-applied <position> to go on after it.`,
 			if fullLoadOnly {
 				resume = "cutover start --full-load-only"
 			}
-			opts := postgres.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m, SchemaApplied: schemaApplied}
-			err = postgres.FullLoad(ctx, p, opts)
+			opts := engine.StartOptions{Out: out, Display: progress.New(out, a.onTerminal(cmd)), Metrics: m, SchemaApplied: schemaApplied}
+			err = mig.Load(ctx, p, opts)
 			copyOnly := false
 			if err == nil && !fullLoadOnly && ctx.Err() == nil {
 				// A one-shot copy (cdc.enabled: false) ends with its load: no change stream.
-				copyOnly, err = postgres.IsCopy(ctx, p)
+				copyOnly, err = mig.IsCopy(ctx, p)
 			}
 			if err == nil && !fullLoadOnly && !copyOnly && ctx.Err() == nil {
 				opts.Display = progress.New(out, false) // CDC reports in lines
-				err = postgres.RunCDC(ctx, p, opts)
+				err = mig.Replicate(ctx, p, opts)
 				if err == nil {
 					return nil
 				}
-				var ae *postgres.ApplyError
+				var ae *cdc.ApplyError
 				if errors.As(err, &ae) {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
@@ -98,7 +102,7 @@ cutover start --schema-applied <position> to go on after it.`,
 				if ctx.Err() != nil {
 					return &ExitError{Code: ExitFailed, Err: fmt.Errorf("interrupted: run %s again to resume", resume)}
 				}
-				if errors.Is(err, postgres.ErrNotReady) || errors.Is(err, postgres.ErrNotEqual) {
+				if errors.Is(err, check.ErrNotReady) || errors.Is(err, validate.ErrNotEqual) {
 					return &ExitError{Code: ExitFailed, Err: err}
 				}
 				return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%w\nthe load stopped: once the cause is fixed, run %s again to resume (tables already loaded are kept)", err, resume)}
@@ -131,10 +135,10 @@ func dashboardURL(addr string, token bool) string {
 	return u
 }
 
-// statusFunc serves /api/status: the control schema and the slot, read per request.
-func statusFunc(p *plan.Plan) api.StatusFunc {
+// statusFunc serves /api/status: the control state and the source, read per request.
+func statusFunc(m engine.StatusReader, p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		s, err := readStatus(ctx, p)
+		s, err := readStatus(ctx, m, p)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +150,7 @@ func statusFunc(p *plan.Plan) api.StatusFunc {
 type dashboard struct {
 	Generated time.Time `json:"generated_at"`
 	Status    status    `json:"status"`
-	postgres.Dashboard
+	control.Dashboard
 	Limits struct {
 		MaxLatencySeconds       float64 `json:"max_latency_seconds"`
 		MaxDowntimeSeconds      float64 `json:"max_downtime_seconds"`
@@ -154,15 +158,14 @@ type dashboard struct {
 	} `json:"limits"`
 }
 
-func dashboardFunc(p *plan.Plan) api.StatusFunc {
+func dashboardFunc(m engine.StatusReader, p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		s, tgt, err := readStatusConn(ctx, p)
+		s, err := readStatus(ctx, m, p)
 		if err != nil {
 			return nil, err
 		}
-		defer tgt.Close(context.WithoutCancel(ctx))
 		d := dashboard{Generated: time.Now(), Status: s}
-		if d.Dashboard, err = postgres.ReadDashboard(ctx, tgt, p); err != nil {
+		if d.Dashboard, err = m.Dashboard(ctx, p); err != nil {
 			return nil, err
 		}
 		d.Limits.MaxLatencySeconds = p.Cutover.MaxLatency.D().Seconds()

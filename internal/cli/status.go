@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -12,8 +15,6 @@ import (
 
 	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
-	"github.com/cutover-dev/cutover/postgres"
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 )
 
@@ -38,86 +39,86 @@ type tableStatus struct {
 }
 
 type status struct {
-	Phase           string               `json:"phase"`
-	Mode            string               `json:"mode,omitempty"`
-	Slot            string               `json:"slot,omitempty"`
-	Position        string               `json:"position,omitempty"`
-	Updated         *time.Time           `json:"updated_at,omitempty"`
-	CDC             *postgres.CDCStatus  `json:"cdc,omitempty"`
-	Source          *postgres.SlotStatus `json:"source,omitempty"`
-	SourceError     string               `json:"source_error,omitempty"`
-	ApplyExceptions int64                `json:"apply_exceptions"`
-	Warnings        []string             `json:"warnings,omitempty"`
-	Tables          []tableStatus        `json:"tables"`
-	ETASeconds      *float64             `json:"eta_seconds,omitempty"`
+	Phase           string              `json:"phase"`
+	Mode            string              `json:"mode,omitempty"`
+	Slot            string              `json:"slot,omitempty"`
+	Position        string              `json:"position,omitempty"`
+	Updated         *time.Time          `json:"updated_at,omitempty"`
+	CDC             *control.CDCStatus  `json:"cdc,omitempty"`
+	Source          *control.SlotStatus `json:"source,omitempty"`
+	SourceError     string              `json:"source_error,omitempty"`
+	ApplyExceptions int64               `json:"apply_exceptions"`
+	Warnings        []string            `json:"warnings,omitempty"`
+	Tables          []tableStatus       `json:"tables"`
+	ETASeconds      *float64            `json:"eta_seconds,omitempty"`
 	// Stands says in words where the migration stands.
-	Stands      string                  `json:"stands"`
-	Next        string                  `json:"next"`
-	Replication string                  `json:"replication,omitempty"`
-	Cutover     *postgres.CutoverStatus `json:"cutover,omitempty"`
-	Sides       *postgres.SidesStatus   `json:"sides,omitempty"`
+	Stands      string                 `json:"stands"`
+	Next        string                 `json:"next"`
+	Replication string                 `json:"replication,omitempty"`
+	Cutover     *control.CutoverStatus `json:"cutover,omitempty"`
+	Sides       *control.SidesStatus   `json:"sides,omitempty"`
 }
 
 // stands says where the migration stands, for people.
-func stands(st postgres.Status) string {
-	if st.Mode == postgres.ModeCopy {
+func stands(st control.Status) string {
+	if st.Mode == control.ModeCopy {
 		switch st.Phase {
-		case postgres.PhaseLoaded:
+		case control.PhaseLoaded:
 			return "a one-shot copy (cdc.enabled: false), complete: no change stream, nothing on the source"
-		case postgres.PhaseFinishing, postgres.PhaseFinished:
+		case control.PhaseFinishing, control.PhaseFinished:
 		default:
 			return "a one-shot copy (cdc.enabled: false): no replication slot, no change stream"
 		}
 	}
 	switch st.Phase {
-	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
+	case control.PhaseNew, control.PhaseSchema, control.PhaseLoading, control.PhasePostData, control.PhaseLoaded:
 		return "" // the tables say it
-	case postgres.PhaseCDC, postgres.PhaseRolledBack:
+	case control.PhaseCDC, control.PhaseRolledBack:
 		prefix := "replicating source to target"
-		if st.Phase == postgres.PhaseRolledBack {
+		if st.Phase == control.PhaseRolledBack {
 			prefix = "rolled back: the source is live; replicating source to target"
 		}
 		if st.Source != nil && !st.Source.Active {
 			return prefix + " (no cutover start is running: start it to resume)"
 		}
 		return prefix
-	case postgres.PhaseSwitching:
+	case control.PhaseSwitching:
 		return "switching to the target" + currentStep(st)
-	case postgres.PhaseSwitched:
-		if st.Replication == postgres.ReplicateReverse {
+	case control.PhaseSwitched:
+		if st.Replication == control.ReplicateReverse {
 			return "switched: the target is live; reverse replication sends its writes to the source"
 		}
 		return "switched: the target is live; reverse replication is " + st.Replication
-	case postgres.PhaseRollingBack:
+	case control.PhaseRollingBack:
 		return "rolling back to the source" + currentStep(st)
-	case postgres.PhaseFinishing:
+	case control.PhaseFinishing:
 		return "finishing: cutover finish is stopping the task"
-	case postgres.PhaseFinished:
+	case control.PhaseFinished:
 		return "finished"
 	}
 	return ""
 }
 
 // nextStep says what the operator does next, or waits for.
-func nextStep(st postgres.Status, p *plan.Plan) string {
+func nextStep(st control.Status, p *plan.Plan) string {
 	running := st.Source == nil || st.Source.Active
 	switch st.Phase {
 	case "not started":
 		return "run cutover check, then cutover start"
 	}
-	if st.Mode == postgres.ModeCopy {
+	if st.Mode == control.ModeCopy {
 		switch st.Phase {
-		case postgres.PhaseLoaded:
+		case control.PhaseLoaded:
 			return "nothing to switch: point the applications at the target; cutover validate compares (the source assumed quiet), cutover finish drops the control schema"
-		case postgres.PhaseFinishing, postgres.PhaseFinished:
+		case control.PhaseFinishing, control.PhaseFinished:
 		default:
 			return "wait for the copy (rerun cutover start if it stopped: it resumes); it exits when the copy is complete"
 		}
 	}
 	switch st.Phase {
-	case postgres.PhaseNew, postgres.PhaseSchema, postgres.PhaseLoading, postgres.PhasePostData, postgres.PhaseLoaded:
+	case control.PhaseNew, control.PhaseSchema, control.PhaseLoading, control.PhasePostData, control.PhaseLoaded:
 		return "wait for the full load; cutover start then goes on into change data capture (rerun it if it stopped: it resumes)"
-	case postgres.PhaseCDC, postgres.PhaseRolledBack:
+	case control.PhaseCDC, control.PhaseRolledBack:
 		if !running {
 			return "run cutover start: change data capture is not running"
 		}
@@ -127,9 +128,9 @@ func nextStep(st postgres.Status, p *plan.Plan) string {
 		var mismatched, pending []string
 		for _, t := range st.Tables {
 			switch t.Validation {
-			case postgres.ValidationMismatched:
+			case control.ValidationMismatched:
 				mismatched = append(mismatched, t.Schema+"."+t.Table)
-			case postgres.ValidationValidated, postgres.ValidationNoKey:
+			case control.ValidationValidated, control.ValidationNoKey:
 			default:
 				pending = append(pending, t.Schema+"."+t.Table)
 			}
@@ -143,21 +144,21 @@ func nextStep(st postgres.Status, p *plan.Plan) string {
 			return fmt.Sprintf("wait for the target latency (%v) to fall below cutover.max_latency (%v)", seconds(st.CDC.TargetLatencySeconds), p.Cutover.MaxLatency.D())
 		}
 		return "ready to cut over: cutover switch --dry-run, then cutover switch"
-	case postgres.PhaseSwitching:
+	case control.PhaseSwitching:
 		return "wait for the switch" + currentStep(st) + " (if its process died, rerun cutover switch: it picks the run up)"
-	case postgres.PhaseRollingBack:
+	case control.PhaseRollingBack:
 		return "wait for the rollback" + currentStep(st) + " (if its process died, rerun cutover rollback: it picks the run up)"
-	case postgres.PhaseSwitched:
+	case control.PhaseSwitched:
 		return "the target is live: when the applications are sound, cutover finish --yes; to go back, cutover rollback"
-	case postgres.PhaseFinishing:
+	case control.PhaseFinishing:
 		return "wait for the running cutover start to stop"
-	case postgres.PhaseFinished:
+	case control.PhaseFinished:
 		return "nothing: the migration is finished"
 	}
 	return ""
 }
 
-func currentStep(st postgres.Status) string {
+func currentStep(st control.Status) string {
 	if c := st.Cutover; c != nil && c.LastRun != nil && c.LastRun.Step != "" {
 		return ": " + c.LastRun.Step
 	}
@@ -168,7 +169,7 @@ func currentStep(st postgres.Status) string {
 const retainedWALWarning = 1 << 30
 
 // newStatusDoc turns what the control schema and the source say into the status shown.
-func newStatusDoc(st postgres.Status, p *plan.Plan) status {
+func newStatusDoc(st control.Status, p *plan.Plan) status {
 	s := status{Phase: st.Phase, Mode: st.Mode, Slot: st.Slot, Position: st.Position, Updated: st.Updated, CDC: st.CDC, Source: st.Source,
 		ApplyExceptions: st.ApplyExceptions, Tables: []tableStatus{}, Stands: stands(st), Replication: st.Replication, Cutover: st.Cutover, Sides: st.Sides}
 	if sd := st.Sides; sd != nil && !sd.Closed {
@@ -215,7 +216,7 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 			if watch && interval <= 0 {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--interval %v: it must be more than 0", interval)}
 			}
-			p, err := a.loadPlan()
+			p, m, err := a.open()
 			if err != nil {
 				return err
 			}
@@ -229,14 +230,14 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 				return writeStatus(w, s, terminal)
 			}
 			if !watch {
-				s, err := readStatus(ctx, p)
+				s, err := readStatus(ctx, m, p)
 				if err != nil {
 					return err
 				}
 				return show(w, s)
 			}
 			return watchStatus(ctx, w, interval, terminal, func(w io.Writer) error {
-				s, err := readStatus(ctx, p)
+				s, err := readStatus(ctx, m, p)
 				if err != nil {
 					return err
 				}
@@ -250,39 +251,20 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 	return cmd
 }
 
-// readStatus reads the status from the target's control schema, and the slot from
-// the source when it answers.
-func readStatus(ctx context.Context, p *plan.Plan) (status, error) {
-	s, tgt, err := readStatusConn(ctx, p)
-	if tgt != nil {
-		tgt.Close(context.WithoutCancel(ctx))
-	}
-	return s, err
-}
-
-// readStatusConn reads the status and, when it could, leaves the target's
-// connection open for the caller (the dashboard reads more) to close.
-func readStatusConn(ctx context.Context, p *plan.Plan) (status, *pgx.Conn, error) {
-	unknown := status{Phase: "unknown", Tables: []tableStatus{}}
-	tgt, err := postgres.ConnectSide(ctx, "target", p.Target)
+// readStatus reads the status from the target's control state, and the source's side
+// when it answers.
+func readStatus(ctx context.Context, m engine.StatusReader, p *plan.Plan) (status, error) {
+	st, err := m.Status(ctx, p)
 	if err != nil {
-		return unknown, nil, &ExitError{Code: ExitFailed, Err: err}
-	}
-	src, srcErr := postgres.Connect(ctx, p.Source)
-	if srcErr == nil {
-		defer src.Close(context.WithoutCancel(ctx))
-	}
-	st, _, err := postgres.ReadStatus(ctx, tgt, src, p)
-	if err != nil {
-		tgt.Close(context.WithoutCancel(ctx))
-		return unknown, nil, err
+		var unreachable *engine.Unreachable
+		if errors.As(err, &unreachable) {
+			err = &ExitError{Code: ExitFailed, Err: err}
+		}
+		return status{Phase: "unknown", Tables: []tableStatus{}}, err
 	}
 	s := newStatusDoc(st, p)
-	if srcErr != nil && st.Slot != "" {
-		problem, _ := postgres.ConnectProblem("source", p.Source, srcErr)
-		s.SourceError = problem
-	}
-	return s, tgt, nil
+	s.SourceError = st.SourceError
+	return s, nil
 }
 
 // watchStatus shows the status every interval until ctx ends (Ctrl-C), each time
@@ -318,14 +300,14 @@ func watchStatus(ctx context.Context, w io.Writer, interval time.Duration, termi
 const clearScreen = "\x1b[H\x1b[2J"
 
 // summarize adds throughput per table and an ETA from the overall rate so far.
-func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float64) {
+func summarize(stats []control.TableStat, now time.Time) ([]tableStatus, *float64) {
 	out := make([]tableStatus, len(stats))
 	var doneBytes, leftBytes int64
 	var first *time.Time
 	// COPY's text is not the heap's size: the tables loaded so far say by how much.
 	ratio, copied, heap := 1.0, int64(0), int64(0)
 	for _, t := range stats {
-		if t.State == postgres.TableLoaded && t.EstimatedBytes > 0 {
+		if t.State == control.TableLoaded && t.EstimatedBytes > 0 {
 			copied, heap = copied+t.Bytes, heap+t.EstimatedBytes
 		}
 	}
@@ -350,7 +332,7 @@ func summarize(stats []postgres.TableStat, now time.Time) ([]tableStatus, *float
 			}
 		}
 		doneBytes += t.Bytes
-		if t.State != postgres.TableLoaded {
+		if t.State != control.TableLoaded {
 			leftBytes += max(int64(float64(t.EstimatedBytes)*ratio)-t.Bytes, 0)
 		}
 		out[i] = ts
@@ -466,7 +448,7 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 		total.rows += t.Rows
 		total.bytes += t.Bytes
 		total.estimated += max(t.EstimatedBytes, 0)
-		if t.State == postgres.TableLoaded {
+		if t.State == control.TableLoaded {
 			total.loaded++
 			total.done += max(t.EstimatedBytes, 0)
 		} else {
@@ -491,7 +473,7 @@ func writeStatus(w io.Writer, s status, bars bool) error {
 // the table is loaded.
 // validationText is a table's validation state, with the rows that differed.
 func validationText(t tableStatus) string {
-	if t.Validation == postgres.ValidationMismatched {
+	if t.Validation == control.ValidationMismatched {
 		return fmt.Sprintf("%s (%d rows)", t.Validation, t.Mismatches)
 	}
 	return t.Validation
@@ -499,7 +481,7 @@ func validationText(t tableStatus) string {
 
 func tablePercent(t tableStatus) int64 {
 	switch {
-	case t.State == postgres.TableLoaded:
+	case t.State == control.TableLoaded:
 		return 100
 	case t.EstimatedBytes <= 0:
 		return 0

@@ -4,21 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/cutover-dev/cutover/control"
 	"io"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cutover-dev/cutover/postgres"
 )
 
 func sampleStatus() status {
 	eta := 90.0
 	return status{Phase: "loading", Slot: "cutover_ab12", Position: "0/16B3748", ETASeconds: &eta, Tables: []tableStatus{
-		{Schema: "public", Table: "big", State: postgres.TableLoading, Rows: 5800, Bytes: 580 << 20, EstimatedBytes: 1000 << 20, BytesPerSecond: 10 << 20},
-		{Schema: "public", Table: "over", State: postgres.TableLoading, Rows: 10, Bytes: 300, EstimatedBytes: 200},
-		{Schema: "public", Table: "done", State: postgres.TableLoaded, Rows: 7, Bytes: 100, EstimatedBytes: 8192},
-		{Schema: "public", Table: "todo", State: postgres.TableQueued, EstimatedBytes: 4096},
+		{Schema: "public", Table: "big", State: control.TableLoading, Rows: 5800, Bytes: 580 << 20, EstimatedBytes: 1000 << 20, BytesPerSecond: 10 << 20},
+		{Schema: "public", Table: "over", State: control.TableLoading, Rows: 10, Bytes: 300, EstimatedBytes: 200},
+		{Schema: "public", Table: "done", State: control.TableLoaded, Rows: 7, Bytes: 100, EstimatedBytes: 8192},
+		{Schema: "public", Table: "todo", State: control.TableQueued, EstimatedBytes: 4096},
 	}}
 }
 

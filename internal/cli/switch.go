@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"os"
 	"os/user"
 
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -86,7 +86,7 @@ func newSwitchCmd(a *app) *cobra.Command {
 		Long:  switchHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runSwitch(cmd, postgres.Switch, postgres.SwitchOptions{DryRun: dry, Yes: yes, RunbookDir: dir}, asJSON)
+			return a.runSwitch(cmd, engine.Migration.Switch, cutover.Options{DryRun: dry, Yes: yes, RunbookDir: dir}, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print every step and statement, change nothing")
@@ -126,7 +126,7 @@ Exit status: 0 when the source is live again, 1 when the rollback did not happen
 or stopped after the unlock, 2 for a bad plan or flags, 3 when it could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runSwitch(cmd, postgres.Rollback, postgres.SwitchOptions{DryRun: dry, RunbookDir: dir}, asJSON)
+			return a.runSwitch(cmd, engine.Migration.Rollback, cutover.Options{DryRun: dry, RunbookDir: dir}, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print every step and statement, change nothing")
@@ -135,10 +135,10 @@ or stopped after the unlock, 2 for a bad plan or flags, 3 when it could not run.
 	return cmd
 }
 
-type switchFunc func(context.Context, *plan.Plan, postgres.SwitchOptions) (*postgres.SwitchResult, error)
+type switchFunc func(engine.Migration, context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error)
 
-func (a *app) runSwitch(cmd *cobra.Command, run switchFunc, opts postgres.SwitchOptions, asJSON bool) error {
-	p, err := a.loadPlan()
+func (a *app) runSwitch(cmd *cobra.Command, run switchFunc, opts cutover.Options, asJSON bool) error {
+	p, m, err := a.open()
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (a *app) runSwitch(cmd *cobra.Command, run switchFunc, opts postgres.Switch
 	}
 	// An interrupt during the downtime must roll back, not leave the users blocked:
 	// the runner undoes with a context of its own.
-	res, err := run(cmd.Context(), p, opts)
+	res, err := run(m, cmd.Context(), p, opts)
 	if asJSON && res != nil {
 		if jerr := writeJSON(out, res.Run); jerr != nil {
 			return jerr
@@ -166,7 +166,7 @@ func (a *app) runSwitch(cmd *cobra.Command, run switchFunc, opts postgres.Switch
 	var rb *cutover.RolledBack
 	var st *cutover.Stopped
 	switch {
-	case errors.As(err, &rb), errors.As(err, &st), errors.Is(err, postgres.ErrGates), res != nil:
+	case errors.As(err, &rb), errors.As(err, &st), errors.Is(err, cutover.ErrGates), res != nil:
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	return &ExitError{Code: ExitRuntime, Err: err}
@@ -190,7 +190,7 @@ terminal, approves the running switch.
 Exit status: 0 when approved, 1 when no switch is waiting, 2 for a bad plan.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadPlan()
+			p, m, err := a.open()
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ Exit status: 0 when approved, 1 when no switch is waiting, 2 for a bad plan.`,
 			if h, err := os.Hostname(); err == nil {
 				by += "@" + h
 			}
-			id, err := postgres.Approve(cmd.Context(), p, by)
+			id, err := m.Approve(cmd.Context(), p, by)
 			if err != nil {
 				return &ExitError{Code: ExitFailed, Err: err}
 			}

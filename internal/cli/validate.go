@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/validate"
 	"io"
 	"strings"
 
 	"github.com/cutover-dev/cutover/plan"
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -60,11 +61,11 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run or fin
 (the change stream stopped, SIGINT or SIGTERM).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadPlan()
+			p, m, err := a.open()
 			if err != nil {
 				return err
 			}
-			opts := postgres.ValidateOptions{Incremental: incremental, Repair: repair}
+			opts := validate.Options{Incremental: incremental, Repair: repair}
 			for _, t := range tables {
 				pt, err := plan.ParsePattern(t)
 				if err != nil {
@@ -74,9 +75,9 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run or fin
 			}
 			out := cmd.OutOrStdout()
 			if !asJSON {
-				opts.Progress = func(tv postgres.TableValidation) { printTableValidation(out, tv) }
+				opts.Progress = func(tv validate.TableReport) { printTableValidation(out, tv) }
 			}
-			rep, err := postgres.Validate(cmd.Context(), p, opts)
+			rep, err := m.Validate(cmd.Context(), p, opts)
 			if err != nil {
 				if cmd.Context().Err() != nil {
 					err = errors.New("interrupted: the validation stopped before it finished; the tables it finished are recorded (cutover status)")
@@ -108,13 +109,13 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run or fin
 // differencesShown is how many differences of a table the text report prints.
 const differencesShown = 20
 
-func printTableValidation(w io.Writer, tv postgres.TableValidation) {
+func printTableValidation(w io.Writer, tv validate.TableReport) {
 	name := tv.Schema + "." + tv.Table
 	switch tv.State {
-	case postgres.ValidationError:
+	case control.ValidationError:
 		fmt.Fprintf(w, "%-40s error: %s\n", name, tv.Error)
 		return
-	case postgres.ValidationValidated, postgres.ValidationNoKey:
+	case control.ValidationValidated, control.ValidationNoKey:
 		if tv.Repaired > 0 {
 			fmt.Fprintf(w, "%-40s %-10s %d rows repaired, then equal, %.1fs\n", name, tv.State, tv.Repaired, tv.Seconds)
 			return
@@ -163,13 +164,13 @@ func shortValue(v *string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-func printValidationSummary(w io.Writer, rep *postgres.ValidationReport, control string) {
+func printValidationSummary(w io.Writer, rep *validate.Report, controlSchema string) {
 	var equal, differ, failed int
 	for _, t := range rep.Tables {
 		switch t.State {
-		case postgres.ValidationValidated, postgres.ValidationNoKey:
+		case control.ValidationValidated, control.ValidationNoKey:
 			equal++
-		case postgres.ValidationError:
+		case control.ValidationError:
 			failed++
 		default:
 			differ++
@@ -182,6 +183,6 @@ func printValidationSummary(w io.Writer, rep *postgres.ValidationReport, control
 	}
 	fmt.Fprintln(w)
 	if differ > 0 {
-		fmt.Fprintf(w, "the differences are in %s.validation_failures\n", control)
+		fmt.Fprintf(w, "the differences are in %s.validation_failures\n", controlSchema)
 	}
 }

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/validate"
+	"io"
+
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Engine is PostgreSQL as cutover's engine: the binary registers it
+// (engine.Register), and the commands reach the functions of this package through it.
+type Engine struct{}
+
+var _ engine.Mover = Engine{}
+
+// Name is the engine's name for people.
+func (Engine) Name() string { return "PostgreSQL" }
+
+// Schemes are postgres:// and postgresql:// URLs, and key=value connection strings.
+func (Engine) Schemes() []string { return []string{"postgres", "postgresql", ""} }
+
+// CheckURL parses a connection string as libpq would.
+func (Engine) CheckURL(url string) error {
+	if _, err := pgconn.ParseConfig(url); err != nil {
+		return fmt.Errorf("is not a valid PostgreSQL connection string: %s", redact.ConnString(err.Error()))
+	}
+	return nil
+}
+
+// Assess runs cutover check.
+func (Engine) Assess(ctx context.Context, p *plan.Plan, opts engine.AssessOptions) *check.Report {
+	return Assess(ctx, p, opts)
+}
+
+// Load runs the full load.
+func (Engine) Load(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	return FullLoad(ctx, p, opts)
+}
+
+// IsCopy says whether the migration is a one-shot copy.
+func (Engine) IsCopy(ctx context.Context, p *plan.Plan) (bool, error) { return IsCopy(ctx, p) }
+
+// Replicate runs the change stream in the direction the control schema says.
+func (Engine) Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	return RunCDC(ctx, p, opts)
+}
+
+// Status reads the control schema on the target and the slot on the source.
+func (Engine) Status(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	return StatusOf(ctx, p)
+}
+
+// Dashboard reads the dashboard's figures from the control schema.
+func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (control.Dashboard, error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return control.Dashboard{}, err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	return ReadDashboard(ctx, tgt, p)
+}
+
+// Validate runs cutover validate.
+func (Engine) Validate(ctx context.Context, p *plan.Plan, opts validate.Options) (*validate.Report, error) {
+	return Validate(ctx, p, opts)
+}
+
+// Switch runs cutover switch.
+func (Engine) Switch(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	return Switch(ctx, p, opts)
+}
+
+// Rollback runs cutover rollback.
+func (Engine) Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	return Rollback(ctx, p, opts)
+}
+
+// Approve approves the waiting switch.
+func (Engine) Approve(ctx context.Context, p *plan.Plan, by string) (string, error) {
+	return Approve(ctx, p, by)
+}
+
+// Finish runs cutover finish.
+func (Engine) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+	return Finish(ctx, p, out, keepControl)
+}
