@@ -5,7 +5,10 @@
 // in its own tables; the commands read it through these types.
 package control
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Phases of a migration, in order, as recorded in the control schema's state table.
 const (
@@ -104,3 +107,20 @@ const (
 	ValidationNoKey      = "no key"     // no key: equal as a whole (count and multiset hash)
 	ValidationError      = "error"      // the validation could not run: validation_error says why
 )
+
+// Store keeps the control state where the operator finds it: in the target, in the
+// engine's own tables (PostgreSQL: the control schema). Every write is committed when
+// it returns.
+type Store interface {
+	// State reads the migration's state.
+	State(ctx context.Context) (State, error)
+	// SetState records it.
+	SetState(ctx context.Context, s State) error
+	// SetMode records the migration's mode once, when the load begins.
+	SetMode(ctx context.Context, mode string) error
+	// QueueTables records the tables to load, as queued; those recorded before keep
+	// their state.
+	QueueTables(ctx context.Context, tables []TableStat) error
+	// TableStats reads every table's progress and validation, by schema and name.
+	TableStats(ctx context.Context) ([]TableStat, error)
+}

@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
-	"github.com/cutover-dev/cutover/cdc"
-	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/pgtest"
 )
 

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
 )

@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )

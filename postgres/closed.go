@@ -3,11 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"io"
 	"slices"
 	"strings"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"

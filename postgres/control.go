@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"strings"
 	"sync"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -23,6 +23,8 @@ type Control struct {
 	schema  string
 	version string // as read by ReadControl
 }
+
+var _ control.Store = (*Control)(nil)
 
 // readControlVersion reads the version a control schema was made at (the comment
 // on its state table); nil when there is no control schema.

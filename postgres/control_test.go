@@ -2,10 +2,10 @@ package postgres
 
 import (
 	"context"
-	"github.com/cutover-dev/cutover/control"
 	"slices"
 	"testing"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/pgtest"
 )
 

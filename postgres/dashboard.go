@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
 )
 

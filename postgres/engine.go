@@ -3,15 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/check"
-	"github.com/cutover-dev/cutover/cutover"
-	"github.com/cutover-dev/cutover/validate"
 	"io"
 
+	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 

@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"io"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-func errFinished(p *plan.Plan) error {
-	return fmt.Errorf("this migration was ended by cutover finish; to migrate again, drop the control schema %s on the target (and the migrated tables), then run cutover start", p.ControlSchema)
-}
 
 // FinishTimeout is how long cutover finish waits for a running task to let go of the slot.
 var FinishTimeout = 30 * time.Second

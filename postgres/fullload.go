@@ -6,242 +6,245 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/check"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
 	"io"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 
-// FullLoad runs the full load, or resumes it: schema (pre-data), the tables copied
-// from one consistent snapshot, then secondary objects (post-data). The state of each
-// step lives in the target's control schema, so a rerun after a crash goes on from
-// where it stopped: tables already loaded are kept, partly loaded ones are redone.
-func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) (err error) {
+// FullLoad runs the full load, or resumes it: load.FullLoad's checklist, each step
+// of it run on PostgreSQL by a loadJob.
+func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
 	out, disp := opts.Out, opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: out}
 	}
-	// A load that begins is assessed, and any load reads the source (readSource): both
-	// read only, so they start before the target tells whether the load begins.
+	job := &loadJob{p: p, out: out, disp: disp, metrics: opts.Metrics}
+	copyOnly, err := load.FullLoad(ctx, p, job, out, disp, load.Words{Complete: func(st control.State) string {
+		return fmt.Sprintf("full load complete. The change stream starts at position %s of slot %s on the source;\n"+
+			"the slot keeps the source's WAL from there until cutover start goes on into change data capture or cutover finish drops it.\n", st.Position, st.Slot)
+	}})
+	if err == nil {
+		rememberMode(p, copyOnly)
+	}
+	return err
+}
+
+// loadJob is a full load on PostgreSQL: the source read in the background with the
+// assessment (readSource), the schema dumped and restored with pg_dump's sections,
+// the rows copied by COPY workers at the snapshot exported with the slot.
+type loadJob struct {
+	p       *plan.Plan
+	out     io.Writer
+	disp    load.Display
+	metrics *metrics.Metrics
+
+	dir       string // the schema dump's
+	rs        *sourceRead
+	assessing *assessRun
+	tgt       *pgx.Conn
+	ctl       *Control
+	existed   bool // the target had a control schema
+
+	src    *pgx.Conn
+	major  int
+	tables []*relation
+	snap   *Snapshot
+	pool   *workerPool
+	dump   *SchemaDump
+}
+
+var _ load.Job = (*loadJob)(nil)
+
+// Begin starts reading the source and the assessment — both only read, so they start
+// before the target tells whether the load begins — and reads the control state.
+func (l *loadJob) Begin(ctx context.Context) (control.State, error) {
+	st := control.State{Phase: control.PhaseNew, Mode: control.ModeCDC}
 	dir, err := os.MkdirTemp("", "cutover-schema-")
 	if err != nil {
-		return err
+		return st, err
 	}
-	defer os.RemoveAll(dir)
-	rs := readSource(ctx, p, !p.CDC.Enabled, dir)
-	defer func() { rs.close(context.WithoutCancel(ctx)) }()
-	assessing := assessAsync(ctx, p, assessOptions{AssessOptions: engine.AssessOptions{LongTransaction: time.Minute}, relations: rs.allRelations})
-	defer assessing.stop()
-	tgt, err := ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		return err
+	l.dir = dir
+	l.rs = readSource(ctx, l.p, !l.p.CDC.Enabled, dir)
+	l.assessing = assessAsync(ctx, l.p, assessOptions{AssessOptions: engine.AssessOptions{LongTransaction: time.Minute}, relations: l.rs.allRelations})
+	if l.tgt, err = ConnectSide(ctx, "target", l.p.Target); err != nil {
+		return st, err
 	}
-	defer tgt.Close(context.WithoutCancel(ctx))
+	if l.ctl, l.existed, err = ReadControl(ctx, l.tgt, l.p.ControlSchema); err != nil || !l.existed {
+		return st, err
+	}
+	// Upgraded first: the state is read with this version's columns.
+	if l.ctl, err = OpenControl(ctx, l.tgt, l.p.ControlSchema); err != nil {
+		return st, err
+	}
+	return l.ctl.State(ctx)
+}
 
-	ctl, existed, err := ReadControl(ctx, tgt, p.ControlSchema)
-	if err != nil {
-		return err
-	}
-	st := control.State{Phase: control.PhaseNew, Mode: control.ModeCDC}
-	if existed {
-		// Upgraded first: the state is read with this version's columns.
-		if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
-			return err
-		}
-		if st, err = ctl.State(ctx); err != nil {
-			return err
-		}
-	}
-	// The mode is the plan's when the load begins; from then on the recorded one.
-	copyOnly := !p.CDC.Enabled
-	if st.Phase != control.PhaseNew {
-		copyOnly = st.Mode == control.ModeCopy
-		if copyOnly != !p.CDC.Enabled {
-			disp.Step(fmt.Sprintf("this migration is %s (recorded in the control schema %s); the plan's cdc.enabled: %t does not change it: cutover finish, then cutover start, to begin another way",
-				modeText(st.Mode), p.ControlSchema, p.CDC.Enabled))
-		}
-	}
-	defer rememberMode(p, copyOnly, &err)
-	switch st.Phase {
-	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseSwitched, control.PhaseRollingBack, control.PhaseRolledBack:
-		if copyOnly {
-			fmt.Fprintf(out, "the copy is complete already (snapshot at position %s); nothing is left on the source. cutover finish drops the control schema\n", st.Position)
-			return nil
-		}
-		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
+// ReadSourceAs reads the source again when the recorded mode is not the plan's.
+func (l *loadJob) ReadSourceAs(ctx context.Context, copyOnly bool) error {
+	if copyOnly == l.rs.copyOnly {
 		return nil
-	case control.PhaseFinishing, control.PhaseFinished:
-		return errFinished(p)
 	}
-	resumed := st.Phase != control.PhaseNew
-	if copyOnly != rs.copyOnly {
-		// The recorded mode is not the plan's: read the source the way it needs.
-		rs.close(context.WithoutCancel(ctx))
-		sub, err := os.MkdirTemp(dir, "")
-		if err != nil {
-			return err
-		}
-		rs = readSource(ctx, p, copyOnly, sub)
-	}
-	if st.Phase == control.PhaseNew {
-		report := assessing.wait()
-		if report.Failed() {
-			_ = report.WriteText(out)
-			return check.ErrNotReady
-		}
-	} else {
-		assessing.stop()
-	}
-	if ctl, err = OpenControl(ctx, tgt, p.ControlSchema); err != nil {
+	l.rs.close(context.WithoutCancel(ctx))
+	sub, err := os.MkdirTemp(l.dir, "")
+	if err != nil {
 		return err
 	}
+	l.rs = readSource(ctx, l.p, copyOnly, sub)
+	return nil
+}
 
-	if err := rs.waitListed(); err != nil {
+func (l *loadJob) Assessment() *check.Report { return l.assessing.wait() }
+func (l *loadJob) SkipAssessment()           { l.assessing.stop() }
+
+func (l *loadJob) OpenControl(ctx context.Context) (err error) {
+	l.ctl, err = OpenControl(ctx, l.tgt, l.p.ControlSchema)
+	return err
+}
+
+func (l *loadJob) SetState(ctx context.Context, st control.State) error {
+	return l.ctl.SetState(ctx, st)
+}
+
+// Close ends the snapshot, the workers, the source's reading and the connections.
+func (l *loadJob) Close(ctx context.Context) {
+	if l.pool != nil {
+		l.pool.close(ctx)
+	}
+	if l.snap != nil {
+		l.snap.Close(ctx)
+	}
+	if l.tgt != nil {
+		l.tgt.Close(ctx)
+	}
+	if l.assessing != nil {
+		l.assessing.stop()
+	}
+	if l.rs != nil {
+		l.rs.close(ctx)
+	}
+	if l.dir != "" {
+		os.RemoveAll(l.dir)
+	}
+}
+
+// TableList waits for the source's tables; a replicating load applies the plan's
+// policy for tables without replica identity (a copy captures no change: every table
+// is copied, whatever its replica identity).
+func (l *loadJob) TableList(ctx context.Context, copyOnly bool) error {
+	if err := l.rs.waitListed(); err != nil {
 		return err
 	}
-	src, major, tables := rs.src, rs.major, rs.tables
+	l.src, l.major, l.tables = l.rs.src, l.rs.major, l.rs.tables
 	if !copyOnly {
-		// A copy captures no change: every table is copied, whatever its replica identity.
-		tables = applyNoIdentityPolicy(tables, p.CDC.NoIdentity)
+		l.tables = applyNoIdentityPolicy(l.tables, l.p.CDC.NoIdentity)
 	}
+	return nil
+}
 
+// Snapshot takes the slot's snapshot (takeSnapshot), or a copy's (exportSnapshot).
+func (l *loadJob) Snapshot(ctx context.Context, st *control.State, copyOnly bool) (err error) {
 	take := takeSnapshot
 	if copyOnly {
-		take = rs.exportSnapshot
+		take = l.rs.exportSnapshot
 	}
-	snap, err := take(ctx, p, src, tables, ctl, &st, disp)
+	l.snap, err = take(ctx, l.p, l.src, l.tables, l.ctl, st, l.disp)
+	return err
+}
+
+// OpenWorkers opens the workers' connections while the schema is dumped and created.
+func (l *loadJob) OpenWorkers(ctx context.Context) {
+	l.pool = openWorkers(ctx, l.p, l.snap.Name, l.p.FullLoad.Parallel)
+}
+
+// ReadSchema dumps the schema at the snapshot, without the objects that need an
+// excluded table.
+func (l *loadJob) ReadSchema(ctx context.Context, announce bool) error {
+	leave, dump, err := l.rs.schema(ctx, l.p, l.snap, l.tables)
 	if err != nil {
 		return err
 	}
-	failpoint.KillAt("start:snapshot")
-	defer snap.Close(context.WithoutCancel(ctx))
-	var pool *workerPool
-	if st.Phase == control.PhaseSchema || st.Phase == control.PhaseLoading {
-		// The workers' connections open while the schema is dumped and created.
-		pool = openWorkers(ctx, p, snap.Name, p.FullLoad.Parallel)
-		defer pool.close(context.WithoutCancel(ctx))
-	}
-
-	leave, dump, err := rs.schema(ctx, p, snap, tables)
-	if err != nil {
-		return err
-	}
-	if st.Phase == control.PhaseSchema {
-		for _, l := range leave {
-			if !l.hidden {
-				disp.Step(fmt.Sprintf("not created on the target: %s (it needs %s, which the plan excludes)", l.object, l.excluded))
+	l.dump = dump
+	if announce {
+		for _, lo := range leave {
+			if !lo.hidden {
+				l.disp.Step(fmt.Sprintf("not created on the target: %s (it needs %s, which the plan excludes)", lo.object, lo.excluded))
 			}
 		}
 	}
-
-	if st.Phase == control.PhaseSchema {
-		present, err := tablesPresent(ctx, tgt, tables)
-		if err != nil {
-			return err
-		}
-		switch {
-		case present == 0:
-			disp.Step("creating the schema on the target (pre-data)")
-			if err := dump.RestorePreData(ctx, p.Target); err != nil {
-				return err
-			}
-			failpoint.KillAt("start:pre-data")
-			if !copyOnly {
-				// Tables made with default privileges are writable already.
-				detail, stuck, err := closeTarget(ctx, p, tgt, ctl, tables)
-				if err != nil {
-					return err
-				}
-				sayClosed(detail, stuck, disp.Step)
-			}
-		case resumed && present == len(tables):
-			// The pre-data is one transaction: the run that stopped committed it.
-			disp.Step("the schema (pre-data) is on the target already")
-		default:
-			return fmt.Errorf("the target holds %d of the %d tables to migrate, but cutover did not create them (the state says the schema is not made yet)\n"+
-				"fix: drop those tables on the target (or the whole database, and create it again empty), then run cutover start again", present, len(tables))
-		}
-		st.Phase = control.PhaseLoading
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-	}
-	if st.Phase == control.PhaseLoading {
-		if err := copyTables(ctx, p, src, tgt, ctl, snap, pool, tables, major, disp, opts.Metrics); err != nil {
-			return err
-		}
-		st.Phase = control.PhasePostData
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-	}
-	if st.Phase == control.PhasePostData {
-		disp.Step(fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", p.FullLoad.Parallel))
-		built, err := dump.postDataBuilt(ctx, src, tgt)
-		if err != nil {
-			return err
-		}
-		if len(built) > 0 {
-			disp.Step(fmt.Sprintf("%d of them are on the target already (built by the run that stopped)", len(built)))
-		}
-		if err := dump.RestorePostData(ctx, p.Target, p.FullLoad.Parallel, built); err != nil {
-			return err
-		}
-		failpoint.KillAt("start:post-data")
-		disp.Step("giving the objects their owners and grants from the source")
-		res, err := dump.restoreAccess(ctx, tgt)
-		if err != nil {
-			return err
-		}
-		disp.Step(fmt.Sprintf("owners and grants: %d statements applied", res.applied))
-		failpoint.KillAt("start:grants")
-		if !copyOnly {
-			// The grants just given may open the tables to more roles.
-			detail, stuck, err := closeTarget(ctx, p, tgt, ctl, tables)
-			if err != nil {
-				return err
-			}
-			sayClosed(detail, stuck, disp.Step)
-		}
-		for _, l := range res.skippedLines() {
-			disp.Step("owners and grants: not applied, " + l + ": those objects keep the migration role as owner or lack the grant;" +
-				" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")
-		}
-		if copyOnly {
-			if err := copySequences(ctx, p, src, tgt, tables, disp); err != nil {
-				return err
-			}
-		}
-		st.Phase = control.PhaseLoaded
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-		if copyOnly && p.Validation.AfterLoad {
-			// At the copy's snapshot, still open: what the source held when it was copied.
-			if err := validateAfterLoad(ctx, p, snap.Name, disp); err != nil {
-				return err
-			}
-		}
-	}
-	if copyOnly {
-		fmt.Fprintf(out, "copy complete, from a snapshot of the source at position %s. No replication slot, publication or\n"+
-			"control schema was left on the source; there is no change stream and nothing to switch. cutover finish drops\n"+
-			"the control schema %s on the target.\n", st.Position, p.ControlSchema)
-		return nil
-	}
-	fmt.Fprintf(out, "full load complete. The change stream starts at position %s of slot %s on the source;\n"+
-		"the slot keeps the source's WAL from there until cutover start goes on into change data capture or cutover finish drops it.\n", st.Position, st.Slot)
 	return nil
+}
+
+func (l *loadJob) TablesPresent(ctx context.Context) (int, int, error) {
+	n, err := tablesPresent(ctx, l.tgt, l.tables)
+	return n, len(l.tables), err
+}
+
+// CreateTables restores the dump's pre-data: one transaction.
+func (l *loadJob) CreateTables(ctx context.Context) error {
+	return l.dump.RestorePreData(ctx, l.p.Target)
+}
+
+// CloseTarget closes the target to every role but the migration's (closeTarget).
+func (l *loadJob) CloseTarget(ctx context.Context) error {
+	detail, stuck, err := closeTarget(ctx, l.p, l.tgt, l.ctl, l.tables)
+	if err != nil {
+		return err
+	}
+	sayClosed(detail, stuck, l.disp.Step)
+	return nil
+}
+
+// CopyTables copies the rows with the workers opened ahead.
+func (l *loadJob) CopyTables(ctx context.Context) error {
+	return copyTables(ctx, l.p, l.src, l.tgt, l.ctl, l.snap, l.pool, l.tables, l.major, l.disp, l.metrics)
+}
+
+// BuildObjects restores the dump's post-data, but what the run that stopped built.
+func (l *loadJob) BuildObjects(ctx context.Context) error {
+	l.disp.Step(fmt.Sprintf("building indexes, constraints, triggers and materialized views (%d jobs)", l.p.FullLoad.Parallel))
+	built, err := l.dump.postDataBuilt(ctx, l.src, l.tgt)
+	if err != nil {
+		return err
+	}
+	if len(built) > 0 {
+		l.disp.Step(fmt.Sprintf("%d of them are on the target already (built by the run that stopped)", len(built)))
+	}
+	return l.dump.RestorePostData(ctx, l.p.Target, l.p.FullLoad.Parallel, built)
+}
+
+// GiveAccess gives the objects their owners and grants from the source; what a role
+// missing on the target prevents is said.
+func (l *loadJob) GiveAccess(ctx context.Context) error {
+	l.disp.Step("giving the objects their owners and grants from the source")
+	res, err := l.dump.restoreAccess(ctx, l.tgt)
+	if err != nil {
+		return err
+	}
+	l.disp.Step(fmt.Sprintf("owners and grants: %d statements applied", res.applied))
+	for _, line := range res.skippedLines() {
+		l.disp.Step("owners and grants: not applied, " + line + ": those objects keep the migration role as owner or lack the grant;" +
+			" create the roles on the target before the load (pg_dumpall --roles-only on the source lists them) to keep them")
+	}
+	return nil
+}
+
+func (l *loadJob) CopySequences(ctx context.Context) error {
+	return copySequences(ctx, l.p, l.src, l.tgt, l.tables, l.disp)
+}
+
+func (l *loadJob) ValidateAtSnapshot(ctx context.Context) error {
+	return validateAfterLoad(ctx, l.p, l.snap.Name, l.disp)
 }
 
 // takeSnapshot creates the migration's slot with its exported snapshot on the first run.
@@ -329,14 +332,6 @@ func (rs *sourceRead) exportSnapshot(ctx context.Context, p *plan.Plan, _ *pgx.C
 		disp.Step(fmt.Sprintf("resuming the %s phase of the copy with a new snapshot at position %s", st.Phase, snap.Position))
 	}
 	return snap, nil
-}
-
-// modeText names a migration's mode for messages.
-func modeText(mode string) string {
-	if mode == control.ModeCopy {
-		return "a one-shot copy (cdc.enabled: false)"
-	}
-	return "a migration with change data capture"
 }
 
 // copySequences sets every sequence of the migrated schemas on the target from the
@@ -529,9 +524,7 @@ var loadedModes sync.Map // *plan.Plan -> loadedMode
 
 type loadedMode struct{ cdcEnabled, copyOnly bool }
 
-// rememberMode records the mode of a FullLoad that returns *err nil, for IsCopy.
-func rememberMode(p *plan.Plan, copyOnly bool, err *error) {
-	if *err == nil {
-		loadedModes.Store(p, loadedMode{cdcEnabled: p.CDC.Enabled, copyOnly: copyOnly})
-	}
+// rememberMode records the mode of a FullLoad that succeeded, for IsCopy.
+func rememberMode(p *plan.Plan, copyOnly bool) {
+	loadedModes.Store(p, loadedMode{cdcEnabled: p.CDC.Enabled, copyOnly: copyOnly})
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/check"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"sort"
 	"strings"
@@ -15,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )

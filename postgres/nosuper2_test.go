@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 // managedRoles makes, on both servers, what a managed service (RDS, Cloud SQL, Azure)

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/cutover"
-	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 // oneShotSchema has what a copy must carry without a change stream: a keyless table

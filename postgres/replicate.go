@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"net"
 	"runtime/debug"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -51,7 +51,7 @@ func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reve
 		return err
 	}
 	if st.Phase == control.PhaseFinishing || st.Phase == control.PhaseFinished {
-		return errFinished(p)
+		return load.ErrFinished(p)
 	}
 	if st.Mode == control.ModeCopy {
 		return fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no replication slot and no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)

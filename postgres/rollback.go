@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"strings"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 )
 

@@ -3,11 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"

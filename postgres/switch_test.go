@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 

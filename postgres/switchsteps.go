@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"

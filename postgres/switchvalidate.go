@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/cutover"
-	"github.com/cutover-dev/cutover/validate"
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 

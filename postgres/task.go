@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/engine"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -38,7 +38,7 @@ func RunCDC(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
 		case phase == control.PhaseFinishing:
 			return nil
 		case phase == control.PhaseFinished:
-			return errFinished(p)
+			return load.ErrFinished(p)
 		}
 		if dir == control.ReplicateStopped && said != dir {
 			disp.Step(fmt.Sprintf("replication is held stopped (phase %s): waiting for the switch or rollback to go on", phase))

@@ -3,11 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/cdc"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/validate"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/validate"

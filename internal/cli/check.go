@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"github.com/cutover-dev/cutover/engine"
 	"time"
 
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/spf13/cobra"
 )
 

@@ -3,11 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"io/fs"
 	"os"
 	"strings"
 
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"
 	"github.com/spf13/cobra"

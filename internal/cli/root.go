@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"

@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"time"
+
 	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
-	"github.com/cutover-dev/cutover/validate"
-	"net"
-	"time"
-
 	"github.com/cutover-dev/cutover/internal/api"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/internal/progress"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/spf13/cobra"
 )
 

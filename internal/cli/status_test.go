@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/cutover-dev/cutover/control"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/control"
 )
 
 func sampleStatus() status {

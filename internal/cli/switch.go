@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/engine"
 	"io"
 	"os"
 	"os/user"
 
 	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/spf13/cobra"
 )

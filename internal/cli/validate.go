@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cutover-dev/cutover/control"
-	"github.com/cutover-dev/cutover/validate"
 	"io"
 	"strings"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/spf13/cobra"
 )
 
