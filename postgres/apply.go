@@ -147,7 +147,7 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 	clear(a.prepared)
 	clear(a.targets)
 	a.batch, a.queued, a.inTxn, a.batchBytes = &pgconn.Batch{}, nil, false, 0
-	a.net.reset()
+	a.net.Reset()
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
 	clear(a.dirty)
@@ -613,7 +613,7 @@ func (a *applier) queueDirty(k [2]string, pos string) {
 }
 
 func (a *applier) rollback(ctx context.Context) {
-	a.net.reset()
+	a.net.Reset()
 	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, a.queued[:0], 0
 	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
 	a.inTxn = false

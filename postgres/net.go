@@ -14,8 +14,6 @@ import (
 // as one statement over arrays of the rows' values.
 type netBuffer struct{ apply.Net }
 
-func (n *netBuffer) reset() { n.Reset() }
-
 // netTable is a table whose net changes are written: the stream's relation and the
 // target's table.
 type netTable struct {
