@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/apply"
 	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/internal/failpoint"
@@ -20,15 +21,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Grouping: small source transactions are applied in one target transaction, which
-// commits when the stream has nothing more ready, or at these limits. A large source
-// transaction is applied as it streams, pipelined in batches, and commits at its end.
+// Small source transactions are applied in one target transaction, which commits as
+// apply.DefaultGrouping says. A large source transaction is applied as it streams,
+// pipelined in batches, and commits at its end.
 const (
-	groupTxns    = 1000
-	groupChanges = 20000
-	groupTime    = 50 * time.Millisecond
-	batchSize    = 1000    // statements sent in one pipeline round trip, at most
-	batchBytes   = 4 << 20 // and values
+	batchSize  = 1000    // statements sent in one pipeline round trip, at most
+	batchBytes = 4 << 20 // and values
 )
 
 // applier applies change events to the target. Each target transaction ends with the
@@ -144,7 +142,7 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 	clear(a.prepared)
 	clear(a.targets)
 	a.batch, a.queued, a.inTxn, a.batchBytes = &pgconn.Batch{}, nil, false, 0
-	a.net.reset()
+	a.net.Reset()
 	a.txns, a.changes = 0, 0
 	clear(a.counts)
 	clear(a.dirty)
@@ -268,7 +266,7 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 		case *cdc.Commit:
 			a.txns++
 			a.position, a.commitTime = e.Position, e.CommitTime
-			if len(events) == 0 || a.txns >= groupTxns || a.changes >= groupChanges || time.Since(a.began) >= groupTime {
+			if apply.DefaultGrouping.CommitNow(len(events) == 0, a.txns, a.changes, time.Since(a.began)) {
 				if err := a.commit(ctx); err != nil {
 					return err
 				}
@@ -610,7 +608,7 @@ func (a *applier) queueDirty(k [2]string, pos string) {
 }
 
 func (a *applier) rollback(ctx context.Context) {
-	a.net.reset()
+	a.net.Reset()
 	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, a.queued[:0], 0
 	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
 	a.inTxn = false
