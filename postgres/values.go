@@ -624,8 +624,10 @@ func pgClockMicros(s string) (int64, error) {
 	return total, nil
 }
 
-// canonicalToPGInterval writes an interval in IntervalStyle postgres, which
-// PostgreSQL's input reads in any IntervalStyle.
+// canonicalToPGInterval writes an interval as PostgreSQL's input reads it in any
+// IntervalStyle: "M mons D days H hours M mins S.ffffff secs". Not as IntervalStyle
+// postgres writes it: PostgreSQL (15) writes the most negative interval's time as
+// -2562047788:00:54.775808 and refuses that text on input.
 func canonicalToPGInterval(s string) ([]byte, error) {
 	if s == "infinity" || s == "-infinity" {
 		return []byte(s), nil
@@ -638,7 +640,7 @@ func canonicalToPGInterval(s string) ([]byte, error) {
 	if iv.Micros < 0 {
 		sign, us = "-", uint64(-iv.Micros) // -MinInt64 wraps to 1<<63: right as a uint64
 	}
-	return fmt.Appendf(nil, "%d mons %d days %s%d:%02d:%02d.%06d", iv.Months, iv.Days, sign,
+	return fmt.Appendf(nil, "%[1]d mons %[2]d days %[3]s%[4]d hours %[3]s%[5]d mins %[3]s%[6]d.%06[7]d secs", iv.Months, iv.Days, sign,
 		us/3600e6, us/60e6%60, us/1e6%60, us%1e6), nil
 }
 

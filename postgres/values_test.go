@@ -191,6 +191,7 @@ func TestValueCanonical(t *testing.T) {
 	var r valueReport
 	for i, c := range cols {
 		r.column(t, conn, c, types[i])
+		r.equalButDifferent(conn, c)
 	}
 	// timestamptz's text is in the session's zone, bytea's in its bytea_output.
 	for _, s := range []map[string]string{
@@ -369,6 +370,25 @@ type valueReport struct {
 	byKind  map[cdc.Kind]int
 	other   map[string]string
 	refused []string
+	twins   []string
+}
+
+// equalButDifferent notes pairs of a type's samples that its = calls equal but
+// that the server writes differently: the values a canonical form must not merge.
+func (r *valueReport) equalButDifferent(conn *pgx.Conn, c valueColumn) {
+	if strings.HasSuffix(c.typ, "[]") || strings.HasPrefix(c.typ, `"v_dom_`) || len(c.samples) < 2 {
+		return
+	}
+	rows, err := rawRows(conn, fmt.Sprintf(`
+		SELECT a.v::%s::text || '  =  ' || b.v::%[1]s::text
+		FROM unnest($1::text[]) WITH ORDINALITY a(v, i) JOIN unnest($1::text[]) WITH ORDINALITY b(v, j) ON a.i < b.j
+		WHERE a.v::%[1]s = b.v::%[1]s AND a.v::%[1]s::text COLLATE "C" <> b.v::%[1]s::text COLLATE "C"`, c.typ), pgTextArray(c.samples))
+	if err != nil {
+		return // no = operator (json, xml, point, ...)
+	}
+	for _, row := range rows {
+		r.twins = append(r.twins, fmt.Sprintf("%s: %s", c.typ, row[0]))
+	}
 }
 
 // column round-trips each of a column's values.
@@ -694,5 +714,128 @@ func (r *valueReport) log(t *testing.T) {
 	sort.Strings(others)
 	t.Logf("%d column types, %d values checked (by kind: %s)", len(r.types), r.values, strings.Join(kinds, ", "))
 	t.Logf("%d types are KindOther, PostgreSQL to PostgreSQL only:\n  %s", len(others), strings.Join(others, "\n  "))
+	t.Logf("equal by = but written differently (kept apart by the round trip):\n  %s", strings.Join(r.twins, "\n  "))
 	t.Logf("refused, as they should be:\n  %s", strings.Join(r.refused, "\n  "))
+}
+
+// The most negative interval: PostgreSQL writes it in a text its input refuses, so
+// a value of it cannot travel in PostgreSQL's text even between PostgreSQL servers;
+// through the canonical form it does.
+func TestValueIntervalMin(t *testing.T) {
+	t.Parallel()
+	conn := valueConn(t, pgtest.NewDB(t, pgtest.Source(t)), nil)
+	const input = "-9223372036854775808 microseconds"
+	pgText, err := rawValue(conn, "SELECT $1::interval", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawValue(conn, "SELECT $1::interval", string(pgText)); err == nil {
+		t.Logf("this server reads its output %q of the most negative interval back (PostgreSQL 15 does not)", pgText)
+	}
+	ct := cdc.Type{Kind: cdc.KindInterval, Name: "interval", Precision: 6}
+	canonical, err := toCanonical(ct, pgText)
+	if err != nil || string(canonical) != "PT-2562047788H-54.775808S" {
+		t.Fatalf("canonical %q, %v", canonical, err)
+	}
+	back, err := fromCanonical(ct, canonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eq, err := rawValue(conn, "SELECT $1::interval = $2::interval", input, string(back)); err != nil || string(eq) != "t" {
+		t.Errorf("%q reads back as %s, %v", back, eq, err)
+	}
+}
+
+// What the conversions refuse, without a server: values a PostgreSQL column cannot
+// hold, and texts in neither form.
+func TestCanonicalRefuses(t *testing.T) {
+	labels := []string{"sad", "happy"}
+	to := []struct {
+		typ  cdc.Type
+		text string
+	}{
+		{cdc.Type{Kind: cdc.KindBool}, "true"}, // PostgreSQL writes t
+		{cdc.Type{Kind: cdc.KindInt, Width: 2}, "32768"},
+		{cdc.Type{Kind: cdc.KindDecimal}, "1e5"},
+		{cdc.Type{Kind: cdc.KindDate}, "2026-02-30"},
+		{cdc.Type{Kind: cdc.KindDate}, "03/01/2026"}, // DateStyle not ISO
+		{cdc.Type{Kind: cdc.KindTimestampTZ}, "2026-03-01 12:00:00"},
+		{cdc.Type{Kind: cdc.KindInterval}, "P1D"}, // IntervalStyle iso_8601
+		{cdc.Type{Kind: cdc.KindArray, Elem: &cdc.Type{Kind: cdc.KindInt, Width: 4}}, "{1,2"},
+		{cdc.Type{Kind: cdc.KindArray, Elem: &cdc.Type{Kind: cdc.KindInt, Width: 4}}, "[0:0]={1}"},
+		{cdc.Type{Kind: cdc.KindOther, Name: "point"}, "(0,0)"},
+	}
+	for _, c := range to {
+		if out, err := toCanonical(c.typ, []byte(c.text)); err == nil {
+			t.Errorf("toCanonical(%v, %q) = %q, want an error", c.typ.Kind, c.text, out)
+		}
+	}
+	from := []struct {
+		typ  cdc.Type
+		text string
+	}{
+		{cdc.Type{Kind: cdc.KindBool}, "t"},
+		{cdc.Type{Kind: cdc.KindInt, Width: 8}, "+1"},
+		{cdc.Type{Kind: cdc.KindInt, Width: 8}, "007"},
+		{cdc.Type{Kind: cdc.KindUint, Width: 4}, "-1"},
+		{cdc.Type{Kind: cdc.KindDecimal}, "-0.00"},
+		{cdc.Type{Kind: cdc.KindDecimal}, ".5"},
+		{cdc.Type{Kind: cdc.KindFloat64}, "1e999"},
+		{cdc.Type{Kind: cdc.KindText}, "a\x00b"},
+		{cdc.Type{Kind: cdc.KindText}, "\xff"},
+		{cdc.Type{Kind: cdc.KindEnum, Labels: labels}, "angry"},
+		{cdc.Type{Kind: cdc.KindDate}, "0000-00-00"}, // MySQL's zero date
+		{cdc.Type{Kind: cdc.KindDate}, "44-03-15"},
+		{cdc.Type{Kind: cdc.KindTimestamp}, "2026-03-01T12:00:00"},
+		{cdc.Type{Kind: cdc.KindTimestampTZ}, "2026-03-01 12:00:00+01"},
+		{cdc.Type{Kind: cdc.KindTime}, "-100:00:00"}, // MySQL's TIME as a duration
+		{cdc.Type{Kind: cdc.KindTime}, "24:00:01"},
+		{cdc.Type{Kind: cdc.KindInterval}, "1 day"},
+		{cdc.Type{Kind: cdc.KindBits, Width: 5, Fixed: true}, "101"},
+		{cdc.Type{Kind: cdc.KindBits}, "12"},
+		{cdc.Type{Kind: cdc.KindUUID}, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"},
+		{cdc.Type{Kind: cdc.KindArray, Elem: &cdc.Type{Kind: cdc.KindInt, Width: 4}}, `[1]`},
+		{cdc.Type{Kind: cdc.KindArray, Elem: &cdc.Type{Kind: cdc.KindBytes}}, `["zz"]`},
+		{cdc.Type{Kind: cdc.KindSet, Labels: labels}, "sad"}, // PostgreSQL has no set type
+	}
+	for _, c := range from {
+		if out, err := fromCanonical(c.typ, []byte(c.text)); err == nil {
+			t.Errorf("fromCanonical(%v, %q) = %q, want an error", c.typ.Kind, c.text, out)
+		}
+	}
+	if _, err := toCanonical(cdc.Type{Kind: cdc.KindOther, Name: "point"}, []byte("(0,0)")); !errors.Is(err, errNoCanonical) {
+		t.Errorf("KindOther: %v, want errNoCanonical", err)
+	}
+}
+
+// typeOf without a server: the modifiers' decoding.
+func TestValueKindModifiers(t *testing.T) {
+	base := func(name string) catalogType {
+		return catalogType{oid: 20, name: name, typtype: 'b', format: name}
+	}
+	cases := []struct {
+		name   string
+		typmod int32
+		want   cdc.Type
+	}{
+		{"numeric", -1, cdc.Type{Kind: cdc.KindDecimal}},
+		{"numeric", 10<<16 | 2 + 4, cdc.Type{Kind: cdc.KindDecimal, Precision: 10, Scale: 2}},
+		{"numeric", 2<<16 | (-3 & 0x7ff) + 4, cdc.Type{Kind: cdc.KindDecimal, Precision: 2, Scale: -3}},
+		{"varchar", 20 + 4, cdc.Type{Kind: cdc.KindText, Width: 20}},
+		{"bpchar", -1, cdc.Type{Kind: cdc.KindText}},
+		{"timestamptz", -1, cdc.Type{Kind: cdc.KindTimestampTZ, Precision: 6}},
+		{"timestamp", 0, cdc.Type{Kind: cdc.KindTimestamp}},
+		{"interval", 0x7fff<<16 | 3, cdc.Type{Kind: cdc.KindInterval, Precision: 3}},
+		{"interval", 6<<16 | 0xffff, cdc.Type{Kind: cdc.KindInterval, Precision: 6}},
+		{"bit", 8, cdc.Type{Kind: cdc.KindBits, Width: 8, Fixed: true}},
+		{"varbit", -1, cdc.Type{Kind: cdc.KindBits}},
+		{"money", -1, cdc.Type{Kind: cdc.KindOther}},
+	}
+	for _, c := range cases {
+		got := typeOf(base(c.name), c.typmod, cdc.Type{})
+		c.want.Name = c.name
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s(%d): %+v, want %+v", c.name, c.typmod, got, c.want)
+		}
+	}
 }
