@@ -49,6 +49,11 @@ type Column struct {
 	Key  bool // part of the key updates and deletes identify rows by
 	// TypeID is the engine's identifier of the column's type (a PostgreSQL type OID).
 	TypeID uint32
+	// Type is the column's type as every engine reads it (see Kind): what a target
+	// of another engine needs to convert the column's values. Its Kind is KindOther
+	// (the zero Type) where the source engine does not fill it: PostgreSQL's change
+	// stream leaves it for now, as PostgreSQL to PostgreSQL needs it not.
+	Type Type
 }
 
 // Value is one column's value in a row: text, NULL, or unchanged (a large value the
