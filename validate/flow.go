@@ -106,8 +106,8 @@ type tableRun struct {
 
 // validateTable validates one table: its rows changed since its last validation
 // when they are tracked, else all of them, at a point of the change stream; the
-// differences seen compared again at later points (changes in flight are none), and
-// repaired when asked. An error about the table is part of its outcome; the error
+// differences seen compared again at later points (a change in flight is not one),
+// and repaired when asked. An error about the table is part of its outcome; the error
 // returned is the validation's: it was interrupted, or it cannot go on (Stopping).
 func validateTable(ctx context.Context, e Engine, opts Options, ts control.TableStat) (TableReport, error) {
 	start := time.Now()
@@ -148,7 +148,7 @@ func validateTable(ctx context.Context, e Engine, opts Options, ts control.Table
 	tv.State = state(tv.Mismatches, tv.State == control.ValidationMismatched, len(t.Key) > 0)
 	tv.Differences = kept(diffs)
 	tv.Seconds = time.Since(start).Seconds()
-	tv.Position = pt.Position // the rechecks moved to later points
+	tv.Position = pt.Position // the first comparison's: the rechecks read at later points
 	return tv, nil
 }
 
