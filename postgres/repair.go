@@ -121,13 +121,14 @@ func repairStatements(control, id string, t *validate.Table, g *tableShape) []st
 	return []string{del, ins}
 }
 
-// repairRows copies the rows with these keys from the source to the target through
+// Repair copies the rows with these keys from the source to the target through
 // the applier, and waits until it has applied them. repaired is false when changes
 // to the table were in flight at each of pointTries markers: nothing was written.
-func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) (repaired bool, err error) {
-	if err := v.endPoint(ctx); err != nil {
+func (v *validator) Repair(ctx context.Context, t *validate.Table, keys [][]string) (repaired bool, err error) {
+	if err := v.EndPoint(ctx); err != nil {
 		return false, err
 	}
+	s, g := v.shapesOf(t)
 	for range pointTries {
 		deferred, err := v.repairOnce(ctx, t, s, g, keys)
 		if err != nil || !deferred {
@@ -137,7 +138,7 @@ func (v *validator) repairRows(ctx context.Context, t *validate.Table, s, g *tab
 	return false, nil
 }
 
-// repairOnce is one try of repairRows; deferred: the applier did not apply it, as
+// repairOnce is one try of Repair; deferred: the applier did not apply it, as
 // changes to the table were in flight at its marker.
 func (v *validator) repairOnce(ctx context.Context, t *validate.Table, s, g *tableShape, keys [][]string) (deferred bool, err error) {
 	id := randomHex(8)

@@ -31,20 +31,6 @@ type validateOptions struct {
 	sourceSnapshot string
 }
 
-// Validation limits.
-const (
-	// failuresKept is the most differences of a table recorded in validation_failures
-	// (and printed); the count of differences is always exact.
-	failuresKept = 1000
-	// rechecks is how many times a difference seen while changes flow is read again,
-	// at a later point, before it is reported.
-	rechecks = 3
-	// repairTries is how many times --repair copies rows that still differ.
-	repairTries = 3
-	// throttledChunks is how many chunks a throttled validation reads between pauses.
-	throttledChunks = 10
-)
-
 // validator holds the connections of a validation pass.
 type validator struct {
 	p            *plan.Plan
@@ -59,9 +45,6 @@ type validator struct {
 	inFlight     *[]string // the current point's tables with changes in flight (quoted); nil: any table
 	points       int       // points taken
 	beforeMarker func()
-	incremental  bool
-	busy         int // percent of the time spent reading; 100 (or 0): no pause
-	repair       bool
 	// copy: a one-shot copy, with no change stream: points are plain snapshots.
 	copy           bool
 	sourceSnapshot string                       // the copy's exported snapshot, when still held
@@ -124,15 +107,14 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validateOptions) (*val
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
 	if st.Mode == control.ModeCopy {
-		return validateCopy(ctx, p, opts, start, &validator{p: p, src: src, tgt: tgt, ctl: ctl, copy: true, sourceSnapshot: opts.sourceSnapshot, busy: opts.BusyPercent}, stats)
+		return validateCopy(ctx, p, opts, start, &validator{p: p, src: src, tgt: tgt, ctl: ctl, copy: true, sourceSnapshot: opts.sourceSnapshot}, stats)
 	}
 	if direction != control.ReplicateForward {
 		// No change reaches the target now, and none may be streamed here.
 		return nil, &StreamError{Reason: fmt.Sprintf("replication from the source to the target is held %s by a switch or a rollback (phase %s)", direction, st.Phase),
 			Fix: "validate once the switch or rollback is done (cutover status)"}
 	}
-	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, incremental: opts.Incremental, busy: opts.BusyPercent, repair: opts.Repair, trackedFrom: trackedFrom,
-		beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
+	v := &validator{p: p, src: src, tgt: tgt, flush: flush, ctl: ctl, slot: st.Slot, trackedFrom: trackedFrom, beforeMarker: opts.beforeMarker, aliveAt: time.Now()}
 	running, err := slotActive(ctx, src, "source", st.Slot)
 	if err != nil {
 		return nil, err
@@ -149,7 +131,7 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validateOptions) (*val
 		}
 		defer stop()
 	}
-	rep, err := v.compare(ctx, opts, stats)
+	rep, err := validate.Run(ctx, v, opts.Options, stats)
 	if err != nil {
 		return nil, err
 	}
@@ -169,67 +151,12 @@ func validateCopy(ctx context.Context, p *plan.Plan, opts validateOptions, start
 	if opts.RunningOnly {
 		return nil, errNotStreaming
 	}
-	rep, err := v.compare(ctx, opts, stats)
+	rep, err := validate.Run(ctx, v, opts.Options, stats)
 	if err != nil {
 		return nil, err
 	}
 	rep.Took, rep.Points = time.Since(start), v.points
 	return rep, nil
-}
-
-// compare validates the tables asked for and records each outcome.
-func (v *validator) compare(ctx context.Context, opts validateOptions, stats []control.TableStat) (*validate.Report, error) {
-	// The tables asked for; not those the plan left out after their load (excluded).
-	var tables [][2]string
-	var validated []control.TableStat
-	for _, ts := range stats {
-		if ts.State != control.TableExcluded && matchesAny(opts.Tables, ts.Schema, ts.Table) {
-			tables = append(tables, [2]string{ts.Schema, ts.Table})
-			validated = append(validated, ts)
-		}
-	}
-	if err := v.describeAll(ctx, tables); err != nil {
-		return nil, err
-	}
-	defer v.endPoint(ctx)
-	rep := &validate.Report{Equal: true}
-	for _, ts := range validated {
-		tv, err := v.table(ctx, ts, opts.ChunkRows)
-		if err != nil {
-			// No point can be had for the next tables either: one message, now.
-			_ = v.flushRecords(context.WithoutCancel(ctx)) // the tables done
-			return nil, err
-		}
-		if err := v.record(ctx, tv); err != nil {
-			return nil, err
-		}
-		if tv.State != control.ValidationValidated && tv.State != control.ValidationNoKey {
-			rep.Equal = false
-		}
-		rep.Tables = append(rep.Tables, tv)
-		if opts.Progress != nil {
-			opts.Progress(tv)
-		}
-	}
-	if err := v.flushRecords(ctx); err != nil {
-		return nil, err
-	}
-	if len(rep.Tables) == 0 && len(opts.Tables) > 0 {
-		return nil, fmt.Errorf("no migrated table matches %v: cutover status lists them", opts.Tables)
-	}
-	return rep, nil
-}
-
-func matchesAny(ps []plan.Pattern, schema, table string) bool {
-	if len(ps) == 0 {
-		return true
-	}
-	for _, p := range ps {
-		if p.Match(schema, table) {
-			return true
-		}
-	}
-	return false
 }
 
 // slotActive reports whether a process streams from the slot: the task is running and
@@ -246,100 +173,44 @@ func slotActive(ctx context.Context, conn *pgx.Conn, side, slot string) (bool, e
 	return active, nil
 }
 
-// table validates one table; an error about the table is part of its outcome. The
-// error returned is the validation's: it was interrupted, or the change stream does
-// not reach its points.
-func (v *validator) table(ctx context.Context, ts control.TableStat, chunkRows int) (validate.TableReport, error) {
-	start := time.Now()
-	tv := validate.TableReport{Schema: ts.Schema, Table: ts.Table}
-	fail := func(err error) (validate.TableReport, error) {
-		var se *StreamError
-		if ctx.Err() != nil || errors.As(err, &se) {
-			return tv, cmp.Or(ctx.Err(), err)
-		}
-		tv.State, tv.Error = control.ValidationError, err.Error()
-		tv.Seconds = time.Since(start).Seconds()
-		return tv, nil
-	}
-	t, srcShape, tgtShape, err := v.describe(ts.Schema, ts.Table)
-	if err != nil {
-		return fail(err)
-	}
-	tv.Key = t.Key
-	estimated := max(ts.Rows+ts.Inserts-ts.Deletes, 0)
-	var diffs []validate.Difference
-	done := false
-	if v.incremental && ts.ValidatedAt != nil && ts.Validation != control.ValidationPending && ts.Validation != control.ValidationError && v.trackedSince(ts.ValidatedPosition) {
-		if diffs, done, err = v.changedRows(ctx, t, srcShape, tgtShape, estimated, &tv); err != nil {
-			return fail(err)
-		}
-	}
-	if !done {
-		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, false, &tv); err != nil {
-			return fail(err)
-		}
-	}
-	passPos := v.pointPos // a recheck moves to later points
-	// A table without a key too large to list its differences is compared whole again
-	// when changes were in flight at its point.
-	for i := 0; i < rechecks && tv.InFlight && tv.State == control.ValidationMismatched && len(t.Key) == 0; i++ {
-		tv.State, tv.Error = "", ""
-		if diffs, err = v.pass(ctx, t, srcShape, tgtShape, estimated, chunkRows, true, &tv); err != nil {
-			return fail(err)
-		}
-	}
+// validate.Run runs the validation of tables on the validator; a StreamError stops it.
+var (
+	_ validate.Engine   = (*validator)(nil)
+	_ validate.Stopping = (*StreamError)(nil)
+)
 
-	if len(diffs) > 0 {
-		tv.Rechecked = int64(len(diffs))
-		if diffs, err = v.recheck(ctx, t, srcShape, tgtShape, diffs); err != nil {
-			return fail(err)
-		}
+// Table is a described table as the validator compares it, and its readers.
+func (v *validator) Table(schema, name string) (t *validate.Table, src, tgt validate.Reader, err error) {
+	t, s, g, err := v.describe(schema, name)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if v.repair && len(diffs) > 0 && len(t.Key) == 0 {
-		tv.Error = "no key: --repair cannot tell which target rows to replace; add a primary key, or copy the table again (TRUNCATE it on the target, then INSERT from an export of the source)"
-	}
-	if v.repair && len(diffs) > 0 && len(t.Key) > 0 {
-		if diffs, err = v.repairTable(ctx, t, srcShape, tgtShape, diffs, &tv); err != nil {
-			return fail(err)
-		}
-	}
-	tv.Mismatches = int64(len(diffs))
-	switch {
-	case tv.Mismatches > 0 || tv.State == control.ValidationMismatched: // set by the pass: too large to list
-		tv.State = control.ValidationMismatched
-	case len(t.Key) == 0:
-		tv.State = control.ValidationNoKey
-	default:
-		tv.State = control.ValidationValidated
-	}
-	tv.Differences = diffs[:min(len(diffs), failuresKept)]
-	tv.Seconds = time.Since(start).Seconds()
-	tv.Position = passPos
-	return tv, nil
+	rs, rg := v.readers(t, s, g)
+	return t, rs, rg, nil
 }
 
-// repairTable copies the differing rows again from the source, then compares them
-// again; it tries three times. It returns the rows that still differ.
-func (v *validator) repairTable(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference, tv *validate.TableReport) ([]validate.Difference, error) {
-	src, tgt := v.readers(t, s, g)
-	for range repairTries {
-		keys := diffKeys(diffs)
-		repaired, err := v.repairRows(ctx, t, s, g, keys)
-		if err != nil {
-			return nil, err
-		}
-		if repaired {
-			tv.Repaired += int64(len(keys))
-		}
-		_, err = v.atPoint(ctx, true, t, func() (err error) {
-			diffs, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(keys))
-			return err
-		})
-		if err != nil || len(diffs) == 0 {
-			return diffs, err
-		}
+// shapesOf is a described table's shape on each side.
+func (v *validator) shapesOf(t *validate.Table) (s, g *tableShape) {
+	k := [2]string{t.Schema, t.Name}
+	return v.shapes[0][k], v.shapes[1][k]
+}
+
+// Chunks splits a table into ranges from a sample of its keys on the source.
+func (v *validator) Chunks(ctx context.Context, t *validate.Table, estimatedRows int64, n int) ([]validate.Range, error) {
+	s, _ := v.shapesOf(t)
+	src := newReader(v.src)
+	src.add(t, s)
+	return src.boundaries(ctx, t, estimatedRows, n)
+}
+
+// ChangedKeys reads the changed keys in the target's snapshot of the point: a key of
+// one column as the text of an array, others one by one.
+func (v *validator) ChangedKeys(ctx context.Context, t *validate.Table, most int64) (validate.KeySet, bool, error) {
+	if len(t.Key) == 1 {
+		return v.dirtyKeyArray(ctx, t, most)
 	}
-	return diffs, nil
+	keys, whole, err := v.dirtyKeys(ctx, t, most)
+	return validate.KeyList(keys), whole, err
 }
 
 // readers reads a table on each side.
@@ -350,55 +221,15 @@ func (v *validator) readers(t *validate.Table, s, g *tableShape) (src, tgt *pgRe
 	return src, tgt
 }
 
-func diffKeys(diffs []validate.Difference) [][]string {
-	keys := make([][]string, len(diffs))
-	for i, d := range diffs {
-		keys[i] = d.Key
-	}
-	return keys
-}
-
-// trackedSince reports whether the applier has recorded every row changed since a
+// Tracked reports whether the applier has recorded every row changed since a
 // table's last validation (read at position validated).
-func (v *validator) trackedSince(validated string) bool {
+func (v *validator) Tracked(validated string) bool {
 	if v.trackedFrom == "" || validated == "" {
 		return false
 	}
 	from, err1 := pglogrepl.ParseLSN(v.trackedFrom)
 	at, err2 := pglogrepl.ParseLSN(validated)
 	return err1 == nil && err2 == nil && at >= from
-}
-
-// changedRows compares the rows changed since the table's last validation (and those
-// that differed then), at one point: done is false when a full pass is the better way
-// (a table without a key, a truncate, more than a tenth of the rows changed).
-func (v *validator) changedRows(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, tv *validate.TableReport) (diffs []validate.Difference, done bool, err error) {
-	if len(t.Key) == 0 {
-		return nil, false, nil
-	}
-	src, tgt := v.readers(t, s, g)
-	exact, err := v.atPoint(ctx, false, t, func() error {
-		// The target's snapshot holds exactly the keys changed before the point.
-		var keys validate.KeySet
-		var whole bool
-		var err error
-		if len(t.Key) == 1 {
-			keys, whole, err = v.dirtyKeyArray(ctx, t, max(estimated/10, 1000))
-		} else {
-			var list [][]string
-			list, whole, err = v.dirtyKeys(ctx, t, max(estimated/10, 1000))
-			keys = validate.KeyList(list)
-		}
-		if err != nil || whole {
-			return err
-		}
-		tv.Incremental, tv.RowsRead = true, int64(keys.Len())
-		diffs, _, err = validate.Keys(ctx, src, tgt, t, keys)
-		done = true
-		return err
-	})
-	tv.InFlight = !exact
-	return diffs, done, err
 }
 
 // dirtyKeyArray is dirtyKeys for a key of one column: the keys stay the text of an
@@ -559,8 +390,8 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 	return keys, int64(len(keys)) > most, err
 }
 
-// describeAll reads the shapes of the tables on both sides at once, for describe.
-func (v *validator) describeAll(ctx context.Context, tables [][2]string) error {
+// Describe reads the shapes of the tables on both sides at once, for describe.
+func (v *validator) Describe(ctx context.Context, tables [][2]string) error {
 	var shapes [2]map[[2]string]*tableShape
 	var errs [2]error
 	var wg sync.WaitGroup
@@ -601,48 +432,6 @@ func (v *validator) describe(schema, name string) (*validate.Table, *tableShape,
 	return &validate.Table{Schema: schema, Name: name, Columns: s.columns, Key: s.key}, s, g, nil
 }
 
-// pass compares a table chunk by chunk, at one point of the change stream (a new one
-// when later is set).
-func (v *validator) pass(ctx context.Context, t *validate.Table, s, g *tableShape, estimated int64, chunkRows int, later bool, tv *validate.TableReport) ([]validate.Difference, error) {
-	src, tgt := v.readers(t, s, g)
-	var res validate.TableResult
-	exact, err := v.atPoint(ctx, later, t, func() error {
-		ranges, err := src.boundaries(ctx, t, estimated, int(estimated/int64(chunkRows)))
-		if err != nil {
-			return err
-		}
-		if v.busy <= 0 || v.busy >= 100 {
-			res, err = validate.Compare(ctx, src, tgt, t, ranges)
-			return err
-		}
-		// Throttled: a few chunks at a time, then a pause.
-		for start := 0; start < len(ranges); start += throttledChunks {
-			began := time.Now()
-			part, err := validate.Compare(ctx, src, tgt, t, ranges[start:min(start+throttledChunks, len(ranges))])
-			if err != nil {
-				return err
-			}
-			res.Add(part)
-			pause := time.Since(began) * time.Duration(100-v.busy) / time.Duration(v.busy)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(pause):
-			}
-		}
-		return nil
-	})
-	tv.Chunks, tv.Differing, tv.RowsRead = res.Chunks, res.Differing, res.RowsRead
-	tv.SourceRows, tv.TargetRows = res.Source.Rows, res.Target.Rows
-	tv.InFlight = !exact
-	if res.TooLarge {
-		tv.State = control.ValidationMismatched
-		tv.Error = fmt.Sprintf("no key and %d rows: too many to find the rows that differ (count %d on the source, %d on the target)",
-			max(res.Source.Rows, res.Target.Rows), res.Source.Rows, res.Target.Rows)
-	}
-	return res.Differences, err
-}
-
 // markerWait is how long the validator waits for the applier to reach its marker
 // while the applied position does not move: past it, the stream is blocked, and the
 // validation stops.
@@ -657,21 +446,22 @@ const maxPointAge = time.Minute
 // compared again at later points).
 const pointTries = 3
 
-// atPoint runs f with the source and the target each in a repeatable-read snapshot of
-// the same point of the change stream: the current point when it is recent enough,
+// AtPoint runs read with the source and the target each in a repeatable-read snapshot
+// of the same point of the change stream: the current point when it is recent enough,
 // later is false and no change to t was in flight there, else a new one. The source's
 // snapshot is taken as a marker goes into its WAL; the applier, reaching the marker,
 // has committed every transaction the source committed before it and exports the
 // target's snapshot there. A transaction whose commit was under way as the source's
-// snapshot was taken is on the target only (see points): exact is false when one
-// changed t at each of pointTries points; the rows it changed differ, and a recheck
-// at a later point settles them.
-func (v *validator) atPoint(ctx context.Context, later bool, t *validate.Table, f func() error) (exact bool, err error) {
+// snapshot was taken is on the target only (see points): the point is not exact when
+// one changed t at each of pointTries points; the rows it changed differ, and a
+// recheck at a later point settles them.
+func (v *validator) AtPoint(ctx context.Context, t *validate.Table, later bool, read func() error) (validate.Point, error) {
 	table := pgx.Identifier{t.Schema, t.Name}.Sanitize()
+	var exact bool
 	for try := 1; ; try++ {
 		if v.pointAt.IsZero() || later || time.Since(v.pointAt) > maxPointAge {
 			if err := v.takePoint(ctx); err != nil {
-				return false, err
+				return validate.Point{Position: v.pointPos}, err
 			}
 		}
 		exact = v.inFlight != nil && !slices.Contains(*v.inFlight, table)
@@ -680,16 +470,17 @@ func (v *validator) atPoint(ctx context.Context, later bool, t *validate.Table, 
 		}
 		later = true
 	}
-	if err := f(); err != nil {
-		_ = v.endPoint(ctx) // a failed statement aborted the transactions
-		return exact, err
+	pt := validate.Point{Position: v.pointPos, Exact: exact}
+	if err := read(); err != nil {
+		_ = v.EndPoint(ctx) // a failed statement aborted the transactions
+		return pt, err
 	}
-	return exact, nil
+	return pt, nil
 }
 
 // takePoint ends the current point and opens a new one.
 func (v *validator) takePoint(ctx context.Context) error {
-	if err := v.endPoint(ctx); err != nil {
+	if err := v.EndPoint(ctx); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
@@ -704,8 +495,8 @@ func (v *validator) takePoint(ctx context.Context) error {
 	}
 }
 
-// endPoint ends the snapshots of the current point.
-func (v *validator) endPoint(ctx context.Context) error {
+// EndPoint ends the snapshots of the current point.
+func (v *validator) EndPoint(ctx context.Context) error {
 	if v.pointAt.IsZero() {
 		return nil
 	}
@@ -740,6 +531,9 @@ func (e *StreamError) Error() string {
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// StopsValidation: no table after it can reach its point either.
+func (e *StreamError) StopsValidation() {}
 
 // newPoint opens the snapshots of a new point.
 func (v *validator) newPoint(ctx context.Context) (err error) {
@@ -1022,39 +816,13 @@ func (v *validator) replicate(ctx context.Context, out io.Writer) (stop func(), 
 // quoteLiteral quotes a string as an SQL literal (for statements without parameters).
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// recheck reads differing rows again at later points of the stream and keeps the
-// differences that stay: a change in flight is not a difference. A table without a
-// key has each differing row counted again on both sides, as often as it is there.
-func (v *validator) recheck(ctx context.Context, t *validate.Table, s, g *tableShape, diffs []validate.Difference) ([]validate.Difference, error) {
-	src, tgt := v.readers(t, s, g)
-	for range rechecks {
-		var next []validate.Difference
-		_, err := v.atPoint(ctx, true, t, func() (err error) {
-			if len(t.Key) == 0 {
-				next, err = validate.Recount(ctx, src, tgt, t, diffs)
-			} else {
-				next, _, err = validate.Keys(ctx, src, tgt, t, validate.KeyList(diffKeys(diffs)))
-			}
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(next) == 0 {
-			return nil, nil
-		}
-		diffs = next
-	}
-	return diffs, nil
-}
-
 // recordEvery is how long a table's outcome may wait to be recorded with the next
 // ones' (each recording is a round trip and a commit on the target).
 const recordEvery = time.Second
 
 // record writes a table's outcome to table_stats and its differences to
 // validation_failures, with the outcomes of the tables after it when they follow soon.
-func (v *validator) record(ctx context.Context, tv validate.TableReport) error {
+func (v *validator) Record(ctx context.Context, tv validate.TableReport) error {
 	if len(v.pending) == 0 {
 		v.pendingSince = time.Now()
 	}
@@ -1062,11 +830,11 @@ func (v *validator) record(ctx context.Context, tv validate.TableReport) error {
 	if time.Since(v.pendingSince) < recordEvery {
 		return nil
 	}
-	return v.flushRecords(ctx)
+	return v.Flush(ctx)
 }
 
-// flushRecords records the outcomes waiting, in one transaction.
-func (v *validator) flushRecords(ctx context.Context) error {
+// Flush records the outcomes waiting, in one transaction.
+func (v *validator) Flush(ctx context.Context) error {
 	if len(v.pending) == 0 {
 		return nil
 	}

@@ -9,6 +9,13 @@
 // a row can sit in another chunk there.
 //
 // A table without a key is one chunk compared as a multiset of row hashes.
+//
+// Run validates tables one after the other through an Engine, which reads both sides
+// at points of the change stream (each at the same position): the rows changed since
+// a table's last validation when the engine tracks them, else every chunk; the rows
+// that differ are read again at later points, as a change in flight at a point is
+// not a difference, repaired when asked, and each table's outcome is recorded. The
+// engine's driver, SQL and points stay in the engine.
 package validate
 
 import (
