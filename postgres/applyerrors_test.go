@@ -321,13 +321,13 @@ func TestApplyGivesUpAfterRetryFor(t *testing.T) {
 	}
 	src.Exec(t, `UPDATE k SET v = 'u' WHERE n <= 10; DELETE FROM k WHERE n > 1490; INSERT INTO l VALUES (2, 'two')`)
 	err := r.stopped(t)
-	if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || !strings.Contains(err.Error(), giveUpFix) {
-		t.Fatalf("err = %v, want the fault and %q\n%s", err, giveUpFix, r.out.String())
+	if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || !strings.Contains(err.Error(), cdc.GiveUpFix) {
+		t.Fatalf("err = %v, want the fault and %q\n%s", err, cdc.GiveUpFix, r.out.String())
 	}
 	if out := r.out.String(); !strings.Contains(out, "giving up after 0s of retries") {
 		t.Fatalf("the give-up was not logged:\n%s", out)
 	}
-	if e := pgtest.QueryVal[string](t, tgt, "SELECT stop_error FROM cutover.state"); !strings.Contains(e, giveUpFix) {
+	if e := pgtest.QueryVal[string](t, tgt, "SELECT stop_error FROM cutover.state"); !strings.Contains(e, cdc.GiveUpFix) {
 		t.Errorf("state.stop_error = %q", e)
 	}
 	// The state is the last commit: the first transaction, not the second.

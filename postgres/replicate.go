@@ -183,80 +183,94 @@ func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reve
 		return fmt.Errorf("target: record that replication runs: %w", err)
 	}
 	defer func() { recordStop(context.WithoutCancel(ctx), p, err) }()
-	retry := backoff{first: time.Second, max: 30 * time.Second, giveUp: RetryFor}
-	for {
-		if a.conn.IsClosed() {
-			conn, err := Connect(ctx, p.Target)
-			if err == nil {
-				defer conn.Close(context.WithoutCancel(ctx))
-				err = a.attach(ctx, conn)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				retry.healed(a.committed)
-				if !retry.wait(ctx, disp, "the target", err) {
-					return fmt.Errorf("the target: %w\n%s", err, giveUpFix)
-				}
-				continue
-			}
-		}
-		all, insertsOnly := publications(st.Slot)
-		s, err := openStream(ctx, p.Source, st.Slot, []string{all, insertsOnly}, a.committed, tableFrom, lat)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			retry.healed(a.committed)
-			if retryable(err) && retry.wait(ctx, disp, "the source", err) {
-				continue
-			}
-			return err
-		}
+	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor, Retryable: retryable, Say: disp.Step}
+	tgtSide := &followTarget{a: a, p: p, say: disp.Step}
+	defer tgtSide.close(context.WithoutCancel(ctx))
+	srcSide := &followSource{p: p, slot: st.Slot, tableFrom: tableFrom, lat: lat, opened: func(s *stream) {
 		mu.Lock()
 		current = s
 		mu.Unlock()
-		runCtx, stop := context.WithCancel(ctx)
-		events := make(chan cdc.Event, 10000)
-		streamErr := make(chan error, 1)
-		go func() {
-			err := s.Run(runCtx, events)
-			stop() // the applier must not wait for events that will not come
-			streamErr <- err
-		}()
-		applyErr := a.Run(runCtx, events)
-		stop()
-		sErr := <-streamErr
-		if ctx.Err() != nil {
-			select {
-			case <-finishing:
-				disp.Step(fmt.Sprintf("%s stopped at position %s for cutover finish", what, a.committed))
-			default:
-				disp.Step(fmt.Sprintf("%s stopped at position %s", what, a.committed))
-			}
-			return nil
-		}
-		var careful *retryCarefully
-		switch {
-		case errors.As(applyErr, &careful):
-			disp.Step(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.lsn))
-			a.careful = careful.lsn
-		case applyErr != nil && !errors.Is(applyErr, context.Canceled):
-			retry.healed(a.committed)
-			if !retryable(applyErr) || !retry.wait(ctx, disp, "the target", applyErr) {
-				return giveUp(applyErr, retryable(applyErr))
-			}
-			a.conn.Close(context.WithoutCancel(ctx))
-		case sErr != nil && !errors.Is(sErr, context.Canceled):
-			retry.healed(a.committed)
-			if !retryable(sErr) || !retry.wait(ctx, disp, "the source", sErr) {
-				return giveUp(sErr, retryable(sErr))
-			}
+	}}
+	return cdc.Follow(ctx, srcSide, tgtSide, retry, func(pos string) string {
+		select {
+		case <-finishing:
+			return fmt.Sprintf("%s stopped at position %s for cutover finish", what, pos)
 		default:
-			retry.reset()
+			return fmt.Sprintf("%s stopped at position %s", what, pos)
 		}
-		lat.Reset()
+	}, lat.Reset)
+}
+
+// followSource opens the slot's stream for cdc.Follow.
+type followSource struct {
+	p         *plan.Plan
+	slot      string
+	tableFrom map[string]string // tables copied at a later snapshot than the slot's: their position
+	lat       *cdc.Latency
+	opened    func(*stream) // the stream the applier's commits are acknowledged to
+}
+
+var _ cdc.Source = (*followSource)(nil)
+
+func (f *followSource) Open(ctx context.Context, from string) (cdc.Stream, error) {
+	all, insertsOnly := publications(f.slot)
+	s, err := openStream(ctx, f.p.Source, f.slot, []string{all, insertsOnly}, from, f.tableFrom, f.lat)
+	if err != nil {
+		return nil, err
+	}
+	f.opened(s)
+	return s, nil
+}
+
+// followTarget is the applier as cdc.Follow's target.
+type followTarget struct {
+	a     *applier
+	p     *plan.Plan
+	say   func(string)
+	conns []*pgx.Conn // the connections it opened again, closed when replication ends
+}
+
+var (
+	_ cdc.Target = (*followTarget)(nil)
+	_ cdc.Stream = (*stream)(nil)
+)
+
+// Connect opens the target again after a fault closed the applier's connection.
+func (f *followTarget) Connect(ctx context.Context) error {
+	if !f.a.conn.IsClosed() {
+		return nil
+	}
+	conn, err := Connect(ctx, f.p.Target)
+	if err != nil {
+		return err
+	}
+	f.conns = append(f.conns, conn)
+	return f.a.attach(ctx, conn)
+}
+
+func (f *followTarget) Apply(ctx context.Context, events <-chan cdc.Event) error {
+	return f.a.Run(ctx, events)
+}
+
+func (f *followTarget) Committed() string { return f.a.committed }
+
+// Carefully: the applier asked for the transaction at careful.lsn to be applied
+// change by change.
+func (f *followTarget) Carefully(err error) bool {
+	var careful *retryCarefully
+	if !errors.As(err, &careful) {
+		return false
+	}
+	f.say(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.lsn))
+	f.a.careful = careful.lsn
+	return true
+}
+
+func (f *followTarget) Disconnect(ctx context.Context) { f.a.conn.Close(context.WithoutCancel(ctx)) }
+
+func (f *followTarget) close(ctx context.Context) {
+	for _, c := range f.conns {
+		c.Close(ctx)
 	}
 }
 
@@ -323,15 +337,6 @@ func recordStop(ctx context.Context, p *plan.Plan, cause error) {
 // RetryFor is how long CDC keeps retrying a connection fault before it stops.
 var RetryFor = 10 * time.Minute
 
-const giveUpFix = "the state is saved: once the server is reachable again, run cutover start to resume"
-
-func giveUp(err error, wasRetried bool) error {
-	if wasRetried {
-		return fmt.Errorf("%w\n%s", err, giveUpFix)
-	}
-	return err
-}
-
 // retryable says whether an error is a connection fault that may heal: the server
 // went away, restarted, or refused connections for a while.
 func retryable(err error) bool {
@@ -350,47 +355,6 @@ func retryable(err error) bool {
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &netErr) || errors.As(err, &connErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
-}
-
-// backoff spaces the retries of a fault and gives up after a while without success.
-type backoff struct {
-	first, max, giveUp time.Duration
-	next               time.Duration
-	since              time.Time
-	pos                string // the applied position at the last fault
-}
-
-func (b *backoff) reset() { b.next, b.since = 0, time.Time{} }
-
-// healed starts the backoff anew when the change stream applied something since the
-// last fault (pos moved): the fault before healed, and the give-up time counts from
-// this one.
-func (b *backoff) healed(pos string) {
-	if pos != b.pos {
-		b.reset()
-		b.pos = pos
-	}
-}
-
-// wait logs the fault and waits before the next try; false when it is time to give up.
-func (b *backoff) wait(ctx context.Context, disp load.Display, what string, err error) bool {
-	if b.since.IsZero() {
-		b.since, b.next = time.Now(), b.first
-	}
-	if time.Since(b.since) > b.giveUp {
-		disp.Step(fmt.Sprintf("%s: %v; giving up after %v of retries", what, err, b.giveUp))
-		return false
-	}
-	disp.Step(fmt.Sprintf("%s: %v; retrying in %v", what, err, b.next))
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	}
-	b.next = min(b.next*2, b.max)
-	return true
 }
 
 // writeHeartbeat writes a heartbeat into the source's WAL, in one round trip: a
