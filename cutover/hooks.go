@@ -15,6 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
 )
 
 // Hooks runs the operator's commands and webhooks.
@@ -23,6 +26,17 @@ type Hooks struct {
 	Env     []string      // NAME=value, added to every command's environment
 	Out     io.Writer     // the commands' output, line by line
 	Dry     bool          // print what would run
+}
+
+// PlanHooks runs the hooks of plan p, with what every hook command gets: where both
+// databases are (without the passwords, which stay in the plan) and the plan.
+func PlanHooks(p *plan.Plan, out io.Writer, dry bool) Hooks {
+	return Hooks{Timeout: p.Cutover.HookTimeout.D(), Out: out, Dry: dry, Env: []string{
+		"CUTOVER_SOURCE_URL=" + redact.ConnString(p.Source.URL),
+		"CUTOVER_TARGET_URL=" + redact.ConnString(p.Target.URL),
+		"CUTOVER_PLAN=" + p.Path,
+		"CUTOVER_CONTROL_SCHEMA=" + p.ControlSchema,
+	}}
 }
 
 // Commands runs each command with sh -c, in order, and stops at the first that fails

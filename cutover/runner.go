@@ -1,6 +1,8 @@
 // Package cutover runs a cut over (or a rollback) as an ordered list of steps, each
 // with an action and an undo, inside a write-downtime budget, and records every step
-// in a runbook. It knows nothing of database engines: each engine builds the steps.
+// in a runbook. It declares the checklists of cutover switch and cutover rollback and
+// runs their hooks; it knows nothing of database engines: each engine implements the
+// actions the steps call (Sides).
 //
 // Before the step that unlocks the users, a failed step, a run-out budget or an
 // interrupt undoes every step begun, last first. After it, nothing is undone by

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
 )
@@ -21,6 +22,14 @@ type side struct {
 
 func (s *switcher) source() side { return side{"source", s.src, s.p.Source, s.srcDB} }
 func (s *switcher) target() side { return side{"target", s.tgt, s.p.Target, s.tgtDB} }
+
+// side is the database of the checklist's side sd.
+func (s *switcher) side(sd cutover.Side) side {
+	if sd == cutover.Target {
+		return s.target()
+	}
+	return s.source()
+}
 
 // rolesToBlock lists the roles that can log in to sd, but for the exempt ones and the
 // migration's own role.
@@ -204,9 +213,14 @@ func (s *switcher) blockGates(ctx context.Context) []string {
 	return problems
 }
 
-func (s *switcher) blockSource(ctx context.Context) (string, error) { return s.block(ctx, s.source()) }
-func (s *switcher) unblockSource(ctx context.Context) (string, error) {
-	return s.unblock(ctx, s.source())
+// Block stops the writes of sd's users (block).
+func (s *switcher) Block(ctx context.Context, sd cutover.Side) (string, error) {
+	return s.block(ctx, s.side(sd))
+}
+
+// Unblock gives sd's users back what the blocks took (unblock).
+func (s *switcher) Unblock(ctx context.Context, sd cutover.Side) (string, error) {
+	return s.unblock(ctx, s.side(sd))
 }
 
 // block stops writes on sd: its login roles lose their login (or the database turns
@@ -379,6 +393,23 @@ func (s *switcher) alterRoles(ctx context.Context, sd side, roles []string, attr
 	return s.exec(ctx, sd.name, sd.conn, strings.Join(stmts, "; "))
 }
 
+// Unlock ends the write downtime on sd: the target after a switch, the source after
+// a rollback.
+func (s *switcher) Unlock(ctx context.Context, sd cutover.Side) (string, error) {
+	if sd == cutover.Source {
+		return s.unlockSource(ctx)
+	}
+	return s.unlockTarget(ctx)
+}
+
+// Relock closes sd again after an unlock that did not finish.
+func (s *switcher) Relock(ctx context.Context, sd cutover.Side) (string, error) {
+	if sd == cutover.Source {
+		return s.relockSource(ctx)
+	}
+	return s.relockTarget(ctx)
+}
+
 // unlockTarget ends the write downtime: whatever an earlier rollback blocked on the
 // target is given back, the source's users get their login there, the source's jobs
 // move there, and the migration is switched.
@@ -478,11 +509,14 @@ type cronJob struct {
 	name, schedule, command, database, username string
 }
 
-func (s *switcher) suspendSourceJobs(ctx context.Context) (string, error) {
-	return s.suspendJobs(ctx, s.source())
+// SuspendJobs suspends sd's pg_cron jobs and runs the suspend_jobs hooks (suspendJobs).
+func (s *switcher) SuspendJobs(ctx context.Context, sd cutover.Side) (string, error) {
+	return s.suspendJobs(ctx, s.side(sd))
 }
-func (s *switcher) resumeSourceJobs(ctx context.Context) (string, error) {
-	return s.resumeJobs(ctx, s.source(), s.target())
+
+// ResumeJobs gives sd its jobs back from the other side (resumeJobs).
+func (s *switcher) ResumeJobs(ctx context.Context, sd cutover.Side) (string, error) {
+	return s.resumeJobs(ctx, s.side(sd), s.side(sd.Other()))
 }
 
 // suspendJobs sets sd's active pg_cron jobs of its database inactive (recorded

@@ -117,9 +117,9 @@ func triggerState(tgenabled string) string {
 	return "ENABLE"
 }
 
-// secondaryObjects makes the target's indexes, constraints and triggers of the
+// SecondaryObjects makes the target's indexes, constraints and triggers of the
 // migrated tables match the source's.
-func (s *switcher) secondaryObjects(ctx context.Context) (string, error) {
+func (s *switcher) SecondaryObjects(ctx context.Context) (string, error) {
 	missing, fixes, err := s.compareObjects(ctx)
 	if err != nil {
 		return "", err

@@ -15,39 +15,16 @@ import (
 // Rollback returns a switched migration to the source: the target's users blocked,
 // reverse replication caught up with a marker, sequences set back, the applications
 // switched back (switch_back hooks), the source's users and jobs given back; then
-// forward replication resumes, so the migration can switch again. It runs as gated
-// steps like the switch; before the unlock a failure undoes it (the target stays live).
+// forward replication resumes, so the migration can switch again. The checklist
+// (cutover.Rollback) runs as gated steps like the switch; before the unlock a failure
+// undoes it (the target stays live).
 func Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
-	return runChecklist(ctx, p, opts, "rollback", (*switcher).rollbackSteps)
-}
-
-func (s *switcher) rollbackSteps() []cutover.Step {
-	return []cutover.Step{
-		{Name: "gates", Title: "check the gates: switched, reverse replication in place", Gate: true, Do: s.rollbackGates,
-			Undo: func(ctx context.Context) (string, error) {
-				return s.phaseBack(ctx, control.PhaseRollingBack, control.PhaseSwitched)
-			}},
-		{Name: "notify", Title: "notify: hooks and webhooks",
-			Do:   func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
-			Undo: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "rolled back")) }},
-		{Name: "block", Title: "block writes on the target: " + blockWhat(s.p.Cutover.Block),
-			Do:   func(ctx context.Context) (string, error) { return s.block(ctx, s.target()) },
-			Undo: func(ctx context.Context) (string, error) { return s.unblock(ctx, s.target()) }},
-		{Name: "jobs", Title: "suspend scheduled jobs on the target (pg_cron, suspend_jobs hooks)",
-			Do:   func(ctx context.Context) (string, error) { return s.suspendJobs(ctx, s.target()) },
-			Undo: func(ctx context.Context) (string, error) { return s.resumeJobs(ctx, s.target(), s.source()) }},
-		{Name: "sync", Title: "wait until the source has applied every write made on the target: a marker through reverse replication", Do: s.syncReverse},
-		{Name: "stop", Title: "stop reverse replication", Do: s.stopReverse,
-			Undo: func(ctx context.Context) (string, error) {
-				return "reverse replication resumes", s.setReplication(ctx, control.ReplicateReverse)
-			}},
-		{Name: "sequences", Title: "set every sequence on the source from the target", Do: s.syncSequences(s.tgt, s.src, "target", "source")},
-		{Name: "switch", Title: "switch the applications back to the source (switch_back hooks)", Operator: true,
-			Do: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back"), Undo: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch")},
-		{Name: "unlock", Title: "unlock the source: its users log in again, its jobs resume", Do: s.unlockSource, Undo: s.relockSource},
-		{Name: "cleanup", Title: "drop reverse replication's slot and publications on the target; forward replication resumes", Do: s.cleanupReverse},
-		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
+	s, err := openSwitcher(ctx, p, opts, "rollback")
+	if err != nil {
+		return nil, err
 	}
+	defer s.close(ctx)
+	return cutover.Rollback(ctx, s, p, opts)
 }
 
 func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
@@ -130,6 +107,10 @@ func (s *switcher) stopReverse(ctx context.Context) (string, error) {
 	return "slot " + slot + " is idle", nil
 }
 
+func (s *switcher) resumeReverse(ctx context.Context) (string, error) {
+	return "reverse replication resumes", s.setReplication(ctx, control.ReplicateReverse)
+}
+
 // unlockSource ends the rollback's downtime: the source's users and jobs come back.
 func (s *switcher) unlockSource(ctx context.Context) (string, error) {
 	d1, err := s.unblock(ctx, s.source())
@@ -170,10 +151,10 @@ func (s *switcher) relockSource(ctx context.Context) (string, error) {
 	return d1 + "; " + d2 + "; " + d3, nil
 }
 
-// cleanupReverse drops reverse replication and lets forward replication resume: it
-// skips what reverse replication wrote into the source.
-func (s *switcher) cleanupReverse(ctx context.Context) (string, error) {
-	d, err := s.dropReverse(ctx)
+// EndReverse drops reverse replication and lets forward replication resume: it skips
+// what reverse replication wrote into the source.
+func (s *switcher) EndReverse(ctx context.Context) (string, error) {
+	d, err := s.DropReverse(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -3,18 +3,14 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/plan"
-	"github.com/cutover-dev/cutover/redact"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -101,9 +97,7 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, kind 
 	}
 	included, _ := selectTables(all, p)
 	s.tables = applyNoIdentityPolicy(included, p.CDC.NoIdentity)
-	s.run = &cutover.Run{ID: kind[:2] + "-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(2), Kind: kind, DryRun: s.dry,
-		Started: time.Now(), Outcome: "running"}
-	s.hooks = cutover.Hooks{Timeout: p.Cutover.HookTimeout.D(), Out: s.out, Dry: s.dry, Env: s.hookEnv()}
+	s.hooks = cutover.PlanHooks(p, s.out, s.dry)
 	return s, nil
 }
 
@@ -120,17 +114,6 @@ func (s *switcher) readDatabases(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// hookEnv is what every hook command gets: where both databases are (without the
-// passwords, which stay in the plan) and the run.
-func (s *switcher) hookEnv() []string {
-	return []string{
-		"CUTOVER_SOURCE_URL=" + redact.ConnString(s.p.Source.URL),
-		"CUTOVER_TARGET_URL=" + redact.ConnString(s.p.Target.URL),
-		"CUTOVER_PLAN=" + s.p.Path,
-		"CUTOVER_CONTROL_SCHEMA=" + s.p.ControlSchema,
-	}
 }
 
 // exec runs a statement that changes a database, or prints it in a dry run.
@@ -166,21 +149,6 @@ func firstLine(sql string) string {
 		return sql[:i] + " ..."
 	}
 	return sql
-}
-
-// notify runs the notify hooks and posts the webhooks for a step of the run.
-func (s *switcher) notify(ctx context.Context, step string) error {
-	env := []string{"CUTOVER_STEP=" + step, "CUTOVER_RUN=" + s.run.ID, "CUTOVER_KIND=" + s.run.Kind}
-	payload := map[string]any{"run": s.run.ID, "kind": s.run.Kind, "step": step, "time": time.Now().UTC()}
-	if s.run.Expected > 0 {
-		env = append(env, fmt.Sprintf("CUTOVER_EXPECTED_DOWNTIME=%.3f", s.run.Expected.Seconds()))
-		payload["expected_downtime_seconds"] = s.run.Expected.Seconds()
-	}
-	if s.run.UnlockedAt != nil {
-		env = append(env, fmt.Sprintf("CUTOVER_DOWNTIME=%.3f", s.run.Downtime.Seconds()))
-		payload["downtime_seconds"] = s.run.Downtime.Seconds()
-	}
-	return errors.Join(s.hooks.Commands(ctx, "notify", s.p.Cutover.Hooks.Notify, env...), s.hooks.Webhooks(ctx, s.p.Cutover.Webhooks, payload))
 }
 
 // setReplication tells the running task which way to replicate.
@@ -254,7 +222,10 @@ func (s *switcher) waitSlotIdle(ctx context.Context, side string, conn *pgx.Conn
 	return waitSlotFree(ctx, conn, side, slot, io.Discard)
 }
 
-// Store: the runbook in the control schema.
+// Runs: the runbook in the control schema (cutover.Runs).
+
+// Begin makes r the run the steps record for.
+func (s *switcher) Begin(r *cutover.Run) { s.run = r }
 
 func (s *switcher) SaveRun(ctx context.Context, r *cutover.Run) error {
 	doc, err := json.Marshal(r)
@@ -285,10 +256,10 @@ func (s *switcher) SaveStep(ctx context.Context, runID string, st *cutover.StepR
 	return err
 }
 
-// interrupted finds the last run of kind when the cutover process did not finish it
+// Interrupted finds the last run of kind when the cutover process did not finish it
 // (it crashed), or when an undo of its rollback failed: the next run of kind picks it
 // up (the undos are recorded, so running them again is safe).
-func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, error) {
+func (s *switcher) Interrupted(ctx context.Context, kind string) (*cutover.Run, error) {
 	r, err := readRun(ctx, s.tgt, s.ctl, kind)
 	if err != nil || r == nil {
 		return nil, err
@@ -299,66 +270,10 @@ func (s *switcher) interrupted(ctx context.Context, kind string) (*cutover.Run, 
 	return nil, nil
 }
 
-// expectedDowntime is the write downtime the last run of kind measured: the rehearsal's.
+// ExpectedDowntime is the write downtime the last run of kind measured: the rehearsal's.
 // None (0) when there was none.
-func (s *switcher) expectedDowntime(ctx context.Context, kind string) time.Duration {
+func (s *switcher) ExpectedDowntime(ctx context.Context, kind string) time.Duration {
 	var d time.Duration
 	_ = s.tgt.QueryRow(ctx, "SELECT downtime FROM "+s.ctl.table("runs")+" WHERE kind = $1 AND outcome = 'done' AND downtime IS NOT NULL ORDER BY started_at DESC LIMIT 1", kind).Scan(&d)
 	return d
-}
-
-// writeRunbook writes the run's runbook as Markdown and JSON files.
-func (s *switcher) writeRunbook() (md, js string, err error) {
-	dir := s.opts.RunbookDir
-	if dir == "" {
-		dir = "."
-	}
-	base := filepath.Join(dir, "cutover-runbook-"+s.run.ID)
-	var b strings.Builder
-	if err := s.run.WriteMarkdown(&b); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".md", []byte(b.String()), 0o644); err != nil {
-		return "", "", fmt.Errorf("write the runbook: %w", err)
-	}
-	doc, err := json.MarshalIndent(s.run, "", "  ")
-	if err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(base+".json", append(doc, '\n'), 0o644); err != nil {
-		return "", "", fmt.Errorf("write the runbook: %w", err)
-	}
-	return base + ".md", base + ".json", nil
-}
-
-// ChecklistStep is a step of the switch's or the rollback's checklist, as the fault
-// matrix tests read it.
-type ChecklistStep struct {
-	Name string
-	// Window: the step runs inside the write downtime (from the block to the unlock),
-	// where the budget counts.
-	Window bool
-	Gate   bool
-	Undo   bool // the step has an undo
-}
-
-// Checklist lists the steps of kind (switch or rollback) in order.
-func Checklist(kind string) []ChecklistStep {
-	s := &switcher{p: &plan.Plan{}}
-	steps := s.switchSteps()
-	if kind == "rollback" {
-		steps = s.rollbackSteps()
-	}
-	var out []ChecklistStep
-	in := false
-	for _, st := range steps {
-		if st.Name == "block" {
-			in = true
-		}
-		out = append(out, ChecklistStep{Name: st.Name, Window: in, Gate: st.Gate, Undo: st.Undo != nil})
-		if st.Name == "unlock" {
-			in = false
-		}
-	}
-	return out
 }

@@ -14,50 +14,21 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// undoTimeout bounds each undo of a rollback.
-const undoTimeout = 2 * time.Minute
-
-// Switch runs the cut over: the checklist as gated steps, with the downtime budget,
-// rolled back by itself when a step before the unlock fails. A switch a crash
-// interrupted is undone (or, past the unlock, finished) first.
+// Switch runs the cut over: the checklist (cutover.Switch) on the migration's two
+// databases.
 func Switch(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
-	return runChecklist(ctx, p, opts, "switch", (*switcher).switchSteps)
-}
-
-// runChecklist runs a switch or a rollback (kind): a run of that kind a crash
-// interrupted is picked up first; otherwise steps runs.
-func runChecklist(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, steps func(*switcher) []cutover.Step) (*cutover.Result, error) {
-	s, err := openSwitcher(ctx, p, opts, kind)
+	s, err := openSwitcher(ctx, p, opts, "switch")
 	if err != nil {
 		return nil, err
 	}
 	defer s.close(ctx)
-	if !s.dry {
-		if prev, err := s.interrupted(ctx, kind); err != nil {
-			return nil, err
-		} else if prev != nil {
-			return s.recoverRun(ctx, prev, func() []cutover.Step { return steps(s) })
-		}
-	}
-	s.run.Expected = s.expectedDowntime(ctx, kind)
-	if s.run.Expected > 0 {
-		fmt.Fprintf(s.out, "%s %s: the last %s measured a write downtime of %v\n", kind, s.run.ID, kind, s.run.Expected.Round(time.Millisecond))
-	} else {
-		fmt.Fprintf(s.out, "%s %s\n", kind, s.run.ID)
-	}
-	err = s.runner(steps(s)).Execute(ctx)
-	return s.result(err)
+	return cutover.Switch(ctx, s, p, opts)
 }
 
-func (s *switcher) runner(steps []cutover.Step) *cutover.Runner {
-	return &cutover.Runner{Run: s.run, Steps: steps, Block: "block", Unlock: "unlock", Budget: s.p.Cutover.MaxDowntime.D(),
-		Store: s, Out: s.out, UndoTimeout: undoTimeout, BeforeUndo: s.reconnect}
-}
-
-// reconnect opens again a connection a step left closed (pgx closes one whose query
+// Reconnect opens again a connection a step left closed (pgx closes one whose query
 // a context, such as the downtime budget, cancelled): the undos run on it. The
 // target's comes back with the switch lock and the control schema on it.
-func (s *switcher) reconnect(ctx context.Context) error {
+func (s *switcher) Reconnect(ctx context.Context) error {
 	if s.src.IsClosed() {
 		src, err := ConnectSide(ctx, "source", s.p.Source)
 		if err != nil {
@@ -85,87 +56,80 @@ func (s *switcher) reconnect(ctx context.Context) error {
 	return nil
 }
 
-// recoverRun undoes (or finishes) a run a crash interrupted.
-func (s *switcher) recoverRun(ctx context.Context, prev *cutover.Run, steps func() []cutover.Step) (*cutover.Result, error) {
-	if prev.Outcome == cutover.OutcomeIncomplete {
-		fmt.Fprintf(s.out, "the %s %s was not rolled back completely (%s): picking it up from its runbook, its undos run again\n", prev.Kind, prev.ID, prev.Reason)
-	} else {
-		fmt.Fprintf(s.out, "the %s %s did not finish (the cutover process stopped during it): picking it up from its runbook\n", prev.Kind, prev.ID)
+// The switcher does the steps of the checklists (cutover.Sides) on the source and the
+// target; the forward replication runs out of the source, reverse replication out of
+// the target.
+var (
+	_ cutover.Runs        = (*switcher)(nil)
+	_ cutover.Gates       = (*switcher)(nil)
+	_ cutover.Validation  = (*switcher)(nil)
+	_ cutover.Blocker     = (*switcher)(nil)
+	_ cutover.Jobs        = (*switcher)(nil)
+	_ cutover.Replication = (*switcher)(nil)
+	_ cutover.Sequences   = (*switcher)(nil)
+	_ cutover.Objects     = (*switcher)(nil)
+	_ cutover.Reverse     = (*switcher)(nil)
+	_ cutover.QA          = (*switcher)(nil)
+	_ cutover.Unlocker    = (*switcher)(nil)
+)
+
+// CheckGates runs the gates of kind; they set the phase of the run when they hold.
+func (s *switcher) CheckGates(ctx context.Context, kind string) (string, error) {
+	if kind == "rollback" {
+		return s.rollbackGates(ctx)
 	}
-	s.run = prev
-	r := s.runner(steps())
-	err := r.Recover(ctx)
-	res, rerr := s.result(err)
-	if rerr == nil && s.run.Outcome == "rolled back" {
-		rerr = fmt.Errorf("the interrupted %s %s was rolled back: %s; nothing else was done: run cutover %s again", prev.Kind, prev.ID, s.run.Reason, prev.Kind)
-	}
-	return res, rerr
+	return s.gates(ctx)
 }
 
-// result writes the runbook files and turns the run's outcome into the error.
-func (s *switcher) result(err error) (*cutover.Result, error) {
-	res := &cutover.Result{Run: s.run}
-	if !s.dry {
-		md, js, werr := s.writeRunbook()
-		if werr != nil {
-			fmt.Fprintf(s.out, "warning: %v\n", werr)
-		} else {
-			res.Markdown, res.JSON = md, js
-			fmt.Fprintf(s.out, "runbook: %s and %s\n", md, js)
-		}
+// UndoGates sets the phase the gates of kind set back to the one before the run.
+func (s *switcher) UndoGates(ctx context.Context, kind string) (string, error) {
+	if kind == "rollback" {
+		return s.phaseBack(ctx, control.PhaseRollingBack, control.PhaseSwitched)
 	}
-	if s.run.UnlockedAt != nil {
-		fmt.Fprintf(s.out, "write downtime: %v (the tool's own: %v)\n", s.run.Downtime.Round(time.Millisecond), s.run.ToolDowntime.Round(time.Millisecond))
-	}
-	return res, err
+	return s.phaseBack(ctx, control.PhaseSwitching, control.PhaseCDC)
 }
 
-// switchSteps is the cut over checklist.
-func (s *switcher) switchSteps() []cutover.Step {
-	return []cutover.Step{
-		{Name: "gates", Title: "check the gates: CDC running and caught up, no apply exceptions, no known differences, reverse replication possible",
-			Gate: true, Do: s.gates, Undo: func(ctx context.Context) (string, error) {
-				return s.phaseBack(ctx, control.PhaseSwitching, control.PhaseCDC)
-			}},
-		{Name: "prevalidate", Title: s.prevalidateTitle(), Gate: true, Do: s.validateBeforeBlock},
-		{Name: "publications", Title: "create reverse replication's publications on the target, before the block (their table locks may wait for autovacuum)",
-			Do: s.reversePublications, Undo: s.dropReversePublications},
-		{Name: "notify", Title: "notify: hooks and webhooks",
-			Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "begin")) },
-			Undo: func(ctx context.Context) (string, error) {
-				return s.warnOnly(s.notify(ctx, "rolled back"))
-			}},
-		{Name: "block", Title: "block writes on the source: " + blockWhat(s.p.Cutover.Block), Do: s.blockSource, Undo: s.unblockSource},
-		{Name: "jobs", Title: "suspend scheduled jobs on the source (pg_cron, suspend_jobs hooks)", Do: s.suspendSourceJobs, Undo: s.resumeSourceJobs},
-		{Name: "sync", Title: "wait until the target has applied every change: a marker through the change stream", Do: s.syncForward},
-		{Name: "validate", Title: s.validateTitle(), Do: s.validateChanged},
-		{Name: "stop", Title: "stop replication", Do: s.stopForward, Undo: s.resumeForward},
-		{Name: "sequences", Title: "set every sequence on the target from the source", Do: s.syncSequences(s.src, s.tgt, "source", "target")},
-		{Name: "objects", Title: "secondary objects on the target: indexes valid, constraints validated, triggers enabled as on the source", Do: s.secondaryObjects},
-		{Name: "reverse", Title: "start reverse replication, target to source, from the target's position now", Do: s.startReverse, Undo: s.dropReverse},
-		{Name: "switch", Title: "switch the applications to the target (switch hooks)", Operator: true, Do: s.switchHooks(s.p.Cutover.Hooks.Switch, "switch"),
-			Undo: s.switchHooks(s.p.Cutover.Hooks.SwitchBack, "switch_back")},
-		{Name: "qa", Title: "QA on the target: SQL assertions, commands, approval", Operator: true, Do: s.qa},
-		{Name: "unlock", Title: "unlock: the users log in to the target, jobs resume there", Do: s.unlockTarget, Undo: s.relockTarget},
-		{Name: "done", Title: "notify: done", Do: func(ctx context.Context) (string, error) { return s.warnOnly(s.notify(ctx, "done")) }},
-	}
+// Tracked reports whether the running task records the keys it changes.
+func (s *switcher) Tracked() bool { return s.tracked() }
+
+// ValidateBeforeBlock brings the validation up to the moment before the block.
+func (s *switcher) ValidateBeforeBlock(ctx context.Context) (string, error) {
+	return s.validateBeforeBlock(ctx)
 }
 
-func blockWhat(m plan.BlockMode) string {
-	if m == plan.BlockReadOnly {
-		return "the database read-only, sessions ended"
-	}
-	return "login roles NOLOGIN, their sessions ended"
+// ValidateWindow compares the rows changed since the validation before the block.
+func (s *switcher) ValidateWindow(ctx context.Context) (string, error) {
+	return s.validateChanged(ctx)
 }
 
-// warnOnly turns a notification's failure into a warning: a webhook that is down must
-// not decide a migration.
-func (s *switcher) warnOnly(err error) (string, error) {
-	if err != nil {
-		fmt.Fprintf(s.out, "      warning: %v\n", err)
-		return "warning: " + err.Error(), nil
+// Sync waits until the replication out of from has applied a marker written there.
+func (s *switcher) Sync(ctx context.Context, from cutover.Side) (string, error) {
+	if from == cutover.Target {
+		return s.syncReverse(ctx)
 	}
-	return "", nil
+	return s.syncForward(ctx)
+}
+
+// StopReplication stops the replication out of from and waits until its slot is idle.
+func (s *switcher) StopReplication(ctx context.Context, from cutover.Side) (string, error) {
+	if from == cutover.Target {
+		return s.stopReverse(ctx)
+	}
+	return s.stopForward(ctx)
+}
+
+// ResumeReplication tells the task to replicate out of from again.
+func (s *switcher) ResumeReplication(ctx context.Context, from cutover.Side) (string, error) {
+	if from == cutover.Target {
+		return s.resumeReverse(ctx)
+	}
+	return s.resumeForward(ctx)
+}
+
+// CopySequences sets every sequence on the other side from its value on from.
+func (s *switcher) CopySequences(ctx context.Context, from cutover.Side) (string, error) {
+	f, t := s.side(from), s.side(from.Other())
+	return s.syncSequences(f.conn, t.conn, f.name, t.name)(ctx)
 }
 
 // gates checks that the switch can begin; it changes nothing but the phase.
@@ -381,10 +345,10 @@ func (s *switcher) resumeForward(ctx context.Context) (string, error) {
 	return "forward replication resumes", s.setReplication(ctx, control.ReplicateForward)
 }
 
-// startReverse creates the target's publications and slot, and the position reverse
+// StartReverse creates the target's publications and slot, and the position reverse
 // replication starts from in the source's own control schema; then the task replicates
 // target to source.
-func (s *switcher) startReverse(ctx context.Context) (string, error) {
+func (s *switcher) StartReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
 	// Left by an earlier switch that did not get to undo it.
 	if err := s.exec(ctx, "target", s.tgt, dropSlotSQL, slot); err != nil {
@@ -421,11 +385,11 @@ func (s *switcher) startReverse(ctx context.Context) (string, error) {
 	return "slot " + slot + " on the target from " + pos, nil
 }
 
-// reversePublications creates the publications reverse replication streams through,
+// PrepareReverse creates the publications reverse replication streams through,
 // before the block: CREATE PUBLICATION ... FOR TABLE locks each table against
 // autovacuum, which yields only after deadlock_timeout (1 s inside the window at
 // pgbench scale 100). A publication publishes nothing until a slot streams from it.
-func (s *switcher) reversePublications(ctx context.Context) (string, error) {
+func (s *switcher) PrepareReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
 	all, ins := publications(slot)
 	for _, sql := range append([]string{"DROP PUBLICATION IF EXISTS " + pgx.Identifier{all}.Sanitize(), "DROP PUBLICATION IF EXISTS " + pgx.Identifier{ins}.Sanitize()},
@@ -437,7 +401,8 @@ func (s *switcher) reversePublications(ctx context.Context) (string, error) {
 	return "publications " + all + " and " + ins + " on the target", nil
 }
 
-func (s *switcher) dropReversePublications(ctx context.Context) (string, error) {
+// UnprepareReverse drops the publications PrepareReverse created.
+func (s *switcher) UnprepareReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
 	if s.dry {
 		return "", nil
@@ -448,8 +413,8 @@ func (s *switcher) dropReversePublications(ctx context.Context) (string, error) 
 	return "dropped the publications of " + slot + " on the target", nil
 }
 
-// dropReverse stops reverse replication and drops its slot and publications.
-func (s *switcher) dropReverse(ctx context.Context) (string, error) {
+// DropReverse stops reverse replication and drops its slot and publications.
+func (s *switcher) DropReverse(ctx context.Context) (string, error) {
 	slot := reverseSlot(s.st.Slot)
 	if err := s.setReplication(ctx, control.ReplicateStopped); err != nil {
 		return "", err
@@ -467,21 +432,8 @@ func (s *switcher) dropReverse(ctx context.Context) (string, error) {
 	return "dropped slot " + slot + " and its publications on the target", s.exec(ctx, "target", s.tgt, "UPDATE "+s.ctl.table("state")+" SET reverse_slot = '', reverse_position = ''")
 }
 
-// switchHooks runs the hooks that point the applications at one side.
-func (s *switcher) switchHooks(cmds []string, kind string) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		if len(cmds) == 0 {
-			return "no " + kind + " hooks in the plan", nil
-		}
-		if err := s.hooks.Commands(ctx, kind, cmds, "CUTOVER_STEP="+kind, "CUTOVER_RUN="+s.run.ID); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%d %s hook(s) ran", len(cmds), kind), nil
-	}
-}
-
-// qa runs the plan's assertions against the target, then waits for the approval.
-func (s *switcher) qa(ctx context.Context) (string, error) {
+// QA runs the plan's assertions against the target, then waits for the approval.
+func (s *switcher) QA(ctx context.Context) (string, error) {
 	qa := s.p.Cutover.QA
 	for _, q := range qa.SQL {
 		if s.dry {

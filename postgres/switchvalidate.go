@@ -33,20 +33,6 @@ func (s *switcher) untracked() string {
 	return "changes are not tracked (validation.track_changes: false in the plan)"
 }
 
-func (s *switcher) prevalidateTitle() string {
-	if !s.tracked() {
-		return "validate before the block: nothing (changes are not tracked: the validate step compares every table in full inside the downtime window)"
-	}
-	return "validate before the block, while the users still write: a full pass of each table never validated or not tracked since, the changed rows of the others"
-}
-
-func (s *switcher) validateTitle() string {
-	if !s.tracked() {
-		return "validate every table in full, inside the downtime window (changes are not tracked)"
-	}
-	return "validate the rows changed since the validation before the block (incremental)"
-}
-
 // validateBeforeBlock brings every table's validation up to the moment before the
 // block, so that the validation inside the window has only the last seconds' changes
 // to compare. It is a gate: when it fails, nothing was blocked.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/pgtest"
-	"github.com/cutover-dev/cutover/postgres"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -36,7 +36,7 @@ func TestFaultMatrix(t *testing.T) {
 	rig := newFaultRig(t)
 	cases := faultCases()
 	t.Logf("%d cases: %d steps of the switch and %d of the rollback, each failed and killed, the window's held past the budget, the undos failed",
-		len(cases), len(postgres.Checklist("switch")), len(postgres.Checklist("rollback")))
+		len(cases), len(cutover.Checklist("switch")), len(cutover.Checklist("rollback")))
 	for _, c := range cases {
 		if !t.Run(c.name(), func(t *testing.T) { rig.fault(t, c) }) {
 			t.Fatalf("stopped after %s: the cases after it start from the state it leaves", c.name())
@@ -85,7 +85,7 @@ func faultCases() []faultCase {
 	list := func(kind string) []faultCase {
 		var out []faultCase
 		after := false
-		for _, st := range postgres.Checklist(kind) {
+		for _, st := range cutover.Checklist(kind) {
 			faults := []string{failpoint.Fail, failpoint.Kill}
 			if st.Window {
 				faults = append(faults, failpoint.Budget)
