@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/finish"
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/jackc/pgx/v5"
@@ -17,115 +18,113 @@ import (
 // FinishTimeout is how long cutover finish waits for a running task to let go of the slot.
 var FinishTimeout = 30 * time.Second
 
-// Finish ends the migration: it stops a running cutover start, drops the replication
-// slot and the publications on the source, and the control schema on the target
-// unless keepControl. The target's data and schema stay as they are.
+// Finish ends the migration: finish.Finish's steps, each run on PostgreSQL by an
+// ender.
 func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.WithoutCancel(ctx))
-	ctl, ok, err := ReadControl(ctx, tgt, p.ControlSchema)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		fmt.Fprintf(out, "no migration on this target (no control schema %s): nothing to finish\n", p.ControlSchema)
-		return nil
-	}
-	st, err := ctl.State(ctx)
-	if err != nil {
-		return err
-	}
-	src, err := ConnectSide(ctx, "source", p.Source)
-	if err != nil {
-		return err
-	}
-	defer src.Close(context.WithoutCancel(ctx))
+	e := &ender{p: p, out: out, tgt: tgt}
+	defer e.close(context.WithoutCancel(ctx))
+	return finish.Finish(ctx, p, e, out, keepControl)
+}
 
-	switch st.Phase {
-	case control.PhaseSwitching, control.PhaseRollingBack:
-		return fmt.Errorf("a cutover %s is in progress (phase %s): let it end, or rerun it to pick it up, then run cutover finish", map[string]string{control.PhaseSwitching: "switch", control.PhaseRollingBack: "rollback"}[st.Phase], st.Phase)
+// ender ends a migration on PostgreSQL: the slots, publications and event triggers,
+// the control schemas.
+type ender struct {
+	p        *plan.Plan
+	out      io.Writer
+	src, tgt *pgx.Conn
+	ctl      *Control
+}
+
+var _ finish.Ender = (*ender)(nil)
+
+func (e *ender) close(ctx context.Context) { closeAll(ctx, []*pgx.Conn{e.src, e.tgt}) }
+
+func (e *ender) State(ctx context.Context) (control.State, bool, error) {
+	ctl, ok, err := ReadControl(ctx, e.tgt, e.p.ControlSchema)
+	if err != nil || !ok {
+		return control.State{}, ok, err
 	}
-	if st.Slot != "" {
-		st.Phase = control.PhaseFinishing
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-		failpoint.KillAt("finish:phase")
-		if err := waitSlotFree(ctx, src, "source", st.Slot, out); err != nil {
-			return err
-		}
+	e.ctl = ctl
+	st, err := ctl.State(ctx)
+	return st, true, err
+}
+
+func (e *ender) SetState(ctx context.Context, st control.State) error { return e.ctl.SetState(ctx, st) }
+
+func (e *ender) ReachSource(ctx context.Context) (err error) {
+	e.src, err = ConnectSide(ctx, "source", e.p.Source)
+	return err
+}
+
+// StopReplication waits until no walsender streams from either slot.
+func (e *ender) StopReplication(ctx context.Context, st control.State) error {
+	if err := waitSlotFree(ctx, e.src, "source", st.Slot, e.out); err != nil {
+		return err
+	}
+	return waitSlotFree(ctx, e.tgt, "target", reverseSlot(st.Slot), e.out)
+}
+
+// DropReplication drops reverse replication's slot and publications on the target,
+// or the migration's slot, publications and capture of schema changes on the source.
+func (e *ender) DropReplication(ctx context.Context, st control.State, side finish.Side) error {
+	if side == finish.Target {
 		rev := reverseSlot(st.Slot)
-		if err := waitSlotFree(ctx, tgt, "target", rev, out); err != nil {
-			return err
-		}
-		tag, err := tgt.Exec(ctx, dropSlotSQL, rev)
+		tag, err := e.tgt.Exec(ctx, dropSlotSQL, rev)
 		if err != nil {
 			return fmt.Errorf("drop reverse replication's slot %s on the target: %w", rev, err)
 		}
-		dropped := tag.RowsAffected() > 0
-		if err := dropPublications(ctx, tgt, rev); err != nil {
+		if err := dropPublications(ctx, e.tgt, rev); err != nil {
 			return fmt.Errorf("target: %w", err)
 		}
-		if dropped {
-			fmt.Fprintf(out, "stopped reverse replication: dropped the slot %s and its publications on the target\n", rev)
+		if tag.RowsAffected() > 0 {
+			fmt.Fprintf(e.out, "stopped reverse replication: dropped the slot %s and its publications on the target\n", rev)
 		}
-		failpoint.KillAt("finish:reverse")
-		if _, err := src.Exec(ctx, dropSlotSQL, st.Slot); err != nil {
-			return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
-		}
-		fmt.Fprintf(out, "dropped the replication slot %s on the source\n", st.Slot)
-		failpoint.KillAt("finish:slot")
-		if err := dropPublications(ctx, src, st.Slot); err != nil {
-			return err
-		}
-		all, insertsOnly := publications(st.Slot)
-		fmt.Fprintf(out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
-		failpoint.KillAt("finish:publications")
-		if captured, err := ddlCaptured(ctx, src, st.Slot); err != nil {
-			return fmt.Errorf("source: %w", err)
-		} else if captured {
-			if err := dropDDLCapture(ctx, src, p.ControlSchema, st.Slot); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "dropped the event triggers %s_ddl_* (the capture of schema changes) and their function on the source\n", st.Slot)
-		}
-	}
-	if err := sayLeftBlocked(ctx, tgt, ctl, out); err != nil {
-		return err
-	}
-	if st.Mode != control.ModeCopy {
-		live, other := "source", "target"
-		if st.Phase == control.PhaseSwitched {
-			live, other = "target", "source"
-		}
-		fmt.Fprintf(out, "the %s is live and stays writable; what cutover closed on the %s stays closed (the lines above, if any, say how to open it)\n", live, other)
-	}
-	if keepControl {
-		st.Phase = control.PhaseFinished
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "kept the control schema %s on the target (phase finished)\n", p.ControlSchema)
 		return nil
 	}
-	// A switch kept reverse replication's position in a control schema on the source:
-	// dropped first, while the target's still records the migration, so that a finish
-	// that stops in between is run again.
-	if _, ok, err := ReadControl(ctx, src, p.ControlSchema); err == nil && ok {
-		if _, err := src.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
-			return fmt.Errorf("drop the control schema %s on the source: %w", p.ControlSchema, err)
+	if _, err := e.src.Exec(ctx, dropSlotSQL, st.Slot); err != nil {
+		return fmt.Errorf("drop the replication slot %s on the source: %w", st.Slot, err)
+	}
+	fmt.Fprintf(e.out, "dropped the replication slot %s on the source\n", st.Slot)
+	failpoint.KillAt("finish:slot")
+	if err := dropPublications(ctx, e.src, st.Slot); err != nil {
+		return err
+	}
+	all, insertsOnly := publications(st.Slot)
+	fmt.Fprintf(e.out, "dropped the publications %s and %s on the source\n", all, insertsOnly)
+	failpoint.KillAt("finish:publications")
+	if captured, err := ddlCaptured(ctx, e.src, st.Slot); err != nil {
+		return fmt.Errorf("source: %w", err)
+	} else if captured {
+		if err := dropDDLCapture(ctx, e.src, e.p.ControlSchema, st.Slot); err != nil {
+			return err
 		}
-		fmt.Fprintf(out, "dropped the control schema %s on the source (reverse replication's position)\n", p.ControlSchema)
-		failpoint.KillAt("finish:source-control")
+		fmt.Fprintf(e.out, "dropped the event triggers %s_ddl_* (the capture of schema changes) and their function on the source\n", st.Slot)
 	}
-	if _, err := tgt.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
-		return fmt.Errorf("drop the control schema %s on the target: %w", p.ControlSchema, err)
-	}
-	fmt.Fprintf(out, "dropped the control schema %s on the target\n", p.ControlSchema)
 	return nil
+}
+
+func (e *ender) SayLeftClosed(ctx context.Context) error {
+	return sayLeftBlocked(ctx, e.tgt, e.ctl, e.out)
+}
+
+// DropControl drops the control schema on side: on the source, the one a switch made
+// for reverse replication's position, if there is one.
+func (e *ender) DropControl(ctx context.Context, side finish.Side) (bool, error) {
+	conn := e.tgt
+	if side == finish.Source {
+		conn = e.src
+		if _, ok, err := ReadControl(ctx, conn, e.p.ControlSchema); err != nil || !ok {
+			return false, nil
+		}
+	}
+	if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{e.p.ControlSchema}.Sanitize()+" CASCADE"); err != nil {
+		return false, fmt.Errorf("drop the control schema %s on the %s: %w", e.p.ControlSchema, side, err)
+	}
+	return true, nil
 }
 
 // sayLeftBlocked says what a switch or rollback blocked and did not give back — after

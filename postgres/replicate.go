@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,83 +43,21 @@ func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reve
 		return err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	ctl, err := OpenControl(ctx, tgt, p.ControlSchema)
+	ctl, st, tableFrom, err := resumeReplication(ctx, p, tgt, reverse, disp)
 	if err != nil {
 		return err
 	}
-	st, err := ctl.State(ctx)
+	from := cmp.Or(st.Applied, st.Position)
+	a, err := replicationApplier(ctx, p, tgt, ctl, st.Slot, from, opts, reverse, disp)
+	if a != nil {
+		defer func() {
+			if a.ddl.src != nil {
+				a.ddl.src.Close(context.WithoutCancel(ctx))
+			}
+		}()
+	}
 	if err != nil {
 		return err
-	}
-	if st.Phase == control.PhaseFinishing || st.Phase == control.PhaseFinished {
-		return load.ErrFinished(p)
-	}
-	if st.Mode == control.ModeCopy {
-		return fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no replication slot and no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)
-	}
-	switch st.Phase {
-	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseSwitched, control.PhaseRollingBack, control.PhaseRolledBack:
-	default:
-		return fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
-	}
-	from := st.Applied
-	if from == "" {
-		from = st.Position
-	}
-	stats, err := ctl.TableStats(ctx)
-	if err != nil {
-		return err
-	}
-	tableFrom := map[string]string{}
-	for _, t := range stats {
-		if t.Position != "" && t.Position != st.Position {
-			tableFrom[t.Schema+"."+t.Table] = t.Position
-		}
-	}
-	if !reverse {
-		if err := excludeLeftOut(ctx, p, ctl, stats, disp); err != nil {
-			return err
-		}
-	}
-	if st.Phase == control.PhaseLoaded {
-		st.Phase = control.PhaseCDC
-		if err := ctl.SetState(ctx, st); err != nil {
-			return err
-		}
-	}
-
-	a, err := newApplier(ctx, tgt, p.ControlSchema, st.Slot, p.CDC.OnError, from)
-	if err != nil {
-		return err
-	}
-	a.metrics = opts.Metrics
-	a.ddl = ddlOptions{plan: p, say: disp.Step, byHand: opts.SchemaApplied}
-	if !reverse {
-		// A source out of reach is retried by the stream below; until then a column it
-		// adds stops CDC as a change the target cannot take (the safe side).
-		if a.ddl.captured, err = captureInstalled(ctx, p, st.Slot); err != nil {
-			a.ddl.captured = true
-			disp.Step(fmt.Sprintf("whether the source's schema changes are captured is not known (%v): a column it adds stops CDC", err))
-		}
-	}
-	defer func() {
-		if a.ddl.src != nil {
-			a.ddl.src.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	// Reverse replication marks what it applies to the source, so that forward
-	// replication, resumed after a rollback, does not send it back to the target.
-	a.mark = reverse
-	// Changes are tracked from here on, or no longer: an incremental validation trusts
-	// the changed keys only for tables validated since tracking began.
-	a.track = p.Validation.Tracking()
-	if a.track {
-		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = $1 WHERE changes_tracked_from = ''", from)
-	} else {
-		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = ''")
-	}
-	if err != nil {
-		return fmt.Errorf("target: record whether changes are tracked: %w", err)
 	}
 	a.points.connect = func(ctx context.Context) (*pgx.Conn, error) { return Connect(ctx, p.Target) }
 	defer a.points.close(ctx)
@@ -199,6 +138,89 @@ func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reve
 			return fmt.Sprintf("%s stopped at position %s", what, pos)
 		}
 	}, lat.Reset)
+}
+
+// resumeReplication reads where replication goes on from: the state (refused for a
+// one-shot copy, or before the load's end), the positions of tables copied at a
+// later snapshot than the slot's; forward, the tables the plan now leaves out are
+// marked so. A loaded migration enters its CDC phase.
+func resumeReplication(ctx context.Context, p *plan.Plan, tgt *pgx.Conn, reverse bool, disp load.Display) (*Control, control.State, map[string]string, error) {
+	ctl, err := OpenControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return nil, control.State{}, nil, err
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return nil, st, nil, err
+	}
+	if st.Phase == control.PhaseFinishing || st.Phase == control.PhaseFinished {
+		return nil, st, nil, load.ErrFinished(p)
+	}
+	if st.Mode == control.ModeCopy {
+		return nil, st, nil, fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no replication slot and no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)
+	}
+	switch st.Phase {
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseSwitched, control.PhaseRollingBack, control.PhaseRolledBack:
+	default:
+		return nil, st, nil, fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
+	}
+	stats, err := ctl.TableStats(ctx)
+	if err != nil {
+		return nil, st, nil, err
+	}
+	tableFrom := map[string]string{}
+	for _, t := range stats {
+		if t.Position != "" && t.Position != st.Position {
+			tableFrom[t.Schema+"."+t.Table] = t.Position
+		}
+	}
+	if !reverse {
+		if err := excludeLeftOut(ctx, p, ctl, stats, disp); err != nil {
+			return nil, st, nil, err
+		}
+	}
+	if st.Phase == control.PhaseLoaded {
+		st.Phase = control.PhaseCDC
+		if err := ctl.SetState(ctx, st); err != nil {
+			return nil, st, nil, err
+		}
+	}
+	return ctl, st, tableFrom, nil
+}
+
+// replicationApplier makes the applier that goes on from position from, and records
+// whether it tracks the rows it changes. The caller closes its source connection
+// (a.ddl.src) when it is returned, even with an error.
+func replicationApplier(ctx context.Context, p *plan.Plan, tgt *pgx.Conn, ctl *Control, slot, from string, opts engine.StartOptions, reverse bool, disp load.Display) (*applier, error) {
+	a, err := newApplier(ctx, tgt, p.ControlSchema, slot, p.CDC.OnError, from)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics = opts.Metrics
+	a.ddl = ddlOptions{plan: p, say: disp.Step, byHand: opts.SchemaApplied}
+	if !reverse {
+		// A source out of reach is retried by the stream below; until then a column it
+		// adds stops CDC as a change the target cannot take (the safe side).
+		if a.ddl.captured, err = captureInstalled(ctx, p, slot); err != nil {
+			a.ddl.captured = true
+			disp.Step(fmt.Sprintf("whether the source's schema changes are captured is not known (%v): a column it adds stops CDC", err))
+		}
+	}
+	// Reverse replication marks what it applies to the source, so that forward
+	// replication, resumed after a rollback, does not send it back to the target.
+	a.mark = reverse
+	// Changes are tracked from here on, or no longer: an incremental validation trusts
+	// the changed keys only for tables validated since tracking began.
+	a.track = p.Validation.Tracking()
+	if a.track {
+		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = $1 WHERE changes_tracked_from = ''", from)
+	} else {
+		_, err = tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = ''")
+	}
+	if err != nil {
+		return a, fmt.Errorf("target: record whether changes are tracked: %w", err)
+	}
+	return a, nil
 }
 
 // followSource opens the slot's stream for cdc.Follow.

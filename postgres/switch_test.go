@@ -474,8 +474,12 @@ func TestFinishAfterSwitch(t *testing.T) {
 	if err := FullLoad(context.Background(), m.plan, engine.StartOptions{Out: &again}); err != nil || !strings.Contains(again.String(), "the full load is complete already") {
 		t.Fatalf("the full load after a switch: %v\n%s", err, again.String())
 	}
+	out.Reset()
 	if err := Finish(context.Background(), m.plan, &out, false); err != nil {
 		t.Fatalf("finish: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "the target is live and stays writable") {
+		t.Errorf("finish after a switch does not say the target is live:\n%s", out.String())
 	}
 	select {
 	case err := <-m.task.done:
