@@ -26,3 +26,62 @@ var DefaultGrouping = Grouping{Txns: 1000, Changes: 20000, Time: 50 * time.Milli
 func (g Grouping) CommitNow(idle bool, txns, changes int, age time.Duration) bool {
 	return idle || txns >= g.Txns || changes >= g.Changes || age >= g.Time
 }
+
+// Group is the bookkeeping of exactly-once apply: the open target transaction, the
+// source transactions in it, and the position it commits with, the last one's,
+// written in that same target transaction. A restart reads the stream again after
+// Committed: what a group rolled back held is applied again, what one committed never.
+type Group struct {
+	Grouping
+	open          bool
+	txns, changes int
+	began         time.Time
+	position      string
+	commitTime    time.Time
+	committed     string
+}
+
+// NewGroup is the bookkeeping of an applier that goes on after committed.
+func NewGroup(g Grouping, committed string) *Group { return &Group{Grouping: g, committed: committed} }
+
+// Begin notes a source transaction beginning; it reports whether a target
+// transaction must be opened for it (none is open).
+func (g *Group) Begin(now time.Time) (open bool) {
+	if g.open {
+		return false
+	}
+	g.open, g.began = true, now
+	return true
+}
+
+// Open reports whether a target transaction is open.
+func (g *Group) Open() bool { return g.open }
+
+// Change notes a row change applied in the group.
+func (g *Group) Change() { g.changes++ }
+
+// End notes a source transaction's commit at position, and says whether the group
+// commits now (idle: the stream has nothing more ready).
+func (g *Group) End(position string, commitTime time.Time, idle bool, now time.Time) (commit bool) {
+	g.txns++
+	g.position, g.commitTime = position, commitTime
+	return g.CommitNow(idle, g.txns, g.changes, now.Sub(g.began))
+}
+
+// Position is the position the group commits with, and its commit time on the source.
+func (g *Group) Position() (string, time.Time) { return g.position, g.commitTime }
+
+// Committed is the position of the last source transaction the target committed.
+func (g *Group) Committed() string { return g.committed }
+
+// Done notes that the target committed the group; it returns the source
+// transactions the group held.
+func (g *Group) Done() (txns int) {
+	txns = g.txns
+	g.committed = g.position
+	g.open, g.txns, g.changes = false, 0, 0
+	return txns
+}
+
+// Abandon notes that the group was rolled back: its transactions come again.
+func (g *Group) Abandon() { g.open, g.txns, g.changes = false, 0, 0 }

@@ -36,3 +36,42 @@ func TestDefaultGrouping(t *testing.T) {
 		t.Errorf("DefaultGrouping = %+v, want %+v", DefaultGrouping, want)
 	}
 }
+
+func TestGroupBookkeeping(t *testing.T) {
+	g := NewGroup(Grouping{Txns: 2, Changes: 100, Time: time.Hour}, "0/10")
+	now := time.Now()
+	if !g.Begin(now) || g.Begin(now) || !g.Open() {
+		t.Fatal("the first source transaction opens the target's, the next ones join it")
+	}
+	g.Change()
+	if g.End("0/20", now, false, now) {
+		t.Fatal("committed after one of two transactions with more ready")
+	}
+	if g.Committed() != "0/10" {
+		t.Fatalf("committed %s before the group commits", g.Committed())
+	}
+	g.Begin(now)
+	if !g.End("0/30", now, false, now) {
+		t.Fatal("a group at its limit of transactions must commit")
+	}
+	if pos, _ := g.Position(); pos != "0/30" {
+		t.Fatalf("the group commits with %s, want the last transaction's 0/30", pos)
+	}
+	if n := g.Done(); n != 2 || g.Committed() != "0/30" || g.Open() {
+		t.Fatalf("done: %d transactions, committed %s, open %v", n, g.Committed(), g.Open())
+	}
+	// A group rolled back leaves the committed position where it was: its
+	// transactions are read again.
+	g.Begin(now)
+	g.End("0/40", now, false, now)
+	g.Abandon()
+	if g.Committed() != "0/30" || g.Open() {
+		t.Fatalf("after a rollback: committed %s, open %v", g.Committed(), g.Open())
+	}
+	if !g.Begin(now) {
+		t.Fatal("after a rollback the next transaction opens a target transaction")
+	}
+	if !g.End("0/50", now, true, now) {
+		t.Fatal("an idle stream commits at once")
+	}
+}

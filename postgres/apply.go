@@ -49,17 +49,12 @@ type applier struct {
 	// careful, when set, is the position of a source transaction that failed: up to
 	// and including it, each change runs on its own behind a savepoint, so the one
 	// that fails is recorded and handled by the policy while the others are applied.
-	careful   pglogrepl.LSN
-	txnLSN    pglogrepl.LSN
-	txnTime   time.Time
-	committed string // the position of the last source transaction committed on the target
-
-	inTxn       bool
-	txns        int // source transactions in the open target transaction
-	changes     int
-	began       time.Time
-	position    string
-	commitTime  time.Time
+	careful pglogrepl.LSN
+	txnLSN  pglogrepl.LSN
+	txnTime time.Time
+	// group is the open target transaction's bookkeeping: the source transactions in
+	// it, the position it commits with, the last one committed.
+	group       *apply.Group
 	counts      map[[2]string]*opCounts
 	onCommitted func(position string, txns int)
 	metrics     *metrics.Metrics
@@ -109,7 +104,7 @@ type opCounts struct{ inserts, updates, deletes, truncates int64 }
 func newApplier(ctx context.Context, conn *pgx.Conn, controlSchema, task string, policy plan.ErrorPolicy, from string) (*applier, error) {
 	a := &applier{control: pgx.Identifier{controlSchema}.Sanitize(), prepared: map[string]string{},
 		targets: map[*cdc.Relation]*targetTable{}, batch: &pgconn.Batch{}, counts: map[[2]string]*opCounts{}, dirty: dirtySet{}, onCommitted: func(string, int) {},
-		policy: policy, task: task, committed: from, suspended: map[[2]string]bool{}}
+		policy: policy, task: task, group: apply.NewGroup(apply.DefaultGrouping, from), suspended: map[[2]string]bool{}}
 	return a, a.attach(ctx, conn)
 }
 
@@ -141,9 +136,9 @@ func (a *applier) attach(ctx context.Context, conn *pgx.Conn) error {
 	a.conn, a.pgx = conn.PgConn(), conn
 	clear(a.prepared)
 	clear(a.targets)
-	a.batch, a.queued, a.inTxn, a.batchBytes = &pgconn.Batch{}, nil, false, 0
+	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
 	a.net.Reset()
-	a.txns, a.changes = 0, 0
+	a.group.Abandon()
 	clear(a.counts)
 	clear(a.dirty)
 	return nil
@@ -175,7 +170,7 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 
 func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 	defer func() {
-		if a.inTxn {
+		if a.group.Open() {
 			a.rollback(context.WithoutCancel(ctx))
 		}
 	}()
@@ -200,14 +195,13 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 			if a.careful != 0 && a.txnLSN > a.careful {
 				a.careful = 0 // past the transaction that failed: back to batches
 			}
-			if !a.inTxn {
+			if a.group.Begin(time.Now()) {
 				a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
 				a.queued = append(a.queued, queued{})
 				if a.mark {
 					a.batch.ExecParams("SELECT pg_logical_emit_message(true, '"+appliedPrefix+"', '')", nil, nil, nil, nil)
 					a.queued = append(a.queued, queued{})
 				}
-				a.inTxn, a.began = true, time.Now()
 			}
 		case *cdc.Change:
 			if e.Op == cdc.Truncate {
@@ -243,13 +237,13 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 			if err != nil {
 				return err
 			}
-			a.changes++
+			a.group.Change()
 		case *cdc.SchemaChange:
 			if err := a.schemaChange(ctx, e, txnPos); err != nil {
 				return err
 			}
 		case *cdc.Marker:
-			if a.inTxn {
+			if a.group.Open() {
 				if err := a.commit(ctx); err != nil {
 					return err
 				}
@@ -264,9 +258,7 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				return err
 			}
 		case *cdc.Commit:
-			a.txns++
-			a.position, a.commitTime = e.Position, e.CommitTime
-			if apply.DefaultGrouping.CommitNow(len(events) == 0, a.txns, a.changes, time.Since(a.began)) {
+			if a.group.End(e.Position, e.CommitTime, len(events) == 0, time.Now()) {
 				if err := a.commit(ctx); err != nil {
 					return err
 				}
@@ -558,11 +550,13 @@ func (a *applier) commit(ctx context.Context) error {
 			[][]byte{[]byte(k[0]), []byte(k[1]), itoa(c.inserts), itoa(c.updates), itoa(c.deletes), itoa(c.truncates)}, nil, nil, nil)
 		a.queued = append(a.queued, queued{})
 	}
+	pos, commitTime := a.group.Position()
 	for k := range a.dirty {
-		a.queueDirty(k, a.position)
+		a.queueDirty(k, pos)
 	}
+	// The position goes in the transaction of the changes: exactly once.
 	a.batch.ExecParams("UPDATE "+a.control+".state SET applied_position = $1, applied_commit_time = $2, applied_at = now()",
-		[][]byte{[]byte(a.position), []byte(a.commitTime.Format(time.RFC3339Nano))}, nil, nil, nil)
+		[][]byte{[]byte(pos), []byte(commitTime.Format(time.RFC3339Nano))}, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
@@ -570,8 +564,7 @@ func (a *applier) commit(ctx context.Context) error {
 		return err
 	}
 	failpoint.KillAt("start:apply:committed") // before the source's slot hears of it
-	a.inTxn = false
-	a.committed = a.position
+	txns := a.group.Done()
 	a.points.expire(ctx)
 	clear(a.dirty)
 	for k, c := range a.counts {
@@ -581,10 +574,8 @@ func (a *applier) commit(ctx context.Context) error {
 		a.metrics.Applied(table, "delete", c.deletes)
 		a.metrics.Applied(table, "truncate", c.truncates)
 	}
-	txns := a.txns
-	a.txns, a.changes = 0, 0
 	clear(a.counts)
-	a.onCommitted(a.position, txns)
+	a.onCommitted(pos, txns)
 	return nil
 }
 
@@ -611,8 +602,7 @@ func (a *applier) rollback(ctx context.Context) {
 	a.net.Reset()
 	a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, a.queued[:0], 0
 	_, _ = a.conn.Exec(ctx, "ROLLBACK").ReadAll()
-	a.inTxn = false
-	a.txns, a.changes = 0, 0
+	a.group.Abandon()
 	clear(a.counts)
 	clear(a.dirty)
 }

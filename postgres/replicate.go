@@ -274,7 +274,7 @@ func (f *followTarget) Apply(ctx context.Context, events <-chan cdc.Event) error
 	return f.a.Run(ctx, events)
 }
 
-func (f *followTarget) Committed() string { return f.a.committed }
+func (f *followTarget) Committed() string { return f.a.group.Committed() }
 
 // Carefully: the applier asked for the transaction at careful.lsn to be applied
 // change by change.
