@@ -55,8 +55,8 @@ type StatusReader interface {
 	// Status reads the control state from the target, and what it can of the source
 	// (a source that does not answer is said in Status.SourceError).
 	Status(ctx context.Context, p *plan.Plan) (control.Status, error)
-	// Dashboard reads what the web dashboard draws besides the status.
-	Dashboard(ctx context.Context, p *plan.Plan) (control.Dashboard, error)
+	// Dashboard reads the status and what the web dashboard draws besides it.
+	Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error)
 }
 
 // Validator runs cutover validate: source and target compared, chunk by chunk.

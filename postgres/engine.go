@@ -12,6 +12,7 @@ import (
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/redact"
 	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -58,14 +59,14 @@ func (Engine) Status(ctx context.Context, p *plan.Plan) (control.Status, error) 
 	return StatusOf(ctx, p)
 }
 
-// Dashboard reads the dashboard's figures from the control schema.
-func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (control.Dashboard, error) {
-	tgt, err := ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		return control.Dashboard{}, err
-	}
-	defer tgt.Close(context.WithoutCancel(ctx))
-	return ReadDashboard(ctx, tgt, p)
+// Dashboard reads the status and the dashboard's figures, on one connection to the
+// target.
+func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (st control.Status, d control.Dashboard, err error) {
+	st, err = statusWith(ctx, p, func(tgt *pgx.Conn) (err error) {
+		d, err = ReadDashboard(ctx, tgt, p)
+		return err
+	})
+	return st, d, err
 }
 
 // Validate runs cutover validate.

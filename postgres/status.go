@@ -54,6 +54,11 @@ func readCutover(ctx context.Context, tgt *pgx.Conn, ctl *Control) (*control.Cut
 // StatusOf connects to both sides and reads the status: the target must answer; a
 // source that does not is said in SourceError.
 func StatusOf(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	return statusWith(ctx, p, nil)
+}
+
+// statusWith is StatusOf, then more on the same target connection.
+func statusWith(ctx context.Context, p *plan.Plan, more func(tgt *pgx.Conn) error) (control.Status, error) {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return control.Status{}, &engine.Unreachable{Side: "target", Err: err}
@@ -69,6 +74,9 @@ func StatusOf(ctx context.Context, p *plan.Plan) (control.Status, error) {
 	}
 	if srcErr != nil && st.Slot != "" {
 		st.SourceError, _ = ConnectProblem("source", p.Source, srcErr)
+	}
+	if more != nil {
+		return st, more(tgt)
 	}
 	return st, nil
 }

@@ -160,14 +160,11 @@ type dashboard struct {
 
 func dashboardFunc(m engine.StatusReader, p *plan.Plan) api.StatusFunc {
 	return func(ctx context.Context) (any, error) {
-		s, err := readStatus(ctx, m, p)
+		st, figures, err := m.Dashboard(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		d := dashboard{Generated: time.Now(), Status: s}
-		if d.Dashboard, err = m.Dashboard(ctx, p); err != nil {
-			return nil, err
-		}
+		d := dashboard{Generated: time.Now(), Status: statusDoc(st, p), Dashboard: figures}
 		d.Limits.MaxLatencySeconds = p.Cutover.MaxLatency.D().Seconds()
 		d.Limits.MaxDowntimeSeconds = p.Cutover.MaxDowntime.D().Seconds()
 		d.Limits.RetainedWALWarningBytes = retainedWALWarning

@@ -262,9 +262,14 @@ func readStatus(ctx context.Context, m engine.StatusReader, p *plan.Plan) (statu
 		}
 		return status{Phase: "unknown", Tables: []tableStatus{}}, err
 	}
+	return statusDoc(st, p), nil
+}
+
+// statusDoc is the status as status --json, /api/status and the dashboard show it.
+func statusDoc(st control.Status, p *plan.Plan) status {
 	s := newStatusDoc(st, p)
 	s.SourceError = st.SourceError
-	return s, nil
+	return s
 }
 
 // watchStatus shows the status every interval until ctx ends (Ctrl-C), each time
