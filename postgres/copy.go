@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,9 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
-
-// copyBuffer is the size of the blocks streamed from the source's COPY to the target's.
-const copyBuffer = 256 << 10
 
 // copyReadBuffer is the read buffer of a worker's source connection.
 const copyReadBuffer = 256 << 10
@@ -151,13 +147,32 @@ func (s *copySpec) copyOutSQL(i, n int) string {
 	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT%s", s.columns, s.qname, strings.Join(where, " AND "), s.format())
 }
 
-// copyWorker streams COPY from a source transaction bound to the snapshot into the target.
-type copyWorker struct {
-	src, tgt *pgx.Conn
-	plan     *copyPlan
+// rowsOut reads the rows of a copy plan's tables from a source transaction bound to
+// the snapshot, in the COPY format the plan says (rowsIn reads the same).
+type rowsOut struct {
+	conn *pgx.Conn
+	plan *copyPlan
 }
 
-var _ load.Worker = (*copyWorker)(nil)
+// rowsIn writes the rows of a copy plan's tables into the target.
+type rowsIn struct {
+	conn *pgx.Conn
+	plan *copyPlan
+}
+
+var (
+	_ load.RowsOut = (*rowsOut)(nil)
+	_ load.RowsIn  = (*rowsIn)(nil)
+)
+
+// copyWorker is a load.Pipe from a rowsOut into a rowsIn of one plan.
+type copyWorker struct {
+	load.Pipe
+	out *rowsOut
+	in  *rowsIn
+}
+
+func (w *copyWorker) setPlan(cp *copyPlan) { w.out.plan, w.in.plan = cp, cp }
 
 // workerPool opens the copy workers ahead of the copy, while the schema is dumped and
 // created: a worker's source transaction imports the snapshot, which needs no table on
@@ -200,7 +215,7 @@ func (wp *workerPool) get(ctx context.Context, p *plan.Plan, snapshot string, cp
 			if o.err != nil {
 				return nil, o.err
 			}
-			o.w.plan = cp
+			o.w.setPlan(cp)
 			return o.w, nil
 		}
 	}
@@ -224,7 +239,22 @@ func (wp *workerPool) close(ctx context.Context) {
 }
 
 func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyPlan) (*copyWorker, error) {
-	cfg, err := Config(p.Source)
+	src, err := openRowsOut(ctx, p.Source, snapshot)
+	if err != nil {
+		return nil, err
+	}
+	tgt, err := openRowsIn(ctx, p.Target)
+	if err != nil {
+		src.Close(ctx)
+		return nil, err
+	}
+	return newWorker(src, tgt, cp), nil
+}
+
+// openRowsOut opens a source connection for rowsOut: a read-only transaction bound to
+// the snapshot.
+func openRowsOut(ctx context.Context, ep plan.Endpoint, snapshot string) (*pgx.Conn, error) {
+	cfg, err := Config(ep)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the source: %w", err)
 	}
@@ -237,7 +267,6 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 	if err != nil {
 		return nil, fmt.Errorf("connect to the source: %w", err)
 	}
-	w := &copyWorker{src: src, plan: cp}
 	for _, q := range []string{
 		"SET statement_timeout = 0", "SET idle_in_transaction_session_timeout = 0",
 		"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -248,12 +277,15 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 			return nil, fmt.Errorf("source: %s: %w", q, err)
 		}
 	}
-	tgt, err := Connect(ctx, p.Target)
+	return src, nil
+}
+
+// openRowsIn opens a target connection for rowsIn.
+func openRowsIn(ctx context.Context, ep plan.Endpoint) (*pgx.Conn, error) {
+	tgt, err := Connect(ctx, ep)
 	if err != nil {
-		src.Close(ctx)
 		return nil, fmt.Errorf("connect to the target: %w", err)
 	}
-	w.tgt = tgt
 	// Triggers and foreign keys must not fire for copied rows; an asynchronous commit is
 	// safe because a table counts as loaded only once the control schema records it,
 	// which commits after (and so flushes) the table's data.
@@ -261,118 +293,67 @@ func newCopyWorker(ctx context.Context, p *plan.Plan, snapshot string, cp *copyP
 	for _, q := range []string{"SET session_replication_role = replica", "SET synchronous_commit = off", "SET statement_timeout = 0",
 		"SET maintenance_work_mem = '512MB'"} {
 		if _, err := tgt.Exec(ctx, q); err != nil {
-			w.Close(ctx)
+			tgt.Close(ctx)
 			return nil, fmt.Errorf("target: %s: %w", q, err)
 		}
 	}
-	return w, nil
+	return tgt, nil
 }
 
-// countingWriter counts the rows and bytes passing to the pipe and reports them. It sits
-// below the buffer, so it runs once per block, not once per row; in COPY's text format
-// every row ends with the only unescaped newline it holds, binary rows are counted
-// above the buffer (messages). Only the COPY TO goroutine writes; n is read after that
-// goroutine has reported back on its channel.
-type countingWriter struct {
-	w        io.Writer
-	n        int64
-	moved    func(rows, bytes int64)
-	messages *rowMessages // the binary format's rows, or nil
-	reported int64        // of messages.rows
+func newWorker(src, tgt *pgx.Conn, cp *copyPlan) *copyWorker {
+	w := &copyWorker{out: &rowsOut{conn: src, plan: cp}, in: &rowsIn{conn: tgt, plan: cp}}
+	w.Pipe = load.Pipe{Out: w.out, In: w.in}
+	return w
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	rows := int64(0)
-	if c.messages != nil {
-		rows, c.reported = c.messages.rows-c.reported, c.messages.rows
-	} else {
-		rows = int64(bytes.Count(p[:n], newline))
-	}
-	c.moved(rows, int64(n))
-	return n, err
-}
+// rowMessages counts the rows of a COPY as they come: the server sends each row as one
+// CopyData message (in the binary format, the file's header rides with the first row
+// and its trailer, the int16 -1, is a message of its own; a text row ends with a
+// newline, so it is never that trailer).
+type rowMessages struct{ w *load.RowWriter }
 
-var newline = []byte{'\n'}
-
-// rowMessages counts the rows of a binary COPY as they come: the server sends each
-// row as one CopyData message (the file's header rides with the first row; its
-// trailer, the int16 -1, is a message of its own).
-type rowMessages struct {
-	w    io.Writer
-	rows int64
-}
-
-func (r *rowMessages) Write(p []byte) (int, error) {
+func (r rowMessages) Write(p []byte) (int, error) {
 	if len(p) != 2 || p[0] != 0xff || p[1] != 0xff {
-		r.rows++
+		r.w.Row()
 	}
 	return r.w.Write(p)
 }
 
-func (w *copyWorker) Copy(ctx context.Context, t *load.Table, chunk int, moved func(rows, bytes int64)) (int64, int64, error) {
-	spec := w.plan.specs[t]
-	pr, pw := io.Pipe()
-	// COPY TO hands over one row per Write and io.Pipe is synchronous: unbuffered, every
-	// row would be a goroutine handoff and its own tiny CopyData message to the target.
-	counter := &countingWriter{w: pw, moved: moved}
-	buf := bufio.NewWriterSize(counter, copyBuffer)
-	var out io.Writer = buf
-	if spec.binary {
-		counter.messages = &rowMessages{w: buf}
-		out = counter.messages
-	}
-	outErr := make(chan error, 1)
-	go func() {
-		_, err := w.src.PgConn().CopyTo(ctx, out, spec.copyOutSQL(chunk, t.Chunks))
-		if err == nil {
-			err = buf.Flush()
-		}
-		pw.CloseWithError(err)
-		outErr <- err
-	}()
-	tag, inErr := w.tgt.PgConn().CopyFrom(ctx, pr, spec.copyInSQL())
-	pr.CloseWithError(io.ErrClosedPipe) // unblocks the reader side if the target stopped early
-	srcErr := <-outErr
-	switch {
-	case srcErr != nil && srcErr != io.ErrClosedPipe:
-		return 0, 0, fmt.Errorf("read from the source: %w", srcErr)
-	case inErr != nil:
-		return 0, 0, fmt.Errorf("write to the target: %w", inErr)
-	}
-	return tag.RowsAffected(), counter.n, nil
+// CopyOut streams the chunk's rows out of the source with COPY TO.
+func (o *rowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load.RowWriter) error {
+	_, err := o.conn.PgConn().CopyTo(ctx, rowMessages{w}, o.plan.specs[t].copyOutSQL(chunk, t.Chunks))
+	return err
+}
+
+func (o *rowsOut) Close(ctx context.Context) error { return o.conn.Close(ctx) }
+
+// CopyIn streams the rows into the target with COPY FROM.
+func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, r io.Reader) (int64, error) {
+	tag, err := in.conn.PgConn().CopyFrom(ctx, r, in.plan.specs[t].copyInSQL())
+	return tag.RowsAffected(), err
 }
 
 // Finish builds the table's primary key now that its rows are in: one sorted index
 // build is much faster than maintaining the index row by row during COPY, and it runs
 // while other workers go on copying. A run that stopped after the build but before the
 // table was recorded as loaded left the key in place; it is kept.
-func (w *copyWorker) Finish(ctx context.Context, t *load.Table) error {
-	spec := w.plan.specs[t]
+func (in *rowsIn) Finish(ctx context.Context, t *load.Table) error {
+	spec := in.plan.specs[t]
 	if spec.pkDDL == "" {
 		return nil
 	}
 	var exists bool
-	if err := w.tgt.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)`,
+	if err := in.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)`,
 		spec.qname, spec.pkName).Scan(&exists); err != nil {
 		return err
 	}
 	if exists {
 		return nil
 	}
-	if _, err := w.tgt.Exec(ctx, spec.pkDDL); err != nil {
+	if _, err := in.conn.Exec(ctx, spec.pkDDL); err != nil {
 		return fmt.Errorf("build the primary key %s: %w", spec.pkName, err)
 	}
 	return nil
 }
 
-func (w *copyWorker) Close(ctx context.Context) error {
-	if w.src != nil {
-		w.src.Close(ctx)
-	}
-	if w.tgt != nil {
-		w.tgt.Close(ctx)
-	}
-	return nil
-}
+func (in *rowsIn) Close(ctx context.Context) error { return in.conn.Close(ctx) }

@@ -35,7 +35,7 @@ func TestCopyFormats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := &copyWorker{src: sc, tgt: tc, plan: cp}
+		w := newWorker(sc, tc, cp)
 		for _, tb := range cp.tables {
 			want := map[string]int64{"built_in": 5000, "with_enum": 3000}[tb.Name]
 			if binary := cp.specs[tb].binary; binary != (sameMajor && tb.Name == "built_in") {
