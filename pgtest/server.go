@@ -12,12 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/internal/pgbin"
+	"github.com/cutover-dev/cutover/internal/proc"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -109,7 +108,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.removeDirs()
 		return nil, err
 	}
-	register(s)
+	proc.Track(s)
 	return s, nil
 }
 
@@ -123,7 +122,7 @@ func (s *Server) prepareDirs() error {
 	s.dataDir = filepath.Join(base, "data")
 	s.logPath = filepath.Join(base, "server.log")
 	// The owner's pid lets a later run remove what a killed run left behind.
-	if err := os.WriteFile(filepath.Join(base, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := proc.WriteOwner(base); err != nil {
 		return err
 	}
 	if err := os.Chmod(base, 0o755); err != nil {
@@ -202,7 +201,7 @@ func (s *Server) pickPortAndStart(ctx context.Context, settings map[string]strin
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = proc.FreePort(); err != nil {
 			return err
 		}
 		if err = s.writeConfig(port, settings); err != nil {
@@ -217,15 +216,6 @@ func (s *Server) pickPortAndStart(ctx context.Context, settings map[string]strin
 		}
 	}
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts the server (again, after Stop or Kill) and waits until it accepts connections.
@@ -245,23 +235,8 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so Kill reaches every backend; and SIGQUIT (immediate
 	// shutdown) when this process dies, so no server outlives its tests.
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the thread that forked exits, so fork from
-		// a locked thread that lives exactly as long as the server.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	done, err := proc.Start(cmd, syscall.SIGQUIT)
+	if err != nil {
 		return fmt.Errorf("server %s: start postgres: %w", s.Name, err)
 	}
 	s.proc, s.done = cmd.Process, done
@@ -273,17 +248,7 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) running() bool {
-	if s.done == nil {
-		return false
-	}
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) running() bool { return !proc.Exited(s.done) }
 
 // waitReady connects until the server answers, the postmaster exits, or a minute passes.
 func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
@@ -344,7 +309,7 @@ func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error 
 		// the group kill misses them: with the postmaster stopped (it forks no more),
 		// they are found while still its children, and killed with it.
 		_ = syscall.Kill(s.proc.Pid, syscall.SIGSTOP)
-		children = childrenOf(s.proc.Pid)
+		children = proc.Children(s.proc.Pid)
 		target = -target // the whole process group
 	}
 	for _, pid := range children {
@@ -366,7 +331,7 @@ func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error 
 		_ = syscall.Kill(-s.proc.Pid, syscall.SIGKILL)
 		deadline := time.Now().Add(timeout)
 		for _, pid := range children {
-			for alive(pid) && time.Now().Before(deadline) {
+			for proc.Alive(pid) && time.Now().Before(deadline) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 				time.Sleep(5 * time.Millisecond) // polling the kernel for the process's end; there is no event to wait on
 			}
@@ -381,7 +346,7 @@ func (s *Server) Destroy() error {
 	if err != nil {
 		_ = s.Kill()
 	}
-	unregister(s)
+	proc.Untrack(s)
 	s.removeDirs()
 	return err
 }
@@ -427,110 +392,13 @@ func (s *Server) Psql(ctx context.Context, db string, args ...string) ([]byte, e
 	return out, nil
 }
 
-// The servers this process started, stopped by StopAll.
-var (
-	regMu   sync.Mutex
-	servers = map[*Server]bool{}
-)
-
-func register(s *Server)   { regMu.Lock(); servers[s] = true; regMu.Unlock() }
-func unregister(s *Server) { regMu.Lock(); delete(servers, s); regMu.Unlock() }
-
 // StopAll destroys every server this process started.
-func StopAll() {
-	regMu.Lock()
-	list := make([]*Server, 0, len(servers))
-	for s := range servers {
-		list = append(list, s)
-	}
-	regMu.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range list {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = s.Destroy() }()
-	}
-	wg.Wait()
-}
+func StopAll() { proc.DestroyAll() }
 
 var sweepOnce sync.Once
 
 // sweepStale removes the directories (and kills the servers, should any still run)
 // of earlier runs whose owning process is gone.
 func sweepStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
-		if err != nil {
-			continue
-		}
-		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || processAlive(owner) {
-			continue
-		}
-		if pid := postmasterPid(filepath.Join(dir, "data")); pid > 0 && processAlive(pid) && isPostgres(pid) {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		_ = os.RemoveAll(dir)
-	}
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func postmasterPid(dataDir string) int {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-	return pid
-}
-
-func isPostgres(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(b), "postgres")
-}
-
-// childrenOf lists the processes whose parent is pid (from /proc).
-func childrenOf(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, _, ok := procStat(child); ok && ppid == pid {
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
-// alive says whether pid exists and is not a zombie (a zombie holds no memory).
-func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != "Z"
-}
-
-// procStat reads a process's parent and state from /proc/PID/stat.
-func procStat(pid int) (ppid int, state string, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", false
-	}
-	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, "", false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, "", false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return ppid, f[0], err == nil
+	proc.SweepStale(dirPrefix, func(dir string) { proc.KillIf(filepath.Join(dir, "data", "postmaster.pid"), "postgres") })
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/cutover-dev/cutover/internal/proc"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -39,7 +41,7 @@ func TestKillAndRestart(t *testing.T) {
 	if err := s.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if processAlive(pid) {
+	if proc.Exists(pid) {
 		t.Fatal("postmaster survived Kill")
 	}
 	if _, err := s.Connect(ctx, db.Name); err == nil {
@@ -68,7 +70,7 @@ func TestDestroyRemovesEverything(t *testing.T) {
 	if err := s.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	if processAlive(pid) {
+	if proc.Exists(pid) {
 		t.Fatal("server still running after Destroy")
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
 # server binaries (initdb, postgres, psql) and pg_cron; with the argument `test`,
-# also Chromium, which the dashboard's test drives headless; with `fullload`, also
+# also Chromium, which the dashboard's test drives headless, and the MariaDB server; with `fullload`, also
 # pgcopydb, a peer of make bench-fullload. Go itself must already be installed.
 set -euo pipefail
 
@@ -57,6 +57,19 @@ install_browser() {
   apt_install chromium chromium-driver
 }
 
+# MariaDB's server (mariadbd, mariadb-install-db): the MySQL/MariaDB engine's tests
+# start throwaway servers from it (make test only).
+install_mariadb() {
+  [ "${1:-}" = test ] || return 0
+  { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 && return 0
+  if ! can_apt; then
+    echo "warning: the MariaDB server is not installed (apt-get install mariadb-server): the MySQL/MariaDB engine's tests need it" >&2
+    return 0
+  fi
+  echo "installing the MariaDB server for the MySQL/MariaDB tests (apt-get install mariadb-server) ..."
+  apt_install mariadb-server
+}
+
 # pgcopydb, a peer in make bench-fullload (bench-fullload only).
 install_pgcopydb() {
   [ "${1:-}" = fullload ] || return 0
@@ -72,6 +85,7 @@ install_pgcopydb() {
 if have_pg; then
   install_cron
   install_browser "${1:-}"
+  install_mariadb "${1:-}"
   install_pgcopydb "${1:-}"
   exit 0
 fi
@@ -97,4 +111,5 @@ have_pg || { echo "apt-get install postgresql finished but initdb is still missi
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
 install_cron
 install_browser "${1:-}"
+install_mariadb "${1:-}"
 install_pgcopydb "${1:-}"
