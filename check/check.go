@@ -49,7 +49,8 @@ type Finding struct {
 
 // Endpoint describes one side as the assessment saw it.
 type Endpoint struct {
-	URL     string `json:"url"` // password masked
+	URL     string `json:"url"`              // password masked
+	Engine  string `json:"engine,omitempty"` // the server's kind: PostgreSQL, MySQL, MariaDB
 	Version string `json:"version,omitempty"`
 }
 
@@ -118,11 +119,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "source: %s", r.Source.URL)
 	if r.Source.Version != "" {
-		fmt.Fprintf(&b, " (PostgreSQL %s)", r.Source.Version)
+		fmt.Fprintf(&b, " (%s %s)", r.Source.Engine, r.Source.Version)
 	}
 	fmt.Fprintf(&b, "\ntarget: %s", r.Target.URL)
 	if r.Target.Version != "" {
-		fmt.Fprintf(&b, " (PostgreSQL %s)", r.Target.Version)
+		fmt.Fprintf(&b, " (%s %s)", r.Target.Engine, r.Target.Version)
 	}
 	b.WriteString("\n\n")
 	for _, f := range r.Findings {

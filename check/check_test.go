@@ -8,7 +8,7 @@ import (
 )
 
 func TestReportOrderCountsAndOutput(t *testing.T) {
-	r := &Report{Source: Endpoint{URL: "postgres://m@a/db", Version: "15.1"}, Target: Endpoint{URL: "postgres://m@b/db"}}
+	r := &Report{Source: Endpoint{URL: "postgres://m@a/db", Engine: "PostgreSQL", Version: "15.1"}, Target: Endpoint{URL: "postgres://m@b/db"}}
 	r.Add(Finding{Severity: Info, Check: "summary", Object: "tables", Problem: "3 tables"})
 	r.Add(Finding{Severity: Warning, Check: "w", Object: "source", Problem: "first warning", Fix: "do this"})
 	r.Add(Finding{Severity: Error, Check: "e", Object: "table public.t", Problem: strings.Repeat("long words ", 20), Fix: "ALTER TABLE public.t REPLICA IDENTITY DEFAULT;\nor another way"})

@@ -108,8 +108,11 @@ func Open(p *plan.Plan) (Migration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target.url %w", err)
 	}
-	if m, ok := src.(Mover); ok && src == tgt {
-		return m, nil
+	if src == tgt {
+		if m, ok := src.(Mover); ok {
+			return m, nil
+		}
+		return partial{src}, nil
 	}
 	return nil, fmt.Errorf("a migration from %s to %s is not supported yet: this cutover migrates %s to the same engine", src.Name(), tgt.Name(), supported())
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -8,10 +9,12 @@ import (
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 func TestMain(m *testing.M) {
 	engine.Register(postgres.Engine{})
+	engine.Register(third{})
 	os.Exit(m.Run())
 }
 
@@ -23,7 +26,7 @@ func TestEngineByScheme(t *testing.T) {
 		}
 	}
 	_, err := engine.ForURL("mysql://m@db/app")
-	if err == nil || err.Error() != "mysql is not supported yet: this cutover migrates PostgreSQL (postgres://, postgresql://)" {
+	if err == nil || err.Error() != "mysql is not supported yet: this cutover migrates PostgreSQL (postgres://, postgresql://) and Third (third://)" {
 		t.Errorf("mysql: %v", err)
 	}
 }
@@ -69,14 +72,17 @@ func TestSchemeRegisteredTwicePanics(t *testing.T) {
 	engine.Register(other{})
 }
 
+// third is an engine that runs no command but cutover validate.
 type third struct{}
 
 func (third) Name() string              { return "Third" }
 func (third) Schemes() []string         { return []string{"third"} }
 func (third) CheckURL(url string) error { return nil }
+func (third) Validate(context.Context, *plan.Plan, validate.Options) (*validate.Report, error) {
+	return &validate.Report{}, nil
+}
 
 func TestPairOfEnginesWithoutAMigration(t *testing.T) {
-	engine.Register(third{})
 	p, err := plan.ParseChecked("p.yaml", []byte("source: {url: third://old/app}\ntarget: {url: postgres://m@new/app}\n"),
 		func(string) (string, bool) { return "", false }, engine.CheckURL)
 	if err != nil {
@@ -85,5 +91,61 @@ func TestPairOfEnginesWithoutAMigration(t *testing.T) {
 	_, err = engine.Open(p)
 	if err == nil || !strings.Contains(err.Error(), "a migration from Third to PostgreSQL is not supported yet") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// An engine that runs some of the commands (a new one, command by command) gets a
+// migration between two of its servers whose other commands say they do not run yet.
+func TestEngineWithSomeCommands(t *testing.T) {
+	p, err := plan.ParseChecked("p.yaml", []byte("source: {url: third://old/app}\ntarget: {url: third://new/app}\n"),
+		func(string) (string, bool) { return "", false }, engine.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(t.Context(), p, engine.StartOptions{}); err == nil || err.Error() != "cutover start does not run on Third yet: this cutover runs cutover validate there" {
+		t.Errorf("start: %v", err)
+	}
+	if r := m.Assess(t.Context(), p, engine.AssessOptions{}); !r.Failed() || r.Findings[0].Check != "engine" {
+		t.Errorf("check: %+v", r.Findings)
+	}
+	if _, err := m.Validate(t.Context(), p, validate.Options{}); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+}
+
+// The commands learn before they begin whether they run on the plan's engines.
+func TestRunsSaysWhichCommandsRun(t *testing.T) {
+	third, err := plan.ParseChecked("p.yaml", []byte("source: {url: third://old/app}\ntarget: {url: third://new/app}\n"),
+		func(string) (string, bool) { return "", false }, engine.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := plan.ParseChecked("p.yaml", []byte("source: {url: postgres://old/app}\ntarget: {url: postgres://new/app}\n"),
+		func(string) (string, bool) { return "", false }, engine.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p       *plan.Plan
+		command string
+		want    string
+	}{
+		{third, "validate", ""}, {third, "init", ""},
+		{third, "switch", "cutover switch does not run on Third yet: this cutover runs cutover validate there"},
+		{third, "finish", "cutover finish does not run on Third yet"},
+		{pg, "switch", ""}, {pg, "start", ""},
+	} {
+		m, err := engine.Open(c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = engine.Runs(m, c.command)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), c.want)) {
+			t.Errorf("%s on %s: got %v, want %q", c.command, c.p.Source.URL, err, c.want)
+		}
 	}
 }

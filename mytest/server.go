@@ -201,6 +201,9 @@ func (s *Server) socket() string { return filepath.Join(s.baseDir, "mysql.sock")
 func (s *Server) args() []string {
 	args := []string{"--no-defaults", "--datadir=" + s.dataDir, "--port=" + strconv.Itoa(s.Port), "--socket=" + s.socket(),
 		"--pid-file=" + filepath.Join(s.baseDir, "server.pid"), "--log-error=" + s.logPath,
+		// its temporary tables in its own directory: a sweep of /tmp by another
+		// process deleted one under a running query
+		"--tmpdir=" + s.baseDir,
 		"--server-id=" + strconv.Itoa(s.ServerID)}
 	keys := make([]string, 0, len(s.settings))
 	for k := range s.settings {

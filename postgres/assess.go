@@ -86,7 +86,7 @@ func assessWith(ctx context.Context, p *plan.Plan, opts assessOptions) *check.Re
 			"wal_level, replication slots, WAL senders, the REPLICATION attribute, max_slot_wal_keep_size and reverse replication are not checked", "")
 	}
 	if a.src != nil {
-		a.report.Source.Version = shortVersion(a.src.version)
+		a.report.Source.Engine, a.report.Source.Version = "PostgreSQL", shortVersion(a.src.version)
 		if stream {
 			a.run(ctx, a.sourceVersion, a.walLevel, a.slotsAndSenders, a.replicationPrivilege, a.replicationConnection, a.walKeepSize)
 		}
@@ -103,7 +103,7 @@ func assessWith(ctx context.Context, p *plan.Plan, opts assessOptions) *check.Re
 		a.run(ctx, a.summary)
 	}
 	if a.tgt != nil {
-		a.report.Target.Version = shortVersion(a.tgt.version)
+		a.report.Target.Engine, a.report.Target.Version = "PostgreSQL", shortVersion(a.tgt.version)
 		a.run(ctx, a.targetPrivileges)
 		if stream {
 			a.run(ctx, a.reverseReplication)

@@ -11,12 +11,14 @@ import (
 
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/cli"
+	"github.com/cutover-dev/cutover/mysql"
 	"github.com/cutover-dev/cutover/postgres"
 )
 
 func main() {
 	// The engines this binary migrates from and to.
 	engine.Register(postgres.Engine{})
+	engine.Register(mysql.Engine{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// CUTOVER_CPUPROFILE=PREFIX writes a CPU profile to PREFIX.PID, for development.
 	if prefix := os.Getenv("CUTOVER_CPUPROFILE"); prefix != "" {

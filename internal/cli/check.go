@@ -20,7 +20,7 @@ Exit status: 0 when there is no error finding, 1 when there is one, 2 for a bad
 plan file or flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, m, err := a.open()
+			p, m, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

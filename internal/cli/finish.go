@@ -27,7 +27,7 @@ Exit status: 0 when finished, 1 when a step failed (the message says what to do)
 2 for a bad plan or flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, m, err := a.open()
+			p, m, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

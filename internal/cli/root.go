@@ -65,12 +65,15 @@ func (a *app) loadPlan() (*plan.Plan, error) {
 }
 
 // open loads the plan and the migration between its source's and target's engines.
-func (a *app) open() (*plan.Plan, engine.Migration, error) {
+func (a *app) open(command string) (*plan.Plan, engine.Migration, error) {
 	p, err := a.loadPlan()
 	if err != nil {
 		return nil, nil, err
 	}
 	m, err := engine.Open(p)
+	if err == nil {
+		err = engine.Runs(m, command)
+	}
 	if err != nil {
 		return nil, nil, &ExitError{Code: ExitUsage, Err: err}
 	}

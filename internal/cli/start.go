@@ -57,7 +57,7 @@ make the same change on the target by hand, then run
 cutover start --schema-applied <position> to go on after it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, mig, err := a.open()
+			p, mig, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

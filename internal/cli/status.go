@@ -216,7 +216,7 @@ in place on a terminal, one after another separated by a blank line in a pipe.`,
 			if watch && interval <= 0 {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--interval %v: it must be more than 0", interval)}
 			}
-			p, m, err := a.open()
+			p, m, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

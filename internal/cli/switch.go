@@ -138,7 +138,7 @@ or stopped after the unlock, 2 for a bad plan or flags, 3 when it could not run.
 type switchFunc func(engine.Migration, context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error)
 
 func (a *app) runSwitch(cmd *cobra.Command, run switchFunc, opts cutover.Options, asJSON bool) error {
-	p, m, err := a.open()
+	p, m, err := a.open(cmd.Name())
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ terminal, approves the running switch.
 Exit status: 0 when approved, 1 when no switch is waiting, 2 for a bad plan.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, m, err := a.open()
+			p, m, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ validated, 2 for a bad plan or flags, 3 when the validation could not run or fin
 (the change stream stopped, SIGINT or SIGTERM).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, m, err := a.open()
+			p, m, err := a.open(cmd.Name())
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,257 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
+)
+
+// server is what the assessment learns about one side.
+type server struct {
+	side     string
+	db       *sql.DB
+	mariadb  bool
+	version  string // as the server says it: 10.11.19-MariaDB-0+deb12u1
+	major    int
+	minor    int
+	settings map[string]string // global variables, lower case names
+}
+
+// kind is the server's kind: MariaDB or MySQL.
+func (s *server) kind() string {
+	if s.mariadb {
+		return "MariaDB"
+	}
+	return "MySQL"
+}
+
+// number is the server's version without its suffix: 10.11.19.
+func (s *server) number() string { v, _, _ := strings.Cut(s.version, "-"); return v }
+
+// flavour is the server's kind and version for people: "MariaDB 10.11.19".
+func (s *server) flavour() string { return s.kind() + " " + s.number() }
+
+// setOnline is how to change a global variable on this server, and keep it after a
+// restart.
+func (s *server) setOnline(name, value string) string {
+	if !s.mariadb && s.major >= 8 {
+		return fmt.Sprintf("SET PERSIST %s = %s", name, value)
+	}
+	return fmt.Sprintf("SET GLOBAL %s = %s, and %s = %s under [mysqld] in the server's configuration file", name, value, strings.ReplaceAll(name, "_", "-"), strings.Trim(value, "'"))
+}
+
+// assessment runs the checks of one cutover check.
+type assessment struct {
+	plan     *plan.Plan
+	report   *check.Report
+	src, tgt *server
+}
+
+// Assess runs the premigration assessment of a MySQL/MariaDB to MySQL/MariaDB plan:
+// what the binary log must be for change capture, and the tables it cannot follow.
+func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Report {
+	a := &assessment{plan: p, report: &check.Report{
+		Source: check.Endpoint{URL: redact.ConnString(p.Source.URL)},
+		Target: check.Endpoint{URL: redact.ConnString(p.Target.URL)},
+	}}
+	a.src = a.connect(ctx, "source", p.Source)
+	a.tgt = a.connect(ctx, "target", p.Target)
+	for _, s := range []*server{a.src, a.tgt} {
+		if s != nil {
+			defer s.db.Close()
+		}
+	}
+	if a.src != nil {
+		a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
+		a.binlog(a.src)
+		if err := a.tables(ctx); err != nil {
+			a.fail("source", "tables", err)
+		}
+	}
+	if a.tgt != nil {
+		a.report.Target.Engine, a.report.Target.Version = a.tgt.kind(), a.tgt.number()
+		if a.tgt.settings["read_only"] == "ON" {
+			a.add(check.Error, "target_read_only", "target", "the target is read-only (read_only = ON): the load cannot write to it",
+				a.tgt.setOnline("read_only", "OFF"))
+		}
+	}
+	if a.src != nil && a.tgt != nil && a.src.settings["server_id"] == a.tgt.settings["server_id"] {
+		a.add(check.Error, "server_id", "target", fmt.Sprintf("the source and the target have the same server_id (%s): reverse replication would drop the other's events as its own",
+			a.src.settings["server_id"]), a.tgt.setOnline("server_id", "<a number no other server of the topology uses>"))
+	}
+	a.report.Finish()
+	return a.report
+}
+
+func (a *assessment) add(sev check.Severity, name, object, problem, fix string) {
+	a.report.Add(check.Finding{Severity: sev, Check: name, Object: object, Problem: problem, Fix: fix})
+}
+
+func (a *assessment) fail(side, what string, err error) {
+	a.add(check.Error, "connection", side, fmt.Sprintf("could not read the %s's %s: %v", side, what, err), "")
+}
+
+// connect opens a side and reads its version and global variables; nil (with the
+// finding) when it cannot.
+func (a *assessment) connect(ctx context.Context, side string, e plan.Endpoint) *server {
+	db, err := Open(ctx, side, e, 2)
+	if err != nil {
+		a.add(check.Error, "connection", side, err.Error(), "check the URL, that the server runs and that the user may connect from this host")
+		return nil
+	}
+	s := &server{side: side, db: db, settings: map[string]string{}}
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&s.version); err != nil {
+		a.fail(side, "version", err)
+		db.Close()
+		return nil
+	}
+	s.mariadb = strings.Contains(strings.ToLower(s.version), "mariadb")
+	nums := strings.SplitN(strings.SplitN(s.version, "-", 2)[0], ".", 3)
+	s.major, _ = strconv.Atoi(nums[0])
+	if len(nums) > 1 {
+		s.minor, _ = strconv.Atoi(nums[1])
+	}
+	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES")
+	if err != nil {
+		a.fail(side, "variables", err)
+		db.Close()
+		return nil
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			a.fail(side, "variables", err)
+			db.Close()
+			return nil
+		}
+		s.settings[strings.ToLower(k)] = v
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(side, "variables", err)
+		db.Close()
+		return nil
+	}
+	return s
+}
+
+// binlog checks that the source's binary log holds what change capture reads: every
+// row change whole, with its columns' names and types.
+func (a *assessment) binlog(s *server) {
+	set := s.settings
+	if set["log_bin"] != "ON" {
+		a.add(check.Error, "log_bin", "source", "the binary log is off (log_bin = OFF): changes cannot be captured",
+			"log-bin = binlog under [mysqld] in the server's configuration file, then restart the server (on RDS and Aurora: turn on automated backups)")
+		return
+	}
+	for _, want := range []struct{ name, value, why string }{
+		{"binlog_format", "ROW", "change capture reads row events; with STATEMENT or MIXED some changes arrive as SQL that cannot be applied exactly"},
+		{"binlog_row_image", "FULL", "every column of every changed row is needed to apply and validate it"},
+		{"binlog_row_metadata", "FULL", "the row events must carry the columns' names, signedness and charsets, or a change made while the schema changes is decoded against the wrong columns"},
+	} {
+		got, ok := set[want.name]
+		if !ok && want.name == "binlog_row_metadata" {
+			a.add(check.Error, want.name, "source", fmt.Sprintf("%s has no binlog_row_metadata (MySQL 8.0.1 and MariaDB 10.5 added it): %s", s.flavour(), want.why),
+				"upgrade the source to MySQL 8.0 or MariaDB 10.5 or later")
+			continue
+		}
+		if !strings.EqualFold(got, want.value) {
+			a.add(check.Error, want.name, "source", fmt.Sprintf("%s is %s: %s", want.name, got, want.why), s.setOnline(want.name, "'"+want.value+"'"))
+		}
+	}
+	if v := set["binlog_row_value_options"]; v != "" {
+		a.add(check.Error, "binlog_row_value_options", "source", fmt.Sprintf("binlog_row_value_options is %s: JSON columns are logged as partial updates, which cannot be applied to another engine's copy", v),
+			s.setOnline("binlog_row_value_options", "''"))
+	}
+	for _, name := range []string{"log_bin_compress", "binlog_transaction_compression"} {
+		if set[name] == "ON" {
+			a.add(check.Warning, name, "source", fmt.Sprintf("%s is ON: the compressed events are read, but at a cost on every change", name), s.setOnline(name, "OFF"))
+		}
+	}
+	if !s.mariadb && set["gtid_mode"] != "ON" {
+		a.add(check.Warning, "gtid_mode", "source", fmt.Sprintf("gtid_mode is %s: positions are file:offset, which do not survive a failover of the source to a replica", set["gtid_mode"]),
+			"SET PERSIST enforce_gtid_consistency = ON, then gtid_mode = OFF_PERMISSIVE, ON_PERMISSIVE and ON in turn")
+	}
+	if s.mariadb && set["gtid_strict_mode"] != "ON" {
+		a.add(check.Warning, "gtid_strict_mode", "source", "gtid_strict_mode is OFF: a GTID out of order in the binary log is taken as it comes rather than refused",
+			s.setOnline("gtid_strict_mode", "ON"))
+	}
+	if set["server_id"] == "0" {
+		a.add(check.Error, "server_id", "source", "the source's server_id is 0: it refuses to stream its binary log", s.setOnline("server_id", "<a number no other server of the topology uses>"))
+	}
+	a.retention(s)
+}
+
+// retention warns when the binary log may be purged before the stream reads it.
+func (a *assessment) retention(s *server) {
+	secs := int64(0)
+	if v, ok := s.settings["binlog_expire_logs_seconds"]; ok {
+		secs, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if secs == 0 {
+		if days, err := strconv.ParseFloat(s.settings["expire_logs_days"], 64); err == nil {
+			secs = int64(days * 86400)
+		}
+	}
+	if secs > 0 && secs < 86400 {
+		a.add(check.Warning, "binlog_retention", "source", fmt.Sprintf("the binary log is kept %d s: a load, or a pause of cutover start, longer than that loses the changes it needs", secs),
+			s.setOnline("binlog_expire_logs_seconds", "604800")+" (on RDS and Aurora: CALL mysql.rds_set_configuration('binlog retention hours', 168))")
+	}
+}
+
+// tables reports the plan's tables change capture cannot follow: without a key to
+// find their rows by, or in an engine without transactions.
+func (a *assessment) tables(ctx context.Context) error {
+	rows, err := a.src.db.QueryContext(ctx, `
+		SELECT t.table_schema, t.table_name, coalesce(t.engine, ''),
+		       EXISTS (SELECT 1 FROM information_schema.table_constraints c
+		               WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY'),
+		       coalesce((SELECT min(s.index_name) FROM information_schema.statistics s
+		                 WHERE s.table_schema = t.table_schema AND s.table_name = t.table_name AND s.non_unique = 0
+		                   AND NOT EXISTS (SELECT 1 FROM information_schema.statistics n
+		                                   JOIN information_schema.columns col ON col.table_schema = n.table_schema
+		                                        AND col.table_name = n.table_name AND col.column_name = n.column_name
+		                                   WHERE n.table_schema = s.table_schema AND n.table_name = s.table_name
+		                                     AND n.index_name = s.index_name AND (col.is_nullable = 'YES' OR n.sub_part IS NOT NULL))), '')
+		FROM information_schema.tables t
+		WHERE t.table_schema = DATABASE() AND t.table_type = 'BASE TABLE'
+		ORDER BY t.table_name`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var schema, name, eng, unique string
+		var pk bool
+		if err := rows.Scan(&schema, &name, &eng, &pk, &unique); err != nil {
+			return err
+		}
+		if !a.plan.Tables.Includes(schema, name) {
+			continue
+		}
+		object := "table " + name
+		if !strings.EqualFold(eng, "InnoDB") {
+			a.add(check.Error, "storage_engine", object, fmt.Sprintf("the table is %s, which has no transactions: no snapshot of it is consistent with the binary log position", eng),
+				fmt.Sprintf("ALTER TABLE %s ENGINE = InnoDB", quote(name)))
+		}
+		switch {
+		case pk:
+		case unique != "":
+			a.add(check.Info, "primary_key", object, fmt.Sprintf("the table has no primary key: its rows are found by the unique index %s, whose columns are all NOT NULL", unique), "")
+		default:
+			a.add(check.Error, "primary_key", object, "the table has no primary key and no unique index of NOT NULL columns: a change to one of two equal rows cannot be applied to the right one",
+				fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (<columns>), or ADD COLUMN id bigint AUTO_INCREMENT PRIMARY KEY", quote(name)))
+		}
+	}
+	return rows.Err()
+}
+
+// quote quotes an identifier with backquotes.
+func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }

@@ -1,0 +1,127 @@
+package mysql
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/mytest"
+	"github.com/cutover-dev/cutover/plan"
+)
+
+func TestMain(m *testing.M) { os.Exit(mytest.Main(m)) }
+
+func assess(t *testing.T, src, tgt string, more ...string) *check.Report {
+	t.Helper()
+	text := "source: {url: '" + src + "'}\ntarget: {url: '" + tgt + "'}\n" + strings.Join(more, "\n")
+	p, err := plan.ParseChecked("p.yaml", []byte(text), func(string) (string, bool) { return "", false }, Engine{}.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Assess(context.Background(), p, engine.AssessOptions{})
+}
+
+func mustFind(t *testing.T, r *check.Report, name, object string, sev check.Severity, fix string) {
+	t.Helper()
+	f := r.Find(name, object)
+	if f == nil {
+		t.Errorf("no %s finding about %s in %+v", name, object, r.Findings)
+		return
+	}
+	if f.Severity != sev || !strings.Contains(f.Fix, fix) {
+		t.Errorf("%s about %s: %s, fix %q; want %s, fix with %q", name, object, f.Severity, f.Fix, sev, fix)
+	}
+}
+
+// A source set up for change capture passes; the tables it cannot follow are named,
+// each with its fix, and a keyless table with a unique index of NOT NULL columns is
+// followed by that index.
+func TestAssessTables(t *testing.T) {
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
+	src.Exec(t, `CREATE TABLE with_pk (id int PRIMARY KEY, v text);
+		CREATE TABLE by_unique (a int NOT NULL, b varchar(10) NOT NULL, UNIQUE KEY ab (a, b));
+		CREATE TABLE nullable_unique (a int, UNIQUE KEY a (a));
+		CREATE TABLE prefix_unique (a varchar(100) NOT NULL, UNIQUE KEY a (a(10)));
+		CREATE TABLE no_key (a int);
+		CREATE TABLE old_engine (id int PRIMARY KEY) ENGINE = MyISAM;`)
+	r := assess(t, src.URL(), tgt.URL())
+	if r.Source.Engine != "MariaDB" || !strings.HasPrefix(r.Source.Version, "10.") || r.Target.Engine != "MariaDB" || !strings.HasPrefix(r.Target.Version, "10.") {
+		t.Errorf("versions %+v, %+v", r.Source, r.Target)
+	}
+	mustFind(t, r, "primary_key", "table by_unique", check.Info, "")
+	for _, table := range []string{"nullable_unique", "prefix_unique", "no_key"} {
+		mustFind(t, r, "primary_key", "table "+table, check.Error, "ALTER TABLE `"+table+"` ADD PRIMARY KEY")
+	}
+	mustFind(t, r, "storage_engine", "table old_engine", check.Error, "ALTER TABLE `old_engine` ENGINE = InnoDB")
+	if r.Has("primary_key", "table with_pk") || r.Has("storage_engine", "table with_pk") {
+		t.Errorf("with_pk reported: %+v", r.Findings)
+	}
+	if r.Counts.Errors != 4 || r.Counts.Warnings != 0 {
+		t.Errorf("%d errors and %d warnings, want 4 and 0: %+v", r.Counts.Errors, r.Counts.Warnings, r.Findings)
+	}
+	// A table the plan leaves out is not the migration's concern.
+	r = assess(t, src.URL(), tgt.URL(), "tables: {exclude: ['*.no_key', '*.old_engine']}")
+	if r.Has("primary_key", "table no_key") || r.Has("storage_engine", "table old_engine") || r.Counts.Errors != 2 {
+		t.Errorf("excluded tables reported: %+v", r.Findings)
+	}
+}
+
+// A binary log change capture cannot read is refused, setting by setting, with the
+// statements that fix it; a source and target sharing a server_id too.
+func TestAssessBinlog(t *testing.T) {
+	bad := mytest.StartServer(t, mytest.Options{Name: "badlog", Settings: map[string]string{
+		"binlog_format": "STATEMENT", "binlog_row_image": "MINIMAL", "binlog_row_metadata": "MINIMAL",
+		"gtid_strict_mode": "OFF", "binlog_expire_logs_seconds": "3600", "log_bin_compress": "ON"}})
+	src, tgt := mytest.NewDB(t, bad), mytest.NewDB(t, bad)
+	r := assess(t, src.URL(), tgt.URL())
+	for name, value := range map[string]string{"binlog_format": "'ROW'", "binlog_row_image": "'FULL'", "binlog_row_metadata": "'FULL'"} {
+		mustFind(t, r, name, "source", check.Error, "SET GLOBAL "+name+" = "+value)
+	}
+	mustFind(t, r, "gtid_strict_mode", "source", check.Warning, "SET GLOBAL gtid_strict_mode = ON")
+	mustFind(t, r, "binlog_retention", "source", check.Warning, "binlog retention hours")
+	mustFind(t, r, "log_bin_compress", "source", check.Warning, "SET GLOBAL log_bin_compress = OFF")
+	mustFind(t, r, "server_id", "target", check.Error, "server_id")
+
+	off := mytest.StartServer(t, mytest.Options{Name: "nolog", Settings: map[string]string{"log-bin": ""}})
+	r = assess(t, mytest.NewDB(t, off).URL(), tgt.URL())
+	mustFind(t, r, "log_bin", "source", check.Error, "log-bin = binlog")
+	if r.Has("binlog_format", "") {
+		t.Errorf("binlog_format reported with the binary log off: %+v", r.Findings)
+	}
+}
+
+// A side that cannot be reached is one finding, and its password is not shown.
+func TestAssessUnreachable(t *testing.T) {
+	tgt := mytest.NewDB(t, mytest.Target(t))
+	r := assess(t, "mysql://root:s3cret@127.0.0.1:1/app", tgt.URL())
+	mustFind(t, r, "connection", "source", check.Error, "")
+	if !r.Failed() || strings.Contains(r.Findings[0].Problem, "s3cret") {
+		t.Errorf("%+v", r.Findings)
+	}
+}
+
+func TestURLs(t *testing.T) {
+	for url, want := range map[string]string{
+		"mysql://m@db:3306/app":              "",
+		"mariadb://m:pw@db/app?tls=true":     "",
+		"mysql://db:3306/app":                "names no user",
+		"mysql://m@db:3306/":                 "names no database",
+		"mysql://m@:3306/app":                "names no host",
+		"mysql://m@db/app?tls=maybe":         "has tls=maybe: write tls=true, tls=false",
+		"mysql://m@db/app?sslmode=require":   "has the option sslmode, which cutover does not know",
+		"mysql://m:s3cret@db:99999999/app%z": "is not a valid URL",
+	} {
+		err := Engine{}.CheckURL(url)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", url, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want %q", url, err, want)
+		case err != nil && strings.Contains(err.Error(), "s3cret"):
+			t.Errorf("%s: the error shows the password: %v", url, err)
+		}
+	}
+}
