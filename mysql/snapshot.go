@@ -1,0 +1,439 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+)
+
+// Position is where the binary log stood at a snapshot: the file and the offset of
+// the next event, and the GTID state when the server has one (MariaDB: the per-domain
+// list of gtid_binlog_pos; MySQL: the gtid_executed set).
+type Position struct {
+	MariaDB bool
+	File    string
+	Offset  uint64
+	GTID    string
+}
+
+// String is the position as the control state records it: the GTID state when there
+// is one, with the file and offset after it for people.
+func (p Position) String() string {
+	if p.GTID != "" {
+		return fmt.Sprintf("%s (%s:%d)", p.GTID, p.File, p.Offset)
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Offset)
+}
+
+// The ways a snapshot is aligned with the binary log, from the one that locks least
+// to the one that needs fewest privileges. Each is tried in turn.
+const (
+	// ByGlobalLock: FLUSH TABLES WITH READ LOCK (the RELOAD privilege), held while
+	// the read views open. Writes wait for milliseconds.
+	ByGlobalLock = "FLUSH TABLES WITH READ LOCK"
+	// ByTableLocks: LOCK TABLES ... READ on the migrated tables (the LOCK TABLES
+	// privilege, as on Amazon RDS where the global lock is denied).
+	ByTableLocks = "LOCK TABLES"
+	// BySnapshotPosition: MariaDB's binlog_snapshot_file and _position, which each
+	// read view reports for itself: no lock; the views are opened until they all
+	// report one position.
+	BySnapshotPosition = "binlog_snapshot_position"
+)
+
+// SnapshotOptions choose how a snapshot is taken.
+type SnapshotOptions struct {
+	// Tables are the migrated tables, quoted and qualified: what ByTableLocks locks.
+	Tables []string
+	// Workers is the number of read views to open.
+	Workers int
+	// Methods, when set, are the only ones tried (tests); the default is every
+	// method, in the order above.
+	Methods []string
+	// LockWait bounds how long a lock is waited for (default 10 s): a lock request
+	// that waits behind a long statement holds every writer behind it.
+	LockWait time.Duration
+	// KeepAlive is how often idle read views are pinged so that the server does not
+	// end them (default half of the session's wait_timeout, at most 30 s).
+	KeepAlive time.Duration
+}
+
+// Snapshot is a set of read views (REPEATABLE READ transactions, each on its own
+// pinned connection) that see the database as it was at Pos. Workers take a view
+// with Acquire and give it back with Release; the views waiting are kept alive.
+type Snapshot struct {
+	Pos    Position
+	Method string
+	// Held is how long writers were held (the lock, or nothing for
+	// BySnapshotPosition).
+	Held time.Duration
+	// Tries is how many times the views were opened (BySnapshotPosition).
+	Tries int
+
+	idle   chan *sql.Conn
+	conns  []*sql.Conn
+	stop   context.CancelFunc
+	done   chan struct{}
+	pinged chan struct{} // a round of keep-alive pings ended (tests)
+}
+
+// errDenied is a lock the role may not take: the next method is tried.
+var errDenied = errors.New("denied")
+
+// TakeSnapshot opens opts.Workers read views at one position of the binary log, by
+// the first method the role's privileges and the server allow. logf says which
+// method served and how long writers were held.
+func TakeSnapshot(ctx context.Context, db *sql.DB, mariadb bool, opts SnapshotOptions, logf func(string, ...any)) (*Snapshot, error) {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.LockWait == 0 {
+		opts.LockWait = 10 * time.Second
+	}
+	methods := opts.Methods
+	if len(methods) == 0 {
+		methods = []string{ByGlobalLock, ByTableLocks, BySnapshotPosition}
+	}
+	var denied []string
+	for _, m := range methods {
+		if m == BySnapshotPosition && !mariadb {
+			continue // MySQL's read views do not report their position
+		}
+		s, err := takeBy(ctx, db, mariadb, m, opts)
+		if errors.Is(err, errDenied) {
+			denied = append(denied, fmt.Sprintf("%s (%s)", m, strings.TrimPrefix(err.Error(), errDenied.Error()+": ")))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("snapshot by %s: %w", m, err)
+		}
+		s.keepAlive(ctx, opts.KeepAlive)
+		if len(denied) > 0 {
+			logf("snapshot: %s", strings.Join(denied, "; "))
+		}
+		logf("snapshot at %s: %d read views by %s, writers held %v", s.Pos, len(s.conns), s.Method, s.Held.Round(time.Microsecond))
+		return s, nil
+	}
+	fix := "GRANT RELOAD ON *.* (or GRANT LOCK TABLES ON the database) TO the source's role"
+	if mariadb {
+		fix += "; or turn the binary log on, which MariaDB's read views report their position from"
+	}
+	return nil, fmt.Errorf("no consistent snapshot of the source could be taken: %s: %s", strings.Join(denied, "; "), fix)
+}
+
+func takeBy(ctx context.Context, db *sql.DB, mariadb bool, method string, opts SnapshotOptions) (*Snapshot, error) {
+	s := &Snapshot{Method: method}
+	if method == BySnapshotPosition {
+		return s, s.openUnlocked(ctx, db, opts.Workers)
+	}
+	lock, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", max(1, int(opts.LockWait.Seconds())))); err != nil {
+		return nil, err
+	}
+	if method == ByGlobalLock {
+		// Tables closed first, outside the lock, so that the lock does not wait for
+		// them with every writer queued behind it (as mydumper does).
+		if _, err := lock.ExecContext(ctx, "FLUSH NO_WRITE_TO_BINLOG TABLES"); err != nil {
+			return nil, denied(err)
+		}
+	}
+	statement := "FLUSH TABLES WITH READ LOCK"
+	if method == ByTableLocks {
+		if len(opts.Tables) == 0 {
+			return nil, fmt.Errorf("%w: no table to lock", errDenied)
+		}
+		statement = "LOCK TABLES " + strings.Join(opts.Tables, " READ, ") + " READ"
+	}
+	start := time.Now()
+	if _, err := lock.ExecContext(ctx, statement); err != nil {
+		return nil, denied(err)
+	}
+	unlocked := false
+	unlock := func() error {
+		if unlocked {
+			return nil
+		}
+		unlocked = true
+		_, err := lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+		s.Held = time.Since(start)
+		return err
+	}
+	defer func() { _ = unlock() }()
+	for range opts.Workers {
+		c, err := openView(ctx, db)
+		if err != nil {
+			s.closeConns()
+			return nil, err
+		}
+		s.conns = append(s.conns, c)
+	}
+	// Under the lock nothing commits: the log's position now is every view's.
+	if s.Pos, err = logPosition(ctx, lock, mariadb); err != nil {
+		s.closeConns()
+		return nil, err
+	}
+	if err := unlock(); err != nil {
+		s.closeConns()
+		return nil, err
+	}
+	s.Tries = 1
+	return s, nil
+}
+
+// openUnlocked opens the read views without a lock until they all report the same
+// binary log position (MariaDB's binlog_snapshot_file and _position), at most 50
+// times; then it keeps one view alone, whose position is exact by itself.
+func (s *Snapshot) openUnlocked(ctx context.Context, db *sql.DB, n int) error {
+	for try := 1; ; try++ {
+		s.Tries = try
+		var first Position
+		same := true
+		for i := range n {
+			c, err := openView(ctx, db)
+			if err != nil {
+				s.closeConns()
+				return err
+			}
+			s.conns = append(s.conns, c)
+			p, err := viewPosition(ctx, c)
+			if err != nil {
+				s.closeConns()
+				return err
+			}
+			if i == 0 {
+				first = p
+			} else if p != first {
+				same = false
+				break
+			}
+		}
+		if same || try == 50 {
+			if !same {
+				for _, c := range s.conns[1:] {
+					_ = c.Close()
+				}
+				s.conns = s.conns[:1]
+			}
+			s.Pos = first
+			return s.Pos.fillGTID(ctx, s.conns[0])
+		}
+		s.closeConns()
+	}
+}
+
+// openView opens a read view on a connection of its own.
+func openView(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{
+		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+		// a long copy's stream must not be cut by the server's write timeout
+		"SET SESSION net_write_timeout = 3600",
+		"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+	} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// viewPosition is the binary log position a MariaDB read view was opened at.
+func viewPosition(ctx context.Context, c *sql.Conn) (Position, error) {
+	p := Position{MariaDB: true}
+	rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return p, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return p, err
+		}
+		switch strings.ToLower(name) {
+		case "binlog_snapshot_file":
+			p.File = value
+		case "binlog_snapshot_position":
+			if _, err := fmt.Sscan(value, &p.Offset); err != nil {
+				return p, fmt.Errorf("binlog_snapshot_position %q: %w", value, err)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return p, err
+	}
+	if p.File == "" {
+		return p, fmt.Errorf("%w: the binary log is off (binlog_snapshot_file is empty)", errDenied)
+	}
+	return p, nil
+}
+
+// fillGTID adds MariaDB's GTID state at the position's file and offset.
+func (p *Position) fillGTID(ctx context.Context, c *sql.Conn) error {
+	var gtid sql.NullString
+	if err := c.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Offset).Scan(&gtid); err != nil {
+		return err
+	}
+	p.GTID = gtid.String
+	return nil
+}
+
+// logPosition reads the binary log's position while nothing commits: SHOW BINLOG
+// STATUS (MariaDB 10.5.2+, MySQL 8.2+; SHOW MASTER STATUS before, and MySQL 8.4
+// knows only the new name), and the GTID state.
+func logPosition(ctx context.Context, c *sql.Conn, mariadb bool) (Position, error) {
+	p := Position{MariaDB: mariadb}
+	var rows *sql.Rows
+	var err error
+	for _, q := range []string{"SHOW BINLOG STATUS", "SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
+		if rows, err = c.QueryContext(ctx, q); err == nil {
+			break
+		}
+		var me *driver.MySQLError
+		if !errors.As(err, &me) || me.Number != 1064 { // 1064: a syntax error, the name unknown here
+			return p, err
+		}
+	}
+	if err != nil {
+		return p, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return p, err
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return p, err
+		}
+		return p, fmt.Errorf("%w: the binary log is off (SHOW BINLOG STATUS returns no row)", errDenied)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return p, err
+	}
+	if err := rows.Close(); err != nil {
+		return p, err
+	}
+	for i, col := range cols {
+		switch strings.ToLower(col) {
+		case "file":
+			p.File = vals[i].String
+		case "position":
+			if _, err := fmt.Sscan(vals[i].String, &p.Offset); err != nil {
+				return p, fmt.Errorf("binary log position %q: %w", vals[i].String, err)
+			}
+		case "executed_gtid_set":
+			p.GTID = strings.ReplaceAll(vals[i].String, "\n", "")
+		}
+	}
+	if mariadb {
+		return p, p.fillGTID(ctx, c)
+	}
+	return p, nil
+}
+
+// denied tells a privilege the role lacks (the next method is tried) from any other
+// failure.
+func denied(err error) error {
+	var me *driver.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1044, 1045, 1142, 1227: // access denied to the database, the user, the table; the privilege needed
+			return fmt.Errorf("%w: %s", errDenied, me.Message)
+		}
+	}
+	return err
+}
+
+// Acquire takes a read view for a worker; Release gives it back.
+func (s *Snapshot) Acquire(ctx context.Context) (*sql.Conn, error) {
+	select {
+	case c := <-s.idle:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Release gives a read view back.
+func (s *Snapshot) Release(c *sql.Conn) { s.idle <- c }
+
+// Views is the number of read views.
+func (s *Snapshot) Views() int { return len(s.conns) }
+
+// keepAlive pings the views that wait, so that the server does not end them for
+// their silence (wait_timeout; Aurora's is 600 s).
+func (s *Snapshot) keepAlive(ctx context.Context, every time.Duration) {
+	s.idle = make(chan *sql.Conn, len(s.conns))
+	for _, c := range s.conns {
+		s.idle <- c
+	}
+	if every == 0 {
+		var timeout int
+		if err := s.conns[0].QueryRowContext(ctx, "SELECT @@session.wait_timeout").Scan(&timeout); err != nil || timeout <= 0 {
+			timeout = 60
+		}
+		every = min(time.Duration(timeout)*time.Second/2, 30*time.Second)
+	}
+	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	s.done = make(chan struct{})
+	s.pinged = make(chan struct{}, 1)
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for range len(s.idle) {
+				select {
+				case c := <-s.idle:
+					_ = c.PingContext(ctx)
+					s.idle <- c
+				default:
+				}
+			}
+			select {
+			case s.pinged <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// Close ends the read views.
+func (s *Snapshot) Close() {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	s.closeConns()
+}
+
+func (s *Snapshot) closeConns() {
+	for _, c := range s.conns {
+		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
+		_ = c.Close()
+	}
+	s.conns = nil
+}
