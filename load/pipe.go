@@ -23,8 +23,9 @@ type RowsOut interface {
 
 // RowsIn writes tables' rows on the target.
 type RowsIn interface {
-	// CopyIn writes the rows read from r into t; rows is how many the target took.
-	CopyIn(ctx context.Context, t *Table, r io.Reader) (rows int64, err error)
+	// CopyIn writes the rows of chunk i of t, read from r, into t; rows is how many
+	// the target took.
+	CopyIn(ctx context.Context, t *Table, chunk int, r io.Reader) (rows int64, err error)
 	// Finish completes a table once all its chunks are in: its primary key built, say.
 	Finish(ctx context.Context, t *Table) error
 	Close(ctx context.Context) error
@@ -56,7 +57,7 @@ func (p *Pipe) Copy(ctx context.Context, t *Table, chunk int, moved func(rows, b
 		pw.CloseWithError(err)
 		outErr <- err
 	}()
-	rows, inErr := p.In.CopyIn(ctx, t, pr)
+	rows, inErr := p.In.CopyIn(ctx, t, chunk, pr)
 	pr.CloseWithError(io.ErrClosedPipe) // unblocks the source's writes if the target stopped early
 	srcErr := <-outErr
 	switch {

@@ -35,7 +35,7 @@ type reader struct {
 	finished  []string
 }
 
-func (r *reader) CopyIn(ctx context.Context, t *Table, in io.Reader) (int64, error) {
+func (r *reader) CopyIn(ctx context.Context, t *Table, _ int, in io.Reader) (int64, error) {
 	sc := bufio.NewScanner(in)
 	var n int64
 	for sc.Scan() {

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -134,7 +135,7 @@ func takeBy(ctx context.Context, db *sql.DB, mariadb bool, method string, opts S
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Close()
+	defer discard(lock)
 	if _, err := lock.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", max(1, int(opts.LockWait.Seconds())))); err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func (s *Snapshot) openUnlocked(ctx context.Context, db *sql.DB, n int) error {
 		if same || try == 50 {
 			if !same {
 				for _, c := range s.conns[1:] {
-					_ = c.Close()
+					discard(c)
 				}
 				s.conns = s.conns[:1]
 			}
@@ -239,10 +240,13 @@ func openView(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
 		// a long copy's stream must not be cut by the server's write timeout
 		"SET SESSION net_write_timeout = 3600",
+		// values as they are stored, in their column's character set: the copy
+		// loads them as bytes
+		"SET SESSION character_set_results = binary",
 		"START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
 	} {
 		if _, err := c.ExecContext(ctx, q); err != nil {
-			_ = c.Close()
+			discard(c)
 			return nil, err
 		}
 	}
@@ -430,10 +434,17 @@ func (s *Snapshot) Close() {
 	s.closeConns()
 }
 
+// closeConns ends the views' connections: closed, not given back to the pool, which
+// would keep their session settings for its next user.
 func (s *Snapshot) closeConns() {
 	for _, c := range s.conns {
-		_, _ = c.ExecContext(context.Background(), "ROLLBACK")
-		_ = c.Close()
+		discard(c)
 	}
 	s.conns = nil
+}
+
+// discard closes a connection taken from a pool for good.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return sqldriver.ErrBadConn })
+	_ = c.Close()
 }

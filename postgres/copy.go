@@ -96,7 +96,10 @@ func planCopy(ctx context.Context, conn *pgx.Conn, rels []*relation, parallel, m
 		r := byOID[oid]
 		chunks := 1
 		if major >= 14 && parallel > 1 && size > chunkBytes {
+			// a multiple of the workers, so that they finish the table together: 3
+			// ranges for 2 workers left one reading a third of the table alone
 			chunks = int(min((size+chunkBytes-1)/chunkBytes, int64(parallel*4)))
+			chunks = (chunks + parallel - 1) / parallel * parallel
 		}
 		t := &load.Table{Schema: r.schema, Name: r.name, EstimatedBytes: size, Chunks: chunks}
 		cp.tables = append(cp.tables, t)
@@ -328,7 +331,7 @@ func (o *rowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load
 func (o *rowsOut) Close(ctx context.Context) error { return o.conn.Close(ctx) }
 
 // CopyIn streams the rows into the target with COPY FROM.
-func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, r io.Reader) (int64, error) {
+func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, _ int, r io.Reader) (int64, error) {
 	tag, err := in.conn.PgConn().CopyFrom(ctx, r, in.plan.specs[t].copyInSQL())
 	return tag.RowsAffected(), err
 }
