@@ -90,7 +90,18 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 	return a.report
 }
 
+// streamOnly are the findings that matter to change capture only: with cdc.enabled
+// false (a one-shot copy) they are information. (A table in an engine without
+// transactions matters to a copy too: its rows are not in the snapshot.)
+var streamOnly = map[string]bool{"log_bin": true, "binlog_format": true, "binlog_row_image": true, "binlog_row_metadata": true,
+	"binlog_row_value_options": true, "log_bin_compress": true, "binlog_transaction_compression": true, "gtid_mode": true,
+	"gtid_strict_mode": true, "binlog_retention": true, "primary_key": true, "server_id": true}
+
 func (a *assessment) add(sev check.Severity, name, object, problem, fix string) {
+	if !a.plan.CDC.Enabled && streamOnly[name] && sev != check.Info {
+		sev, fix = check.Info, ""
+		problem = "no matter with cdc.enabled: false (a one-shot copy needs no change stream): " + problem
+	}
 	a.report.Add(check.Finding{Severity: sev, Check: name, Object: object, Problem: problem, Fix: fix})
 }
 

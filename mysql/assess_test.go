@@ -91,6 +91,13 @@ func TestAssessBinlog(t *testing.T) {
 	if r.Has("binlog_format", "") {
 		t.Errorf("binlog_format reported with the binary log off: %+v", r.Findings)
 	}
+
+	// A one-shot copy reads no change: the same findings are information.
+	r = assess(t, mytest.NewDB(t, off).URL(), tgt.URL(), "cdc: {enabled: false}")
+	mustFind(t, r, "log_bin", "source", check.Info, "")
+	if r.Failed() {
+		t.Errorf("a one-shot copy from a source without a binary log is refused: %+v", r.Findings)
+	}
 }
 
 // A side that cannot be reached is one finding, and its password is not shown.

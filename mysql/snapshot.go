@@ -25,6 +25,9 @@ type Position struct {
 // String is the position as the control state records it: the GTID state when there
 // is one, with the file and offset after it for people.
 func (p Position) String() string {
+	if p.File == "" {
+		return "none (no binary log position: a one-shot copy)"
+	}
 	if p.GTID != "" {
 		return fmt.Sprintf("%s (%s:%d)", p.GTID, p.File, p.Offset)
 	}
@@ -44,6 +47,9 @@ const (
 	// read view reports for itself: no lock; the views are opened until they all
 	// report one position.
 	BySnapshotPosition = "binlog_snapshot_position"
+	// ByOneView: a copy that needs no position (no change capture follows) and may
+	// take no lock reads in one read view, consistent by itself, with one worker.
+	ByOneView = "one read view"
 )
 
 // SnapshotOptions choose how a snapshot is taken.
@@ -61,6 +67,9 @@ type SnapshotOptions struct {
 	// KeepAlive is how often idle read views are pinged so that the server does not
 	// end them (default half of the session's wait_timeout, at most 30 s).
 	KeepAlive time.Duration
+	// WithoutPosition: a one-shot copy, which needs the views consistent with each
+	// other and no binary log position (the source may have no binary log).
+	WithoutPosition bool
 }
 
 // Snapshot is a set of read views (REPEATABLE READ transactions, each on its own
@@ -97,12 +106,12 @@ func TakeSnapshot(ctx context.Context, db *sql.DB, mariadb bool, opts SnapshotOp
 	}
 	methods := opts.Methods
 	if len(methods) == 0 {
-		methods = []string{ByGlobalLock, ByTableLocks, BySnapshotPosition}
+		methods = []string{ByGlobalLock, ByTableLocks, BySnapshotPosition, ByOneView}
 	}
 	var denied []string
 	for _, m := range methods {
-		if m == BySnapshotPosition && !mariadb {
-			continue // MySQL's read views do not report their position
+		if m == BySnapshotPosition && (!mariadb || opts.WithoutPosition) || m == ByOneView && !opts.WithoutPosition {
+			continue // MySQL's read views do not report their position; one view has none
 		}
 		s, err := takeBy(ctx, db, mariadb, m, opts)
 		if errors.Is(err, errDenied) {
@@ -128,8 +137,16 @@ func TakeSnapshot(ctx context.Context, db *sql.DB, mariadb bool, opts SnapshotOp
 
 func takeBy(ctx context.Context, db *sql.DB, mariadb bool, method string, opts SnapshotOptions) (*Snapshot, error) {
 	s := &Snapshot{Method: method}
-	if method == BySnapshotPosition {
+	switch method {
+	case BySnapshotPosition:
 		return s, s.openUnlocked(ctx, db, opts.Workers)
+	case ByOneView:
+		c, err := openView(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		s.conns, s.Tries = []*sql.Conn{c}, 1
+		return s, nil
 	}
 	lock, err := db.Conn(ctx)
 	if err != nil {
@@ -177,9 +194,11 @@ func takeBy(ctx context.Context, db *sql.DB, mariadb bool, method string, opts S
 		s.conns = append(s.conns, c)
 	}
 	// Under the lock nothing commits: the log's position now is every view's.
-	if s.Pos, err = logPosition(ctx, lock, mariadb); err != nil {
-		s.closeConns()
-		return nil, err
+	if !opts.WithoutPosition {
+		if s.Pos, err = logPosition(ctx, lock, mariadb); err != nil {
+			s.closeConns()
+			return nil, err
+		}
 	}
 	if err := unlock(); err != nil {
 		s.closeConns()

@@ -123,7 +123,8 @@ func TestSnapshotAlignedWithTheBinaryLog(t *testing.T) {
 }
 
 // A role that may take no lock on MySQL, or a MariaDB source without the binary log,
-// gets one message naming the grants that would serve.
+// gets one message naming the grants that would serve; for a one-shot copy, which
+// needs no position, one read view serves.
 func TestSnapshotSaysWhichGrantServes(t *testing.T) {
 	s := mytest.Source(t)
 	db := mytest.NewDB(t, s)
@@ -134,6 +135,16 @@ func TestSnapshotSaysWhichGrantServes(t *testing.T) {
 		SnapshotOptions{Tables: []string{"`" + db.Name + "`.`t`"}, Workers: 2}, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), "GRANT RELOAD ON *.*") || !strings.Contains(err.Error(), "LOCK TABLES") {
 		t.Fatalf("err %v, want the grants that would serve", err)
+	}
+	// A one-shot copy needs no position: the role reads in one view.
+	snap, err := TakeSnapshot(context.Background(), openAs(t, s, db.Name, user, "pw"), false,
+		SnapshotOptions{Tables: []string{"`" + db.Name + "`.`t`"}, Workers: 2, WithoutPosition: true}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if snap.Method != ByOneView || snap.Views() != 1 {
+		t.Errorf("a copy without locks: %s with %d views, want %s with 1", snap.Method, snap.Views(), ByOneView)
 	}
 }
 
