@@ -31,7 +31,9 @@ func Runs(m Migration, command string) error {
 		return nil
 	}
 	has := map[string]bool{
-		"check": is[Assessor](pm.e), "start": is[Loader](pm.e) && is[Replicator](pm.e),
+		// an engine that loads but does not replicate copies once: its Load says so for
+		// a plan that asks for change capture
+		"check": is[Assessor](pm.e), "start": is[Loader](pm.e),
 		"status": is[StatusReader](pm.e), "validate": is[Validator](pm.e),
 		"switch": is[Switcher](pm.e), "rollback": is[Switcher](pm.e), "approve": is[Switcher](pm.e), "finish": is[Finisher](pm.e),
 	}
@@ -48,7 +50,8 @@ func (m partial) runs() string {
 		name string
 		has  bool
 	}{
-		{"check", is[Assessor](m.e)}, {"start", is[Loader](m.e) && is[Replicator](m.e)}, {"status", is[StatusReader](m.e)},
+		{"check", is[Assessor](m.e)}, {"start", is[Loader](m.e) && is[Replicator](m.e)},
+		{"start for a one-shot copy", is[Loader](m.e) && !is[Replicator](m.e)}, {"status", is[StatusReader](m.e)},
 		{"validate", is[Validator](m.e)}, {"switch and rollback", is[Switcher](m.e)}, {"finish", is[Finisher](m.e)},
 	} {
 		if c.has {

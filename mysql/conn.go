@@ -1,7 +1,9 @@
-// Package mysql is MySQL and MariaDB as cutover's engine: URLs, connections and the
-// premigration assessment so far (issue 19 brings the load, the change stream from
-// the binary log, validation and the switch, through the engine-neutral pipeline's
-// interfaces).
+// Package mysql is MySQL and MariaDB as cutover's engine. So far: URLs and
+// connections, the premigration assessment, and the one-shot copy between two
+// servers (a snapshot aligned with the binary log, the schema around the rows, the
+// rows by LOAD DATA, the control state on the target) with its finish. The change
+// stream from the binary log, validation and the switch come next, through the
+// engine-neutral pipeline's interfaces.
 package mysql
 
 import (

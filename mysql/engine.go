@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"io"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/engine"
@@ -14,6 +15,8 @@ type Engine struct{}
 var (
 	_ engine.Engine   = Engine{}
 	_ engine.Assessor = Engine{}
+	_ engine.Loader   = Engine{}
+	_ engine.Finisher = Engine{}
 )
 
 // Name is the engine's name for people.
@@ -31,4 +34,17 @@ func (Engine) CheckURL(url string) error {
 // Assess runs cutover check.
 func (Engine) Assess(ctx context.Context, p *plan.Plan, opts engine.AssessOptions) *check.Report {
 	return Assess(ctx, p, opts)
+}
+
+// Load runs cutover start: a one-shot copy (change capture does not run yet).
+func (Engine) Load(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	return FullLoad(ctx, p, opts)
+}
+
+// IsCopy: every migration between MySQL/MariaDB servers is a one-shot copy so far.
+func (Engine) IsCopy(context.Context, *plan.Plan) (bool, error) { return true, nil }
+
+// Finish runs cutover finish.
+func (Engine) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+	return Finish(ctx, p, out, keepControl)
 }

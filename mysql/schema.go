@@ -1039,13 +1039,13 @@ func (s *schema) notCarried() []string {
 		}
 	}
 	for _, tr := range s.triggers {
-		lines = append(lines, fmt.Sprintf("trigger %s on %s: not created by the load; create it on the target before the switch", quote(tr.name), quote(tr.table)))
+		lines = append(lines, fmt.Sprintf("trigger %s on %s: not created by the copy; create it on the target before the applications write there (SHOW CREATE TRIGGER %[1]s on the source gives it)", quote(tr.name), quote(tr.table)))
 	}
 	for _, r := range s.routines {
-		lines = append(lines, fmt.Sprintf("%s %s: not created by the load; create it on the target before the switch", r.kind, quote(r.name)))
+		lines = append(lines, fmt.Sprintf("%s %s: not created by the copy; create it on the target (SHOW CREATE %s %[2]s on the source gives it)", r.kind, quote(r.name), strings.ToUpper(r.kind)))
 	}
 	for _, e := range s.events {
-		lines = append(lines, fmt.Sprintf("event %s (%s on the source): not created by the load; create it on the target before the switch, disabled until then (enabled on both servers, it runs on both)", quote(e.name), e.status))
+		lines = append(lines, fmt.Sprintf("event %s (%s on the source): not created by the copy; create it on the target (SHOW CREATE EVENT %[1]s on the source gives it), disabled while the source runs it (enabled on both servers, it runs on both)", quote(e.name), e.status))
 	}
 	for _, objects := range [][]objectDef{s.triggers, s.routines, s.events} {
 		for _, o := range objects {

@@ -125,7 +125,11 @@ func TakeSnapshot(ctx context.Context, db *sql.DB, mariadb bool, opts SnapshotOp
 		if len(denied) > 0 {
 			logf("snapshot: %s", strings.Join(denied, "; "))
 		}
-		logf("snapshot at %s: %d read views by %s, writers held %v", s.Pos, len(s.conns), s.Method, s.Held.Round(time.Microsecond))
+		if opts.WithoutPosition {
+			logf("snapshot: %d read views by %s, writers held %v (a copy: no binary log position)", len(s.conns), s.Method, s.Held.Round(time.Microsecond))
+		} else {
+			logf("snapshot at %s: %d read views by %s, writers held %v", s.Pos, len(s.conns), s.Method, s.Held.Round(time.Microsecond))
+		}
 		return s, nil
 	}
 	fix := "GRANT RELOAD ON *.* (or GRANT LOCK TABLES ON the database) TO the source's role"

@@ -1,0 +1,377 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+)
+
+// ErrNoChangeCapture: change capture from MySQL/MariaDB is not built yet.
+var ErrNoChangeCapture = errors.New("change data capture from MySQL/MariaDB does not run yet: cutover start copies once with cdc: {enabled: false} in the plan (a one-shot copy from one consistent snapshot: no change stream, nothing to switch)")
+
+// FullLoad runs the full load of a one-shot copy between two MySQL/MariaDB servers,
+// or resumes it: load.FullLoad's checklist, each step of it run by a loadJob.
+func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	if p.CDC.Enabled {
+		return ErrNoChangeCapture
+	}
+	if p.Validation.AfterLoad {
+		return errors.New("validation.after_load: cutover validate does not run on MySQL/MariaDB yet: set validation.after_load: false to copy without it")
+	}
+	disp := opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: opts.Out}
+	}
+	job := &loadJob{p: p, out: opts.Out, disp: disp}
+	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{Complete: func(control.State) string { return "" }})
+	return err
+}
+
+// loadJob is a full load between two MySQL/MariaDB servers: read views of one
+// snapshot on the source, the schema from SHOW CREATE in two parts around the rows,
+// the rows by LOAD DATA, the control state in its own database on the target.
+type loadJob struct {
+	p    *plan.Plan
+	out  io.Writer
+	disp load.Display
+
+	src, tgt     *sql.DB
+	srcDB, tgtDB string // the databases the URLs name
+	mariadb      bool
+	ctl          *Control
+	tables       []tableName
+	snap         *Snapshot
+	position     string // the snapshot's, as the state records it
+	schema       *schema
+}
+
+var _ load.Job = (*loadJob)(nil)
+
+// Begin opens both sides and reads the control state.
+func (l *loadJob) Begin(ctx context.Context) (control.State, error) {
+	st := control.State{Phase: control.PhaseNew, Mode: control.ModeCopy}
+	var err error
+	if l.src, l.srcDB, err = openSide(ctx, "source", l.p.Source, l.p.FullLoad.Parallel+2); err != nil {
+		return st, err
+	}
+	if l.tgt, l.tgtDB, err = openSide(ctx, "target", l.p.Target, l.p.FullLoad.Parallel+2); err != nil {
+		return st, err
+	}
+	var version string
+	if err := l.src.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return st, fmt.Errorf("read the source's version: %w", err)
+	}
+	l.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
+	ctl, ok, err := readControl(ctx, l.tgt, l.p.ControlSchema)
+	if err != nil || !ok {
+		return st, err
+	}
+	l.ctl = ctl
+	return ctl.State(ctx)
+}
+
+// openSide opens a pool of n connections to a side and names its database.
+func openSide(ctx context.Context, side string, e plan.Endpoint, n int) (*sql.DB, string, error) {
+	cfg, err := Config(e)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s.url %w", side, err)
+	}
+	db, err := Open(ctx, side, e, n)
+	return db, cfg.DBName, err
+}
+
+// ReadSourceAs has nothing to do: a copy and a load before change capture read the
+// source the same way.
+func (l *loadJob) ReadSourceAs(context.Context, bool) error { return nil }
+
+func (l *loadJob) Assessment() *check.Report {
+	return Assess(context.Background(), l.p, engine.AssessOptions{})
+}
+
+func (l *loadJob) SkipAssessment() {} // it runs only when Assessment is called
+
+func (l *loadJob) OpenControl(ctx context.Context) (err error) {
+	l.ctl, err = openControl(ctx, l.tgt, l.p.ControlSchema)
+	return err
+}
+
+func (l *loadJob) SetState(ctx context.Context, st control.State) error {
+	return l.ctl.SetState(ctx, st)
+}
+
+// Close ends the snapshot and the pools.
+func (l *loadJob) Close(context.Context) {
+	if l.snap != nil {
+		l.snap.Close()
+	}
+	for _, db := range []*sql.DB{l.src, l.tgt} {
+		if db != nil {
+			db.Close()
+		}
+	}
+}
+
+// TableList reads the source database's tables the plan migrates.
+func (l *loadJob) TableList(ctx context.Context, _ bool) error {
+	rows, err := l.src.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`, l.srcDB)
+	if err != nil {
+		return fmt.Errorf("list the source's tables: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if l.p.Tables.Includes(l.srcDB, name) {
+			l.tables = append(l.tables, tableName{l.srcDB, name})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(l.tables) == 0 {
+		return fmt.Errorf("the source database %s has no table the plan's tables.include takes", l.srcDB)
+	}
+	return nil
+}
+
+// Snapshot opens the workers' read views at one point; a copy begins there, a
+// resumed one goes on from a new one (the tables it copies are then later than the
+// ones loaded before).
+func (l *loadJob) Snapshot(ctx context.Context, st *control.State, _ bool) error {
+	quoted := make([]string, len(l.tables))
+	for i, t := range l.tables {
+		quoted[i] = t.quoted()
+	}
+	var err error
+	l.snap, err = TakeSnapshot(ctx, l.src, l.mariadb, SnapshotOptions{Tables: quoted, Workers: l.p.FullLoad.Parallel, WithoutPosition: true},
+		func(f string, a ...any) { l.disp.Step(fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return err
+	}
+	// A copy has no binary log position: the snapshot is named by when and how it
+	// was taken.
+	l.position = fmt.Sprintf("%s UTC (%s)", time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.snap.Method)
+	switch st.Phase {
+	case control.PhaseNew, control.PhaseSchema:
+		*st = control.State{Phase: control.PhaseSchema, Mode: control.ModeCopy, Position: l.position}
+		if err := l.ctl.SetState(ctx, *st); err != nil {
+			return err
+		}
+		if err := l.ctl.SetMode(ctx, control.ModeCopy); err != nil {
+			return err
+		}
+		l.disp.Step(fmt.Sprintf("a one-shot copy (cdc.enabled: false) of %d tables from %s", len(l.tables), l.srcDB))
+	default:
+		l.disp.Step(fmt.Sprintf("resuming the %s phase of the copy with a new snapshot", st.Phase))
+	}
+	return nil
+}
+
+// OpenWorkers has nothing to open: the snapshot's read views are the workers' source.
+func (l *loadJob) OpenWorkers(context.Context) {}
+
+// ReadSchema reads the tables' definitions at the snapshot; announce says what the
+// copy does not create.
+func (l *loadJob) ReadSchema(ctx context.Context, announce bool) error {
+	view, err := l.snap.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.snap.Release(view)
+	if l.schema, err = readSchema(ctx, view, l.srcDB, l.tables); err != nil {
+		return err
+	}
+	if announce {
+		for _, line := range l.schema.notCarried() {
+			l.disp.Step(line)
+		}
+	}
+	return nil
+}
+
+func (l *loadJob) TablesPresent(ctx context.Context) (int, int, error) {
+	var n int
+	names := make([]any, 0, len(l.tables)+1)
+	names = append(names, l.tgtDB)
+	for _, t := range l.tables {
+		names = append(names, t.name)
+	}
+	err := l.tgt.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ("+
+		strings.TrimSuffix(strings.Repeat("?, ", len(l.tables)), ", ")+")", names...).Scan(&n)
+	return n, len(l.tables), err
+}
+
+// withTarget runs f on a connection of the target of its own, closed after.
+func (l *loadJob) withTarget(ctx context.Context, f func(*sql.Conn) error) error {
+	conn, err := l.tgt.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer discard(conn)
+	return f(conn)
+}
+
+func (l *loadJob) CreateTables(ctx context.Context) error {
+	return l.withTarget(ctx, func(c *sql.Conn) error { return l.schema.createTables(ctx, c, l.tgtDB) })
+}
+
+// CloseTarget belongs to a load before change capture, which does not run on
+// MySQL/MariaDB yet.
+func (l *loadJob) CloseTarget(context.Context) error { return ErrNoChangeCapture }
+
+// CopyTables copies every table not loaded yet: a table a stopped run left loading is
+// emptied and copied again whole.
+func (l *loadJob) CopyTables(ctx context.Context) error {
+	view, err := l.snap.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	cp, err := planCopy(ctx, view, l.tables, l.tgtDB, l.snap.Views())
+	l.snap.Release(view)
+	if err != nil {
+		return err
+	}
+	stats := make([]control.TableStat, len(cp.tables))
+	for i, t := range cp.tables {
+		stats[i] = control.TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes}
+	}
+	if err := l.ctl.QueueTables(ctx, stats); err != nil {
+		return err
+	}
+	done, err := l.ctl.TableStats(ctx)
+	if err != nil {
+		return err
+	}
+	state := map[string]string{}
+	for _, s := range done {
+		state[s.Schema+"."+s.Table] = s.State
+	}
+	var todo []*load.Table
+	for _, t := range cp.tables {
+		switch state[t.String()] {
+		case control.TableLoaded:
+			continue
+		case control.TableLoading, control.TableError:
+			if _, err := l.tgt.ExecContext(ctx, "TRUNCATE TABLE "+cp.specs[t].target); err != nil {
+				return fmt.Errorf("table %s: empty it on the target before copying it again: %w", cp.specs[t].target, err)
+			}
+		}
+		todo = append(todo, t)
+	}
+	workers := l.snap.Views()
+	l.disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), workers))
+	l.disp.Begin(todo)
+	defer l.disp.End()
+	return load.Run(ctx, todo, workers, func(ctx context.Context) (load.Worker, error) {
+		in, err := openRowsIn(ctx, l.tgt, cp)
+		if err != nil {
+			return nil, err
+		}
+		return &load.Pipe{Out: &rowsOut{snap: l.snap, plan: cp}, In: in}, nil
+	}, &recorder{ctl: l.ctl, disp: l.disp, position: l.position})
+}
+
+// BuildObjects adds the secondary indexes and foreign keys, then the views.
+func (l *loadJob) BuildObjects(ctx context.Context) error {
+	l.disp.Step("building secondary indexes, foreign keys and views")
+	return l.withTarget(ctx, func(c *sql.Conn) error { return l.schema.buildObjects(ctx, c, l.tgtDB) })
+}
+
+// GiveAccess says what it leaves: MySQL's grants belong to accounts, which are the
+// server's, not the database's.
+func (l *loadJob) GiveAccess(context.Context) error {
+	l.disp.Step("accounts and grants are not copied: they are the server's (SHOW GRANTS FOR each account on the source lists them); create them on the target before the applications use it")
+	return nil
+}
+
+// CopySequences has nothing to set: each table was created with the source's
+// AUTO_INCREMENT counter, and InnoDB raises it past every row loaded.
+func (l *loadJob) CopySequences(context.Context) error {
+	l.disp.Step("auto-increment counters: each table's as the source's when its definition was read")
+	return nil
+}
+
+// ValidateAtSnapshot is refused before the load begins (FullLoad).
+func (l *loadJob) ValidateAtSnapshot(context.Context) error {
+	return errors.New("validation.after_load: cutover validate does not run on MySQL/MariaDB yet")
+}
+
+// recorder keeps table_stats current and shows each table's progress.
+type recorder struct {
+	ctl      *Control
+	disp     load.Display
+	position string
+}
+
+var _ load.Recorder = (*recorder)(nil)
+
+func (r *recorder) Started(ctx context.Context, t *load.Table) error {
+	r.disp.Started(t)
+	return r.ctl.tableStarted(ctx, t.Schema, t.Name)
+}
+
+func (r *recorder) Progress(ctx context.Context, t *load.Table, rows, bytes int64) error {
+	r.disp.Progress(t, rows, bytes)
+	return r.ctl.tableProgress(ctx, t.Schema, t.Name, rows, bytes)
+}
+
+func (r *recorder) Loaded(ctx context.Context, t *load.Table, rows, bytes int64, took time.Duration) error {
+	if err := r.ctl.tableLoaded(ctx, t.Schema, t.Name, rows, bytes, r.position); err != nil {
+		return err
+	}
+	r.disp.Loaded(t, rows, bytes, took)
+	return nil
+}
+
+func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
+	r.disp.Failed(t, err)
+	return r.ctl.tableFailed(ctx, t.Schema, t.Name, err)
+}
+
+// Finish ends a copy: the control database dropped (keepControl: its phase set to
+// finished). Nothing was made on the source.
+func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+	tgt, _, err := openSide(ctx, "target", p.Target, 2)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	ctl, ok, err := readControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(out, "no migration to finish: the target has no control database %s\n", p.ControlSchema)
+		return nil
+	}
+	if keepControl {
+		st, err := ctl.State(ctx)
+		if err != nil {
+			return err
+		}
+		st.Phase = control.PhaseFinished
+		if err := ctl.SetState(ctx, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "finished; the control database %s is kept on the target. Nothing of the copy is left on the source.\n", p.ControlSchema)
+		return nil
+	}
+	if err := ctl.drop(ctx); err != nil {
+		return fmt.Errorf("drop the control database %s on the target: %w", p.ControlSchema, err)
+	}
+	fmt.Fprintf(out, "finished: dropped the control database %s on the target. Nothing of the copy is left on the source.\n", p.ControlSchema)
+	return nil
+}
