@@ -73,6 +73,9 @@ func Config(e plan.Endpoint) (*driver.Config, error) {
 		}
 	}
 	cfg.Timeout = 10 * time.Second
+	// an UPDATE counts the rows it found, changed or not: the applier checks that
+	// the row it names is there
+	cfg.ClientFoundRows = true
 	cfg.Loc = time.UTC
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	return cfg, nil

@@ -34,6 +34,8 @@ var controlTables = []string{
 		slot varchar(64) NOT NULL,
 		position text NOT NULL,
 		applied_position text NOT NULL,
+		applied_commit_time datetime(6) NULL,
+		applied_at datetime(6) NULL,
 		updated_at datetime(6) NOT NULL
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 	`CREATE TABLE IF NOT EXISTS %s.table_stats (
@@ -73,7 +75,7 @@ func openControl(ctx context.Context, db *sql.DB, name string) (*Control, error)
 			return nil, controlError(name, err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+" VALUES (1, ?, ?, '', '', '', now(6))", control.PhaseNew, control.ModeCDC); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+" VALUES (1, ?, ?, '', '', '', NULL, NULL, now(6))", control.PhaseNew, control.ModeCDC); err != nil {
 		return nil, controlError(name, err)
 	}
 	return c, nil

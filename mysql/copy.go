@@ -47,23 +47,32 @@ type copyColumn struct {
 // warnings LOAD DATA gives for them are expected, no other.
 type errorValues struct {
 	mu   sync.Mutex
-	rows map[int]map[int64]string // chunk -> row in the chunk (from 1) -> column
+	rows map[int]expectedWarnings // by chunk
+}
+
+// expectedWarnings are the warnings a statement gives for ENUM error values it
+// writes: by row of the statement (from 1) and column.
+type expectedWarnings map[warningAt]bool
+
+type warningAt struct {
+	row    int64
+	column string
 }
 
 func (e *errorValues) add(chunk int, row int64, column string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.rows == nil {
-		e.rows = map[int]map[int64]string{}
+		e.rows = map[int]expectedWarnings{}
 	}
 	if e.rows[chunk] == nil {
-		e.rows[chunk] = map[int64]string{}
+		e.rows[chunk] = expectedWarnings{}
 	}
-	e.rows[chunk][row] = column
+	e.rows[chunk][warningAt{row, column}] = true
 }
 
 // take returns the chunk's rows and forgets them (a chunk copied again records anew).
-func (e *errorValues) take(chunk int) map[int64]string {
+func (e *errorValues) take(chunk int) expectedWarnings {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.rows[chunk]
@@ -392,7 +401,7 @@ func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, chunk int, r io.Rea
 	if err != nil {
 		return 0, fmt.Errorf("table %s: %w", spec.target, loadError(err))
 	}
-	if err := in.checkWarnings(ctx, spec, spec.take(chunk)); err != nil {
+	if err := checkWarnings(ctx, in.conn, spec.take(chunk)); err != nil {
 		return 0, fmt.Errorf("table %s: %w", spec.target, err)
 	}
 	return res.RowsAffected()
@@ -400,21 +409,28 @@ func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, chunk int, r io.Rea
 
 var truncated = regexp.MustCompile(`^Data truncated for column '(.*)' at row (\d+)$`)
 
-// checkWarnings reads the load's warnings. LOAD DATA takes some values it changes (a
-// string not in the column's character set, a number out of range) with a warning
-// even in strict mode: a warning is a value not copied as it is, but for the ENUM
-// error values the source sent (expected: row -> column), which load as they are.
-func (in *rowsIn) checkWarnings(ctx context.Context, spec *copySpec, expected map[int64]string) error {
+// querier is a connection or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// checkWarnings reads the warnings of the statement that ran last on q. LOAD DATA
+// takes some values it changes (a string not in the column's character set, a number
+// out of range) with a warning even in strict mode: a warning is a value not written
+// as it is, but for the ENUM error values the source sent (expected), which are
+// written as they are, with a warning of their own.
+func checkWarnings(ctx context.Context, q querier, expected expectedWarnings) error {
 	var count int
-	if err := in.conn.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&count); err != nil {
-		return fmt.Errorf("read the load's warnings: %w", err)
+	if err := q.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&count); err != nil {
+		return fmt.Errorf("read the warnings: %w", err)
 	}
 	if count == 0 {
 		return nil
 	}
-	rows, err := in.conn.QueryContext(ctx, "SHOW WARNINGS")
+	rows, err := q.QueryContext(ctx, "SHOW WARNINGS")
 	if err != nil {
-		return fmt.Errorf("read the load's warnings: %w", err)
+		return fmt.Errorf("read the warnings: %w", err)
 	}
 	defer rows.Close()
 	listed := 0
@@ -426,17 +442,17 @@ func (in *rowsIn) checkWarnings(ctx context.Context, spec *copySpec, expected ma
 		}
 		listed++
 		if m := truncated.FindStringSubmatch(message); code == 1265 && m != nil {
-			if row, _ := strconv.ParseInt(m[2], 10, 64); expected[row] == m[1] {
+			if row, _ := strconv.ParseInt(m[2], 10, 64); expected[warningAt{row, m[1]}] {
 				continue
 			}
 		}
-		return fmt.Errorf("the target changed a value as it loaded it (%s %d: %s): the column's type or character set differs from the source's, or the source holds a value its own column does not allow", level, code, message)
+		return fmt.Errorf("the target changed a value as it wrote it (%s %d: %s): the column's type or character set differs from the source's, or the source holds a value its own column does not allow", level, code, message)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	if listed < count {
-		return fmt.Errorf("the load gave %d warnings and the server lists %d (max_error_count): the ones not listed may be values changed as they loaded", count, listed)
+		return fmt.Errorf("the statement gave %d warnings and the server lists %d (max_error_count): the ones not listed may be values changed as they were written", count, listed)
 	}
 	return nil
 }
