@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 )
@@ -13,10 +14,11 @@ import (
 type Engine struct{}
 
 var (
-	_ engine.Engine   = Engine{}
-	_ engine.Assessor = Engine{}
-	_ engine.Loader   = Engine{}
-	_ engine.Finisher = Engine{}
+	_ engine.Engine       = Engine{}
+	_ engine.Assessor     = Engine{}
+	_ engine.Loader       = Engine{}
+	_ engine.Finisher     = Engine{}
+	_ engine.StatusReader = Engine{}
 )
 
 // Name is the engine's name for people.
@@ -47,4 +49,14 @@ func (Engine) IsCopy(context.Context, *plan.Plan) (bool, error) { return true, n
 // Finish runs cutover finish.
 func (Engine) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
 	return Finish(ctx, p, out, keepControl)
+}
+
+// Status runs cutover status.
+func (Engine) Status(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	return Status(ctx, p)
+}
+
+// Dashboard serves the dashboard's status.
+func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
+	return Dashboard(ctx, p)
 }

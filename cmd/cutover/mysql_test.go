@@ -65,8 +65,8 @@ func sameMySQLTables(t *testing.T, src, tgt *mytest.DB, tables ...string) {
 
 // A one-shot copy between two MariaDB servers with the binary, as a user runs it:
 // check, start (killed after copying a table, then run again), the copy exact by
-// the servers' own checksums, the indexes, foreign keys and view there, the commands
-// that do not run on MySQL/MariaDB yet saying so, and finish leaving nothing.
+// the servers' own checksums, the indexes, foreign keys and view there, status, the
+// commands that do not run on MySQL/MariaDB yet saying so, and finish leaving nothing.
 func TestMySQLOneShotCopy(t *testing.T) {
 	if !mytest.Installed() {
 		t.Skip("MariaDB is not installed: make test installs it")
@@ -102,6 +102,9 @@ func TestMySQLOneShotCopy(t *testing.T) {
 	}
 	if r := run(t, dir, nil, "start", "-c", planFile); r.code != 0 || !strings.Contains(r.stdout, "complete already") {
 		t.Errorf("start after the copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, dir, nil, "status", "-c", planFile); r.code != 0 || !strings.Contains(r.stdout, "phase: loaded") || !strings.Contains(r.stdout, src.Name+".orders") {
+		t.Errorf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, dir, nil, "switch", "-c", planFile); r.code != 2 || !strings.Contains(r.stderr, "does not run on MySQL/MariaDB yet") {
 		t.Errorf("switch: exit %d\n%s%s", r.code, r.stdout, r.stderr)
