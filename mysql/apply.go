@@ -37,6 +37,15 @@ type applier struct {
 	group  *apply.Group
 	net    apply.Net
 	tables map[*cdc.Relation]*targetTable
+
+	// tableFrom: tables a resumed load copied again at a later snapshot, with its
+	// position: their changes that snapshot already holds are skipped.
+	tableFrom     map[string]string
+	mariadbSource bool   // how to read the positions
+	txnPos        string // the position the source transaction being applied ends at
+	// schemaApplied is the position of a transaction whose schema change the operator
+	// made on the target by hand: it is not stopped at again.
+	schemaApplied string
 }
 
 var _ cdc.Target = (*applier)(nil)
@@ -135,6 +144,7 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 		}
 		switch e := ev.(type) {
 		case *cdc.Begin:
+			a.txnPos = e.Position
 			if a.group.Begin(time.Now()) {
 				tx, err := a.conn.BeginTx(ctx, nil)
 				if err != nil {
@@ -143,13 +153,22 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 				a.tx = tx
 			}
 		case *cdc.Change:
+			if skip, err := a.inCopy(e.Rel); err != nil || skip {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := a.change(ctx, e); err != nil {
 				return err
 			}
 			a.group.Change()
 		case *cdc.SchemaChange:
-			return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source stops change data capture (replicating MySQL/MariaDB schema changes is not built yet): %s; make it on the target's database %s too, then run cutover start again",
-				e.Statement, a.target)}
+			if a.txnPos == a.schemaApplied {
+				continue // made on the target by hand (cutover start --schema-applied)
+			}
+			return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source stops change data capture (replicating MySQL/MariaDB schema changes is not built yet): %s; make the same change in the target's database %s, then run cutover start --schema-applied '%s'",
+				e.Statement, a.target, a.txnPos)}
 		case *cdc.Commit:
 			if a.group.End(e.Position, e.CommitTime, len(events) == 0, time.Now()) {
 				if err := a.commit(ctx); err != nil {
@@ -158,6 +177,20 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 			}
 		}
 	}
+}
+
+// inCopy says whether the transaction being applied is in rel's copy already (see
+// tableFrom).
+func (a *applier) inCopy(rel *cdc.Relation) (bool, error) {
+	at, ok := a.tableFrom[rel.Name]
+	if !ok {
+		return false, nil
+	}
+	in, err := covers(at, a.txnPos, a.mariadbSource)
+	if err != nil {
+		return false, fmt.Errorf("table %s: compare the position of its copy (%s) with the change's (%s): %w", rel.Name, at, a.txnPos, err)
+	}
+	return in, nil
 }
 
 // change nets a row change into the group, or writes it as it is (after what its

@@ -27,7 +27,7 @@ func applyAll(t *testing.T, a *applier, events ...cdc.Event) error {
 	return a.Apply(context.Background(), ch)
 }
 
-func txn(pos string, changes ...*cdc.Change) []cdc.Event {
+func applyTxn(pos string, changes ...*cdc.Change) []cdc.Event {
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	out := []cdc.Event{&cdc.Begin{Position: pos, CommitTime: at}}
 	for _, c := range changes {
@@ -78,14 +78,14 @@ func TestApplyChanges(t *testing.T) {
 	// Each transaction is a group of its own (the channel is idle after it): the
 	// updates and deletes reach the target as statements, not netted away.
 	groups := [][]cdc.Event{
-		txn("p1", &cdc.Change{Op: cdc.Insert, Rel: k, New: r1}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r2}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r3}),
-		txn("p2", &cdc.Change{Op: cdc.Update, Rel: k, Old: r2, New: r2b}, &cdc.Change{Op: cdc.Delete, Rel: k, Old: r3}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r4},
+		applyTxn("p1", &cdc.Change{Op: cdc.Insert, Rel: k, New: r1}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r2}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r3}),
+		applyTxn("p2", &cdc.Change{Op: cdc.Update, Rel: k, Old: r2, New: r2b}, &cdc.Change{Op: cdc.Delete, Rel: k, Old: r3}, &cdc.Change{Op: cdc.Insert, Rel: k, New: r4},
 			&cdc.Change{Op: cdc.Update, Rel: k, Old: r4, New: r4}),
-		txn("p3", &cdc.Change{Op: cdc.Insert, Rel: nokey, New: cdc.Row{txt("1"), txt("x")}}, &cdc.Change{Op: cdc.Insert, Rel: nokey, New: cdc.Row{txt("1"), txt("X")}},
+		applyTxn("p3", &cdc.Change{Op: cdc.Insert, Rel: nokey, New: cdc.Row{txt("1"), txt("x")}}, &cdc.Change{Op: cdc.Insert, Rel: nokey, New: cdc.Row{txt("1"), txt("X")}},
 			&cdc.Change{Op: cdc.Insert, Rel: nokey, New: cdc.Row{null, txt("n")}}),
-		txn("p4", &cdc.Change{Op: cdc.Delete, Rel: nokey, Old: cdc.Row{txt("1"), txt("X")}}, &cdc.Change{Op: cdc.Update, Rel: nokey, Old: cdc.Row{null, txt("n")}, New: cdc.Row{txt("7"), txt("n")}}),
+		applyTxn("p4", &cdc.Change{Op: cdc.Delete, Rel: nokey, Old: cdc.Row{txt("1"), txt("X")}}, &cdc.Change{Op: cdc.Update, Rel: nokey, Old: cdc.Row{null, txt("n")}, New: cdc.Row{txt("7"), txt("n")}}),
 		// a key changed and changed back: not netted, written as it comes
-		txn("p5", &cdc.Change{Op: cdc.Update, Rel: k, Old: r1, New: row("11", "caf\xe9", "2", "255", "0.10000000149011612", "18446744073709551615", "2024-02-29 23:59:59.999999", "\x00\xff\t\n\\")},
+		applyTxn("p5", &cdc.Change{Op: cdc.Update, Rel: k, Old: r1, New: row("11", "caf\xe9", "2", "255", "0.10000000149011612", "18446744073709551615", "2024-02-29 23:59:59.999999", "\x00\xff\t\n\\")},
 			&cdc.Change{Op: cdc.Update, Rel: k, Old: row("11", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"), New: r1}),
 	}
 	a := newApplier(pool, db.Name, true, ctl, "")
@@ -111,7 +111,7 @@ func TestApplyChanges(t *testing.T) {
 	// A group that fails: an update of a row the target does not have, after a change
 	// that applies. Nothing of the group stays; the position stays p5.
 	a = newApplier(pool, db.Name, true, ctl, "p5")
-	err = applyAll(t, a, txn("p6", &cdc.Change{Op: cdc.Insert, Rel: k, New: row("5", "e", "1", "1", "1", "1", "2024-01-01 00:00:00.000000", "")},
+	err = applyAll(t, a, applyTxn("p6", &cdc.Change{Op: cdc.Insert, Rel: k, New: row("5", "e", "1", "1", "1", "1", "2024-01-01 00:00:00.000000", "")},
 		&cdc.Change{Op: cdc.Update, Rel: k, Old: row("9", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"), New: row("9", "z", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL")})...)
 	var ae *cdc.ApplyError
 	if !errors.As(err, &ae) || a.Committed() != "p5" {

@@ -139,7 +139,7 @@ func planCopy(ctx context.Context, view *sql.Conn, tables []tableName, target st
 				rows.Close()
 				return nil, err
 			}
-			if strings.Contains(strings.ToUpper(extra), "GENERATED") {
+			if e := strings.ToUpper(extra); strings.Contains(e, "VIRTUAL GENERATED") || strings.Contains(e, "STORED GENERATED") { // not MySQL 8's DEFAULT_GENERATED (an expression default)
 				continue // computed on the target
 			}
 			c := copyColumn{name: quote(name), read: quote(name), raw: name, enum: strings.EqualFold(typ, "enum")}

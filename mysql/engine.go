@@ -19,6 +19,7 @@ var (
 	_ engine.Loader       = Engine{}
 	_ engine.Finisher     = Engine{}
 	_ engine.StatusReader = Engine{}
+	_ engine.Replicator   = Engine{}
 )
 
 // Name is the engine's name for people.
@@ -38,13 +39,34 @@ func (Engine) Assess(ctx context.Context, p *plan.Plan, opts engine.AssessOption
 	return Assess(ctx, p, opts)
 }
 
-// Load runs cutover start: a one-shot copy (change capture does not run yet).
+// Load runs cutover start's full load.
 func (Engine) Load(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
 	return FullLoad(ctx, p, opts)
 }
 
-// IsCopy: every migration between MySQL/MariaDB servers is a one-shot copy so far.
-func (Engine) IsCopy(context.Context, *plan.Plan) (bool, error) { return true, nil }
+// IsCopy says whether the migration is a one-shot copy: recorded so, or about to
+// begin as one.
+func (Engine) IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
+	tgt, _, err := openSide(ctx, "target", p.Target, 1)
+	if err != nil {
+		return false, err
+	}
+	defer tgt.Close()
+	ctl, ok, err := readControl(ctx, tgt, p.ControlSchema)
+	if err != nil || !ok {
+		return !p.CDC.Enabled, err
+	}
+	st, err := ctl.State(ctx)
+	if err != nil || st.Phase == control.PhaseNew {
+		return !p.CDC.Enabled, err
+	}
+	return st.Mode == control.ModeCopy, nil
+}
+
+// Replicate runs cutover start's change data capture.
+func (Engine) Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	return Replicate(ctx, p, opts)
+}
 
 // Finish runs cutover finish.
 func (Engine) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {

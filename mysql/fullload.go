@@ -2,10 +2,13 @@ package mysql
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,16 +19,10 @@ import (
 	"github.com/cutover-dev/cutover/plan"
 )
 
-// ErrNoChangeCapture: change capture from MySQL/MariaDB is not built yet.
-var ErrNoChangeCapture = errors.New("change data capture from MySQL/MariaDB does not run yet: cutover start copies once with cdc: {enabled: false} in the plan (a one-shot copy from one consistent snapshot: no change stream, nothing to switch)")
-
-// FullLoad runs the full load of a one-shot copy between two MySQL/MariaDB servers,
-// or resumes it: load.FullLoad's checklist, each step of it run by a loadJob.
+// FullLoad runs the full load between two MySQL/MariaDB servers, or resumes it:
+// load.FullLoad's checklist, each step of it run by a loadJob.
 func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
-	if p.CDC.Enabled {
-		return ErrNoChangeCapture
-	}
-	if p.Validation.AfterLoad {
+	if !p.CDC.Enabled && p.Validation.AfterLoad {
 		return errors.New("validation.after_load: cutover validate does not run on MySQL/MariaDB yet: set validation.after_load: false to copy without it")
 	}
 	disp := opts.Display
@@ -33,7 +30,10 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error
 		disp = &load.Lines{W: opts.Out}
 	}
 	job := &loadJob{p: p, out: opts.Out, disp: disp}
-	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{Complete: func(control.State) string { return "" }})
+	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{Complete: func(st control.State) string {
+		return fmt.Sprintf("full load complete. The change stream starts at position %s of the source's binary log;\n"+
+			"the source must keep its binary log from there until cutover start goes on into change data capture.\n", st.Position)
+	}})
 	return err
 }
 
@@ -147,37 +147,54 @@ func (l *loadJob) TableList(ctx context.Context, _ bool) error {
 	return nil
 }
 
-// Snapshot opens the workers' read views at one point; a copy begins there, a
-// resumed one goes on from a new one (the tables it copies are then later than the
-// ones loaded before).
-func (l *loadJob) Snapshot(ctx context.Context, st *control.State, _ bool) error {
+// Snapshot opens the workers' read views at one point of the binary log (a copy's
+// at one point of time); the load begins there, a resumed one goes on from a new
+// one (the tables it copies then start their change stream at its position).
+func (l *loadJob) Snapshot(ctx context.Context, st *control.State, copyOnly bool) error {
 	quoted := make([]string, len(l.tables))
 	for i, t := range l.tables {
 		quoted[i] = t.quoted()
 	}
 	var err error
-	l.snap, err = TakeSnapshot(ctx, l.src, l.mariadb, SnapshotOptions{Tables: quoted, Workers: l.p.FullLoad.Parallel, WithoutPosition: true},
+	l.snap, err = TakeSnapshot(ctx, l.src, l.mariadb, SnapshotOptions{Tables: quoted, Workers: l.p.FullLoad.Parallel, WithoutPosition: copyOnly},
 		func(f string, a ...any) { l.disp.Step(fmt.Sprintf(f, a...)) })
 	if err != nil {
 		return err
 	}
-	// A copy has no binary log position: the snapshot is named by when and how it
+	// A copy has no binary log position: its snapshot is named by when and how it
 	// was taken.
-	l.position = fmt.Sprintf("%s UTC (%s)", time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.snap.Method)
+	l.position = l.snap.Pos.String()
+	mode, what := control.ModeCDC, "a full load, then change data capture,"
+	if copyOnly {
+		l.position = fmt.Sprintf("%s UTC (%s)", time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.snap.Method)
+		mode, what = control.ModeCopy, "a one-shot copy (cdc.enabled: false)"
+	}
 	switch st.Phase {
 	case control.PhaseNew, control.PhaseSchema:
-		*st = control.State{Phase: control.PhaseSchema, Mode: control.ModeCopy, Position: l.position}
+		slot := st.Slot
+		if !copyOnly && slot == "" {
+			slot = streamSlot + strconv.FormatUint(uint64(randomServerID()), 10)
+		}
+		*st = control.State{Phase: control.PhaseSchema, Mode: mode, Position: l.position, Slot: slot}
 		if err := l.ctl.SetState(ctx, *st); err != nil {
 			return err
 		}
-		if err := l.ctl.SetMode(ctx, control.ModeCopy); err != nil {
+		if err := l.ctl.SetMode(ctx, mode); err != nil {
 			return err
 		}
-		l.disp.Step(fmt.Sprintf("a one-shot copy (cdc.enabled: false) of %d tables from %s", len(l.tables), l.srcDB))
+		l.disp.Step(fmt.Sprintf("%s of %d tables from %s", what, len(l.tables), l.srcDB))
 	default:
-		l.disp.Step(fmt.Sprintf("resuming the %s phase of the copy with a new snapshot", st.Phase))
+		l.disp.Step(fmt.Sprintf("resuming the %s phase with a new snapshot at %s", st.Phase, l.position))
 	}
 	return nil
+}
+
+// randomServerID is a server_id for the change stream, from the top of the range
+// (servers are usually numbered from 1): unlikely to be another replica's.
+func randomServerID() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return 1<<31 | binary.BigEndian.Uint32(b[:])>>1
 }
 
 // OpenWorkers has nothing to open: the snapshot's read views are the workers' source.
@@ -228,9 +245,21 @@ func (l *loadJob) CreateTables(ctx context.Context) error {
 	return l.withTarget(ctx, func(c *sql.Conn) error { return l.schema.createTables(ctx, c, l.tgtDB) })
 }
 
-// CloseTarget belongs to a load before change capture, which does not run on
-// MySQL/MariaDB yet.
-func (l *loadJob) CloseTarget(context.Context) error { return ErrNoChangeCapture }
+// CloseTarget closes the target to every account but the migration's until the
+// switch (one writable side at every moment).
+func (l *loadJob) CloseTarget(ctx context.Context) error {
+	detail, stuck, err := closeTarget(ctx, l.p, l.tgt, l.ctl, l.tgtDB, l.tables)
+	if err != nil {
+		return err
+	}
+	if detail != "" {
+		l.disp.Step("closed the target to the applications until the switch: " + detail)
+	}
+	for _, s := range stuck {
+		l.disp.Step("the target stays open to the applications through " + s)
+	}
+	return nil
+}
 
 // CopyTables copies every table not loaded yet: a table a stopped run left loading is
 // emptied and copied again whole.

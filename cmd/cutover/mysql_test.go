@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/mytest"
 )
@@ -114,5 +117,148 @@ func TestMySQLOneShotCopy(t *testing.T) {
 	}
 	if n := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM information_schema.SCHEMATA WHERE schema_name = ?", control); n != 0 {
 		t.Errorf("finish left the control database %s", control)
+	}
+}
+
+// mysqlHolds reports whether a condition (a query of one boolean) holds on db; an
+// error (a table not made yet) is false.
+func mysqlHolds(db *mytest.DB, cond string) bool {
+	pool, err := db.Server.Open(db.Name)
+	if err != nil {
+		return false
+	}
+	defer pool.Close()
+	var ok bool
+	return pool.QueryRow(cond).Scan(&ok) == nil && ok
+}
+
+// waitForMySQL polls db until cond holds or the program ends.
+func waitForMySQL(t *testing.T, db *mytest.DB, l *live, cond string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !mysqlHolds(db, cond) {
+		select {
+		case <-l.done:
+			t.Fatalf("cutover ended before %s:\n%s", cond, l.output())
+		case <-tick.C:
+		}
+	}
+}
+
+// mysqlWriter runs transactions on db until stop is closed, as fast as they go: each
+// adds a log row and bumps a counter (applied twice, the sum would be off). The
+// channel gets the number committed.
+func mysqlWriter(t *testing.T, db *mytest.DB, stop <-chan struct{}) <-chan int64 {
+	done := make(chan int64, 1)
+	go func() {
+		pool, err := db.Server.Open(db.Name)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		defer pool.Close()
+		var n int64
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			tx, err := pool.Begin()
+			if err == nil {
+				_, err = tx.Exec("INSERT INTO log (n, pad) VALUES (?, repeat('p', 50))", n+1)
+			}
+			if err == nil {
+				_, err = tx.Exec("UPDATE counters SET v = v + 1 WHERE id = ?", (n+1)%10)
+			}
+			if err == nil {
+				err = tx.Commit()
+			}
+			if err != nil {
+				t.Error(err)
+				done <- n
+				return
+			}
+			n++
+		}
+	}()
+	return done
+}
+
+// A live migration between two MariaDB servers with the binary, under a writer:
+// cutover start killed (SIGKILL) during the load and at random points of change data
+// capture, then run to the end and stopped by SIGTERM; every transaction the writer
+// committed is on the target once (the counters sum to the transactions) and every
+// table is equal by CHECKSUM TABLE.
+func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
+	if !mytest.Installed() {
+		t.Skip("MariaDB is not installed: make test installs it")
+	}
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
+	src.Exec(t, `CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_0_to_9;
+		CREATE TABLE log (n bigint PRIMARY KEY, at datetime(6) NOT NULL DEFAULT now(6), pad text);
+		CREATE TABLE big (id int PRIMARY KEY, pad varchar(200)); INSERT INTO big SELECT seq, repeat('b', 200) FROM seq_1_to_200000;`)
+	dir := t.TempDir()
+	control := "ctl_" + tgt.Name
+	t.Cleanup(func() { _ = tgt.Server.Exec(context.Background(), "", "DROP DATABASE IF EXISTS `"+control+"`") })
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\nfull_load: {parallel: 2}\ncontrol_schema: %s\napi: {listen: ''}\n"+
+		// the test servers' administrator, which every test shares
+		"cutover: {exempt_roles: [root]}\n",
+		src.URL(), tgt.URL(), control)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stopWriter := make(chan struct{})
+	writerDone := mysqlWriter(t, src, stopWriter)
+	state := "`" + control + "`.state"
+	applied := func() string {
+		if !mysqlHolds(tgt, "SELECT count(*) > 0 FROM "+state) {
+			return ""
+		}
+		return mytest.QueryVal[string](t, tgt, "SELECT applied_position FROM "+state)
+	}
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d", seed)
+
+	// Kill 1: during the load, once big is being copied.
+	l := startLive(t, dir, false, "start")
+	waitForMySQL(t, tgt, l, "SELECT count(*) > 0 FROM `"+control+"`.table_stats WHERE table_name = 'big' AND state = 'loading'")
+	if err := l.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(t)
+	// Kills 2 and 3: during CDC, each after the target committed a random number of groups.
+	for range 2 {
+		l = startLive(t, dir, false, "start")
+		for steps := 1 + rng.Intn(4); steps > 0; steps-- {
+			before := applied()
+			waitForMySQL(t, tgt, l, fmt.Sprintf("SELECT applied_position <> '%s' FROM %s", before, state))
+		}
+		if err := l.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		l.wait(t)
+	}
+	// The last run catches up with everything the writer committed and stops on SIGTERM.
+	l = startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", func(out string) bool {
+		return strings.Contains(out, "change data capture from the source's binary log")
+	})
+	close(stopWriter)
+	n := <-writerDone
+	waitForMySQL(t, tgt, l, fmt.Sprintf("SELECT (SELECT sum(v) FROM counters) = %d", n))
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := l.wait(t); code != 0 || !strings.Contains(out, "change data capture stopped at position") {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
+	}
+	t.Logf("%d source transactions", n)
+	sameMySQLTables(t, src, tgt, "counters", "log", "big")
+	if got := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM log"); got != n {
+		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
 	}
 }

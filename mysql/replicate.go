@@ -1,0 +1,225 @@
+package mysql
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	sqldriver "database/sql/driver"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+)
+
+// RetryFor is how long change data capture keeps retrying a connection fault before
+// it stops (the state saved: the next cutover start goes on).
+var RetryFor = 10 * time.Minute
+
+// streamSlot is how the state's slot names the stream: MySQL has no slot, but the
+// stream reads the binary log as a replica with a server_id of its own, chosen when
+// the load begins and kept (a second reader with the same id would end the first).
+const streamSlot = "server_id "
+
+// Replicate runs cutover start's change data capture between MySQL/MariaDB servers:
+// the binary log from the position the target committed last (or the load's
+// snapshot), applied to the target, until ctx ends or cutover finish asks it to stop.
+func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	disp := opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: opts.Out}
+	}
+	tgt, tgtDB, err := openSide(ctx, "target", p.Target, 4)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	ctl, st, err := resumeReplication(ctx, p, tgt)
+	if err != nil {
+		return err
+	}
+	serverID, err := strconv.ParseUint(strings.TrimPrefix(st.Slot, streamSlot), 10, 32)
+	if err != nil || !strings.HasPrefix(st.Slot, streamSlot) {
+		return fmt.Errorf("the control state names no stream (slot %q): cutover finish, then cutover start, to begin again", st.Slot)
+	}
+	stats, err := ctl.TableStats(ctx)
+	if err != nil {
+		return err
+	}
+	srcMaria, err := isMariaDB(ctx, "source", p.Source)
+	if err != nil {
+		return err
+	}
+	tgtMaria, err := isMariaDB(ctx, "target", p.Target)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	tableFrom := map[string]string{}
+	for _, t := range stats {
+		tables = append(tables, t.Table)
+		if t.Position != "" && t.Position != st.Position {
+			tableFrom[t.Table] = t.Position // copied again at a later snapshot
+		}
+	}
+	src, err := newBinlogSource(p.Source, srcMaria, uint32(serverID), tables, p.CDC.Heartbeat.D())
+	if err != nil {
+		return err
+	}
+	from := cmp.Or(st.Applied, st.Position)
+	a := newApplier(tgt, tgtDB, tgtMaria, ctl, from)
+	a.tableFrom, a.mariadbSource, a.schemaApplied = tableFrom, srcMaria, opts.SchemaApplied
+	defer a.Disconnect(context.WithoutCancel(ctx))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	finishing := make(chan struct{})
+	go watchFinish(ctx, ctl, func() {
+		disp.Step("cutover finish asked the task to stop")
+		close(finishing)
+		cancel()
+	})
+	disp.Step(fmt.Sprintf("change data capture from the source's binary log (read as server_id %d) at position %s", serverID, from))
+	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor, Retryable: retryable, Say: disp.Step}
+	err = cdc.Follow(ctx, src, a, retry, func(pos string) string {
+		select {
+		case <-finishing:
+			return fmt.Sprintf("change data capture stopped at position %s for cutover finish", pos)
+		default:
+			return fmt.Sprintf("change data capture stopped at position %s", pos)
+		}
+	}, nil)
+	select {
+	case <-finishing:
+		return nil
+	default:
+	}
+	return err
+}
+
+// resumeReplication reads where replication goes on from: refused for a one-shot
+// copy or before the load's end; a loaded migration enters its CDC phase.
+func resumeReplication(ctx context.Context, p *plan.Plan, tgt *sql.DB) (*Control, control.State, error) {
+	ctl, ok, err := readControl(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return nil, control.State{}, err
+	}
+	if !ok {
+		return nil, control.State{}, fmt.Errorf("the target has no control database %s: run cutover start, which loads first", p.ControlSchema)
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return nil, st, err
+	}
+	switch {
+	case st.Phase == control.PhaseFinishing || st.Phase == control.PhaseFinished:
+		return nil, st, load.ErrFinished(p)
+	case st.Mode == control.ModeCopy:
+		return nil, st, fmt.Errorf("the migration %s is a one-shot copy (cdc.enabled: false): it has no change stream to follow; cutover finish, then cutover start with cdc.enabled: true, to migrate with change data capture", p.ControlSchema)
+	case st.Phase == control.PhaseLoaded:
+		st.Phase = control.PhaseCDC
+		if err := ctl.SetState(ctx, st); err != nil {
+			return nil, st, err
+		}
+	case st.Phase != control.PhaseCDC:
+		return nil, st, fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
+	}
+	return ctl, st, nil
+}
+
+// isMariaDB reads a side's flavour.
+func isMariaDB(ctx context.Context, side string, e plan.Endpoint) (bool, error) {
+	db, _, err := openSide(ctx, side, e, 1)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return false, fmt.Errorf("read the %s's version: %w", side, err)
+	}
+	return strings.Contains(strings.ToLower(version), "mariadb"), nil
+}
+
+// watchFinish reads the phase now and then, and calls finish once cutover finish
+// has asked the task to stop.
+func watchFinish(ctx context.Context, ctl *Control, finish func()) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if st, err := ctl.State(ctx); err == nil && st.Phase == control.PhaseFinishing {
+			finish()
+			return
+		}
+	}
+}
+
+// retryable says whether an error is a fault that may heal: a server that went
+// away, restarted or refused connections for a while.
+func retryable(err error) bool {
+	if binlogFault(err) {
+		return true
+	}
+	var me *driver.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1053, 1205, 1213, 2006, 2013: // too many connections, shutdown, lock wait timeout, deadlock, gone away, lost
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, sqldriver.ErrBadConn) || errors.Is(err, driver.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection refused")
+}
+
+// covers says whether a table copied at the snapshot position snap already holds the
+// transaction that ends at position txn (the stream's Begin.Position): with GTIDs,
+// whether snap's set contains txn's; with file and offset, whether txn ends at or
+// before snap.
+func covers(snap, txn string, mariadb bool) (bool, error) {
+	s, err := parseBinlogPosition(snap, mariadb)
+	if err != nil {
+		return false, err
+	}
+	x, err := parseBinlogPosition(txn, mariadb)
+	if err != nil {
+		return false, err
+	}
+	if s.GTID != "" && x.GTID != "" {
+		flavor := gomysql.MySQLFlavor
+		if mariadb {
+			flavor = gomysql.MariaDBFlavor
+		}
+		sg, err := gomysql.ParseGTIDSet(flavor, s.GTID)
+		if err != nil {
+			return false, err
+		}
+		xg, err := gomysql.ParseGTIDSet(flavor, x.GTID)
+		if err != nil {
+			return false, err
+		}
+		return sg.Contain(xg), nil
+	}
+	if s.File != x.File {
+		return x.File < s.File, nil // binlog.000009 < binlog.000010: the names sort by number
+	}
+	return x.Offset <= s.Offset, nil
+}
