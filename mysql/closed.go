@@ -77,6 +77,7 @@ type accountState struct {
 	locked  bool
 	writes  bool // holds a write privilege on every database
 	process bool // may see every session
+	admin   bool // an administrator (global SUPER): never locked by cutover
 }
 
 // grants is what the target's grant tables say about who may write to the migrated
@@ -97,6 +98,7 @@ const (
 	deleteACL  = 1 << 3
 	dropACL    = 1 << 5
 	processACL = 1 << 8
+	superACL   = 1 << 15
 )
 
 // readGrants reads the target's accounts and the grants that may let them write to
@@ -158,7 +160,7 @@ func (g *grants) readError(err error) error {
 
 func (g *grants) readAccounts(ctx context.Context, db *sql.DB) error {
 	// MySQL's privilege columns as MariaDB's access bits
-	q := `SELECT User, Host, (Insert_priv = 'Y') * 2 + (Update_priv = 'Y') * 4 + (Delete_priv = 'Y') * 8 + (Drop_priv = 'Y') * 32 + (Process_priv = 'Y') * 256,
+	q := `SELECT User, Host, (Insert_priv = 'Y') * 2 + (Update_priv = 'Y') * 4 + (Delete_priv = 'Y') * 8 + (Drop_priv = 'Y') * 32 + (Process_priv = 'Y') * 256 + (Super_priv = 'Y') * 32768,
 		account_locked = 'Y', 0
 		FROM mysql.user`
 	if g.mariadb {
@@ -183,6 +185,7 @@ func (g *grants) readAccounts(ctx context.Context, db *sql.DB) error {
 		bits, _ := strconv.ParseUint(access.String, 10, 64)
 		st.writes = bits&(insertACL|updateACL|deleteACL|dropACL) != 0
 		st.process = bits&processACL != 0
+		st.admin = bits&superACL != 0
 		g.accounts[a] = st
 	}
 	return rows.Err()
@@ -532,6 +535,11 @@ func closeTarget(ctx context.Context, p *plan.Plan, db *sql.DB, ctl *Control, ta
 			kept = append(kept, a)
 		case g.accounts[a].locked:
 			others = append(others, a)
+		case g.accounts[a].admin:
+			// Locking the DBA's own account (root) on the target for the length of a
+			// migration is not cutover's to decide; as PostgreSQL's superusers, it
+			// stays open and is said.
+			stuck = append(stuck, fmt.Sprintf("%s is an administrator (global SUPER), which cutover does not lock: if no application connects as it, list it in cutover.exempt_roles", a))
 		default:
 			why, err := lockAccount(ctx, db, ctl, a, g.me)
 			if err != nil {

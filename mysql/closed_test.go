@@ -515,3 +515,19 @@ func TestCloseExemptNames(t *testing.T) {
 		t.Errorf("String: %s", got)
 	}
 }
+
+// An administrator (global SUPER) that may write is not locked, as PostgreSQL's
+// superusers are not: it is said, with exempt_roles as the fix, and it stays open.
+func TestCloseTargetLeavesAdministrators(t *testing.T) {
+	c := newCloseSetup(t)
+	admin := c.user(t, "ca", "SUPER, INSERT, UPDATE, DELETE ON *.*")
+	p := plan.Defaults()
+	p.Cutover.ExemptRoles = []string{mytest.Superuser}
+	_, stuck, err := closeTarget(context.Background(), p, c.root, c.ctl, c.db.Name, c.tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.locked(t, admin) || len(naming(t, stuck, admin)) != 1 || !strings.Contains(strings.Join(stuck, "\n"), "exempt_roles") {
+		t.Errorf("the administrator: locked %v, stuck %q", c.locked(t, admin), stuck)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -370,8 +371,11 @@ func (r *recorder) Failed(ctx context.Context, t *load.Table, err error) error {
 	return r.ctl.tableFailed(ctx, t.Schema, t.Name, err)
 }
 
-// Finish ends a copy: the control database dropped (keepControl: its phase set to
-// finished). Nothing was made on the source.
+// Finish ends a migration: a running cutover start is asked to stop (and waited for,
+// a few seconds), the control database is dropped (keepControl: its phase set to
+// finished), and what stays as it was is said: the source stays live, the accounts
+// the load locked on the target stay locked. The binary log stream leaves nothing on
+// the source to drop.
 func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
 	tgt, _, err := openSide(ctx, "target", p.Target, 2)
 	if err != nil {
@@ -386,21 +390,75 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		fmt.Fprintf(out, "no migration to finish: the target has no control database %s\n", p.ControlSchema)
 		return nil
 	}
-	if keepControl {
-		st, err := ctl.State(ctx)
-		if err != nil {
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Mode == control.ModeCDC && st.Phase != control.PhaseFinished {
+		if err := stopTask(ctx, ctl, st); err != nil {
 			return err
 		}
+		fmt.Fprintln(out, "stopped change data capture (a running cutover start ends)")
+	}
+	locked, err := lockedAccounts(ctx, ctl)
+	if err != nil {
+		return err
+	}
+	if len(locked) > 0 {
+		fmt.Fprintf(out, "the source stays live; left locked on the target, as the load locked them so that only the source takes the applications' writes: %s (ALTER USER ... ACCOUNT UNLOCK on the target when it is to take them)\n",
+			strings.Join(locked, ", "))
+	}
+	if keepControl {
 		st.Phase = control.PhaseFinished
 		if err := ctl.SetState(ctx, st); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "finished; the control database %s is kept on the target. Nothing of the copy is left on the source.\n", p.ControlSchema)
+		fmt.Fprintf(out, "finished; the control database %s is kept on the target. Nothing of the migration is left on the source.\n", p.ControlSchema)
 		return nil
 	}
 	if err := ctl.drop(ctx); err != nil {
 		return fmt.Errorf("drop the control database %s on the target: %w", p.ControlSchema, err)
 	}
-	fmt.Fprintf(out, "finished: dropped the control database %s on the target. Nothing of the copy is left on the source.\n", p.ControlSchema)
+	fmt.Fprintf(out, "finished: dropped the control database %s on the target. Nothing of the migration is left on the source.\n", p.ControlSchema)
 	return nil
+}
+
+// stopTask asks a running cutover start to stop (the finishing phase, which it reads
+// every second) and waits until it says it stopped, or, when none runs, a few seconds.
+func stopTask(ctx context.Context, ctl *Control, st control.State) error {
+	st.Phase = control.PhaseFinishing
+	if err := ctl.SetState(ctx, st); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if cur, err := ctl.State(ctx); err == nil && cur.Phase == control.PhaseFinished {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// lockedAccounts are the accounts the load locked on the target (none when it locked
+// none, or a copy).
+func lockedAccounts(ctx context.Context, ctl *Control) ([]string, error) {
+	var n int
+	if err := ctl.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'locked_accounts'", ctl.name).Scan(&n); err != nil || n == 0 {
+		return nil, err
+	}
+	held, err := recorded(ctx, ctl, loadRun)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for a := range held {
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return out, nil
 }

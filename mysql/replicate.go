@@ -103,7 +103,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	}, nil)
 	select {
 	case <-finishing:
-		return nil
+		// said to cutover finish, which waits for it
+		st.Phase = control.PhaseFinished
+		return ctl.SetState(context.WithoutCancel(ctx), st)
 	default:
 	}
 	return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand"
 	"os"
@@ -210,6 +211,12 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		src.URL(), tgt.URL(), control)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The application's account on the target, as provisioning makes it on both.
+	app := "app_" + strings.TrimPrefix(tgt.Name, "t")[:12]
+	tgt.Exec(t, fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY 'pw'; GRANT SELECT, INSERT, UPDATE, DELETE ON `%[2]s`.* TO '%[1]s'@'%%'", app, tgt.Name))
+	t.Cleanup(func() {
+		_ = tgt.Server.Exec(context.Background(), "", fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", app))
+	})
 	stopWriter := make(chan struct{})
 	writerDone := mysqlWriter(t, src, stopWriter)
 	state := "`" + control + "`.state"
@@ -247,6 +254,14 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	l.waitFor(t, "change data capture", func(out string) bool {
 		return strings.Contains(out, "change data capture from the source's binary log")
 	})
+	// One writable side: the application cannot log in to the target.
+	appDSN := fmt.Sprintf("%s:pw@tcp(127.0.0.1:%d)/%s", app, tgt.Server.Port, tgt.Name)
+	if pool, err := sql.Open("mysql", appDSN); err == nil {
+		if err := pool.Ping(); err == nil || !strings.Contains(err.Error(), "locked") {
+			t.Errorf("the application's account on the target during replication: %v, want it locked", err)
+		}
+		pool.Close()
+	}
 	close(stopWriter)
 	n := <-writerDone
 	waitForMySQL(t, tgt, l, fmt.Sprintf("SELECT (SELECT sum(v) FROM counters) = %d", n))
@@ -260,5 +275,9 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	sameMySQLTables(t, src, tgt, "counters", "log", "big")
 	if got := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM log"); got != n {
 		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
+	}
+	// finish says what it leaves: the source live, the application locked on the target.
+	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "the source stays live") || !strings.Contains(r.stdout, "'"+app+"'@'%'") {
+		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
