@@ -261,3 +261,25 @@ func ModeText(mode string) string {
 func ErrFinished(p *plan.Plan) error {
 	return fmt.Errorf("this migration was ended by cutover finish; to migrate again, drop the control schema %s on the target (and the migrated tables), then run cutover start", p.ControlSchema)
 }
+
+// Pending sorts the tables of a load by what the control state recorded of them
+// (stats): todo are the ones to copy, and of those, partly are the ones a stopped
+// run copied part of (a table is marked loading before its first row), which must
+// be emptied first: they are copied again whole. A loaded table is kept; a queued
+// one was never touched.
+func Pending(tables []*Table, stats []control.TableStat) (todo, partly []*Table) {
+	state := map[string]string{}
+	for _, s := range stats {
+		state[s.Schema+"."+s.Table] = s.State
+	}
+	for _, t := range tables {
+		switch state[t.String()] {
+		case control.TableLoaded:
+			continue
+		case control.TableLoading, control.TableError:
+			partly = append(partly, t)
+		}
+		todo = append(todo, t)
+	}
+	return todo, partly
+}

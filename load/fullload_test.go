@@ -129,3 +129,15 @@ func TestFullLoadOfAFinishedMigration(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Pending keeps the loaded tables, copies the others, and empties first the ones a
+// stopped run was copying or failed on.
+func TestPending(t *testing.T) {
+	a, b, c, d, e := &Table{Schema: "s", Name: "a"}, &Table{Schema: "s", Name: "b"}, &Table{Schema: "s", Name: "c"}, &Table{Schema: "s", Name: "d"}, &Table{Schema: "s", Name: "e"}
+	stats := []control.TableStat{{Schema: "s", Table: "a", State: control.TableLoaded}, {Schema: "s", Table: "b", State: control.TableLoading},
+		{Schema: "s", Table: "c", State: control.TableError}, {Schema: "s", Table: "d", State: control.TableQueued}}
+	todo, partly := Pending([]*Table{a, b, c, d, e}, stats)
+	if !slices.Equal(todo, []*Table{b, c, d, e}) || !slices.Equal(partly, []*Table{b, c}) {
+		t.Errorf("todo %v, partly %v", todo, partly)
+	}
+}

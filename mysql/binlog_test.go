@@ -365,14 +365,8 @@ func TestBinlogEveryColumnType(t *testing.T) {
 func selectTexts(t *testing.T, db *sql.DB, cp *copyPlan, name string) [][]string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := bytesConn(t, db)
 	defer discard(conn)
-	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
-		t.Fatal(err)
-	}
 	for _, tb := range cp.tables {
 		if tb.Name != name {
 			continue

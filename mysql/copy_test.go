@@ -106,22 +106,31 @@ var samples = []string{
 // laxSamples are taken without strict mode: the values an older application stored.
 var laxSamples = []string{"'0000-00-00'", "'0000-00-00 00:00:00'", "'2024-00-15'", "'2024-02-30'", "'not a label'"}
 
-// image reads a table's rows over the binary protocol (a prepared statement): numbers
-// as their bits, temporal values as the server sends them, strings as bytes. The load
-// reads text, so the two paths are independent.
-func image(t *testing.T, db *sql.DB, table string) []string {
+// bytesConn is a connection that reads strings as the bytes stored: converted to
+// the connection's character set, two strings that differ could read the same ('?'
+// for what the set does not have). The caller discards it.
+func bytesConn(t *testing.T, db *sql.DB) *sql.Conn {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer discard(conn)
-	// the bytes as stored: converted to the connection's character set, two strings
-	// that differ could read the same ('?' for what the set does not have)
 	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
+		discard(conn)
 		t.Fatal(err)
 	}
+	return conn
+}
+
+// image reads a table's rows over the binary protocol (a prepared statement): numbers
+// as their bits, temporal values as the server sends them, strings as bytes. The load
+// reads text, so the two paths are independent.
+func image(t *testing.T, db *sql.DB, table string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn := bytesConn(t, db)
+	defer discard(conn)
 	rows, err := conn.QueryContext(ctx, "SELECT * FROM "+table+" WHERE 1 = ? ORDER BY 1", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -285,21 +285,11 @@ func (l *loadJob) CopyTables(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	state := map[string]string{}
-	for _, s := range done {
-		state[s.Schema+"."+s.Table] = s.State
-	}
-	var todo []*load.Table
-	for _, t := range cp.tables {
-		switch state[t.String()] {
-		case control.TableLoaded:
-			continue
-		case control.TableLoading, control.TableError:
-			if _, err := l.tgt.ExecContext(ctx, "TRUNCATE TABLE "+cp.specs[t].target); err != nil {
-				return fmt.Errorf("table %s: empty it on the target before copying it again: %w", cp.specs[t].target, err)
-			}
+	todo, partly := load.Pending(cp.tables, done)
+	for _, t := range partly {
+		if _, err := l.tgt.ExecContext(ctx, "TRUNCATE TABLE "+cp.specs[t].target); err != nil {
+			return fmt.Errorf("table %s: empty it on the target before copying it again: %w", cp.specs[t].target, err)
 		}
-		todo = append(todo, t)
 	}
 	workers := l.snap.Views()
 	l.disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), workers))

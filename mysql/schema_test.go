@@ -149,14 +149,8 @@ func readAt(t *testing.T, src *sql.DB, source string, tables []string) *schema {
 func dump(t *testing.T, db *sql.DB, name, query string, args ...any) []string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := bytesConn(t, db)
 	defer discard(conn)
-	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
-		t.Fatal(err)
-	}
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)

@@ -427,23 +427,11 @@ func copyTables(ctx context.Context, p *plan.Plan, src, tgt *pgx.Conn, ctl *Cont
 	if err != nil {
 		return err
 	}
-	state := map[string]string{}
-	for _, s := range done {
-		state[s.Schema+"."+s.Table] = s.State
-	}
-	var todo []*load.Table
-	for _, t := range cp.tables {
-		switch state[t.String()] {
-		case control.TableLoaded:
-			continue
-		case control.TableLoading, control.TableError:
-			// A stopped run copied part of it (a table is marked loading before its first
-			// row): empty it, it is redone whole. A queued table was never touched.
-			if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
-				return fmt.Errorf("table %s: empty it on the target before copying: %w", cp.specs[t].qname, err)
-			}
+	todo, partly := load.Pending(cp.tables, done)
+	for _, t := range partly {
+		if _, err := tgt.Exec(ctx, "TRUNCATE ONLY "+cp.specs[t].qname); err != nil {
+			return fmt.Errorf("table %s: empty it on the target before copying: %w", cp.specs[t].qname, err)
 		}
-		todo = append(todo, t)
 	}
 	disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), p.FullLoad.Parallel))
 	rec := &recorder{ctl: ctl, position: snap.Position, disp: disp, metrics: m}
