@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
+	driver "github.com/go-sql-driver/mysql"
+
 	"github.com/cutover-dev/cutover/apply"
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/internal/failpoint"
 )
 
 // The change stream applied to a MySQL/MariaDB target. A group of source
@@ -46,6 +51,9 @@ type applier struct {
 	// schemaApplied is the position of a transaction whose schema change the operator
 	// made on the target by hand: it is not stopped at again.
 	schemaApplied string
+	// replayDDL: cdc.ddl replicate: the schema changes of migrated tables that can be
+	// made on the target as the source made them are (replay); the others stop.
+	replayDDL bool
 }
 
 var _ cdc.Target = (*applier)(nil)
@@ -167,9 +175,21 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 			if a.txnPos == a.schemaApplied {
 				continue // made on the target by hand (cutover start --schema-applied)
 			}
-			return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source stops change data capture (replicating MySQL/MariaDB schema changes is not built yet): %s; make the same change in the target's database %s, then run cutover start --schema-applied '%s'",
-				e.Statement, a.target, a.txnPos)}
+			why := "cdc.ddl is stop"
+			if a.replayDDL {
+				if why = notReplayable(e); why == "" {
+					if err := a.replay(ctx, e); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source stops change data capture (%s): %s; make the same change in the target's database %s, then run cutover start --schema-applied '%s'",
+				why, e.Statement, a.target, a.txnPos)}
 		case *cdc.Commit:
+			if a.tx == nil {
+				continue // a schema change's own transaction: replay recorded it
+			}
 			if a.group.End(e.Position, e.CommitTime, len(events) == 0, time.Now()) {
 				if err := a.commit(ctx); err != nil {
 					return err
@@ -550,4 +570,86 @@ func paramExpr(typ, charset string) string {
 		return "CONVERT(CAST(? AS BINARY) USING " + charset + ")"
 	}
 	return "?"
+}
+
+// tableRename is a RENAME in an ALTER TABLE that renames the table itself (not a
+// column, an index or a key).
+var tableRename = regexp.MustCompile(`(?i)\bRENAME\s+(?:TO\b|AS\b|(?:` + "`" + `|\w)(?:[^\s]*)\s*(?:,|;|$))`)
+
+// notReplayable says why a schema change is not made on the target as the source made
+// it ("" when it is): the statements that change a migrated table's columns and
+// indexes are (ALTER TABLE, CREATE and DROP INDEX); a table created, dropped or
+// renamed changes what is migrated, which the stream does not follow yet.
+func notReplayable(e *cdc.SchemaChange) string {
+	switch e.Tag {
+	case "ALTER TABLE", "CREATE INDEX", "DROP INDEX":
+	default:
+		return e.Tag + " is not replicated yet"
+	}
+	if e.Tag == "ALTER TABLE" && tableRename.MatchString(e.Statement) {
+		return "a table renamed is not replicated yet"
+	}
+	return ""
+}
+
+// replay makes a schema change on the target as the source made it. MySQL commits
+// around a schema change, so it cannot share a transaction with the position: the
+// group before it commits first, the change is marked pending in the control state
+// with its position, made, then recorded as applied. A run killed between the change
+// and its record finds it pending at that position and takes the target's "already
+// made" refusal for the change made.
+func (a *applier) replay(ctx context.Context, e *cdc.SchemaChange) error {
+	if a.tx != nil {
+		if err := a.commit(ctx); err != nil {
+			return err
+		}
+	}
+	pos := a.txnPos
+	source := e.Context // the database the statement ran in; its tables' own when it named them
+	for _, o := range e.Objects {
+		if o.Schema != "" {
+			source = o.Schema
+			break
+		}
+	}
+	stmt, err := retarget(e.Statement, source, a.target)
+	if err != nil {
+		return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source: %s: %w", e.Statement, err)}
+	}
+	var pending string
+	if err := a.conn.QueryRowContext(ctx, "SELECT ddl_pending FROM "+a.ctl.table("state")+" WHERE id = 1").Scan(&pending); err != nil {
+		return err
+	}
+	if _, err := a.conn.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET ddl_pending = ? WHERE id = 1", pos); err != nil {
+		return err
+	}
+	if _, err := a.conn.ExecContext(ctx, "USE "+quote(a.target)); err != nil {
+		return err
+	}
+	_, err = a.conn.ExecContext(ctx, stmt)
+	if err != nil && !(pending == pos && alreadyMade(err)) {
+		return &cdc.ApplyError{Err: fmt.Errorf("the target refused the source's schema change %s: %w; make the same change in the target's database %s, then run cutover start --schema-applied '%s'",
+			e.Statement, err, a.target, pos)}
+	}
+	failpoint.KillAt("start:ddl:made") // made, not recorded
+	if _, err := a.conn.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET applied_position = ?, ddl_pending = '', applied_at = now(6) WHERE id = 1", pos); err != nil {
+		return err
+	}
+	a.group = apply.NewGroup(a.group.Grouping, pos)
+	a.tables = map[*cdc.Relation]*targetTable{} // read the changed tables again
+	return nil
+}
+
+// alreadyMade says whether the target refused a schema change because it holds it:
+// a column or index there already, or gone already.
+func alreadyMade(err error) bool {
+	var me *driver.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1060, 1061, 1091, 1054, 1826: // duplicate column, duplicate key, cannot drop, unknown column (renamed), duplicate foreign key
+		return true
+	}
+	return false
 }

@@ -36,6 +36,7 @@ var controlTables = []string{
 		applied_position text NOT NULL,
 		applied_commit_time datetime(6) NULL,
 		applied_at datetime(6) NULL,
+		ddl_pending text NOT NULL,
 		updated_at datetime(6) NOT NULL
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 	`CREATE TABLE IF NOT EXISTS %s.table_stats (
@@ -75,7 +76,7 @@ func openControl(ctx context.Context, db *sql.DB, name string) (*Control, error)
 			return nil, controlError(name, err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+" VALUES (1, ?, ?, '', '', '', NULL, NULL, now(6))", control.PhaseNew, control.ModeCDC); err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+" VALUES (1, ?, ?, '', '', '', NULL, NULL, '', now(6))", control.PhaseNew, control.ModeCDC); err != nil {
 		return nil, controlError(name, err)
 	}
 	return c, nil

@@ -81,6 +81,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	from := cmp.Or(st.Applied, st.Position)
 	a := newApplier(tgt, tgtDB, tgtMaria, ctl, from)
 	a.tableFrom, a.mariadbSource, a.schemaApplied = tableFrom, srcMaria, opts.SchemaApplied
+	a.replayDDL = p.CDC.DDL == plan.DDLReplicate
 	defer a.Disconnect(context.WithoutCancel(ctx))
 
 	ctx, cancel := context.WithCancel(ctx)

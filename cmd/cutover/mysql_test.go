@@ -190,10 +190,12 @@ func mysqlWriter(t *testing.T, db *mytest.DB, stop <-chan struct{}) <-chan int64
 }
 
 // A live migration between two MariaDB servers with the binary, under a writer:
-// cutover start killed (SIGKILL) during the load and at random points of change data
-// capture, then run to the end and stopped by SIGTERM; every transaction the writer
-// committed is on the target once (the counters sum to the transactions) and every
-// table is equal by CHECKSUM TABLE.
+// cutover start killed (SIGKILL) during the load, right after the target made a
+// schema change the application deployed (before it recorded it), and at a random
+// point of change data capture, then run to the end and stopped by SIGTERM; every
+// transaction the writer committed is on the target once (the counters sum to the
+// transactions), every table is equal by CHECKSUM TABLE, and the schema changes
+// (columns added, renamed, dropped; indexes) made the same table.
 func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	if !mytest.Installed() {
 		t.Skip("MariaDB is not installed: make test installs it")
@@ -201,7 +203,8 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
 	src.Exec(t, `CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_0_to_9;
 		CREATE TABLE log (n bigint PRIMARY KEY, at datetime(6) NOT NULL DEFAULT now(6), pad text);
-		CREATE TABLE big (id int PRIMARY KEY, pad varchar(200)); INSERT INTO big SELECT seq, repeat('b', 200) FROM seq_1_to_200000;`)
+		CREATE TABLE big (id int PRIMARY KEY, pad varchar(200)); INSERT INTO big SELECT seq, repeat('b', 200) FROM seq_1_to_200000;
+		CREATE TABLE shape (id int PRIMARY KEY, a int); INSERT INTO shape SELECT seq, seq FROM seq_1_to_100;`)
 	dir := t.TempDir()
 	control := "ctl_" + tgt.Name
 	t.Cleanup(func() { _ = tgt.Server.Exec(context.Background(), "", "DROP DATABASE IF EXISTS `"+control+"`") })
@@ -237,8 +240,24 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.wait(t)
-	// Kills 2 and 3: during CDC, each after the target committed a random number of groups.
-	for range 2 {
+	// Kill 2: the application deploys schema changes; the run dies right after the
+	// target made the first, before it recorded it. The next run finds it made.
+	l = startLiveEnv(t, dir, false, []string{"CUTOVER_FAILPOINT=start:ddl:made:kill"}, "start")
+	l.waitFor(t, "change data capture", func(out string) bool {
+		return strings.Contains(out, "change data capture from the source's binary log")
+	})
+	src.Exec(t, `ALTER TABLE shape ADD COLUMN b varchar(10) NOT NULL DEFAULT 'x';
+		INSERT INTO shape (id, a, b) VALUES (101, 101, 'new');
+		ALTER TABLE shape RENAME COLUMN a TO a2, ADD INDEX a2 (a2);
+		UPDATE shape SET a2 = -a2 WHERE id % 10 = 0;
+		CREATE INDEX b ON shape (b); DROP INDEX a2 ON shape;
+		ALTER TABLE shape DROP COLUMN b;
+		INSERT INTO shape VALUES (102, 102);`)
+	if code, out := l.wait(t); code == 0 {
+		t.Fatalf("the run with the failpoint after the schema change ended: %s", out)
+	}
+	// Kill 3: during CDC, after the target committed a random number of groups.
+	for range 1 {
 		l = startLive(t, dir, false, "start")
 		for steps := 1 + rng.Intn(4); steps > 0; steps-- {
 			before := applied()
@@ -272,7 +291,17 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
 	t.Logf("%d source transactions", n)
-	sameMySQLTables(t, src, tgt, "counters", "log", "big")
+	sameMySQLTables(t, src, tgt, "counters", "log", "big", "shape")
+	create := func(db *mytest.DB) string {
+		var name, ddl string
+		if err := db.Open(t).QueryRow("SHOW CREATE TABLE shape").Scan(&name, &ddl); err != nil {
+			t.Fatal(err)
+		}
+		return ddl
+	}
+	if a, b := create(src), create(tgt); a != b {
+		t.Errorf("the table the schema changes made differs:\nsource %s\ntarget %s", a, b)
+	}
 	if got := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM log"); got != n {
 		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
 	}
