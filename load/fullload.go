@@ -91,6 +91,9 @@ type Words struct {
 	// Complete says where a replicating load leaves the change stream: st's position
 	// and slot, and what holds it.
 	Complete func(st control.State) string
+	// Stream names where the change stream starts (nil: PostgreSQL's slot and
+	// position).
+	Stream func(st control.State) string
 }
 
 // FullLoad runs the full load, or resumes it: the tables with their keys (pre-data),
@@ -120,7 +123,11 @@ func FullLoad(ctx context.Context, p *plan.Plan, job Job, out io.Writer, disp Di
 			fmt.Fprintf(out, "the copy is complete already (snapshot at position %s); nothing is left on the source. cutover finish drops the control schema\n", st.Position)
 			return copyOnly, nil
 		}
-		fmt.Fprintf(out, "the full load is complete already (slot %s, position %s)\n", st.Slot, st.Position)
+		where := fmt.Sprintf("slot %s, position %s", st.Slot, st.Position)
+		if w.Stream != nil {
+			where = w.Stream(st)
+		}
+		fmt.Fprintf(out, "the full load is complete already (%s)\n", where)
 		return copyOnly, nil
 	case control.PhaseFinishing, control.PhaseFinished:
 		return copyOnly, ErrFinished(p)

@@ -34,6 +34,8 @@ func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error
 	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{Complete: func(st control.State) string {
 		return fmt.Sprintf("full load complete. The change stream starts at position %s of the source's binary log;\n"+
 			"the source must keep its binary log from there until cutover start goes on into change data capture.\n", st.Position)
+	}, Stream: func(st control.State) string {
+		return fmt.Sprintf("the change stream reads the binary log as %s from position %s", st.Slot, st.Position)
 	}})
 	return err
 }
