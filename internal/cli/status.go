@@ -262,7 +262,24 @@ func readStatus(ctx context.Context, m engine.StatusReader, p *plan.Plan) (statu
 		}
 		return status{Phase: "unknown", Tables: []tableStatus{}}, err
 	}
-	return statusDoc(st, p), nil
+	s := statusDoc(st, p)
+	if mig, ok := m.(engine.Migration); ok {
+		s.Next = runnable(s.Next, mig)
+	}
+	return s, nil
+}
+
+// runnable says so when the next step names a command the migration's engines do
+// not run yet.
+func runnable(next string, m engine.Migration) string {
+	for _, c := range []string{"validate", "switch", "rollback"} {
+		if strings.Contains(next, "cutover "+c) {
+			if err := engine.Runs(m, c); err != nil {
+				return next + " (" + err.Error() + ")"
+			}
+		}
+	}
+	return next
 }
 
 // statusDoc is the status as status --json, /api/status and the dashboard show it.
