@@ -49,9 +49,10 @@ func (s *server) setOnline(name, value string) string {
 
 // assessment runs the checks of one cutover check.
 type assessment struct {
-	plan     *plan.Plan
-	report   *check.Report
-	src, tgt *server
+	plan         *plan.Plan
+	report       *check.Report
+	src, tgt     *server
+	srcDB, tgtDB string // the databases the URLs name
 }
 
 // Assess runs the premigration assessment of a MySQL/MariaDB to MySQL/MariaDB plan:
@@ -82,6 +83,13 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 				a.tgt.setOnline("read_only", "OFF"))
 		}
 	}
+	if cfg, err := Config(p.Source); err == nil {
+		a.srcDB = cfg.DBName
+	}
+	if cfg, err := Config(p.Target); err == nil {
+		a.tgtDB = cfg.DBName
+	}
+	a.grantsFindings(ctx)
 	if a.src != nil && a.tgt != nil && a.src.settings["server_id"] == a.tgt.settings["server_id"] {
 		a.add(check.Error, "server_id", "target", fmt.Sprintf("the source and the target have the same server_id (%s): reverse replication would drop the other's events as its own",
 			a.src.settings["server_id"]), a.tgt.setOnline("server_id", "<a number no other server of the topology uses>"))

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -129,6 +130,38 @@ func TestURLs(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", url, err, want)
 		case err != nil && strings.Contains(err.Error(), "s3cret"):
 			t.Errorf("%s: the error shows the password: %v", url, err)
+		}
+	}
+}
+
+// A role without the privileges a step needs is told, per side, the GRANT to give;
+// a target without local_infile is an error.
+func TestAssessPrivileges(t *testing.T) {
+	srv := mytest.StartServer(t, mytest.Options{Name: "grants", Settings: map[string]string{"local-infile": "0"}})
+	src, tgt := mytest.NewDB(t, srv), mytest.NewDB(t, srv)
+	src.Exec(t, fmt.Sprintf("CREATE USER lim IDENTIFIED BY 'pw'; GRANT SELECT ON `%s`.* TO lim; GRANT SELECT ON `%s`.* TO lim", src.Name, tgt.Name))
+	url := func(db string) string { return fmt.Sprintf("mysql://lim:pw@127.0.0.1:%d/%s", srv.Port, db) }
+	r := assess(t, url(src.Name), url(tgt.Name))
+	mustFind(t, r, "local_infile", "target", check.Error, "SET GLOBAL local_infile = ON")
+	var said []string
+	for _, f := range r.Findings {
+		if f.Check == "privilege" {
+			said = append(said, f.Object+": "+f.Fix)
+		}
+	}
+	for _, want := range []string{"source: GRANT RELOAD ON *.*", "source: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.*",
+		"target: GRANT ALL ON `" + tgt.Name + "`.*", "target: GRANT ALL ON `cutover`.*", "target: GRANT SELECT ON mysql.*"} {
+		found := false
+		for _, s := range said {
+			found = found || strings.HasPrefix(s, want)
+		}
+		if !found {
+			t.Errorf("no privilege finding %q in %q", want, said)
+		}
+	}
+	for _, s := range said {
+		if strings.Contains(s, "GRANT SELECT, SHOW VIEW") {
+			t.Errorf("the source's SELECT is there: %q", s)
 		}
 	}
 }
