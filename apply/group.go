@@ -71,6 +71,10 @@ func (g *Group) End(position string, commitTime time.Time, idle bool, now time.T
 // Position is the position the group commits with, and its commit time on the source.
 func (g *Group) Position() (string, time.Time) { return g.position, g.commitTime }
 
+// Ended is how many source transactions of the open group have ended: none when the
+// group holds only the one in progress, whose position is not the group's to commit.
+func (g *Group) Ended() int { return g.txns }
+
 // Committed is the position of the last source transaction the target committed.
 func (g *Group) Committed() string { return g.committed }
 

@@ -275,6 +275,9 @@ func (a *applier) commit(ctx context.Context) error {
 		return err
 	}
 	pos, at := a.group.Position()
+	if pos == "" {
+		return fmt.Errorf("internal: a group of changes to commit without the position of its last transaction")
+	}
 	if _, err := a.tx.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET applied_position = ?, applied_commit_time = ?, applied_at = now(6) WHERE id = 1",
 		pos, at.UTC().Format("2006-01-02 15:04:05.999999")); err != nil {
 		return err
@@ -599,12 +602,24 @@ func notReplayable(e *cdc.SchemaChange) string {
 // and its record finds it pending at that position and takes the target's "already
 // made" refusal for the change made.
 func (a *applier) replay(ctx context.Context, e *cdc.SchemaChange) error {
-	if a.tx != nil {
+	switch {
+	case a.tx != nil && a.group.Ended() > 0:
 		if err := a.commit(ctx); err != nil {
 			return err
 		}
+	case a.tx != nil:
+		// The group holds only the schema change's own transaction: nothing ended to
+		// commit (committing would write a group's position it does not have: none).
+		_ = a.tx.Rollback()
+		a.tx = nil
+		a.group.Abandon()
+		a.net.Reset()
 	}
 	pos := a.txnPos
+	if pos == "" {
+		// MySQL without GTIDs names a transaction's end only at its commit
+		return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source (%s) at a position the stream does not know before its end (a MySQL source without GTIDs): make it on the target's database %s, then run cutover start --schema-applied with the position status shows after it", e.Statement, a.target)}
+	}
 	source := e.Context // the database the statement ran in; its tables' own when it named them
 	for _, o := range e.Objects {
 		if o.Schema != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,7 @@ func TestApplyChanges(t *testing.T) {
 
 	// A group that fails: an update of a row the target does not have, after a change
 	// that applies. Nothing of the group stays; the position stays p5.
+	a.Disconnect(ctx) // the pool has 4 connections, and an applier holds one
 	a = newApplier(pool, db.Name, true, ctl, "p5")
 	err = applyAll(t, a, applyTxn("p6", &cdc.Change{Op: cdc.Insert, Rel: k, New: row("5", "e", "1", "1", "1", "1", "2024-01-01 00:00:00.000000", "")},
 		&cdc.Change{Op: cdc.Update, Rel: k, Old: row("9", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"), New: row("9", "z", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL")})...)
@@ -121,6 +123,7 @@ func TestApplyChanges(t *testing.T) {
 		t.Errorf("the failed group's insert is on the target")
 	}
 	// A transaction the stream did not finish (no Commit) is rolled back.
+	a.Disconnect(ctx) // the pool has 4 connections, and an applier holds one
 	a = newApplier(pool, db.Name, true, ctl, "p5")
 	if err := applyAll(t, a, &cdc.Begin{Position: "p7"}, &cdc.Change{Op: cdc.Insert, Rel: k, New: row("6", "f", "1", "1", "1", "1", "2024-01-01 00:00:00.000000", "")}); err != nil {
 		t.Fatal(err)
@@ -130,5 +133,20 @@ func TestApplyChanges(t *testing.T) {
 	}
 	if st, _ := ctl.State(ctx); st.Applied != "p5" {
 		t.Errorf("applied position %q after the failures, want p5", st.Applied)
+	}
+	// A schema change the target refuses, first in a new applier's stream: the
+	// position stays p5 (a group holding only the schema change's own transaction has
+	// nothing to commit; committing it wrote an empty position, seen in CI as a stream
+	// restarted from the snapshot after a kill at that moment).
+	a.Disconnect(ctx) // the pool has 4 connections, and an applier holds one
+	a = newApplier(pool, db.Name, true, ctl, "p5")
+	a.replayDDL = true
+	err = applyAll(t, a, &cdc.Begin{Position: "p8"}, &cdc.SchemaChange{Statement: "ALTER TABLE k ADD COLUMN v int", Tag: "ALTER TABLE", Context: srcDB.Name,
+		Objects: []cdc.SchemaObject{{Kind: "table", Schema: srcDB.Name, Name: "k", Table: "k"}}}, &cdc.Commit{Position: "p8"})
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "refused the source's schema change") {
+		t.Errorf("a schema change the target refuses: %v", err)
+	}
+	if st, _ := ctl.State(ctx); st.Applied != "p5" {
+		t.Errorf("applied position %q after a refused schema change, want p5", st.Applied)
 	}
 }
