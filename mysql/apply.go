@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,7 +312,7 @@ const maxParams = 30000
 // of many rows, the updates one by one.
 func (a *applier) writeNet(ctx context.Context, t *targetTable, tc *apply.TableChanges) error {
 	per := max(1, maxParams/max(1, len(t.key)))
-	for rows := range chunks(tc.Deletes, per) {
+	for rows := range slices.Chunk(tc.Deletes, per) {
 		var match []string
 		var args []any
 		for _, r := range rows {
@@ -329,7 +330,7 @@ func (a *applier) writeNet(ctx context.Context, t *targetTable, tc *apply.TableC
 		}
 	}
 	per = max(1, maxParams/len(t.in))
-	for rows := range chunks(tc.Inserts, per) {
+	for rows := range slices.Chunk(tc.Inserts, per) {
 		images := make([]cdc.Row, len(rows))
 		for i, r := range rows {
 			images[i] = r.Image
@@ -500,18 +501,6 @@ func applyError(c *cdc.Change, err error) error {
 		return &cdc.ApplyError{Err: err}
 	}
 	return &cdc.ApplyError{Err: fmt.Errorf("%s on %s.%s: %w", c.Op, c.Rel.Schema, c.Rel.Name, err)}
-}
-
-func chunks[T any](s []T, n int) func(func([]T) bool) {
-	return func(yield func([]T) bool) {
-		for len(s) > 0 {
-			k := min(n, len(s))
-			if !yield(s[:k]) {
-				return
-			}
-			s = s[k:]
-		}
-	}
 }
 
 // table is how rel is written on the target: its columns' types read from the

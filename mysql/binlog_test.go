@@ -182,15 +182,7 @@ func TestBinlogEveryColumnType(t *testing.T) {
 	src, tgt := srcDB.Open(t), tgtDB.Open(t)
 	ctx := context.Background()
 	types := append(columnTypes(t, src), binlogTypes...)
-	var tables []string
-	for i, typ := range types {
-		name := fmt.Sprintf("t%02d_%s", i, strings.Trim(nonWord.ReplaceAllString(strings.ToLower(typ), "_"), "_"))
-		name = name[:min(len(name), 60)]
-		if _, err := src.Exec(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, v %s)", quote(name), typ)); err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-		tables = append(tables, name)
-	}
+	tables := typeTables(t, src, types)
 	srcDB.Exec(t, "CREATE TABLE zz_marker (id int PRIMARY KEY)")
 	createLike(t, src, tgt, tables)
 

@@ -244,6 +244,21 @@ func createLike(t *testing.T, src, tgt *sql.DB, tables []string) {
 
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
+// typeTables makes a table (id int PRIMARY KEY, v <type>) on db for each type, named
+// after it, and returns their names.
+func typeTables(t *testing.T, db *sql.DB, types []string) []string {
+	t.Helper()
+	tables := make([]string, len(types))
+	for i, typ := range types {
+		name := fmt.Sprintf("t%02d_%s", i, strings.Trim(nonWord.ReplaceAllString(strings.ToLower(typ), "_"), "_"))
+		tables[i] = name[:min(len(name), 60)]
+		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, v %s)", quote(tables[i]), typ)); err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+	}
+	return tables
+}
+
 // Every column type of the server, with the values it takes, loaded into another
 // server comes out the same by the binary protocol's image of each row.
 func TestCopyEveryColumnType(t *testing.T) {
@@ -251,13 +266,9 @@ func TestCopyEveryColumnType(t *testing.T) {
 	src, tgt := srcDB.Open(t), tgtDB.Open(t)
 	ctx := context.Background()
 	types := columnTypes(t, src)
-	var tables []string
+	tables := typeTables(t, src, types)
 	for i, typ := range types {
-		name := fmt.Sprintf("t%02d_%s", i, strings.Trim(nonWord.ReplaceAllString(strings.ToLower(typ), "_"), "_"))
-		name = name[:min(len(name), 60)]
-		if _, err := src.Exec(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, v %s)", quote(name), typ)); err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
+		name := tables[i]
 		conn, err := src.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -286,7 +297,6 @@ func TestCopyEveryColumnType(t *testing.T) {
 		if taken < 2 {
 			t.Errorf("type %s takes %d of the samples: give it samples", typ, taken)
 		}
-		tables = append(tables, name)
 	}
 	createLike(t, src, tgt, tables)
 	copyTables(t, src, tgt, srcDB.Name, tgtDB.Name, tables, nil)

@@ -70,11 +70,9 @@ func (l *loadJob) Begin(ctx context.Context) (control.State, error) {
 	if l.tgt, l.tgtDB, err = openSide(ctx, "target", l.p.Target, l.p.FullLoad.Parallel+2); err != nil {
 		return st, err
 	}
-	var version string
-	if err := l.src.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return st, fmt.Errorf("read the source's version: %w", err)
+	if l.mariadb, err = isMariaDB(ctx, "source", l.src); err != nil {
+		return st, err
 	}
-	l.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
 	ctl, ok, err := readControl(ctx, l.tgt, l.p.ControlSchema)
 	if err != nil || !ok {
 		return st, err

@@ -58,11 +58,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	if err != nil {
 		return err
 	}
-	srcMaria, err := isMariaDB(ctx, "source", p.Source)
+	srcMaria, err := sideIsMariaDB(ctx, "source", p.Source)
 	if err != nil {
 		return err
 	}
-	tgtMaria, err := isMariaDB(ctx, "target", p.Target)
+	tgtMaria, err := isMariaDB(ctx, "target", tgt)
 	if err != nil {
 		return err
 	}
@@ -142,18 +142,23 @@ func resumeReplication(ctx context.Context, p *plan.Plan, tgt *sql.DB) (*Control
 	return ctl, st, nil
 }
 
-// isMariaDB reads a side's flavour.
-func isMariaDB(ctx context.Context, side string, e plan.Endpoint) (bool, error) {
-	db, _, err := openSide(ctx, side, e, 1)
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
+// isMariaDB reads a side's flavour on a pool open to it.
+func isMariaDB(ctx context.Context, side string, db *sql.DB) (bool, error) {
 	var version string
 	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		return false, fmt.Errorf("read the %s's version: %w", side, err)
 	}
 	return strings.Contains(strings.ToLower(version), "mariadb"), nil
+}
+
+// sideIsMariaDB reads the flavour of a side no pool is open to.
+func sideIsMariaDB(ctx context.Context, side string, e plan.Endpoint) (bool, error) {
+	db, _, err := openSide(ctx, side, e, 1)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	return isMariaDB(ctx, side, db)
 }
 
 // watchFinish reads the phase now and then, and calls finish once cutover finish

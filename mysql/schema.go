@@ -136,34 +136,11 @@ func printPlainly(ctx context.Context, c *sql.Conn) (restore func() error, err e
 // showCreate runs a SHOW CREATE statement and returns its row by column name (NULL
 // as "": a routine's body the role may not read).
 func showCreate(ctx context.Context, c *sql.Conn, query string) (map[string]string, error) {
-	rows, err := c.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
+	row, ok, err := namedRow(ctx, c, query)
+	if err == nil && !ok {
+		err = errors.New("not found")
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		return nil, errors.New("not found")
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, err
-	}
-	row := map[string]string{}
-	for i, col := range cols {
-		row[col] = vals[i].String
-	}
-	return row, rows.Close()
+	return row, err
 }
 
 // readTable reads a table's SHOW CREATE TABLE and splits it.
@@ -625,36 +602,6 @@ func queryStrings(ctx context.Context, c *sql.Conn, query string, args ...any) (
 		out[i] = r[0]
 	}
 	return out, nil
-}
-
-// queryRows returns a query's rows as strings (NULL as "").
-func queryRows(ctx context.Context, c *sql.Conn, query string, args ...any) ([][]string, error) {
-	rows, err := c.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out [][]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			row[i] = v.String
-		}
-		out = append(out, row)
-	}
-	return out, rows.Err()
 }
 
 // setUpDDL sets the session that creates the objects: statements sent in UTF-8 (what

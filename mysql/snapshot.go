@@ -322,10 +322,11 @@ func (p *Position) fillGTID(ctx context.Context, c *sql.Conn) error {
 // knows only the new name), and the GTID state.
 func logPosition(ctx context.Context, c *sql.Conn, mariadb bool) (Position, error) {
 	p := Position{MariaDB: mariadb}
-	var rows *sql.Rows
+	var row map[string]string
+	var ok bool
 	var err error
 	for _, q := range []string{"SHOW BINLOG STATUS", "SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
-		if rows, err = c.QueryContext(ctx, q); err == nil {
+		if row, ok, err = namedRow(ctx, c, q); err == nil {
 			break
 		}
 		var me *driver.MySQLError
@@ -336,38 +337,19 @@ func logPosition(ctx context.Context, c *sql.Conn, mariadb bool) (Position, erro
 	if err != nil {
 		return p, err
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return p, err
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return p, err
-		}
+	if !ok {
 		return p, fmt.Errorf("%w: the binary log is off (SHOW BINLOG STATUS returns no row)", errDenied)
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return p, err
-	}
-	if err := rows.Close(); err != nil {
-		return p, err
-	}
-	for i, col := range cols {
+	for col, v := range row {
 		switch strings.ToLower(col) {
 		case "file":
-			p.File = vals[i].String
+			p.File = v
 		case "position":
-			if _, err := fmt.Sscan(vals[i].String, &p.Offset); err != nil {
-				return p, fmt.Errorf("binary log position %q: %w", vals[i].String, err)
+			if _, err := fmt.Sscan(v, &p.Offset); err != nil {
+				return p, fmt.Errorf("binary log position %q: %w", v, err)
 			}
 		case "executed_gtid_set":
-			p.GTID = strings.ReplaceAll(vals[i].String, "\n", "")
+			p.GTID = strings.ReplaceAll(v, "\n", "")
 		}
 	}
 	if mariadb {
