@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -43,6 +44,10 @@ type applier struct {
 	group  *apply.Group
 	net    apply.Net
 	tables map[*cdc.Relation]*targetTable
+	holds  holds // validation points asked for (validpoints.go)
+	// changed are the tables (source database, name) the open group changed: their
+	// table_stats.changed_position is the group's position, for validation's points.
+	changed map[[2]string]bool
 
 	// tableFrom: tables a resumed load copied again at a later snapshot, with its
 	// position: their changes that snapshot already holds are skipped.
@@ -62,7 +67,8 @@ var _ cdc.Target = (*applier)(nil)
 // newApplier applies to the target database of db (MariaDB or MySQL), going on
 // after committed.
 func newApplier(db *sql.DB, target string, mariadb bool, ctl *Control, committed string) *applier {
-	return &applier{db: db, target: target, mariadb: mariadb, ctl: ctl, group: apply.NewGroup(apply.DefaultGrouping, committed), tables: map[*cdc.Relation]*targetTable{}}
+	return &applier{db: db, target: target, mariadb: mariadb, ctl: ctl, group: apply.NewGroup(apply.DefaultGrouping, committed),
+		tables: map[*cdc.Relation]*targetTable{}, changed: map[[2]string]bool{}}
 }
 
 // targetTable is how a source table's columns are written on the target.
@@ -117,6 +123,7 @@ func (a *applier) Disconnect(context.Context) {
 	}
 	a.group.Abandon()
 	a.net.Reset()
+	clear(a.changed)
 }
 
 // Committed is the position of the last source transaction the target committed.
@@ -138,6 +145,7 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 			a.tx = nil
 			a.group.Abandon()
 			a.net.Reset()
+			clear(a.changed)
 		}
 	}()
 	for {
@@ -153,6 +161,9 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 		}
 		switch e := ev.(type) {
 		case *cdc.Begin:
+			if err := a.beforeTxn(ctx, e.Position); err != nil {
+				return err
+			}
 			a.txnPos = e.Position
 			if a.group.Begin(time.Now()) {
 				tx, err := a.conn.BeginTx(ctx, nil)
@@ -218,6 +229,9 @@ func (a *applier) inCopy(rel *cdc.Relation) (bool, error) {
 // table had netted) when it cannot be netted.
 func (a *applier) change(ctx context.Context, c *cdc.Change) error {
 	if c.Op == cdc.Truncate {
+		for _, r := range c.Truncated {
+			a.changed[[2]string{r.Schema, r.Name}] = true
+		}
 		if err := a.flush(ctx, nil); err != nil {
 			return err
 		}
@@ -233,6 +247,7 @@ func (a *applier) change(ctx context.Context, c *cdc.Change) error {
 		}
 		return nil
 	}
+	a.changed[[2]string{c.Rel.Schema, c.Rel.Name}] = true
 	if c.Op == cdc.Update && c.Old != nil && sameKey(c) {
 		// The binary log's before-image is the whole row; the stream's contract names
 		// the old row only when the update changed its key.
@@ -283,12 +298,33 @@ func (a *applier) commit(ctx context.Context) error {
 		pos, at.UTC().Format("2006-01-02 15:04:05.999999")); err != nil {
 		return err
 	}
+	if err := a.markChanged(ctx, a.tx, pos, a.changed); err != nil {
+		return err
+	}
 	if err := a.tx.Commit(); err != nil {
 		return err
 	}
 	a.tx = nil
 	a.group.Done()
+	clear(a.changed)
 	return nil
+}
+
+// markChanged records pos as the position of the last change to these tables.
+func (a *applier) markChanged(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, pos string, tables map[[2]string]bool) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	var match []string
+	args := []any{pos}
+	for t := range tables {
+		match = append(match, "(schema_name = ? AND table_name = ?)")
+		args = append(args, t[0], t[1])
+	}
+	_, err := ex.ExecContext(ctx, "UPDATE "+a.ctl.table("table_stats")+" SET changed_position = ? WHERE "+strings.Join(match, " OR "), args...)
+	return err
 }
 
 // flush writes the net changes of the given tables (every table when nil).
@@ -603,6 +639,7 @@ func (a *applier) replay(ctx context.Context, e *cdc.SchemaChange) error {
 		a.tx = nil
 		a.group.Abandon()
 		a.net.Reset()
+		clear(a.changed)
 	}
 	pos := a.txnPos
 	if pos == "" {
@@ -636,6 +673,16 @@ func (a *applier) replay(ctx context.Context, e *cdc.SchemaChange) error {
 			e.Statement, err, a.target, pos)}
 	}
 	failpoint.KillAt("start:ddl:made") // made, not recorded
+	// The tables changed first: a run killed before the record makes the change again.
+	ddlTables := map[[2]string]bool{}
+	for _, o := range e.Objects {
+		if o.Table != "" {
+			ddlTables[[2]string{cmp.Or(o.Schema, source), o.Table}] = true
+		}
+	}
+	if err := a.markChanged(ctx, a.conn, pos, ddlTables); err != nil {
+		return err
+	}
 	if _, err := a.conn.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET applied_position = ?, ddl_pending = '', applied_at = now(6) WHERE id = 1", pos); err != nil {
 		return err
 	}

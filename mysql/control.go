@@ -25,7 +25,9 @@ type Control struct {
 var _ control.Store = (*Control)(nil)
 
 // controlTables are the control state's tables. `rows` is quoted: a reserved word
-// of MySQL 8.
+// of MySQL 8. A text column's default is an expression (”): MySQL takes no literal
+// default there. table_stats.changed_position is the position of the last source
+// transaction applied that changed the table (validation's points: see validate.go).
 var controlTables = []string{
 	`CREATE TABLE IF NOT EXISTS %s.state (
 		id tinyint PRIMARY KEY CHECK (id = 1),
@@ -51,7 +53,32 @@ var controlTables = []string{
 		position text NOT NULL,
 		error text NOT NULL,
 		validation varchar(20) NOT NULL DEFAULT 'pending',
+		validated_at datetime(6) NULL,
+		validation_mismatches bigint NOT NULL DEFAULT 0,
+		validation_error text NOT NULL DEFAULT (''),
+		validated_position text NOT NULL DEFAULT (''),
+		changed_position text NOT NULL DEFAULT (''),
 		PRIMARY KEY (schema_name, table_name)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The points a validation asks the applier to hold at (see validpoints.go).
+	`CREATE TABLE IF NOT EXISTS %s.validation_points (
+		id varchar(32) PRIMARY KEY,
+		position text NOT NULL,
+		state varchar(10) NOT NULL,
+		created_at datetime(6) NOT NULL DEFAULT now(6)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The rows a table's last validation found differing (at most a thousand).
+	`CREATE TABLE IF NOT EXISTS %s.validation_failures (
+		id bigint AUTO_INCREMENT PRIMARY KEY,
+		schema_name varchar(64) NOT NULL,
+		table_name varchar(64) NOT NULL,
+		kind varchar(20) NOT NULL,
+		` + "`key`" + ` json NOT NULL,
+		` + "`columns`" + ` json NOT NULL,
+		source_values json NULL,
+		target_values json NULL,
+		found_at datetime(6) NOT NULL DEFAULT now(6),
+		KEY (schema_name, table_name)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 }
 
@@ -153,8 +180,8 @@ func (c *Control) QueueTables(ctx context.Context, tables []control.TableStat) e
 
 // TableStats reads every table's progress, by schema and name.
 func (c *Control) TableStats(ctx context.Context) ([]control.TableStat, error) {
-	rows, err := c.db.QueryContext(ctx, "SELECT schema_name, table_name, state, `rows`, bytes, estimated_bytes, started_at, finished_at, position, error, validation FROM "+
-		c.table("table_stats")+" ORDER BY schema_name, table_name")
+	rows, err := c.db.QueryContext(ctx, "SELECT schema_name, table_name, state, `rows`, bytes, estimated_bytes, started_at, finished_at, position, error, "+
+		"validation, validated_at, validation_mismatches, validation_error, validated_position FROM "+c.table("table_stats")+" ORDER BY schema_name, table_name")
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +189,12 @@ func (c *Control) TableStats(ctx context.Context) ([]control.TableStat, error) {
 	var out []control.TableStat
 	for rows.Next() {
 		var t control.TableStat
-		var started, ended sql.NullString
-		if err := rows.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &started, &ended, &t.Position, &t.Error, &t.Validation); err != nil {
+		var started, ended, validated sql.NullString
+		if err := rows.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &started, &ended, &t.Position, &t.Error,
+			&t.Validation, &validated, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition); err != nil {
 			return nil, err
 		}
-		t.Started, t.Ended = parseTime(started), parseTime(ended)
+		t.Started, t.Ended, t.ValidatedAt = parseTime(started), parseTime(ended), parseTime(validated)
 		out = append(out, t)
 	}
 	return out, rows.Err()

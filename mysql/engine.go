@@ -8,6 +8,7 @@ import (
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 // Engine is MySQL and MariaDB as cutover's engine: the binary registers it.
@@ -20,6 +21,7 @@ var (
 	_ engine.Finisher     = Engine{}
 	_ engine.StatusReader = Engine{}
 	_ engine.Replicator   = Engine{}
+	_ engine.Validator    = Engine{}
 )
 
 // Name is the engine's name for people.
@@ -81,4 +83,9 @@ func (Engine) Status(ctx context.Context, p *plan.Plan) (control.Status, error) 
 // Dashboard serves the dashboard's status.
 func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
 	return Dashboard(ctx, p)
+}
+
+// Validate runs cutover validate.
+func (Engine) Validate(ctx context.Context, p *plan.Plan, opts validate.Options) (*validate.Report, error) {
+	return Validate(ctx, p, opts)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -18,14 +17,12 @@ import (
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 // FullLoad runs the full load between two MySQL/MariaDB servers, or resumes it:
 // load.FullLoad's checklist, each step of it run by a loadJob.
 func FullLoad(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
-	if !p.CDC.Enabled && p.Validation.AfterLoad {
-		return errors.New("validation.after_load: cutover validate does not run on MySQL/MariaDB yet: set validation.after_load: false to copy without it")
-	}
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
@@ -324,9 +321,19 @@ func (l *loadJob) CopySequences(context.Context) error {
 	return nil
 }
 
-// ValidateAtSnapshot is refused before the load begins (FullLoad).
-func (l *loadJob) ValidateAtSnapshot(context.Context) error {
-	return errors.New("validation.after_load: cutover validate does not run on MySQL/MariaDB yet")
+// ValidateAtSnapshot validates every table of a copy (validation.after_load), the
+// source read in a view of the copy's snapshot while the load holds it.
+func (l *loadJob) ValidateAtSnapshot(ctx context.Context) error {
+	l.disp.Step("validating every table (validation.after_load)")
+	rep, err := validatePass(ctx, l.p, validate.Options{BusyPercent: 100}, l.snap)
+	if err != nil {
+		return fmt.Errorf("validation after the load: %w", err)
+	}
+	l.disp.Step(validate.Summary(rep))
+	if !rep.Equal {
+		return fmt.Errorf("validation after the load: %w", validate.ErrNotEqual)
+	}
+	return nil
 }
 
 // recorder keeps table_stats current and shows each table's progress.

@@ -41,7 +41,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
 	}
-	tgt, tgtDB, err := openSide(ctx, "target", p.Target, 4)
+	tgt, tgtDB, err := openSide(ctx, "target", p.Target, 5)
 	if err != nil {
 		return err
 	}
@@ -50,6 +50,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	if err != nil {
 		return err
 	}
+	lock, err := takeStreamLock(ctx, tgt, p.ControlSchema)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	serverID, err := strconv.ParseUint(strings.TrimPrefix(st.Slot, streamSlot), 10, 32)
 	if err != nil || !strings.HasPrefix(st.Slot, streamSlot) {
 		return fmt.Errorf("the control state names no stream (slot %q): cutover finish, then cutover start, to begin again", st.Slot)
@@ -84,14 +89,14 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	a.replayDDL = p.CDC.DDL == plan.DDLReplicate
 	defer a.Disconnect(context.WithoutCancel(ctx))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	finishing := make(chan struct{})
 	go watchFinish(ctx, ctl, func() {
 		disp.Step("cutover finish asked the task to stop")
 		close(finishing)
-		cancel()
-	})
+		cancel(nil)
+	}, func() error { return lock.keep(ctx, p.ControlSchema) }, cancel)
 	disp.Step(fmt.Sprintf("change data capture from the source's binary log (read as server_id %d) at position %s", serverID, from))
 	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor, Retryable: retryable, Say: disp.Step}
 	err = cdc.Follow(ctx, src, a, retry, func(pos string) string {
@@ -108,6 +113,9 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 		st.Phase = control.PhaseFinished
 		return ctl.SetState(context.WithoutCancel(ctx), st)
 	default:
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // the stream lock taken by another process
 	}
 	return err
 }
@@ -162,8 +170,9 @@ func sideIsMariaDB(ctx context.Context, side string, e plan.Endpoint) (bool, err
 }
 
 // watchFinish reads the phase now and then, and calls finish once cutover finish
-// has asked the task to stop.
-func watchFinish(ctx context.Context, ctl *Control, finish func()) {
+// has asked the task to stop; it keeps the stream lock (keep), and stops the stream
+// with keep's error when another process took it.
+func watchFinish(ctx context.Context, ctl *Control, finish func(), keep func() error, stop func(error)) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -174,6 +183,10 @@ func watchFinish(ctx context.Context, ctl *Control, finish func()) {
 		}
 		if st, err := ctl.State(ctx); err == nil && st.Phase == control.PhaseFinishing {
 			finish()
+			return
+		}
+		if err := keep(); err != nil {
+			stop(err)
 			return
 		}
 	}

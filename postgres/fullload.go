@@ -353,7 +353,7 @@ func validateAfterLoad(ctx context.Context, p *plan.Plan, snapshot string, disp 
 	if err != nil {
 		return fmt.Errorf("validation after the load: %w", err)
 	}
-	disp.Step(validationSummary(rep))
+	disp.Step(validate.Summary(rep))
 	if !rep.Equal {
 		return fmt.Errorf("validation after the load: %w", validate.ErrNotEqual)
 	}

@@ -155,6 +155,7 @@ func validateCopy(ctx context.Context, p *plan.Plan, opts validateOptions, start
 	if err != nil {
 		return nil, err
 	}
+	rep.Live = true // no change stream to run
 	rep.Took, rep.Points = time.Since(start), v.points
 	return rep, nil
 }
@@ -913,7 +914,7 @@ func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Ste
 				last = msg
 			}
 		default:
-			if msg := validationSummary(rep); msg != last {
+			if msg := validate.Summary(rep); msg != last {
 				disp.Step(msg)
 				last = msg
 			}
@@ -922,22 +923,4 @@ func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Ste
 			return
 		}
 	}
-}
-
-// validationSummary is one line on a validation pass.
-func validationSummary(rep *validate.Report) string {
-	counts := map[string]int{}
-	var mismatches int64
-	for _, t := range rep.Tables {
-		counts[t.State]++
-		mismatches += t.Mismatches
-	}
-	msg := fmt.Sprintf("validation: %d tables equal", counts[control.ValidationValidated]+counts[control.ValidationNoKey])
-	if n := counts[control.ValidationMismatched]; n > 0 {
-		msg += fmt.Sprintf(", %d differ (%d rows; cutover status, validation_failures)", n, mismatches)
-	}
-	if n := counts[control.ValidationError]; n > 0 {
-		msg += fmt.Sprintf(", %d could not be validated (cutover status)", n)
-	}
-	return msg
 }

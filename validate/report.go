@@ -2,9 +2,11 @@ package validate
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/plan"
 )
 
@@ -39,8 +41,8 @@ type Report struct {
 	Tables []TableReport `json:"tables"`
 	Equal  bool          `json:"equal"`
 	Took   time.Duration `json:"-"`
-	// Live: cutover start was running; otherwise the validation ran change data
-	// capture itself while it compared.
+	// Live: the validation did not run change data capture itself while it compared
+	// (cutover start streamed the changes, or a one-shot copy has none).
 	Live bool `json:"live"`
 	// Points is how many points of the change stream the comparisons read at.
 	Points int `json:"points"`
@@ -80,3 +82,21 @@ type TableReport struct {
 
 // ErrNotEqual is a validation that found tables differing.
 var ErrNotEqual = errors.New("tables differ between source and target: cutover status lists them and the control schema's validation_failures holds the rows (was the source written during the copy?)")
+
+// Summary is one line on a validation pass.
+func Summary(rep *Report) string {
+	counts := map[string]int{}
+	var mismatches int64
+	for _, t := range rep.Tables {
+		counts[t.State]++
+		mismatches += t.Mismatches
+	}
+	msg := fmt.Sprintf("validation: %d tables equal", counts[control.ValidationValidated]+counts[control.ValidationNoKey])
+	if n := counts[control.ValidationMismatched]; n > 0 {
+		msg += fmt.Sprintf(", %d differ (%d rows; cutover status, validation_failures)", n, mismatches)
+	}
+	if n := counts[control.ValidationError]; n > 0 {
+		msg += fmt.Sprintf(", %d could not be validated (cutover status)", n)
+	}
+	return msg
+}

@@ -81,7 +81,7 @@ func TestMySQLOneShotCopy(t *testing.T) {
 	control := "ctl_" + tgt.Name
 	t.Cleanup(func() { _ = tgt.Server.Exec(context.Background(), "", "DROP DATABASE IF EXISTS `"+control+"`") })
 	planFile := filepath.Join(dir, "cutover.yaml")
-	if err := os.WriteFile(planFile, []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\ncdc: {enabled: false}\nfull_load: {parallel: 2}\ncontrol_schema: %s\n",
+	if err := os.WriteFile(planFile, []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\ncdc: {enabled: false}\nfull_load: {parallel: 2}\ncontrol_schema: %s\nvalidation: {after_load: true}\n",
 		src.URL(), tgt.URL(), control)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestMySQLOneShotCopy(t *testing.T) {
 		t.Fatalf("the start that should have been killed after copying orders ended: %s%s", killed.stdout, killed.stderr)
 	}
 	r := run(t, dir, nil, "start", "-c", planFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "copy complete") {
+	if r.code != 0 || !strings.Contains(r.stdout, "copy complete") || !strings.Contains(r.stdout, "validation: 3 tables equal") {
 		t.Fatalf("start again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	sameMySQLTables(t, src, tgt, "customer", "orders", "tags")
@@ -108,8 +108,21 @@ func TestMySQLOneShotCopy(t *testing.T) {
 		t.Errorf("start after the copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, dir, nil, "status", "-c", planFile); r.code != 0 || !strings.Contains(r.stdout, "phase: loaded") || !strings.Contains(r.stdout, src.Name+".orders") ||
-		!strings.Contains(r.stdout, "cutover validate does not run on MySQL/MariaDB yet") {
+		strings.Contains(r.stdout, "does not run on MySQL/MariaDB yet") {
 		t.Errorf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A row changed on the target behind the copy's back: validate names it, and
+	// the column; once it is put back, the tables are equal again.
+	tgt.Exec(t, "UPDATE orders SET note = concat(note, '!') WHERE id = 4")
+	if r := run(t, dir, nil, "validate", "-c", planFile); r.code != 1 || !strings.Contains(r.stdout, "(id) = (4)") || !strings.Contains(r.stdout, `note: source "tab\there\nand \\ back 4", target "tab\there\nand \\ back 4!"`) {
+		t.Errorf("validate a changed row: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM `"+control+"`.validation_failures WHERE table_name = 'orders' AND kind = 'RECORD_DIFF'"); n != 1 {
+		t.Errorf("%d differences recorded in validation_failures, want 1", n)
+	}
+	tgt.Exec(t, "UPDATE orders SET note = left(note, length(note) - 1) WHERE id = 4")
+	if r := run(t, dir, nil, "validate", "-c", planFile); r.code != 0 || !strings.Contains(r.stdout, "equal") {
+		t.Errorf("validate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, dir, nil, "switch", "-c", planFile); r.code != 2 || !strings.Contains(r.stderr, "does not run on MySQL/MariaDB yet") {
 		t.Errorf("switch: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -282,6 +295,11 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		}
 		pool.Close()
 	}
+	// Validation while the writer writes: every table equal at its point of the
+	// stream, the counters each transaction bumps included.
+	if r := run(t, dir, nil, "validate"); r.code != 0 || !strings.Contains(r.stdout, "4 tables validated") || !strings.Contains(r.stdout, "4 equal") {
+		t.Errorf("validate under the writer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	close(stopWriter)
 	n := <-writerDone
 	waitForMySQL(t, tgt, l, fmt.Sprintf("SELECT (SELECT sum(v) FROM counters) = %d", n))
@@ -306,6 +324,14 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	if got := mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM log"); got != n {
 		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
 	}
+	// No cutover start running: validate streams the changes itself. A row changed
+	// on the target behind the stream's back is found.
+	tgt.Exec(t, "UPDATE big SET pad = 'changed' WHERE id = 7")
+	src.Exec(t, "UPDATE counters SET v = v + 1 WHERE id = 3; UPDATE counters SET v = v - 1 WHERE id = 3")
+	if r := run(t, dir, nil, "validate"); r.code != 1 || !strings.Contains(r.stdout, "RECORD_DIFF    (id) = (7)") || !strings.Contains(r.stdout, `target "changed"`) || !strings.Contains(r.stdout, "validate ran change data capture itself") {
+		t.Errorf("validate without cutover start, a row changed on the target: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	tgt.Exec(t, "UPDATE big SET pad = repeat('b', 200) WHERE id = 7")
 	// finish says what it leaves: the source live, the application locked on the target.
 	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "the source stays live") || !strings.Contains(r.stdout, "'"+app+"'@'%'") {
 		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
