@@ -114,6 +114,7 @@ type readerSQL struct {
 	keyCols  []string // each key column, quoted
 	keyBound []string // each key column's bound parameter
 	keyHex   []bool   // whether that parameter is hex
+	keyInt   bool     // the key is one integer column
 }
 
 func newReaderSQL(t *validate.Table, s *valShape) *readerSQL {
@@ -126,6 +127,7 @@ func newReaderSQL(t *validate.Table, s *valShape) *readerSQL {
 	}
 	q.row = "CONCAT(" + strings.Join(texts, ", ") + ")"
 	q.hash = "CAST(CONV(LEFT(MD5(" + q.row + "), 16), 16, 10) AS UNSIGNED)"
+	q.keyInt = len(t.Key) == 1 && isInteger(s.columns[t.Key[0]].dataType)
 	for _, k := range t.Key {
 		c := s.columns[k]
 		b, h := boundExpr(c)
@@ -400,6 +402,11 @@ func (r *myReader) boundaries(ctx context.Context, t *validate.Table, estimatedR
 	if n < 2 || len(t.Key) == 0 {
 		return whole, nil
 	}
+	if r.sql.keyInt {
+		if ranges, ok, err := r.evenRanges(ctx, n, estimatedRows); err != nil || ok {
+			return ranges, err
+		}
+	}
 	step := max(estimatedRows/int64(n), 1)
 	var ranges []validate.Range
 	var lo []string
@@ -429,6 +436,42 @@ func (r *myReader) boundaries(ctx context.Context, t *validate.Table, estimatedR
 		lo = hi
 	}
 	return append(ranges, validate.Range{Lo: lo}), nil
+}
+
+// evenRanges splits a key of one integer column into n ranges of equal width between
+// its least and greatest values (two reads of the index); ok is false for a key too
+// sparse for ranges of equal width to hold about as many rows (its values spread over
+// more than 16 times the rows).
+func (r *myReader) evenRanges(ctx context.Context, n int, estimatedRows int64) (ranges []validate.Range, ok bool, err error) {
+	var lo, hi sql.NullString
+	k := r.sql.keyCols[0]
+	if err := r.side.conn.QueryRowContext(ctx, "SELECT MIN("+k+"), MAX("+k+") FROM "+r.sql.qname).Scan(&lo, &hi); err != nil {
+		return nil, false, r.errorf("the key's bounds", err)
+	}
+	l, okl := new(big.Int).SetString(lo.String, 10)
+	h, okh := new(big.Int).SetString(hi.String, 10)
+	if !okl || !okh {
+		return []validate.Range{{}}, true, nil // empty
+	}
+	span := new(big.Int).Sub(h, l)
+	span.Add(span, big.NewInt(1))
+	if span.Cmp(big.NewInt(16*max(estimatedRows, 1))) > 0 {
+		return nil, false, nil
+	}
+	if span.Cmp(big.NewInt(int64(n))) < 0 {
+		n = int(span.Int64())
+	}
+	ranges = make([]validate.Range, 0, n)
+	var prev []string
+	for i := 1; i < n; i++ {
+		b := new(big.Int).Mul(span, big.NewInt(int64(i)))
+		b.Quo(b, big.NewInt(int64(n)))
+		b.Add(b, l)
+		bound := []string{b.String()}
+		ranges = append(ranges, validate.Range{Lo: prev, Hi: bound})
+		prev = bound
+	}
+	return append(ranges, validate.Range{Lo: prev}), true, nil
 }
 
 var _ validate.Reader = (*myReader)(nil)
