@@ -174,9 +174,18 @@ func (a *assessment) views(ctx context.Context) {
 			users[u[0]+"@"+u[1]] = true
 		}
 	}
+	var role string // the target's migration role, which defines the views there
+	if err := a.tgt.db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&role); err != nil {
+		a.unread("view", "target", "role", err)
+		return
+	}
 	for _, r := range rows {
 		name, def, security := r[0], r[1], r[2]
 		_, _, who := splitDefiner(def)
+		if def == role {
+			a.add(check.Info, "view", "view "+name, fmt.Sprintf("created after the load, with its definer %s (the target's migration role) and SQL SECURITY %s, as on the source", who, security), "")
+			continue
+		}
 		if security != "DEFINER" {
 			a.add(check.Info, "view", "view "+name, fmt.Sprintf("created after the load, with the target's migration role as its definer (%s on the source); SQL SECURITY %s: it runs with its caller's privileges, as on the source", who, security), "")
 			continue
@@ -217,10 +226,10 @@ func (a *assessment) foreignKeys(ctx context.Context) {
 		// on the target, the key references the table of the target's database, or
 		// the other database's as written
 		onTarget, ref := a.tgtDB, quote(refTable)
-		why := "which the plan leaves out"
+		what := ref + ", which the plan leaves out"
 		if refSchema != a.srcDB {
 			onTarget, ref = refSchema, tableName{refSchema, refTable}.quoted()
-			why = "in another database, which the load references as written"
+			what = ref + ", a table of another database (the load keeps the reference as written)"
 		}
 		var n int
 		if err := a.tgt.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", onTarget, refTable).Scan(&n); err != nil {
@@ -230,18 +239,18 @@ func (a *assessment) foreignKeys(ctx context.Context) {
 		drop := fmt.Sprintf("ALTER TABLE %s DROP FOREIGN KEY %s", quote(table), quote(name))
 		object := "foreign key " + name
 		if n > 0 {
-			a.add(check.Warning, "foreign_key", object, fmt.Sprintf("the foreign key of table %s references %s, %s: the target has a table %s, which the rows are checked against after the load and which the key then references",
-				table, ref, why, tableName{onTarget, refTable}.quoted()), fmt.Sprintf("keep that table's rows on the target in step with the source's, or %s on the source", drop))
+			a.add(check.Warning, "foreign_key", object, fmt.Sprintf("the foreign key of table %s references %s; the target has %s, which the rows are checked against after the load and which the key then references",
+				table, what, tableName{onTarget, refTable}.quoted()), fmt.Sprintf("keep that table's rows on the target in step with the source's, or on the source: %s", drop))
 			continue
 		}
 		fix := fmt.Sprintf("include %s in the plan's tables, or on the source: %s", refTable, drop)
 		if refSchema != a.srcDB {
 			fix = fmt.Sprintf("create %s on the target with its rows before the load ends, or on the source: %s", ref, drop)
 		}
-		a.add(check.Error, "foreign_key", object, fmt.Sprintf("the foreign key of table %s references %s, %s, which the target lacks: the load cannot add it (it fails at the end of the load)", table, ref, why), fix)
+		a.add(check.Error, "foreign_key", object, fmt.Sprintf("the foreign key of table %s references %s, and the target does not have it: the load cannot add the key, and fails at its end", table, what), fix)
 	}
 	if carried > 0 {
-		a.add(check.Info, "foreign_key", "foreign keys", fmt.Sprintf("%d foreign keys of the migrated tables are added after the load, each once the rows are checked against it (a row without its parent is an error that names it)", carried), "")
+		a.add(check.Info, "foreign_key", "foreign keys", fmt.Sprintf("the migrated tables' foreign keys (%d) are added after the load, each once the rows are checked against it (a row without its parent is an error that names it)", carried), "")
 	}
 }
 

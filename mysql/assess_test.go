@@ -165,3 +165,82 @@ func TestAssessPrivileges(t *testing.T) {
 		}
 	}
 }
+
+// problemHas fails the test when the finding's problem lacks a text.
+func problemHas(t *testing.T, r *check.Report, name, object, text string) {
+	t.Helper()
+	if f := r.Find(name, object); f == nil || !strings.Contains(f.Problem, text) {
+		t.Errorf("%s about %s: want a problem with %q, got %+v", name, object, text, f)
+	}
+}
+
+// Triggers, routines and events, which the load does not create, are each named with
+// when and how to create them on the target; a trigger already on the target is an
+// error; views say what definer they get; a foreign key to a table the target will
+// not have is an error, the others are carried.
+func TestAssessObjects(t *testing.T) {
+	other := mytest.NewDB(t, mytest.Source(t)) // dropped after src, whose table references it
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
+	// a definer on both servers
+	viewer := fmt.Sprintf("`v%d`@`%%`", os.Getpid())
+	for _, db := range []*mytest.DB{src, tgt} {
+		db.Exec(t, "CREATE USER "+viewer)
+		t.Cleanup(func() { db.Exec(t, "DROP USER "+viewer) })
+	}
+	other.Exec(t, "CREATE TABLE p (id int PRIMARY KEY)")
+	src.Exec(t, fmt.Sprintf(`CREATE TABLE b (id int PRIMARY KEY, c_id int);
+		CREATE TABLE c (id int PRIMARY KEY);
+		CREATE TABLE a (id int PRIMARY KEY, b_id int, p_id int,
+			CONSTRAINT a_b FOREIGN KEY (b_id) REFERENCES b (id),
+			CONSTRAINT a_p FOREIGN KEY (p_id) REFERENCES %s.p (id));
+		ALTER TABLE b ADD CONSTRAINT b_c FOREIGN KEY (c_id) REFERENCES c (id);
+		CREATE TRIGGER a_ins BEFORE INSERT ON a FOR EACH ROW SET NEW.b_id = NEW.b_id;
+		CREATE TRIGGER c_ins BEFORE INSERT ON c FOR EACH ROW SET NEW.id = NEW.id;
+		CREATE PROCEDURE p_clean() DELETE FROM c;
+		CREATE FUNCTION f_two() RETURNS int DETERMINISTIC RETURN 2;
+		CREATE EVENT e_on ON SCHEDULE EVERY 1 DAY DO DELETE FROM c;
+		CREATE EVENT e_off ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM c;
+		CREATE VIEW v_same AS SELECT id FROM a;
+		CREATE DEFINER = %[2]s VIEW v_definer AS SELECT id FROM a;
+		CREATE DEFINER = %[2]s SQL SECURITY INVOKER VIEW v_invoker AS SELECT id FROM a;
+		CREATE DEFINER = 'ghost'@'%%' VIEW v_ghost AS SELECT id FROM a;`, quote(other.Name), viewer))
+	tgt.Exec(t, "CREATE TABLE a (id int PRIMARY KEY); CREATE TRIGGER early AFTER INSERT ON a FOR EACH ROW DO 1")
+	r := assess(t, src.URL(), tgt.URL(), "tables: {exclude: ['*.c']}")
+
+	mustFind(t, r, "trigger", "trigger a_ins", check.Warning, "at the switch, once the last change is applied and before the applications write to the target, run there the statement SHOW CREATE TRIGGER `a_ins` gives on the source")
+	problemHas(t, r, "trigger", "trigger a_ins", "BEFORE INSERT on table a) is not created by the load")
+	if r.Has("trigger", "trigger c_ins") {
+		t.Errorf("the trigger of a table left out is reported: %+v", r.Find("trigger", "trigger c_ins"))
+	}
+	mustFind(t, r, "target_trigger", "trigger early", check.Error, "DROP TRIGGER `"+tgt.Name+"`.`early` on the target")
+	mustFind(t, r, "routine", "procedure p_clean", check.Warning, "SHOW CREATE PROCEDURE `p_clean`")
+	mustFind(t, r, "routine", "function f_two", check.Warning, "SHOW CREATE FUNCTION `f_two`")
+	mustFind(t, r, "event", "event e_on", check.Warning, "ALTER EVENT `e_on` DISABLE on the source, and run on the target the statement SHOW CREATE EVENT `e_on`")
+	mustFind(t, r, "event", "event e_on", check.Warning, "SET GLOBAL event_scheduler = ON there (it is OFF)")
+	mustFind(t, r, "event", "event e_off", check.Warning, "it creates it DISABLED")
+
+	mustFind(t, r, "view", "view v_invoker", check.Info, "")
+	problemHas(t, r, "view", "view v_invoker", "SQL SECURITY INVOKER: it runs with its caller's privileges")
+	mustFind(t, r, "view", "view v_same", check.Info, "")
+	problemHas(t, r, "view", "view v_same", "with its definer `root`@`127.0.0.1` (the target's migration role) and SQL SECURITY DEFINER, as on the source")
+	mustFind(t, r, "view", "view v_definer", check.Warning, "ALTER DEFINER = "+viewer+" VIEW `"+tgt.Name+"`.`v_definer` AS")
+	if f := r.Find("view", "view v_definer"); f != nil && strings.Contains(f.Fix, "CREATE USER") {
+		t.Errorf("the definer exists on the target: %q", f.Fix)
+	}
+	mustFind(t, r, "view", "view v_ghost", check.Warning, "CREATE USER `ghost`@`%` on the target")
+	problemHas(t, r, "view", "view v_ghost", "`ghost`@`%` does not exist on the target")
+
+	mustFind(t, r, "foreign_key", "foreign key b_c", check.Error, "include c in the plan's tables, or on the source: ALTER TABLE `b` DROP FOREIGN KEY `b_c`")
+	mustFind(t, r, "foreign_key", "foreign key a_p", check.Error, "create `"+other.Name+"`.`p` on the target with its rows before the load ends, or on the source: ALTER TABLE `a` DROP FOREIGN KEY `a_p`")
+	mustFind(t, r, "foreign_key", "foreign keys", check.Info, "")
+	problemHas(t, r, "foreign_key", "foreign keys", "the migrated tables' foreign keys (1) are added after the load")
+	mustFind(t, r, "server_id", "stream", check.Info, "")
+	problemHas(t, r, "server_id", "stream", "at random when the load begins, from 2147483648 to 4294967295")
+
+	// A one-shot copy: the triggers are created after it.
+	r = assess(t, src.URL(), tgt.URL(), "tables: {exclude: ['*.c']}", "cdc: {enabled: false}")
+	mustFind(t, r, "trigger", "trigger a_ins", check.Warning, "after the copy, before the applications write to the target")
+	if r.Has("server_id", "stream") {
+		t.Errorf("a one-shot copy has no stream: %+v", r.Find("server_id", "stream"))
+	}
+}
