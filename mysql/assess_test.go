@@ -244,3 +244,60 @@ func TestAssessObjects(t *testing.T) {
 		t.Errorf("a one-shot copy has no stream: %+v", r.Find("server_id", "stream"))
 	}
 }
+
+// charsetsWith0900 is a copy of the server's character set files with MySQL 8's
+// default collation, utf8mb4_0900_ai_ci, which MariaDB lacks, defined in it: a
+// source server started with it has the collation, the shared target not.
+func charsetsWith0900(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cutover-charsets-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const from = "/usr/share/mysql/charsets/"
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Skipf("no character set files to extend: %v", err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(from + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "Index.xml" {
+			b = []byte(strings.Replace(string(b), "</charsets>", `<charset name="utf8mb4">
+  <collation name="utf8mb4_0900_ai_ci" id="1800"><rules><reset>a</reset><i>b</i></rules></collation>
+</charset>
+</charsets>`, 1))
+		}
+		if err := os.WriteFile(dir+"/"+e.Name(), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// A migrated table whose collation the target lacks is an error naming the
+// collation, where it is used, and the nearest one the target has.
+func TestAssessCollations(t *testing.T) {
+	srv := mytest.StartServer(t, mytest.Options{Name: "mysql8ish", Settings: map[string]string{"character-sets-dir": charsetsWith0900(t)}})
+	src, tgt := mytest.NewDB(t, srv), mytest.NewDB(t, mytest.Target(t))
+	src.Exec(t, `CREATE TABLE whole (id int PRIMARY KEY, v varchar(10)) COLLATE utf8mb4_0900_ai_ci;
+		CREATE TABLE one_column (id int PRIMARY KEY, v varchar(10) COLLATE utf8mb4_0900_ai_ci, w varchar(10));
+		CREATE TABLE plain (id int PRIMARY KEY, v varchar(10));
+		CREATE TABLE left_out (id int PRIMARY KEY, v varchar(10)) COLLATE utf8mb4_0900_ai_ci;`)
+	r := assess(t, src.URL(), tgt.URL(), "tables: {exclude: ['*.left_out']}")
+	mustFind(t, r, "collation", "table whole", check.Error, "on the source: ALTER TABLE `whole` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_ai_ci")
+	problemHas(t, r, "collation", "table whole", "has no collation utf8mb4_0900_ai_ci (the table's default, column v): the table's CREATE TABLE fails there")
+	mustFind(t, r, "collation", "table one_column", check.Error, "MySQL 8's default utf8mb4_0900_ai_ci, for one, does not exist in MariaDB")
+	problemHas(t, r, "collation", "table one_column", "utf8mb4_0900_ai_ci (column v)")
+	for _, table := range []string{"plain", "left_out"} {
+		if r.Has("collation", "table "+table) {
+			t.Errorf("table %s reported: %+v", table, r.Find("collation", "table "+table))
+		}
+	}
+}
