@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -299,5 +300,64 @@ func TestAssessCollations(t *testing.T) {
 		if r.Has("collation", "table "+table) {
 			t.Errorf("table %s reported: %+v", table, r.Find("collation", "table "+table))
 		}
+	}
+}
+
+// A target whose defaults differ from the source's is told how (the character sets,
+// the time zone: information; sql_mode: a warning), and the zero dates of the source
+// its sql_mode refuses are counted per column, with the UPDATE or the sql_mode that
+// settles them. The load itself writes them as they are: its session allows them.
+func TestAssessDefaultsAndZeroDates(t *testing.T) {
+	strict := mytest.StartServer(t, mytest.Options{Name: "strict", Settings: map[string]string{
+		"sql-mode": "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE", "character-set-server": "latin1", "collation-server": "latin1_swedish_ci",
+		"default-time-zone": "+02:00"}})
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, strict)
+	src.Exec(t, `SET SESSION sql_mode = '';
+		CREATE TABLE dates (id int PRIMARY KEY, d date, dt datetime NOT NULL, ts timestamp NULL, fine date);
+		INSERT INTO dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '2024-01-01'),
+			(2, '2024-00-15', '2024-01-01 10:00:00', NULL, '2024-01-02'),
+			(3, '2024-01-01', '2024-05-00 10:00:00', NULL, NULL),
+			(4, NULL, '2024-01-01 10:00:00', '2024-01-01 10:00:00', '2024-01-03');
+		CREATE TABLE clean (id int PRIMARY KEY, d date);
+		INSERT INTO clean VALUES (1, '2024-01-01'), (2, NULL);`)
+	r := assess(t, src.URL(), tgt.URL())
+
+	mustFind(t, r, "sql_mode", "target", check.Warning, "SET GLOBAL sql_mode = '"+mytest.QueryVal[string](t, src, "SELECT @@GLOBAL.sql_mode")+"'")
+	problemHas(t, r, "sql_mode", "target", "the target's sql_mode is 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE'")
+	mustFind(t, r, "time_zone", "target", check.Info, "")
+	problemHas(t, r, "time_zone", "target", "the target's time zone is +02:00, the source's UTC")
+	mustFind(t, r, "charset", "target server", check.Info, "")
+	problemHas(t, r, "charset", "target server", "the target server's default is latin1 (latin1_swedish_ci), the source's utf8mb4 (utf8mb4_general_ci)")
+	mustFind(t, r, "charset", "target", check.Info, "")
+	problemHas(t, r, "charset", "target", "ALTER DATABASE `"+tgt.Name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+
+	mustFind(t, r, "zero_date", "table dates", check.Warning, "UPDATE `dates` SET `d` = NULL WHERE (MONTH(`d`) = 0 OR DAYOFMONTH(`d`) = 0)")
+	mustFind(t, r, "zero_date", "table dates", check.Warning, "UPDATE `dates` SET `dt` = <a date of your choice> WHERE")
+	mustFind(t, r, "zero_date", "table dates", check.Warning, "or on the target: SET GLOBAL sql_mode = 'STRICT_ALL_TABLES'")
+	problemHas(t, r, "zero_date", "table dates", "(2 in column d, 2 in column dt, 1 in column ts)")
+	if r.Has("zero_date", "table clean") {
+		t.Errorf("a table without zero dates reported: %+v", r.Find("zero_date", "table clean"))
+	}
+	// The fix's condition finds the rows counted.
+	if n := mytest.QueryVal[int](t, src, "SELECT count(*) FROM dates WHERE (MONTH(`d`) = 0 OR DAYOFMONTH(`d`) = 0)"); n != 2 {
+		t.Errorf("the fix's condition finds %d rows, want 2", n)
+	}
+
+	// What the finding says of the load: it writes the zero dates as they are into
+	// the target whose sql_mode refuses them; the applications' sessions cannot.
+	srcDB, tgtDB := src.Open(t), tgt.Open(t)
+	createLike(t, srcDB, tgtDB, []string{"dates"})
+	copyTables(t, srcDB, tgtDB, src.Name, tgt.Name, []string{"dates"}, nil)
+	if a, b := image(t, srcDB, "dates"), image(t, tgtDB, "dates"); !slices.Equal(a, b) {
+		t.Errorf("zero dates loaded otherwise:\n%q\n%q", a, b)
+	}
+	if _, err := tgtDB.Exec("INSERT INTO dates VALUES (5, '0000-00-00', '2024-01-01', NULL, NULL)"); err == nil || !strings.Contains(err.Error(), "1292") {
+		t.Errorf("the target's sql_mode took a zero date: %v", err)
+	}
+
+	// A target whose sql_mode takes zero dates has nothing to say of them.
+	r = assess(t, src.URL(), mytest.NewDB(t, mytest.Target(t)).URL())
+	if r.Has("zero_date", "") || r.Has("sql_mode", "") || r.Has("time_zone", "") || r.Has("charset", "") {
+		t.Errorf("a target with the source's defaults: %+v", r.Findings)
 	}
 }
