@@ -361,3 +361,43 @@ func TestAssessDefaultsAndZeroDates(t *testing.T) {
 		t.Errorf("a target with the source's defaults: %+v", r.Findings)
 	}
 }
+
+// A binary log kept shorter than the load's estimate (the plan's tables at loadRate)
+// is an error, shorter than a day a warning; on RDS, the 'binlog retention hours' of
+// mysql.rds_configuration is the setting read, and fixed by CALL.
+func TestAssessRetention(t *testing.T) {
+	srv := mytest.StartServer(t, mytest.Options{Name: "shortlog", Settings: map[string]string{"binlog_expire_logs_seconds": "1"}})
+	src, tgt := mytest.NewDB(t, srv), mytest.NewDB(t, mytest.Target(t))
+	// about 50 MiB: a load of 3 s at loadRate
+	src.Exec(t, `CREATE TABLE big (id int PRIMARY KEY, b longblob);
+		INSERT INTO big SELECT seq, repeat('x', 60000) FROM seq_1_to_800;
+		ANALYZE TABLE big;`)
+	r := assess(t, src.URL(), tgt.URL())
+	mustFind(t, r, "binlog_retention", "source", check.Error, "SET GLOBAL binlog_expire_logs_seconds = 604800")
+	problemHas(t, r, "binlog_retention", "source", "the binary log is kept 1 s, and the load of the plan's tables (")
+	problemHas(t, r, "binlog_retention", "source", "MiB of data and indexes) is estimated at 3s at 20 MiB/s")
+	// Without the table, the load is short: a day is still wanted.
+	r = assess(t, src.URL(), tgt.URL(), "tables: {exclude: ['*.big']}")
+	mustFind(t, r, "binlog_retention", "source", check.Warning, "CALL mysql.rds_set_configuration('binlog retention hours', 168)")
+
+	// RDS: its configuration table is what is read.
+	src.Exec(t, `CREATE TABLE mysql.rds_configuration (name varchar(100) PRIMARY KEY, value varchar(100));
+		INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', NULL)`)
+	r = assess(t, src.URL(), tgt.URL())
+	mustFind(t, r, "binlog_retention", "source", check.Error, "CALL mysql.rds_set_configuration('binlog retention hours', 168)")
+	problemHas(t, r, "binlog_retention", "source", "'binlog retention hours' is not set (NULL)")
+	src.Exec(t, "UPDATE mysql.rds_configuration SET value = '2'")
+	r = assess(t, src.URL(), tgt.URL())
+	mustFind(t, r, "binlog_retention", "source", check.Warning, "CALL mysql.rds_set_configuration('binlog retention hours', 168)")
+	if f := r.Find("binlog_retention", "source"); f != nil && (strings.Contains(f.Fix, "SET GLOBAL") || !strings.Contains(f.Problem, "'binlog retention hours' is 2")) {
+		t.Errorf("RDS's retention: %+v", f)
+	}
+	src.Exec(t, "UPDATE mysql.rds_configuration SET value = '168'")
+	if r = assess(t, src.URL(), tgt.URL()); r.Has("binlog_retention", "") {
+		t.Errorf("a week's retention reported: %+v", r.Find("binlog_retention", ""))
+	}
+	// a one-shot copy reads no binary log
+	src.Exec(t, "UPDATE mysql.rds_configuration SET value = NULL")
+	r = assess(t, src.URL(), tgt.URL(), "cdc: {enabled: false}")
+	mustFind(t, r, "binlog_retention", "source", check.Info, "")
+}
