@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/mytest"
 	"github.com/cutover-dev/cutover/plan"
@@ -400,4 +402,30 @@ func TestAssessRetention(t *testing.T) {
 	src.Exec(t, "UPDATE mysql.rds_configuration SET value = NULL")
 	r = assess(t, src.URL(), tgt.URL(), "cdc: {enabled: false}")
 	mustFind(t, r, "binlog_retention", "source", check.Info, "")
+}
+
+// The server_id of a migration's stream is checked against the replicas connected to
+// the source: one of them with it is a warning.
+func TestAssessStreamServerID(t *testing.T) {
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
+	ctx := context.Background()
+	ctlName := tgt.Name + "_ctl"
+	t.Cleanup(func() { tgt.Exec(t, "DROP DATABASE IF EXISTS "+quote(ctlName)) })
+	ctl, err := openControl(ctx, tgt.Open(t), ctlName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := binlogOf(t, src, nil, 0)
+	id := strconv.FormatUint(uint64(stream.serverID), 10)
+	if err := ctl.SetState(ctx, control.State{Phase: control.PhaseCDC, Slot: streamSlot + id}); err != nil {
+		t.Fatal(err)
+	}
+	r := assess(t, src.URL(), tgt.URL(), "control_schema: "+ctlName)
+	mustFind(t, r, "server_id", "stream", check.Info, "")
+	problemHas(t, r, "server_id", "stream", "this migration's stream reads the binary log as server_id "+id+";")
+
+	streamFrom(t, stream, gtidPos(t, src)) // registered with the source when it returns
+	r = assess(t, src.URL(), tgt.URL(), "control_schema: "+ctlName)
+	mustFind(t, r, "server_id", "stream", check.Warning, "if it is another replica: give it another server_id")
+	problemHas(t, r, "server_id", "stream", "a replica connected to the source uses server_id "+id)
 }
