@@ -393,7 +393,7 @@ func (a *assessment) defaults(ctx context.Context) {
 	}
 	if sz, tz := zone(src), zone(tgt); sz != tz {
 		a.add(check.Info, "time_zone", "target", fmt.Sprintf("the target's time zone is %s, the source's %s: the rows are the same (TIMESTAMP values are moved in UTC, DATETIME values as they are), but the applications' sessions on the target read TIMESTAMP values and NOW() in %[1]s (SET GLOBAL time_zone = '%s' there to match; a named zone needs the time zone tables)",
-			tz, sz, strings.TrimPrefix(sz, "SYSTEM ")), "")
+			tz, sz), "")
 	}
 }
 
