@@ -328,6 +328,7 @@ func TestAssessDefaultsAndZeroDates(t *testing.T) {
 	problemHas(t, r, "sql_mode", "target", "the target's sql_mode is 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE'")
 	mustFind(t, r, "time_zone", "target", check.Info, "")
 	problemHas(t, r, "time_zone", "target", "the target's time zone is +02:00, the source's UTC")
+	problemHas(t, r, "time_zone", "target", "SET GLOBAL time_zone = 'UTC' there to match")
 	mustFind(t, r, "charset", "target server", check.Info, "")
 	problemHas(t, r, "charset", "target server", "the target server's default is latin1 (latin1_swedish_ci), the source's utf8mb4 (utf8mb4_general_ci)")
 	mustFind(t, r, "charset", "target", check.Info, "")
