@@ -3,9 +3,11 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/engine"
@@ -53,6 +55,25 @@ type assessment struct {
 	report       *check.Report
 	src, tgt     *server
 	srcDB, tgtDB string // the databases the URLs name
+	// migrated are the plan's tables of the source's database, in name order, with
+	// their size (data and indexes, as information_schema estimates it).
+	migrated []migratedTable
+}
+
+// migratedTable is one of the plan's tables on the source.
+type migratedTable struct {
+	name  string
+	bytes int64
+}
+
+// isMigrated says whether the plan migrates the source's table name.
+func (a *assessment) isMigrated(name string) bool {
+	for _, t := range a.migrated {
+		if t.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Assess runs the premigration assessment of a MySQL/MariaDB to MySQL/MariaDB plan:
@@ -69,12 +90,22 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 			defer s.db.Close()
 		}
 	}
+	if cfg, err := Config(p.Source); err == nil {
+		a.srcDB = cfg.DBName
+	}
+	if cfg, err := Config(p.Target); err == nil {
+		a.tgtDB = cfg.DBName
+	}
 	if a.src != nil {
 		a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
-		a.binlog(a.src)
-		if err := a.tables(ctx); err != nil {
-			a.fail("source", "tables", err)
+		tablesErr := a.tables(ctx)
+		if tablesErr != nil {
+			a.fail("source", "tables", tablesErr)
 		}
+		if a.binlog(a.src) && tablesErr == nil {
+			a.retention(ctx, a.src)
+		}
+		a.sourceObjects(ctx)
 	}
 	if a.tgt != nil {
 		a.report.Target.Engine, a.report.Target.Version = a.tgt.kind(), a.tgt.number()
@@ -83,16 +114,13 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 				a.tgt.setOnline("read_only", "OFF"))
 		}
 	}
-	if cfg, err := Config(p.Source); err == nil {
-		a.srcDB = cfg.DBName
-	}
-	if cfg, err := Config(p.Target); err == nil {
-		a.tgtDB = cfg.DBName
-	}
 	a.grantsFindings(ctx)
-	if a.src != nil && a.tgt != nil && a.src.settings["server_id"] == a.tgt.settings["server_id"] {
-		a.add(check.Error, "server_id", "target", fmt.Sprintf("the source and the target have the same server_id (%s): reverse replication would drop the other's events as its own",
-			a.src.settings["server_id"]), a.tgt.setOnline("server_id", "<a number no other server of the topology uses>"))
+	if a.src != nil && a.tgt != nil {
+		if a.src.settings["server_id"] == a.tgt.settings["server_id"] {
+			a.add(check.Error, "server_id", "target", fmt.Sprintf("the source and the target have the same server_id (%s): reverse replication would drop the other's events as its own",
+				a.src.settings["server_id"]), a.tgt.setOnline("server_id", "<a number no other server of the topology uses>"))
+		}
+		a.bothSides(ctx)
 	}
 	a.report.Finish()
 	return a.report
@@ -162,13 +190,14 @@ func (a *assessment) connect(ctx context.Context, side string, e plan.Endpoint) 
 }
 
 // binlog checks that the source's binary log holds what change capture reads: every
-// row change whole, with its columns' names and types.
-func (a *assessment) binlog(s *server) {
+// row change whole, with its columns' names and types. It says whether the binary log
+// is on.
+func (a *assessment) binlog(s *server) bool {
 	set := s.settings
 	if set["log_bin"] != "ON" {
 		a.add(check.Error, "log_bin", "source", "the binary log is off (log_bin = OFF): changes cannot be captured",
 			"log-bin = binlog under [mysqld] in the server's configuration file, then restart the server (on RDS and Aurora: turn on automated backups)")
-		return
+		return false
 	}
 	for _, want := range []struct{ name, value, why string }{
 		{"binlog_format", "ROW", "change capture reads row events; with STATEMENT or MIXED some changes arrive as SQL that cannot be applied exactly"},
@@ -205,25 +234,99 @@ func (a *assessment) binlog(s *server) {
 	if set["server_id"] == "0" {
 		a.add(check.Error, "server_id", "source", "the source's server_id is 0: it refuses to stream its binary log", s.setOnline("server_id", "<a number no other server of the topology uses>"))
 	}
-	a.retention(s)
+	return true
 }
 
-// retention warns when the binary log may be purged before the stream reads it.
-func (a *assessment) retention(s *server) {
-	secs := int64(0)
-	if v, ok := s.settings["binlog_expire_logs_seconds"]; ok {
-		secs, _ = strconv.ParseInt(v, 10, 64)
+// loadRate is the rate at which the retention check assumes the full load copies
+// the tables' data and indexes: a conservative 20 MiB/s (a small target, a remote
+// network, the indexes built after the rows), so that the estimate errs long.
+const loadRate = 20 << 20
+
+// minRetention is the shortest binary log retention that is not reported whatever
+// the load's estimate: a day, for a pause of cutover start or a slow night.
+const minRetention = 86400
+
+// retention reports a binary log kept too short for the stream to read it from the
+// load's snapshot on: shorter than the load's estimate (loadRate) is an error, shorter
+// than twice that or than minRetention a warning. On RDS, the setting that counts is
+// the 'binlog retention hours' of mysql.rds_configuration.
+func (a *assessment) retention(ctx context.Context, s *server) {
+	var bytes int64
+	for _, t := range a.migrated {
+		bytes += t.bytes
 	}
-	if secs == 0 {
-		if days, err := strconv.ParseFloat(s.settings["expire_logs_days"], 64); err == nil {
-			secs = int64(days * 86400)
+	estimate := (bytes + loadRate - 1) / loadRate
+	need := max(minRetention, 2*estimate)
+	keep := (max(604800, need) + 3599) / 3600 * 3600 // what the fix sets: a week, or more, in whole hours
+	rdsFix := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", keep/3600)
+	load := fmt.Sprintf("the load of the plan's tables (%s of data and indexes) is estimated at %s at %d MiB/s", size(bytes), duration(estimate), loadRate>>20)
+
+	rds, err := isRDS(ctx, s)
+	if err != nil {
+		a.add(check.Warning, "binlog_retention", "source", fmt.Sprintf("could not tell whether the source is RDS (%v): its binary log retention was not read", err), "")
+		return
+	}
+	var secs int64
+	var what, fix string
+	if rds {
+		var hours sql.NullInt64
+		err := s.db.QueryRowContext(ctx, "SELECT value FROM mysql.rds_configuration WHERE name = 'binlog retention hours'").Scan(&hours)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			a.add(check.Warning, "binlog_retention", "source", fmt.Sprintf("the source is RDS, and its 'binlog retention hours' could not be read (%v)", err),
+				"CALL mysql.rds_show_configuration to read it; "+rdsFix)
+			return
 		}
+		if !hours.Valid || hours.Int64 <= 0 {
+			a.add(check.Error, "binlog_retention", "source", "the source is RDS and its 'binlog retention hours' is not set (NULL): RDS purges the binary log as soon as it is backed up, before the stream reads it; "+load, rdsFix)
+			return
+		}
+		secs, what, fix = hours.Int64*3600, fmt.Sprintf("'binlog retention hours' is %d", hours.Int64), rdsFix
+	} else {
+		if v, ok := s.settings["binlog_expire_logs_seconds"]; ok {
+			secs, _ = strconv.ParseInt(v, 10, 64)
+		}
+		what = fmt.Sprintf("the binary log is kept %d s", secs)
+		if secs == 0 {
+			if days, err := strconv.ParseFloat(s.settings["expire_logs_days"], 64); err == nil {
+				secs = int64(days * 86400)
+				what = fmt.Sprintf("the binary log is kept %s days (expire_logs_days)", s.settings["expire_logs_days"])
+			}
+		}
+		fix = s.setOnline("binlog_expire_logs_seconds", strconv.FormatInt(keep, 10)) + " (on RDS and Aurora: " + rdsFix + ")"
 	}
-	if secs > 0 && secs < 86400 {
-		a.add(check.Warning, "binlog_retention", "source", fmt.Sprintf("the binary log is kept %d s: a load, or a pause of cutover start, longer than that loses the changes it needs", secs),
-			s.setOnline("binlog_expire_logs_seconds", "604800")+" (on RDS and Aurora: CALL mysql.rds_set_configuration('binlog retention hours', 168))")
+	switch {
+	case secs <= 0: // kept until purged by hand
+	case secs < estimate:
+		a.add(check.Error, "binlog_retention", "source", fmt.Sprintf("%s, and %s: the changes made during the load are purged before the stream reads them", what, load), fix)
+	case secs < need:
+		a.add(check.Warning, "binlog_retention", "source", fmt.Sprintf("%s, and %s: keep it at least twice the load, and a day, or a slow load or a pause of cutover start loses the changes it needs", what, load), fix)
 	}
 }
+
+// isRDS says whether the server is Amazon RDS or Aurora: its base directory is RDS's,
+// or it has RDS's configuration table.
+func isRDS(ctx context.Context, s *server) (bool, error) {
+	if strings.HasPrefix(s.settings["basedir"], "/rdsdbbin/") {
+		return true, nil
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'rds_configuration'").Scan(&n)
+	return n > 0, err
+}
+
+// size is a number of bytes for people: 12.3 MiB.
+func size(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", (b+1023)/1024)
+}
+
+// duration is a number of seconds for people: 2h05m, 40s.
+func duration(secs int64) string { return (time.Duration(secs) * time.Second).String() }
 
 // tables reports the plan's tables change capture cannot follow: without a key to
 // find their rows by, or in an engine without transactions.
@@ -238,7 +341,8 @@ func (a *assessment) tables(ctx context.Context) error {
 		                                   JOIN information_schema.columns col ON col.table_schema = n.table_schema
 		                                        AND col.table_name = n.table_name AND col.column_name = n.column_name
 		                                   WHERE n.table_schema = s.table_schema AND n.table_name = s.table_name
-		                                     AND n.index_name = s.index_name AND (col.is_nullable = 'YES' OR n.sub_part IS NOT NULL))), '')
+		                                     AND n.index_name = s.index_name AND (col.is_nullable = 'YES' OR n.sub_part IS NOT NULL))), ''),
+		       coalesce(t.data_length, 0) + coalesce(t.index_length, 0)
 		FROM information_schema.tables t
 		WHERE t.table_schema = DATABASE() AND t.table_type = 'BASE TABLE'
 		ORDER BY t.table_name`)
@@ -249,12 +353,14 @@ func (a *assessment) tables(ctx context.Context) error {
 	for rows.Next() {
 		var schema, name, eng, unique string
 		var pk bool
-		if err := rows.Scan(&schema, &name, &eng, &pk, &unique); err != nil {
+		var bytes int64
+		if err := rows.Scan(&schema, &name, &eng, &pk, &unique, &bytes); err != nil {
 			return err
 		}
 		if !a.plan.Tables.Includes(schema, name) {
 			continue
 		}
+		a.migrated = append(a.migrated, migratedTable{name, bytes})
 		object := "table " + name
 		if !strings.EqualFold(eng, "InnoDB") {
 			a.add(check.Error, "storage_engine", object, fmt.Sprintf("the table is %s, which has no transactions: no snapshot of it is consistent with the binary log position", eng),
