@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,12 +129,21 @@ func (p *process) peakRSSMB() float64 {
 	return 0
 }
 
-// cpu is the user and system CPU time the process used, once it has exited.
-func (p *process) cpu() time.Duration {
-	if p.cmd.ProcessState == nil {
+// cpuSoFar is the user and system CPU time the running process has used so far (Linux:
+// /proc/PID/stat, in USER_HZ ticks of 10 ms); 0 when it cannot be read.
+func (p *process) cpuSoFar() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
 		return 0
 	}
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+	// the fields after the command's name, which is in parentheses
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // tail is the end of the log, for error messages.

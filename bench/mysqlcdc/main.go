@@ -470,6 +470,7 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		return 0, 0, err
 	}
 	mb := float64(toBytes-fromBytes) / 1e6
+	var cutoverCPU time.Duration
 	txns := want.seq() - fromPos.seq()
 
 	catchUpCutover := func() error {
@@ -482,6 +483,7 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 			return err
 		}
 		cutover = time.Since(start)
+		cutoverCPU = b.cutover.cpuSoFar()
 		return nil
 	}
 	catchUpReplica := func() error {
@@ -525,7 +527,8 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.started).Round(time.Millisecond))
 	}
 	fmt.Printf("  run %d (%s): backlog %d transactions, %.0f MB of binary log; %s\n", run, order, txns, mb, res)
-	fmt.Printf("    cutover %v (%.0f transactions/s%s)\n", cutover.Round(time.Millisecond), float64(txns)/cutover.Seconds(), startup)
+	fmt.Printf("    cutover %v (%.0f transactions/s%s; its own CPU %v)\n", cutover.Round(time.Millisecond), float64(txns)/cutover.Seconds(), startup,
+		cutoverCPU.Round(10*time.Millisecond))
 	fmt.Printf("    replica %v (%.0f transactions/s)\n", replica.Round(time.Millisecond), float64(txns)/replica.Seconds())
 	return cutover, replica, nil
 }

@@ -9,7 +9,9 @@
 // false}), and the peer mydumper -t 2 into a directory + myloader -t 2 from it, timed
 // together (dump and load). Every tool copies into a fresh empty database on the
 // target, and every copy is checked: each table's row count and CHECKSUM TABLE equal
-// the source's.
+// the source's. myloader turns the binary log off for its sessions unless told
+// otherwise, cutover's load writes it (the target's replicas get the rows); with
+// -myloader-binlog a row of myloader --enable-binlog is added, for that difference.
 //
 // sysbench and mydumper (with myloader) must be on PATH (scripts/ensure-deps.sh
 // mysqlbench installs them on Debian/Ubuntu: apt-get install sysbench mydumper).
@@ -38,6 +40,7 @@ func main() {
 	jobs := flag.Int("jobs", 2, "workers (threads) for every tool")
 	bin := flag.String("cutover", "bin/cutover", "cutover binary")
 	runs := flag.Int("runs", 3, "runs of each tool; medians are compared")
+	flag.BoolVar(&myloaderBinlog, "myloader-binlog", false, "also time mydumper + myloader --enable-binlog (cutover's load writes the target's binary log, myloader's does not by default)")
 	flag.Parse()
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -56,6 +59,8 @@ func main() {
 var settings = map[string]string{"innodb_buffer_pool_size": "1G", "innodb_log_file_size": "512M", "max_allowed_packet": "256M"}
 
 const sourceDB = "sbtest"
+
+var myloaderBinlog bool
 
 func run(scale, tables, jobs, runs int, bin string) error {
 	ctx := context.Background()
@@ -114,7 +119,7 @@ func run(scale, tables, jobs, runs int, bin string) error {
 			src.URL(sourceDB), tgt.URL(db), jobs, db, cdc)
 	}
 
-	var cutoverTimes, oneshotTimes, dumpTimes []time.Duration
+	var cutoverTimes, oneshotTimes, dumpTimes, binlogTimes, cutoverCPU []time.Duration
 	var rssMB, oneshotRSS float64
 	for i := range runs {
 		// cutover, the load before change data capture
@@ -123,7 +128,7 @@ func run(scale, tables, jobs, runs int, bin string) error {
 		if err != nil {
 			return err
 		}
-		cutoverTimes = append(cutoverTimes, t)
+		cutoverTimes, cutoverCPU = append(cutoverTimes, t), append(cutoverCPU, lastCPU)
 		rssMB = max(rssMB, rss)
 		if err := check(db); err != nil {
 			return err
@@ -143,36 +148,44 @@ func run(scale, tables, jobs, runs int, bin string) error {
 
 		// mydumper -t + myloader -t, timed together
 		db = fmt.Sprintf("by_mydumper_%d", i)
-		if err := tgt.Exec(ctx, "", "CREATE DATABASE "+db); err != nil {
+		t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs)
+		if err != nil {
 			return err
 		}
-		dumpDir := filepath.Join(dir, db)
-		start := time.Now()
-		if out, err := exec.Command(mydumper, append(connArgs(src), "-B", sourceDB, "-t", strconv.Itoa(jobs), "-o", dumpDir)...).CombinedOutput(); err != nil {
-			return fmt.Errorf("mydumper: %v\n%s", err, out)
-		}
-		dumped := time.Since(start)
-		if out, err := exec.Command(myloader, append(connArgs(tgt), "-B", db, "-t", strconv.Itoa(jobs), "-d", dumpDir)...).CombinedOutput(); err != nil {
-			return fmt.Errorf("myloader: %v\n%s", err, out)
-		}
-		dumpTimes = append(dumpTimes, time.Since(start))
-		if os.Getenv("BENCH_VERBOSE") != "" {
-			fmt.Printf("mydumper %v, myloader %v\n", dumped.Round(time.Millisecond), (dumpTimes[i] - dumped).Round(time.Millisecond))
-		}
-		os.RemoveAll(dumpDir)
+		dumpTimes = append(dumpTimes, t)
 		if err := check(db); err != nil {
 			return err
 		}
-		fmt.Printf("run %d: cutover %v, one-shot copy %v, mydumper+myloader %v\n", i+1,
-			cutoverTimes[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond))
+		peerBinlog := ""
+		if myloaderBinlog {
+			db = fmt.Sprintf("by_mydumper_binlog_%d", i)
+			t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs, "--enable-binlog")
+			if err != nil {
+				return err
+			}
+			binlogTimes = append(binlogTimes, t)
+			if err := check(db); err != nil {
+				return err
+			}
+			peerBinlog = fmt.Sprintf(", with myloader --enable-binlog %v", t.Round(time.Millisecond))
+		}
+		fmt.Printf("run %d: cutover %v (its own CPU %v), one-shot copy %v, mydumper+myloader %v%s\n", i+1,
+			cutoverTimes[i].Round(time.Millisecond), cutoverCPU[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), peerBinlog)
 	}
 	c, o, d := median(cutoverTimes), median(oneshotTimes), median(dumpTimes)
 	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
 	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
 	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
-	fmt.Printf("  mydumper -t %d + myloader -t %d:             %v\n\n", jobs, jobs, d.Round(time.Millisecond))
+	fmt.Printf("  mydumper -t %d + myloader -t %d:             %v\n", jobs, jobs, d.Round(time.Millisecond))
+	if myloaderBinlog {
+		fmt.Printf("  mydumper + myloader --enable-binlog:       %v\n", median(binlogTimes).Round(time.Millisecond))
+	}
+	fmt.Println()
 	fmt.Printf("ratio cutover / (mydumper + myloader):       %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
 	fmt.Printf("ratio one-shot copy / (mydumper + myloader): %.2f   (goal <= 0.80)\n", o.Seconds()/d.Seconds())
+	if myloaderBinlog {
+		fmt.Printf("ratio cutover / (mydumper + myloader --enable-binlog): %.2f\n", c.Seconds()/median(binlogTimes).Seconds())
+	}
 	fmt.Printf("cutover peak RSS:                            %.0f MB; one-shot copy %.0f MB\n", rssMB, oneshotRSS)
 	return nil
 }
@@ -180,6 +193,30 @@ func run(scale, tables, jobs, runs int, bin string) error {
 // connArgs are the mydumper/myloader options that reach a server as root.
 func connArgs(s *mytest.Server) []string {
 	return []string{"-h", "127.0.0.1", "-P", strconv.Itoa(s.Port), "-u", mytest.Superuser, "-p", mytest.Password}
+}
+
+// runPeer times mydumper into a directory and myloader from it into db, a new
+// database on the target.
+func runPeer(ctx context.Context, mydumper, myloader, dir string, src, tgt *mytest.Server, db string, jobs int, loaderArgs ...string) (time.Duration, error) {
+	if err := tgt.Exec(ctx, "", "CREATE DATABASE "+db); err != nil {
+		return 0, err
+	}
+	dumpDir := filepath.Join(dir, db)
+	defer os.RemoveAll(dumpDir)
+	start := time.Now()
+	if out, err := exec.Command(mydumper, append(connArgs(src), "-B", sourceDB, "-t", strconv.Itoa(jobs), "-o", dumpDir)...).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("mydumper: %v\n%s", err, out)
+	}
+	dumped := time.Since(start)
+	args := append(connArgs(tgt), "-B", db, "-t", strconv.Itoa(jobs), "-d", dumpDir)
+	if out, err := exec.Command(myloader, append(args, loaderArgs...)...).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("myloader: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("%s: mydumper %v, myloader %v\n", db, dumped.Round(time.Millisecond), (took - dumped).Round(time.Millisecond))
+	}
+	return took, nil
 }
 
 // prepare makes sysbench's oltp tables in a new database on the source.
@@ -226,8 +263,12 @@ func runCutover(ctx context.Context, bin, dir string, tgt *mytest.Server, db, pl
 	} else if stderr.Len() > 0 {
 		fmt.Fprint(os.Stderr, stderr.String())
 	}
+	lastCPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
 }
+
+// lastCPU is the CPU time (user and system) the last cutover run used.
+var lastCPU time.Duration
 
 func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
