@@ -164,19 +164,40 @@ func (b *bench) stopReplica(ctx context.Context) error {
 }
 
 // waitNoReader waits until no connection reads the source's binary log: both
-// consumers have stopped.
+// consumers have stopped. A dump thread whose reader went away lingers on an idle
+// source until its next heartbeat fails to send (the replica's comes every 30 s): one
+// still there after a few seconds is killed, as both readers are known to be gone.
 func (b *bench) waitNoReader(ctx context.Context) error {
 	deadline := time.Now().Add(time.Minute)
+	killAfter := time.Now().Add(5 * time.Second)
 	for {
-		var n int
-		if err := b.srcPool.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").Scan(&n); err != nil {
+		rows, err := b.srcPool.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+		if err != nil {
 			return err
 		}
-		if n == 0 {
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d connections still read the binary log a minute after both consumers stopped", n)
+			return fmt.Errorf("%d connections still read the binary log a minute after both consumers stopped", len(ids))
+		}
+		if time.Now().After(killAfter) {
+			for _, id := range ids {
+				_, _ = b.srcPool.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)) // gone already: no matter
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
