@@ -48,3 +48,14 @@ bench-cdc: deps build
 .PHONY: bench-switch
 bench-switch: deps build
 	$(GO) run ./bench/switch -scale $(or $(SCALE),30) -runs $(or $(RUNS),5)
+
+# MySQL/MariaDB: SCALE is rows per sysbench table (the issue's 250000), TABLES the tables.
+.PHONY: bench-mysql-fullload
+bench-mysql-fullload: deps build
+	@scripts/ensure-deps.sh mysqlbench
+	$(GO) run ./bench/mysqlfullload -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),3)
+
+.PHONY: bench-mysql-cdc
+bench-mysql-cdc: deps build
+	@scripts/ensure-deps.sh mysqlbench
+	$(GO) run ./bench/mysqlcdc -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -load $(or $(LOAD),60s) -backlog $(or $(BACKLOG),30s) -runs $(or $(RUNS),2)

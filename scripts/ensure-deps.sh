@@ -2,7 +2,9 @@
 # Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
 # server binaries (initdb, postgres, psql) and pg_cron; with the argument `test`,
 # also Chromium, which the dashboard's test drives headless, and the MariaDB server; with `fullload`, also
-# pgcopydb, a peer of make bench-fullload. Go itself must already be installed.
+# pgcopydb, a peer of make bench-fullload; with `mysqlbench`, also the MariaDB server,
+# sysbench and mydumper (with myloader), for make bench-mysql-fullload and
+# bench-mysql-cdc. Go itself must already be installed.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -58,9 +60,9 @@ install_browser() {
 }
 
 # MariaDB's server (mariadbd, mariadb-install-db): the MySQL/MariaDB engine's tests
-# start throwaway servers from it (make test only).
+# start throwaway servers from it (make test and the MySQL/MariaDB benchmarks only).
 install_mariadb() {
-  [ "${1:-}" = test ] || return 0
+  [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || return 0
   { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 && return 0
   if ! can_apt; then
     echo "warning: the MariaDB server is not installed (apt-get install mariadb-server): the MySQL/MariaDB engine's tests need it" >&2
@@ -82,11 +84,28 @@ install_pgcopydb() {
   apt_install pgcopydb
 }
 
+# sysbench (the source's tables and load) and mydumper/myloader (a peer), for the
+# MySQL/MariaDB benchmarks (mysqlbench only).
+install_mysqlbench() {
+  [ "${1:-}" = mysqlbench ] || return 0
+  local missing=()
+  command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
+  { command -v mydumper >/dev/null 2>&1 && command -v myloader >/dev/null 2>&1; } || missing+=(mydumper)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if ! can_apt; then
+    echo "${missing[*]} not installed (apt-get install ${missing[*]}): make bench-mysql-fullload and bench-mysql-cdc need them" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]} for the MySQL/MariaDB benchmarks (apt-get install ${missing[*]}) ..."
+  apt_install "${missing[@]}"
+}
+
 if have_pg; then
   install_cron
   install_browser "${1:-}"
   install_mariadb "${1:-}"
   install_pgcopydb "${1:-}"
+  install_mysqlbench "${1:-}"
   exit 0
 fi
 
@@ -113,3 +132,4 @@ install_cron
 install_browser "${1:-}"
 install_mariadb "${1:-}"
 install_pgcopydb "${1:-}"
+install_mysqlbench "${1:-}"

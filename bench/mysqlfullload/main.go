@@ -1,0 +1,369 @@
+// Command mysqlfullload benchmarks cutover's full load between MariaDB servers against
+// its peer in one run, on throwaway servers (mytest): sysbench's oltp tables (8 tables
+// of 250,000 rows by default) prepared on a source, then each tool copies them into a
+// fresh database on a target. Run with: make bench-mysql-fullload (SCALE = rows per
+// table, 250000 by default; TABLES, 8; RUNS, 3).
+//
+// Rows: cutover start --full-load-only (the load that precedes change data capture:
+// a snapshot at a binary log position), cutover's one-shot copy (cdc: {enabled:
+// false}), and the peer mydumper -t 2 into a directory + myloader -t 2 from it, timed
+// together (dump and load). Every tool copies into a fresh empty database on the
+// target, and every copy is checked: each table's row count and CHECKSUM TABLE equal
+// the source's. myloader turns the binary log off for its sessions unless told
+// otherwise, cutover's load writes it (the target's replicas get the rows); with
+// -myloader-binlog a row of myloader --enable-binlog is added, for that difference.
+//
+// sysbench and mydumper (with myloader) must be on PATH (scripts/ensure-deps.sh
+// mysqlbench installs them on Debian/Ubuntu: apt-get install sysbench mydumper).
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cutover-dev/cutover/mytest"
+)
+
+func main() {
+	scale := flag.Int("scale", 250000, "rows per sysbench table on the source")
+	tables := flag.Int("tables", 8, "sysbench tables on the source")
+	jobs := flag.Int("jobs", 2, "workers (threads) for every tool")
+	bin := flag.String("cutover", "bin/cutover", "cutover binary")
+	runs := flag.Int("runs", 3, "runs of each tool; medians are compared")
+	flag.BoolVar(&myloaderBinlog, "myloader-binlog", false, "also time mydumper + myloader --enable-binlog (cutover's load writes the target's binary log, myloader's does not by default)")
+	flag.Parse()
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(*scale, *tables, *jobs, *runs, *bin); err != nil {
+		mytest.StopAll()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	mytest.StopAll()
+}
+
+// settings are the servers' options over mytest's: room for the whole data set in the
+// buffer pool and a redo log that does not force flushing in the middle of a load.
+var settings = map[string]string{"innodb_buffer_pool_size": "1G", "innodb_log_file_size": "512M", "max_allowed_packet": "256M"}
+
+const sourceDB = "sbtest"
+
+var myloaderBinlog bool
+
+func run(scale, tables, jobs, runs int, bin string) error {
+	ctx := context.Background()
+	bin, _ = filepath.Abs(bin)
+	mydumper, err := exec.LookPath("mydumper")
+	if err != nil {
+		return fmt.Errorf("mydumper is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install mydumper (Debian/Ubuntu)")
+	}
+	myloader, err := exec.LookPath("myloader")
+	if err != nil {
+		return fmt.Errorf("myloader is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install mydumper (Debian/Ubuntu)")
+	}
+	src, err := mytest.Start(ctx, mytest.Options{Name: "bench-source", Settings: settings})
+	if err != nil {
+		return err
+	}
+	tgt, err := mytest.Start(ctx, mytest.Options{Name: "bench-target", Settings: settings})
+	if err != nil {
+		return err
+	}
+	if err := prepare(ctx, src, tables, scale); err != nil {
+		return err
+	}
+	srcPool, err := src.Open(sourceDB)
+	if err != nil {
+		return err
+	}
+	defer srcPool.Close()
+	var version string
+	var size float64
+	if err := srcPool.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return err
+	}
+	if err := srcPool.QueryRowContext(ctx, "SELECT coalesce(sum(data_length + index_length), 0) FROM information_schema.TABLES WHERE table_schema = ?", sourceDB).Scan(&size); err != nil {
+		return err
+	}
+	want, err := figures(ctx, srcPool, tables)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("source database: %d tables of %d rows, %.0f MB (data and indexes); MariaDB %s\n\n", tables, scale, size/1e6, version)
+
+	dir, err := os.MkdirTemp("", "cutover-bench-mysql-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	check := func(db string) error {
+		if err := sameTables(ctx, tgt, db, tables, want); err != nil {
+			return err
+		}
+		return dropAndSettle(ctx, src, tgt, db)
+	}
+	plan := func(db, cdc string) string {
+		return fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncontrol_schema: ctl_%s\ncdc: {%s}\n",
+			src.URL(sourceDB), tgt.URL(db), jobs, db, cdc)
+	}
+
+	var cutoverTimes, oneshotTimes, dumpTimes, binlogTimes, cutoverCPU []time.Duration
+	var rssMB, oneshotRSS float64
+	for i := range runs {
+		// cutover, the load before change data capture
+		db := fmt.Sprintf("by_cutover_%d", i)
+		t, rss, err := runCutover(ctx, bin, dir, tgt, db, plan(db, "enabled: true"), "--full-load-only")
+		if err != nil {
+			return err
+		}
+		cutoverTimes, cutoverCPU = append(cutoverTimes, t), append(cutoverCPU, lastCPU)
+		rssMB = max(rssMB, rss)
+		if err := check(db); err != nil {
+			return err
+		}
+
+		// cutover, one-shot copy
+		db = fmt.Sprintf("by_oneshot_%d", i)
+		t, rss, err = runCutover(ctx, bin, dir, tgt, db, plan(db, "enabled: false"))
+		if err != nil {
+			return err
+		}
+		oneshotTimes = append(oneshotTimes, t)
+		oneshotRSS = max(oneshotRSS, rss)
+		if err := check(db); err != nil {
+			return err
+		}
+
+		// mydumper -t + myloader -t, timed together
+		db = fmt.Sprintf("by_mydumper_%d", i)
+		t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs)
+		if err != nil {
+			return err
+		}
+		dumpTimes = append(dumpTimes, t)
+		if err := check(db); err != nil {
+			return err
+		}
+		peerBinlog := ""
+		if myloaderBinlog {
+			db = fmt.Sprintf("by_mydumper_binlog_%d", i)
+			t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs, "--enable-binlog")
+			if err != nil {
+				return err
+			}
+			binlogTimes = append(binlogTimes, t)
+			if err := check(db); err != nil {
+				return err
+			}
+			peerBinlog = fmt.Sprintf(", with myloader --enable-binlog %v", t.Round(time.Millisecond))
+		}
+		fmt.Printf("run %d: cutover %v (its own CPU %v), one-shot copy %v, mydumper+myloader %v%s\n", i+1,
+			cutoverTimes[i].Round(time.Millisecond), cutoverCPU[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), peerBinlog)
+	}
+	c, o, d := median(cutoverTimes), median(oneshotTimes), median(dumpTimes)
+	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
+	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
+	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
+	fmt.Printf("  mydumper -t %d + myloader -t %d:             %v\n", jobs, jobs, d.Round(time.Millisecond))
+	if myloaderBinlog {
+		fmt.Printf("  mydumper + myloader --enable-binlog:       %v\n", median(binlogTimes).Round(time.Millisecond))
+	}
+	fmt.Println()
+	fmt.Printf("ratio cutover / (mydumper + myloader):       %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
+	fmt.Printf("ratio one-shot copy / (mydumper + myloader): %.2f   (goal <= 0.80)\n", o.Seconds()/d.Seconds())
+	if myloaderBinlog {
+		fmt.Printf("ratio cutover / (mydumper + myloader --enable-binlog): %.2f\n", c.Seconds()/median(binlogTimes).Seconds())
+	}
+	fmt.Printf("cutover peak RSS:                            %.0f MB; one-shot copy %.0f MB\n", rssMB, oneshotRSS)
+	return nil
+}
+
+// connArgs are the mydumper/myloader options that reach a server as root.
+func connArgs(s *mytest.Server) []string {
+	return []string{"-h", "127.0.0.1", "-P", strconv.Itoa(s.Port), "-u", mytest.Superuser, "-p", mytest.Password}
+}
+
+// runPeer times mydumper into a directory and myloader from it into db, a new
+// database on the target.
+func runPeer(ctx context.Context, mydumper, myloader, dir string, src, tgt *mytest.Server, db string, jobs int, loaderArgs ...string) (time.Duration, error) {
+	if err := tgt.Exec(ctx, "", "CREATE DATABASE "+db); err != nil {
+		return 0, err
+	}
+	dumpDir := filepath.Join(dir, db)
+	defer os.RemoveAll(dumpDir)
+	start := time.Now()
+	if out, err := exec.Command(mydumper, append(connArgs(src), "-B", sourceDB, "-t", strconv.Itoa(jobs), "-o", dumpDir)...).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("mydumper: %v\n%s", err, out)
+	}
+	dumped := time.Since(start)
+	args := append(connArgs(tgt), "-B", db, "-t", strconv.Itoa(jobs), "-d", dumpDir)
+	if out, err := exec.Command(myloader, append(args, loaderArgs...)...).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("myloader: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("%s: mydumper %v, myloader %v\n", db, dumped.Round(time.Millisecond), (took - dumped).Round(time.Millisecond))
+	}
+	return took, nil
+}
+
+// prepare makes sysbench's oltp tables in a new database on the source.
+func prepare(ctx context.Context, src *mytest.Server, tables, scale int) error {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		return fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
+	}
+	if err := src.Exec(ctx, "", "CREATE DATABASE "+sourceDB); err != nil {
+		return err
+	}
+	fmt.Printf("sysbench oltp prepare on the source: %d tables of %d rows ...\n", tables, scale)
+	start := time.Now()
+	args := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
+		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + sourceDB,
+		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale), "--threads=2", "prepare"}
+	if out, err := exec.CommandContext(ctx, "sysbench", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("sysbench prepare: %v\n%s", err, out)
+	}
+	fmt.Printf("prepared in %v\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// runCutover writes the plan and times cutover start with it into db, a new database
+// on the target. With BENCH_VERBOSE set, cutover's output is printed.
+func runCutover(ctx context.Context, bin, dir string, tgt *mytest.Server, db, plan string, args ...string) (time.Duration, float64, error) {
+	if err := tgt.Exec(ctx, "", "CREATE DATABASE "+db); err != nil {
+		return 0, 0, err
+	}
+	planFile := filepath.Join(dir, db+".yaml")
+	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
+		return 0, 0, err
+	}
+	c := exec.Command(bin, append(append([]string{"start"}, args...), "-c", planFile)...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	start := time.Now()
+	out, err := c.Output()
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cutover %s: %v\n%s%s", db, err, out, stderr.String())
+	}
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		fmt.Printf("%s: started %s, took %v\n%s%s\n", db, start.Format("15:04:05.000"), elapsed.Round(time.Millisecond), out, stderr.String())
+	} else if stderr.Len() > 0 {
+		fmt.Fprint(os.Stderr, stderr.String())
+	}
+	lastCPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+}
+
+// lastCPU is the CPU time (user and system) the last cutover run used.
+var lastCPU time.Duration
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// tableFigures are what a copy must match: a table's row count and CHECKSUM TABLE.
+type tableFigures struct {
+	rows     int64
+	checksum sql.NullInt64
+}
+
+// figures reads every sysbench table's row count and checksum in pool's database.
+func figures(ctx context.Context, pool *sql.DB, tables int) ([]tableFigures, error) {
+	out := make([]tableFigures, tables)
+	for i := range tables {
+		t := fmt.Sprintf("sbtest%d", i+1)
+		if err := pool.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&out[i].rows); err != nil {
+			return nil, fmt.Errorf("count %s: %w", t, err)
+		}
+		var name string
+		if err := pool.QueryRowContext(ctx, "CHECKSUM TABLE "+t).Scan(&name, &out[i].checksum); err != nil {
+			return nil, fmt.Errorf("checksum %s: %w", t, err)
+		}
+	}
+	return out, nil
+}
+
+// sameTables checks that a copy is complete and equal to the source before its time counts.
+func sameTables(ctx context.Context, tgt *mytest.Server, db string, tables int, want []tableFigures) error {
+	pool, err := tgt.Open(db)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	got, err := figures(ctx, pool, tables)
+	if err != nil {
+		return fmt.Errorf("%s: %w", db, err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			return fmt.Errorf("sbtest%d in %s: %d rows, checksum %v; the source has %d rows, checksum %v",
+				i+1, db, got[i].rows, got[i].checksum.Int64, want[i].rows, want[i].checksum.Int64)
+		}
+	}
+	return nil
+}
+
+// dropAndSettle clears the way for the next tool: the copy's database and its control
+// database are dropped, and both servers write their dirty pages out, so that each tool
+// starts on servers with no flushing left by the one before.
+func dropAndSettle(ctx context.Context, src, tgt *mytest.Server, db string) error {
+	if err := tgt.Exec(ctx, "", "DROP DATABASE "+db+"; DROP DATABASE IF EXISTS ctl_"+db); err != nil {
+		return err
+	}
+	for _, s := range []*mytest.Server{src, tgt} {
+		if err := settle(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle makes InnoDB flush every dirty page, and waits (a minute at most) until it
+// has: the flushing goal at 0% and, meanwhile, an I/O capacity that does not pace it
+// (the default, 200 pages a second, takes a minute over the pages of one copy).
+func settle(ctx context.Context, s *mytest.Server) error {
+	pool, err := s.Open("")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pool.SetMaxOpenConns(1)
+	var pct, capacity, capacityMax string
+	if err := pool.QueryRowContext(ctx, "SELECT @@innodb_max_dirty_pages_pct, @@innodb_io_capacity, @@innodb_io_capacity_max").Scan(&pct, &capacity, &capacityMax); err != nil {
+		return err
+	}
+	if _, err := pool.ExecContext(ctx, "SET GLOBAL innodb_io_capacity_max = 100000; SET GLOBAL innodb_io_capacity = 50000; SET GLOBAL innodb_max_dirty_pages_pct = 0"); err != nil {
+		return err
+	}
+	defer pool.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("SET GLOBAL innodb_max_dirty_pages_pct = %s; SET GLOBAL innodb_io_capacity = %s; SET GLOBAL innodb_io_capacity_max = %s", //nolint:errcheck
+		pct, capacity, capacityMax))
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var name string
+		var dirty int64
+		if err := pool.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").Scan(&name, &dirty); err != nil {
+			return err
+		}
+		if dirty < 64 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // a benchmark's poll, not a test's wait
+	}
+	fmt.Println("(a server still had dirty pages a minute after the copy: going on)")
+	return nil
+}
