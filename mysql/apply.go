@@ -45,9 +45,10 @@ type applier struct {
 	net    apply.Net
 	tables map[*cdc.Relation]*targetTable
 	holds  holds // validation points asked for (validpoints.go)
-	// changed are the tables (source database, name) the open group changed: their
-	// table_stats.changed_position is the group's position, for validation's points.
-	changed map[[2]string]bool
+	// changed are the tables (source database, name) the open group changed, with
+	// the keys of the rows: their table_stats.changed_position is the group's
+	// position, for validation's points, and the keys go into validation_dirty.
+	changed dirtySet
 
 	// tableFrom: tables a resumed load copied again at a later snapshot, with its
 	// position: their changes that snapshot already holds are skipped.
@@ -68,7 +69,7 @@ var _ cdc.Target = (*applier)(nil)
 // after committed.
 func newApplier(db *sql.DB, target string, mariadb bool, ctl *Control, committed string) *applier {
 	return &applier{db: db, target: target, mariadb: mariadb, ctl: ctl, group: apply.NewGroup(apply.DefaultGrouping, committed),
-		tables: map[*cdc.Relation]*targetTable{}, changed: map[[2]string]bool{}}
+		tables: map[*cdc.Relation]*targetTable{}, changed: dirtySet{}}
 }
 
 // targetTable is how a source table's columns are written on the target.
@@ -229,9 +230,7 @@ func (a *applier) inCopy(rel *cdc.Relation) (bool, error) {
 // table had netted) when it cannot be netted.
 func (a *applier) change(ctx context.Context, c *cdc.Change) error {
 	if c.Op == cdc.Truncate {
-		for _, r := range c.Truncated {
-			a.changed[[2]string{r.Schema, r.Name}] = true
-		}
+		a.changed.mark(c)
 		if err := a.flush(ctx, nil); err != nil {
 			return err
 		}
@@ -247,7 +246,7 @@ func (a *applier) change(ctx context.Context, c *cdc.Change) error {
 		}
 		return nil
 	}
-	a.changed[[2]string{c.Rel.Schema, c.Rel.Name}] = true
+	a.changed.mark(c)
 	if c.Op == cdc.Update && c.Old != nil && sameKey(c) {
 		// The binary log's before-image is the whole row; the stream's contract names
 		// the old row only when the update changed its key.
@@ -301,6 +300,9 @@ func (a *applier) commit(ctx context.Context) error {
 	if err := a.markChanged(ctx, a.tx, pos, a.changed); err != nil {
 		return err
 	}
+	if err := a.recordDirty(ctx, a.tx, a.changed); err != nil {
+		return err
+	}
 	if err := a.tx.Commit(); err != nil {
 		return err
 	}
@@ -310,10 +312,13 @@ func (a *applier) commit(ctx context.Context) error {
 	return nil
 }
 
-// markChanged records pos as the position of the last change to these tables.
-func (a *applier) markChanged(ctx context.Context, ex interface {
+// execer runs statements: a pool, a connection or a transaction.
+type execer interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, pos string, tables map[[2]string]bool) error {
+}
+
+// markChanged records pos as the position of the last change to these tables.
+func (a *applier) markChanged(ctx context.Context, ex execer, pos string, tables dirtySet) error {
 	if len(tables) == 0 {
 		return nil
 	}
@@ -674,13 +679,16 @@ func (a *applier) replay(ctx context.Context, e *cdc.SchemaChange) error {
 	}
 	failpoint.KillAt("start:ddl:made") // made, not recorded
 	// The tables changed first: a run killed before the record makes the change again.
-	ddlTables := map[[2]string]bool{}
+	ddlTables := dirtySet{}
 	for _, o := range e.Objects {
 		if o.Table != "" {
-			ddlTables[[2]string{cmp.Or(o.Schema, source), o.Table}] = true
+			ddlTables.table([2]string{cmp.Or(o.Schema, source), o.Table}).markWhole()
 		}
 	}
 	if err := a.markChanged(ctx, a.conn, pos, ddlTables); err != nil {
+		return err
+	}
+	if err := a.recordDirty(ctx, a.conn, ddlTables); err != nil {
 		return err
 	}
 	if _, err := a.conn.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET applied_position = ?, ddl_pending = '', applied_at = now(6) WHERE id = 1", pos); err != nil {

@@ -67,7 +67,17 @@ var controlTables = []string{
 		state varchar(10) NOT NULL,
 		created_at datetime(6) NOT NULL DEFAULT now(6)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
-	// The rows a table's last validation found differing (at most a thousand).
+	// The keys of the rows the applier changed (see dirty.go).
+	`CREATE TABLE IF NOT EXISTS %s.validation_dirty (
+		id bigint AUTO_INCREMENT PRIMARY KEY,
+		schema_name varchar(64) NOT NULL,
+		table_name varchar(64) NOT NULL,
+		whole bool NOT NULL,
+		` + "`keys`" + ` longtext NOT NULL,
+		KEY (schema_name, table_name, id)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The rows a table's last validation found differing (at most a thousand); key_hex
+	// is the key as the validator reads it again (its columns' bytes in hex).
 	`CREATE TABLE IF NOT EXISTS %s.validation_failures (
 		id bigint AUTO_INCREMENT PRIMARY KEY,
 		schema_name varchar(64) NOT NULL,
@@ -77,6 +87,7 @@ var controlTables = []string{
 		` + "`columns`" + ` json NOT NULL,
 		source_values json NULL,
 		target_values json NULL,
+		key_hex json NOT NULL,
 		found_at datetime(6) NOT NULL DEFAULT now(6),
 		KEY (schema_name, table_name)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +80,8 @@ type validator struct {
 	pointAt        time.Time              // zero: no point open
 	pointPos       string                 // its position
 	changed        map[string]string      // each table's last change (table_stats.changed_position) in the target's view
+	dirtyMax       map[string]int64       // each table's last row of validation_dirty in the target's view
+	dirtyAt        map[string]int64       // and at the table's first point: the rows its outcome accounts for
 	own            chan error             // the change data capture this validation runs, if any: its end
 	ownErr         error                  // and how it ended
 	points         int                    // points taken
@@ -98,7 +101,7 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validate.Options, copy
 	if opts.Repair {
 		return nil, fmt.Errorf("cutover validate --repair does not run on MySQL/MariaDB yet: the rows that differ are listed in %s.validation_failures; copy them again by hand, or the table whole (cutover finish, then cutover start)", quote(p.ControlSchema))
 	}
-	v := &validator{p: p, copySnap: copySnap, chunkRows: opts.ChunkRows, source: pointSide{name: "source"}, target: pointSide{name: "target"}}
+	v := &validator{p: p, copySnap: copySnap, chunkRows: opts.ChunkRows, dirtyAt: map[string]int64{}, source: pointSide{name: "source"}, target: pointSide{name: "target"}}
 	var err error
 	if v.src, v.srcDB, err = openSide(ctx, "source", p.Source, 3); err != nil {
 		return nil, err
@@ -344,13 +347,97 @@ func (v *validator) Chunks(ctx context.Context, t *validate.Table, estimatedRows
 	return r.boundaries(ctx, t, estimatedRows, n)
 }
 
-// Tracked: the applier does not record the keys it changes on MySQL/MariaDB yet, so
-// every validation is a full pass.
-func (v *validator) Tracked(string) bool { return false }
+// Tracked: every applier records the keys it changes (validation_dirty), from the
+// load's snapshot on: every table validated once is tracked since.
+func (v *validator) Tracked(validated string) bool { return validated != "" }
 
-// ChangedKeys is not called: Tracked is false.
-func (v *validator) ChangedKeys(context.Context, *validate.Table, int64) (validate.KeySet, bool, error) {
-	return nil, true, nil
+// ChangedKeys reads, in the target's view of the point, the keys the applier recorded
+// for the table and those that differed at its last validation.
+func (v *validator) ChangedKeys(ctx context.Context, t *validate.Table, most int64) (validate.KeySet, bool, error) {
+	seen := map[string]bool{}
+	var keys validate.KeyList
+	add := func(hexKey []string) error {
+		if len(hexKey) != len(t.Key) {
+			return errWhole
+		}
+		k := make([]string, len(hexKey))
+		for i, h := range hexKey {
+			b, err := hex.DecodeString(h)
+			if err != nil {
+				return fmt.Errorf("a changed key %q: %w", h, err)
+			}
+			k[i] = string(b)
+		}
+		if j := strings.Join(hexKey, ","); !seen[j] {
+			seen[j] = true
+			keys = append(keys, k)
+		}
+		if int64(len(keys)) > most {
+			return errWhole
+		}
+		return nil
+	}
+	err := v.readChanged(ctx, t, add)
+	if errors.Is(err, errWhole) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("target: table %s: read the changed keys: %w", t.Name, err)
+	}
+	return keys, false, nil
+}
+
+// errWhole: the changed rows are the whole table.
+var errWhole = errors.New("whole")
+
+func (v *validator) readChanged(ctx context.Context, t *validate.Table, add func([]string) error) error {
+	rows, err := v.target.conn.QueryContext(ctx, "SELECT whole, `keys` FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = ? AND table_name = ? ORDER BY id",
+		t.Schema, t.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var whole bool
+		var text string
+		if err := rows.Scan(&whole, &text); err != nil {
+			return err
+		}
+		var d dirtyRow
+		if err := json.Unmarshal([]byte(text), &d); err != nil {
+			return err
+		}
+		if whole || !slices.Equal(d.Columns, t.Key) {
+			return errWhole
+		}
+		for _, k := range d.Keys {
+			if err := add(k); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	failed, err := v.target.conn.QueryContext(ctx, "SELECT key_hex FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = ? AND table_name = ?", t.Schema, t.Name)
+	if err != nil {
+		return err
+	}
+	defer failed.Close()
+	for failed.Next() {
+		var text string
+		if err := failed.Scan(&text); err != nil {
+			return err
+		}
+		var k []string
+		if err := json.Unmarshal([]byte(text), &k); err != nil {
+			return err
+		}
+		if err := add(k); err != nil {
+			return err
+		}
+	}
+	return failed.Err()
 }
 
 // Repair is refused before the validation begins (validatePass).
@@ -377,6 +464,9 @@ func (v *validator) AtPoint(ctx context.Context, t *validate.Table, later bool, 
 			break
 		}
 		later = true
+	}
+	if _, ok := v.dirtyAt[t.Name]; !ok {
+		v.dirtyAt[t.Name] = v.dirtyMax[t.Name] // the table's first point
 	}
 	pt := validate.Point{Position: v.pointPos, Exact: exact}
 	if err := read(); err != nil {
@@ -466,6 +556,23 @@ func (v *validator) newPoint(ctx context.Context, t *validate.Table) (err error)
 		v.changed[name] = changed
 	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	dirty, err := v.target.conn.QueryContext(ctx, "SELECT table_name, MAX(id) FROM "+v.ctl.table("validation_dirty")+" GROUP BY table_name")
+	if err != nil {
+		return fmt.Errorf("target: read the changed keys recorded: %w", err)
+	}
+	defer dirty.Close()
+	v.dirtyMax = map[string]int64{}
+	for dirty.Next() {
+		var name string
+		var id int64
+		if err := dirty.Scan(&name, &id); err != nil {
+			return err
+		}
+		v.dirtyMax[name] = id
+	}
+	if err := dirty.Err(); err != nil {
 		return err
 	}
 	v.pointAt, v.pointPos = time.Now(), pos
@@ -634,6 +741,11 @@ func (v *validator) flush(ctx context.Context) error {
 		}
 		for _, d := range tv.Differences {
 			key, _ := json.Marshal(d.Key)
+			hexKey := make([]string, len(d.Key))
+			for i, k := range d.Key {
+				hexKey[i] = hex.EncodeToString([]byte(k))
+			}
+			keyHex, _ := json.Marshal(hexKey)
 			cols := []byte("[]")
 			if len(d.Columns) > 0 {
 				cols, _ = json.Marshal(d.Columns)
@@ -644,8 +756,14 @@ func (v *validator) flush(ctx context.Context) error {
 				g, _ := json.Marshal(d.Target)
 				sv, gv = string(s), string(g)
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO "+v.ctl.table("validation_failures")+" (schema_name, table_name, kind, `key`, `columns`, source_values, target_values) VALUES (?, ?, ?, ?, ?, ?, ?)",
-				tv.Schema, tv.Table, string(d.Kind), string(key), string(cols), sv, gv); err != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO "+v.ctl.table("validation_failures")+" (schema_name, table_name, kind, `key`, `columns`, source_values, target_values, key_hex) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				tv.Schema, tv.Table, string(d.Kind), string(key), string(cols), sv, gv, string(keyHex)); err != nil {
+				return err
+			}
+		}
+		if upTo := v.dirtyAt[tv.Table]; upTo > 0 && (tv.State == control.ValidationValidated || tv.State == control.ValidationMismatched) {
+			// Every change recorded before the table's first point is compared now.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = ? AND table_name = ? AND id <= ?", tv.Schema, tv.Table, upTo); err != nil {
 				return err
 			}
 		}

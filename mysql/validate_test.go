@@ -323,7 +323,7 @@ func TestValidateFloatBits(t *testing.T) {
 func TestValidateLiveHoldsTheApplier(t *testing.T) {
 	srcDB, tgtDB := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
 	srcDB.Exec(t, `CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_0_to_9;
-		CREATE TABLE log (n bigint PRIMARY KEY, pad varchar(50)); CREATE TABLE quiet (id int PRIMARY KEY); INSERT INTO quiet VALUES (1)`)
+		CREATE TABLE log (n bigint PRIMARY KEY, pad varchar(50)); CREATE TABLE quiet (id int PRIMARY KEY, v int); INSERT INTO quiet VALUES (1, 1), (2, 2)`)
 	ctlName := "cutover_v" + tgtDB.Name
 	p := plan.Defaults()
 	p.Source, p.Target, p.ControlSchema = plan.Endpoint{URL: srcDB.URL()}, plan.Endpoint{URL: tgtDB.URL()}, ctlName
@@ -366,18 +366,52 @@ func TestValidateLiveHoldsTheApplier(t *testing.T) {
 	}()
 	var rep *validate.Report
 	var err error
-	for range 3 {
-		if rep, err = Validate(ctx, p, validate.Options{}); err != nil {
+	for i := range 4 {
+		// A full pass, then passes over the rows changed since.
+		if rep, err = Validate(ctx, p, validate.Options{Incremental: i > 0}); err != nil {
 			t.Fatal(err)
 		}
 		for _, tv := range rep.Tables {
 			if tv.State != control.ValidationValidated || tv.InFlight || tv.Rechecked > 0 {
 				t.Errorf("table %s under the writer: %s, in flight %v, %d rows rechecked %s", tv.Table, tv.State, tv.InFlight, tv.Rechecked, tv.Error)
 			}
+			if i > 0 && (!tv.Incremental || tv.Table == "counters" && tv.RowsRead > 10 || tv.Table == "quiet" && tv.RowsRead != 0) {
+				t.Errorf("table %s, pass %d: incremental %v, %d rows read", tv.Table, i, tv.Incremental, tv.RowsRead)
+			}
 		}
 	}
 	close(stop)
 	n := <-wrote
+	// A row changed on the target alone: a pass over the changed rows does not read
+	// it; a full pass finds it, and the next pass over the changed rows reads it again.
+	tgt := tgtDB.Open(t)
+	if _, err := tgt.Exec("UPDATE quiet SET v = 99 WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	quiet := func(opts validate.Options) validate.TableReport {
+		t.Helper()
+		opts.Tables = []plan.Pattern{plan.MustPattern("*.quiet")}
+		rep, err := Validate(ctx, p, opts)
+		if err != nil || len(rep.Tables) != 1 {
+			t.Fatalf("validate quiet: %v", err)
+		}
+		return rep.Tables[0]
+	}
+	if tv := quiet(validate.Options{Incremental: true}); tv.State != control.ValidationValidated || tv.RowsRead != 0 {
+		t.Errorf("quiet, changed rows only: %s, %d rows read", tv.State, tv.RowsRead)
+	}
+	if tv := quiet(validate.Options{}); tv.State != control.ValidationMismatched || len(tv.Differences) != 1 || tv.Differences[0].Key[0] != "2" {
+		t.Errorf("quiet, full pass: %s %v", tv.State, differing(tv))
+	}
+	if tv := quiet(validate.Options{Incremental: true}); tv.State != control.ValidationMismatched || tv.RowsRead != 1 || !tv.Incremental {
+		t.Errorf("quiet, changed rows and the one that differed: %s, %d rows read, incremental %v", tv.State, tv.RowsRead, tv.Incremental)
+	}
+	if _, err := tgt.Exec("UPDATE quiet SET v = 2 WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if tv := quiet(validate.Options{Incremental: true}); tv.State != control.ValidationValidated || tv.RowsRead != 1 {
+		t.Errorf("quiet put back: %s, %d rows read", tv.State, tv.RowsRead)
+	}
 	if !rep.Live || n == 0 {
 		t.Errorf("live %v, %d transactions written", rep.Live, n)
 	}
