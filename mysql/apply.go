@@ -349,29 +349,50 @@ func (a *applier) flush(ctx context.Context, only []*cdc.Relation) error {
 // maxParams bounds a statement's parameters (the protocol allows 65535).
 const maxParams = 30000
 
-// writeNet writes a table's net changes: the deletes and the inserts in statements
-// of many rows, the updates one by one.
+// writeNet writes a table's net changes in statements of many rows: the deletes, and
+// the updates of whole rows as a delete of the row and an insert of its new image (two
+// statements for any number of rows, where an UPDATE is one a row); then the inserts.
+// An update that leaves columns out (a partial image) is an UPDATE of its own.
 func (a *applier) writeNet(ctx context.Context, t *targetTable, tc *apply.TableChanges) error {
+	type write struct {
+		key  cdc.Row
+		last *cdc.Change
+	}
+	deletes := make([]write, 0, len(tc.Deletes)+len(tc.Updates))
+	for _, r := range tc.Deletes {
+		deletes = append(deletes, write{r.Key, r.Last})
+	}
+	inserts := make([]*apply.Row, 0, len(tc.Inserts)+len(tc.Updates))
+	var partial []*apply.Row
+	for _, r := range tc.Updates {
+		if t.key == nil || slices.ContainsFunc(r.Image, func(v cdc.Value) bool { return v.Unchanged }) {
+			partial = append(partial, r)
+			continue
+		}
+		deletes = append(deletes, write{r.Key, r.Last})
+		inserts = append(inserts, r)
+	}
 	per := max(1, maxParams/max(1, len(t.key)))
-	for rows := range slices.Chunk(tc.Deletes, per) {
+	for rows := range slices.Chunk(deletes, per) {
 		var match []string
 		var args []any
 		for _, r := range rows {
-			m, a := t.matchKey(r.Key)
+			m, a := t.matchKey(r.key)
 			match, args = append(match, "("+m+")"), append(args, a...)
 		}
 		res, err := a.tx.ExecContext(ctx, "DELETE FROM "+t.qname+" WHERE "+strings.Join(match, " OR "), args...)
 		if err := expect(res, err, len(rows)); err != nil {
-			return applyError(rows[0].Last, fmt.Errorf("delete %d rows by their key: %w", len(rows), err))
+			return applyError(rows[0].last, fmt.Errorf("delete %d rows by their key: %w", len(rows), err))
 		}
 	}
-	for _, r := range tc.Updates {
+	for _, r := range partial {
 		if err := a.update(ctx, t, r.Key, r.Image); err != nil {
 			return applyError(r.Last, err)
 		}
 	}
+	inserts = append(inserts, tc.Inserts...)
 	per = max(1, maxParams/len(t.in))
-	for rows := range slices.Chunk(tc.Inserts, per) {
+	for rows := range slices.Chunk(inserts, per) {
 		images := make([]cdc.Row, len(rows))
 		for i, r := range rows {
 			images[i] = r.Image

@@ -76,6 +76,10 @@ func Config(e plan.Endpoint) (*driver.Config, error) {
 	// an UPDATE counts the rows it found, changed or not: the applier checks that
 	// the row it names is there
 	cfg.ClientFoundRows = true
+	// parameters written into the statement by the driver (bytes as _binary'...',
+	// escaped as the session's sql_mode says): one round trip a statement, where a
+	// prepared one takes a prepare, an execute and a close
+	cfg.InterpolateParams = true
 	cfg.Loc = time.UTC
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	return cfg, nil

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	driver "github.com/go-sql-driver/mysql"
+
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
@@ -729,12 +731,41 @@ func (v *validator) Flush(ctx context.Context) error {
 	return nil
 }
 
+// flush writes the outcomes in one transaction. The applier writes table_stats then
+// validation_dirty in each group: so does flush (every table's row first, in the
+// table's order), so that one waits for the other rather than both for each other; a
+// deadlock all the same is tried again.
 func (v *validator) flush(ctx context.Context) error {
+	slices.SortFunc(v.pending, func(a, b validate.TableReport) int {
+		return cmp.Or(strings.Compare(a.Schema, b.Schema), strings.Compare(a.Table, b.Table))
+	})
+	var err error
+	for range 3 {
+		if err = v.flushOnce(ctx); !isDeadlock(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isDeadlock says whether err is InnoDB's deadlock (its transaction rolled back).
+func isDeadlock(err error) bool {
+	var me *driver.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}
+
+func (v *validator) flushOnce(ctx context.Context) error {
 	tx, err := v.tgt.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	for _, tv := range v.pending {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+v.ctl.table("table_stats")+" SET validation = ?, validated_at = now(6), validation_mismatches = ?, validation_error = ?, validated_position = ? WHERE schema_name = ? AND table_name = ?",
+			tv.State, tv.Mismatches, tv.Error, tv.Position, tv.Schema, tv.Table); err != nil {
+			return err
+		}
+	}
 	for _, tv := range v.pending {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = ? AND table_name = ?", tv.Schema, tv.Table); err != nil {
 			return err
@@ -766,10 +797,6 @@ func (v *validator) flush(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = ? AND table_name = ? AND id <= ?", tv.Schema, tv.Table, upTo); err != nil {
 				return err
 			}
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE "+v.ctl.table("table_stats")+" SET validation = ?, validated_at = now(6), validation_mismatches = ?, validation_error = ?, validated_position = ? WHERE schema_name = ? AND table_name = ?",
-			tv.State, tv.Mismatches, tv.Error, tv.Position, tv.Schema, tv.Table); err != nil {
-			return err
 		}
 	}
 	return tx.Commit()
