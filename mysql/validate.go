@@ -69,6 +69,7 @@ type validator struct {
 	src, tgt     *sql.DB
 	srcDB, tgtDB string
 	srcMaria     bool
+	tgtMaria     bool
 	ctl          *Control
 	copy         bool      // a one-shot copy: no change stream, every point exact
 	copySnap     *Snapshot // a copy's snapshot still open: the source is read in one of its views
@@ -89,6 +90,8 @@ type validator struct {
 	points         int                    // points taken
 	pending        []validate.TableReport // outcomes not recorded yet
 	pendingSince   time.Time
+	keepHold       bool   // a point's hold of the applier is kept until EndPoint (repair)
+	release        func() // and lets it go
 }
 
 var _ validate.Engine = (*validator)(nil)
@@ -99,9 +102,6 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validate.Options, copy
 	start := time.Now()
 	if opts.ChunkRows <= 0 {
 		opts.ChunkRows = cmp.Or(p.Validation.ChunkRows, validate.DefaultChunkRows)
-	}
-	if opts.Repair {
-		return nil, fmt.Errorf("cutover validate --repair does not run on MySQL/MariaDB yet: the rows that differ are listed in %s.validation_failures; copy them again by hand, or the table whole (cutover finish, then cutover start)", quote(p.ControlSchema))
 	}
 	v := &validator{p: p, copySnap: copySnap, chunkRows: opts.ChunkRows, dirtyAt: map[string]int64{}, source: pointSide{name: "source"}, target: pointSide{name: "target"}}
 	var err error
@@ -142,6 +142,12 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validate.Options, copy
 		return nil, err
 	}
 	v.copy = st.Mode == control.ModeCopy
+	if v.copy && opts.Repair {
+		return nil, fmt.Errorf("--repair copies rows again while the applier holds still, and the migration %s is a one-shot copy (cdc.enabled: false) with none: copy the differing tables again (cutover finish, then cutover start)", p.ControlSchema)
+	}
+	if v.tgtMaria, err = isMariaDB(ctx, "target", v.tgt); err != nil {
+		return nil, err
+	}
 	defer v.EndPoint(context.WithoutCancel(ctx))
 	live := true
 	if !v.copy {
@@ -442,11 +448,6 @@ func (v *validator) readChanged(ctx context.Context, t *validate.Table, add func
 	return failed.Err()
 }
 
-// Repair is refused before the validation begins (validatePass).
-func (v *validator) Repair(context.Context, *validate.Table, [][]string) (bool, error) {
-	return false, errors.New("internal: repair on MySQL/MariaDB")
-}
-
 // AtPoint runs read with both sides in read views of one point: the current one while
 // it is recent, later is false and the table had no change in flight there; else a
 // new one, up to pointTries times for a table with changes in flight.
@@ -538,7 +539,11 @@ func (v *validator) newPoint(ctx context.Context, t *validate.Table) (err error)
 			continue
 		}
 		v.target.conn, err = openView(ctx, v.tgt)
-		release()
+		if v.keepHold {
+			v.release = release
+		} else {
+			release()
+		}
 		if err != nil {
 			return fmt.Errorf("target: open a read view: %w", err)
 		}
@@ -682,6 +687,10 @@ func (v *validator) streaming(ctx context.Context) error {
 
 // EndPoint ends the read views of the current point.
 func (v *validator) EndPoint(ctx context.Context) error {
+	if v.release != nil {
+		v.release()
+		v.release = nil
+	}
 	if v.source.conn != nil {
 		if v.copySnap != nil {
 			v.copySnap.Release(v.source.conn)

@@ -380,11 +380,25 @@ func TestValidateLiveHoldsTheApplier(t *testing.T) {
 			}
 		}
 	}
+	// Rows changed, deleted and added on the target alone, repaired under the writer:
+	// copied again from the source while the applier holds still.
+	tgt := tgtDB.Open(t)
+	for _, q := range []string{"UPDATE log SET pad = 'changed' WHERE n = 5", "DELETE FROM log WHERE n = 6", "INSERT INTO log VALUES (-1, 'extra')"} {
+		if _, err := tgt.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logOnly := []plan.Pattern{plan.MustPattern("*.log")}
+	if rep, err = Validate(ctx, p, validate.Options{Tables: logOnly, Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tv := rep.Tables[0]; tv.State != control.ValidationValidated || tv.Repaired != 3 {
+		t.Errorf("log repaired: %s, %d rows repaired %v %s", tv.State, tv.Repaired, differing(tv), tv.Error)
+	}
 	close(stop)
 	n := <-wrote
 	// A row changed on the target alone: a pass over the changed rows does not read
 	// it; a full pass finds it, and the next pass over the changed rows reads it again.
-	tgt := tgtDB.Open(t)
 	if _, err := tgt.Exec("UPDATE quiet SET v = 99 WHERE id = 2"); err != nil {
 		t.Fatal(err)
 	}
