@@ -18,8 +18,9 @@ import (
 // tables' rows, and of how the two servers differ. What the load does is schema.go's:
 // the tables (each CREATE TABLE names its character set and collation), then the
 // secondary indexes, the foreign keys (the rows checked against each first) and the
-// views, with the migration role as their definer. Triggers, routines and events are
-// not created: the operator creates them, each at the moment that suits it.
+// views, with the migration role as their definer, then the routines and the events,
+// the events disabled (objects.go). Triggers are not created: the operator creates
+// them when the applications move.
 
 // query runs a query on a side and returns its rows as strings (NULL as "").
 func query(ctx context.Context, s *server, q string, args ...any) ([][]string, error) {
@@ -36,8 +37,8 @@ func (a *assessment) unread(name, side, what string, err error) {
 	a.add(check.Warning, name, side, fmt.Sprintf("could not read the %s's %s: %v", side, what, err), "")
 }
 
-// sourceObjects reports the triggers, routines and events of the source's database,
-// which the load does not create.
+// sourceObjects reports the triggers, routines and events of the source's database:
+// what the load does with each.
 func (a *assessment) sourceObjects(ctx context.Context) {
 	a.sourceTriggers(ctx)
 	a.sourceRoutines(ctx)
@@ -83,9 +84,7 @@ func (a *assessment) sourceRoutines(ctx context.Context) {
 	}
 	for _, r := range rows {
 		kind := strings.ToLower(r[1])
-		a.add(check.Warning, "routine", kind+" "+r[0], fmt.Sprintf("the %s is not created by the load", kind),
-			fmt.Sprintf("run on the target the statement SHOW CREATE %s %s gives on the source: before the load ends if a view calls it (the views are created then, and fail without it), before the switch in any case",
-				strings.ToUpper(kind), quote(r[0])))
+		a.add(check.Info, "routine", kind+" "+r[0], fmt.Sprintf("the %s is created on the target after the load, in the sql_mode it was created in, with the migration role as its DEFINER", kind), "")
 	}
 }
 
@@ -99,15 +98,14 @@ func (a *assessment) sourceEvents(ctx context.Context) {
 	for _, r := range rows {
 		name, status := r[0], r[1]
 		if status != "ENABLED" {
-			a.add(check.Warning, "event", "event "+name, fmt.Sprintf("the event (%s on the source) is not created by the load", status),
-				fmt.Sprintf("run on the target the statement SHOW CREATE EVENT %s gives on the source (it creates it %s)", quote(name), status))
+			a.add(check.Info, "event", "event "+name, fmt.Sprintf("the event (%s on the source) is created DISABLED on the target after the load", status), "")
 			continue
 		}
-		fix := fmt.Sprintf("%s: ALTER EVENT %s DISABLE on the source, and run on the target the statement SHOW CREATE EVENT %[2]s gives on the source", a.afterLastChange(), quote(name))
+		fix := fmt.Sprintf("%s: ALTER EVENT %s DISABLE on the source, and ALTER EVENT %[2]s ENABLE on the target", a.afterLastChange(), quote(name))
 		if a.tgt != nil && a.tgt.settings["event_scheduler"] != "ON" {
 			fix += fmt.Sprintf(", and SET GLOBAL event_scheduler = ON there (it is %s)", a.tgt.settings["event_scheduler"])
 		}
-		a.add(check.Warning, "event", "event "+name, "the event (ENABLED on the source) is not created by the load; enabled on both servers, it would run on both, and before the switch its writes on the target mix with the replicated rows", fix)
+		a.add(check.Warning, "event", "event "+name, "the event (ENABLED on the source) is created DISABLED on the target after the load: enabled on both servers, it would run on both, and before the switch its writes on the target would mix with the replicated rows", fix)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	sqldriver "database/sql/driver"
@@ -22,6 +23,7 @@ import (
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 )
 
 // RetryFor is how long change data capture keeps retrying a connection fault before
@@ -97,6 +99,17 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 		close(finishing)
 		cancel(nil)
 	}, func() error { return lock.keep(ctx, p.ControlSchema) }, cancel)
+	if p.Validation.Continuous {
+		var bg sync.WaitGroup
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			validate.Continuously(ctx, p, disp, func(ctx context.Context, opts validate.Options) (*validate.Report, error) {
+				return Validate(ctx, p, opts)
+			})
+		}()
+		defer func() { cancel(nil); bg.Wait() }()
+	}
 	disp.Step(fmt.Sprintf("change data capture from the source's binary log (read as server_id %d) at position %s", serverID, from))
 	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor, Retryable: retryable, Say: disp.Step}
 	err = cdc.Follow(ctx, src, a, retry, func(pos string) string {

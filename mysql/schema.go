@@ -71,6 +71,7 @@ type objectDef struct {
 	// collation_connection it was created with, which its body is read in.
 	sqlMode, charset, collation string
 	status                      string // an event's: ENABLED, DISABLED, SLAVESIDE_DISABLED
+	timeZone                    string // an event's time_zone, its schedule's times are in
 	// create is its CREATE statement, its name not qualified; a view's without its
 	// DEFINER clause. Empty when the source's role may not read it.
 	create string
@@ -586,7 +587,7 @@ func (o *objectDef) read(ctx context.Context, view *sql.Conn, source, show, colu
 	if err != nil {
 		return fmt.Errorf("%s %s: %s: %w", o.kind, q, show, err)
 	}
-	o.create, o.sqlMode = row[column], row["sql_mode"]
+	o.create, o.sqlMode, o.timeZone = row[column], row["sql_mode"], row["time_zone"]
 	o.charset, o.collation = row["character_set_client"], row["collation_connection"]
 	return nil
 }
@@ -626,7 +627,10 @@ var harmlessWarnings = map[int]bool{1287: true, 1681: true, 3719: true, 3778: tr
 
 // ddlWarnings makes the warnings of the last statement an error: a definition the
 // target took changed (a row format it does not have, a default it cuts).
-func ddlWarnings(ctx context.Context, conn *sql.Conn) error {
+func ddlWarnings(ctx context.Context, conn *sql.Conn) error { return ddlWarningsBut(ctx, conn, nil) }
+
+// ddlWarningsBut is ddlWarnings but for the warnings harmless says are.
+func ddlWarningsBut(ctx context.Context, conn *sql.Conn, harmless func(msg string) bool) error {
 	rows, err := queryRows(ctx, conn, "SHOW WARNINGS")
 	if err != nil {
 		return fmt.Errorf("read the warnings: %w", err)
@@ -635,7 +639,7 @@ func ddlWarnings(ctx context.Context, conn *sql.Conn) error {
 	for _, r := range rows {
 		var code int
 		_, _ = fmt.Sscan(r[1], &code)
-		if r[0] != "Note" && !harmlessWarnings[code] {
+		if r[0] != "Note" && !harmlessWarnings[code] && (harmless == nil || !harmless(r[2])) {
 			msgs = append(msgs, fmt.Sprintf("%s %s: %s", r[0], r[1], r[2]))
 		}
 	}
@@ -701,7 +705,14 @@ func (s *schema) buildObjects(ctx context.Context, conn *sql.Conn, target string
 			errs = append(errs, err)
 		}
 	}
+	// Routines before the views, which may call them.
+	if err := s.createRoutines(ctx, conn, target); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.createViews(ctx, conn, target); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.createEvents(ctx, conn, target); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -969,8 +980,9 @@ func retarget(body, source, target string) (string, error) {
 }
 
 // notCarried says, one line each, what the load does not carry over as the source
-// has it: the views' definer, the foreign keys to tables of other databases, and the
-// triggers, routines and events, which the load does not create.
+// has it: the definers of views and routines, the foreign keys to tables of other
+// databases, the triggers, which the load does not create, and the events, created
+// disabled.
 func (s *schema) notCarried() []string {
 	var lines []string
 	for _, v := range s.views {
@@ -989,10 +1001,14 @@ func (s *schema) notCarried() []string {
 		lines = append(lines, fmt.Sprintf("trigger %s on %s: not created by the copy; create it on the target before the applications write there (SHOW CREATE TRIGGER %[1]s on the source gives it)", quote(tr.name), quote(tr.table)))
 	}
 	for _, r := range s.routines {
-		lines = append(lines, fmt.Sprintf("%s %s: not created by the copy; create it on the target (SHOW CREATE %s %[2]s on the source gives it)", r.kind, quote(r.name), strings.ToUpper(r.kind)))
+		if r.definer != "" && r.create != "" {
+			lines = append(lines, fmt.Sprintf("%s %s: created with the target's migration role as DEFINER (%s on the source)", r.kind, quote(r.name), r.definer))
+		}
 	}
 	for _, e := range s.events {
-		lines = append(lines, fmt.Sprintf("event %s (%s on the source): not created by the copy; create it on the target (SHOW CREATE EVENT %[1]s on the source gives it), disabled while the source runs it (enabled on both servers, it runs on both)", quote(e.name), e.status))
+		if e.create != "" {
+			lines = append(lines, fmt.Sprintf("event %s (%s on the source): created DISABLED on the target, with the migration role as DEFINER; when the applications move, ALTER EVENT %[1]s DISABLE on the source and ALTER EVENT %[1]s ENABLE on the target (enabled on both, it runs on both)", quote(e.name), e.status))
+		}
 	}
 	for _, objects := range [][]objectDef{s.triggers, s.routines, s.events} {
 		for _, o := range objects {

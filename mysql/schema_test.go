@@ -245,6 +245,38 @@ func definitions(t *testing.T, db *sql.DB, name string) map[string]string {
 	return out
 }
 
+// routinesAndEvents are a database's routines and events by SHOW CREATE, without
+// DEFINER, its name as <db>; source: each event as the load creates it from the
+// source's (disabled).
+func routinesAndEvents(t *testing.T, db *sql.DB, name string, source bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range dump(t, db, name, `SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?
+		UNION ALL SELECT 'EVENT', EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?`, name, name) {
+		var kind, object string
+		if _, err := fmt.Sscanf(r, "%q | %q", &kind, &object); err != nil {
+			t.Fatal(err)
+		}
+		conn := bytesConn(t, db)
+		row, ok, err := namedRow(context.Background(), conn, "SHOW CREATE "+kind+" "+tableName{name, object}.quoted())
+		discard(conn)
+		if err != nil || !ok {
+			t.Fatalf("SHOW CREATE %s %s: %v", kind, object, err)
+		}
+		def := withoutDefinerClause(strings.ReplaceAll(row["Create "+kind[:1]+strings.ToLower(kind[1:])], name, "<db>"))
+		if def == "" {
+			t.Fatalf("SHOW CREATE %s %s: no definition in %q", kind, object, row)
+		}
+		if kind == "EVENT" && source {
+			if def, err = disabledEvent(def); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[kind+" "+object] = def
+	}
+	return out
+}
+
 // compareSides fails the test where the target's tables and views differ from the
 // source's, by SHOW CREATE and by information_schema.
 func compareSides(t *testing.T, src, tgt *sql.DB, source, target string) {
@@ -420,6 +452,11 @@ func TestSchemaSakila(t *testing.T) {
 		}
 	}
 	t.Logf("report:\n%s", strings.Join(report, "\n"))
+	// The routines, created on the target as on the source (but their DEFINER).
+	a, b := routinesAndEvents(t, src, srcDB.Name, true), routinesAndEvents(t, tgt, tgtDB.Name, false)
+	if len(a) != 6 || !maps(a, b) {
+		t.Errorf("routines:\nsource %q\ntarget %q", a, b)
+	}
 
 	before := definitions(t, tgt, tgtDB.Name)
 	if err := build(s, tgt, tgtDB.Name); err != nil {
@@ -689,5 +726,62 @@ func TestSchemaSplitTable(t *testing.T) {
 		if !strings.HasSuffix(td.create, "\n) ENGINE="+strings.SplitN(c.create, "ENGINE=", 2)[1]) || strings.Contains(td.create, ",\n)") {
 			t.Errorf("%s: a CREATE TABLE not well formed:\n%s", c.create, td.create)
 		}
+	}
+}
+
+// Routines and events are created on the target after the load: the routines before
+// the views that call them, each in the sql_mode it was created in, the names its body
+// qualifies with the source's database changed to the target's; the events disabled,
+// in their own time zone, whatever their status on the source. A second build changes
+// nothing.
+func TestSchemaRoutinesAndEvents(t *testing.T) {
+	srcDB, tgtDB := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
+	src, tgt := srcDB.Open(t), tgtDB.Open(t)
+	q := quote(srcDB.Name)
+	srcDB.Exec(t, fmt.Sprintf("CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 1), (2, 2);"+
+		"SET SESSION sql_mode = 'PIPES_AS_CONCAT';"+
+		"CREATE DEFINER = `nobody`@`%%` PROCEDURE bump(x int) SQL SECURITY INVOKER UPDATE %[1]s.t SET n = n + x;"+
+		"CREATE FUNCTION f() RETURNS varchar(20) DETERMINISTIC READS SQL DATA RETURN 'n=' || (SELECT count(*) FROM %[1]s.t);"+
+		"SET SESSION sql_mode = DEFAULT; SET SESSION time_zone = '+02:00';"+
+		"CREATE EVENT e1 ON SCHEDULE EVERY 1 HOUR STARTS '2030-01-01 00:00:00' ON COMPLETION PRESERVE ENABLE COMMENT 'hourly | DO not' DO UPDATE t SET n = 0;"+
+		"CREATE EVENT e2 ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE ON SLAVE DO DELETE FROM %[1]s.t;"+
+		"CREATE EVENT e3 ON SCHEDULE AT '2031-01-01 00:00:00' ON COMPLETION PRESERVE DISABLE DO INSERT INTO t VALUES (3, 3);"+
+		"SET SESSION time_zone = '+00:00';"+
+		"CREATE VIEW v AS SELECT f() AS c", q))
+	s := readAt(t, src, srcDB.Name, []string{"t"})
+	loadAndBuild(t, s, src, tgt, srcDB.Name, tgtDB.Name, []string{"t"}, func() {})
+	a, b := routinesAndEvents(t, src, srcDB.Name, true), routinesAndEvents(t, tgt, tgtDB.Name, false)
+	if len(a) != 5 || !maps(a, b) {
+		t.Errorf("routines and events:\nsource %q\ntarget %q", a, b)
+	}
+	if got := dump(t, tgt, tgtDB.Name, "SELECT EVENT_NAME, STATUS, TIME_ZONE FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY 1", tgtDB.Name); !slices.Equal(got,
+		[]string{`"e1" | "DISABLED" | "+02:00"`, `"e2" | "DISABLED" | "+02:00"`, `"e3" | "DISABLED" | "+02:00"`}) {
+		t.Errorf("the target's events: %q", got)
+	}
+	// The routines run on the target's tables, in their sql_mode (|| concatenates).
+	if got := mytest.QueryVal[string](t, tgtDB, "SELECT c FROM v"); got != "n=2" {
+		t.Errorf("the view calling the function on the target: %q, want n=2", got)
+	}
+	tgtDB.Exec(t, "CALL bump(10)")
+	if got := mytest.QueryVal[int64](t, tgtDB, "SELECT sum(n) FROM t"); got != 23 {
+		t.Errorf("bump(10) on the target: sum %d, want 23", got)
+	}
+	if got := mytest.QueryVal[int64](t, srcDB, "SELECT sum(n) FROM t"); got != 3 {
+		t.Errorf("bump(10) on the target changed the source: sum %d", got)
+	}
+	report := s.notCarried()
+	for _, e := range []string{"e1", "e2", "e3"} {
+		if !mentions(report, "event", e) {
+			t.Errorf("the report does not name the event %s: %q", e, report)
+		}
+	}
+	if !mentions(report, "procedure", "bump") {
+		t.Errorf("the report does not say who defines bump: %q", report)
+	}
+	if err := build(s, tgt, tgtDB.Name); err != nil {
+		t.Fatalf("a second build: %v", err)
+	}
+	if again := routinesAndEvents(t, tgt, tgtDB.Name, false); !maps(b, again) {
+		t.Errorf("a second build changed the target:\n%q\n%q", b, again)
 	}
 }

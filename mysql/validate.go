@@ -156,7 +156,7 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validate.Options, copy
 			return nil, err
 		}
 		if !running && opts.RunningOnly {
-			return nil, errors.New("no cutover start streams the changes")
+			return nil, validate.ErrNotStreaming
 		}
 		if !running {
 			// No task streams the changes: run change data capture here while

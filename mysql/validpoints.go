@@ -178,12 +178,12 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 	if _, err := v.tgt.ExecContext(ctx, "INSERT INTO "+points+" (id, position, state) VALUES (?, '', ?)", id, pointAsked); err != nil {
 		return "", "", nil, fmt.Errorf("target: ask for a validation point: %w", err)
 	}
-	release = func() {
+	drop := func() {
 		_, _ = v.tgt.ExecContext(context.WithoutCancel(ctx), "DELETE FROM "+points+" WHERE id = ?", id)
 	}
 	defer func() {
 		if err != nil {
-			release()
+			drop() // the results are zero: release too
 		}
 	}()
 	readState := func() (string, error) {
@@ -218,7 +218,7 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 		if in, err := covers(applied, pos, v.srcMaria); err != nil {
 			return "", "", nil, err
 		} else if applied != "" && in {
-			release() // idle, and there already
+			drop() // idle, and there already
 			return pos, "covered", func() {}, nil
 		}
 	}
@@ -237,5 +237,5 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 	if err != nil {
 		return "", "", nil, err
 	}
-	return pos, state, release, nil
+	return pos, state, drop, nil
 }

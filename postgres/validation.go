@@ -511,7 +511,7 @@ func (v *validator) EndPoint(ctx context.Context) error {
 	return err
 }
 
-var errNotStreaming = errors.New("no cutover start streams the changes")
+var errNotStreaming = validate.ErrNotStreaming
 
 var errPointGone = errors.New("the target's snapshot at the marker is no longer exported")
 
@@ -886,41 +886,9 @@ func nullJSON(b []byte) any {
 	return string(b)
 }
 
-// validateContinuously validates in the background of a running cutover start: a full
-// pass of every table, then, every interval, a pass over the rows changed since.
+// validateContinuously validates in the background of a running cutover start.
 func validateContinuously(ctx context.Context, p *plan.Plan, disp interface{ Step(string) }) {
-	wait := func(d time.Duration) bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(d):
-			return true
-		}
-	}
-	last := ""
-	for {
-		rep, err := Validate(ctx, p, validate.Options{Incremental: true, RunningOnly: true, BusyPercent: p.Validation.BusyPercent})
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, errNotStreaming):
-			if !wait(time.Second) { // the stream is starting
-				return
-			}
-			continue
-		case err != nil:
-			if msg := "background validation: " + err.Error(); msg != last {
-				disp.Step(msg)
-				last = msg
-			}
-		default:
-			if msg := validate.Summary(rep); msg != last {
-				disp.Step(msg)
-				last = msg
-			}
-		}
-		if !wait(p.Validation.Interval.D()) {
-			return
-		}
-	}
+	validate.Continuously(ctx, p, disp, func(ctx context.Context, opts validate.Options) (*validate.Report, error) {
+		return Validate(ctx, p, opts)
+	})
 }

@@ -225,6 +225,7 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 	control := "ctl_" + tgt.Name
 	t.Cleanup(func() { _ = tgt.Server.Exec(context.Background(), "", "DROP DATABASE IF EXISTS `"+control+"`") })
 	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\nfull_load: {parallel: 2}\ncontrol_schema: %s\napi: {listen: ''}\n"+
+		"validation: {continuous: true, interval: 1s}\n"+
 		// the test servers' administrator, which every test shares
 		"cutover: {exempt_roles: [root]}\n",
 		src.URL(), tgt.URL(), control)), 0o600); err != nil {
@@ -297,8 +298,10 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		}
 		pool.Close()
 	}
-	// Validation while the writer writes: every table equal at its point of the
+	// The background validation of cutover start, and cutover validate, while the
+	// writer writes: every table equal at its point of the
 	// stream, the counters each transaction bumps included.
+	l.waitFor(t, "the background validation", func(out string) bool { return strings.Contains(out, "validation: 4 tables equal") })
 	if r := run(t, dir, nil, "validate"); r.code != 0 || !strings.Contains(r.stdout, "4 tables validated") || !strings.Contains(r.stdout, "4 equal") {
 		t.Errorf("validate under the writer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
