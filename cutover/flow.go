@@ -59,10 +59,18 @@ func NewRun(kind string, dry bool) *Run {
 }
 
 func (f *flow) steps() []Step {
+	steps := f.switchSteps()
 	if f.kind == "rollback" {
-		return f.rollbackSteps()
+		steps = f.rollbackSteps()
 	}
-	return f.switchSteps()
+	if t, ok := f.sides.(Titler); ok {
+		for i := range steps {
+			if title := t.StepTitle(f.kind, steps[i].Name); title != "" {
+				steps[i].Title = title
+			}
+		}
+	}
+	return steps
 }
 
 // execute runs the checklist: a run of its kind a crash interrupted is picked up first.

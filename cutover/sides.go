@@ -145,3 +145,11 @@ type Sides interface {
 	QA
 	Unlocker
 }
+
+// Titler is an engine whose own words for some steps are better than the checklist's,
+// whose titles name PostgreSQL's mechanisms (publications, NOLOGIN, pg_cron).
+type Titler interface {
+	// StepTitle is the title of the step of kind (switch or rollback) named step; ""
+	// keeps the checklist's.
+	StepTitle(kind, step string) string
+}

@@ -199,6 +199,10 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 			}
 			return &cdc.ApplyError{Err: fmt.Errorf("a schema change on the source stops change data capture (%s): %s; make the same change in the target's database %s, then run cutover start --schema-applied '%s'",
 				why, e.Statement, a.target, a.txnPos)}
+		case *cdc.Marker:
+			if err := a.marker(ctx, e); err != nil {
+				return err
+			}
 		case *cdc.Commit:
 			if a.tx == nil {
 				continue // a schema change's own transaction: replay recorded it
@@ -210,6 +214,22 @@ func (a *applier) Apply(ctx context.Context, events <-chan cdc.Event) error {
 			}
 		}
 	}
+}
+
+// marker records that the target holds every transaction before a sync marker: what
+// the open group holds is committed first.
+func (a *applier) marker(ctx context.Context, m *cdc.Marker) error {
+	id, ok := strings.CutPrefix(m.ID, syncMarkerPrefix)
+	if !ok {
+		return nil
+	}
+	if err := a.stopHere(ctx); err != nil {
+		return err
+	}
+	if _, err := a.db.ExecContext(ctx, "UPDATE "+a.ctl.table("state")+" SET sync_marker = ? WHERE id = 1", id); err != nil {
+		return fmt.Errorf("target: record the sync marker %s: %w", id, err)
+	}
+	return nil
 }
 
 // inCopy says whether the transaction being applied is in rel's copy already (see

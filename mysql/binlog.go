@@ -56,6 +56,9 @@ type binlogSource struct {
 	database  string
 	tables    map[string]bool // nil: every table of the database
 	heartbeat time.Duration
+	// control is the control database on the source's server, whose sync_markers the
+	// stream passes on as markers (see syncMarkerPrefix); "" for none.
+	control string
 }
 
 var (
@@ -149,6 +152,8 @@ type binlogTxn struct {
 	pos    string    // where it commits; "" without GTIDs until its end is read
 	at     time.Time // when it committed
 	begun  bool      // its Begin was sent
+	// markers are the sync markers it wrote (see syncMarkerPrefix)
+	markers []string
 }
 
 // charset is what the stream needs of a collation's character set.
@@ -545,13 +550,36 @@ func (st *binlogStream) endGroup(ctx context.Context, h *replication.EventHeader
 	if txn.begun {
 		st.pending = nil
 		st.sent = time.Now()
-		return st.send(ctx, &cdc.Commit{Position: pos, CommitTime: txn.at})
+		if err := st.send(ctx, &cdc.Commit{Position: pos, CommitTime: txn.at}); err != nil {
+			return err
+		}
+	} else {
+		st.pending = &cdc.Commit{Position: pos, CommitTime: txn.at}
+		if time.Since(st.sent) >= st.src.heartbeat || len(txn.markers) > 0 {
+			if err := st.flushPending(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	st.pending = &cdc.Commit{Position: pos, CommitTime: txn.at}
-	if time.Since(st.sent) >= st.src.heartbeat {
-		return st.flushPending(ctx)
+	for _, m := range txn.markers {
+		if err := st.send(ctx, &cdc.Marker{ID: syncMarkerPrefix + m, Position: pos}); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// syncMarkerPrefix begins the ID of a marker the switch wrote into the control
+// database's sync_markers on the side the stream reads: the applier records that it
+// reached it (state.sync_marker), after every transaction before it.
+const syncMarkerPrefix = "sync:"
+
+// textOf is a value of a row event as text.
+func textOf(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
 }
 
 // flushPending sends the position of the transactions skipped as an empty one, so
@@ -715,9 +743,10 @@ func ansiQuotes(vars []byte) bool {
 
 // binlogTable is a migrated table's definition as a TABLE_MAP event gives it.
 type binlogTable struct {
-	sig  string // the definition, to tell a new TABLE_MAP of the same table from a changed one
-	rel  *cdc.Relation
-	cols []binlogColumn // every column the log has, in its order
+	marker bool   // the control database's sync_markers: its inserts are markers
+	sig    string // the definition, to tell a new TABLE_MAP of the same table from a changed one
+	rel    *cdc.Relation
+	cols   []binlogColumn // every column the log has, in its order
 }
 
 // binlogColumn is how a column's values are read.
@@ -735,6 +764,10 @@ type binlogColumn struct {
 // tableMap reads a table's definition.
 func (st *binlogStream) tableMap(ctx context.Context, e *replication.TableMapEvent) error {
 	schema, name := string(e.Schema), string(e.Table)
+	if st.src.control != "" && schema == st.src.control && name == "sync_markers" {
+		st.tables[e.TableID] = &binlogTable{marker: true}
+		return nil
+	}
 	if !st.src.migrated(schema, name) {
 		st.tables[e.TableID] = nil
 		return nil
@@ -978,6 +1011,16 @@ func (st *binlogStream) rows(ctx context.Context, h *replication.EventHeader, e 
 		return nil
 	}
 	st.implicitGroup(h)
+	if t.marker {
+		if e.Type() == replication.EnumRowsEventTypeInsert {
+			for _, r := range e.Rows {
+				if len(r) > 0 {
+					st.txn.markers = append(st.txn.markers, fmt.Sprint(textOf(r[0])))
+				}
+			}
+		}
+		return nil
+	}
 	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
 		return refuse("table %s: the source logged a JSON update as a diff (binlog_row_value_options = PARTIAL_JSON): SET GLOBAL binlog_row_value_options = '' on the source and keep sessions from setting it",
 			relQuoted(t.rel))

@@ -39,7 +39,11 @@ var controlTables = []string{
 		applied_commit_time datetime(6) NULL,
 		applied_at datetime(6) NULL,
 		ddl_pending text NOT NULL,
-		updated_at datetime(6) NOT NULL
+		updated_at datetime(6) NOT NULL,
+		replication varchar(10) NOT NULL DEFAULT 'forward',
+		sync_marker varchar(64) NOT NULL DEFAULT '',
+		reverse_slot varchar(64) NOT NULL DEFAULT '',
+		resume_position text NOT NULL DEFAULT ('')
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 	`CREATE TABLE IF NOT EXISTS %s.table_stats (
 		schema_name varchar(64) NOT NULL,
@@ -91,6 +95,66 @@ var controlTables = []string{
 		found_at datetime(6) NOT NULL DEFAULT now(6),
 		KEY (schema_name, table_name)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The switch's and the rollback's runs, each with its runbook (see switch.go).
+	`CREATE TABLE IF NOT EXISTS %s.runs (
+		id varchar(40) PRIMARY KEY,
+		kind varchar(10) NOT NULL,
+		started_at datetime(6) NOT NULL,
+		outcome varchar(30) NOT NULL,
+		downtime_us bigint NULL,
+		tool_downtime_us bigint NULL,
+		runbook longtext NOT NULL
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS %s.approvals (
+		run_id varchar(40) PRIMARY KEY,
+		approved_by varchar(255) NOT NULL,
+		approved_at datetime(6) NOT NULL DEFAULT now(6)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The markers the switch writes through the change stream (on the side the stream
+	// reads); the applier records the last one it reached in state.sync_marker.
+	`CREATE TABLE IF NOT EXISTS %s.sync_markers (
+		id varchar(64) PRIMARY KEY,
+		written_at datetime(6) NOT NULL DEFAULT now(6)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The accounts a switch or a rollback locked, on either side (the load's are in
+	// locked_accounts); a row goes once its account is unlocked.
+	`CREATE TABLE IF NOT EXISTS %s.blocked_accounts (
+		run varchar(40) NOT NULL,
+		side varchar(10) NOT NULL,
+		user_name varchar(255) NOT NULL,
+		host_name varchar(255) NOT NULL,
+		blocked_at datetime(6) NOT NULL DEFAULT now(6),
+		PRIMARY KEY (run, side, user_name, host_name)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The events a switch or a rollback disabled on a side (suspended), and those it
+	// enabled on the other (moved); a row goes once given back.
+	`CREATE TABLE IF NOT EXISTS %s.suspended_events (
+		run varchar(40) NOT NULL,
+		side varchar(10) NOT NULL,
+		event_name varchar(64) NOT NULL,
+		moved bool NOT NULL DEFAULT false,
+		PRIMARY KEY (run, side, event_name)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// The source's triggers on the migrated tables as the switch read them: they live
+	// on the side the applications write to, never on the side replication writes to.
+	`CREATE TABLE IF NOT EXISTS %s.triggers (
+		trigger_name varchar(64) PRIMARY KEY,
+		table_name varchar(64) NOT NULL,
+		seq int NOT NULL,
+		statement longtext NOT NULL,
+		sql_mode text NOT NULL,
+		charset varchar(64) NOT NULL,
+		collation_name varchar(64) NOT NULL
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+}
+
+// addedColumns are the columns later versions added to the control tables: a control
+// database an older version made gets them.
+var addedColumns = []struct{ table, column, def string }{
+	{"state", "replication", "varchar(10) NOT NULL DEFAULT 'forward'"},
+	{"state", "sync_marker", "varchar(64) NOT NULL DEFAULT ''"},
+	{"state", "reverse_slot", "varchar(64) NOT NULL DEFAULT ''"},
+	{"state", "resume_position", "text NOT NULL DEFAULT ('')"},
 }
 
 // readControl opens the control state when the target has one.
@@ -114,10 +178,44 @@ func openControl(ctx context.Context, db *sql.DB, name string) (*Control, error)
 			return nil, controlError(name, err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+" VALUES (1, ?, ?, '', '', '', NULL, NULL, '', now(6))", control.PhaseNew, control.ModeCDC); err != nil {
+	if err := c.addColumns(ctx); err != nil {
+		return nil, controlError(name, err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT IGNORE INTO "+c.table("state")+` (id, phase, mode, slot, position, applied_position, applied_commit_time, applied_at, ddl_pending, updated_at)
+		VALUES (1, ?, ?, '', '', '', NULL, NULL, '', now(6))`, control.PhaseNew, control.ModeCDC); err != nil {
 		return nil, controlError(name, err)
 	}
 	return c, nil
+}
+
+// addColumns adds the columns of addedColumns a control database lacks (MySQL has no
+// ADD COLUMN IF NOT EXISTS).
+func (c *Control) addColumns(ctx context.Context) error {
+	present, err := c.db.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?", c.name)
+	if err != nil {
+		return err
+	}
+	have := map[[2]string]bool{}
+	for present.Next() {
+		var t, col string
+		if err := present.Scan(&t, &col); err != nil {
+			present.Close()
+			return err
+		}
+		have[[2]string{t, col}] = true
+	}
+	present.Close()
+	if err := present.Err(); err != nil {
+		return err
+	}
+	for _, a := range addedColumns {
+		if !have[[2]string{a.table, a.column}] {
+			if _, err := c.db.ExecContext(ctx, "ALTER TABLE "+c.table(a.table)+" ADD COLUMN "+a.column+" "+a.def); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // controlError says what the migration role needs to keep the control state.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/validate"
@@ -22,6 +23,7 @@ var (
 	_ engine.StatusReader = Engine{}
 	_ engine.Replicator   = Engine{}
 	_ engine.Validator    = Engine{}
+	_ engine.Switcher     = Engine{}
 )
 
 // Name is the engine's name for people.
@@ -88,4 +90,19 @@ func (Engine) Dashboard(ctx context.Context, p *plan.Plan) (control.Status, cont
 // Validate runs cutover validate.
 func (Engine) Validate(ctx context.Context, p *plan.Plan, opts validate.Options) (*validate.Report, error) {
 	return Validate(ctx, p, opts)
+}
+
+// Switch runs cutover switch.
+func (Engine) Switch(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	return Switch(ctx, p, opts)
+}
+
+// Rollback runs cutover rollback.
+func (Engine) Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	return Rollback(ctx, p, opts)
+}
+
+// Approve approves the running switch.
+func (Engine) Approve(ctx context.Context, p *plan.Plan, by string) (string, error) {
+	return Approve(ctx, p, by)
 }

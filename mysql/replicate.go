@@ -35,10 +35,70 @@ var RetryFor = 10 * time.Minute
 // the load begins and kept (a second reader with the same id would end the first).
 const streamSlot = "server_id "
 
-// Replicate runs cutover start's change data capture between MySQL/MariaDB servers:
-// the binary log from the position the target committed last (or the load's
-// snapshot), applied to the target, until ctx ends or cutover finish asks it to stop.
+// directionPoll is how often a running cutover start reads the direction: it bounds
+// how long a switch waits for replication to stop.
+const directionPoll = 50 * time.Millisecond
+
+// Replicate runs cutover start's replication after the load between MySQL/MariaDB
+// servers, in the direction the control state says (cdc.Directions): forward, the
+// source's binary log applied to the target; reverse after a switch, the target's
+// applied to the source; until ctx ends or cutover finish asks it to stop.
 func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) error {
+	if opts.Display == nil {
+		opts.Display = &load.Lines{W: opts.Out}
+	}
+	tgt, _, err := openSide(ctx, "target", p.Target, 2)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	ctl, ok, err := readControl(ctx, tgt, p.ControlSchema)
+	if err == nil && !ok {
+		err = fmt.Errorf("the target has no control database %s: run cutover start, which loads first", p.ControlSchema)
+	}
+	if err == nil {
+		ctl, err = openControl(ctx, tgt, p.ControlSchema) // an older version's gets the new columns
+	}
+	if err != nil {
+		return err
+	}
+	read := func(ctx context.Context) (dir, phase string, err error) {
+		err = tgt.QueryRowContext(ctx, "SELECT replication, phase FROM "+ctl.table("state")+" WHERE id = 1").Scan(&dir, &phase)
+		var me *driver.MySQLError
+		if errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049) || errors.Is(err, sql.ErrNoRows) {
+			return "", control.PhaseFinishing, nil // cutover finish dropped it
+		}
+		return dir, phase, err
+	}
+	err = cdc.Directions{Read: read, Say: opts.Display.Step, Poll: directionPoll, Finished: load.ErrFinished(p),
+		Run: func(ctx context.Context, dir string) error {
+			if dir == control.ReplicateReverse {
+				return replicate(ctx, reversed(p), opts, true)
+			}
+			return replicate(ctx, p, opts, false)
+		}}.Follow(ctx)
+	if err == nil && ctx.Err() == nil {
+		// Asked to stop by cutover finish, which waits for this.
+		if st, serr := ctl.State(context.WithoutCancel(ctx)); serr == nil && st.Phase == control.PhaseFinishing {
+			st.Phase = control.PhaseFinished
+			return ctl.SetState(context.WithoutCancel(ctx), st)
+		}
+	}
+	return err
+}
+
+// reversed is the plan of reverse replication: the target is its source, the source
+// its target, where its own control database keeps its position.
+func reversed(p *plan.Plan) *plan.Plan {
+	r := *p
+	r.Source, r.Target = p.Target, p.Source
+	r.Validation.Continuous = false
+	return &r
+}
+
+// replicate streams from p's source to its target: the migration's forward, or its
+// reverse replication after a switch (p reversed).
+func replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions, reverse bool) error {
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
@@ -85,6 +145,7 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 	if err != nil {
 		return err
 	}
+	src.control = p.ControlSchema
 	from := cmp.Or(st.Applied, st.Position)
 	a := newApplier(tgt, tgtDB, tgtMaria, ctl, from)
 	a.tableFrom, a.mariadbSource, a.schemaApplied = tableFrom, srcMaria, opts.SchemaApplied
@@ -110,7 +171,11 @@ func Replicate(ctx context.Context, p *plan.Plan, opts engine.StartOptions) erro
 		}()
 		defer func() { cancel(nil); bg.Wait() }()
 	}
-	disp.Step(fmt.Sprintf("change data capture from the source's binary log (read as server_id %d) at position %s", serverID, from))
+	what := "change data capture from the source's binary log"
+	if reverse {
+		what = "reverse replication (target to source) from the target's binary log"
+	}
+	disp.Step(fmt.Sprintf("%s (read as server_id %d) at position %s", what, serverID, from))
 	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor, Retryable: retryable, Say: disp.Step}
 	err = cdc.Follow(ctx, src, a, retry, func(pos string) string {
 		select {
@@ -157,7 +222,8 @@ func resumeReplication(ctx context.Context, p *plan.Plan, tgt *sql.DB) (*Control
 		if err := ctl.SetState(ctx, st); err != nil {
 			return nil, st, err
 		}
-	case st.Phase != control.PhaseCDC:
+	case st.Phase != control.PhaseCDC && st.Phase != control.PhaseSwitching && st.Phase != control.PhaseSwitched &&
+		st.Phase != control.PhaseRollingBack && st.Phase != control.PhaseRolledBack:
 		return nil, st, fmt.Errorf("change data capture starts after the full load, which is at phase %s: run cutover start", st.Phase)
 	}
 	return ctl, st, nil

@@ -126,7 +126,9 @@ func validatePass(ctx context.Context, p *plan.Plan, opts validate.Options, copy
 		return nil, err
 	}
 	switch st.Phase {
-	case control.PhaseLoaded, control.PhaseCDC:
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseSwitching, control.PhaseRolledBack:
+	case control.PhaseSwitched, control.PhaseRollingBack:
+		return nil, fmt.Errorf("the migration is switched to the target (phase %q): the target takes the writes, and validation compares the source with it while forward replication runs; cutover rollback goes back first", st.Phase)
 	default:
 		return nil, fmt.Errorf("nothing to validate yet: the migration is in phase %q; the full load must complete first (cutover start)", st.Phase)
 	}
@@ -184,7 +186,7 @@ func (v *validator) replicate(ctx context.Context, opts validate.Options) (stop 
 		if out == nil {
 			out = io.Discard
 		}
-		v.own <- Replicate(ctx, v.p, engine.StartOptions{Out: out})
+		v.own <- replicate(ctx, v.p, engine.StartOptions{Out: out}, false)
 	}()
 	return func() {
 		cancel()

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
@@ -336,6 +337,7 @@ func TestValidateLiveHoldsTheApplier(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- Replicate(ctx, p, engine.StartOptions{Out: io.Discard}) }()
+	waitStreaming(t, tgtDB, ctlName, stopped)
 	src := srcDB.Open(t)
 	stop, wrote := make(chan struct{}), make(chan int, 1)
 	go func() {
@@ -430,6 +432,27 @@ func TestValidateLiveHoldsTheApplier(t *testing.T) {
 		t.Errorf("live %v, %d transactions written", rep.Live, n)
 	}
 	cancel()
-	<-stopped
+	if err := <-stopped; err != nil {
+		t.Errorf("change data capture: %v", err)
+	}
 	t.Logf("%d transactions; the last validation took %d points", n, rep.Points)
+}
+
+// waitStreaming waits until change data capture holds the stream lock of the control
+// database ctl on db's server, or fails when it ended first.
+func waitStreaming(t *testing.T, db *mytest.DB, ctl string, stopped <-chan error) {
+	t.Helper()
+	pool := db.Open(t)
+	for {
+		if held, err := streamRunning(context.Background(), pool, ctl); err != nil {
+			t.Fatal(err)
+		} else if held {
+			return
+		}
+		select {
+		case err := <-stopped:
+			t.Fatalf("change data capture ended before it streamed: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

@@ -263,7 +263,7 @@ func TestSwitchWithoutTrackedChanges(t *testing.T) {
 // alone, whatever its name holds.
 func TestExactPattern(t *testing.T) {
 	for _, n := range [][2]string{{"public", "accounts"}, {"Sales", "Order"}, {`my "s".x`, "a*b?c"}, {"s", "t"}} {
-		p, err := plan.ParsePattern(exactPattern(n[0], n[1]))
+		p, err := plan.ParsePattern(validate.ExactPattern(n[0], n[1]))
 		if err != nil {
 			t.Fatalf("%q.%q: %v", n[0], n[1], err)
 		}

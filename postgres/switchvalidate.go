@@ -9,7 +9,6 @@ import (
 
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
-	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
@@ -67,58 +66,16 @@ func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
 	return strings.Join(details, "; "), nil
 }
 
-// A pass before the block compares what changed since each table's last pass, and
-// the window compares what changed since the last of them: the passes go on while
-// one takes longer than settledPass (so the window inherits less than that of writes
-// to compare) and shorter than the one before (else the writes outrun them), at most
-// maxPassesBeforeBlock; the first over every table, the others over the tables with a
-// key (the window compares the others whole anyway).
-const (
-	settledPass          = 300 * time.Millisecond
-	maxPassesBeforeBlock = 5
-)
-
 // passesBeforeBlock runs the validation passes before the block, and says what each
 // compared.
 func (s *switcher) passesBeforeBlock(ctx context.Context) ([]string, error) {
-	var details []string
-	var keyed []plan.Pattern
-	var last time.Duration
-	for pass := 1; ; pass++ {
-		rep, err := Validate(ctx, s.p, validate.Options{Incremental: true, RunningOnly: true, Tables: keyed})
-		if err != nil {
-			return nil, fmt.Errorf("the validation before the block could not run: %w", err)
-		}
-		if err := s.differences(rep, "the validation before the block"); err != nil {
-			return nil, err
-		}
-		d := validationDetail(rep)
-		if pass > 1 {
-			d = fmt.Sprintf("pass %d (the tables with a key): %s", pass, d)
-		}
-		details = append(details, d)
-		if rep.Took < settledPass || pass == maxPassesBeforeBlock || (pass > 1 && rep.Took >= last) {
-			return details, nil
-		}
-		last = rep.Took
-		if pass == 1 {
-			for _, t := range rep.Tables {
-				if t.State != control.ValidationNoKey {
-					keyed = append(keyed, plan.MustPattern(exactPattern(t.Schema, t.Table)))
-				}
-			}
-			if len(keyed) == 0 {
-				return details, nil
-			}
-		}
-	}
+	return validate.PassesBeforeBlock(ctx, func(ctx context.Context, opts validate.Options) (*validate.Report, error) {
+		return Validate(ctx, s.p, opts)
+	}, quoteTable, s.p.ControlSchema)
 }
 
-// exactPattern is the plan pattern that matches schema.table alone.
-func exactPattern(schema, table string) string {
-	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-	return q(schema) + "." + q(table)
-}
+// quoteTable names a table as PostgreSQL writes it.
+func quoteTable(schema, table string) string { return pgx.Identifier{schema, table}.Sanitize() }
 
 // validateChanged compares, inside the window, the rows changed since the validation
 // before the block (every row, when changes are not tracked).
@@ -150,52 +107,11 @@ const fullPassDetail = "full pass inside the window"
 
 // differences is the error of a validation that found tables not equal.
 func (s *switcher) differences(rep *validate.Report, what string) error {
-	var differ []string
-	for _, t := range rep.Tables {
-		if t.State == control.ValidationValidated || t.State == control.ValidationNoKey {
-			continue
-		}
-		d := fmt.Sprintf("%s (%s", pgx.Identifier{t.Schema, t.Table}.Sanitize(), t.State)
-		if t.Mismatches > 0 {
-			d += fmt.Sprintf(", %d rows", t.Mismatches)
-		}
-		if t.Error != "" {
-			d += ": " + t.Error
-		}
-		differ = append(differ, d+")")
-	}
-	if len(differ) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s found differences: %s (%s.validation_failures lists them): cutover validate --repair, then cutover switch again",
-		what, listText(differ, 5), s.p.ControlSchema)
+	return validate.Differences(rep, what, quoteTable, s.p.ControlSchema)
 }
 
-// validationDetail says what a validation compared: tables by their changed rows, and
-// tables in full.
-func validationDetail(rep *validate.Report) string {
-	var byKey int
-	var changed, rows int64
-	var whole []string
-	for _, t := range rep.Tables {
-		rows += t.RowsRead
-		if t.Incremental {
-			byKey++
-			changed += t.RowsRead
-			continue
-		}
-		name := pgx.Identifier{t.Schema, t.Table}.Sanitize()
-		if t.State == control.ValidationNoKey {
-			name += " (no key)"
-		}
-		whole = append(whole, name)
-	}
-	d := fmt.Sprintf("%d tables equal in %v: %d by their %d changed rows", len(rep.Tables), rep.Took.Round(time.Millisecond), byKey, changed)
-	if len(whole) > 0 {
-		d += fmt.Sprintf(", %d in full (%s)", len(whole), listText(whole, 5))
-	}
-	return d
-}
+// validationDetail says what a validation compared.
+func validationDetail(rep *validate.Report) string { return validate.Detail(rep, quoteTable) }
 
 // wholeTables names, for a dry run, the tables an incremental pass still compares in
 // full: those without a key.
