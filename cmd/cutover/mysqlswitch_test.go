@@ -105,7 +105,9 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 	app := "app_" + strings.TrimPrefix(tgt.Name, "t")[:12]
 	for _, db := range []*mytest.DB{src, tgt} {
 		db.Exec(t, fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY 'pw'; GRANT SELECT, INSERT, UPDATE, DELETE ON `%[2]s`.* TO '%[1]s'@'%%'", app, db.Name))
-		t.Cleanup(func() { _ = db.Server.Exec(context.Background(), "", fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", app)) })
+		t.Cleanup(func() {
+			_ = db.Server.Exec(context.Background(), "", fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", app))
+		})
 	}
 	dsn := func(db *mytest.DB) string {
 		return fmt.Sprintf("%s:pw@tcp(127.0.0.1:%d)/%s", app, db.Server.Port, db.Name)
