@@ -391,6 +391,15 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err != nil {
 		return err
 	}
+	switch st.Phase {
+	case control.PhaseSwitching, control.PhaseRollingBack:
+		kind := map[string]string{control.PhaseSwitching: "switch", control.PhaseRollingBack: "rollback"}[st.Phase]
+		return fmt.Errorf("a cutover %s is running, or was interrupted (phase %s): let it end, or run cutover %[1]s again, which picks an interrupted one up, before cutover finish", kind, st.Phase)
+	}
+	live, closed := "source", "target"
+	if st.Phase == control.PhaseSwitched {
+		live, closed = "target", "source"
+	}
 	if st.Mode == control.ModeCDC && st.Phase != control.PhaseFinished {
 		if err := stopTask(ctx, ctl, st); err != nil {
 			return err
@@ -401,9 +410,15 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 	if err != nil {
 		return err
 	}
-	if len(locked) > 0 {
-		fmt.Fprintf(out, "the source stays live; left locked on the target, as the load locked them so that only the source takes the applications' writes: %s (ALTER USER ... ACCOUNT UNLOCK on the target when it is to take them)\n",
-			strings.Join(locked, ", "))
+	if len(locked[closed]) > 0 {
+		fmt.Fprintf(out, "the %s stays live; left locked on the %s, as cutover locked them so that only the %[1]s takes the applications' writes: %s (ALTER USER ... ACCOUNT UNLOCK on the %[2]s when it is to take them)\n",
+			live, closed, strings.Join(locked[closed], ", "))
+	}
+	if live == "target" {
+		fmt.Fprintln(out, "the migrated tables' triggers are on the target (the switch moved them), and the events run there (disabled on the source)")
+	}
+	if err := dropSourceControl(ctx, p, out); err != nil {
+		fmt.Fprintf(out, "warning: %v\n", err) // a source retired after the switch does not stop the finish
 	}
 	if keepControl {
 		st.Phase = control.PhaseFinished
@@ -417,6 +432,28 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		return fmt.Errorf("drop the control database %s on the target: %w", p.ControlSchema, err)
 	}
 	fmt.Fprintf(out, "finished: dropped the control database %s on the target. Nothing of the migration is left on the source.\n", p.ControlSchema)
+	return nil
+}
+
+// dropSourceControl drops the control database a switch made on the source (where its
+// sync markers went and reverse replication kept its position), when there is one.
+func dropSourceControl(ctx context.Context, p *plan.Plan, out io.Writer) error {
+	src, _, err := openSide(ctx, "source", p.Source, 1)
+	if err != nil {
+		return fmt.Errorf("%w: the source's control database %s (made by the switch) could not be dropped: cutover finish again once the source answers, or DROP DATABASE it there", err, p.ControlSchema)
+	}
+	defer src.Close()
+	var n int
+	if err := src.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", p.ControlSchema).Scan(&n); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := src.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quote(p.ControlSchema)); err != nil {
+		return fmt.Errorf("source: drop the control database %s the switch made there: %w", p.ControlSchema, err)
+	}
+	fmt.Fprintf(out, "dropped the control database %s on the source (the switch's markers, reverse replication's position)\n", p.ControlSchema)
 	return nil
 }
 
@@ -441,21 +478,41 @@ func stopTask(ctx context.Context, ctl *Control, st control.State) error {
 	return nil
 }
 
-// lockedAccounts are the accounts the load locked on the target (none when it locked
-// none, or a copy).
-func lockedAccounts(ctx context.Context, ctl *Control) ([]string, error) {
-	var n int
-	if err := ctl.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'locked_accounts'", ctl.name).Scan(&n); err != nil || n == 0 {
-		return nil, err
+// lockedAccounts are the accounts cutover left locked, by side: those the load locked
+// on the target, and those a switch or a rollback locked.
+func lockedAccounts(ctx context.Context, ctl *Control) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, q := range []struct{ table, query string }{
+		{"locked_accounts", "SELECT 'target', user_name, host_name FROM %s WHERE run = '" + loadRun + "'"},
+		{"blocked_accounts", "SELECT DISTINCT side, user_name, host_name FROM %s"},
+	} {
+		var n int
+		if err := ctl.db.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ctl.name, q.table).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			continue
+		}
+		rows, err := ctl.db.QueryContext(ctx, fmt.Sprintf(q.query, ctl.table(q.table)))
+		if err != nil {
+			return nil, fmt.Errorf("read the locked accounts in the control database %s: %w", ctl.name, err)
+		}
+		for rows.Next() {
+			var side string
+			var a account
+			if err := rows.Scan(&side, &a.user, &a.host); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[side] = append(out[side], a.String())
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	held, err := recorded(ctx, ctl, loadRun)
-	if err != nil {
-		return nil, err
+	for _, l := range out {
+		slices.Sort(l)
 	}
-	var out []string
-	for a := range held {
-		out = append(out, a.String())
-	}
-	slices.Sort(out)
 	return out, nil
 }

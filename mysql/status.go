@@ -3,7 +3,10 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+
+	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/plan"
@@ -40,13 +43,124 @@ func readStatus(ctx context.Context, p *plan.Plan, tgt *sql.DB) (control.Status,
 		}
 		s.CDC = &control.CDCStatus{Applied: st.Applied, AppliedCommitTime: parseTime(commitTime), AppliedAt: parseTime(appliedAt)}
 	}
-	s.Tables, err = ctl.TableStats(ctx)
-	return s, err
+	if s.Tables, err = ctl.TableStats(ctx); err != nil {
+		return s, err
+	}
+	if st.Mode != control.ModeCDC {
+		return s, nil
+	}
+	return s, readCutoverStatus(ctx, p, tgt, ctl, &s)
 }
 
-// Dashboard reads the status; the dashboard's history, exceptions and runs are not
-// kept on MySQL/MariaDB yet.
+// readCutoverStatus reads which way replication runs, the last switch or rollback,
+// the accounts left locked and which side is live. A control database of an older
+// version, without the switch's tables, has none of it.
+func readCutoverStatus(ctx context.Context, p *plan.Plan, tgt *sql.DB, ctl *Control, s *control.Status) error {
+	c := &control.CutoverStatus{}
+	err := tgt.QueryRowContext(ctx, "SELECT replication, reverse_slot FROM "+ctl.table("state")+" WHERE id = 1").Scan(&s.Replication, &c.ReverseSlot)
+	var me *driver.MySQLError
+	if errors.As(err, &me) && me.Number == 1054 { // an older version's: no switch ran
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r, err := lastRun(ctx, ctl, ""); err == nil && r != nil {
+		sum := &control.RunSummary{ID: r.ID, Kind: r.Kind, Outcome: r.Outcome, Reason: r.Reason, Started: r.Started, Ended: r.Ended}
+		if r.BlockedAt != nil && r.UnlockedAt != nil {
+			d := r.UnlockedAt.Sub(*r.BlockedAt).Seconds()
+			sum.DowntimeSeconds = &d
+		}
+		if n := len(r.Steps); n > 0 && r.Outcome == "running" {
+			sum.Step = r.Steps[n-1].Name
+		}
+		c.LastRun = sum
+	}
+	locked, err := lockedAccounts(ctx, ctl)
+	if err != nil {
+		return err
+	}
+	c.BlockedSource, c.BlockedTarget = locked["source"], locked["target"]
+	s.Cutover = c
+	live, other := "source", "target"
+	if s.Phase == control.PhaseSwitched || s.Phase == control.PhaseRollingBack {
+		live, other = "target", "source"
+	}
+	sides := &control.SidesStatus{Live: live, Other: other}
+	if other == "target" {
+		open, err := openToApps(ctx, p, tgt, targetDatabase(p), tableNamesOf(s.Tables, targetDatabase(p)))
+		if err != nil {
+			s.SourceError = err.Error()
+			return nil
+		}
+		sides.Open = open
+	} else {
+		open, err := sourceOpen(ctx, p, s.Tables)
+		if err != nil {
+			s.SourceError = err.Error()
+			return nil
+		}
+		sides.Open = open
+	}
+	sides.Closed = len(sides.Open) == 0
+	s.Sides = sides
+	return nil
+}
+
+// sourceOpen says how the source is open to the applications after a switch: the
+// accounts that may write to the migrated tables there and are not locked.
+func sourceOpen(ctx context.Context, p *plan.Plan, stats []control.TableStat) ([]string, error) {
+	src, database, err := openSide(ctx, "source", p.Source, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	g, err := readGrants(ctx, src, database, tableNamesOf(stats, database))
+	if err != nil {
+		return nil, err
+	}
+	var open []string
+	for _, a := range g.writers(p.Cutover.ExemptRoles) {
+		if !g.accounts[a].locked {
+			open = append(open, fmt.Sprintf("the source is open to the applications: %s may log in there and write to the migrated tables while the target takes the writes: ALTER USER %[1]s ACCOUNT LOCK on the source", a))
+		}
+	}
+	return open, nil
+}
+
+// targetDatabase is the database of the plan's target URL.
+func targetDatabase(p *plan.Plan) string {
+	cfg, err := Config(p.Target)
+	if err != nil {
+		return ""
+	}
+	return cfg.DBName
+}
+
+// tableNamesOf names the tables of stats in database.
+func tableNamesOf(stats []control.TableStat, database string) []tableName {
+	out := make([]tableName, len(stats))
+	for i, t := range stats {
+		out[i] = tableName{database, t.Table}
+	}
+	return out
+}
+
+// Dashboard reads the status and the last switch or rollback; the latency history and
+// apply exceptions are not kept on MySQL/MariaDB.
 func Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
 	s, err := Status(ctx, p)
-	return s, control.Dashboard{History: []control.LatencyPoint{}, Exceptions: []control.ApplyException{}}, err
+	d := control.Dashboard{History: []control.LatencyPoint{}, Exceptions: []control.ApplyException{}}
+	if err != nil {
+		return s, d, err
+	}
+	tgt, _, err := openSide(ctx, "target", p.Target, 1)
+	if err != nil {
+		return s, d, err
+	}
+	defer tgt.Close()
+	if ctl, ok, err := readControl(ctx, tgt, p.ControlSchema); err == nil && ok {
+		d.Run, _ = lastRun(ctx, ctl, "")
+	}
+	return s, d, nil
 }

@@ -181,6 +181,15 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 		t.Errorf("gaps' counter after the switch: %d on the source, %d on the target", a, b)
 	}
 
+	if r := run(t, dir, nil, "status", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"replication": "reverse"`) || !strings.Contains(r.stdout, `"live": "target"`) ||
+		!strings.Contains(r.stdout, `"other_closed": true`) || !strings.Contains(r.stdout, `"kind": "switch"`) || !strings.Contains(r.stdout, `"downtime_seconds"`) {
+		t.Errorf("status after the switch: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, dir, nil, "status"); r.code != 0 {
+		t.Errorf("status after the switch: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	} else {
+		t.Logf("status after the switch:\n%s", r.stdout)
+	}
 	// The application writes to the target; reverse replication brings it back.
 	l.waitFor(t, "reverse replication", func(out string) bool { return strings.Contains(out, "reverse replication (target to source)") })
 	before := mytest.QueryVal[int64](t, tgt, "SELECT max(id) FROM orders")
@@ -231,7 +240,13 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 	if code, out := l.wait(t); code != 0 {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
-	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 {
+	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "the target stays live; left locked on the source") ||
+		!strings.Contains(r.stdout, "dropped the control database "+control+" on the source") {
 		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, db := range []*mytest.DB{src, tgt} {
+		if n := mytest.QueryVal[int64](t, db, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", control); n != 0 {
+			t.Errorf("finish left the control database %s on %s", control, db.Name)
+		}
 	}
 }
