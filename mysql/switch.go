@@ -411,7 +411,9 @@ func (s *switcher) switchGates(ctx context.Context) (string, error) {
 	if !running {
 		fail("no cutover start is streaming the changes: run cutover start and let it catch up")
 	}
-	if _, err := openControl(ctx, s.src.db, s.p.ControlSchema); err != nil {
+	if s.dry {
+		fmt.Fprintf(s.out, "      source: CREATE DATABASE IF NOT EXISTS %s and its tables (the switch's markers go there, reverse replication keeps its position there)\n", quote(s.p.ControlSchema))
+	} else if _, err := openControl(ctx, s.src.db, s.p.ControlSchema); err != nil {
 		fail("source: %v (the switch writes its sync markers there, and reverse replication keeps its position there)", err)
 	} else if running {
 		if took, err := s.waitMarker(ctx, s.src, s.tgt, "gate", s.p.Cutover.MaxLatency.D()); err != nil {

@@ -152,6 +152,13 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 	}()
 	written := mysqlAppWriter(t, dsn(src), stop)
 	waitForMySQL(t, tgt, l, "SELECT count(*) >= 200 FROM orders")
+	// A dry run says what the switch would do, and does none of it.
+	if r := run(t, dir, nil, "switch", "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "ALTER USER") || !strings.Contains(r.stdout, "ALTER EVENT") {
+		t.Errorf("switch --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := mytest.QueryVal[int64](t, src, "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", control); n != 0 || triggers(src) != 1 || eventStatus(src) != "ENABLED" {
+		t.Errorf("after the dry run: the control database on the source %d, %d triggers there, its event %s", n, triggers(src), eventStatus(src))
+	}
 	r := run(t, dir, nil, "switch", "--yes")
 	if r.code != 0 {
 		t.Fatalf("switch: exit %d\n%s%s\ncutover start:\n%s", r.code, r.stdout, r.stderr, l.output())
