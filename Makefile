@@ -59,3 +59,8 @@ bench-mysql-fullload: deps build
 bench-mysql-cdc: deps build
 	@scripts/ensure-deps.sh mysqlbench
 	$(GO) run ./bench/mysqlcdc -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -load $(or $(LOAD),60s) -backlog $(or $(BACKLOG),30s) -runs $(or $(RUNS),2)
+
+.PHONY: bench-mysql-switch
+bench-mysql-switch: deps build
+	@scripts/ensure-deps.sh mysqlbench
+	$(GO) run ./bench/mysqlswitch -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),5)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -171,6 +172,22 @@ func (a *applier) waitPoint(ctx context.Context, id, state string) (string, stri
 // or beyond it already (passed). release lets the applier go on: after the target's
 // read view is open.
 func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string, release func(), err error) {
+	// An applier with nothing to apply (the source idle, or blocked inside the switch's
+	// window) would not answer: asking it costs stopWait. When the target holds the
+	// source's position already, a view of the source at a position it holds needs no
+	// hold; a transaction committed meanwhile makes it the protocol's again.
+	if idle, err := v.idle(ctx); err != nil {
+		return "", "", nil, err
+	} else if idle {
+		if pos, err = v.sourceView(ctx, t); err != nil {
+			return "", "", nil, err
+		}
+		if in, err := v.applied(ctx, pos); err != nil || in {
+			return pos, "covered", func() {}, err
+		}
+		v.view.Close()
+		v.view, v.source.conn = nil, nil
+	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
@@ -238,4 +255,33 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 		return "", "", nil, err
 	}
 	return pos, state, drop, nil
+}
+
+// idle says whether the target has applied every transaction the source has logged:
+// its GTID state now (none without GTIDs) is within the applied position.
+func (v *validator) idle(ctx context.Context) (bool, error) {
+	q := "SELECT @@global.gtid_binlog_pos"
+	if !v.srcMaria {
+		q = "SELECT @@global.gtid_executed"
+	}
+	var now string
+	if err := v.src.QueryRowContext(ctx, q).Scan(&now); err != nil {
+		return false, fmt.Errorf("source: read its GTID state: %w", err)
+	}
+	if now == "" {
+		return false, nil
+	}
+	return v.applied(ctx, strings.ReplaceAll(now, "\n", ""))
+}
+
+// applied says whether the target's applied position covers pos.
+func (v *validator) applied(ctx context.Context, pos string) (bool, error) {
+	var applied string
+	if err := v.tgt.QueryRowContext(ctx, "SELECT applied_position FROM "+v.ctl.table("state")+" WHERE id = 1").Scan(&applied); err != nil {
+		return false, fmt.Errorf("target: read the applied position: %w", err)
+	}
+	if applied == "" {
+		return false, nil
+	}
+	return covers(applied, pos, v.srcMaria)
 }
