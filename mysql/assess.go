@@ -331,51 +331,63 @@ func duration(secs int64) string { return (time.Duration(secs) * time.Second).St
 // tables reports the plan's tables change capture cannot follow: without a key to
 // find their rows by, or in an engine without transactions.
 func (a *assessment) tables(ctx context.Context) error {
-	rows, err := a.src.db.QueryContext(ctx, `
-		SELECT t.table_schema, t.table_name, coalesce(t.engine, ''),
-		       EXISTS (SELECT 1 FROM information_schema.table_constraints c
-		               WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.constraint_type = 'PRIMARY KEY'),
-		       coalesce((SELECT min(s.index_name) FROM information_schema.statistics s
-		                 WHERE s.table_schema = t.table_schema AND s.table_name = t.table_name AND s.non_unique = 0
-		                   AND NOT EXISTS (SELECT 1 FROM information_schema.statistics n
-		                                   JOIN information_schema.columns col ON col.table_schema = n.table_schema
-		                                        AND col.table_name = n.table_name AND col.column_name = n.column_name
-		                                   WHERE n.table_schema = s.table_schema AND n.table_name = s.table_name
-		                                     AND n.index_name = s.index_name AND (col.is_nullable = 'YES' OR n.sub_part IS NOT NULL))), ''),
-		       coalesce(t.data_length, 0) + coalesce(t.index_length, 0)
-		FROM information_schema.tables t
-		WHERE t.table_schema = DATABASE() AND t.table_type = 'BASE TABLE'
-		ORDER BY t.table_name`)
+	rows, err := a.src.db.QueryContext(ctx, `SELECT table_schema, table_name, coalesce(engine, ''), coalesce(data_length, 0) + coalesce(index_length, 0)
+		FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	type table struct {
+		schema, name, engine string
+		bytes                int64
+	}
+	var tables []table
+	var names []string
 	for rows.Next() {
-		var schema, name, eng, unique string
-		var pk bool
-		var bytes int64
-		if err := rows.Scan(&schema, &name, &eng, &pk, &unique, &bytes); err != nil {
+		var t table
+		if err := rows.Scan(&t.schema, &t.name, &t.engine, &t.bytes); err != nil {
+			rows.Close()
 			return err
 		}
-		if !a.plan.Tables.Includes(schema, name) {
-			continue
-		}
-		a.migrated = append(a.migrated, migratedTable{name, bytes})
-		object := "table " + name
-		if !strings.EqualFold(eng, "InnoDB") {
-			a.add(check.Error, "storage_engine", object, fmt.Sprintf("the table is %s, which has no transactions: no snapshot of it is consistent with the binary log position", eng),
-				fmt.Sprintf("ALTER TABLE %s ENGINE = InnoDB", quote(name)))
-		}
-		switch {
-		case pk:
-		case unique != "":
-			a.add(check.Info, "primary_key", object, fmt.Sprintf("the table has no primary key: its rows are found by the unique index %s, whose columns are all NOT NULL", unique), "")
-		default:
-			a.add(check.Error, "primary_key", object, "the table has no primary key and no unique index of NOT NULL columns: a change to one of two equal rows cannot be applied to the right one",
-				fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (<columns>), or ADD COLUMN id bigint AUTO_INCREMENT PRIMARY KEY", quote(name)))
+		if a.plan.Tables.Includes(t.schema, t.name) {
+			tables = append(tables, t)
+			names = append(names, t.name)
 		}
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	shapes, err := describeTables(ctx, a.src.db, tables[0].schema, names)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		a.migrated = append(a.migrated, migratedTable{t.name, t.bytes})
+		object := "table " + t.name
+		if !strings.EqualFold(t.engine, "InnoDB") {
+			a.add(check.Error, "storage_engine", object, fmt.Sprintf("the table is %s, which has no transactions: no snapshot of it is consistent with the binary log position", t.engine),
+				fmt.Sprintf("ALTER TABLE %s ENGINE = InnoDB", quote(t.name)))
+		}
+		var index string
+		if s := shapes[t.name]; s != nil {
+			index = s.index
+			if s.primary {
+				index = "PRIMARY"
+			}
+		}
+		switch index {
+		case "PRIMARY":
+		case "":
+			a.add(check.Error, "primary_key", object, "the table has no primary key and no unique index of NOT NULL columns: a change to one of two equal rows cannot be applied to the right one",
+				fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (<columns>), or ADD COLUMN id bigint AUTO_INCREMENT PRIMARY KEY", quote(t.name)))
+		default:
+			a.add(check.Info, "primary_key", object, fmt.Sprintf("the table has no primary key: its rows are found by the unique index %s, whose columns are all NOT NULL", index), "")
+		}
+	}
+	return nil
 }
 
 // quote quotes an identifier with backquotes.

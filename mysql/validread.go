@@ -47,6 +47,8 @@ type valShape struct {
 	columns map[string]*valColumn
 	order   []string // the columns by ordinal position
 	key     []string // the primary key, else the unique index of the fewest NOT NULL columns; none: no key
+	index   string   // the key's index: PRIMARY, or the unique index's name
+	primary bool     // the table has a primary key (perhaps not a key here: a prefix of a column)
 }
 
 // valueExpr is a column's value as the comparison reads it.
