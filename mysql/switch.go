@@ -303,17 +303,9 @@ func (s *switcher) SaveRun(ctx context.Context, r *cutover.Run) error {
 		d, t := r.Downtime.Microseconds(), r.ToolDowntime.Microseconds()
 		downtime, tool = &d, &t
 	}
-	_, err = s.tgt.db.ExecContext(ctx, "INSERT INTO "+s.ctl.table("runs")+` (id, kind, started_at, outcome, downtime_us, tool_downtime_us, runbook)
-		VALUES (?, ?, ?, ?, ?, ?, ?) AS n
-		ON DUPLICATE KEY UPDATE outcome = n.outcome, downtime_us = n.downtime_us, tool_downtime_us = n.tool_downtime_us, runbook = n.runbook`,
-		r.ID, r.Kind, r.Started.UTC().Format("2006-01-02 15:04:05.999999"), r.Outcome, downtime, tool, doc)
-	if err != nil && strings.Contains(err.Error(), "1064") {
-		// MariaDB and MySQL before 8.0.19 name the new row by VALUES()
-		_, err = s.tgt.db.ExecContext(ctx, "INSERT INTO "+s.ctl.table("runs")+` (id, kind, started_at, outcome, downtime_us, tool_downtime_us, runbook)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE outcome = VALUES(outcome), downtime_us = VALUES(downtime_us), tool_downtime_us = VALUES(tool_downtime_us), runbook = VALUES(runbook)`,
-			r.ID, r.Kind, r.Started.UTC().Format("2006-01-02 15:04:05.999999"), r.Outcome, downtime, tool, doc)
-	}
+	// REPLACE: the one upsert MySQL and MariaDB write alike
+	_, err = s.tgt.db.ExecContext(ctx, "REPLACE INTO "+s.ctl.table("runs")+` (id, kind, started_at, outcome, downtime_us, tool_downtime_us, runbook)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Kind, r.Started.UTC().Format("2006-01-02 15:04:05.999999"), r.Outcome, downtime, tool, doc)
 	if err != nil {
 		return fmt.Errorf("target: record the run %s: %w", r.ID, err)
 	}
