@@ -810,18 +810,32 @@ func reopen(ctx context.Context, db *sql.DB, ctl *Control, run string) (unlocked
 		list = append(list, a)
 	}
 	slices.SortFunc(list, func(x, y account) int { return strings.Compare(x.user+"\x00"+x.host, y.user+"\x00"+y.host) })
+	return unlockEach(list, func(q string) error {
+		_, err := db.ExecContext(ctx, q)
+		return err
+	}, func(a account) error {
+		if _, err := ctl.db.ExecContext(ctx, "DELETE FROM "+ctl.table("locked_accounts")+" WHERE run = ? AND user_name = ? AND host_name = ?", run, a.user, a.host); err != nil {
+			return fmt.Errorf("forget the account %s in the control database %s: %w", a, ctl.name, err)
+		}
+		return nil
+	})
+}
+
+// unlockEach unlocks each account of list (exec runs the statement), then forgets it;
+// one dropped since is forgotten too. On an error, the ones left are still recorded.
+func unlockEach(list []account, exec func(string) error, forget func(account) error) (unlocked []string, err error) {
 	for _, a := range list {
-		_, err := db.ExecContext(ctx, "ALTER USER "+a.sql()+" ACCOUNT UNLOCK")
+		err := exec("ALTER USER " + a.sql() + " ACCOUNT UNLOCK")
 		var me *driver.MySQLError
 		switch {
 		case err == nil:
 			unlocked = append(unlocked, a.String())
 		case errors.As(err, &me) && me.Number == 1396: // dropped since
 		default:
-			return unlocked, fmt.Errorf("target: unlock the account %s: %w", a, err)
+			return unlocked, fmt.Errorf("unlock the account %s: %w", a, err)
 		}
-		if _, err := ctl.db.ExecContext(ctx, "DELETE FROM "+ctl.table("locked_accounts")+" WHERE run = ? AND user_name = ? AND host_name = ?", run, a.user, a.host); err != nil {
-			return unlocked, fmt.Errorf("forget the account %s in the control database %s: %w", a, ctl.name, err)
+		if err := forget(a); err != nil {
+			return unlocked, err
 		}
 	}
 	return unlocked, nil

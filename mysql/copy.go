@@ -409,7 +409,7 @@ func (in *rowsIn) CopyIn(ctx context.Context, t *load.Table, chunk int, r io.Rea
 
 var truncated = regexp.MustCompile(`^Data truncated for column '(.*)' at row (\d+)$`)
 
-// querier is a connection or a transaction.
+// querier runs queries: a pool, a connection or a transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -23,7 +23,7 @@ func scanStrings(rows *sql.Rows, n int) ([]string, error) {
 }
 
 // queryRows returns a query's rows as strings (NULL as "").
-func queryRows(ctx context.Context, c *sql.Conn, query string, args ...any) ([][]string, error) {
+func queryRows(ctx context.Context, c querier, query string, args ...any) ([][]string, error) {
 	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

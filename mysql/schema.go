@@ -593,7 +593,7 @@ func (o *objectDef) read(ctx context.Context, view *sql.Conn, source, show, colu
 }
 
 // queryStrings returns the first column of a query's rows.
-func queryStrings(ctx context.Context, c *sql.Conn, query string, args ...any) ([]string, error) {
+func queryStrings(ctx context.Context, c querier, query string, args ...any) ([]string, error) {
 	rows, err := queryRows(ctx, c, query, args...)
 	if err != nil {
 		return nil, err
@@ -764,7 +764,7 @@ func alter(ctx context.Context, conn *sql.Conn, table string, clauses []string) 
 }
 
 // namesOn is the set of the first column of a query's rows.
-func namesOn(ctx context.Context, conn *sql.Conn, query string, args ...any) (map[string]bool, error) {
+func namesOn(ctx context.Context, conn querier, query string, args ...any) (map[string]bool, error) {
 	names, err := queryStrings(ctx, conn, query, args...)
 	if err != nil {
 		return nil, err

@@ -130,7 +130,7 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
-	unlocked, err := s.unlockAccounts(ctx, sd, list, func(a account) error {
+	unlocked, err := unlockEach(list, func(q string) error { return s.exec(ctx, sd, q) }, func(a account) error {
 		return s.record(ctx, "DELETE FROM "+s.ctl.table("blocked_accounts")+" WHERE side = ? AND user_name = ? AND host_name = ?", sd.name, a.user, a.host)
 	})
 	if err != nil {
@@ -139,25 +139,6 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 	return fmt.Sprintf("%d accounts unlocked on the %s%s", len(unlocked), sd.name, inParens(strings.Join(unlocked[:min(len(unlocked), 6)], ", "))), nil
 }
 
-// unlockAccounts unlocks each account, then forgets it; one dropped since is forgotten.
-func (s *switcher) unlockAccounts(ctx context.Context, sd side, list []account, forget func(account) error) ([]string, error) {
-	var unlocked []string
-	for _, a := range list {
-		err := s.exec(ctx, sd, "ALTER USER "+a.sql()+" ACCOUNT UNLOCK")
-		var me *driver.MySQLError
-		switch {
-		case err == nil:
-			unlocked = append(unlocked, a.String())
-		case errors.As(err, &me) && me.Number == 1396: // dropped since
-		default:
-			return unlocked, err
-		}
-		if err := forget(a); err != nil {
-			return unlocked, err
-		}
-	}
-	return unlocked, nil
-}
 
 // Unlock ends the write downtime on sd: the target after a switch, the source after
 // a rollback.
@@ -340,20 +321,11 @@ func (s *switcher) suspendEvents(ctx context.Context, sd side) (string, error) {
 
 // eventsOn lists the events of sd's database that match cond.
 func eventsOn(ctx context.Context, sd side, cond string) ([]string, error) {
-	rows, err := sd.db.QueryContext(ctx, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND "+cond+" ORDER BY EVENT_NAME", sd.database)
+	names, err := queryStrings(ctx, sd.db, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND "+cond+" ORDER BY EVENT_NAME", sd.database)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list the events: %w", sd.name, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return names, nil
 }
 
 type suspended struct {

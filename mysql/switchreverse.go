@@ -313,20 +313,11 @@ func (s *switcher) recordedTriggers(ctx context.Context) ([]objectDef, error) {
 
 // triggersOn lists the triggers of sd's database.
 func triggersOn(ctx context.Context, sd side) (map[string]bool, error) {
-	rows, err := sd.db.QueryContext(ctx, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?", sd.database)
+	names, err := namesOn(ctx, sd.db, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?", sd.database)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list the triggers: %w", sd.name, err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out[n] = true
-	}
-	return out, rows.Err()
+	return names, nil
 }
 
 // createTriggers creates on sd the triggers of defs it lacks, in their order, each in
@@ -462,21 +453,12 @@ func (s *switcher) SecondaryObjects(ctx context.Context) (string, error) {
 // source has and the target lacks, by name.
 func (s *switcher) missingObjects(ctx context.Context) ([]string, error) {
 	read := func(sd side) (map[string]bool, error) {
-		rows, err := sd.db.QueryContext(ctx, `SELECT concat('index ', TABLE_NAME, '.', INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ?
+		names, err := namesOn(ctx, sd.db, `SELECT concat('index ', TABLE_NAME, '.', INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ?
 			UNION SELECT concat('foreign key ', TABLE_NAME, '.', CONSTRAINT_NAME) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?`, sd.database, sd.database)
 		if err != nil {
 			return nil, fmt.Errorf("%s: list the indexes and foreign keys: %w", sd.name, err)
 		}
-		defer rows.Close()
-		out := map[string]bool{}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return nil, err
-			}
-			out[n] = true
-		}
-		return out, rows.Err()
+		return names, nil
 	}
 	have, err := read(s.src)
 	if err != nil {

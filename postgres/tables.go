@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/internal/humanize"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -526,14 +526,7 @@ func relkindName(k string) string {
 }
 
 // listText lists names, eliding after max.
-func listText(names []string, max int) string {
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	if len(sorted) <= max {
-		return strings.Join(sorted, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:max], ", "), len(sorted)-max)
-}
+func listText(names []string, max int) string { return validate.ListText(names, max) }
 
 // excludedDependencies reports the objects that will not be created on the target
 // because they need a table the plan excludes, and the included tables that cannot be

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -175,7 +176,7 @@ func (r results) print(c config, peakRSS float64) {
 	if r.nativeLoad != nil {
 		fmt.Printf(", native %s (%v)", r.nativeLoad.keptUp(), r.nativeLoad.behind.Round(time.Millisecond))
 	}
-	ct, nt := median(r.cutoverTimes), median(r.nativeTimes)
+	ct, nt := stat.Median(r.cutoverTimes), stat.Median(r.nativeTimes)
 	fmt.Printf("\nbacklog catch-up, medians of %d runs:\n", c.runs)
 	fmt.Printf("  cutover (cutover start, resuming):                %v\n", ct.Round(time.Millisecond))
 	fmt.Printf("  native logical replication (SUBSCRIPTION ENABLE): %v\n", nt.Round(time.Millisecond))

@@ -20,12 +20,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 )
 
@@ -196,7 +196,7 @@ func run(scale, jobs, runs int, bin string) error {
 			cutoverTimes[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond),
 			pgcopydbTimes[i].Round(time.Millisecond), nativeTimes[i].Round(time.Millisecond))
 	}
-	c, o, d, p, n := median(cutoverTimes), median(oneshotTimes), median(dumpTimes), median(pgcopydbTimes), median(nativeTimes)
+	c, o, d, p, n := stat.Median(cutoverTimes), stat.Median(oneshotTimes), stat.Median(dumpTimes), stat.Median(pgcopydbTimes), stat.Median(nativeTimes)
 	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
 	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
 	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
@@ -241,12 +241,6 @@ func runCutover(ctx context.Context, bin, dir string, tgt *pgtest.Server, db, pl
 		fmt.Fprint(os.Stderr, stderr.String())
 	}
 	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 // waitSynced polls until every table of the subscription is ready.

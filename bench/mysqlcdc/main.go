@@ -40,6 +40,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/mytest"
 )
 
@@ -207,7 +208,7 @@ func (r results) print(c config, peakRSS float64) {
 	if r.replicaLoad != nil {
 		fmt.Printf(", replica %s (%v)", r.replicaLoad.keptUp(), r.replicaLoad.behind.Round(time.Millisecond))
 	}
-	ct, rt := median(r.cutoverTimes), median(r.replicaTimes)
+	ct, rt := stat.Median(r.cutoverTimes), stat.Median(r.replicaTimes)
 	how := "both at the same time"
 	if !c.together {
 		how = "each alone"

@@ -25,12 +25,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/mytest"
 )
 
@@ -172,19 +172,19 @@ func run(scale, tables, jobs, runs int, bin string) error {
 		fmt.Printf("run %d: cutover %v (its own CPU %v), one-shot copy %v, mydumper+myloader %v%s\n", i+1,
 			cutoverTimes[i].Round(time.Millisecond), cutoverCPU[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), peerBinlog)
 	}
-	c, o, d := median(cutoverTimes), median(oneshotTimes), median(dumpTimes)
+	c, o, d := stat.Median(cutoverTimes), stat.Median(oneshotTimes), stat.Median(dumpTimes)
 	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
 	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
 	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
 	fmt.Printf("  mydumper -t %d + myloader -t %d:             %v\n", jobs, jobs, d.Round(time.Millisecond))
 	if myloaderBinlog {
-		fmt.Printf("  mydumper + myloader --enable-binlog:       %v\n", median(binlogTimes).Round(time.Millisecond))
+		fmt.Printf("  mydumper + myloader --enable-binlog:       %v\n", stat.Median(binlogTimes).Round(time.Millisecond))
 	}
 	fmt.Println()
 	fmt.Printf("ratio cutover / (mydumper + myloader):       %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
 	fmt.Printf("ratio one-shot copy / (mydumper + myloader): %.2f   (goal <= 0.80)\n", o.Seconds()/d.Seconds())
 	if myloaderBinlog {
-		fmt.Printf("ratio cutover / (mydumper + myloader --enable-binlog): %.2f\n", c.Seconds()/median(binlogTimes).Seconds())
+		fmt.Printf("ratio cutover / (mydumper + myloader --enable-binlog): %.2f\n", c.Seconds()/stat.Median(binlogTimes).Seconds())
 	}
 	fmt.Printf("cutover peak RSS:                            %.0f MB; one-shot copy %.0f MB\n", rssMB, oneshotRSS)
 	return nil
@@ -269,12 +269,6 @@ func runCutover(ctx context.Context, bin, dir string, tgt *mytest.Server, db, pl
 
 // lastCPU is the CPU time (user and system) the last cutover run used.
 var lastCPU time.Duration
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
 
 // tableFigures are what a copy must match: a table's row count and CHECKSUM TABLE.
 type tableFigures struct {

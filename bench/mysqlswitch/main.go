@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/mytest"
 )
 
@@ -164,13 +165,13 @@ func run(scale, tables, runs int, write time.Duration, bin string) (err error) {
 			return err
 		}
 	}
-	slices.SortStableFunc(order, func(x, y string) int { return int(median(steps[y]) - median(steps[x])) })
+	slices.SortStableFunc(order, func(x, y string) int { return int(stat.Median(steps[y]) - stat.Median(steps[x])) })
 	var per []string
 	for _, n := range order {
-		per = append(per, fmt.Sprintf("%s %v", n, median(steps[n]).Round(time.Millisecond)))
+		per = append(per, fmt.Sprintf("%s %v", n, stat.Median(steps[n]).Round(time.Millisecond)))
 	}
 	fmt.Printf("\nswitch under sysbench oltp_read_write --threads=4 (%d tables of %d rows), %d runs:\n", tables, scale, runs)
-	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", median(downtimes).Round(time.Millisecond), rounded(downtimes))
+	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", stat.Median(downtimes).Round(time.Millisecond), stat.Rounded(downtimes))
 	fmt.Printf("  inside the window, median per step: %s\n", strings.Join(per, ", "))
 	return nil
 }
@@ -252,21 +253,4 @@ func (b *bench) sameTables(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func rounded(ds []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d.Round(time.Millisecond)
-	}
-	return out
 }

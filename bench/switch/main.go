@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -110,8 +111,8 @@ cutover: {max_downtime: 30s}
 	fmt.Printf("\nswitch under pgbench -c 4 (scale %d), %d runs each:\n", scale, runs)
 	for _, r := range results {
 		fmt.Printf("  %s:\n", r.plan)
-		fmt.Printf("    write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", median(r.downtimes).Round(time.Millisecond), rounded(r.downtimes))
-		fmt.Printf("    without the operator's hooks and QA: median %v\n", median(r.tools).Round(time.Millisecond))
+		fmt.Printf("    write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", stat.Median(r.downtimes).Round(time.Millisecond), stat.Rounded(r.downtimes))
+		fmt.Printf("    without the operator's hooks and QA: median %v\n", stat.Median(r.tools).Round(time.Millisecond))
 		fmt.Printf("    inside the window, median per step: %s\n", r.windowSteps())
 	}
 	return nil
@@ -128,10 +129,10 @@ type result struct {
 // windowSteps lists the window's steps by their median time, longest first.
 func (r result) windowSteps() string {
 	names := slices.Clone(r.order)
-	slices.SortStableFunc(names, func(a, b string) int { return int(median(r.steps[b]) - median(r.steps[a])) })
+	slices.SortStableFunc(names, func(a, b string) int { return int(stat.Median(r.steps[b]) - stat.Median(r.steps[a])) })
 	var out []string
 	for _, n := range names {
-		out = append(out, fmt.Sprintf("%s %v", n, median(r.steps[n]).Round(time.Millisecond)))
+		out = append(out, fmt.Sprintf("%s %v", n, stat.Median(r.steps[n]).Round(time.Millisecond)))
 	}
 	return strings.Join(out, ", ")
 }
@@ -332,18 +333,4 @@ func waitFor(ctx context.Context, s *pgtest.Server, query string, limit time.Dur
 func isUndefinedTable(err error) bool {
 	var e interface{ SQLState() string }
 	return errors.As(err, &e) && (e.SQLState() == "42P01" || e.SQLState() == "3F000")
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func rounded(ds []time.Duration) []time.Duration {
-	out := make([]time.Duration, len(ds))
-	for i, d := range ds {
-		out[i] = d.Round(time.Millisecond)
-	}
-	return out
 }

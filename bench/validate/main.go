@@ -24,13 +24,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -206,15 +206,15 @@ func run(scale, runs int, bin string, hold bool) error {
 		return fmt.Errorf("cutover start: %v (log in %s)", err, startLog.Name())
 	}
 
-	f, v, n := median(floors), median(fulls), median(incs)
+	f, v, n := stat.Median(floors), stat.Median(fulls), stat.Median(incs)
 	fmt.Printf("\nmedians of %d runs (pgbench scale %d):\n", runs, scale)
 	fmt.Printf("  floor: count(*), sum(hashtext(t::text)) of every table, both sides at once: %v\n", f.Round(time.Millisecond))
 	fmt.Printf("  cutover validate (full):                                                 %v\n", v.Round(time.Millisecond))
 	fmt.Printf("  cutover validate --incremental after 1%% of the rows changed:             %v\n", n.Round(time.Millisecond))
 	fmt.Printf("ratio full validation / floor:      %.2f   (goal <= 1.50)\n", v.Seconds()/f.Seconds())
-	fmt.Printf("  the changed rows alone, read by key (an index scan each) on both sides at once: %v\n", median(keyFloors).Round(time.Millisecond))
+	fmt.Printf("  the changed rows alone, read by key (an index scan each) on both sides at once: %v\n", stat.Median(keyFloors).Round(time.Millisecond))
 	fmt.Printf("ratio incremental / full validation: %.3f  (goal <= 0.05)\n", n.Seconds()/v.Seconds())
-	fmt.Printf("ratio changed rows read by key / full validation: %.3f  (a floor for any comparison of those rows; pages warm)\n", median(keyFloors).Seconds()/v.Seconds())
+	fmt.Printf("ratio changed rows read by key / full validation: %.3f  (a floor for any comparison of those rows; pages warm)\n", stat.Median(keyFloors).Seconds()/v.Seconds())
 	fmt.Printf("ratio changed rows read by key on fresh pages / full validation: %.3f  (the same floor as cutover's runs find the pages; one run)\n", freshFloor.Seconds()/v.Seconds())
 	fmt.Printf("ratio incremental on warm pages / full validation: %.3f  (one run)\n", warmInc.Seconds()/v.Seconds())
 	fmt.Printf("ratio incremental, %d groups of keys merged / full validation: %.3f  (one run)\n", groups, mergedInc.Seconds()/v.Seconds())
@@ -300,12 +300,6 @@ func bothSides(ctx context.Context, src, tgt *pgtest.Server, queries []string) (
 		}
 	}
 	return time.Since(start), nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func indent(s string) string {
