@@ -307,8 +307,15 @@ func viewPosition(ctx context.Context, c *sql.Conn) (Position, error) {
 	return p, nil
 }
 
-// fillGTID adds MariaDB's GTID state at the position's file and offset.
+// fillGTID adds MariaDB's GTID state at the position's file and offset. When the
+// server's binary log ends there still (nothing logged since: the source idle, or
+// blocked in the switch's window), that is its gtid_binlog_pos; else BINLOG_GTID_POS
+// reads it from the file, from the file's start: as long as the file is large.
 func (p *Position) fillGTID(ctx context.Context, c *sql.Conn) error {
+	if gtid, ok, err := gtidAtEnd(ctx, c, p.File, p.Offset); err == nil && ok {
+		p.GTID = gtid // else (a role that may not read the log's end, too) from the file
+		return nil
+	}
 	var gtid sql.NullString
 	if err := c.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", p.File, p.Offset).Scan(&gtid); err != nil {
 		return err
@@ -317,11 +324,40 @@ func (p *Position) fillGTID(ctx context.Context, c *sql.Conn) error {
 	return nil
 }
 
+// gtidAtEnd reads MariaDB's gtid_binlog_pos when the binary log ends at file and
+// offset before and after it is read: then it is the GTID state there.
+func gtidAtEnd(ctx context.Context, c *sql.Conn, file string, offset uint64) (string, bool, error) {
+	before, err := binlogStatus(ctx, c)
+	if err != nil || before.File != file || before.Offset != offset {
+		return "", false, err
+	}
+	var gtid string
+	if err := c.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&gtid); err != nil {
+		return "", false, err
+	}
+	after, err := binlogStatus(ctx, c)
+	if err != nil || after.File != file || after.Offset != offset {
+		return "", false, err
+	}
+	return gtid, true, nil
+}
+
 // logPosition reads the binary log's position while nothing commits: SHOW BINLOG
 // STATUS (MariaDB 10.5.2+, MySQL 8.2+; SHOW MASTER STATUS before, and MySQL 8.4
 // knows only the new name), and the GTID state.
 func logPosition(ctx context.Context, c *sql.Conn, mariadb bool) (Position, error) {
-	p := Position{MariaDB: mariadb}
+	p, err := binlogStatus(ctx, c)
+	p.MariaDB = mariadb
+	if err != nil || !mariadb {
+		return p, err
+	}
+	return p, p.fillGTID(ctx, c)
+}
+
+// binlogStatus reads where the binary log ends (and MySQL's GTID set): SHOW BINLOG
+// STATUS, or the older and newer names of the statement.
+func binlogStatus(ctx context.Context, c *sql.Conn) (Position, error) {
+	var p Position
 	var row map[string]string
 	var ok bool
 	var err error
@@ -351,9 +387,6 @@ func logPosition(ctx context.Context, c *sql.Conn, mariadb bool) (Position, erro
 		case "executed_gtid_set":
 			p.GTID = strings.ReplaceAll(v, "\n", "")
 		}
-	}
-	if mariadb {
-		return p, p.fillGTID(ctx, c)
 	}
 	return p, nil
 }

@@ -175,10 +175,8 @@ func (s *switcher) StartReverse(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rctl, err := openControl(ctx, s.src.db, s.p.ControlSchema)
-	if err != nil {
-		return "", fmt.Errorf("source: %w", err)
-	}
+	// The gates made the control database on the source: no DDL inside the window.
+	rctl := &Control{db: s.src.db, name: s.p.ControlSchema}
 	if _, err := s.src.db.ExecContext(ctx, "UPDATE "+rctl.table("state")+` SET phase = ?, mode = ?, slot = ?, position = ?, applied_position = '', applied_commit_time = NULL,
 		applied_at = NULL, ddl_pending = '', replication = ?, sync_marker = '', updated_at = now(6) WHERE id = 1`,
 		control.PhaseCDC, control.ModeCDC, slot, pos, control.ReplicateForward); err != nil {
