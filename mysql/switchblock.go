@@ -139,7 +139,6 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 	return fmt.Sprintf("%d accounts unlocked on the %s%s", len(unlocked), sd.name, inParens(strings.Join(unlocked[:min(len(unlocked), 6)], ", "))), nil
 }
 
-
 // Unlock ends the write downtime on sd: the target after a switch, the source after
 // a rollback.
 func (s *switcher) Unlock(ctx context.Context, sd cutover.Side) (string, error) {
