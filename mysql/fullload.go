@@ -411,7 +411,7 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		return err
 	}
 	if len(locked[closed]) > 0 {
-		fmt.Fprintf(out, "the %s stays live; left locked on the %s, as cutover locked them so that only the %[1]s takes the applications' writes: %s (ALTER USER ... ACCOUNT UNLOCK on the %[2]s when it is to take them)\n",
+		fmt.Fprintf(out, "the %s stays live; left locked on the %s, as cutover locked them so that only the %[1]s takes the applications' writes: %[3]s (ALTER USER ... ACCOUNT UNLOCK on the %[2]s when it is to take them)\n",
 			live, closed, strings.Join(locked[closed], ", "))
 	}
 	if live == "target" {
