@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ type mariaDemo struct {
 	srcRoot, tgtRoot   *sql.DB // root's connections, for the demo's own reads
 	pointer            string  // the file the hooks write the application's database URL to
 	cdc                *background
+	api                string // where cutover start serves the dashboard: http://host:port
 	switchOut, backOut string // what cutover switch and cutover rollback printed
 }
 
@@ -34,7 +36,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 		return errors.New("the MariaDB server is not installed: make demo installs it when it runs as root (apt-get install mariadb-server)")
 	}
 	// The driver logs a refused or ended session on its own; the writer says so itself.
-	_ = mysql.SetLogger(log.New(discard{}, "", 0))
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	dir, err := os.MkdirTemp("", "cutover-demo-mariadb-")
 	if err != nil {
 		return err
@@ -95,6 +97,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 	if _, err := d.cutover(ctx, "validate", "-c", d.plan); err != nil {
 		return err
 	}
+	pause(d.api, "change data capture runs under the writer, every table validated")
 
 	if err := d.switchAndBack(ctx, app); err != nil {
 		return err
@@ -151,6 +154,11 @@ func runMariaDB(ctx context.Context, bin string) error {
 // the target, its writes reaching the source through reverse replication, and the
 // rollback, after which the writer is back on the source.
 func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
+	step("Rehearse the cut over on paper: cutover switch --dry-run (every step and statement, nothing changed)")
+	if _, err := d.cutover(ctx, "switch", "--dry-run", "-c", d.plan); err != nil {
+		return err
+	}
+
 	step("Cut over, with the writer running: cutover switch --yes")
 	say("  The application's account is locked on the source and its session ended; a marker\n")
 	say("  through the binary log proves the target has every committed write; a validation of\n")
@@ -179,6 +187,7 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
 		return err
 	}
+	pause(d.api, "switched: the writer writes to the target, reverse replication brings its writes to the source")
 
 	step("Roll back, with the writer running: cutover rollback")
 	say("  The account is locked on the target and its session ended; reverse replication\n")
@@ -198,8 +207,11 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 	if _, err := d.cdc.waitNth(ctx, "change data capture from the source's binary log", 2, time.Minute); err != nil {
 		return err
 	}
-	_, err = d.cutover(ctx, "status", "-c", d.plan)
-	return err
+	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
+		return err
+	}
+	pause(d.api, "rolled back: the source is live again")
+	return nil
 }
 
 // waitWriter waits until the writer has committed n transactions on side.
@@ -322,6 +334,12 @@ func (d *mariaDemo) startCDC(ctx context.Context, app *store) error {
 		return err
 	}
 	d.cdc = bg
+	line, err := bg.waitLine(ctx, "serving /metrics and /api/status on http://", time.Minute)
+	if err != nil {
+		return err
+	}
+	d.api = line[strings.LastIndex(line, "http://"):]
+	say("\n  >>> the dashboard: open %s/ in a browser while the demo runs\n", d.api)
 	if _, err := bg.waitLine(ctx, "change data capture from the source's binary log", 5*time.Minute); err != nil {
 		return err
 	}
@@ -330,7 +348,8 @@ func (d *mariaDemo) startCDC(ctx context.Context, app *store) error {
 	return nil
 }
 
-// showObjects says where sakila's triggers and the application's account are live.
+// showObjects says where sakila's triggers and the application's account are live,
+// after the rollback: on the source.
 func (d *mariaDemo) showObjects(ctx context.Context) error {
 	for _, side := range []struct {
 		name string
@@ -347,6 +366,9 @@ func (d *mariaDemo) showObjects(ctx context.Context) error {
 			return err
 		}
 		say("  the %s: %d triggers, %d views, %d routines; the application's account %s\n", side.name, triggers, views, routines, locked)
+		if side.name == "target" && (triggers != 0 || locked != "locked") {
+			return fmt.Errorf("after the rollback the target has %d triggers and the application's account %s there; want none and locked", triggers, locked)
+		}
 	}
 	return nil
 }
@@ -375,20 +397,6 @@ func setPlan(plan, re, line string) error {
 }
 
 func addr(s *mytest.Server) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// summary prints what the writer did, once it stopped.
-func (s *store) summary() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	say("  the writer committed %d transactions on the source and %d on the target:\n", s.txns["source"], s.txns["target"])
-	for _, k := range sortedKinds(s.counts) {
-		say("  %6d  %s\n", s.counts[k], k)
-	}
-}
 
 // compareMariaDB compares every base table of sakila on both servers by row count and
 // CHECKSUM TABLE (both servers run the same version, so the same rows give the same

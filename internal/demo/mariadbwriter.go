@@ -117,11 +117,11 @@ func (s *store) run(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	defer disconnect()
-	stopping := false
+	stopping, quit := false, s.quit
 	for {
 		select {
-		case <-s.quit:
-			stopping = true
+		case <-quit:
+			stopping, quit = true, nil // and from here on at the ticker's pace
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
@@ -370,4 +370,14 @@ func (s *store) stop() (int64, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last, s.lastSide, err
+}
+
+// summary prints what the writer did, once it stopped.
+func (s *store) summary() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	say("  the writer committed %d transactions on the source and %d on the target:\n", s.txns["source"], s.txns["target"])
+	for _, k := range sortedKinds(s.counts) {
+		say("  %6d  %s\n", s.counts[k], k)
+	}
 }
