@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 )
 
 // SakilaDir finds the sakila sample (testdata/sakila in this repository, or
@@ -55,6 +56,51 @@ func LoadSakila(ctx context.Context, s *Server) error {
 	}
 	if err := s.Client(ctx, "", zr); err != nil {
 		return fmt.Errorf("sakila-data.sql.gz: %w", err)
+	}
+	return addLocations(ctx, s, dir)
+}
+
+// addLocations gives address the column location (GEOMETRY, with its SPATIAL index and
+// the data file's values) where the server skipped it: the scripts write it in MySQL
+// 5.7.5's version comments, which MariaDB does not run. It is the one change to
+// Oracle's scripts, so that MariaDB's sakila has MySQL's geometry column too.
+func addLocations(ctx context.Context, s *Server, dir string) error {
+	pool, err := s.Open("sakila")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.COLUMNS WHERE table_schema = 'sakila' AND table_name = 'address' AND column_name = 'location'").Scan(&n); err != nil || n == 1 {
+		return err
+	}
+	f, err := os.Open(filepath.Join(dir, "sakila-data.sql.gz"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	text, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	_, rows, ok := strings.Cut(string(text), "INSERT INTO `address` VALUES ")
+	if rows, _, ok = strings.Cut(rows, ");\n"); !ok {
+		return errors.New("sakila-data.sql.gz: no INSERT INTO `address`")
+	}
+	rows = strings.NewReplacer("/*!50705 ", "", ",*/", ",").Replace(rows) + ")"
+	for _, q := range []string{
+		"ALTER TABLE address ADD COLUMN location GEOMETRY NULL AFTER phone",
+		// last_update kept: the rows are as the data file loads them on MySQL
+		"INSERT INTO address VALUES " + rows + " ON DUPLICATE KEY UPDATE location = VALUES(location), last_update = last_update",
+		"ALTER TABLE address MODIFY location GEOMETRY NOT NULL, ADD SPATIAL KEY idx_location (location)",
+	} {
+		if _, err := pool.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sakila: address.location: %.80s: %w", q, err)
+		}
 	}
 	return nil
 }

@@ -29,8 +29,8 @@ type store struct {
 	pointer string // the file the hooks write the application's database URL to
 	rng     *rand.Rand
 
-	customers, inventory, films, payments []int64 // ids to pick from
-	open, mine                            []int64 // rentals this writer made: not yet returned; still there
+	customers, addresses, inventory, films, payments []int64 // ids to pick from
+	open, mine                                       []int64 // rentals this writer made: not yet returned; still there
 
 	mu       sync.Mutex
 	txns     map[string]int // committed transactions per server ("source", "target")
@@ -65,6 +65,7 @@ func startStore(ctx context.Context, pointer string, sides map[string]string, ro
 		sql string
 	}{
 		{&s.customers, "SELECT customer_id FROM sakila.customer ORDER BY 1"},
+		{&s.addresses, "SELECT address_id FROM sakila.address ORDER BY 1"},
 		{&s.inventory, "SELECT inventory_id FROM sakila.inventory ORDER BY 1"},
 		{&s.films, "SELECT film_id FROM sakila.film ORDER BY 1"},
 		{&s.payments, "SELECT payment_id FROM sakila.payment ORDER BY 1"},
@@ -242,8 +243,10 @@ func (s *store) pick(last bool) (string, txn) {
 	switch n := s.rng.IntN(20); {
 	case n < 3 && len(s.open) > 0:
 		return "return a rental", s.returnRental
-	case n < 6:
+	case n < 5:
 		return "update a customer", s.updateCustomer
+	case n < 6:
+		return "move an address (its GEOMETRY location too)", s.moveAddress
 	case n < 8:
 		return "move a copy to the other store", s.moveInventory
 	case n < 10:
@@ -298,6 +301,14 @@ func (s *store) returnRental(ctx context.Context, tx *sql.Tx) (func(), error) {
 func (s *store) updateCustomer(ctx context.Context, tx *sql.Tx) (func(), error) {
 	_, err := tx.ExecContext(ctx, `UPDATE customer SET email = concat(lower(first_name), '.', lower(last_name), ?, '@example.org'),
 		active = IF(?, 1 - active, active) WHERE customer_id = ?`, s.rng.IntN(100), s.rng.IntN(4) == 0, s.one(s.customers))
+	return func() {}, err
+}
+
+// moveAddress changes an address and its location, a point in address.location
+// (GEOMETRY, SPATIAL indexed).
+func (s *store) moveAddress(ctx context.Context, tx *sql.Tx) (func(), error) {
+	_, err := tx.ExecContext(ctx, "UPDATE address SET address2 = ?, location = ST_PointFromText(concat('POINT(', ?, ' ', ?, ')')) WHERE address_id = ?",
+		fmt.Sprintf("Suite %d", 1+s.rng.IntN(500)), s.rng.Float64()*360-180, s.rng.Float64()*180-90, s.one(s.addresses))
 	return func() {}, err
 }
 
