@@ -4,13 +4,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X github.com/cutover-dev/cutover/internal/cli.version=$(VERSION) -X github.com/cutover-dev/cutover/internal/cli.commit=$(COMMIT)
 
-.PHONY: build demo test test-faults deps vet lint clean
+.PHONY: build demo test test-faults deps demo-deps vet lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cutover ./cmd/cutover
 
-demo: deps build
-	CUTOVER_BIN=bin/cutover CUTOVER_DEMO_PAUSE=$(PAUSE) $(GO) run ./internal/demo
+# ENGINE=postgres or ENGINE=mariadb runs one part of the demo; PAUSE=1 stops at each stage.
+demo: demo-deps build
+	CUTOVER_BIN=bin/cutover CUTOVER_DEMO_PAUSE=$(PAUSE) CUTOVER_DEMO_ENGINE=$(ENGINE) $(GO) run ./internal/demo
 
 test:
 	@scripts/ensure-deps.sh test
@@ -24,6 +25,9 @@ test-faults:
 
 deps:
 	@scripts/ensure-deps.sh
+
+demo-deps:
+	@scripts/ensure-deps.sh demo
 
 lint vet:
 	$(GO) vet ./...

@@ -19,8 +19,8 @@ import (
 // the tables (each CREATE TABLE names its character set and collation), then the
 // secondary indexes, the foreign keys (the rows checked against each first) and the
 // views, with the migration role as their definer, then the routines and the events,
-// the events disabled (objects.go). Triggers are not created: the operator creates
-// them when the applications move.
+// the events disabled (objects.go). Triggers are not created: cutover switch moves
+// them, and the events, when the applications move (the operator, after a one-shot copy).
 
 // query runs a query on a side and returns its rows as strings (NULL as "").
 func query(ctx context.Context, s *server, q string, args ...any) ([][]string, error) {
@@ -67,6 +67,12 @@ func (a *assessment) sourceTriggers(ctx context.Context) {
 		if !a.isMigrated(r[1]) {
 			continue
 		}
+		if a.plan.CDC.Enabled {
+			a.add(check.Info, "trigger", "trigger "+r[0], fmt.Sprintf("the trigger (%s %s on table %s) is not created by the load, where it would fire on the rows cutover writes: "+
+				"cutover switch creates it on the target once the last change is applied, before the applications may write there, and drops it on the source (cutover rollback moves it back)",
+				r[2], r[3], r[1]), "")
+			continue
+		}
 		a.add(check.Warning, "trigger", "trigger "+r[0], fmt.Sprintf("the trigger (%s %s on table %s) is not created by the load: without it, the applications' writes on the target do not run it",
 			r[2], r[3], r[1]),
 			fmt.Sprintf("%s, run there the statement SHOW CREATE TRIGGER %s gives on the source (created earlier, it fires on the rows cutover writes, and what the source's trigger wrote is written twice)",
@@ -101,9 +107,22 @@ func (a *assessment) sourceEvents(ctx context.Context) {
 			a.add(check.Info, "event", "event "+name, fmt.Sprintf("the event (%s on the source) is created DISABLED on the target after the load", status), "")
 			continue
 		}
-		fix := fmt.Sprintf("%s: ALTER EVENT %s DISABLE on the source, and ALTER EVENT %[2]s ENABLE on the target", a.afterLastChange(), quote(name))
+		scheduler := ""
 		if a.tgt != nil && a.tgt.settings["event_scheduler"] != "ON" {
-			fix += fmt.Sprintf(", and SET GLOBAL event_scheduler = ON there (it is %s)", a.tgt.settings["event_scheduler"])
+			scheduler = fmt.Sprintf("SET GLOBAL event_scheduler = ON on the target (it is %s)", a.tgt.settings["event_scheduler"])
+		}
+		if a.plan.CDC.Enabled {
+			// The switch disables it on the source and enables it on the target.
+			sev, problem := check.Info, "the event (ENABLED on the source) is created DISABLED on the target after the load: cutover switch disables it on the source and enables it on the target (cutover rollback the other way round)"
+			if scheduler != "" {
+				sev, problem = check.Warning, problem+"; the target's event scheduler is off, so it would not run there"
+			}
+			a.add(sev, "event", "event "+name, problem, scheduler)
+			continue
+		}
+		fix := fmt.Sprintf("%s: ALTER EVENT %s DISABLE on the source, and ALTER EVENT %[2]s ENABLE on the target", a.afterLastChange(), quote(name))
+		if scheduler != "" {
+			fix += ", and " + scheduler
 		}
 		a.add(check.Warning, "event", "event "+name, "the event (ENABLED on the source) is created DISABLED on the target after the load: enabled on both servers, it would run on both, and before the switch its writes on the target would mix with the replicated rows", fix)
 	}

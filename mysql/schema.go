@@ -998,7 +998,7 @@ func (s *schema) notCarried() []string {
 		}
 	}
 	for _, tr := range s.triggers {
-		lines = append(lines, fmt.Sprintf("trigger %s on %s: not created by the copy; create it on the target before the applications write there (SHOW CREATE TRIGGER %[1]s on the source gives it)", quote(tr.name), quote(tr.table)))
+		lines = append(lines, fmt.Sprintf("trigger %s on %s: not created by the copy (it would fire on the rows cutover writes); cutover switch moves it to the target when the applications move (after a one-shot copy, create it there yourself: SHOW CREATE TRIGGER %[1]s on the source gives it)", quote(tr.name), quote(tr.table)))
 	}
 	for _, r := range s.routines {
 		if r.definer != "" && r.create != "" {
@@ -1007,7 +1007,7 @@ func (s *schema) notCarried() []string {
 	}
 	for _, e := range s.events {
 		if e.create != "" {
-			lines = append(lines, fmt.Sprintf("event %s (%s on the source): created DISABLED on the target, with the migration role as DEFINER; when the applications move, ALTER EVENT %[1]s DISABLE on the source and ALTER EVENT %[1]s ENABLE on the target (enabled on both, it runs on both)", quote(e.name), e.status))
+			lines = append(lines, fmt.Sprintf("event %s (%s on the source): created DISABLED on the target, with the migration role as DEFINER; cutover switch disables it on the source and enables it on the target (after a one-shot copy, ALTER EVENT %[1]s DISABLE on the source and ALTER EVENT %[1]s ENABLE on the target yourself: enabled on both, it runs on both)", quote(e.name), e.status))
 		}
 	}
 	for _, objects := range [][]objectDef{s.triggers, s.routines, s.events} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -410,8 +411,12 @@ func mentions(lines []string, kind, name string) bool {
 func TestSchemaSakila(t *testing.T) {
 	srcDB, tgtDB := mytest.NewDB(t, mytest.Source(t)), mytest.NewDB(t, mytest.Target(t))
 	src, tgt := srcDB.Open(t), tgtDB.Open(t)
-	loadScript(t, srcDB, "testdata/sakila/sakila-schema.sql")
-	loadScript(t, srcDB, "testdata/sakila/sakila-data.sql.gz")
+	dir, err := mytest.SakilaDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadScript(t, srcDB, filepath.Join(dir, "sakila-schema.sql"))
+	loadScript(t, srcDB, filepath.Join(dir, "sakila-data.sql.gz"))
 	tables := baseTables(t, src, srcDB.Name)
 	if len(tables) != 16 {
 		t.Fatalf("sakila loaded %d tables, want 16: %q", len(tables), tables)

@@ -88,3 +88,28 @@ func TestDestroyRemovesEverything(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// LoadSakila loads Oracle's sakila as MySQL has it: its 16 tables and their rows, the
+// views, triggers and routines, and address.location (GEOMETRY, with its SPATIAL index
+// and the data file's points), which MariaDB skips in the scripts.
+func TestLoadSakila(t *testing.T) {
+	s := StartServer(t, Options{Name: "sakila"})
+	if err := LoadSakila(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	db := &DB{Server: s, Name: "sakila"}
+	for q, want := range map[string]int64{
+		"SELECT count(*) FROM information_schema.TABLES WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'": 16,
+		"SELECT count(*) FROM information_schema.VIEWS WHERE table_schema = DATABASE()":                                7,
+		"SELECT count(*) FROM information_schema.TRIGGERS WHERE trigger_schema = DATABASE()":                           6,
+		"SELECT count(*) FROM information_schema.ROUTINES WHERE routine_schema = DATABASE()":                           6,
+		"SELECT count(*) FROM rental":                                                                                   16044,
+		"SELECT count(*) FROM address WHERE ST_GeometryType(location) = 'POINT'":                                        603,
+		"SELECT count(*) FROM address WHERE last_update > '2015-01-01'":                                                 0,
+		"SELECT count(*) FROM information_schema.STATISTICS WHERE table_schema = DATABASE() AND index_type = 'SPATIAL'": 1,
+	} {
+		if got := QueryVal[int64](t, db, q); got != want {
+			t.Errorf("%s: %d, want %d", q, got, want)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need on Debian/Ubuntu: the PostgreSQL
-# server binaries (initdb, postgres, psql) and pg_cron; with the argument `test`,
-# also Chromium, which the dashboard's test drives headless, and the MariaDB server; with `fullload`, also
+# server binaries (initdb, postgres, psql) and pg_cron; with the argument `demo`, also
+# the MariaDB server (and its client); with `test`, also Chromium, which the
+# dashboard's test drives headless, and the MariaDB server; with `fullload`, also
 # pgcopydb, a peer of make bench-fullload; with `mysqlbench`, also the MariaDB server,
 # sysbench and mydumper (with myloader), for make bench-mysql-fullload and
 # bench-mysql-cdc. Go itself must already be installed.
@@ -59,16 +60,18 @@ install_browser() {
   apt_install chromium chromium-driver
 }
 
-# MariaDB's server (mariadbd, mariadb-install-db): the MySQL/MariaDB engine's tests
-# start throwaway servers from it (make test and the MySQL/MariaDB benchmarks only).
+# MariaDB's server (mariadbd, mariadb-install-db) and client: the MySQL/MariaDB
+# engine's tests and make demo's MariaDB part start throwaway servers from it (make
+# demo, make test and the MySQL/MariaDB benchmarks only).
 install_mariadb() {
-  [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || return 0
-  { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 && return 0
+  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || return 0
+  { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 &&
+    command -v mariadb >/dev/null 2>&1 && return 0
   if ! can_apt; then
-    echo "warning: the MariaDB server is not installed (apt-get install mariadb-server): the MySQL/MariaDB engine's tests need it" >&2
+    echo "warning: the MariaDB server is not installed (apt-get install mariadb-server): the MySQL/MariaDB engine's tests and make demo's MariaDB part need it" >&2
     return 0
   fi
-  echo "installing the MariaDB server for the MySQL/MariaDB tests (apt-get install mariadb-server) ..."
+  echo "installing the MariaDB server for the MySQL/MariaDB tests and demo (apt-get install mariadb-server) ..."
   apt_install mariadb-server
 }
 

@@ -109,6 +109,16 @@ func TestHelpAndVersion(t *testing.T) {
 	if r := run(t, dir, nil, "check"); r.code != 2 || !strings.Contains(r.stderr, "cutover init --source URL --target URL -o cutover.yaml") {
 		t.Errorf("missing plan: %+v", r)
 	}
+	// ~/.pgpass is libpq's: init offers it for a PostgreSQL plan only.
+	for _, c := range []struct {
+		scheme string
+		pgpass bool
+	}{{"postgres", true}, {"mysql", false}} {
+		r := run(t, dir, nil, "init", "--source", c.scheme+"://u:pw@h:1/a", "--target", c.scheme+"://u:pw@h:2/a")
+		if r.code != 0 || !strings.Contains(r.stderr, "export CUTOVER_SOURCE_PASSWORD") || strings.Contains(r.stderr, "~/.pgpass") != c.pgpass {
+			t.Errorf("init with %s URLs: %+v", c.scheme, r)
+		}
+	}
 }
 
 // The README's path: init writes a plan, check reports pagila's country table, the fix clears it.

@@ -43,7 +43,7 @@ CUTOVER_SOURCE_PASSWORD / CUTOVER_TARGET_PASSWORD, so the file can be shared.`,
 			}
 			if output == "" {
 				_, err := fmt.Fprint(cmd.OutOrStdout(), w.Text)
-				a.notePasswords(w)
+				a.notePasswords(w, source, target)
 				return err
 			}
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
@@ -65,7 +65,7 @@ CUTOVER_SOURCE_PASSWORD / CUTOVER_TARGET_PASSWORD, so the file can be shared.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; next: cutover check -c %s\n", output, output)
-			a.notePasswords(w)
+			a.notePasswords(w, source, target)
 			return nil
 		},
 	}
@@ -78,10 +78,17 @@ CUTOVER_SOURCE_PASSWORD / CUTOVER_TARGET_PASSWORD, so the file can be shared.`,
 	return cmd
 }
 
-func (a *app) notePasswords(w plan.Written) {
+func (a *app) notePasswords(w plan.Written, urls ...string) {
 	if len(w.EnvVars) == 0 {
 		return
 	}
-	fmt.Fprintf(a.errOut, "the password given in the URL was moved out of the plan: export %s before running cutover (or use ~/.pgpass)\n",
-		strings.Join(w.EnvVars, " and "))
+	// ~/.pgpass is libpq's: a MySQL/MariaDB side reads its password from the plan only.
+	pgpass := " (or use ~/.pgpass)"
+	for _, u := range urls {
+		if scheme, _, ok := strings.Cut(u, "://"); ok && !strings.HasPrefix(strings.ToLower(scheme), "postgres") {
+			pgpass = ""
+		}
+	}
+	fmt.Fprintf(a.errOut, "the password given in the URL was moved out of the plan: export %s before running cutover%s\n",
+		strings.Join(w.EnvVars, " and "), pgpass)
 }

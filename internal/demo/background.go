@@ -73,21 +73,28 @@ func (b *background) read(r *os.File) {
 
 // waitLine waits for a line containing s and returns it.
 func (b *background) waitLine(ctx context.Context, s string, timeout time.Duration) (string, error) {
+	return b.waitNth(ctx, s, 1, timeout)
+}
+
+// waitNth waits for the nth line containing s and returns it.
+func (b *background) waitNth(ctx context.Context, s string, nth int, timeout time.Duration) (string, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for seen := 0; ; {
+	for seen, found := 0, 0; ; {
 		b.mu.Lock()
 		lines, changed := b.lines, b.changed
 		b.mu.Unlock()
 		for ; seen < len(lines); seen++ {
 			if strings.Contains(lines[seen], s) {
-				return lines[seen], nil
+				if found++; found == nth {
+					return lines[seen], nil
+				}
 			}
 		}
 		select {
 		case <-changed:
 		case <-b.done:
-			if b.seen(s) {
+			if len(b.linesWith(s)) >= nth {
 				continue
 			}
 			return "", fmt.Errorf("cutover %s ended (%v) before printing %q", b.name, b.exitErr(), s)
@@ -97,17 +104,6 @@ func (b *background) waitLine(ctx context.Context, s string, timeout time.Durati
 			return "", ctx.Err()
 		}
 	}
-}
-
-func (b *background) seen(s string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, l := range b.lines {
-		if strings.Contains(l, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *background) exitErr() error {

@@ -1,5 +1,7 @@
-// Command demo is `make demo`: the migration so far, end to end, on two throwaway
-// local PostgreSQL servers it starts and removes itself.
+// Command demo is `make demo`: the migration so far, end to end, on throwaway local
+// servers it starts and removes itself: pagila between two PostgreSQL servers, then
+// sakila between two MariaDB servers (CUTOVER_DEMO_ENGINE=postgres or mariadb runs
+// one of them).
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/mytest"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -50,6 +53,30 @@ func run(ctx context.Context) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s not found: build it first (make build)", bin)
 	}
+	engine := os.Getenv("CUTOVER_DEMO_ENGINE")
+	switch engine {
+	case "", "postgres", "mariadb":
+	default:
+		return fmt.Errorf("CUTOVER_DEMO_ENGINE=%s: want postgres, mariadb or nothing (both)", engine)
+	}
+	if engine != "mariadb" {
+		if err := runPostgres(ctx, bin); err != nil {
+			return err
+		}
+	}
+	if engine == "" && !mytest.Installed() {
+		say("\nThe MariaDB server is not installed (make demo installs it when it runs as root:\n")
+		say("apt-get install mariadb-server): the MariaDB part of the demo is left out.\n")
+		return nil
+	}
+	if engine != "postgres" {
+		return runMariaDB(ctx, bin)
+	}
+	return nil
+}
+
+// runPostgres is the PostgreSQL part: pagila, from one PostgreSQL server to another.
+func runPostgres(ctx context.Context, bin string) error {
 	dir, err := os.MkdirTemp("", "cutover-demo-")
 	if err != nil {
 		return err
@@ -118,6 +145,11 @@ func run(ctx context.Context) error {
 	}
 	step("Done")
 	say("  Stopping the servers and removing their files.\n")
+	for _, s := range []*pgtest.Server{d.src, d.tgt} {
+		if err := s.Destroy(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -308,21 +340,27 @@ func (d *demo) assess(ctx context.Context) error {
 // cutover runs the binary and returns its exit code. Its output is printed in one
 // piece, so that a cutover running in the background does not cut into it.
 func (d *demo) cutover(ctx context.Context, args ...string) (int, error) {
+	_, code, err := d.cutoverOut(ctx, args...)
+	return code, err
+}
+
+// cutoverOut is cutover that also returns what the command printed.
+func (d *demo) cutoverOut(ctx context.Context, args ...string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), d.env...)
 	out, err := cmd.CombinedOutput()
 	say("\n  $ cutover %s\n%s", strings.Join(masked(args), " "), out)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return exit.ExitCode(), fmt.Errorf("cutover %s: exit %d", args[0], exit.ExitCode())
+		return string(out), exit.ExitCode(), fmt.Errorf("cutover %s: exit %d", args[0], exit.ExitCode())
 	}
-	return 0, err
+	return string(out), 0, err
 }
 
 func masked(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		out[i] = strings.ReplaceAll(a, pgtest.Password, "xxxxx")
+		out[i] = strings.ReplaceAll(strings.ReplaceAll(a, pgtest.Password, "xxxxx"), mytest.Password, "xxxxx")
 	}
 	return out
 }
@@ -357,10 +395,12 @@ func firstLines(s string, n int) string {
 func indent(s string) string { return "  | " + strings.ReplaceAll(s, "\n", "\n  | ") }
 
 // hooks sets the plan's switch and switch_back hooks: a script that would repoint the
-// application (here it says where it points).
+// application (here it says where it points, and writes it to application-url, which
+// the MariaDB part's writer follows).
 func (d *demo) hooks() error {
 	script := filepath.Join(d.dir, "repoint.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"repointing the application ($CUTOVER_STEP) to $1\"\n"), 0o755); err != nil {
+	body := "#!/bin/sh\necho \"repointing the application ($CUTOVER_STEP) to $1\"\nprintf '%s\\n' \"$1\" > \"$(dirname \"$0\")/application-url\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		return err
 	}
 	text, err := os.ReadFile(d.plan)

@@ -253,17 +253,22 @@ func (a *application) stop() error {
 func (a *application) summary() {
 	n := a.w.txns.Load()
 	say("  the writer stopped after %d transactions in %v (%.0f/s):\n", n, a.took.Round(100*time.Millisecond), float64(n)/a.took.Seconds())
-	kinds := make([]string, 0, len(a.w.counts))
-	for k := range a.w.counts {
+	for _, k := range sortedKinds(a.w.counts) {
+		say("  %6d  %s\n", a.w.counts[k], k)
+	}
+}
+
+// sortedKinds orders a writer's kinds of transaction, the most frequent first.
+func sortedKinds(counts map[string]int) []string {
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
 		kinds = append(kinds, k)
 	}
 	sort.Slice(kinds, func(i, j int) bool {
-		if a.w.counts[kinds[i]] != a.w.counts[kinds[j]] {
-			return a.w.counts[kinds[i]] > a.w.counts[kinds[j]]
+		if counts[kinds[i]] != counts[kinds[j]] {
+			return counts[kinds[i]] > counts[kinds[j]]
 		}
 		return kinds[i] < kinds[j]
 	})
-	for _, k := range kinds {
-		say("  %6d  %s\n", a.w.counts[k], k)
-	}
+	return kinds
 }
