@@ -73,6 +73,14 @@ undone before the unlock, finished after it.
 The runbook (every step's start, end and outcome, and the downtime) is kept in the
 control schema (runs, runbook) and written as cutover-runbook-ID.md and .json.
 
+Between MySQL/MariaDB servers the same steps run with MySQL's means: the block
+locks the accounts that may write to the migrated tables (ACCOUNT LOCK) and ends
+their sessions; the jobs are the database's events; the sync marker is a row of
+the control database's sync_markers read back through the binary log; sequences
+are the auto-increment counters, raised where lower; the triggers move to the
+side the applications write to; reverse replication reads the target's binary
+log. The guide's MySQL section says each.
+
 Exit status: 0 when the target is live, 1 when the switch did not happen (a gate
 failed, or it was rolled back) or stopped after the unlock, 2 for a bad plan or
 flags, 3 when it could not run.`
@@ -121,6 +129,10 @@ func newRollbackCmd(a *app) *cobra.Command {
  11. notify; the runbook.
 
 Before the unlock, a failed step undoes the rollback: the target stays live.
+
+Between MySQL/MariaDB servers: the target's accounts are locked, its events
+disabled; the source gets its triggers back at the unlock, and forward
+replication goes on from the source's position recorded there.
 
 Exit status: 0 when the source is live again, 1 when the rollback did not happen
 or stopped after the unlock, 2 for a bad plan or flags, 3 when it could not run.`,
