@@ -843,3 +843,62 @@ func TestMySQL8Positions(t *testing.T) {
 		}
 	}
 }
+
+// The row of MySQL 8.4's SHOW BINARY LOG STATUS (SHOW MASTER STATUS's before 8.2): a
+// GTID set of several servers, one a line, is the snapshot's position, which reads
+// back as itself; a server without GTIDs has an empty set and a file and offset.
+func TestMySQL8LogStatus(t *testing.T) {
+	const a, b = "3e11fa47-71ca-11e1-9e33-c80aa9429562", "4a11fa47-71ca-11e1-9e33-c80aa9429562"
+	for _, c := range []struct {
+		row  map[string]string
+		want Position
+		text string
+	}{
+		{row: map[string]string{"File": "binlog.000003", "Position": "1234", "Binlog_Do_DB": "", "Binlog_Ignore_DB": "",
+			"Executed_Gtid_Set": a + ":1-42,\n" + b + ":1-7:tag_1:1-3"},
+			want: Position{File: "binlog.000003", Offset: 1234, GTID: a + ":1-42," + b + ":1-7:tag_1:1-3"},
+			text: a + ":1-42," + b + ":1-7:tag_1:1-3 (binlog.000003:1234)"},
+		{row: map[string]string{"File": "binlog.000001", "Position": "157", "Binlog_Do_DB": "", "Binlog_Ignore_DB": "", "Executed_Gtid_Set": ""},
+			want: Position{File: "binlog.000001", Offset: 157}, text: "binlog.000001:157"},
+	} {
+		var p Position
+		if err := p.readStatus(c.row); err != nil || p != c.want || p.String() != c.text {
+			t.Errorf("%q: %+v (%s), %v; want %+v (%s)", c.row, p, p, err, c.want, c.text)
+			continue
+		}
+		if back, err := parseBinlogPosition(p.String(), false); err != nil || back != p {
+			t.Errorf("%s reads back as %+v, %v", p, back, err)
+		}
+	}
+	var p Position
+	if err := p.readStatus(map[string]string{"File": "binlog.000001", "Position": "x"}); err == nil {
+		t.Errorf("a position that is not a number: read as %+v", p)
+	}
+	// what a table copied at the first holds
+	for txn, want := range map[string]bool{a + ":1-42," + b + ":1-7:tag_1:1-3": true, a + ":1-43," + b + ":1-7:tag_1:1-3": false,
+		a + ":1-42," + b + ":1-7:tag_1:1-4": false, a + ":1-42," + b + ":1-7": true} {
+		if got, err := covers(a+":1-42,"+b+":1-7:tag_1:1-3 (binlog.000003:1234)", txn, false); err != nil || got != want {
+			t.Errorf("covers(the status's position, %s) = %v, %v; want %v", txn, got, err, want)
+		}
+	}
+}
+
+// MySQL 8's default binlog_row_metadata (MINIMAL) leaves the columns' names out of a
+// TABLE_MAP: the stream stops at the first of a migrated table's, saying what to set.
+func TestMySQL8MinimalMetadata(t *testing.T) {
+	st, db, out := mysql8Stream(t, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-41")
+	tb, _ := mysql8Tables(db.Name)
+	tm := tb.tableMap()
+	// the TABLE_MAP up to its null bitmap: no optional metadata
+	tm.body = tm.body[:6+2+1+len(db.Name)+1+1+1+1+1+3+1+3+1]
+	l := newMySQL8Log("8.0.36", "binlog.000001")
+	l.txn(mysql8GTID{sid: mysql8A, gno: 42}, beginEvent(db.Name), tm, tb.rows(replication.WRITE_ROWS_EVENTv2, []any{1, "a", nil}), xidEvent(1))
+	err := feed(st, l.parse(t))
+	want := "table `" + db.Name + "`.`t`: the binary log does not name its columns (binlog_row_metadata is not FULL)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || binlogFault(err) {
+		t.Errorf("a TABLE_MAP without names: %v, want %s", err, want)
+	}
+	if got := sent(out); len(got) != 0 {
+		t.Errorf("before the refusal: %q", got)
+	}
+}
