@@ -902,3 +902,26 @@ func TestMySQL8MinimalMetadata(t *testing.T) {
 		t.Errorf("before the refusal: %q", got)
 	}
 }
+
+// CREATE TABLE ... SELECT is one transaction since MySQL 8.0.21 (atomic DDL): its
+// BEGIN, the statement logged as CREATE TABLE ... START TRANSACTION, the rows the
+// SELECT inserted, the XID. The stream sends the schema change and the rows as one
+// transaction, committed once at its GTID.
+func TestMySQL8CreateTableSelect(t *testing.T) {
+	st, db, out := mysql8Stream(t, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-41")
+	tb, _ := mysql8Tables(db.Name)
+	l := newMySQL8Log("8.0.36", "binlog.000001")
+	ctas := "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `v` varchar(40) DEFAULT NULL,\n  `doc` json DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) START TRANSACTION"
+	l.txn(mysql8GTID{sid: mysql8A, gno: 42}, beginEvent(db.Name), queryEvent(db.Name, ctas), tb.tableMap(),
+		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{1, "a", nil}, []any{2, "b", nil}), xidEvent(1))
+	if err := feed(st, l.parse(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkLines(t, "CREATE TABLE ... SELECT", sent(out), []string{
+		"begin 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42",
+		"CREATE TABLE " + ctas,
+		`insert t [] ["1" "a" "\\N"]`,
+		`insert t [] ["2" "b" "\\N"]`,
+		"commit 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42",
+	})
+}
