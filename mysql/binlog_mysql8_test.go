@@ -925,3 +925,42 @@ func TestMySQL8CreateTableSelect(t *testing.T) {
 		"commit 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42",
 	})
 }
+
+// A heartbeat (what an idle MySQL 8 source sends each heartbeat period: the file it
+// is at, and its offset in the header) sends the position of the transactions the
+// stream skipped, as an empty transaction, once the heartbeat period has passed since
+// the stream last sent one; not before.
+func TestMySQL8Heartbeat(t *testing.T) {
+	st, db, out := mysql8Stream(t, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-41")
+	_, audit := mysql8Tables(db.Name)
+	l := newMySQL8Log("8.0.36", "binlog.000001")
+	l.txn(mysql8GTID{sid: mysql8A, gno: 42}, beginEvent(db.Name), audit.tableMap(), audit.rows(replication.WRITE_ROWS_EVENTv2, []any{1, "x"}), xidEvent(1))
+	heartbeat := func() {
+		l.events = append(l.events, binlogEvent(0, replication.HEARTBEAT_EVENT, l.serverID, l.pos, 0, []byte(l.file), true))
+	}
+	heartbeat()
+	l.txn(mysql8GTID{sid: mysql8A, gno: 43}, beginEvent(db.Name), audit.tableMap(), audit.rows(replication.WRITE_ROWS_EVENTv2, []any{2, "y"}), xidEvent(2))
+	heartbeat()
+	events := l.parse(t)
+	if hb, ok := events[len(events)-1].Event.(*replication.HeartbeatEvent); !ok || hb.Filename != "binlog.000001" {
+		t.Fatalf("the fixture's heartbeat: %+v", events[len(events)-1].Event)
+	}
+	// the first heartbeat comes before a period has passed: nothing sent
+	if err := feed(st, events[:9]); err != nil {
+		t.Fatal(err)
+	}
+	if got := sent(out); len(got) != 0 {
+		t.Errorf("a heartbeat within the period sent %q", got)
+	}
+	st.sent = time.Now().Add(-st.src.heartbeat) // a period has passed
+	if err := feed(st, events[9:]); err != nil {
+		t.Fatal(err)
+	}
+	checkLines(t, "a heartbeat after skipped transactions", sent(out), []string{
+		"begin 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-43",
+		"commit 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-43",
+	})
+	if st.pending != nil {
+		t.Errorf("the position is still to send: %+v", st.pending)
+	}
+}
