@@ -100,9 +100,9 @@ func serialInt(b []byte, v int64) []byte {
 }
 
 // postHeaderLengths are the lengths of each event type's fixed part after the header,
-// as a MySQL 8 FORMAT_DESCRIPTION_EVENT lists them (types 1 to 41; 8.4 adds 42, the
-// tagged GTID). The parser reads two: TABLE_MAP's 8 (6-byte table ids) and the v2
-// rows events' 10.
+// which a MySQL 8 FORMAT_DESCRIPTION_EVENT lists (types 1 to 41; 8.4 adds 42, the
+// tagged GTID). The parser reads two, MySQL's own: TABLE_MAP's 8 (6-byte table ids)
+// and the v2 rows events' 10; the others are unread here.
 func postHeaderLengths(version string) []byte {
 	l := []byte{
 		56, 13, 0, 8, 0, 0, 0, 0, 4, 0, // START_V3 .. EXEC_LOAD
