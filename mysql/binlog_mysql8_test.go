@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -540,6 +543,24 @@ func checkLines(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// gtidLog is a MySQL 8.0 log with GTIDs: two rows inserted into t (one a JSON, one
+// UTF-8), a transaction of another server on audit, an update and a delete of t, an
+// ALTER of t; commit is the first transaction's commit time.
+func gtidLog(schema string) (l *mysql8Log, commit uint64) {
+	tb, audit := mysql8Tables(schema)
+	l = newMySQL8Log("8.0.36", "binlog.000001")
+	commit = uint64(1764720001_123456)
+	l.txn(mysql8GTID{sid: mysql8A, gno: 42, commitUS: commit}, beginEvent(schema), tb.tableMap(),
+		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{1, "a", jsonA(1)}, []any{2, "\xc3\xa9t\xc3\xa9", nil}), xidEvent(100))
+	l.txn(mysql8GTID{sid: mysql8B, gno: 5, commitUS: commit + 1}, beginEvent(schema), audit.tableMap(),
+		audit.rows(replication.WRITE_ROWS_EVENTv2, []any{7, "skipped"}), xidEvent(101))
+	l.txn(mysql8GTID{sid: mysql8A, gno: 43, commitUS: commit + 2}, beginEvent(schema), tb.tableMap(),
+		tb.rows(replication.UPDATE_ROWS_EVENTv2, []any{2, "\xc3\xa9t\xc3\xa9", nil}, []any{2, "b", jsonA(-2)}),
+		tb.tableMap(), tb.rows(replication.DELETE_ROWS_EVENTv2, []any{1, "a", jsonA(1)}), xidEvent(102))
+	l.txn(mysql8GTID{sid: mysql8A, gno: 44, commitUS: commit + 3}, queryEvent(schema, "ALTER TABLE t ADD COLUMN w int"))
+	return l, commit
+}
+
 // A MySQL 8.0 source with GTIDs: each transaction's Begin and Commit carry the GTID
 // set after it (the position accumulated from the one the stream started at, a second
 // server's GTIDs kept apart); a transaction on tables not migrated sends nothing but
@@ -548,17 +569,7 @@ func checkLines(t *testing.T, what string, got, want []string) {
 // DDL is a schema change at its place. The commit time is the GTID event's.
 func TestMySQL8GTIDTransactions(t *testing.T) {
 	st, db, out := mysql8Stream(t, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-41")
-	tb, audit := mysql8Tables(db.Name)
-	l := newMySQL8Log("8.0.36", "binlog.000001")
-	commit := uint64(1764720001_123456)
-	l.txn(mysql8GTID{sid: mysql8A, gno: 42, commitUS: commit}, beginEvent(db.Name), tb.tableMap(),
-		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{1, "a", jsonA(1)}, []any{2, "\xc3\xa9t\xc3\xa9", nil}), xidEvent(100))
-	l.txn(mysql8GTID{sid: mysql8B, gno: 5, commitUS: commit + 1}, beginEvent(db.Name), audit.tableMap(),
-		audit.rows(replication.WRITE_ROWS_EVENTv2, []any{7, "skipped"}), xidEvent(101))
-	l.txn(mysql8GTID{sid: mysql8A, gno: 43, commitUS: commit + 2}, beginEvent(db.Name), tb.tableMap(),
-		tb.rows(replication.UPDATE_ROWS_EVENTv2, []any{2, "\xc3\xa9t\xc3\xa9", nil}, []any{2, "b", jsonA(-2)}),
-		tb.tableMap(), tb.rows(replication.DELETE_ROWS_EVENTv2, []any{1, "a", jsonA(1)}), xidEvent(102))
-	l.txn(mysql8GTID{sid: mysql8A, gno: 44, commitUS: commit + 3}, queryEvent(db.Name, "ALTER TABLE t ADD COLUMN w int"))
+	l, commit := gtidLog(db.Name)
 
 	events := l.parse(t)
 	// up to the end of the second transaction: rotate, format, previous GTIDs, then
@@ -602,6 +613,20 @@ func TestMySQL8GTIDTransactions(t *testing.T) {
 	}
 }
 
+// taggedLog is a MySQL 8.4 log of three inserts into t: a tagged GTID, an untagged
+// one, a tagged one.
+func taggedLog(schema string) *mysql8Log {
+	tb, _ := mysql8Tables(schema)
+	l := newMySQL8Log("8.4.3", "binlog.000007")
+	l.txn(mysql8GTID{sid: mysql8A, tag: "tag_1", gno: 1, commitUS: 1764720002_000001}, beginEvent(schema), tb.tableMap(),
+		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{10, "x", nil}), xidEvent(7))
+	l.txn(mysql8GTID{sid: mysql8A, gno: 45, commitUS: 1764720002_000002}, beginEvent(schema), tb.tableMap(),
+		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{11, "y", nil}), xidEvent(8))
+	l.txn(mysql8GTID{sid: mysql8A, tag: "tag_1", gno: 2, commitUS: 1764720002_000003}, beginEvent(schema), tb.tableMap(),
+		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{12, "z", nil}), xidEvent(9))
+	return l
+}
+
 // MySQL 8.4's tagged GTIDs (uuid:tag:N, GTID_TAGGED_LOG_EVENT) join the position
 // beside the untagged ones of the same server. The fixture's encoding reproduces an
 // event a MySQL 9.2 server wrote (go-mysql's serialization test holds its bytes).
@@ -615,14 +640,7 @@ func TestMySQL8TaggedGTID(t *testing.T) {
 	}
 
 	st, db, out := mysql8Stream(t, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-44 (binlog.000007:157)")
-	tb, _ := mysql8Tables(db.Name)
-	l := newMySQL8Log("8.4.3", "binlog.000007")
-	l.txn(mysql8GTID{sid: mysql8A, tag: "tag_1", gno: 1, commitUS: 1764720002_000001}, beginEvent(db.Name), tb.tableMap(),
-		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{10, "x", nil}), xidEvent(7))
-	l.txn(mysql8GTID{sid: mysql8A, gno: 45, commitUS: 1764720002_000002}, beginEvent(db.Name), tb.tableMap(),
-		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{11, "y", nil}), xidEvent(8))
-	l.txn(mysql8GTID{sid: mysql8A, tag: "tag_1", gno: 2, commitUS: 1764720002_000003}, beginEvent(db.Name), tb.tableMap(),
-		tb.rows(replication.WRITE_ROWS_EVENTv2, []any{12, "z", nil}), xidEvent(9))
+	l := taggedLog(db.Name)
 	if err := feed(st, l.parse(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -962,5 +980,59 @@ func TestMySQL8Heartbeat(t *testing.T) {
 	})
 	if st.pending != nil {
 		t.Errorf("the position is still to send: %+v", st.pending)
+	}
+}
+
+// updateMySQL8 rewrites testdata/mysql8 from the fixtures' encoding.
+var updateMySQL8 = flag.Bool("update-mysql8", false, "write testdata/mysql8's binary log files from the MySQL 8 fixtures")
+
+// fileBytes is the log as the server's file holds it: the magic number, then its events
+// (not the artificial ROTATE a dump begins with).
+func (l *mysql8Log) fileBytes() []byte {
+	out := slices.Clone(replication.BinLogFileHeader)
+	for _, e := range l.events {
+		if binary.LittleEndian.Uint32(e[13:]) == 0 && replication.EventType(e[4]) == replication.ROTATE_EVENT {
+			continue
+		}
+		out = append(out, e...)
+	}
+	return out
+}
+
+// The fixtures' logs of MySQL 8.0 and 8.4 with GTIDs, as binary log files of the
+// database shop (testdata/mysql8): go-mysql reads them as files, checksums verified;
+// where MySQL 8 installs, its own reader checks their layout (mysqlbinlog -vv
+// --base64-output=decode-rows testdata/mysql8/gtid-8.0.000001). A change to the
+// encoding shows as a change to these files (go test -run MySQL8FixtureFiles
+// -update-mysql8 ./mysql/ writes them).
+func TestMySQL8FixtureFiles(t *testing.T) {
+	gtid, _ := gtidLog("shop")
+	for name, l := range map[string]*mysql8Log{"gtid-8.0.000001": gtid, "tagged-8.4.000001": taggedLog("shop")} {
+		path := filepath.Join("testdata", "mysql8", name)
+		if *updateMySQL8 {
+			if err := os.WriteFile(path, l.fileBytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recorded, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(recorded, l.fileBytes()) {
+			t.Errorf("%s differs from the fixture's encoding (go test -run MySQL8FixtureFiles -update-mysql8 ./mysql/ rewrites it)", path)
+		}
+		p := replication.NewBinlogParser()
+		p.SetFlavor("mysql")
+		p.SetVerifyChecksum(true)
+		var types []string
+		if err := p.ParseFile(path, 0, func(e *replication.BinlogEvent) error {
+			types = append(types, e.Header.EventType.String())
+			return nil
+		}); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		if len(types) != len(l.events)-1 || types[0] != "FormatDescriptionEvent" {
+			t.Errorf("%s: events %q", path, types)
+		}
 	}
 }
