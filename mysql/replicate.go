@@ -319,7 +319,22 @@ func covers(snap, txn string, mariadb bool) (bool, error) {
 		return sg.Contain(xg), nil
 	}
 	if s.File != x.File {
-		return x.File < s.File, nil // binlog.000009 < binlog.000010: the names sort by number
+		return binlogFileBefore(x.File, s.File), nil
 	}
 	return x.Offset <= s.Offset, nil
+}
+
+// binlogFileBefore says whether the binary log file a comes before b. The server
+// numbers its files with at least six digits and more past 999999 (binlog.999999,
+// then binlog.1000000), so the names' text does not sort them: their numbers do.
+func binlogFileBefore(a, b string) bool {
+	ai, bi := strings.LastIndexByte(a, '.'), strings.LastIndexByte(b, '.')
+	if ai >= 0 && bi >= 0 && a[:ai] == b[:bi] {
+		an, aerr := strconv.ParseUint(a[ai+1:], 10, 64)
+		bn, berr := strconv.ParseUint(b[bi+1:], 10, 64)
+		if aerr == nil && berr == nil {
+			return an < bn
+		}
+	}
+	return a < b
 }

@@ -376,19 +376,26 @@ func binlogStatus(ctx context.Context, c *sql.Conn) (Position, error) {
 	if !ok {
 		return p, fmt.Errorf("%w: the binary log is off (SHOW BINLOG STATUS returns no row)", errDenied)
 	}
+	return p, p.readStatus(row)
+}
+
+// readStatus reads the row of SHOW BINLOG STATUS or its other names: the file, the
+// offset, and MySQL's GTID set (Executed_Gtid_Set, a line for each server after the
+// first).
+func (p *Position) readStatus(row map[string]string) error {
 	for col, v := range row {
 		switch strings.ToLower(col) {
 		case "file":
 			p.File = v
 		case "position":
 			if _, err := fmt.Sscan(v, &p.Offset); err != nil {
-				return p, fmt.Errorf("binary log position %q: %w", v, err)
+				return fmt.Errorf("binary log position %q: %w", v, err)
 			}
 		case "executed_gtid_set":
 			p.GTID = strings.ReplaceAll(v, "\n", "")
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // denied tells a privilege the role lacks (the next method is tried) from any other
