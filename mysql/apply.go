@@ -337,18 +337,29 @@ type execer interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }
 
-// markChanged records pos as the position of the last change to these tables.
+// markChanged records pos as the position of the last change to these tables, and
+// adds the changes applied to their counts, in one statement.
 func (a *applier) markChanged(ctx context.Context, ex execer, pos string, tables dirtySet) error {
 	if len(tables) == 0 {
 		return nil
 	}
 	var match []string
-	args := []any{pos}
-	for t := range tables {
+	var matchArgs []any
+	counts := [4][]any{}
+	for k, t := range tables {
 		match = append(match, "(schema_name = ? AND table_name = ?)")
-		args = append(args, t[0], t[1])
+		matchArgs = append(matchArgs, k[0], k[1])
+		for i, n := range []int64{t.inserts, t.updates, t.deletes, t.truncates} {
+			counts[i] = append(counts[i], k[0], k[1], n)
+		}
 	}
-	_, err := ex.ExecContext(ctx, "UPDATE "+a.ctl.table("table_stats")+" SET changed_position = ? WHERE "+strings.Join(match, " OR "), args...)
+	set := []string{"changed_position = ?"}
+	args := []any{pos}
+	for i, col := range []string{"inserts", "updates", "deletes", "truncates"} {
+		set = append(set, col+" = "+col+" + CASE"+strings.Repeat(" WHEN schema_name = ? AND table_name = ? THEN ?", len(tables))+" ELSE 0 END")
+		args = append(args, counts[i]...)
+	}
+	_, err := ex.ExecContext(ctx, "UPDATE "+a.ctl.table("table_stats")+" SET "+strings.Join(set, ", ")+" WHERE "+strings.Join(match, " OR "), append(args, matchArgs...)...)
 	return err
 }
 

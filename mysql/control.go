@@ -62,6 +62,10 @@ var controlTables = []string{
 		validation_error text NOT NULL DEFAULT (''),
 		validated_position text NOT NULL DEFAULT (''),
 		changed_position text NOT NULL DEFAULT (''),
+		inserts bigint NOT NULL DEFAULT 0,
+		updates bigint NOT NULL DEFAULT 0,
+		deletes bigint NOT NULL DEFAULT 0,
+		truncates bigint NOT NULL DEFAULT 0,
 		PRIMARY KEY (schema_name, table_name)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 	// The points a validation asks the applier to hold at (see validpoints.go).
@@ -155,6 +159,10 @@ var addedColumns = []struct{ table, column, def string }{
 	{"state", "sync_marker", "varchar(64) NOT NULL DEFAULT ''"},
 	{"state", "reverse_slot", "varchar(64) NOT NULL DEFAULT ''"},
 	{"state", "resume_position", "text NOT NULL DEFAULT ('')"},
+	{"table_stats", "inserts", "bigint NOT NULL DEFAULT 0"},
+	{"table_stats", "updates", "bigint NOT NULL DEFAULT 0"},
+	{"table_stats", "deletes", "bigint NOT NULL DEFAULT 0"},
+	{"table_stats", "truncates", "bigint NOT NULL DEFAULT 0"},
 }
 
 // readControl opens the control state when the target has one.
@@ -289,8 +297,15 @@ func (c *Control) QueueTables(ctx context.Context, tables []control.TableStat) e
 
 // TableStats reads every table's progress, by schema and name.
 func (c *Control) TableStats(ctx context.Context) ([]control.TableStat, error) {
-	rows, err := c.db.QueryContext(ctx, "SELECT schema_name, table_name, state, `rows`, bytes, estimated_bytes, started_at, finished_at, position, error, "+
-		"validation, validated_at, validation_mismatches, validation_error, validated_position FROM "+c.table("table_stats")+" ORDER BY schema_name, table_name")
+	counts := "inserts, updates, deletes, truncates"
+	q := "SELECT schema_name, table_name, state, `rows`, bytes, estimated_bytes, started_at, finished_at, position, error, " +
+		"validation, validated_at, validation_mismatches, validation_error, validated_position, %s FROM " + c.table("table_stats") + " ORDER BY schema_name, table_name"
+	rows, err := c.db.QueryContext(ctx, fmt.Sprintf(q, counts))
+	var me *driver.MySQLError
+	if errors.As(err, &me) && me.Number == 1054 {
+		// An older version's control database, until cutover start adds the counts.
+		rows, err = c.db.QueryContext(ctx, fmt.Sprintf(q, "0, 0, 0, 0"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +315,7 @@ func (c *Control) TableStats(ctx context.Context) ([]control.TableStat, error) {
 		var t control.TableStat
 		var started, ended, validated sql.NullString
 		if err := rows.Scan(&t.Schema, &t.Table, &t.State, &t.Rows, &t.Bytes, &t.EstimatedBytes, &started, &ended, &t.Position, &t.Error,
-			&t.Validation, &validated, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition); err != nil {
+			&t.Validation, &validated, &t.ValidationMismatches, &t.ValidationError, &t.ValidatedPosition, &t.Inserts, &t.Updates, &t.Deletes, &t.Truncates); err != nil {
 			return nil, err
 		}
 		t.Started, t.Ended, t.ValidatedAt = parseTime(started), parseTime(ended), parseTime(validated)

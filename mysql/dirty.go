@@ -27,6 +27,8 @@ type dirtyTable struct {
 	columns []string        // the key's columns, as the stream names them
 	keys    map[string]bool // each key's columns in hex, joined by commas
 	whole   bool
+	// the source's changes applied, by kind, for table_stats (cutover status)
+	inserts, updates, deletes, truncates int64
 }
 
 // dirtySet is what a group changed, by table (source database, name).
@@ -50,11 +52,21 @@ func (t *dirtyTable) markWhole() {
 func (d dirtySet) mark(c *cdc.Change) {
 	if c.Op == cdc.Truncate {
 		for _, r := range c.Truncated {
-			d.table([2]string{r.Schema, r.Name}).markWhole()
+			t := d.table([2]string{r.Schema, r.Name})
+			t.markWhole()
+			t.truncates++
 		}
 		return
 	}
 	t := d.table([2]string{c.Rel.Schema, c.Rel.Name})
+	switch c.Op {
+	case cdc.Insert:
+		t.inserts++
+	case cdc.Update:
+		t.updates++
+	case cdc.Delete:
+		t.deletes++
+	}
 	if t.whole {
 		return
 	}
@@ -91,8 +103,12 @@ type dirtyRow struct {
 	Keys    [][]string `json:"keys"`
 }
 
-// recordDirty writes the set into validation_dirty.
+// recordDirty writes the set into validation_dirty, in one statement.
 func (a *applier) recordDirty(ctx context.Context, ex execer, d dirtySet) error {
+	if len(d) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 4*len(d))
 	for k, t := range d {
 		row := dirtyRow{Columns: t.columns, Keys: make([][]string, 0, len(t.keys))}
 		for key := range t.keys {
@@ -102,10 +118,9 @@ func (a *applier) recordDirty(ctx context.Context, ex execer, d dirtySet) error 
 		if err != nil {
 			return err
 		}
-		if _, err := ex.ExecContext(ctx, "INSERT INTO "+a.ctl.table("validation_dirty")+" (schema_name, table_name, whole, `keys`) VALUES (?, ?, ?, ?)",
-			k[0], k[1], t.whole, string(text)); err != nil {
-			return err
-		}
+		args = append(args, k[0], k[1], t.whole, string(text))
 	}
-	return nil
+	_, err := ex.ExecContext(ctx, "INSERT INTO "+a.ctl.table("validation_dirty")+" (schema_name, table_name, whole, `keys`) VALUES "+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(d)), ", "), args...)
+	return err
 }

@@ -187,6 +187,17 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 	if a, b := counter(src), counter(tgt); a != b {
 		t.Errorf("gaps' counter after the switch: %d on the source, %d on the target", a, b)
 	}
+	// The changes applied, counted by table: every order an insert, every increment of
+	// a counter an update.
+	stat := func(table, col string) int64 {
+		return mytest.QueryVal[int64](t, tgt, "SELECT "+col+" FROM `"+control+"`.table_stats WHERE table_name = ?", table)
+	}
+	if got, want := stat("orders", "inserts"), mytest.QueryVal[int64](t, tgt, "SELECT count(*) FROM orders"); got != want {
+		t.Errorf("orders: %d inserts counted, %d rows", got, want)
+	}
+	if got, want := stat("counters", "updates"), mytest.QueryVal[int64](t, tgt, "SELECT sum(v) FROM counters"); got != want {
+		t.Errorf("counters: %d updates counted, the counters sum to %d", got, want)
+	}
 
 	if r := run(t, dir, nil, "status", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"replication": "reverse"`) || !strings.Contains(r.stdout, `"live": "target"`) ||
 		!strings.Contains(r.stdout, `"other_closed": true`) || !strings.Contains(r.stdout, `"kind": "switch"`) || !strings.Contains(r.stdout, `"downtime_seconds"`) {
