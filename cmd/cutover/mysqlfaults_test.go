@@ -221,7 +221,7 @@ func (r *myFaultRig) ready(t *testing.T) {
 	if r.state == "switched" {
 		on, what = r.src, "reverse replication streaming"
 	}
-	r.wait(t, what, func() bool {
+	r.wait(t, func() string { return what }, func() bool {
 		return mysqlHolds(on, fmt.Sprintf("SELECT IS_USED_LOCK('%s') IS NOT NULL", streamLock(r.control)))
 	})
 }
@@ -230,13 +230,13 @@ func (r *myFaultRig) ready(t *testing.T) {
 // ends once the server sees its client gone.
 func (r *myFaultRig) lockReleased(t *testing.T) {
 	t.Helper()
-	r.wait(t, "the switch lock released", func() bool {
+	r.wait(t, func() string { return "the switch lock released" }, func() bool {
 		return mysqlHolds(r.tgt, fmt.Sprintf("SELECT IS_USED_LOCK('%s') IS NULL", switchLock(r.control)))
 	})
 }
 
 // wait polls cond until it holds; after a minute it fails, with what the task said.
-func (r *myFaultRig) wait(t *testing.T, what string, cond func() bool) {
+func (r *myFaultRig) wait(t *testing.T, what func() string, cond func() bool) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -244,10 +244,10 @@ func (r *myFaultRig) wait(t *testing.T, what string, cond func() bool) {
 	for !cond() {
 		select {
 		case <-r.task.done:
-			t.Fatalf("cutover start ended before %s:\n%s", what, r.task.output())
+			t.Fatalf("cutover start ended before %s:\n%s", what(), r.task.output())
 		case <-deadline:
 			out := r.task.output()
-			t.Fatalf("no %s after a minute; cutover start said, last:\n%s", what, out[max(0, len(out)-3000):])
+			t.Fatalf("no %s after a minute; cutover start said, last:\n%s", what(), out[max(0, len(out)-3000):])
 		case <-tick.C:
 		}
 	}
@@ -274,8 +274,11 @@ func (r *myFaultRig) check(t *testing.T, state string) {
 	}
 	// Caught up: with the writer held, the other side reaches what the live side has.
 	want := mytest.QueryVal[string](t, live, tally)
-	r.wait(t, "replication caught up with "+want, func() bool {
-		var got string
+	var got string
+	r.wait(t, func() string {
+		return fmt.Sprintf("replication caught up: the live side's increments, orders, audit rows, orders audited %s, the other's %s; the target's state %s",
+			want, got, mytest.QueryVal[string](t, r.tgt, "SELECT concat_ws(' ', phase, replication, reverse_slot) FROM `"+r.control+"`.state"))
+	}, func() bool {
 		pool, err := closed.Server.Open(closed.Name)
 		if err != nil {
 			return false
