@@ -59,7 +59,16 @@ type myFaultRig struct {
 	app      string
 	task     *live
 	w        *myAppWriter
-	state    string // "cdc" (the source is live) or "switched"
+	state    string          // "cdc" (the source is live) or "switched"
+	said     strings.Builder // what the runs of the case said, for its failure
+}
+
+// run runs cutover in the rig's directory and keeps what it said.
+func (r *myFaultRig) run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	res := run(t, r.dir, env, args...)
+	fmt.Fprintf(&r.said, "$ cutover %s (%s): exit %d\n%s%s", strings.Join(args, " "), strings.Join(env, " "), res.code, res.stdout, res.stderr)
+	return res
 }
 
 const myFaultSchema = `
@@ -122,6 +131,7 @@ func (r *myFaultRig) fault(t *testing.T, c faultCase) {
 	if c.kind == "rollback" {
 		from, to = "switched", "cdc"
 	}
+	r.said.Reset()
 	if r.state != from {
 		r.complete(t, other(c.kind), r.state)
 	}
@@ -135,7 +145,7 @@ func (r *myFaultRig) fault(t *testing.T, c faultCase) {
 	if c.fault == failpoint.Undo {
 		points = c.kind + ":" + c.step + ":" + failpoint.Fail + "," + c.name()
 	}
-	res := run(t, r.dir, []string{failpoint.Env + "=" + points}, c.kind)
+	res := r.run(t, []string{failpoint.Env + "=" + points}, c.kind)
 	out := res.stdout + res.stderr
 	ends := from // where the fault leaves the migration
 	if c.afterUnlock {
@@ -151,7 +161,7 @@ func (r *myFaultRig) fault(t *testing.T, c faultCase) {
 		}
 		r.lockReleased(t)
 		r.writePlan(t, "5m")
-		rec := run(t, r.dir, nil, c.kind)
+		rec := r.run(t, nil, c.kind)
 		rout := rec.stdout + rec.stderr
 		if !strings.Contains(rout, "picking it up from its runbook") {
 			t.Fatalf("the next %s does not pick the interrupted one up: exit %d\n%s", c.kind, rec.code, rout)
@@ -186,7 +196,7 @@ func (r *myFaultRig) fault(t *testing.T, c faultCase) {
 	}
 	// The run is complete; another says why it does not run again.
 	r.ready(t)
-	again := run(t, r.dir, nil, c.kind)
+	again := r.run(t, nil, c.kind)
 	why := map[string]string{"switch": "already switched to the target", "rollback": "only a switched migration rolls back"}[c.kind]
 	if again.code != 1 || !strings.Contains(again.stdout+again.stderr, why) {
 		t.Fatalf("%s after a complete one: exit %d, want 1 and %q\n%s%s", c.kind, again.code, why, again.stdout, again.stderr)
@@ -200,7 +210,7 @@ func (r *myFaultRig) complete(t *testing.T, kind, from string) {
 		t.Fatalf("a %s from state %s", kind, from)
 	}
 	r.ready(t)
-	res := run(t, r.dir, nil, kind)
+	res := r.run(t, nil, kind)
 	if res.code != 0 {
 		t.Fatalf("%s (no fault) from %s: exit %d\n%s%s", kind, from, res.code, res.stdout, res.stderr)
 	}
@@ -247,7 +257,8 @@ func (r *myFaultRig) wait(t *testing.T, what func() string, cond func() bool) {
 			t.Fatalf("cutover start ended before %s:\n%s", what(), r.task.output())
 		case <-deadline:
 			out := r.task.output()
-			t.Fatalf("no %s after a minute; cutover start said, last:\n%s", what(), out[max(0, len(out)-3000):])
+			said := r.said.String()
+			t.Fatalf("no %s after a minute; cutover start said, last:\n%s\nthe case's runs said, last:\n%s", what(), out[max(0, len(out)-3000):], said[max(0, len(said)-12000):])
 		case <-tick.C:
 		}
 	}
@@ -276,8 +287,9 @@ func (r *myFaultRig) check(t *testing.T, state string) {
 	want := mytest.QueryVal[string](t, live, tally)
 	var got string
 	r.wait(t, func() string {
-		return fmt.Sprintf("replication caught up: the live side's increments, orders, audit rows, orders audited %s, the other's %s; the target's state %s",
-			want, got, mytest.QueryVal[string](t, r.tgt, "SELECT concat_ws(' ', phase, replication, reverse_slot) FROM `"+r.control+"`.state"))
+		return fmt.Sprintf("replication caught up: the live side's increments, orders, audit rows, orders audited %s, the other's %s; the target's state %s; %s; %s",
+			want, got, mytest.QueryVal[string](t, r.tgt, "SELECT concat_ws(' ', phase, replication, reverse_slot) FROM `"+r.control+"`.state"),
+			onlyOn(t, "orders", "id, at", r.src, r.tgt), onlyOn(t, "audit", "id, order_id", r.src, r.tgt))
 	}, func() bool {
 		pool, err := closed.Server.Open(closed.Name)
 		if err != nil {
@@ -458,4 +470,42 @@ func (w *myAppWriter) stopWriting() {
 		w.db.Close()
 		w.db = nil
 	}
+}
+
+// onlyOn says which rows of table (by cols) one side has and the other lacks: how
+// many, and the first and the last few.
+func onlyOn(t *testing.T, table, cols string, src, tgt *mytest.DB) string {
+	read := func(db *mytest.DB) []string {
+		rows, err := db.Open(t).Query("SELECT concat_ws(' ', " + cols + ") FROM " + table + " ORDER BY id")
+		if err != nil {
+			return nil
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var v string
+			if rows.Scan(&v) == nil {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	a, b := read(src), read(tgt)
+	diff := func(x, y []string) string {
+		in := map[string]bool{}
+		for _, v := range y {
+			in[v] = true
+		}
+		var only []string
+		for _, v := range x {
+			if !in[v] {
+				only = append(only, v)
+			}
+		}
+		if len(only) > 6 {
+			only = append(only[:3], append([]string{"..."}, only[len(only)-3:]...)...)
+		}
+		return strings.Join(only, ", ")
+	}
+	return fmt.Sprintf("%s only on the source: %s; only on the target: %s", table, diff(a, b), diff(b, a))
 }
