@@ -339,6 +339,7 @@ func (r *myFaultRig) finish(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("finish in state %s: exit %d\n%s%s", r.state, res.code, res.stdout, res.stderr)
 	}
+	t.Logf("finish in state %s:\n%s", r.state, res.stdout)
 	live, closed := r.src, r.tgt
 	if r.state == "switched" {
 		live, closed = r.tgt, r.src
