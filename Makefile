@@ -21,7 +21,7 @@ test:
 # past the budget, under a writer): a few minutes, so apart from make test; CI runs both.
 test-faults:
 	@scripts/ensure-deps.sh test
-	CUTOVER_FAULTS=1 $(GO) test -race -count=1 -timeout 30m -run 'TestFaultMatrix' ./cmd/cutover/
+	CUTOVER_FAULTS=1 $(GO) test -race -count=1 -timeout 30m -run 'TestFaultMatrix|TestMySQLFaultMatrix' ./cmd/cutover/
 
 deps:
 	@scripts/ensure-deps.sh

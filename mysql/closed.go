@@ -644,6 +644,13 @@ func lockAccount(ctx context.Context, db *sql.DB, ctl *Control, a, me account) (
 	return fmt.Sprintf("%s may write to the migrated tables and could not be locked (%s): %s", a, refusal.Message, fix), nil
 }
 
+// cleanListings is how many listings in a row must find no session of the locked
+// accounts, listingGap apart, before their sessions are taken as ended.
+const (
+	cleanListings = 3
+	listingGap    = 5 * time.Millisecond
+)
+
 // endSessions ends the sessions of the accounts in closed and waits until they are
 // gone (each rolls back its transaction first): how many ended, and sentences for the
 // sessions it could not end or see.
@@ -660,31 +667,56 @@ func endSessions(ctx context.Context, db *sql.DB, g *grants, closed map[account]
 		return 0, nil, err
 	}
 	defer conn.Close()
-	of, err := g.sessionsOf(ctx, conn, closed)
-	if err != nil {
-		return 0, nil, err
-	}
+	// A session running a trigger or a routine shows its definer as its user (the
+	// process list has no other), so one listing can miss a session of a locked
+	// account that goes on writing on the connection it has. No session of theirs
+	// begins once the accounts are locked: the listing is done again until it finds
+	// none of theirs cleanListings times in a row.
 	var left []string
-	owner := map[int64]account{}
-	for a, ids := range of {
-		for _, id := range ids {
-			_, err := conn.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10))
-			var me *driver.MySQLError
-			switch {
-			case err == nil:
-				owner[id] = a
-			case errors.As(err, &me) && me.Number == 1094: // gone meanwhile
-			case errors.As(err, &me):
-				left = append(left, fmt.Sprintf("%s is locked, but its session %d could not be ended (%s): KILL CONNECTION %d as an account that may, or GRANT %s TO %s",
-					a, id, me.Message, id, g.connectionAdmin(), g.me))
-			default:
-				return 0, nil, fmt.Errorf("target: end the session %d of %s: %w", id, a, err)
+	owner := map[int64]account{} // the sessions ended
+	refused := map[int64]bool{}
+	var there []int64
+	for clean := 0; clean < cleanListings; {
+		of, err := g.sessionsOf(ctx, conn, closed)
+		if err != nil {
+			return 0, nil, err
+		}
+		fresh := map[int64]account{}
+		for a, ids := range of {
+			for _, id := range ids {
+				if _, ended := owner[id]; ended || refused[id] {
+					continue
+				}
+				_, err := conn.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10))
+				var me *driver.MySQLError
+				switch {
+				case err == nil:
+					owner[id], fresh[id] = a, a
+				case errors.As(err, &me) && me.Number == 1094: // gone meanwhile
+				case errors.As(err, &me):
+					refused[id] = true
+					left = append(left, fmt.Sprintf("%s is locked, but its session %d could not be ended (%s): KILL CONNECTION %d as an account that may, or GRANT %s TO %s",
+						a, id, me.Message, id, g.connectionAdmin(), g.me))
+				default:
+					return 0, nil, fmt.Errorf("target: end the session %d of %s: %w", id, a, err)
+				}
 			}
 		}
-	}
-	there, err := waitGone(ctx, conn, owner)
-	if err != nil {
-		return 0, nil, err
+		if len(fresh) == 0 {
+			clean++
+			select {
+			case <-ctx.Done():
+				return 0, nil, ctx.Err()
+			case <-time.After(listingGap):
+			}
+			continue
+		}
+		clean = 0
+		still, err := waitGone(ctx, conn, fresh)
+		if err != nil {
+			return 0, nil, err
+		}
+		there = append(there, still...)
 	}
 	for _, id := range there {
 		left = append(left, fmt.Sprintf("%s is locked, but its session %d, ended, is still there after %v (rolling back?): KILL CONNECTION %d again once it is gone, or wait",

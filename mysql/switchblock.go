@@ -235,8 +235,10 @@ func (s *switcher) unlockSource(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// What the rollback suspended on the target stays so: it is a replica again.
-	if err := s.record(ctx, "DELETE FROM "+s.ctl.table("suspended_events")+" WHERE side = 'target'"); err != nil {
+	// What the rollback suspended on the target stays so: it is a replica again. This
+	// run's records stay until the next rollback's unlock: when this unlock fails, the
+	// undo of the jobs step reads them to enable the target's events again.
+	if err := s.record(ctx, "DELETE FROM "+s.ctl.table("suspended_events")+" WHERE side = 'target' AND run <> ?", s.run.ID); err != nil {
 		return "", err
 	}
 	if err := s.hooks.Commands(ctx, "resume_jobs", s.p.Cutover.Hooks.ResumeJobs, "CUTOVER_STEP=unlock", "CUTOVER_RUN="+s.run.ID, "CUTOVER_SIDE=source"); err != nil {

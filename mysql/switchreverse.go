@@ -212,13 +212,19 @@ func (s *switcher) DropReverse(ctx context.Context) (string, error) {
 // source's position the unlock recorded, after every write reverse replication made
 // there.
 func (s *switcher) EndReverse(ctx context.Context) (string, error) {
+	var resume, slot string
+	if err := s.tgt.db.QueryRowContext(ctx, "SELECT resume_position, reverse_slot FROM "+s.ctl.table("state")+" WHERE id = 1").Scan(&resume, &slot); err != nil {
+		return "", fmt.Errorf("target: read where forward replication resumes: %w", err)
+	}
+	if resume == "" && slot == "" && !s.dry {
+		// A run killed after this step, before it was recorded, did it all: the
+		// position was used and forgotten, and stopping replication again would hold
+		// the forward stream that resumed.
+		return "reverse replication was ended and forward replication resumed by the interrupted run", nil
+	}
 	d, err := s.DropReverse(ctx)
 	if err != nil {
 		return "", err
-	}
-	var resume string
-	if err := s.tgt.db.QueryRowContext(ctx, "SELECT resume_position FROM "+s.ctl.table("state")+" WHERE id = 1").Scan(&resume); err != nil {
-		return "", fmt.Errorf("target: read where forward replication resumes: %w", err)
 	}
 	if resume == "" && !s.dry {
 		return "", errors.New("target: the control state has no position for forward replication to resume from (the rollback's unlock records it): cutover finish, then cutover start, to begin again")
