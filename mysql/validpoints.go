@@ -176,14 +176,12 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 	// window) would not answer: asking it costs stopWait. When the target holds the
 	// source's position already, a view of the source at a position it holds needs no
 	// hold; a transaction committed meanwhile makes it the protocol's again.
-	if idle, err := v.idle(ctx); err != nil {
-		return "", "", nil, err
-	} else if idle {
+	if idle, err := v.idle(ctx); err == nil && idle { // else the protocol says more
 		if pos, err = v.sourceView(ctx, t); err != nil {
 			return "", "", nil, err
 		}
-		if in, err := v.applied(ctx, pos); err != nil || in {
-			return pos, "covered", func() {}, err
+		if in, err := v.applied(ctx, pos); err == nil && in {
+			return pos, "covered", func() {}, nil
 		}
 		v.view.Close()
 		v.view, v.source.conn = nil, nil
@@ -228,13 +226,10 @@ func (v *validator) holdPoint(ctx context.Context, t string) (pos, state string,
 		return "", "", nil, err
 	}
 	if state != pointStopped {
-		var applied string
-		if err := v.tgt.QueryRowContext(ctx, "SELECT applied_position FROM "+v.ctl.table("state")+" WHERE id = 1").Scan(&applied); err != nil {
-			return "", "", nil, fmt.Errorf("target: read the applied position: %w", err)
-		}
-		if in, err := covers(applied, pos, v.srcMaria); err != nil {
+		// Nothing applied yet covers nothing (the applier goes on from the load).
+		if in, err := v.applied(ctx, pos); err != nil {
 			return "", "", nil, err
-		} else if applied != "" && in {
+		} else if in {
 			drop() // idle, and there already
 			return pos, "covered", func() {}, nil
 		}
@@ -283,5 +278,9 @@ func (v *validator) applied(ctx context.Context, pos string) (bool, error) {
 	if applied == "" {
 		return false, nil
 	}
-	return covers(applied, pos, v.srcMaria)
+	in, err := covers(applied, pos, v.srcMaria)
+	if err != nil {
+		return false, fmt.Errorf("compare the target's applied position (%q) with the source's (%q): %w", applied, pos, err)
+	}
+	return in, nil
 }
