@@ -149,18 +149,16 @@ func tableNamesOf(stats []control.TableStat, database string) []tableName {
 // Dashboard reads the status and the last switch or rollback; the latency history and
 // apply exceptions are not kept on MySQL/MariaDB.
 func Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
-	s, err := Status(ctx, p)
 	d := control.Dashboard{History: []control.LatencyPoint{}, Exceptions: []control.ApplyException{}}
+	tgt, _, err := openSide(ctx, "target", p.Target, 2)
 	if err != nil {
-		return s, d, err
-	}
-	tgt, _, err := openSide(ctx, "target", p.Target, 1)
-	if err != nil {
-		return s, d, err
+		return control.Status{}, d, err
 	}
 	defer tgt.Close()
-	if ctl, ok, err := readControl(ctx, tgt, p.ControlSchema); err == nil && ok {
-		d.Run, _ = lastRun(ctx, ctl, "")
+	s, err := readStatus(ctx, p, tgt)
+	if err != nil {
+		return s, d, err
 	}
+	d.Run, _ = lastRun(ctx, &Control{db: tgt, name: p.ControlSchema}, "")
 	return s, d, nil
 }

@@ -66,7 +66,6 @@ type side struct {
 	db       *sql.DB
 	database string
 	mariadb  bool
-	ep       plan.Endpoint
 }
 
 func (sd side) table(name string) string { return tableName{sd.database, name}.quoted() }
@@ -153,7 +152,7 @@ func openSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, kind 
 		if err != nil {
 			return nil, err
 		}
-		*sd.to = side{name: sd.name, db: db, database: database, ep: sd.ep}
+		*sd.to = side{name: sd.name, db: db, database: database}
 		if sd.to.mariadb, err = isMariaDB(ctx, sd.name, db); err != nil {
 			return nil, err
 		}
