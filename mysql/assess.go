@@ -113,6 +113,9 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 			a.add(check.Error, "target_read_only", "target", "the target is read-only (read_only = ON): the load cannot write to it",
 				a.tgt.setOnline("read_only", "OFF"))
 		}
+		if !p.FullLoad.TargetBinlog {
+			a.skipTargetBinlog(ctx)
+		}
 	}
 	a.grantsFindings(ctx)
 	if a.src != nil && a.tgt != nil {
@@ -392,3 +395,72 @@ func (a *assessment) tables(ctx context.Context) error {
 
 // quote quotes an identifier with backquotes.
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
+
+// skipTargetBinlog checks full_load.target_binlog: false, a load that leaves the rows
+// out of the target's binary log: the migration's account may do it, and no replica
+// reads that log (the rows would not reach it).
+func (a *assessment) skipTargetBinlog(ctx context.Context) {
+	t := a.tgt
+	if t.settings["log_bin"] != "ON" {
+		a.add(check.Info, "target_binlog", "target", "full_load.target_binlog is false, and the target writes no binary log (log_bin = OFF): there is nothing to leave out", "")
+		return
+	}
+	if err := tryWithoutBinlog(ctx, t.db); err != nil {
+		grant := "SUPER"
+		switch {
+		case t.mariadb && (t.major > 10 || t.major == 10 && t.minor >= 5):
+			grant = "BINLOG ADMIN"
+		case !t.mariadb && t.major >= 8:
+			grant = "SYSTEM_VARIABLES_ADMIN"
+		}
+		a.add(check.Error, "target_binlog", "target", fmt.Sprintf("full_load.target_binlog is false, and the migration's account cannot leave its sessions out of the binary log (SET SESSION sql_log_bin = 0: %v)", err),
+			fmt.Sprintf("GRANT %s ON *.* TO the migration's account on the target, or leave full_load.target_binlog out of the plan (it writes the binary log)", grant))
+		return
+	}
+	replicas, err := binlogReaders(ctx, t)
+	switch {
+	case err != nil:
+		a.add(check.Warning, "target_binlog", "target", fmt.Sprintf("full_load.target_binlog is false, and whether a replica reads the target's binary log cannot be told (%v): a replica would not get the rows loaded", err),
+			"make sure no replica reads the target's binary log before the load ends (or grant PROCESS to the migration's account, so that cutover check sees them), or leave full_load.target_binlog out of the plan")
+	case len(replicas) > 0:
+		a.add(check.Error, "target_binlog", "target", fmt.Sprintf("full_load.target_binlog is false, and replicas read the target's binary log (%s): they would not get the rows loaded", strings.Join(replicas, "; ")),
+			"leave full_load.target_binlog out of the plan (the load writes the binary log, and the replicas get the rows), or attach the replicas after the load from a backup taken after it")
+	default:
+		a.add(check.Info, "target_binlog", "target", "full_load.target_binlog is false: the rows are loaded without the target's binary log (no replica reads it now); a replica attached later must start from a backup taken after the load", "")
+	}
+}
+
+// tryWithoutBinlog says whether a session of db may turn its binary log off.
+func tryWithoutBinlog(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer discard(conn) // never back in the pool with the log off
+	_, err = conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0")
+	return err
+}
+
+// binlogReaders lists the sessions that read the server's binary log (replicas, and
+// tools that read it as one): the process list's binary log dumps.
+func binlogReaders(ctx context.Context, s *server) ([]string, error) {
+	rows, err := queryRows(ctx, s.db, "SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("session %s of %s from %s", r[0], r[1], r[2]))
+	}
+	if len(out) == 0 {
+		// without PROCESS the list holds the account's own sessions alone
+		p, err := readPrivileges(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if !p.has("", "PROCESS", "SUPER") {
+			return nil, errors.New("the migration's account lacks PROCESS, and sees its own sessions alone")
+		}
+	}
+	return out, nil
+}

@@ -143,6 +143,10 @@ type binlogStream struct {
 	out     chan<- cdc.Event
 	pending *cdc.Commit // the position of the transactions skipped since the last Commit sent
 	sent    time.Time   // when the last Commit was sent
+
+	// wait ends a wait for the next event (see waitUntil).
+	wait       context.Context
+	waitCancel context.CancelFunc
 }
 
 // binlogTxn is the transaction (an event group) being read.
@@ -263,12 +267,10 @@ func (st *binlogStream) dump(pos Position, tlsCfg *tls.Config) error {
 
 		TLSConfig: tlsCfg,
 		// The server sends a heartbeat when it has had nothing to send for a period;
-		// next takes a silence of three for a dead connection. The library's read
-		// timeout runs from its last read even while it waits for the stream to take
-		// what it read (a target applying a long transaction): it only guards the
-		// socket, generously.
+		// next takes a silence of three for a dead connection, and Run's end closes
+		// it. The library's read timeout is left off: it would set the socket's
+		// deadline at every packet, a tenth of the stream's CPU.
 		HeartbeatPeriod: s.heartbeat,
-		ReadTimeout:     3*s.heartbeat + 10*time.Minute,
 		// cdc.Follow reopens the stream at the committed position; the library's retry
 		// would resume mid-transaction and send again what was sent.
 		DisableRetrySync: true,
@@ -320,6 +322,11 @@ func (st *binlogStream) dump(pos Position, tlsCfg *tls.Config) error {
 func (st *binlogStream) Run(ctx context.Context, out chan<- cdc.Event) error {
 	defer st.db.Close()
 	defer st.syncer.Close()
+	defer func() {
+		if st.wait != nil {
+			st.waitCancel()
+		}
+	}()
 	st.out = out
 	st.sent = time.Now()
 	for {
@@ -347,11 +354,14 @@ func (st *binlogStream) next(ctx context.Context) (*replication.BinlogEvent, err
 		if flush {
 			deadline = st.sent.Add(st.src.heartbeat)
 		}
-		wait, cancel := context.WithDeadline(ctx, deadline)
-		ev, err := st.events.GetEvent(wait)
-		cancel()
+		ev, err := st.events.GetEvent(st.waitUntil(ctx, deadline))
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return ev, err
+		}
+		st.waitCancel()
+		st.wait = nil
+		if time.Now().Before(deadline) {
+			continue // an earlier wait's deadline: wait on
 		}
 		if !flush {
 			return nil, fmt.Errorf("%w for %v", errSilent, st.silence())
@@ -360,6 +370,21 @@ func (st *binlogStream) next(ctx context.Context) (*replication.BinlogEvent, err
 			return nil, err
 		}
 	}
+}
+
+// waitUntil is a context of ctx that ends by deadline: the previous wait's when it
+// ends no later, so that one context serves the events of a silence period (one per
+// event was a tenth of the stream's CPU). A wait that ends before its deadline is
+// taken up again by next.
+func (st *binlogStream) waitUntil(ctx context.Context, deadline time.Time) context.Context {
+	if st.wait != nil {
+		if d, _ := st.wait.Deadline(); !d.After(deadline) {
+			return st.wait
+		}
+		st.waitCancel()
+	}
+	st.wait, st.waitCancel = context.WithDeadline(ctx, deadline)
+	return st.wait
 }
 
 // errSilent is a connection that stopped sending: no event, not even a heartbeat.
@@ -1031,9 +1056,15 @@ func (st *binlogStream) rows(ctx context.Context, h *replication.EventHeader, e 
 				relQuoted(t.rel))
 		}
 	}
-	op := map[replication.EnumRowsEventType]cdc.Op{replication.EnumRowsEventTypeInsert: cdc.Insert,
-		replication.EnumRowsEventTypeUpdate: cdc.Update, replication.EnumRowsEventTypeDelete: cdc.Delete}[e.Type()]
-	if op == 0 {
+	var op cdc.Op
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		op = cdc.Insert
+	case replication.EnumRowsEventTypeUpdate:
+		op = cdc.Update
+	case replication.EnumRowsEventTypeDelete:
+		op = cdc.Delete
+	default:
 		return refuse("table %s: a row event of type %s the stream cannot read", relQuoted(t.rel), h.EventType)
 	}
 	step := 1
@@ -1105,7 +1136,7 @@ func (c *binlogColumn) text(v any) ([]byte, error) {
 		}
 	case gomysql.MYSQL_TYPE_FLOAT:
 		// The float64 of the float32, shortest: exact without a second rounding, as
-		// the copy's `col + 0e0`.
+		// the copy's `col * 1e0` (which keeps -0, where `+ 0e0` makes it 0).
 		if f, ok := v.(float32); ok {
 			return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
 		}
@@ -1165,8 +1196,19 @@ func (c *binlogColumn) bytesText(b []byte) ([]byte, error) {
 // integerText writes an integer of the column's signedness whatever signedness the
 // library decoded it with: the bits are the same.
 func integerText(v any, unsigned bool, typ byte) ([]byte, error) {
-	bits := map[byte]uint{gomysql.MYSQL_TYPE_TINY: 8, gomysql.MYSQL_TYPE_SHORT: 16, gomysql.MYSQL_TYPE_INT24: 24,
-		gomysql.MYSQL_TYPE_LONG: 32, gomysql.MYSQL_TYPE_LONGLONG: 64}[typ]
+	var bits uint
+	switch typ {
+	case gomysql.MYSQL_TYPE_TINY:
+		bits = 8
+	case gomysql.MYSQL_TYPE_SHORT:
+		bits = 16
+	case gomysql.MYSQL_TYPE_INT24:
+		bits = 24
+	case gomysql.MYSQL_TYPE_LONG:
+		bits = 32
+	case gomysql.MYSQL_TYPE_LONGLONG:
+		bits = 64
+	}
 	var u uint64
 	switch n := v.(type) {
 	case int8:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +114,9 @@ type copySpec struct {
 type copyPlan struct {
 	tables []*load.Table
 	specs  map[*load.Table]*copySpec
+	// skipBinlog: the rows are loaded without the target's binary log
+	// (full_load.target_binlog false).
+	skipBinlog bool
 }
 
 // tableName is a table to copy.
@@ -145,7 +149,7 @@ func planCopy(ctx context.Context, view *sql.Conn, tables []tableName, target st
 			c := copyColumn{name: quote(name), read: quote(name), raw: name, enum: strings.EqualFold(typ, "enum")}
 			switch strings.ToLower(typ) {
 			case "float":
-				c.read = quote(name) + " + 0e0"
+				c.read = quote(name) + " * 1e0"
 			case "bit", "enum", "set", "year":
 				c.read, c.via = quote(name)+" + 0", viaNumber
 			case "inet4", "inet6", "uuid":
@@ -357,6 +361,8 @@ func (o *rowsOut) Close(context.Context) error { return nil } // the snapshot's 
 type rowsIn struct {
 	conn *sql.Conn
 	plan *copyPlan
+	// finish completes a table whose rows are all loaded (nil: nothing to do).
+	finish func(context.Context, *load.Table) error
 }
 
 var _ load.RowsIn = (*rowsIn)(nil)
@@ -380,7 +386,11 @@ func openRowsIn(ctx context.Context, db *sql.DB, cp *copyPlan) (*rowsIn, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range loadSession {
+	session := loadSession
+	if cp.skipBinlog {
+		session = append(slices.Clip(session), "SET SESSION sql_log_bin = 0")
+	}
+	for _, q := range session {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			discard(conn)
 			return nil, fmt.Errorf("set up a loading connection on the target (%s): %w", q, err)
@@ -465,8 +475,13 @@ func loadError(err error) error {
 	return err
 }
 
-// Finish has nothing to do: the table was created with its primary key (InnoDB keeps
-// rows in it), and the secondary indexes are built with the other objects.
-func (in *rowsIn) Finish(context.Context, *load.Table) error { return nil }
+// Finish completes a loaded table (the table was created with its primary key, in
+// which InnoDB keeps the rows).
+func (in *rowsIn) Finish(ctx context.Context, t *load.Table) error {
+	if in.finish == nil {
+		return nil
+	}
+	return in.finish(ctx, t)
+}
 
 func (in *rowsIn) Close(context.Context) error { discard(in.conn); return nil }

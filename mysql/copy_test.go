@@ -17,14 +17,15 @@ import (
 )
 
 // columnTypes are the server's own column types: every name of its help's "Data
-// Types" and "Geographic Features" topics that a CREATE TABLE takes as a column's
-// type, by the column type the server makes of it, and the variants a name alone
-// does not give (unsigned, fractional seconds, character sets, ENUM and SET labels).
+// Types", "Geographic Features" and "Geometry Constructors" topics that a CREATE
+// TABLE takes as a column's type, by the column type the server makes of it, and the
+// variants a name alone does not give (unsigned, fractional seconds, character sets,
+// ENUM and SET labels).
 func columnTypes(t *testing.T, db *sql.DB) []string {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := db.QueryContext(ctx, `SELECT t.name FROM mysql.help_topic t JOIN mysql.help_category c USING (help_category_id)
-		WHERE c.name IN ('Data Types', 'Geographic Features') ORDER BY 1`)
+		WHERE c.name IN ('Data Types', 'Geographic Features', 'Geometry Constructors') ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +35,11 @@ func columnTypes(t *testing.T, db *sql.DB) []string {
 		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, strings.ReplaceAll(n, `\_`, "_"))
+		// "YEAR Data Type" in some releases' help, "YEAR" in others
+		names = append(names, strings.TrimSuffix(strings.ReplaceAll(n, `\_`, "_"), " Data Type"))
 	}
 	rows.Close()
-	if len(names) < 50 {
+	if len(names) < 30 {
 		t.Fatalf("the server's help lists %d type topics: are its help tables filled (mariadb-install-db)?", len(names))
 	}
 	for _, base := range []string{"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "DECIMAL(65,30)", "DECIMAL(10,2)", "FLOAT", "DOUBLE"} {
@@ -46,7 +48,9 @@ func columnTypes(t *testing.T, db *sql.DB) []string {
 	names = append(names, "DECIMAL(65,30)", "DECIMAL(10,2)", "FLOAT(7,3)", "DOUBLE(20,5)", "BIT(1)", "BIT(64)",
 		"DATETIME(6)", "TIME(6)", "TIMESTAMP(6) NULL", "TIMESTAMP NULL", "CHAR(10)", "BINARY(4)", "VARBINARY(20)",
 		"VARCHAR(20) CHARACTER SET latin1", "VARCHAR(20) COLLATE utf8mb4_bin", "CHAR(5) CHARACTER SET ascii",
-		"TEXT CHARACTER SET latin1", "ENUM('x','y','')", "ENUM('x','y')", "SET('x','y','z')", "JSON", "POINT", "GEOMETRY")
+		"TEXT CHARACTER SET latin1", "ENUM('x','y','')", "ENUM('x','y')", "SET('x','y','z')", "JSON", "POINT", "GEOMETRY",
+		// the help of some releases names these as functions or in a topic's title only
+		"LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON", "GEOMETRYCOLLECTION", "YEAR")
 	seen := map[string]bool{}
 	var types []string
 	for i, n := range names {

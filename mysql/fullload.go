@@ -64,7 +64,8 @@ func (l *loadJob) Begin(ctx context.Context) (control.State, error) {
 	if l.src, l.srcDB, err = openSide(ctx, "source", l.p.Source, l.p.FullLoad.Parallel+2); err != nil {
 		return st, err
 	}
-	if l.tgt, l.tgtDB, err = openSide(ctx, "target", l.p.Target, l.p.FullLoad.Parallel+2); err != nil {
+	// a worker's connection, and one to build a loaded table's indexes
+	if l.tgt, l.tgtDB, err = openSide(ctx, "target", l.p.Target, 2*l.p.FullLoad.Parallel+2); err != nil {
 		return st, err
 	}
 	if l.mariadb, err = isMariaDB(ctx, "source", l.src); err != nil {
@@ -271,6 +272,7 @@ func (l *loadJob) CopyTables(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cp.skipBinlog = !l.p.FullLoad.TargetBinlog
 	stats := make([]control.TableStat, len(cp.tables))
 	for i, t := range cp.tables {
 		stats[i] = control.TableStat{Schema: t.Schema, Table: t.Name, EstimatedBytes: t.EstimatedBytes}
@@ -289,7 +291,11 @@ func (l *loadJob) CopyTables(ctx context.Context) error {
 		}
 	}
 	workers := l.snap.Views()
-	l.disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers", len(todo), len(cp.tables)-len(todo), workers))
+	how := ""
+	if cp.skipBinlog {
+		how = ", without the target's binary log (full_load.target_binlog: false)"
+	}
+	l.disp.Step(fmt.Sprintf("copying %d tables (%d loaded before) with %d workers%s", len(todo), len(cp.tables)-len(todo), workers, how))
 	l.disp.Begin(todo)
 	defer l.disp.End()
 	return load.Run(ctx, todo, workers, func(ctx context.Context) (load.Worker, error) {
@@ -297,11 +303,30 @@ func (l *loadJob) CopyTables(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		in.finish = l.buildIndexes
 		return &load.Pipe{Out: &rowsOut{snap: l.snap, plan: cp}, In: in}, nil
 	}, &recorder{ctl: l.ctl, disp: l.disp, position: l.position})
 }
 
-// BuildObjects adds the secondary indexes and foreign keys, then the views.
+// buildIndexes adds a loaded table's secondary indexes, while the other workers copy
+// on: the server sorts one table's keys as the others' rows come in, where it would
+// sort every table's after the last row (BuildObjects finds them made).
+func (l *loadJob) buildIndexes(ctx context.Context, t *load.Table) error {
+	for i := range l.schema.tables {
+		if td := &l.schema.tables[i]; td.name == t.Name {
+			return l.withTarget(ctx, func(c *sql.Conn) error {
+				if err := setUpDDL(ctx, c); err != nil {
+					return err
+				}
+				return td.buildIndexes(ctx, c, l.tgtDB)
+			})
+		}
+	}
+	return nil
+}
+
+// BuildObjects adds the secondary indexes tables lack, the foreign keys, then the
+// views.
 func (l *loadJob) BuildObjects(ctx context.Context) error {
 	l.disp.Step("building secondary indexes, foreign keys and views")
 	return l.withTarget(ctx, func(c *sql.Conn) error { return l.schema.buildObjects(ctx, c, l.tgtDB) })

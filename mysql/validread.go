@@ -56,7 +56,7 @@ func valueExpr(c *valColumn) string {
 	q := quote(c.name)
 	switch c.dataType {
 	case "float":
-		return q + " + 0e0"
+		return q + " * 1e0"
 	case "bit", "set", "year":
 		return q + " + 0"
 	case "enum":
@@ -69,7 +69,7 @@ func valueExpr(c *valColumn) string {
 func keyExpr(c *valColumn) string {
 	switch c.dataType {
 	case "float":
-		return quote(c.name) + " + 0e0"
+		return quote(c.name) + " * 1e0"
 	case "bit", "set", "year", "enum":
 		return quote(c.name) + " + 0"
 	}

@@ -331,6 +331,17 @@ func (s *Server) logSince(offset int64) string {
 	return string(b[offset:])
 }
 
+// CPU is the CPU time the running server has used so far (0 when it is not
+// running): for benchmarks.
+func (s *Server) CPU() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return proc.CPU(s.proc.Pid)
+}
+
 // Stop shuts the server down cleanly and waits for it.
 func (s *Server) Stop() error { return s.signalAndWait(syscall.SIGTERM, 2*time.Minute) }
 

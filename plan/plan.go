@@ -45,6 +45,10 @@ type Tables struct {
 // FullLoad configures the initial copy.
 type FullLoad struct {
 	Parallel int `yaml:"parallel"`
+	// TargetBinlog false loads a MySQL/MariaDB target's rows without writing them to
+	// its binary log (SET sql_log_bin = 0 in the loading sessions): less for the
+	// target to write, but a replica of the target would not get them.
+	TargetBinlog bool `yaml:"target_binlog"`
 }
 
 // NoIdentityPolicy says what CDC does with a table whose UPDATE and DELETE it cannot capture
@@ -184,7 +188,7 @@ type QA struct {
 func Defaults() *Plan {
 	return &Plan{
 		Tables:        Tables{Include: []Pattern{MustPattern("*.*")}},
-		FullLoad:      FullLoad{Parallel: 4},
+		FullLoad:      FullLoad{Parallel: 4, TargetBinlog: true},
 		CDC:           CDC{Enabled: true, NoIdentity: NoIdentityError, OnError: OnErrorStop, DDL: DDLReplicate, Heartbeat: Duration(5 * time.Second)},
 		Validation:    Validation{Interval: Duration(time.Minute), TrackChanges: true, ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},

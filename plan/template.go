@@ -90,6 +90,11 @@ tables:
 full_load:
   # COPY workers; a large table is split into key ranges so it can use several.
   parallel: {{.D.FullLoad.Parallel}}
+  # MySQL/MariaDB targets: false loads the rows without writing them to the
+  # target's binary log (SET sql_log_bin = 0, as myloader does by default): less
+  # for the target to write, but a replica of the target would not get them.
+  # cutover check refuses it while a replica reads the target's binary log.
+  target_binlog: {{.D.FullLoad.TargetBinlog}}
 
 cdc:
   # false: a one-shot copy (a maintenance window, a staging copy). cutover start

@@ -85,6 +85,10 @@ func assessWith(ctx context.Context, p *plan.Plan, opts assessOptions) *check.Re
 		a.add(check.Info, "cdc", "plan", "cdc.enabled is false: a one-shot copy from an exported snapshot, with no replication slot, publication or replica identity needed on the source; "+
 			"wal_level, replication slots, WAL senders, the REPLICATION attribute, max_slot_wal_keep_size and reverse replication are not checked", "")
 	}
+	if !p.FullLoad.TargetBinlog {
+		a.add(check.Error, "target_binlog", "plan", "full_load.target_binlog is false, and the target is PostgreSQL, which has no binary log: the key is for MySQL/MariaDB targets",
+			"leave full_load.target_binlog out of the plan")
+	}
 	if a.src != nil {
 		a.report.Source.Engine, a.report.Source.Version = "PostgreSQL", shortVersion(a.src.version)
 		if stream {

@@ -146,6 +146,14 @@ func TestUnreachableHost(t *testing.T) {
 	if !strings.Contains(f.Problem, "does not resolve") {
 		t.Fatalf("finding: %+v", f)
 	}
+	if r.Has("target_binlog", "plan") {
+		t.Fatal("a target_binlog finding for the default plan")
+	}
+	// a MySQL/MariaDB key, whichever side is reachable
+	r = assess(t, planFor(t, "postgres://postgres@no-such-host.invalid:5432/app", tgt.URL(), "full_load: {target_binlog: false}"))
+	if f = mustFind(t, r, "target_binlog", "plan", check.Error); !strings.Contains(f.Fix, "leave full_load.target_binlog out") {
+		t.Fatalf("finding: %+v", f)
+	}
 }
 
 func TestWrongPassword(t *testing.T) {

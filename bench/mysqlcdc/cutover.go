@@ -6,11 +6,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cutover-dev/cutover/internal/proc"
 )
 
 // process is one `cutover start` running in the background, its output kept in a log.
@@ -129,22 +130,8 @@ func (p *process) peakRSSMB() float64 {
 	return 0
 }
 
-// cpuSoFar is the user and system CPU time the running process has used so far (Linux:
-// /proc/PID/stat, in USER_HZ ticks of 10 ms); 0 when it cannot be read.
-func (p *process) cpuSoFar() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// the fields after the command's name, which is in parentheses
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
+// cpuSoFar is the CPU time the running process has used so far.
+func (p *process) cpuSoFar() time.Duration { return proc.CPU(p.cmd.Process.Pid) }
 
 // tail is the end of the log, for error messages.
 func (p *process) tail() string {

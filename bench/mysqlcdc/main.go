@@ -471,11 +471,11 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		return 0, 0, err
 	}
 	mb := float64(toBytes-fromBytes) / 1e6
-	var cutoverCPU time.Duration
+	var cutoverCPU, targetCPU, replicaCPU time.Duration
 	txns := want.seq() - fromPos.seq()
 
 	catchUpCutover := func() error {
-		start := time.Now()
+		start, serverCPU := time.Now(), b.tgt.CPU()
 		if err := b.startCutover(); err != nil {
 			return err
 		}
@@ -484,11 +484,11 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 			return err
 		}
 		cutover = time.Since(start)
-		cutoverCPU = b.cutover.cpuSoFar()
+		cutoverCPU, targetCPU = b.cutover.cpuSoFar(), b.tgt.CPU()-serverCPU
 		return nil
 	}
 	catchUpReplica := func() error {
-		start := time.Now()
+		start, serverCPU := time.Now(), b.rep.CPU()
 		if err := b.rep.Exec(ctx, "", "START SLAVE"); err != nil {
 			return err
 		}
@@ -496,6 +496,7 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 			return err
 		}
 		replica = time.Since(start)
+		replicaCPU = b.rep.CPU() - serverCPU
 		return nil
 	}
 	order := "together"
@@ -528,8 +529,8 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.started).Round(time.Millisecond))
 	}
 	fmt.Printf("  run %d (%s): backlog %d transactions, %.0f MB of binary log; %s\n", run, order, txns, mb, res)
-	fmt.Printf("    cutover %v (%.0f transactions/s%s; its own CPU %v)\n", cutover.Round(time.Millisecond), float64(txns)/cutover.Seconds(), startup,
-		cutoverCPU.Round(10*time.Millisecond))
-	fmt.Printf("    replica %v (%.0f transactions/s)\n", replica.Round(time.Millisecond), float64(txns)/replica.Seconds())
+	fmt.Printf("    cutover %v (%.0f transactions/s%s; its own CPU %v, the target server's %v)\n", cutover.Round(time.Millisecond), float64(txns)/cutover.Seconds(), startup,
+		cutoverCPU.Round(10*time.Millisecond), targetCPU.Round(10*time.Millisecond))
+	fmt.Printf("    replica %v (%.0f transactions/s; the replica server's CPU %v)\n", replica.Round(time.Millisecond), float64(txns)/replica.Seconds(), replicaCPU.Round(10*time.Millisecond))
 	return cutover, replica, nil
 }

@@ -5,13 +5,14 @@
 // table, 250000 by default; TABLES, 8; RUNS, 3).
 //
 // Rows: cutover start --full-load-only (the load that precedes change data capture:
-// a snapshot at a binary log position), cutover's one-shot copy (cdc: {enabled:
-// false}), and the peer mydumper -t 2 into a directory + myloader -t 2 from it, timed
-// together (dump and load). Every tool copies into a fresh empty database on the
+// a snapshot at a binary log position), the same with full_load.target_binlog false,
+// cutover's one-shot copy (cdc: {enabled: false}), and the peer mydumper -t 2 into a
+// directory + myloader -t 2 from it, timed together (dump and load), with and without
+// myloader --enable-binlog. Every tool copies into a fresh empty database on the
 // target, and every copy is checked: each table's row count and CHECKSUM TABLE equal
-// the source's. myloader turns the binary log off for its sessions unless told
-// otherwise, cutover's load writes it (the target's replicas get the rows); with
-// -myloader-binlog a row of myloader --enable-binlog is added, for that difference.
+// the source's. cutover's load writes the rows to the target's binary log by default
+// (the target's replicas get them), myloader's does not: the ratios compare like with
+// like (both write it, or neither), and each tool's defaults.
 //
 // sysbench and mydumper (with myloader) must be on PATH (scripts/ensure-deps.sh
 // mysqlbench installs them on Debian/Ubuntu: apt-get install sysbench mydumper).
@@ -40,7 +41,6 @@ func main() {
 	jobs := flag.Int("jobs", 2, "workers (threads) for every tool")
 	bin := flag.String("cutover", "bin/cutover", "cutover binary")
 	runs := flag.Int("runs", 3, "runs of each tool; medians are compared")
-	flag.BoolVar(&myloaderBinlog, "myloader-binlog", false, "also time mydumper + myloader --enable-binlog (cutover's load writes the target's binary log, myloader's does not by default)")
 	flag.Parse()
 	if *runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -59,8 +59,6 @@ func main() {
 var settings = map[string]string{"innodb_buffer_pool_size": "1G", "innodb_log_file_size": "512M", "max_allowed_packet": "256M"}
 
 const sourceDB = "sbtest"
-
-var myloaderBinlog bool
 
 func run(scale, tables, jobs, runs int, bin string) error {
 	ctx := context.Background()
@@ -114,80 +112,78 @@ func run(scale, tables, jobs, runs int, bin string) error {
 		}
 		return dropAndSettle(ctx, src, tgt, db)
 	}
-	plan := func(db, cdc string) string {
-		return fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d}\ncontrol_schema: ctl_%s\ncdc: {%s}\n",
-			src.URL(sourceDB), tgt.URL(db), jobs, db, cdc)
+	plan := func(db, cdc, binlog string) string {
+		return fmt.Sprintf("source: {url: %q}\ntarget: {url: %q}\nfull_load: {parallel: %d, target_binlog: %s}\ncontrol_schema: ctl_%s\ncdc: {%s}\n",
+			src.URL(sourceDB), tgt.URL(db), jobs, binlog, db, cdc)
 	}
-
-	var cutoverTimes, oneshotTimes, dumpTimes, binlogTimes, cutoverCPU []time.Duration
-	var rssMB, oneshotRSS float64
+	// The rows, each copying into a fresh database every run. Whether the target's
+	// binary log gets the rows is what sets them apart: cutover's load writes it by
+	// default, myloader's does not.
+	tools := []*tool{
+		{name: "cutover start --full-load-only", db: "by_cutover", cutover: true, binlog: true},
+		{name: "  the same, full_load.target_binlog false", db: "by_cutover_nolog", cutover: true},
+		{name: "cutover one-shot copy (cdc.enabled false)", db: "by_oneshot", cutover: true, binlog: true},
+		{name: fmt.Sprintf("mydumper -t %d + myloader -t %d", jobs, jobs), db: "by_mydumper"},
+		{name: "  the same, myloader --enable-binlog", db: "by_mydumper_binlog", binlog: true},
+	}
+	cutover, nolog, oneshot, peer, peerBinlog := tools[0], tools[1], tools[2], tools[3], tools[4]
 	for i := range runs {
-		// cutover, the load before change data capture
-		db := fmt.Sprintf("by_cutover_%d", i)
-		t, rss, err := runCutover(ctx, bin, dir, tgt, db, plan(db, "enabled: true"), "--full-load-only")
-		if err != nil {
-			return err
-		}
-		cutoverTimes, cutoverCPU = append(cutoverTimes, t), append(cutoverCPU, lastCPU)
-		rssMB = max(rssMB, rss)
-		if err := check(db); err != nil {
-			return err
-		}
-
-		// cutover, one-shot copy
-		db = fmt.Sprintf("by_oneshot_%d", i)
-		t, rss, err = runCutover(ctx, bin, dir, tgt, db, plan(db, "enabled: false"))
-		if err != nil {
-			return err
-		}
-		oneshotTimes = append(oneshotTimes, t)
-		oneshotRSS = max(oneshotRSS, rss)
-		if err := check(db); err != nil {
-			return err
-		}
-
-		// mydumper -t + myloader -t, timed together
-		db = fmt.Sprintf("by_mydumper_%d", i)
-		t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs)
-		if err != nil {
-			return err
-		}
-		dumpTimes = append(dumpTimes, t)
-		if err := check(db); err != nil {
-			return err
-		}
-		peerBinlog := ""
-		if myloaderBinlog {
-			db = fmt.Sprintf("by_mydumper_binlog_%d", i)
-			t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs, "--enable-binlog")
+		var line []string
+		for _, tl := range tools {
+			db := fmt.Sprintf("%s_%d", tl.db, i)
+			var t time.Duration
+			var err error
+			switch {
+			case tl.cutover:
+				cdc, args := "enabled: true", []string{"--full-load-only"}
+				if tl == oneshot {
+					cdc, args = "enabled: false", nil
+				}
+				var rss float64
+				t, rss, err = runCutover(ctx, bin, dir, tgt, db, plan(db, cdc, strconv.FormatBool(tl.binlog)), args...)
+				tl.cpu, tl.rss = append(tl.cpu, lastCPU), max(tl.rss, rss)
+			case tl.binlog:
+				t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs, "--enable-binlog")
+			default:
+				t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs)
+			}
 			if err != nil {
 				return err
 			}
-			binlogTimes = append(binlogTimes, t)
 			if err := check(db); err != nil {
 				return err
 			}
-			peerBinlog = fmt.Sprintf(", with myloader --enable-binlog %v", t.Round(time.Millisecond))
+			tl.times = append(tl.times, t)
+			line = append(line, fmt.Sprintf("%s %v", tl.db, t.Round(time.Millisecond)))
 		}
-		fmt.Printf("run %d: cutover %v (its own CPU %v), one-shot copy %v, mydumper+myloader %v%s\n", i+1,
-			cutoverTimes[i].Round(time.Millisecond), cutoverCPU[i].Round(time.Millisecond), oneshotTimes[i].Round(time.Millisecond), dumpTimes[i].Round(time.Millisecond), peerBinlog)
+		fmt.Printf("run %d: %s\n", i+1, strings.Join(line, ", "))
 	}
-	c, o, d := stat.Median(cutoverTimes), stat.Median(oneshotTimes), stat.Median(dumpTimes)
-	fmt.Printf("\nmedians of %d runs (%d workers each):\n", runs, jobs)
-	fmt.Printf("  cutover start --full-load-only:            %v\n", c.Round(time.Millisecond))
-	fmt.Printf("  cutover one-shot copy (cdc.enabled false): %v\n", o.Round(time.Millisecond))
-	fmt.Printf("  mydumper -t %d + myloader -t %d:             %v\n", jobs, jobs, d.Round(time.Millisecond))
-	if myloaderBinlog {
-		fmt.Printf("  mydumper + myloader --enable-binlog:       %v\n", stat.Median(binlogTimes).Round(time.Millisecond))
+	fmt.Printf("\nmedians of %d runs (%d workers each; binlog: the rows written to the target's binary log):\n", runs, jobs)
+	for _, tl := range tools {
+		extra := ""
+		if tl.cutover {
+			extra = fmt.Sprintf("   (its own CPU %v, peak RSS %.0f MB)", stat.Median(tl.cpu).Round(10*time.Millisecond), tl.rss)
+		}
+		fmt.Printf("  %-44s binlog %-3s %8v%s\n", tl.name, map[bool]string{true: "yes", false: "no"}[tl.binlog], stat.Median(tl.times).Round(time.Millisecond), extra)
 	}
-	fmt.Println()
-	fmt.Printf("ratio cutover / (mydumper + myloader):       %.2f   (goal <= 0.80)\n", c.Seconds()/d.Seconds())
-	fmt.Printf("ratio one-shot copy / (mydumper + myloader): %.2f   (goal <= 0.80)\n", o.Seconds()/d.Seconds())
-	if myloaderBinlog {
-		fmt.Printf("ratio cutover / (mydumper + myloader --enable-binlog): %.2f\n", c.Seconds()/stat.Median(binlogTimes).Seconds())
-	}
-	fmt.Printf("cutover peak RSS:                            %.0f MB; one-shot copy %.0f MB\n", rssMB, oneshotRSS)
+	ratio := func(a, b *tool) float64 { return stat.Median(a.times).Seconds() / stat.Median(b.times).Seconds() }
+	fmt.Println("\nratios, like for like (both write the target's binary log, or neither):   (goal <= 0.80)")
+	fmt.Printf("  cutover / (mydumper + myloader --enable-binlog):                 %.2f\n", ratio(cutover, peerBinlog))
+	fmt.Printf("  one-shot copy / (mydumper + myloader --enable-binlog):           %.2f\n", ratio(oneshot, peerBinlog))
+	fmt.Printf("  cutover, target_binlog false / (mydumper + myloader):            %.2f\n", ratio(nolog, peer))
+	fmt.Println("each tool's default (cutover writes the target's binary log, myloader does not):")
+	fmt.Printf("  cutover / (mydumper + myloader):                                 %.2f\n", ratio(cutover, peer))
 	return nil
+}
+
+// tool is one row of the benchmark.
+type tool struct {
+	name, db string
+	cutover  bool // cutover (else mydumper + myloader)
+	binlog   bool // the rows go into the target's binary log
+	times    []time.Duration
+	cpu      []time.Duration // cutover's own
+	rss      float64         // cutover's peak, MB
 }
 
 // connArgs are the mydumper/myloader options that reach a server as root.

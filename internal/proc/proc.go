@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // FreePort is a TCP port on 127.0.0.1 free at the time of the call.
@@ -137,21 +138,39 @@ func Children(pid int) []int {
 
 // stat reads a process's parent and state from /proc/PID/stat.
 func stat(pid int) (ppid int, state string, ok bool) {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
+}
+
+// statFields are the fields of /proc/PID/stat after the command's name (the state
+// first); nil when it cannot be read.
+func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, "", false
+		return nil
 	}
 	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return 0, "", false
+		return nil
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, "", false
+	return strings.Fields(string(b[i+1:]))
+}
+
+// CPU is the user and system CPU time a running process has used so far (Linux,
+// counted in ticks of 10 ms); 0 when it cannot be read. For benchmarks.
+func CPU(pid int) time.Duration {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return 0
 	}
-	ppid, err = strconv.Atoi(f[1])
-	return ppid, f[0], err == nil
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // A Server is a throwaway server a harness started.
