@@ -53,12 +53,6 @@ const lockedTable = `CREATE TABLE IF NOT EXISTS %s (
 // transaction rolls it back before it leaves.
 const sessionsGone = 10 * time.Second
 
-// errReadOnly refuses cutover.block: read_only for closing a MySQL/MariaDB target.
-var errReadOnly = errors.New("cutover.block: read_only cannot close a MySQL/MariaDB target to the applications: " +
-	"SET GLOBAL read_only is the whole server's (every database on it, and accounts with SUPER or READ ONLY ADMIN still write), " +
-	"and the one database-scoped way, MySQL 8.0.22's ALTER SCHEMA ... READ ONLY = 1, refuses the change stream's writes as well: " +
-	"set cutover.block: roles (the accounts that may write to the migrated tables are locked until the switch)")
-
 // account is a MySQL/MariaDB account, or a role: a user name and the host pattern it
 // logs in from (a MariaDB role's host is empty).
 type account struct{ user, host string }
@@ -504,19 +498,25 @@ func (g *grants) seesSessions() bool { st := g.accounts[g.me]; return st != nil 
 // their sessions are ended. An account locked by someone else is left out of the
 // record (the switch's unlock must not unlock it); one recorded by an earlier close is
 // kept (and stays locked until reopen, even if exempt_roles names it since).
-// read_only is refused (errReadOnly). It returns a sentence for the log, and what
-// stays open, each with why and the fix: the accounts it could not lock, and the
-// sessions it could not end or see.
+// With read_only, the target's server is made read-only (readonly.go). It returns a
+// sentence for the log, and what stays open, each with why and the fix: the accounts
+// it could not lock, and the sessions it could not end or see.
 func closeTarget(ctx context.Context, p *plan.Plan, db *sql.DB, ctl *Control, target string, tables []tableName) (detail string, stuck []string, err error) {
-	if p.Cutover.Block == plan.BlockReadOnly {
-		return "", nil, errReadOnly
-	}
 	if _, err := ctl.db.ExecContext(ctx, fmt.Sprintf(lockedTable, ctl.table("locked_accounts"))); err != nil {
 		return "", nil, controlError(ctl.name, err)
 	}
 	g, err := readGrants(ctx, db, target, tables)
 	if err != nil {
 		return "", nil, err
+	}
+	if p.Cutover.Block == plan.BlockReadOnly {
+		own, admins := readOnlyProblems(ctx, db, "target", g, p.Cutover.ExemptRoles)
+		if own != "" {
+			// read_only would stop the change stream's own writes: left open, said
+			return "the target is left open (cutover.block: read_only)", append([]string{own}, admins...), nil
+		}
+		detail, err := setReadOnly(ctx, db, ctl, "target", false, nil)
+		return detail, admins, err
 	}
 	held, err := recorded(ctx, ctl, loadRun)
 	if err != nil {
@@ -780,12 +780,12 @@ func waitGone(ctx context.Context, conn *sql.Conn, ids map[int64]account) ([]int
 // sessions still open of those locked. Empty when it is closed. For the switch's gate
 // and for status.
 func openToApps(ctx context.Context, p *plan.Plan, db *sql.DB, target string, tables []tableName) ([]string, error) {
-	if p.Cutover.Block == plan.BlockReadOnly {
-		return []string{errReadOnly.Error()}, nil
-	}
 	g, err := readGrants(ctx, db, target, tables)
 	if err != nil {
 		return nil, err
+	}
+	if p.Cutover.Block == plan.BlockReadOnly {
+		return readOnlyOpen(ctx, db, "target", g, p.Cutover.ExemptRoles)
 	}
 	var open []string
 	locked := map[account]bool{}

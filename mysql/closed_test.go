@@ -32,8 +32,13 @@ type closeSetup struct {
 
 func newCloseSetup(t *testing.T) *closeSetup {
 	t.Helper()
+	return newCloseSetupOn(t, mytest.Target(t))
+}
+
+// newCloseSetupOn is newCloseSetup on server s.
+func newCloseSetupOn(t *testing.T, s *mytest.Server) *closeSetup {
+	t.Helper()
 	ctx := context.Background()
-	s := mytest.Target(t)
 	db := mytest.NewDB(t, s)
 	db.Exec(t, "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int PRIMARY KEY); CREATE TABLE other (id int PRIMARY KEY)")
 	root := db.Open(t)
@@ -405,17 +410,59 @@ func TestCloseTargetAsALesserRole(t *testing.T) {
 	}
 }
 
-// cutover.block: read_only is refused for a MySQL/MariaDB target, naming roles.
-func TestCloseTargetReadOnlyIsRefused(t *testing.T) {
-	c := newCloseSetup(t)
+// cutover.block: read_only closes the target's server with read_only, its value before
+// recorded and given back; a migration account that could not write past it leaves
+// the target open, with the GRANT it needs; an administrator that may write is named.
+func TestCloseTargetReadOnly(t *testing.T) {
+	c := newCloseSetupOn(t, mytest.StartServer(t, mytest.Options{Name: "readonly"}))
+	ctx := context.Background()
 	p := plan.Defaults()
 	p.Cutover.Block = plan.BlockReadOnly
-	if _, _, err := closeTarget(context.Background(), p, c.root, c.ctl, c.db.Name, c.tables); !errors.Is(err, errReadOnly) {
-		t.Errorf("closeTarget with read_only: %v", err)
+	writer := c.user(t, "ro_w", "INSERT, SELECT ON "+c.in()+".*")
+	readOnly := func() bool {
+		var on bool
+		if err := c.root.QueryRow("SELECT @@GLOBAL.read_only").Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		return on
 	}
-	open, err := openToApps(context.Background(), p, c.root, c.db.Name, c.tables)
-	if err != nil || len(open) != 1 || !strings.Contains(open[0], "cutover.block: roles") {
-		t.Errorf("openToApps with read_only: %q, %v", open, err)
+
+	// a migration account without READ_ONLY ADMIN: left open, said
+	mig := c.user(t, "ro_m", "ALL ON "+c.in()+".*", "ALL ON "+quote(c.ctl.name)+".*", "SELECT ON mysql.*", "PROCESS ON *.*")
+	p.Cutover.ExemptRoles = []string{"root"}
+	detail, stuck, err := closeTarget(ctx, p, c.as(t, mig), c.ctl, c.db.Name, c.tables)
+	if err != nil || readOnly() || len(stuck) != 1 || !strings.Contains(stuck[0], "GRANT READ_ONLY ADMIN ON *.* TO "+mig.String()) {
+		t.Errorf("closeTarget without READ_ONLY ADMIN: %q, %q, %v; read_only %v", detail, stuck, err, readOnly())
+	}
+
+	// root not exempt: an administrator that may write past read_only
+	p.Cutover.ExemptRoles = nil
+	_, stuck, err = closeTarget(ctx, p, c.root, c.ctl, c.db.Name, c.tables)
+	if err != nil || !readOnly() || len(stuck) != 1 || !strings.Contains(stuck[0], "'root'@'localhost'") || !strings.Contains(stuck[0], "cutover.exempt_roles") {
+		t.Errorf("closeTarget with root not exempt: %q, %v; read_only %v", stuck, err, readOnly())
+	}
+	p.Cutover.ExemptRoles = []string{"root"}
+	if open, err := openToApps(ctx, p, c.root, c.db.Name, c.tables); err != nil || len(open) != 0 {
+		t.Errorf("openToApps after the close: %q, %v", open, err)
+	}
+	if _, err := c.as(t, writer).Exec("INSERT INTO t VALUES (1)"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("the writer's insert on the closed target: %v", err)
+	}
+	if _, err := c.root.Exec("INSERT INTO t VALUES (2)"); err != nil {
+		t.Errorf("the migration's own insert on the closed target: %v", err)
+	}
+	// a second close keeps the first record: read_only was OFF
+	if _, _, err := closeTarget(ctx, p, c.root, c.ctl, c.db.Name, c.tables); err != nil {
+		t.Fatal(err)
+	}
+	if detail, err := restoreReadOnly(ctx, c.root, c.ctl, "target", false, nil); err != nil || readOnly() || !strings.Contains(detail, "read_only = OFF") {
+		t.Errorf("restoreReadOnly: %q, %v; read_only %v", detail, err, readOnly())
+	}
+	if open, err := openToApps(ctx, p, c.root, c.db.Name, c.tables); err != nil || len(open) != 1 || !strings.Contains(open[0], "SET GLOBAL read_only = ON") {
+		t.Errorf("openToApps after the reopen: %q, %v", open, err)
+	}
+	if _, err := c.as(t, writer).Exec("INSERT INTO t VALUES (3)"); err != nil {
+		t.Errorf("the writer's insert after the reopen: %v", err)
 	}
 }
 

@@ -139,6 +139,13 @@ var controlTables = []string{
 		moved bool NOT NULL DEFAULT false,
 		PRIMARY KEY (run, side, event_name)
 	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
+	// A side's server's read_only before cutover.block: read_only set it (see
+	// readonly.go); a row goes once given back.
+	`CREATE TABLE IF NOT EXISTS %s.read_only_servers (
+		side varchar(10) PRIMARY KEY,
+		was varchar(3) NOT NULL,
+		set_at datetime(6) NOT NULL DEFAULT now(6)
+	) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin`,
 	// The source's triggers on the migrated tables as the switch read them: they live
 	// on the side the applications write to, never on the side replication writes to.
 	`CREATE TABLE IF NOT EXISTS %s.triggers (

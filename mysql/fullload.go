@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
@@ -439,6 +442,14 @@ func Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) 
 		fmt.Fprintf(out, "the %s stays live; left locked on the %s, as cutover locked them so that only the %[1]s takes the applications' writes: %[3]s (ALTER USER ... ACCOUNT UNLOCK on the %[2]s when it is to take them)\n",
 			live, closed, strings.Join(locked[closed], ", "))
 	}
+	readOnly, err := readOnlyLeft(ctx, ctl)
+	if err != nil {
+		return err
+	}
+	if was, ok := readOnly[closed]; ok {
+		fmt.Fprintf(out, "the %s stays live; the %s's server is left read-only (read_only = ON, which cutover.block: read_only set; it was %s), so that only the %[1]s takes the applications' writes: SET GLOBAL read_only = %[3]s on the %[2]s when it is to take them\n",
+			live, closed, was)
+	}
 	if live == "target" {
 		fmt.Fprintln(out, "the migrated tables' triggers are on the target (the switch moved them), and the events run there (disabled on the source)")
 	}
@@ -501,6 +512,24 @@ func stopTask(ctx context.Context, ctl *Control, st control.State) error {
 		}
 	}
 	return nil
+}
+
+// readOnlyLeft are the sides whose server cutover.block: read_only left read-only,
+// each with its read_only before.
+func readOnlyLeft(ctx context.Context, ctl *Control) (map[string]string, error) {
+	out := map[string]string{}
+	rows, err := queryRows(ctx, ctl.db, "SELECT side, was FROM "+ctl.table("read_only_servers"))
+	var me *driver.MySQLError
+	if errors.As(err, &me) && me.Number == 1146 {
+		return out, nil // a control database of an older version: none
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the read-only servers in the control database %s: %w", ctl.name, err)
+	}
+	for _, r := range rows {
+		out[r[0]] = r[1]
+	}
+	return out, nil
 }
 
 // lockedAccounts are the accounts cutover left locked, by side: those the load locked

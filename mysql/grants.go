@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/plan"
 )
 
 // privileges are the privileges a role holds, as SHOW GRANTS lists them: on every
@@ -69,7 +70,8 @@ func knownPrivilege(s string) bool {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	return slices.Contains([]string{"USAGE", "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "RELOAD", "PROCESS", "FILE",
 		"REFERENCES", "INDEX", "ALTER", "SUPER", "EVENT", "TRIGGER", "SHOW VIEW", "LOCK TABLES", "CREATE USER", "REPLICATION SLAVE",
-		"REPLICATION CLIENT", "BINLOG MONITOR", "CONNECTION ADMIN", "SHOW DATABASES", "EXECUTE"}, s) || strings.HasPrefix(s, "SELECT (")
+		"REPLICATION CLIENT", "BINLOG MONITOR", "CONNECTION ADMIN", "SHOW DATABASES", "EXECUTE", "READ_ONLY ADMIN", "BINLOG ADMIN",
+		"CONNECTION_ADMIN", "SYSTEM_VARIABLES_ADMIN"}, s) || strings.HasPrefix(s, "SELECT (")
 }
 
 // has says whether the role holds one of privs on database db (or everywhere).
@@ -147,7 +149,31 @@ func (a *assessment) grantsFindings(ctx context.Context) {
 					fmt.Sprintf("GRANT ALL ON %s.* TO %s", quote(db), who))
 			}
 		}
-		if a.plan.CDC.Enabled && !(p.has("mysql", "SELECT") && p.has("", "CREATE USER")) {
+		readOnly := a.plan.Cutover.Block == plan.BlockReadOnly
+		if a.plan.CDC.Enabled && readOnly {
+			for _, s := range []*server{a.src, a.tgt} {
+				if s == nil {
+					continue
+				}
+				sp, err := readPrivileges(ctx, s)
+				if err != nil {
+					continue // said above
+				}
+				if !sp.has("", "SUPER", "READ_ONLY ADMIN") && !(sp.has("", "SYSTEM_VARIABLES_ADMIN") && sp.has("", "CONNECTION_ADMIN")) {
+					grant := "READ_ONLY ADMIN"
+					if !s.mariadb {
+						grant = "SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN"
+					}
+					a.add(severity(sp), "privilege", s.side, fmt.Sprintf("with cutover.block: read_only, the %s's role %s sets read_only on the %[1]s's server and writes past it (the target is read-only until the switch, the source after it)%s", s.side, role(s), note(sp)),
+						fmt.Sprintf("GRANT %s ON *.* TO %s, or set cutover.block: roles", grant, role(s)))
+				}
+			}
+		}
+		if a.plan.CDC.Enabled && readOnly && !p.has("mysql", "SELECT") {
+			a.add(check.Warning, "privilege", "target", fmt.Sprintf("the target's role %s cannot read who may write to the migrated tables past read_only (SELECT on mysql.*)%s", who, note(p)),
+				fmt.Sprintf("GRANT SELECT ON mysql.* TO %s", who))
+		}
+		if a.plan.CDC.Enabled && !readOnly && !(p.has("mysql", "SELECT") && p.has("", "CREATE USER")) {
 			a.add(check.Warning, "privilege", "target", fmt.Sprintf("the target's role %s cannot close the target to the applications until the switch (it needs SELECT on mysql.* to read who may write, CREATE USER to lock them)%s", who, note(p)),
 				fmt.Sprintf("GRANT SELECT ON mysql.* TO %s; GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO %[1]s", who))
 		}

@@ -80,6 +80,13 @@ func readCutoverStatus(ctx context.Context, p *plan.Plan, tgt *sql.DB, ctl *Cont
 	if err != nil {
 		return err
 	}
+	readOnly, err := readOnlyLeft(ctx, ctl)
+	if err != nil {
+		return err
+	}
+	for side, was := range readOnly {
+		locked[side] = append(locked[side], fmt.Sprintf("the server's read_only (ON; it was %s)", was))
+	}
 	c.BlockedSource, c.BlockedTarget = locked["source"], locked["target"]
 	s.Cutover = c
 	live, other := "source", "target"
@@ -118,6 +125,9 @@ func sourceOpen(ctx context.Context, p *plan.Plan, stats []control.TableStat) ([
 	g, err := readGrants(ctx, src, database, tableNamesOf(stats, database))
 	if err != nil {
 		return nil, err
+	}
+	if p.Cutover.Block == plan.BlockReadOnly {
+		return readOnlyOpen(ctx, src, "source", g, p.Cutover.ExemptRoles)
 	}
 	var open []string
 	for _, a := range g.writers(p.Cutover.ExemptRoles) {

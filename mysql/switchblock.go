@@ -17,15 +17,19 @@ import (
 // grants and sees the sessions; no writer is an administrator the block would leave
 // open) and, with other (the target, for a switch), that each can log in there.
 func (s *switcher) blockGates(ctx context.Context, sd side, other *side) []string {
-	if s.p.Cutover.Block == plan.BlockReadOnly {
-		return []string{errReadOnly.Error()}
-	}
 	g, err := readGrants(ctx, sd.db, sd.database, s.tableNames(sd))
 	if err != nil {
 		return []string{strings.Replace(err.Error(), "target", sd.name, 1)}
 	}
 	var problems []string
-	if !g.seesSessions() {
+	readOnly := s.p.Cutover.Block == plan.BlockReadOnly
+	if readOnly {
+		own, admins := readOnlyProblems(ctx, sd.db, sd.name, g, s.p.Cutover.ExemptRoles)
+		if own != "" {
+			problems = append(problems, own)
+		}
+		problems = append(problems, admins...)
+	} else if !g.seesSessions() {
 		problems = append(problems, fmt.Sprintf("the %s's migration role %s cannot see the other accounts' sessions, which the block ends: GRANT PROCESS, %s TO %[2]s on the %[1]s",
 			sd.name, g.me, g.connectionAdmin()))
 	}
@@ -37,7 +41,7 @@ func (s *switcher) blockGates(ctx context.Context, sd side, other *side) []strin
 		}
 	}
 	for _, a := range g.writers(s.p.Cutover.ExemptRoles) {
-		if st := g.accounts[a]; st.admin && !st.locked {
+		if st := g.accounts[a]; st.admin && !st.locked && !readOnly { // readOnlyProblems names them
 			admins = append(admins, a)
 		}
 		if og != nil && og.accounts[a] == nil {
@@ -64,7 +68,7 @@ func (s *switcher) Block(ctx context.Context, sd cutover.Side) (string, error) {
 
 func (s *switcher) block(ctx context.Context, sd side) (string, error) {
 	if s.p.Cutover.Block == plan.BlockReadOnly {
-		return "", errReadOnly
+		return setReadOnly(ctx, sd.db, s.ctl, sd.name, s.dry, s.out)
 	}
 	g, err := readGrants(ctx, sd.db, sd.database, s.tableNames(sd))
 	if err != nil {
@@ -136,7 +140,16 @@ func (s *switcher) unblock(ctx context.Context, sd side) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d accounts unlocked on the %s%s", len(unlocked), sd.name, inParens(strings.Join(unlocked[:min(len(unlocked), 6)], ", "))), nil
+	detail := fmt.Sprintf("%d accounts unlocked on the %s%s", len(unlocked), sd.name, inParens(strings.Join(unlocked[:min(len(unlocked), 6)], ", ")))
+	// whatever the block mode is now: a read_only recorded is given back
+	ro, err := restoreReadOnly(ctx, sd.db, s.ctl, sd.name, s.dry, s.out)
+	if err != nil {
+		return "", err
+	}
+	if ro != "" {
+		detail += "; " + ro
+	}
+	return detail, nil
 }
 
 // Unlock ends the write downtime on sd: the target after a switch, the source after
@@ -463,9 +476,17 @@ func (s *switcher) rollbackGates(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("source: %w", err)
 		}
-		for _, a := range g.writers(s.p.Cutover.ExemptRoles) {
-			if !g.accounts[a].locked {
-				problems = append(problems, fmt.Sprintf("the source is open: %s may log in there and write to the migrated tables while the target takes the writes: ALTER USER %[1]s ACCOUNT LOCK on the source", a))
+		if s.p.Cutover.Block == plan.BlockReadOnly {
+			open, err := readOnlyOpen(ctx, s.src.db, "source", g, s.p.Cutover.ExemptRoles)
+			if err != nil {
+				return "", fmt.Errorf("source: %w", err)
+			}
+			problems = append(problems, open...)
+		} else {
+			for _, a := range g.writers(s.p.Cutover.ExemptRoles) {
+				if !g.accounts[a].locked {
+					problems = append(problems, fmt.Sprintf("the source is open: %s may log in there and write to the migrated tables while the target takes the writes: ALTER USER %[1]s ACCOUNT LOCK on the source", a))
+				}
 			}
 		}
 	}

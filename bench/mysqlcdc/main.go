@@ -63,6 +63,7 @@ type config struct {
 	replicaLoad    bool
 	together       bool
 	replicaThreads int
+	replicaLogs    bool
 	loadOnly       bool
 }
 
@@ -77,6 +78,7 @@ func main() {
 	flag.BoolVar(&c.replicaLoad, "replica-load", true, "also run the load with the replica alone, for comparison")
 	flag.BoolVar(&c.together, "together", true, "both consumers catch up on the backlog at the same time (else each alone, the order alternating)")
 	flag.IntVar(&c.replicaThreads, "replica-threads", 0, "the replica's slave_parallel_threads (0, MariaDB's default: one SQL thread)")
+	flag.BoolVar(&c.replicaLogs, "replica-log-updates", true, "the replica writes what it applies to its own binary log (log_slave_updates), as cutover's target does (MySQL 8's default; MariaDB's is off)")
 	flag.BoolVar(&c.loadOnly, "load-only", false, "stop after cutover's run under load (to study its latency)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "longest wait for a consumer to catch up")
 	flag.Parse()
@@ -126,6 +128,9 @@ func run(c config) (err error) {
 	}
 	if c.replicaThreads > 0 {
 		repSettings["slave_parallel_threads"] = fmt.Sprint(c.replicaThreads)
+	}
+	if c.replicaLogs {
+		repSettings["log_slave_updates"] = "ON"
 	}
 	if b.src, err = mytest.Start(ctx, mytest.Options{Name: "bench-source", Settings: settings}); err != nil {
 		return err
@@ -253,6 +258,11 @@ func (b *bench) buildSource(ctx context.Context) error {
 	}
 	fmt.Printf("source database: %.0f MB (data and indexes); MariaDB %s, %d CPUs shared by the three servers, sysbench and cutover\n",
 		size/1e6, version, runtime.NumCPU())
+	if b.replicaLogs {
+		fmt.Println("the replica writes what it applies to its binary log (log_slave_updates = ON), as cutover's target does; -replica-log-updates=false for MariaDB's default")
+	} else {
+		fmt.Println("the replica does not write what it applies to its binary log (log_slave_updates = OFF, MariaDB's default); cutover's target does")
+	}
 	if err := b.tgt.Exec(ctx, "", "CREATE DATABASE "+byCutover); err != nil {
 		return err
 	}
