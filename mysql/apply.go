@@ -405,13 +405,25 @@ func (a *applier) writeNet(ctx context.Context, t *targetTable, tc *apply.TableC
 	}
 	per := max(1, maxParams/max(1, len(t.key)))
 	for rows := range slices.Chunk(deletes, per) {
-		var match []string
+		var where string
 		var args []any
-		for _, r := range rows {
-			m, a := t.matchKey(r.key)
-			match, args = append(match, "("+m+")"), append(args, a...)
+		if len(t.key) == 1 {
+			// one key column: IN, which the server sorts once, where it would merge
+			// each equality of an OR into a range of its own
+			i := t.key[0]
+			for _, r := range rows {
+				args = append(args, param(r.key[i]))
+			}
+			where = quote(t.rel.Columns[i].Name) + " IN (" + strings.TrimSuffix(strings.Repeat(t.in[i]+", ", len(rows)), ", ") + ")"
+		} else {
+			var match []string
+			for _, r := range rows {
+				m, a := t.matchKey(r.key)
+				match, args = append(match, "("+m+")"), append(args, a...)
+			}
+			where = strings.Join(match, " OR ")
 		}
-		res, err := a.tx.ExecContext(ctx, "DELETE FROM "+t.qname+" WHERE "+strings.Join(match, " OR "), args...)
+		res, err := a.tx.ExecContext(ctx, "DELETE FROM "+t.qname+" WHERE "+where, args...)
 		if err := expect(res, err, len(rows)); err != nil {
 			return applyError(rows[0].last, fmt.Errorf("delete %d rows by their key: %w", len(rows), err))
 		}
