@@ -14,8 +14,9 @@ import (
 )
 
 // blockGates checks that sd's writers can be blocked (the migration role reads the
-// grants and sees the sessions; no writer is an administrator the block would leave
-// open) and, with other (the target, for a switch), that each can log in there.
+// grants and sees the sessions, or with cutover.block: read_only may set read_only
+// and write past it; no writer is an administrator the block would leave open) and,
+// with other (the target, for a switch), that each can log in there.
 func (s *switcher) blockGates(ctx context.Context, sd side, other *side) []string {
 	g, err := readGrants(ctx, sd.db, sd.database, s.tableNames(sd))
 	if err != nil {
@@ -62,6 +63,7 @@ func (s *switcher) blockGates(ctx context.Context, sd side, other *side) []strin
 // Block stops the writes of sd's users: every account that may write to the migrated
 // tables is recorded, then locked, and their sessions end (each rolls back its
 // transaction first). Accounts locked already stay so, and their sessions end too.
+// With cutover.block: read_only, sd's server is made read-only instead (readonly.go).
 func (s *switcher) Block(ctx context.Context, sd cutover.Side) (string, error) {
 	return s.block(ctx, s.sideOf(sd))
 }
