@@ -347,3 +347,20 @@ func TestMySQLLiveMigrationWithKillNine(t *testing.T) {
 		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// startMySQLTask starts cutover start with the plan in dir and waits until change data
+// capture runs; a task still running when the test ends is stopped.
+func startMySQLTask(t *testing.T, dir string) *live {
+	t.Helper()
+	l := startLive(t, dir, false, "start")
+	t.Cleanup(func() {
+		if l.cmd.ProcessState == nil {
+			_ = l.cmd.Process.Signal(syscall.SIGTERM)
+			l.wait(t)
+		}
+	})
+	l.waitFor(t, "change data capture", func(out string) bool {
+		return strings.Contains(out, "change data capture from the source's binary log")
+	})
+	return l
+}

@@ -44,16 +44,7 @@ func TestMySQLSwitchReadOnly(t *testing.T) {
 	readOnly := func(db *mytest.DB) bool { return mytest.QueryVal[int64](t, db, "SELECT @@GLOBAL.read_only") == 1 }
 	tables := []string{"counters", "orders"}
 
-	l := startLive(t, dir, false, "start")
-	defer func() {
-		if l.cmd.ProcessState == nil {
-			_ = l.cmd.Process.Signal(syscall.SIGTERM)
-			l.wait(t)
-		}
-	}()
-	l.waitFor(t, "change data capture", func(out string) bool {
-		return strings.Contains(out, "change data capture from the source's binary log")
-	})
+	l := startMySQLTask(t, dir)
 	if !readOnly(tgt) || readOnly(src) {
 		t.Fatalf("after the load: read_only %v on the source, %v on the target; want the target's alone", readOnly(src), readOnly(tgt))
 	}

@@ -123,16 +123,7 @@ func TestMySQLSwitchAndRollback(t *testing.T) {
 		return mytest.QueryVal[int64](t, db, "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'gaps'")
 	}
 
-	l := startLive(t, dir, false, "start")
-	defer func() {
-		if l.cmd.ProcessState == nil {
-			_ = l.cmd.Process.Signal(syscall.SIGTERM)
-			l.wait(t)
-		}
-	}()
-	l.waitFor(t, "change data capture", func(out string) bool {
-		return strings.Contains(out, "change data capture from the source's binary log")
-	})
+	l := startMySQLTask(t, dir)
 	if triggers(tgt) != 0 || eventStatus(tgt) != "DISABLED" {
 		t.Fatalf("after the load: %d triggers on the target, its event %s; want none and DISABLED", triggers(tgt), eventStatus(tgt))
 	}
