@@ -112,11 +112,13 @@ func (a *assessment) grantsFindings(ctx context.Context) {
 		}
 		return ""
 	}
+	var srcPriv *privileges // for the read_only findings below
 	if a.src != nil {
 		p, err := readPrivileges(ctx, a.src)
 		if err != nil {
 			a.fail("source", "grants", err)
 		} else {
+			srcPriv = p
 			who, db := role(a.src), a.srcDB
 			if !p.has(db, "SELECT") {
 				a.add(severity(p), "privilege", "source", fmt.Sprintf("the source's role %s may not read the database %s%s", who, quote(db), note(p)),
@@ -151,21 +153,17 @@ func (a *assessment) grantsFindings(ctx context.Context) {
 		}
 		readOnly := a.plan.Cutover.Block == plan.BlockReadOnly
 		if a.plan.CDC.Enabled && readOnly {
-			for _, s := range []*server{a.src, a.tgt} {
-				if s == nil {
-					continue
+			for _, side := range []struct {
+				s  *server
+				sp *privileges
+			}{{a.src, srcPriv}, {a.tgt, p}} {
+				s, sp := side.s, side.sp
+				if s == nil || sp == nil {
+					continue // unreachable, or its grants unread: said above
 				}
-				sp, err := readPrivileges(ctx, s)
-				if err != nil {
-					continue // said above
-				}
-				if !sp.has("", "SUPER", "READ_ONLY ADMIN") && !(sp.has("", "SYSTEM_VARIABLES_ADMIN") && sp.has("", "CONNECTION_ADMIN")) {
-					grant := "READ_ONLY ADMIN"
-					if !s.mariadb {
-						grant = "SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN"
-					}
+				if !sp.pastReadOnly() {
 					a.add(severity(sp), "privilege", s.side, fmt.Sprintf("with cutover.block: read_only, the %s's role %s sets read_only on the %[1]s's server and writes past it (the target is read-only until the switch, the source after it)%s", s.side, role(s), note(sp)),
-						fmt.Sprintf("GRANT %s ON *.* TO %s, or set cutover.block: roles", grant, role(s)))
+						fmt.Sprintf("GRANT %s ON *.* TO %s, or set cutover.block: roles", readOnlyGrant(s.mariadb), role(s)))
 				}
 			}
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	driver "github.com/go-sql-driver/mysql"
 )
 
 // cutover.block: read_only on MySQL/MariaDB. The side closed gets SET GLOBAL
@@ -47,8 +45,7 @@ func setReadOnly(ctx context.Context, db *sql.DB, ctl *Control, side string, dry
 func restoreReadOnly(ctx context.Context, db *sql.DB, ctl *Control, side string, dry bool, out io.Writer) (string, error) {
 	var was string
 	err := ctl.db.QueryRowContext(ctx, "SELECT was FROM "+ctl.table("read_only_servers")+" WHERE side = ?", side).Scan(&was)
-	var me *driver.MySQLError
-	if errors.Is(err, sql.ErrNoRows) || errors.As(err, &me) && me.Number == 1146 { // none, or a control database of an older version
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	if err != nil {
@@ -70,6 +67,19 @@ func restoreReadOnly(ctx context.Context, db *sql.DB, ctl *Control, side string,
 	return fmt.Sprintf("read_only = %s on the %s's server, as before", was, side), nil
 }
 
+// pastReadOnly says whether the role may set read_only and write past it.
+func (p *privileges) pastReadOnly() bool {
+	return p.has("", "SUPER", "READ_ONLY ADMIN") || p.has("", "SYSTEM_VARIABLES_ADMIN") && p.has("", "CONNECTION_ADMIN")
+}
+
+// readOnlyGrant is what a role needs to set read_only and write past it.
+func readOnlyGrant(mariadb bool) string {
+	if mariadb {
+		return "READ_ONLY ADMIN"
+	}
+	return "SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN"
+}
+
 // readOnlyProblems says why the read_only block cannot close side's server (db):
 // own, the migration's account cannot set read_only and write past it (it writes the
 // markers and applies the changes there); admins, accounts that may write to the
@@ -79,13 +89,9 @@ func readOnlyProblems(ctx context.Context, db *sql.DB, side string, g *grants, e
 	switch {
 	case err != nil:
 		own = fmt.Sprintf("%s: read the migration's account's privileges: %v", side, err)
-	case !p.has("", "SUPER", "READ_ONLY ADMIN") && !(p.has("", "SYSTEM_VARIABLES_ADMIN") && p.has("", "CONNECTION_ADMIN")):
-		grant := "READ_ONLY ADMIN"
-		if !g.mariadb {
-			grant = "SYSTEM_VARIABLES_ADMIN, CONNECTION_ADMIN"
-		}
+	case !p.pastReadOnly():
 		own = fmt.Sprintf("%s: with cutover.block: read_only the migration's account %s sets read_only and writes past it (the markers, the changes): GRANT %s ON *.* TO %[2]s on the %[1]s, or set cutover.block: roles",
-			side, g.me, grant)
+			side, g.me, readOnlyGrant(g.mariadb))
 	}
 	var names []string
 	for _, a := range g.writers(exempt) {
