@@ -72,7 +72,7 @@ const (
 	// (no trailing zeros) and its decimal exponent X (value = d1.d2...dn × 10^X):
 	// plain notation when -4 <= X < 21 ("0.0001", "1.5", "100", "123456789012345680000"),
 	// otherwise d1[.d2...dn]e±X with the exponent's sign always written and no
-	// leading zeros in it ("1e+21", "1.5e-07", "3.4028235e+38"). "-" before a
+	// leading zeros in it ("1e+21", "1.5e-7", "3.4028235e+38"). "-" before a
 	// negative value, and negative zero is "-0" (it is a different value: its bits
 	// differ). The special values are "NaN", "Infinity" and "-Infinity"; MySQL has
 	// none and refuses them. A float32 is written with the digits of a float32: the
@@ -107,8 +107,12 @@ const (
 	// seconds declared (0 to 6): "HH:MM:SS" then, when the fraction is not zero, "."
 	// and its digits without trailing zeros ("12:34:56.5", not "12:34:56.500000").
 	// Hours are two digits, "24:00:00" is the end of the day (PostgreSQL has it).
-	// MySQL's TIME is a duration of -838:59:59 to 838:59:59 and writes such values
-	// with more hour digits and a "-" ("-100:00:00"): a PostgreSQL time refuses them.
+	// MySQL's TIME is a duration of -838:59:59.999999 to 838:59:59.999999 (MySQL 8:
+	// to 838:59:59.000000). Its canonical text is the form above with a "-" before a
+	// negative duration and as many hour digits as the hours need, 2 at least:
+	// "-100:00:00", "838:59:59.5", "-00:00:00.5", "00:00:00" (zero is never
+	// negative). A time of day reads the same in both; a PostgreSQL time refuses the
+	// rest (PostgreSQL's interval takes them).
 	KindTime
 
 	// KindTimestamp is a date and a time of day without a zone, written as the date

@@ -60,6 +60,32 @@ type Report struct {
 	Target   Endpoint  `json:"target"`
 	Findings []Finding `json:"findings"`
 	Counts   Counts    `json:"counts"`
+	// Mapping is how a migration between two engines makes the source's tables on
+	// the target; nil between servers of one engine.
+	Mapping *Mapping `json:"mapping,omitempty"`
+}
+
+// Mapping is how each of the source's tables is made on a target of another engine,
+// column by column.
+type Mapping struct {
+	Tables []TableMapping `json:"tables"`
+}
+
+// TableMapping is one table's.
+type TableMapping struct {
+	Source  string          `json:"source"`
+	Target  string          `json:"target"`
+	Columns []ColumnMapping `json:"columns"`
+}
+
+// ColumnMapping is one column's: its name and type on each side, and what changes
+// on the way (a NOT NULL relaxed, a collation that compares otherwise).
+type ColumnMapping struct {
+	Source     string `json:"source"`
+	SourceType string `json:"source_type"`
+	Target     string `json:"target"`
+	TargetType string `json:"target_type"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Counts tallies findings by severity.
@@ -126,6 +152,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, " (%s %s)", r.Target.Engine, r.Target.Version)
 	}
 	b.WriteString("\n\n")
+	if r.Mapping != nil {
+		r.Mapping.writeText(&b)
+	}
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, "%-7s  %s\n", strings.ToUpper(string(f.Severity)), f.Object)
 		writeIndented(&b, "", wrap(f.Problem, 90))
@@ -177,3 +206,22 @@ func writeIndented(b *strings.Builder, label, text string) {
 
 // ErrNotReady is returned when the assessment found errors before anything changed.
 var ErrNotReady = errors.New("cutover check found errors (above): fix them, then run cutover start again")
+
+// writeText writes the mapping table by table, a column a line, aligned.
+func (m *Mapping) writeText(b *strings.Builder) {
+	for _, t := range m.Tables {
+		fmt.Fprintf(b, "table %s -> %s\n", t.Source, t.Target)
+		var w [3]int
+		for _, c := range t.Columns {
+			w[0], w[1], w[2] = max(w[0], len(c.Source)), max(w[1], len(c.SourceType)), max(w[2], len(c.Target))
+		}
+		for _, c := range t.Columns {
+			line := fmt.Sprintf("  %-*s  %-*s  -> %-*s  %s", w[0], c.Source, w[1], c.SourceType, w[2], c.Target, c.TargetType)
+			if c.Note != "" {
+				line += "  (" + c.Note + ")"
+			}
+			b.WriteString(line + "\n")
+		}
+		b.WriteString("\n")
+	}
+}

@@ -10,7 +10,7 @@ import (
 // an engine is a folder the binary registers. A change that makes one of them import
 // pgx (or the postgres package) fails here.
 func TestPipelineImportsNoDriver(t *testing.T) {
-	neutral := []string{"engine", "control", "check", "load", "cdc", "apply", "validate", "cutover", "finish", "plan", "internal/cli"}
+	neutral := []string{"engine", "control", "check", "schema", "load", "cdc", "apply", "validate", "cutover", "finish", "plan", "internal/cli"}
 	args := []string{"list", "-deps"}
 	for _, p := range neutral {
 		args = append(args, "github.com/cutover-dev/cutover/"+p)

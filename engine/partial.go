@@ -26,6 +26,9 @@ func (m partial) lacks(command string) error {
 // Runs says why command (cutover's: check, start, switch…) does not run on the
 // migration's engines; nil when it does.
 func Runs(m Migration, command string) error {
+	if pm, ok := m.(pair); ok {
+		return runsPair(pm, command)
+	}
 	pm, ok := m.(partial)
 	if !ok {
 		return nil

@@ -98,7 +98,7 @@ func example() string {
 }
 
 // Open is the migration of a plan: the engines of its source and target, and what
-// runs between them.
+// runs between them: one engine's own migration, or a pair of two engines'.
 func Open(p *plan.Plan) (Migration, error) {
 	src, err := ForURL(p.Source.URL)
 	if err != nil {
@@ -114,5 +114,33 @@ func Open(p *plan.Plan) (Migration, error) {
 		}
 		return partial{src}, nil
 	}
-	return nil, fmt.Errorf("a migration from %s to %s is not supported yet: this cutover migrates %s to the same engine", src.Name(), tgt.Name(), supported())
+	ps, canRead := src.(PairSource)
+	pt, canWrite := tgt.(PairTarget)
+	if canRead && canWrite {
+		return pair{ps, pt}, nil
+	}
+	return nil, fmt.Errorf("a migration from %s to %s is not supported yet: this cutover migrates %s to the same engine%s", src.Name(), tgt.Name(), supported(), pairs())
+}
+
+// pairs lists the migrations between two engines the registered engines make, for
+// messages.
+func pairs() string {
+	var out []string
+	for _, s := range registry.engines {
+		for _, t := range registry.engines {
+			if s == t {
+				continue
+			}
+			if _, ok := s.(PairSource); !ok {
+				continue
+			}
+			if _, ok := t.(PairTarget); ok {
+				out = append(out, s.Name()+" to "+t.Name())
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return ", and " + strings.Join(out, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
 	"github.com/cutover-dev/cutover/postgres"
 	"github.com/cutover-dev/cutover/validate"
@@ -15,6 +16,7 @@ import (
 func TestMain(m *testing.M) {
 	engine.Register(postgres.Engine{})
 	engine.Register(third{})
+	engine.Register(fourth{})
 	os.Exit(m.Run())
 }
 
@@ -26,7 +28,7 @@ func TestEngineByScheme(t *testing.T) {
 		}
 	}
 	_, err := engine.ForURL("mysql://m@db/app")
-	if err == nil || err.Error() != "mysql is not supported yet: this cutover migrates PostgreSQL (postgres://, postgresql://) and Third (third://)" {
+	if err == nil || err.Error() != "mysql is not supported yet: this cutover migrates PostgreSQL (postgres://, postgresql://) and Third (third://) and Fourth (fourth://)" {
 		t.Errorf("mysql: %v", err)
 	}
 }
@@ -147,5 +149,54 @@ func TestRunsSaysWhichCommandsRun(t *testing.T) {
 		if (c.want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), c.want)) {
 			t.Errorf("%s on %s: got %v, want %q", c.command, c.p.Source.URL, err, c.want)
 		}
+	}
+}
+
+// fourth can be the source of a migration to another engine; PostgreSQL can be its
+// target: the two make a pair, whose commands that do not run yet say so.
+type fourth struct{}
+
+func (fourth) Name() string              { return "Fourth" }
+func (fourth) Schemes() []string         { return []string{"fourth"} }
+func (fourth) CheckURL(url string) error { return nil }
+func (fourth) LoadSource(*plan.Plan, load.Display) load.SourceHalf {
+	return nil
+}
+
+func TestPairOfEngines(t *testing.T) {
+	p, err := plan.ParseChecked("p.yaml", []byte("source: {url: fourth://old/app}\ntarget: {url: postgres://m@new/app}\n"),
+		func(string) (string, bool) { return "", false }, engine.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Open(p)
+	if err != nil {
+		t.Fatalf("open Fourth to PostgreSQL: %v", err)
+	}
+	for command, want := range map[string]string{
+		"check": "", "start": "", "finish": "",
+		"switch":   "cutover switch does not run from Fourth to PostgreSQL yet",
+		"validate": "cutover validate does not run from Fourth to PostgreSQL yet",
+	} {
+		err := engine.Runs(m, command)
+		if (want == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), want)) {
+			t.Errorf("%s: got %v, want %q", command, err, want)
+		}
+	}
+	// The plan asks for change capture, which the pair does not run yet: start says
+	// so before it connects to anything.
+	if err := m.Load(t.Context(), p, engine.StartOptions{}); err == nil || !strings.Contains(err.Error(), "change data capture from Fourth to PostgreSQL is not available") {
+		t.Errorf("start with cdc: %v", err)
+	}
+	// PostgreSQL is no source of a pair: the other way is refused, naming the pair
+	// that is.
+	back, err := plan.ParseChecked("p.yaml", []byte("source: {url: postgres://m@old/app}\ntarget: {url: fourth://new/app}\n"),
+		func(string) (string, bool) { return "", false }, engine.CheckURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Open(back); err == nil || !strings.Contains(err.Error(), "a migration from PostgreSQL to Fourth is not supported yet") ||
+		!strings.Contains(err.Error(), "and Fourth to PostgreSQL") {
+		t.Errorf("PostgreSQL to Fourth: %v", err)
 	}
 }

@@ -124,29 +124,36 @@ func (l *loadJob) Close(context.Context) {
 }
 
 // TableList reads the source database's tables the plan migrates.
-func (l *loadJob) TableList(ctx context.Context, _ bool) error {
-	rows, err := l.src.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`, l.srcDB)
+func (l *loadJob) TableList(ctx context.Context, _ bool) (err error) {
+	l.tables, err = listTables(ctx, l.src, l.srcDB, l.p)
+	return err
+}
+
+// listTables reads the tables of the source database db that the plan migrates.
+func listTables(ctx context.Context, src *sql.DB, db string, p *plan.Plan) ([]tableName, error) {
+	rows, err := src.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`, db)
 	if err != nil {
-		return fmt.Errorf("list the source's tables: %w", err)
+		return nil, fmt.Errorf("list the source's tables: %w", err)
 	}
 	defer rows.Close()
+	var tables []tableName
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return err
+			return nil, err
 		}
-		if l.p.Tables.Includes(l.srcDB, name) {
-			l.tables = append(l.tables, tableName{l.srcDB, name})
+		if p.Tables.Includes(db, name) {
+			tables = append(tables, tableName{db, name})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	if len(l.tables) == 0 {
-		return fmt.Errorf("the source database %s has no table the plan's tables.include takes", l.srcDB)
+	if len(tables) == 0 {
+		return nil, fmt.Errorf("the source database %s has no table the plan's tables.include takes", db)
 	}
-	return nil
+	return tables, nil
 }
 
 // Snapshot opens the workers' read views at one point of the binary log (a copy's

@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/cutover"
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
+)
+
+// A migration between two engines is put together from what each engine does on its
+// side: the source engine's PairSource, the target engine's PairTarget. Neither
+// knows the other; the schema and the rows cross in engine-neutral forms
+// (schema.Schema, canonical values).
+
+// PairSource is an engine that can be the source of a migration to another engine.
+type PairSource interface {
+	Engine
+	// LoadSource is the source's half of a full load of p.
+	LoadSource(p *plan.Plan, disp load.Display) load.SourceHalf
+}
+
+// PairTarget is an engine that can be the target of a migration from another
+// engine.
+type PairTarget interface {
+	Engine
+	// LoadTarget is the target's half of a full load of p.
+	LoadTarget(p *plan.Plan, opts StartOptions, disp load.Display) load.TargetHalf
+	// AssessPair checks both sides, the source through its half, and says, before
+	// anything is copied, how the source's tables become the target's (the report's
+	// Mapping, column by column) and what is not carried (its findings).
+	AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf, opts AssessOptions) *check.Report
+	// FinishPair runs cutover finish on the target (a copy left nothing on the
+	// source).
+	FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error
+}
+
+// pair is a migration from one engine to another.
+type pair struct {
+	src PairSource
+	tgt PairTarget
+}
+
+var _ Migration = pair{}
+
+func (m pair) engines() string { return m.src.Name() + " to " + m.tgt.Name() }
+
+func (m pair) lacks(command string) error {
+	return fmt.Errorf("cutover %s does not run from %s yet: this cutover runs cutover check, cutover start (a one-shot copy, cdc.enabled: false) and cutover finish between the two", command, m.engines())
+}
+
+// runsPair says why command does not run on a migration between two engines.
+func runsPair(m pair, command string) error {
+	switch command {
+	case "check", "start", "finish":
+		return nil
+	}
+	return m.lacks(command)
+}
+
+func (m pair) Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report {
+	src := m.src.LoadSource(p, &load.Lines{W: io.Discard})
+	defer src.Close(context.WithoutCancel(ctx))
+	return m.tgt.AssessPair(ctx, p, src, opts)
+}
+
+// Load runs the full load between the two engines.
+func (m pair) Load(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+	if p.CDC.Enabled {
+		return fmt.Errorf("change data capture from %s is not available in this version: set cdc.enabled: false in the plan for a one-shot copy", m.engines())
+	}
+	if p.Validation.AfterLoad {
+		return fmt.Errorf("validation.after_load: validation from %s is not available in this version: set it to false, and compare the tables with queries of your own", m.engines())
+	}
+	disp := opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: opts.Out}
+	}
+	job := &load.Pair{Source: m.src.LoadSource(p, disp), Target: m.tgt.LoadTarget(p, opts, disp), Display: disp, Engines: m.engines()}
+	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{})
+	return err
+}
+
+// IsCopy says whether the migration is a one-shot copy: recorded so, or about to
+// begin as one.
+func (m pair) IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
+	tgt := m.tgt.LoadTarget(p, StartOptions{Out: io.Discard}, &load.Lines{W: io.Discard})
+	defer tgt.Close(context.WithoutCancel(ctx))
+	st, err := tgt.Begin(ctx)
+	if err != nil || st.Phase == control.PhaseNew {
+		return !p.CDC.Enabled, err
+	}
+	return st.Mode == control.ModeCopy, nil
+}
+
+func (m pair) Replicate(context.Context, *plan.Plan, StartOptions) error { return m.lacks("start") }
+
+func (m pair) Status(context.Context, *plan.Plan) (control.Status, error) {
+	return control.Status{}, m.lacks("status")
+}
+
+func (m pair) Dashboard(context.Context, *plan.Plan) (control.Status, control.Dashboard, error) {
+	return control.Status{}, control.Dashboard{}, m.lacks("serve")
+}
+
+func (m pair) Validate(context.Context, *plan.Plan, validate.Options) (*validate.Report, error) {
+	return nil, m.lacks("validate")
+}
+
+func (m pair) Switch(context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error) {
+	return nil, m.lacks("switch")
+}
+
+func (m pair) Rollback(context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error) {
+	return nil, m.lacks("rollback")
+}
+
+func (m pair) Approve(context.Context, *plan.Plan, string) (string, error) {
+	return "", m.lacks("approve")
+}
+
+func (m pair) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+	return m.tgt.FinishPair(ctx, p, out, keepControl)
+}

@@ -1,0 +1,82 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cutover-dev/cutover/check"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
+)
+
+// AssessPair runs cutover check for a migration from another engine: the source read
+// through its half, its schema translated (the report's Mapping, and a finding for
+// each thing that is not carried as it is), the target's room for it.
+func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf, _ engine.AssessOptions) *check.Report {
+	r := &check.Report{
+		Source: check.Endpoint{URL: redact.ConnString(p.Source.URL)},
+		Target: check.Endpoint{URL: redact.ConnString(p.Target.URL), Engine: "PostgreSQL"},
+	}
+	defer r.Finish()
+	fail := func(chk, object string, err error, fix string) {
+		r.Add(check.Finding{Severity: check.Error, Check: chk, Object: object, Problem: err.Error(), Fix: fix})
+	}
+	if p.CDC.Enabled {
+		r.Add(check.Finding{Severity: check.Error, Check: "engines", Object: "plan",
+			Problem: "change data capture between these two engines is not available in this version: only a one-shot copy runs",
+			Fix:     "cdc: {enabled: false} in the plan"})
+	}
+	if p.Validation.AfterLoad {
+		r.Add(check.Finding{Severity: check.Error, Check: "engines", Object: "plan",
+			Problem: "validation between these two engines is not available in this version",
+			Fix:     "validation: {after_load: false} in the plan, and compare the tables with queries of your own"})
+	}
+	if err := src.Open(ctx); err != nil {
+		fail("connect", "source", err, "")
+		return r
+	}
+	if err := src.TableList(ctx); err != nil {
+		fail("tables", "source", err, "")
+		return r
+	}
+	s, err := src.ReadSchema(ctx)
+	if err != nil {
+		fail("schema", "source", err, "")
+		return r
+	}
+	tr, err := translate(s, pairSchemaName(s), pairRules(s))
+	if err != nil {
+		fail("translation", "source", err, "")
+		return r
+	}
+	r.Mapping = tr.mapping()
+	for _, f := range tr.findings {
+		r.Add(f)
+	}
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		fail("connect", "target", err, "")
+		return r
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	if err := tgt.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&r.Target.Version); err != nil {
+		fail("connect", "target", err, "")
+		return r
+	}
+	names := tr.tableNames()
+	var present []string
+	if err := tgt.QueryRow(ctx, `SELECT coalesce(array_agg(t ORDER BY t), '{}') FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL`, names).Scan(&present); err != nil {
+		fail("connect", "target", err, "")
+		return r
+	}
+	if _, ok, err := ReadControl(ctx, tgt, p.ControlSchema); err == nil && !ok {
+		for _, n := range present {
+			r.Add(check.Finding{Severity: check.Error, Check: "target_tables", Object: "table " + n,
+				Problem: "the target has this table already: cutover creates the tables it copies into",
+				Fix:     fmt.Sprintf("DROP TABLE %s on the target (or leave the source's table out of the plan)", n)})
+		}
+	}
+	return r
+}
