@@ -68,3 +68,9 @@ bench-mysql-cdc: deps build
 bench-mysql-switch: deps build
 	@scripts/ensure-deps.sh mysqlbench
 	$(GO) run ./bench/mysqlswitch -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),5)
+
+# MySQL/MariaDB into PostgreSQL: cutover's one-shot copy vs pgloader, the same sysbench tables.
+.PHONY: bench-mysqlpg-fullload
+bench-mysqlpg-fullload: deps build
+	@scripts/ensure-deps.sh mysqlpgbench
+	$(GO) run ./bench/mysqlpgfullload -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),3)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/cutover"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/schema"
 	"github.com/cutover-dev/cutover/validate"
 )
 
@@ -23,6 +25,24 @@ type PairSource interface {
 	Engine
 	// LoadSource is the source's half of a full load of p.
 	LoadSource(p *plan.Plan, disp load.Display) load.SourceHalf
+	// Feed is the source's change stream for the migration in the state st.
+	Feed(ctx context.Context, p *plan.Plan, st control.State) (*ChangeFeed, error)
+}
+
+// ChangeFeed is a source's change stream for a migration to another engine, and what
+// the target needs to read it.
+type ChangeFeed struct {
+	Source cdc.Source
+	// Value converts a column's values from the stream's text to the canonical form
+	// of the column's type (the column as the source's schema.Schema has it); a value
+	// with no canonical form that the migration's rules make NULL (MySQL's zero
+	// dates) comes back NULL.
+	Value func(c schema.Column) func([]byte) (cdc.Value, error)
+	// Covers says whether a table copied at the snapshot position snap holds the
+	// source transaction at position txn already.
+	Covers func(snap, txn string) (bool, error)
+	// Retryable says whether an error of the source is a fault that may heal.
+	Retryable func(error) bool
 }
 
 // PairTarget is an engine that can be the target of a migration from another
@@ -35,8 +55,16 @@ type PairTarget interface {
 	// anything is copied, how the source's tables become the target's (the report's
 	// Mapping, column by column) and what is not carried (its findings).
 	AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf, opts AssessOptions) *check.Report
-	// FinishPair runs cutover finish on the target (a copy left nothing on the
-	// source).
+	// ReplicatePair runs cutover start's change data capture: the source's feed
+	// (asked for once the target's control state is read) applied to the target, the
+	// source's schema read through src.
+	ReplicatePair(ctx context.Context, p *plan.Plan, opts StartOptions, src load.SourceHalf, feed func(control.State) (*ChangeFeed, error)) error
+	// StatusPair and DashboardPair read where the migration stands, from the
+	// target's control state.
+	StatusPair(ctx context.Context, p *plan.Plan) (control.Status, error)
+	DashboardPair(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error)
+	// FinishPair runs cutover finish on the target (the source holds nothing of the
+	// migration's: its stream is read as a replica).
 	FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error
 }
 
@@ -51,13 +79,13 @@ var _ Migration = pair{}
 func (m pair) engines() string { return m.src.Name() + " to " + m.tgt.Name() }
 
 func (m pair) lacks(command string) error {
-	return fmt.Errorf("cutover %s does not run from %s yet: this cutover runs cutover check, cutover start (a one-shot copy, cdc.enabled: false) and cutover finish between the two", command, m.engines())
+	return fmt.Errorf("cutover %s does not run from %s yet: this cutover runs cutover check, start, status and finish between the two", command, m.engines())
 }
 
 // runsPair says why command does not run on a migration between two engines.
 func runsPair(m pair, command string) error {
 	switch command {
-	case "check", "start", "finish":
+	case "check", "start", "status", "serve", "finish":
 		return nil
 	}
 	return m.lacks(command)
@@ -71,9 +99,6 @@ func (m pair) Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *che
 
 // Load runs the full load between the two engines.
 func (m pair) Load(ctx context.Context, p *plan.Plan, opts StartOptions) error {
-	if p.CDC.Enabled {
-		return fmt.Errorf("change data capture from %s is not available in this version: set cdc.enabled: false in the plan for a one-shot copy", m.engines())
-	}
 	if p.Validation.AfterLoad {
 		return fmt.Errorf("validation.after_load: validation from %s is not available in this version: set it to false, and compare the tables with queries of your own", m.engines())
 	}
@@ -82,7 +107,14 @@ func (m pair) Load(ctx context.Context, p *plan.Plan, opts StartOptions) error {
 		disp = &load.Lines{W: opts.Out}
 	}
 	job := &load.Pair{Source: m.src.LoadSource(p, disp), Target: m.tgt.LoadTarget(p, opts, disp), Display: disp, Engines: m.engines()}
-	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{})
+	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{
+		Complete: func(st control.State) string {
+			return fmt.Sprintf("full load complete. The change stream starts at position %s of the source (%s).\n", st.Position, st.Slot)
+		},
+		Stream: func(st control.State) string {
+			return fmt.Sprintf("the change stream starts at position %s of the source, %s", st.Position, st.Slot)
+		},
+	})
 	return err
 }
 
@@ -98,14 +130,23 @@ func (m pair) IsCopy(ctx context.Context, p *plan.Plan) (bool, error) {
 	return st.Mode == control.ModeCopy, nil
 }
 
-func (m pair) Replicate(context.Context, *plan.Plan, StartOptions) error { return m.lacks("start") }
-
-func (m pair) Status(context.Context, *plan.Plan) (control.Status, error) {
-	return control.Status{}, m.lacks("status")
+// Replicate runs the change data capture between the two engines.
+func (m pair) Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) error {
+	disp := opts.Display
+	if disp == nil {
+		disp = &load.Lines{W: opts.Out}
+	}
+	src := m.src.LoadSource(p, disp)
+	defer src.Close(context.WithoutCancel(ctx))
+	return m.tgt.ReplicatePair(ctx, p, opts, src, func(st control.State) (*ChangeFeed, error) { return m.src.Feed(ctx, p, st) })
 }
 
-func (m pair) Dashboard(context.Context, *plan.Plan) (control.Status, control.Dashboard, error) {
-	return control.Status{}, control.Dashboard{}, m.lacks("serve")
+func (m pair) Status(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	return m.tgt.StatusPair(ctx, p)
+}
+
+func (m pair) Dashboard(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
+	return m.tgt.DashboardPair(ctx, p)
 }
 
 func (m pair) Validate(context.Context, *plan.Plan, validate.Options) (*validate.Report, error) {

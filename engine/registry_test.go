@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
@@ -162,6 +163,9 @@ func (fourth) CheckURL(url string) error { return nil }
 func (fourth) LoadSource(*plan.Plan, load.Display) load.SourceHalf {
 	return nil
 }
+func (fourth) Feed(context.Context, *plan.Plan, control.State) (*engine.ChangeFeed, error) {
+	return nil, nil
+}
 
 func TestPairOfEngines(t *testing.T) {
 	p, err := plan.ParseChecked("p.yaml", []byte("source: {url: fourth://old/app}\ntarget: {url: postgres://m@new/app}\n"),
@@ -174,7 +178,7 @@ func TestPairOfEngines(t *testing.T) {
 		t.Fatalf("open Fourth to PostgreSQL: %v", err)
 	}
 	for command, want := range map[string]string{
-		"check": "", "start": "", "finish": "",
+		"check": "", "start": "", "status": "", "finish": "",
 		"switch":   "cutover switch does not run from Fourth to PostgreSQL yet",
 		"validate": "cutover validate does not run from Fourth to PostgreSQL yet",
 	} {
@@ -183,10 +187,11 @@ func TestPairOfEngines(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", command, err, want)
 		}
 	}
-	// The plan asks for change capture, which the pair does not run yet: start says
-	// so before it connects to anything.
-	if err := m.Load(t.Context(), p, engine.StartOptions{}); err == nil || !strings.Contains(err.Error(), "change data capture from Fourth to PostgreSQL is not available") {
-		t.Errorf("start with cdc: %v", err)
+	// Validation is not there yet between engines: start says so before it connects
+	// to anything.
+	p.Validation.AfterLoad = true
+	if err := m.Load(t.Context(), p, engine.StartOptions{}); err == nil || !strings.Contains(err.Error(), "validation from Fourth to PostgreSQL is not available") {
+		t.Errorf("start with validation.after_load: %v", err)
 	}
 	// PostgreSQL is no source of a pair: the other way is refused, naming the pair
 	// that is.

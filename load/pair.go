@@ -22,11 +22,14 @@ type SourceHalf interface {
 	// TableList reads the plan's tables.
 	TableList(ctx context.Context) error
 	// Snapshot takes the consistent snapshot the rows are read at: position names it
-	// (a copy's by when it was taken), stream is where a change stream would start
-	// from ("" for a copy).
-	Snapshot(ctx context.Context, copyOnly bool) (position, stream string, err error)
-	// ReadSchema reads the tables and the objects around them at the snapshot.
-	ReadSchema(ctx context.Context) (*schema.Schema, error)
+	// (a copy's by when it was taken); stream names the change stream that starts
+	// there ("" for a copy): the one given, recorded by the run that stopped, or a
+	// new one.
+	Snapshot(ctx context.Context, copyOnly bool, stream string) (position, streamName string, err error)
+	// ReadSchema reads the tables and the objects around them, at the snapshot when
+	// one is taken; values: and what the values tell the target's schema (MySQL:
+	// which date columns hold zero dates, a scan of the tables).
+	ReadSchema(ctx context.Context, values bool) (*schema.Schema, error)
 	// PlanCopy splits the tables into chunks; Workers is how many read at once.
 	PlanCopy(ctx context.Context) ([]*Table, error)
 	Workers() int
@@ -46,6 +49,9 @@ type TargetHalf interface {
 	Store() control.Store
 	// Recorder records each table's progress in the control state.
 	Recorder(disp Display, position string) Recorder
+	// TableName is the name of the source's table t on the target, which the control
+	// state records it by.
+	TableName(t *Table) (schema, name string)
 	// Translate makes the target's schema from the source's: announce says what is
 	// not carried, and how the tables change.
 	Translate(ctx context.Context, s *schema.Schema, announce func(string)) error
@@ -106,7 +112,7 @@ func (p *Pair) TableList(ctx context.Context, _ bool) error { return p.Source.Ta
 
 // Snapshot takes the source's snapshot; a load that begins records it.
 func (p *Pair) Snapshot(ctx context.Context, st *control.State, copyOnly bool) error {
-	position, stream, err := p.Source.Snapshot(ctx, copyOnly)
+	position, stream, err := p.Source.Snapshot(ctx, copyOnly, st.Slot)
 	if err != nil {
 		return err
 	}
@@ -135,7 +141,7 @@ func (p *Pair) OpenWorkers(context.Context) {}
 
 // ReadSchema reads the source's schema and translates it for the target.
 func (p *Pair) ReadSchema(ctx context.Context, announce bool) error {
-	s, err := p.Source.ReadSchema(ctx)
+	s, err := p.Source.ReadSchema(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -160,6 +166,11 @@ func (p *Pair) CopyTables(ctx context.Context) error {
 	tables, err := p.Source.PlanCopy(ctx)
 	if err != nil {
 		return err
+	}
+	// From here on (the control state, the progress, the target's rows) a table is
+	// named as on the target; the source's half knows it by the same Table.
+	for _, t := range tables {
+		t.Schema, t.Name = p.Target.TableName(t)
 	}
 	store := p.Target.Store()
 	stats := make([]control.TableStat, len(tables))

@@ -42,7 +42,8 @@ import (
 var errZeroDate = errors.New("a zero or invalid date, which is not a date")
 
 // errEnumError is an ENUM's error value (index 0, shown as the empty string).
-var errEnumError = errors.New("the ENUM's error value (index 0, shown as ''), which is none of its labels")
+var errEnumError = errors.New("the ENUM's error value (index 0, shown as ''), which is none of its labels: " +
+	"set those rows to a label or NULL on the source (WHERE col = 0 finds them)")
 
 // utf8Charset says whether a character set's text is UTF-8 as it is.
 func utf8Charset(charset string) bool {
@@ -191,7 +192,8 @@ func toCanonical(t cdc.Type, text []byte) ([]byte, error) {
 		return []byte(out), nil
 	case cdc.KindText, cdc.KindJSON:
 		if !utf8.Valid(text) {
-			return nil, fmt.Errorf("%q is not UTF-8 (read the column with CONVERT(col USING utf8mb4))", truncate(s))
+			return nil, fmt.Errorf("%q is not UTF-8: the value holds bytes that are no character of the column's character set "+
+				"(a byte above 0x7f in an ascii column): correct it on the source", truncate(s))
 		}
 		return append([]byte{}, text...), nil
 	case cdc.KindBytes:
@@ -274,6 +276,14 @@ func mysqlDate(s string) (y, m, d int, rest string, err error) {
 		return 0, 0, 0, "", fmt.Errorf("%q: %w", s, errZeroDate)
 	}
 	return y, m, d, s[10:], nil
+}
+
+// notDateSQL is the SQL that is true of a DATE, DATETIME or TIMESTAMP value, quoted
+// its column's name, that toCanonical refuses as errZeroDate: a zero month or day,
+// or a day its month does not have (mysqlDate and daysIn, in MySQL's SQL).
+func notDateSQL(quoted string) string {
+	return fmt.Sprintf("(MONTH(%[1]s) = 0 OR DAYOFMONTH(%[1]s) = 0 OR DAYOFMONTH(%[1]s) > CASE WHEN MONTH(%[1]s) IN (4, 6, 9, 11) THEN 30 "+
+		"WHEN MONTH(%[1]s) = 2 THEN IF(YEAR(%[1]s) %% 4 = 0 AND (YEAR(%[1]s) %% 100 <> 0 OR YEAR(%[1]s) %% 400 = 0), 29, 28) ELSE 31 END)", quoted)
 }
 
 // daysIn is the number of days of a month of a proleptic Gregorian year.

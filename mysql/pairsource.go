@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
@@ -57,7 +59,7 @@ func (s *pairSource) TableList(ctx context.Context) (err error) {
 	return err
 }
 
-func (s *pairSource) Snapshot(ctx context.Context, copyOnly bool) (position, stream string, err error) {
+func (s *pairSource) Snapshot(ctx context.Context, copyOnly bool, stream string) (position, streamName string, err error) {
 	quoted := make([]string, len(s.tables))
 	for i, t := range s.tables {
 		quoted[i] = t.quoted()
@@ -70,12 +72,16 @@ func (s *pairSource) Snapshot(ctx context.Context, copyOnly bool) (position, str
 	if copyOnly {
 		return fmt.Sprintf("%s UTC (%s)", time.Now().UTC().Format("2006-01-02 15:04:05.000"), s.snap.Method), "", nil
 	}
-	return s.snap.Pos.String(), "", nil
+	if stream == "" {
+		// the binary log is read as a replica with a server_id of its own, kept
+		stream = streamSlot + strconv.FormatUint(uint64(randomServerID()), 10)
+	}
+	return s.snap.Pos.String(), stream, nil
 }
 
-// ReadSchema reads the tables at the snapshot (or, for cutover check, as they are
-// now), and which of their date columns hold zero dates.
-func (s *pairSource) ReadSchema(ctx context.Context) (*neutral.Schema, error) {
+// ReadSchema reads the tables at the snapshot (or, without one, as they are now),
+// and with values which of their date columns hold zero dates.
+func (s *pairSource) ReadSchema(ctx context.Context, values bool) (*neutral.Schema, error) {
 	var view *sql.Conn
 	var err error
 	if s.snap != nil {
@@ -93,6 +99,9 @@ func (s *pairSource) ReadSchema(ctx context.Context) (*neutral.Schema, error) {
 		return nil, err
 	}
 	for _, t := range s.schema.Tables {
+		if !values {
+			break
+		}
 		if err := findZeroDates(ctx, view, t); err != nil {
 			return nil, err
 		}
@@ -101,7 +110,8 @@ func (s *pairSource) ReadSchema(ctx context.Context) (*neutral.Schema, error) {
 }
 
 // findZeroDates marks the date columns of t that hold a zero date: a date with a zero
-// month or day (0000-00-00 has both), which no other engine has.
+// month or day (0000-00-00 has both), or a day its month does not have
+// (ALLOW_INVALID_DATES), which no other engine has.
 func findZeroDates(ctx context.Context, view *sql.Conn, t *neutral.Table) error {
 	var cols []*neutral.Column
 	var sums []string
@@ -111,7 +121,7 @@ func findZeroDates(ctx context.Context, view *sql.Conn, t *neutral.Table) error 
 		case cdc.KindDate, cdc.KindTimestamp, cdc.KindTimestampTZ:
 			if c.Generated == "" {
 				cols = append(cols, c)
-				sums = append(sums, fmt.Sprintf("coalesce(max(MONTH(%[1]s) = 0 OR DAYOFMONTH(%[1]s) = 0), 0)", quote(c.Name)))
+				sums = append(sums, "coalesce(max("+notDateSQL(quote(c.Name))+"), 0)")
 			}
 		}
 	}
@@ -245,3 +255,65 @@ func (o *canonicalRowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int
 }
 
 func (o *canonicalRowsOut) Close(context.Context) error { return nil } // the snapshot's owner closes it
+
+// Feed is the source's binary log for a migration into another engine, read as the
+// replica the state names, from the tables the plan migrates.
+func (Engine) Feed(ctx context.Context, p *plan.Plan, st control.State) (*engine.ChangeFeed, error) {
+	serverID, err := strconv.ParseUint(strings.TrimPrefix(st.Slot, streamSlot), 10, 32)
+	if err != nil || !strings.HasPrefix(st.Slot, streamSlot) {
+		return nil, fmt.Errorf("the control state names no stream (slot %q): cutover finish, then cutover start, to begin again", st.Slot)
+	}
+	db, name, err := openSide(ctx, "source", p.Source, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	mariadb, err := isMariaDB(ctx, "source", db)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := listTables(ctx, db, name, p)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.name
+	}
+	src, err := newBinlogSource(p.Source, mariadb, uint32(serverID), names, p.CDC.Heartbeat.D())
+	if err != nil {
+		return nil, err
+	}
+	return &engine.ChangeFeed{
+		Source:    src,
+		Value:     feedValue,
+		Covers:    func(snap, txn string) (bool, error) { return covers(snap, txn, mariadb) },
+		Retryable: retryable,
+	}, nil
+}
+
+// feedValue converts a column's values from the binary log's text (binlogColumn.text:
+// the copy's, but strings in the column's character set) to the canonical form; a
+// zero date is NULL.
+func feedValue(c neutral.Column) func([]byte) (cdc.Value, error) {
+	return func(b []byte) (cdc.Value, error) {
+		switch c.Type.Kind {
+		case cdc.KindText, cdc.KindJSON:
+			if c.Charset == "" {
+				break // MySQL 8's JSON: its text is UTF-8
+			}
+			var err error
+			if b, err = decodeText(c.Charset, b); err != nil {
+				return cdc.Value{}, err
+			}
+		}
+		text, err := toCanonical(c.Type, b)
+		if errors.Is(err, errZeroDate) {
+			return cdc.Value{Null: true}, nil
+		}
+		if err != nil {
+			return cdc.Value{}, err
+		}
+		return cdc.Value{Text: text}, nil
+	}
+}

@@ -49,7 +49,14 @@ type applier struct {
 	// careful, when set, is the position of a source transaction that failed: up to
 	// and including it, each change runs on its own behind a savepoint, so the one
 	// that fails is recorded and handled by the policy while the others are applied.
-	careful pglogrepl.LSN
+	// pastCareful: that transaction has begun (the next one ends careful's hold).
+	// Positions are compared for equality only: any source engine's serve.
+	careful     string
+	pastCareful bool
+	// txnPos is the position of the source transaction being applied; txnLSN is the
+	// same read as a PostgreSQL LSN (0 for a source of another engine), which only
+	// schema changes captured on a PostgreSQL source are ordered by.
+	txnPos  string
 	txnLSN  pglogrepl.LSN
 	txnTime time.Time
 	// group is the open target transaction's bookkeeping: the source transactions in
@@ -80,6 +87,10 @@ type applier struct {
 	// wait for the copy.
 	pending      map[[2]string]bool
 	pendingRetry map[[2]string]time.Time
+	// cascades are the tables whose deletes and key updates the source's foreign keys
+	// carry on to other tables without logging it (a MySQL source): they are applied
+	// in source order, with the target's foreign keys firing (see cascadeParents).
+	cascades map[[2]string]bool
 }
 
 type queued struct {
@@ -93,7 +104,7 @@ type queued struct {
 // retryCarefully asks for the stream to be read again from the last committed
 // position, applying the transaction at lsn change by change.
 type retryCarefully struct {
-	lsn   pglogrepl.LSN
+	pos   string
 	cause error
 }
 
@@ -162,8 +173,8 @@ func (a *applier) Run(ctx context.Context, events <-chan cdc.Event) error {
 	var retry *retryCarefully
 	// A statement that could not be prepared on a connection since closed (a FATAL
 	// error: the backend terminated) is the connection's fault, retried as such.
-	if a.careful == 0 && errors.As(err, &ce) && !errors.As(err, &retry) && !a.conn.IsClosed() {
-		return &retryCarefully{lsn: a.txnLSN, cause: err}
+	if a.careful == "" && errors.As(err, &ce) && !errors.As(err, &retry) && !a.conn.IsClosed() && a.txnPos != "" {
+		return &retryCarefully{pos: a.txnPos, cause: err}
 	}
 	return err
 }
@@ -190,10 +201,16 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 		switch e := ev.(type) {
 		case *cdc.Begin:
 			txnPos = e.Position
+			a.txnPos = e.Position
 			a.txnLSN, _ = pglogrepl.ParseLSN(e.Position)
 			a.txnTime = e.CommitTime
-			if a.careful != 0 && a.txnLSN > a.careful {
-				a.careful = 0 // past the transaction that failed: back to batches
+			if a.careful != "" {
+				switch {
+				case a.pastCareful:
+					a.careful, a.pastCareful = "", false // past the transaction that failed: back to batches
+				case e.Position == a.careful:
+					a.pastCareful = true
+				}
 			}
 			if a.group.Begin(time.Now()) {
 				a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
@@ -229,7 +246,7 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				}
 			}
 			var err error
-			if a.careful != 0 {
+			if a.careful != "" {
 				err = a.applyCarefully(ctx, e, txnPos)
 			} else {
 				err = a.add(ctx, e, txnPos)
@@ -307,6 +324,15 @@ func (a *applier) queue(ctx context.Context, c *cdc.Change, pos string) error {
 	}
 	if c.Op == cdc.Update && len(c.Rel.Columns) == 0 {
 		return nil // a table without columns: an update changes nothing
+	}
+	if a.cascadesFrom(c) {
+		// the foreign keys' actions fire for this statement (origin), and only for it
+		a.batch.ExecParams("SET LOCAL session_replication_role = origin", nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+		defer func() {
+			a.batch.ExecParams("SET LOCAL session_replication_role = replica", nil, nil, nil, nil)
+			a.queued = append(a.queued, queued{})
+		}()
 	}
 	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
 	shape := shapeKey(c, tt, rewrite)
@@ -511,8 +537,8 @@ func (q queued) fail(err error) error {
 	if q.rel == nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	if lsn, perr := pglogrepl.ParseLSN(q.pos); perr == nil {
-		return &retryCarefully{lsn: lsn, cause: q.describe(err)}
+	if q.pos != "" {
+		return &retryCarefully{pos: q.pos, cause: q.describe(err)}
 	}
 	return q.describe(err)
 }
@@ -848,6 +874,9 @@ func (a *applier) applyCarefully(ctx context.Context, c *cdc.Change, pos string)
 		a.batch, a.queued, a.batchBytes = &pgconn.Batch{}, nil, 0
 		if err == nil && len(results) == len(sent) {
 			last := results[len(results)-1]
+			for i := len(sent) - 1; i > 0 && sent[i].rel == nil; i-- {
+				last = results[i-1] // the change's, not a setting's after it
+			}
 			if (c.Op == cdc.Update || c.Op == cdc.Delete) && last.CommandTag.RowsAffected() == 0 {
 				err = errNotOnTarget
 			}
@@ -931,6 +960,30 @@ func (a *applier) exception(c *cdc.Change, cause error) exceptionRow {
 		sql: "INSERT INTO " + a.control + `.apply_exceptions (task, schema_name, table_name, operation, statement, "values", error, position, commit_time, policy)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		params: [][]byte{[]byte(a.task), []byte(c.Rel.Schema), []byte(c.Rel.Name), []byte(c.Op.String()), []byte(stmt), js,
-			[]byte(cause.Error()), []byte(a.txnLSN.String()), []byte(a.txnTime.Format(time.RFC3339Nano)), []byte(a.policy)},
+			[]byte(cause.Error()), []byte(a.txnPos), []byte(a.txnTime.Format(time.RFC3339Nano)), []byte(a.policy)},
 	}
+}
+
+// cascadesFrom says whether a change is one whose foreign keys' actions the source
+// made without logging them: a delete, or an update of the key, of a table in
+// a.cascades.
+func (a *applier) cascadesFrom(c *cdc.Change) bool {
+	if !a.cascades[[2]string{c.Rel.Schema, c.Rel.Name}] {
+		return false
+	}
+	switch c.Op {
+	case cdc.Delete:
+		return true
+	case cdc.Update:
+		if c.Old == nil {
+			return false
+		}
+		for i, col := range c.Rel.Columns {
+			if col.Key && i < len(c.Old) && i < len(c.New) && !c.New[i].Unchanged &&
+				(c.Old[i].Null != c.New[i].Null || string(c.Old[i].Text) != string(c.New[i].Text)) {
+				return true
+			}
+		}
+	}
+	return false
 }

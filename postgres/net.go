@@ -33,6 +33,14 @@ func (a *applier) add(ctx context.Context, c *cdc.Change, pos string) error {
 	if err != nil {
 		return err
 	}
+	// A change whose foreign keys' actions the target makes goes in source order:
+	// after every change netted before it.
+	if a.cascadesFrom(c) {
+		if err := a.net.drain(ctx, a, nil); err != nil {
+			return err
+		}
+		return a.queue(ctx, c, pos)
+	}
 	// An update rewritten as a delete and insert (an identity column) is not netted.
 	rewrite := c.Op == cdc.Update && needsRewrite(c, tt)
 	if rewrite || !a.net.Put(c) {
@@ -53,7 +61,7 @@ func (n *netBuffer) drain(ctx context.Context, a *applier, only []*cdc.Relation)
 	if len(tables) == 0 {
 		return nil
 	}
-	pos := a.txnLSN.String() // a failure sends the group up to here to be applied change by change
+	pos := a.txnPos // a failure sends the group up to here to be applied change by change
 	for _, tc := range tables {
 		// The table as when its changes were netted: the targets are forgotten only
 		// with the netted changes (attach).

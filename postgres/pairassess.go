@@ -23,11 +23,6 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 	fail := func(chk, object string, err error, fix string) {
 		r.Add(check.Finding{Severity: check.Error, Check: chk, Object: object, Problem: err.Error(), Fix: fix})
 	}
-	if p.CDC.Enabled {
-		r.Add(check.Finding{Severity: check.Error, Check: "engines", Object: "plan",
-			Problem: "change data capture between these two engines is not available in this version: only a one-shot copy runs",
-			Fix:     "cdc: {enabled: false} in the plan"})
-	}
 	if p.Validation.AfterLoad {
 		r.Add(check.Finding{Severity: check.Error, Check: "engines", Object: "plan",
 			Problem: "validation between these two engines is not available in this version",
@@ -41,7 +36,7 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 		fail("tables", "source", err, "")
 		return r
 	}
-	s, err := src.ReadSchema(ctx)
+	s, err := src.ReadSchema(ctx, true)
 	if err != nil {
 		fail("schema", "source", err, "")
 		return r
@@ -54,6 +49,13 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 	r.Mapping = tr.mapping()
 	for _, f := range tr.findings {
 		r.Add(f)
+	}
+	if p.CDC.Enabled {
+		for _, c := range tr.staleInCDC() {
+			r.Add(check.Finding{Severity: check.Error, Check: "translate_generated", Object: "column " + c,
+				Problem: "generated on the source and plain on PostgreSQL: the change stream does not carry its values, so change data capture would leave it stale",
+				Fix:     "leave its table out of the plan (tables.exclude), or make the column plain on the source"})
+		}
 	}
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {

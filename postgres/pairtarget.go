@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
@@ -114,8 +115,16 @@ func pairSchemaName(s *schema.Schema) string {
 	return foldName(s.Tables[0].Schema)
 }
 
-// table is the translation of the load's table t.
-func (t *pairTarget) table(lt *load.Table) *translatedTable { return t.tr.byName[lt.String()] }
+// TableName is the name of the source's table lt on the target.
+func (t *pairTarget) TableName(lt *load.Table) (string, string) {
+	if tt := t.tr.byName[lt.String()]; tt != nil {
+		return t.tr.schema, tt.name
+	}
+	return lt.Schema, lt.Name
+}
+
+// table is the translation of the load's table lt, named as on the target.
+func (t *pairTarget) table(lt *load.Table) *translatedTable { return t.tr.byTarget(lt.Schema, lt.Name) }
 
 func (t *pairTarget) TablesPresent(ctx context.Context) (int, int, error) {
 	names := t.tr.tableNames()
@@ -164,10 +173,19 @@ func (t *pairTarget) BuildObjects(ctx context.Context) error {
 	return nil
 }
 
-// CloseTarget is for a load that change data capture follows, which this version does
-// not run between engines (engine's pair refuses it before).
-func (t *pairTarget) CloseTarget(context.Context) error {
-	return errors.New("closing the target to the applications is not available between engines in this version")
+// CloseTarget closes the target's migrated tables to every role but the migration's
+// until the switch (closeTarget, as between two PostgreSQL servers).
+func (t *pairTarget) CloseTarget(ctx context.Context) error {
+	rels, err := t.tr.relations(ctx, t.tgt)
+	if err != nil {
+		return err
+	}
+	detail, stuck, err := closeTarget(ctx, t.p, t.tgt, t.ctl, rels)
+	if err != nil {
+		return err
+	}
+	sayClosed(detail, stuck, t.disp.Step)
+	return nil
 }
 
 // SetSequences restarts each identity past the source's counter and the rows copied.
@@ -359,43 +377,98 @@ func (tr *translation) tableNames() []string {
 	return names
 }
 
-// FinishPair runs cutover finish for a migration from another engine: a one-shot copy
-// left nothing on the source, so finishing drops (or keeps) the control schema on the
+// FinishPair runs cutover finish for a migration from another engine: the source
+// holds nothing of the migration's (its change stream is read as a replica), so
+// finishing stops the running task and drops (or keeps) the control schema on the
 // target.
 func (Engine) FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
 	}
-	e := &copyEnder{&ender{p: p, out: out, tgt: tgt}}
+	e := &pairEnder{&ender{p: p, out: out, tgt: tgt}}
 	defer e.close(context.WithoutCancel(ctx))
-	st, ok, err := e.State(ctx)
-	if err == nil && ok && st.Mode != control.ModeCopy {
-		err = fmt.Errorf("the migration %s replicates from another engine, which this version of cutover cannot finish: drop the control schema by hand", p.ControlSchema)
-	}
-	if err != nil {
-		return err
-	}
 	return finish.Finish(ctx, p, e, out, keepControl)
 }
 
-// copyEnder is an ender for a copy from another engine: it made nothing on the
-// source, and read no stream.
-type copyEnder struct{ *ender }
+// pairEnder is an ender for a migration from another engine.
+type pairEnder struct{ *ender }
 
-func (e *copyEnder) ReachSource(context.Context) error { return nil }
+func (e *pairEnder) ReachSource(context.Context) error { return nil }
 
-func (e *copyEnder) StopReplication(context.Context, control.State) error {
-	return errors.New("a copy from another engine has no change stream to stop")
+// StopReplication waits for the running cutover start, which sees the phase
+// finishing within a second.
+func (e *pairEnder) StopReplication(ctx context.Context, _ control.State) error {
+	return waitStreamStopped(ctx, e.tgt, e.p, time.Minute)
 }
 
-func (e *copyEnder) DropReplication(context.Context, control.State, finish.Side) error {
-	return errors.New("a copy from another engine has no change stream to drop")
+// DropReplication has nothing to drop: the source's change stream was read as a
+// replica, with nothing made on the source.
+func (e *pairEnder) DropReplication(_ context.Context, st control.State, side finish.Side) error {
+	if side == finish.Source {
+		fmt.Fprintf(e.out, "the source's change stream was read as a replica (%s): nothing to drop there\n", st.Slot)
+	}
+	return nil
 }
 
-func (e *copyEnder) DropControl(ctx context.Context, side finish.Side) (bool, error) {
+func (e *pairEnder) DropControl(ctx context.Context, side finish.Side) (bool, error) {
 	if side == finish.Source {
 		return false, nil
 	}
 	return e.ender.DropControl(ctx, side)
+}
+
+// byTarget is the translation of the table the target names schema.name; nil for
+// none.
+func (tr *translation) byTarget(schema, name string) *translatedTable {
+	if schema != tr.schema {
+		return nil
+	}
+	for _, t := range tr.tables {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// relations reads the translated tables from the target's catalog.
+func (tr *translation) relations(ctx context.Context, tgt *pgx.Conn) ([]*relation, error) {
+	all, err := listRelations(ctx, tgt)
+	if err != nil {
+		return nil, fmt.Errorf("target: list the tables: %w", err)
+	}
+	var rels []*relation
+	for _, r := range all {
+		if tr.byTarget(r.schema, r.name) != nil {
+			rels = append(rels, r)
+		}
+	}
+	return rels, nil
+}
+
+// StatusPair reads where a migration from another engine stands, from the target's
+// control schema (the source holds nothing of it).
+func (Engine) StatusPair(ctx context.Context, p *plan.Plan) (control.Status, error) {
+	st, _, err := pairStatus(ctx, p, false)
+	return st, err
+}
+
+// DashboardPair is StatusPair and what the web dashboard draws besides it.
+func (Engine) DashboardPair(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error) {
+	return pairStatus(ctx, p, true)
+}
+
+func pairStatus(ctx context.Context, p *plan.Plan, dashboard bool) (control.Status, control.Dashboard, error) {
+	tgt, err := ConnectSide(ctx, "target", p.Target)
+	if err != nil {
+		return control.Status{}, control.Dashboard{}, &engine.Unreachable{Side: "target", Err: err}
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	st, _, err := ReadStatus(ctx, tgt, nil, p)
+	if err != nil || !dashboard {
+		return st, control.Dashboard{}, err
+	}
+	d, err := ReadDashboard(ctx, tgt, p)
+	return st, d, err
 }

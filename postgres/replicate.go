@@ -276,15 +276,15 @@ func (f *followTarget) Apply(ctx context.Context, events <-chan cdc.Event) error
 
 func (f *followTarget) Committed() string { return f.a.group.Committed() }
 
-// Carefully: the applier asked for the transaction at careful.lsn to be applied
+// Carefully: the applier asked for the transaction at careful.pos to be applied
 // change by change.
 func (f *followTarget) Carefully(err error) bool {
 	var careful *retryCarefully
 	if !errors.As(err, &careful) {
 		return false
 	}
-	f.say(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.lsn))
-	f.a.careful = careful.lsn
+	f.say(fmt.Sprintf("%v: applying the source transaction at %s change by change", careful.cause, careful.pos))
+	f.a.careful, f.a.pastCareful = careful.pos, false
 	return true
 }
 

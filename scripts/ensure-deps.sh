@@ -5,7 +5,8 @@
 # dashboard's test drives headless, and the MariaDB server; with `fullload`, also
 # pgcopydb, a peer of make bench-fullload; with `mysqlbench`, also the MariaDB server,
 # sysbench and mydumper (with myloader), for make bench-mysql-fullload and
-# bench-mysql-cdc. Go itself must already be installed.
+# bench-mysql-cdc; with `mysqlpgbench`, the MariaDB server, sysbench and pgloader, for
+# make bench-mysqlpg-fullload. Go itself must already be installed.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -64,7 +65,7 @@ install_browser() {
 # engine's tests and make demo's MariaDB part start throwaway servers from it (make
 # demo, make test and the MySQL/MariaDB benchmarks only).
 install_mariadb() {
-  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || return 0
+  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || [ "${1:-}" = mysqlpgbench ] || return 0
   { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 &&
     command -v mariadb >/dev/null 2>&1 && return 0
   if ! can_apt; then
@@ -87,20 +88,39 @@ install_pgcopydb() {
   apt_install pgcopydb
 }
 
+# install_missing FOR SPEC... installs the Debian packages of SPEC (PACKAGE:COMMAND,...)
+# one of whose commands is not on PATH, saying that FOR needs them; it stops the script
+# when it cannot (not root, or no apt-get).
+install_missing() {
+  local what="$1" spec cmd cmds missing=()
+  shift
+  for spec in "$@"; do
+    IFS=, read -ra cmds <<<"${spec#*:}"
+    for cmd in "${cmds[@]}"; do
+      command -v "$cmd" >/dev/null 2>&1 || { missing+=("${spec%%:*}"); break; }
+    done
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if ! can_apt; then
+    echo "${missing[*]} not installed (apt-get install ${missing[*]}), which $what needs" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]} for $what (apt-get install ${missing[*]}) ..."
+  apt_install "${missing[@]}"
+}
+
 # sysbench (the source's tables and load) and mydumper/myloader (a peer), for the
 # MySQL/MariaDB benchmarks (mysqlbench only).
 install_mysqlbench() {
   [ "${1:-}" = mysqlbench ] || return 0
-  local missing=()
-  command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
-  { command -v mydumper >/dev/null 2>&1 && command -v myloader >/dev/null 2>&1; } || missing+=(mydumper)
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  if ! can_apt; then
-    echo "${missing[*]} not installed (apt-get install ${missing[*]}): make bench-mysql-fullload and bench-mysql-cdc need them" >&2
-    exit 1
-  fi
-  echo "installing ${missing[*]} for the MySQL/MariaDB benchmarks (apt-get install ${missing[*]}) ..."
-  apt_install "${missing[@]}"
+  install_missing "make bench-mysql-fullload and bench-mysql-cdc" sysbench:sysbench mydumper:mydumper,myloader
+}
+
+# sysbench (the source's tables) and pgloader (the peer), for make
+# bench-mysqlpg-fullload (mysqlpgbench only).
+install_mysqlpgbench() {
+  [ "${1:-}" = mysqlpgbench ] || return 0
+  install_missing "make bench-mysqlpg-fullload" sysbench:sysbench pgloader:pgloader
 }
 
 if have_pg; then
@@ -109,6 +129,7 @@ if have_pg; then
   install_mariadb "${1:-}"
   install_pgcopydb "${1:-}"
   install_mysqlbench "${1:-}"
+  install_mysqlpgbench "${1:-}"
   exit 0
 fi
 
@@ -136,3 +157,4 @@ install_browser "${1:-}"
 install_mariadb "${1:-}"
 install_pgcopydb "${1:-}"
 install_mysqlbench "${1:-}"
+install_mysqlpgbench "${1:-}"

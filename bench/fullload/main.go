@@ -21,10 +21,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 )
@@ -216,8 +215,8 @@ func run(scale, jobs, runs int, bin string) error {
 }
 
 // runCutover writes the plan and times cutover start with it into db, a new database
-// on the target. With BENCH_VERBOSE set, cutover's log (stderr) is prefixed with the
-// time since the start, for the phases.
+// on the target. With BENCH_VERBOSE set, cutover's log (stderr) is printed, for the
+// phases.
 func runCutover(ctx context.Context, bin, dir string, tgt *pgtest.Server, db, plan string, args ...string) (time.Duration, float64, error) {
 	if err := tgt.Exec(ctx, "postgres", "CREATE DATABASE "+db); err != nil {
 		return 0, 0, err
@@ -226,21 +225,8 @@ func runCutover(ctx context.Context, bin, dir string, tgt *pgtest.Server, db, pl
 	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
 		return 0, 0, err
 	}
-	c := exec.Command(bin, append(append([]string{"start"}, args...), "-c", planFile)...)
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	start := time.Now()
-	out, err := c.Output()
-	elapsed := time.Since(start)
-	if err != nil {
-		return 0, 0, fmt.Errorf("cutover %s: %v\n%s%s", db, err, out, stderr.String())
-	}
-	if os.Getenv("BENCH_VERBOSE") != "" {
-		fmt.Printf("%s: started %s, took %v\n%s%s\n", db, start.Format("15:04:05.000"), elapsed.Round(time.Millisecond), out, stderr.String())
-	} else if stderr.Len() > 0 {
-		fmt.Fprint(os.Stderr, stderr.String())
-	}
-	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+	r, err := harness.Cutover(bin, planFile, db, args...)
+	return r.Elapsed, r.RSSMB, err
 }
 
 // waitSynced polls until every table of the subscription is ready.

@@ -28,9 +28,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/mytest"
 )
@@ -54,10 +54,6 @@ func main() {
 	mytest.StopAll()
 }
 
-// settings are the servers' options over mytest's: room for the whole data set in the
-// buffer pool and a redo log that does not force flushing in the middle of a load.
-var settings = map[string]string{"innodb_buffer_pool_size": "1G", "innodb_log_file_size": "512M", "max_allowed_packet": "256M"}
-
 const sourceDB = "sbtest"
 
 func run(scale, tables, jobs, runs int, bin string) error {
@@ -71,28 +67,14 @@ func run(scale, tables, jobs, runs int, bin string) error {
 	if err != nil {
 		return fmt.Errorf("myloader is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install mydumper (Debian/Ubuntu)")
 	}
-	src, err := mytest.Start(ctx, mytest.Options{Name: "bench-source", Settings: settings})
+	source, err := harness.SysbenchSource(ctx, "bench-source", sourceDB, tables, scale)
 	if err != nil {
 		return err
 	}
-	tgt, err := mytest.Start(ctx, mytest.Options{Name: "bench-target", Settings: settings})
-	if err != nil {
-		return err
-	}
-	if err := prepare(ctx, src, tables, scale); err != nil {
-		return err
-	}
-	srcPool, err := src.Open(sourceDB)
-	if err != nil {
-		return err
-	}
+	src, srcPool, version, size := source.Server, source.Pool, source.Version, source.Size
 	defer srcPool.Close()
-	var version string
-	var size float64
-	if err := srcPool.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return err
-	}
-	if err := srcPool.QueryRowContext(ctx, "SELECT coalesce(sum(data_length + index_length), 0) FROM information_schema.TABLES WHERE table_schema = ?", sourceDB).Scan(&size); err != nil {
+	tgt, err := mytest.Start(ctx, mytest.Options{Name: "bench-target", Settings: harness.MariaDBSettings})
+	if err != nil {
 		return err
 	}
 	want, err := figures(ctx, srcPool, tables)
@@ -139,9 +121,9 @@ func run(scale, tables, jobs, runs int, bin string) error {
 				if tl == oneshot {
 					cdc, args = "enabled: false", nil
 				}
-				var rss float64
-				t, rss, err = runCutover(ctx, bin, dir, tgt, db, plan(db, cdc, strconv.FormatBool(tl.binlog)), args...)
-				tl.cpu, tl.rss = append(tl.cpu, lastCPU), max(tl.rss, rss)
+				var r harness.Run
+				r, err = runCutover(ctx, bin, dir, tgt, db, plan(db, cdc, strconv.FormatBool(tl.binlog)), args...)
+				t, tl.cpu, tl.rss = r.Elapsed, append(tl.cpu, r.CPU), max(tl.rss, r.RSSMB)
 			case tl.binlog:
 				t, err = runPeer(ctx, mydumper, myloader, dir, src, tgt, db, jobs, "--enable-binlog")
 			default:
@@ -215,56 +197,18 @@ func runPeer(ctx context.Context, mydumper, myloader, dir string, src, tgt *myte
 	return took, nil
 }
 
-// prepare makes sysbench's oltp tables in a new database on the source.
-func prepare(ctx context.Context, src *mytest.Server, tables, scale int) error {
-	if _, err := exec.LookPath("sysbench"); err != nil {
-		return fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
-	}
-	if err := src.Exec(ctx, "", "CREATE DATABASE "+sourceDB); err != nil {
-		return err
-	}
-	fmt.Printf("sysbench oltp prepare on the source: %d tables of %d rows ...\n", tables, scale)
-	start := time.Now()
-	args := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
-		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + sourceDB,
-		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale), "--threads=2", "prepare"}
-	if out, err := exec.CommandContext(ctx, "sysbench", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("sysbench prepare: %v\n%s", err, out)
-	}
-	fmt.Printf("prepared in %v\n", time.Since(start).Round(time.Second))
-	return nil
-}
-
 // runCutover writes the plan and times cutover start with it into db, a new database
-// on the target. With BENCH_VERBOSE set, cutover's output is printed.
-func runCutover(ctx context.Context, bin, dir string, tgt *mytest.Server, db, plan string, args ...string) (time.Duration, float64, error) {
+// on the target.
+func runCutover(ctx context.Context, bin, dir string, tgt *mytest.Server, db, plan string, args ...string) (harness.Run, error) {
 	if err := tgt.Exec(ctx, "", "CREATE DATABASE "+db); err != nil {
-		return 0, 0, err
+		return harness.Run{}, err
 	}
 	planFile := filepath.Join(dir, db+".yaml")
 	if err := os.WriteFile(planFile, []byte(plan), 0o600); err != nil {
-		return 0, 0, err
+		return harness.Run{}, err
 	}
-	c := exec.Command(bin, append(append([]string{"start"}, args...), "-c", planFile)...)
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	start := time.Now()
-	out, err := c.Output()
-	elapsed := time.Since(start)
-	if err != nil {
-		return 0, 0, fmt.Errorf("cutover %s: %v\n%s%s", db, err, out, stderr.String())
-	}
-	if os.Getenv("BENCH_VERBOSE") != "" {
-		fmt.Printf("%s: started %s, took %v\n%s%s\n", db, start.Format("15:04:05.000"), elapsed.Round(time.Millisecond), out, stderr.String())
-	} else if stderr.Len() > 0 {
-		fmt.Fprint(os.Stderr, stderr.String())
-	}
-	lastCPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
-	return elapsed, float64(c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024, nil
+	return harness.Cutover(bin, planFile, db, args...)
 }
-
-// lastCPU is the CPU time (user and system) the last cutover run used.
-var lastCPU time.Duration
 
 // tableFigures are what a copy must match: a table's row count and CHECKSUM TABLE.
 type tableFigures struct {
@@ -316,44 +260,9 @@ func dropAndSettle(ctx context.Context, src, tgt *mytest.Server, db string) erro
 		return err
 	}
 	for _, s := range []*mytest.Server{src, tgt} {
-		if err := settle(ctx, s); err != nil {
+		if err := harness.SettleInnoDB(ctx, s); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// settle makes InnoDB flush every dirty page, and waits (a minute at most) until it
-// has: the flushing goal at 0% and, meanwhile, an I/O capacity that does not pace it
-// (the default, 200 pages a second, takes a minute over the pages of one copy).
-func settle(ctx context.Context, s *mytest.Server) error {
-	pool, err := s.Open("")
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	pool.SetMaxOpenConns(1)
-	var pct, capacity, capacityMax string
-	if err := pool.QueryRowContext(ctx, "SELECT @@innodb_max_dirty_pages_pct, @@innodb_io_capacity, @@innodb_io_capacity_max").Scan(&pct, &capacity, &capacityMax); err != nil {
-		return err
-	}
-	if _, err := pool.ExecContext(ctx, "SET GLOBAL innodb_io_capacity_max = 100000; SET GLOBAL innodb_io_capacity = 50000; SET GLOBAL innodb_max_dirty_pages_pct = 0"); err != nil {
-		return err
-	}
-	defer pool.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("SET GLOBAL innodb_max_dirty_pages_pct = %s; SET GLOBAL innodb_io_capacity = %s; SET GLOBAL innodb_io_capacity_max = %s", //nolint:errcheck
-		pct, capacity, capacityMax))
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		var name string
-		var dirty int64
-		if err := pool.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").Scan(&name, &dirty); err != nil {
-			return err
-		}
-		if dirty < 64 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond) // a benchmark's poll, not a test's wait
-	}
-	fmt.Println("(a server still had dirty pages a minute after the copy: going on)")
 	return nil
 }

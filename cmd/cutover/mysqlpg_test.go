@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cutover-dev/cutover/mytest"
@@ -182,4 +183,115 @@ func pgRows(t *testing.T, conn *pgx.Conn, query string) [][]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A live migration from MariaDB into PostgreSQL with the binary, under a writer:
+// the load, then change data capture killed (SIGKILL) after a few groups and run
+// again, changes of every kind to tables of many types while it runs (zero dates,
+// sets, enums, latin1 text, blobs, deletes, a truncate), then stopped by SIGTERM once
+// it caught up: every transaction the writer committed is on the target once (the
+// counters sum to them), and every value is the source's, by queries of the test's
+// own on both sides; finish ends it.
+func TestMySQLToPostgresLive(t *testing.T) {
+	if !mytest.Installed() {
+		t.Skip("MariaDB is not installed: make test installs it")
+	}
+	src, tgt := mytest.NewDB(t, mytest.Source(t)), pgtest.NewDB(t, pgtest.Target(t))
+	src.Exec(t, mysqlSchema+`
+		CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_0_to_9;
+		CREATE TABLE log (n bigint PRIMARY KEY, at datetime(6) NOT NULL DEFAULT now(6), pad text);
+		CREATE TABLE scratch (id int PRIMARY KEY); INSERT INTO scratch SELECT seq FROM seq_1_to_10;`)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\nfull_load: {parallel: 2}\napi: {listen: ''}\n",
+		src.URL(), tgt.URL())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	schema := strings.ToLower(src.Name)
+	stopWriter := make(chan struct{})
+	writerDone := mysqlWriter(t, src, stopWriter)
+	applied := func() string {
+		if !holds(tgt, "SELECT to_regclass('cutover.state') IS NOT NULL") {
+			return ""
+		}
+		return pgtest.QueryVal[string](t, tgt, "SELECT applied_position FROM cutover.state")
+	}
+	started := func(out string) bool { return strings.Contains(out, "change data capture from the source") }
+
+	l := startLive(t, dir, false, "start")
+	t.Cleanup(func() {
+		if l.cmd.ProcessState == nil {
+			_ = l.cmd.Process.Signal(syscall.SIGTERM)
+			l.wait(t)
+		}
+	})
+	l.waitFor(t, "change data capture", started)
+	src.Exec(t, `UPDATE customer SET tier = 'pro', flags = 'b', born = '0000-00-00', name = 'Åsa ñ' WHERE id <= 20;
+		UPDATE customer SET flags = '', tier = '' WHERE id BETWEEN 21 AND 30;
+		DELETE FROM orders WHERE id % 100 = 0;
+		UPDATE orders SET payload = unhex('00ff0a0d5c09'), note = 'tab\there', ratio = -0.0, score = 1e300 WHERE id <= 50;
+		INSERT INTO orders (customer_id, total, ratio, score, note, payload, at) VALUES (5, 12.5, 0.1, -0.0, NULL, '', '2030-01-01 00:00:00.5');
+		TRUNCATE TABLE scratch; INSERT INTO scratch VALUES (42);`)
+	for steps := 3; steps > 0; steps-- {
+		before := applied()
+		waitForTarget(t, tgt, l, fmt.Sprintf("SELECT applied_position <> '%s' FROM cutover.state", before))
+	}
+	if err := l.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(t)
+	l = startLive(t, dir, false, "start")
+	l.waitFor(t, "change data capture", started)
+	src.Exec(t, `UPDATE customer SET created = '2038-01-19 03:14:07.999' WHERE id = 100; DELETE FROM customer WHERE id = 2000`)
+	close(stopWriter)
+	n := <-writerDone
+	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT (SELECT sum(v) FROM %s.counters) = %d AND NOT EXISTS (SELECT 1 FROM %[1]s.customer WHERE id = 2000)", schema, n))
+	if r := run(t, dir, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "phase: cdc") || !strings.Contains(r.stdout, schema+".orders") {
+		t.Errorf("status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := l.wait(t); code != 0 || !strings.Contains(out, "change data capture stopped at position") {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
+	}
+	t.Logf("%d source transactions", n)
+	pg := tgt.Conn(t)
+	if _, err := pg.Exec(context.Background(), "SET search_path = "+schema+"; SET TimeZone = 'UTC'"); err != nil {
+		t.Fatal(err)
+	}
+	my := src.Open(t)
+	if _, err := my.Exec("SET time_zone = '+00:00'"); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, "customer", my, `SELECT id, email, coalesce(name, 'NULL'), tier, coalesce(flags, 'NULL'),
+			if(born IS NULL OR month(born) = 0, 'NULL', born), coalesce(date_format(created, '%Y-%m-%d %H:%i:%s.%f'), 'NULL')
+		FROM customer ORDER BY id`,
+		func() [][]string {
+			return pgRows(t, pg, `SELECT id::text, email, coalesce(name, 'NULL'), tier::text, coalesce(array_to_string(flags, ','), 'NULL'),
+				coalesce(born::text, 'NULL'), coalesce(to_char(created, 'YYYY-MM-DD HH24:MI:SS.US'), 'NULL')
+			FROM customer ORDER BY customer.id`)
+		}, nil)
+	sameRows(t, "orders", my, `SELECT id, customer_id, total, coalesce(ratio * 1e0, 'NULL'), coalesce(score, 'NULL'), coalesce(note, 'NULL'),
+			coalesce(lower(hex(payload)), 'NULL'), date_format(at, '%Y-%m-%d %H:%i:%s.%f')
+		FROM orders ORDER BY id`,
+		func() [][]string {
+			return pgRows(t, pg, `SELECT id::text, customer_id::text, total::text, coalesce(ratio::float8::text, 'NULL'), coalesce(score::text, 'NULL'),
+				coalesce(note, 'NULL'), coalesce(encode(payload, 'hex'), 'NULL'), to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')
+			FROM orders ORDER BY orders.id`)
+		}, map[int]int{3: 32, 4: 64})
+	sameRows(t, "log", my, `SELECT n, date_format(at, '%Y-%m-%d %H:%i:%s.%f'), pad FROM log ORDER BY n`,
+		func() [][]string {
+			return pgRows(t, pg, `SELECT n::text, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US'), pad FROM log ORDER BY log.n`)
+		}, nil)
+	sameRows(t, "scratch", my, `SELECT id FROM scratch ORDER BY id`,
+		func() [][]string { return pgRows(t, pg, `SELECT id::text FROM scratch ORDER BY scratch.id`) }, nil)
+	if got := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM "+schema+".log"); got != n {
+		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
+	}
+	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
+		t.Errorf("%d apply exceptions", ex)
+	}
+	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "dropped the control schema cutover on the target") {
+		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
