@@ -201,6 +201,27 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errAt(n, path, "expected a mapping (for example {\"tinyint(1)\": boolean}), got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key, value := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			d.decode(k, key, join(path, k.Value))
+			d.decode(val, value, join(path, k.Value))
+			if m.MapIndex(key).IsValid() {
+				d.errAt(k, join(path, k.Value), "given twice; keep one")
+				continue
+			}
+			m.SetMapIndex(key, value)
+		}
+		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!null") {
 			d.errAt(n, path, "expected a string, got %s (quote it if it is meant as text)", kindName(n))

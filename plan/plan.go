@@ -28,6 +28,25 @@ type Plan struct {
 	API           API        `yaml:"api"`
 	ControlSchema string     `yaml:"control_schema"`
 	Cutover       Cutover    `yaml:"cutover"`
+	// Types overrides the target's type of a source type or column, in a migration
+	// between two engines: "tinyint(1)": boolean, "app.film.rating": text.
+	Types map[string]string `yaml:"types"`
+	// Translation sets the rules a migration between two engines makes the target's
+	// schema by.
+	Translation Translation `yaml:"translation"`
+}
+
+// Translation is how a source's schema becomes a target of another engine's (MySQL
+// to PostgreSQL).
+type Translation struct {
+	// CaseInsensitive is what a case-insensitive collation becomes: none (the target's
+	// default, case-sensitive), icu (an ICU nondeterministic collation) or citext.
+	CaseInsensitive string `yaml:"case_insensitive"`
+	// Enums: type (CREATE TYPE ... AS ENUM) or check (text with a CHECK).
+	Enums string `yaml:"enums"`
+	// ZeroDates: null (MySQL's zero dates become NULL, NOT NULL relaxed where one is)
+	// or error (the load stops on one).
+	ZeroDates string `yaml:"zero_dates"`
 }
 
 // Endpoint is one side of the migration.
@@ -193,6 +212,7 @@ func Defaults() *Plan {
 		Validation:    Validation{Interval: Duration(time.Minute), TrackChanges: true, ChunkRows: 10000, BusyPercent: 50},
 		API:           API{Listen: "127.0.0.1:8420"},
 		ControlSchema: "cutover",
+		Translation:   Translation{CaseInsensitive: "none", Enums: "type", ZeroDates: "null"},
 		Cutover: Cutover{
 			MaxDowntime: Duration(60 * time.Second),
 			MaxLatency:  Duration(5 * time.Second),

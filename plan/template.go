@@ -161,6 +161,18 @@ api:
 # Schema in the target for cutover's own state (never migrated or validated).
 control_schema: {{q .D.ControlSchema}}
 
+# Between two engines (MySQL/MariaDB to PostgreSQL): cutover check prints how every
+# column is made on the target. Override a source type's or a column's target type:
+#   "tinyint(1)": boolean        "app.film.rating": text
+types: {}
+translation:
+  # What a case-insensitive collation becomes: none (case-sensitive), icu or citext.
+  case_insensitive: {{.D.Translation.CaseInsensitive}}
+  # ENUM as a PostgreSQL enum type (type) or text with a CHECK (check).
+  enums: {{.D.Translation.Enums}}
+  # MySQL's zero dates become NULL (null), or stop the load (error).
+  zero_dates: {{q .D.Translation.ZeroDates}}
+
 cutover:
   # Write downtime budget: the switch rolls back by itself when it runs out before
   # the users are unlocked.

@@ -44,6 +44,14 @@ func (d *decoder) validate(p *Plan) {
 	if p.Validation.AfterLoad && p.CDC.Enabled {
 		d.errKey("validation.after_load", "validates at the end of a one-shot copy (cdc.enabled: false); with change data capture, use validation.continuous or cutover validate")
 	}
+	d.oneOf("translation.case_insensitive", p.Translation.CaseInsensitive, []string{"none", "icu", "citext"})
+	d.oneOf("translation.enums", p.Translation.Enums, []string{"type", "check"})
+	d.oneOf("translation.zero_dates", p.Translation.ZeroDates, []string{"null", "error"})
+	for k, v := range p.Types {
+		if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			d.errKey("types", "expected source type or column: target type, got %q: %q", k, v)
+		}
+	}
 	d.validateListen(p.API)
 	d.validateControlSchema(p.ControlSchema)
 	d.validateCutover(&p.Cutover)

@@ -41,7 +41,7 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 		fail("schema", "source", err, "")
 		return r
 	}
-	tr, err := translate(s, pairSchemaName(s), pairRules(s))
+	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
 	if err != nil {
 		fail("translation", "source", err, "")
 		return r

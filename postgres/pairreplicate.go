@@ -61,7 +61,7 @@ func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.Start
 	if err != nil {
 		return err
 	}
-	tr, err := translate(s, pairSchemaName(s), pairRules(s))
+	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (t *pairTarget) Recorder(disp load.Display, position string) load.Recorder 
 // into a schema named after the source's database. What it cannot carry as it is is
 // said; what it cannot carry at all stops the load.
 func (t *pairTarget) Translate(ctx context.Context, s *schema.Schema, announce func(string)) (err error) {
-	if t.tr, err = translate(s, pairSchemaName(s), pairRules(s)); err != nil {
+	if t.tr, err = translate(s, pairSchemaName(s), pairRules(t.p, s)); err != nil {
 		return err
 	}
 	var refused []string
@@ -92,10 +92,13 @@ func (t *pairTarget) Translate(ctx context.Context, s *schema.Schema, announce f
 	return nil
 }
 
-// pairRules are the translation's rules for a plan: the defaults, and the columns
-// where the source holds zero dates.
-func pairRules(s *schema.Schema) translateRules {
-	r := translateRules{ZeroDateColumns: map[string]bool{}}
+// pairRules are the translation's rules for a plan (its types and translation), with
+// the columns where the source holds zero dates.
+func pairRules(p *plan.Plan, s *schema.Schema) translateRules {
+	r := translateRules{ZeroDateColumns: map[string]bool{}, Types: p.Types, EnumAs: p.Translation.Enums, ZeroDates: p.Translation.ZeroDates}
+	if ci := p.Translation.CaseInsensitive; ci != "none" {
+		r.CaseInsensitive = ci
+	}
 	for _, tb := range s.Tables {
 		for _, c := range tb.Columns {
 			if c.ZeroDates {

@@ -29,7 +29,10 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 	src.Exec(t, mysqlSchema)
 	dir := t.TempDir()
 	planFile := filepath.Join(dir, "cutover.yaml")
-	if err := os.WriteFile(planFile, []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\ncdc: {enabled: false}\nfull_load: {parallel: 2}\n",
+	// The plan's rules: enums as text with a CHECK, case-insensitive collations as
+	// ICU's, a column's type overridden.
+	if err := os.WriteFile(planFile, []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\ncdc: {enabled: false}\nfull_load: {parallel: 2}\n"+
+		"translation: {enums: check, case_insensitive: icu}\ntypes: {orders.note: varchar(200)}\n",
 		src.URL(), tgt.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +47,9 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 		"bigint", // id int unsigned
 		"numeric(12,2)",
 		"timestamp(6) without time zone",
+		`tier     enum('free','pro','')  -> tier     text CHECK`,
+		`COLLATE "` + strings.ToLower(src.Name) + `"."cutover_ci_ai"`,
+		"note         text           -> note         varchar(200)",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("check's mapping lacks %q:\n%s", want, r.stdout)
