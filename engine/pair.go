@@ -27,6 +27,18 @@ type PairSource interface {
 	LoadSource(p *plan.Plan, disp load.Display) load.SourceHalf
 	// Feed is the source's change stream for the migration in the state st.
 	Feed(ctx context.Context, p *plan.Plan, st control.State) (*ChangeFeed, error)
+	// Scanner reads the source's rows for a validation.
+	Scanner(ctx context.Context, p *plan.Plan) (*SourceScanner, error)
+}
+
+// SourceScanner reads a source's rows in canonical form, by the source's names.
+type SourceScanner struct {
+	validate.RowScanner
+	// Position is where the source's change stream ends now.
+	Position func(ctx context.Context) (string, error)
+	// Covers says whether position snap holds the source transaction at txn.
+	Covers func(snap, txn string) (bool, error)
+	Close  func()
 }
 
 // ChangeFeed is a source's change stream for a migration to another engine, and what
@@ -59,6 +71,9 @@ type PairTarget interface {
 	// (asked for once the target's control state is read) applied to the target, the
 	// source's schema read through src.
 	ReplicatePair(ctx context.Context, p *plan.Plan, opts StartOptions, src load.SourceHalf, feed func(control.State) (*ChangeFeed, error)) error
+	// ValidatePair runs cutover validate: the source's rows read through the scanner,
+	// by the source's names.
+	ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Options, src load.SourceHalf, scanner func() (*SourceScanner, error)) (*validate.Report, error)
 	// StatusPair and DashboardPair read where the migration stands, from the
 	// target's control state.
 	StatusPair(ctx context.Context, p *plan.Plan) (control.Status, error)
@@ -79,13 +94,13 @@ var _ Migration = pair{}
 func (m pair) engines() string { return m.src.Name() + " to " + m.tgt.Name() }
 
 func (m pair) lacks(command string) error {
-	return fmt.Errorf("cutover %s does not run from %s yet: this cutover runs cutover check, start, status and finish between the two", command, m.engines())
+	return fmt.Errorf("cutover %s does not run from %s yet: this cutover runs cutover check, start, status, validate and finish between the two", command, m.engines())
 }
 
 // runsPair says why command does not run on a migration between two engines.
 func runsPair(m pair, command string) error {
 	switch command {
-	case "check", "start", "status", "serve", "finish":
+	case "check", "start", "status", "serve", "validate", "finish":
 		return nil
 	}
 	return m.lacks(command)
@@ -99,14 +114,14 @@ func (m pair) Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *che
 
 // Load runs the full load between the two engines.
 func (m pair) Load(ctx context.Context, p *plan.Plan, opts StartOptions) error {
-	if p.Validation.AfterLoad {
-		return fmt.Errorf("validation.after_load: validation from %s is not available in this version: set it to false, and compare the tables with queries of your own", m.engines())
-	}
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
 	}
-	job := &load.Pair{Source: m.src.LoadSource(p, disp), Target: m.tgt.LoadTarget(p, opts, disp), Display: disp, Engines: m.engines()}
+	job := &load.Pair{Source: m.src.LoadSource(p, disp), Target: m.tgt.LoadTarget(p, opts, disp), Display: disp, Engines: m.engines(),
+		Validate: func(ctx context.Context) (*validate.Report, error) {
+			return m.Validate(ctx, p, validate.Options{BusyPercent: 100})
+		}}
 	_, err := load.FullLoad(ctx, p, job, opts.Out, disp, load.Words{
 		Complete: func(st control.State) string {
 			return fmt.Sprintf("full load complete. The change stream starts at position %s of the source (%s).\n", st.Position, st.Slot)
@@ -149,8 +164,10 @@ func (m pair) Dashboard(ctx context.Context, p *plan.Plan) (control.Status, cont
 	return m.tgt.DashboardPair(ctx, p)
 }
 
-func (m pair) Validate(context.Context, *plan.Plan, validate.Options) (*validate.Report, error) {
-	return nil, m.lacks("validate")
+func (m pair) Validate(ctx context.Context, p *plan.Plan, opts validate.Options) (*validate.Report, error) {
+	src := m.src.LoadSource(p, &load.Lines{W: io.Discard})
+	defer src.Close(context.WithoutCancel(ctx))
+	return m.tgt.ValidatePair(ctx, p, opts, src, func() (*SourceScanner, error) { return m.src.Scanner(ctx, p) })
 }
 
 func (m pair) Switch(context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error) {

@@ -23,11 +23,6 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 	fail := func(chk, object string, err error, fix string) {
 		r.Add(check.Finding{Severity: check.Error, Check: chk, Object: object, Problem: err.Error(), Fix: fix})
 	}
-	if p.Validation.AfterLoad {
-		r.Add(check.Finding{Severity: check.Error, Check: "engines", Object: "plan",
-			Problem: "validation between these two engines is not available in this version",
-			Fix:     "validation: {after_load: false} in the plan, and compare the tables with queries of your own"})
-	}
 	if err := src.Open(ctx); err != nil {
 		fail("connect", "source", err, "")
 		return r

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cutover-dev/cutover/cdc"
@@ -161,10 +162,20 @@ type translatedColumn struct {
 	notNull   bool
 	def       string // the DEFAULT expression, "" for none
 	conv      func([]byte) ([]byte, error)
-	notes     []string
+	// back is conv's inverse, set on every carried column: it takes the column's
+	// value as readExpr reads it in a session with canonicalSession()'s settings and
+	// returns the canonical text of the source column's type (src.Type), exactly as
+	// the source engine writes the same value (see "Reading values back").
+	back  func(pgText []byte) ([]byte, error)
+	notes []string
 }
 
 func (c *translatedColumn) carried() bool { return c.name != "" }
+
+// readExpr is the SELECT expression a reader of the target reads the column with,
+// quotedName its name quoted (and qualified if need be), for back: the value's text
+// output, as text. See "Reading values back".
+func (c *translatedColumn) readExpr(quotedName string) string { return quotedName + "::text" }
 
 // maxIdent is PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1).
 const maxIdent = 63
@@ -611,11 +622,17 @@ func (tr *translation) mapColumn(t *translatedTable, c *translatedColumn, narrow
 	if conv != nil && c.conv == nil {
 		c.conv = conv
 	}
+	read, readable := pgReadType(c.pgType)
+	if ct.Kind == cdc.KindEnum && c.pgType != "text" {
+		read, readable = cdc.Type{Kind: cdc.KindText}, true // the translation's enum type: its labels' text
+	}
 	if over, ok := typeOverride(tr.rules, st, src); ok {
 		c.pgType, c.collation, c.checks = over, "", nil
 		c.conv = overrideConverter(ct, over, c.conv)
 		c.notes = []string{"type from the plan"}
+		read, readable = pgReadType(over)
 	}
+	c.back = wrapBack(st, src, c.pgType, backConverter(ct, c.pgType, read, readable))
 	if c.identity && !slices.Contains([]string{"smallint", "integer", "bigint", "int", "int2", "int4", "int8"}, strings.ToLower(c.pgType)) {
 		c.identity = false
 		tr.finding(check.Warning, "translate_column", what, "AUTO_INCREMENT is not carried: an identity column must be smallint, integer or bigint, not "+c.pgType,
@@ -1313,4 +1330,503 @@ func labelArray(labels []string) string {
 		q[i] = quoteLiteral(l)
 	}
 	return "ARRAY[" + strings.Join(q, ", ") + "]"
+}
+
+// Reading values back
+//
+// Validation across engines (and a failback) reads the target's values and compares
+// them with the source's canonical texts: each carried column's back converter is
+// the inverse of its conv. The reader selects the column as readExpr gives it,
+// `"col"::text`, the type's text output (a boolean's ::text is "true" or "false", a
+// char(n)'s is without its trailing spaces), in a session with canonicalSession()'s
+// settings: DateStyle ISO, IntervalStyle postgres, extra_float_digits 3 (a float's
+// shortest exact digits), TimeZone UTC, bytea_output hex (escape is read too). back
+// returns the canonical text of the source column's cdc.Type, exactly as the MySQL
+// engine's toCanonical writes the same value:
+//
+//   - Integers (smallint, integer, bigint, numeric(20,0) of a bigint unsigned) as
+//     the source's KindInt or KindUint in its range (YEAR's smallint: "0", "1901");
+//     a boolean of a tinyint(1) (or of an override) as "1" or "0".
+//   - numeric(p,s) as the source's decimal at its scale (trailing zeros added, or
+//     cut when they are zeros only); real as the float32's shortest digits, double
+//     precision as the float64's, -0 kept, NaN and ±Infinity as the canonical form
+//     names them (no MySQL value equals them).
+//   - Text, varchar, citext, an enum type's or a CHECKed text's label as it is; a
+//     SET's text[] as its labels in the order of Type.Labels, joined by "," (a label
+//     written twice is one, as in a MySQL SET; NULL elements and other labels are
+//     errors); bytea (\x hex) as its raw bytes; bit(n) as its bits; uuid as it is.
+//   - date, timestamp and timestamptz in their canonical forms (UTC, "Z"); an
+//     interval of a MySQL TIME in the extended KindTime form ("-838:59:59.5",
+//     "00:00:00"), a day as 24 hours; months and durations beyond ±838:59:59.999999
+//     are errors.
+//   - jsonb as cdc.NormalJSON of its text: jsonb and MySQL's JSON spell a document
+//     differently, so a validation compares NormalJSON of both sides.
+//
+// A type from the plan's overrides is read by its own kind, then converted to the
+// source's kind where the text allows, and is an error otherwise: an integer from
+// integers, a numeric without fraction digits, a whole float or a boolean ("1" and
+// "0"); a decimal from numbers (at the source's scale); a float from numbers (the
+// nearest float32 for a FLOAT, a real's exact value for a DOUBLE); a date from a
+// timestamp at midnight; a timestamp from an instant (its UTC wall clock) or a
+// date; an instant from a timestamp (as UTC) or a date; a MySQL TIME from a time of
+// day or an interval; bits from a boolean or an integer of the source's width, or
+// shorter bits (zeros added on the left); a SET from text[] or "a,b" text; and from
+// text of any type (char, varchar, text, citext) the source kind's canonical text
+// that conv wrote there, checked (a JSON text through NormalJSON). A type back does
+// not know (a domain, another extension's) is an error.
+
+// pgReadType is the cdc.Type whose text toCanonicalKind reads for a PostgreSQL
+// column type as the translation or the plan writes it ("numeric(20,0)",
+// "timestamp(3) with time zone", "text[]"); false for a type it does not know.
+func pgReadType(pgType string) (cdc.Type, bool) {
+	t := strings.ToLower(strings.TrimSpace(pgType))
+	if m := arraySuffix.FindStringIndex(t); m != nil {
+		elem, ok := pgReadType(t[:m[0]])
+		return cdc.Type{Kind: cdc.KindArray, Elem: &elem}, ok
+	}
+	mod := ""
+	if m := typeModifier.FindStringSubmatch(t); m != nil {
+		mod = strings.TrimSpace(m[1])
+	}
+	base := strings.Join(strings.Fields(typeModifier.ReplaceAllString(t, " ")), " ")
+	switch base {
+	case "smallint", "int2":
+		return cdc.Type{Kind: cdc.KindInt, Width: 2}, true
+	case "integer", "int", "int4":
+		return cdc.Type{Kind: cdc.KindInt, Width: 4}, true
+	case "bigint", "int8":
+		return cdc.Type{Kind: cdc.KindInt, Width: 8}, true
+	case "numeric", "decimal":
+		return cdc.Type{Kind: cdc.KindDecimal}, true
+	case "real", "float4":
+		return cdc.Type{Kind: cdc.KindFloat32}, true
+	case "float":
+		if p, err := strconv.Atoi(mod); err == nil && p >= 1 && p <= 24 {
+			return cdc.Type{Kind: cdc.KindFloat32}, true
+		}
+		return cdc.Type{Kind: cdc.KindFloat64}, true
+	case "double precision", "float8":
+		return cdc.Type{Kind: cdc.KindFloat64}, true
+	case "boolean", "bool":
+		return cdc.Type{Kind: cdc.KindBool}, true
+	case "text", "character varying", "varchar", "character", "char", "bpchar", "citext", "name":
+		return cdc.Type{Kind: cdc.KindText}, true
+	case "bytea":
+		return cdc.Type{Kind: cdc.KindBytes}, true
+	case "date":
+		return cdc.Type{Kind: cdc.KindDate}, true
+	case "timestamp", "timestamp without time zone":
+		return cdc.Type{Kind: cdc.KindTimestamp}, true
+	case "timestamptz", "timestamp with time zone":
+		return cdc.Type{Kind: cdc.KindTimestampTZ}, true
+	case "time", "time without time zone":
+		return cdc.Type{Kind: cdc.KindTime}, true
+	case "json", "jsonb":
+		return cdc.Type{Kind: cdc.KindJSON}, true
+	case "bit", "bit varying", "varbit":
+		return cdc.Type{Kind: cdc.KindBits}, true // any length: back checks the source's
+	case "uuid":
+		return cdc.Type{Kind: cdc.KindUUID}, true
+	}
+	if strings.HasPrefix(base, "interval") { // interval(p), interval day to second
+		return cdc.Type{Kind: cdc.KindInterval}, true
+	}
+	return cdc.Type{Kind: cdc.KindOther}, false
+}
+
+var (
+	arraySuffix  = regexp.MustCompile(`\s*\[\s*\d*\s*\]$`)
+	typeModifier = regexp.MustCompile(`\s*\(([^)]*)\)`)
+)
+
+// wrapBack names the column, the types and the value in a back converter's error.
+func wrapBack(t *schema.Table, c *schema.Column, pgType string, back func([]byte) ([]byte, error)) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		out, err := back(b)
+		if err != nil {
+			return nil, fmt.Errorf("column %s.%s: PostgreSQL %s value %s to the canonical text of %s: %w", t.String(), c.Name, pgType, shortValue(b), c.Type.Name, err)
+		}
+		return out, nil
+	}
+}
+
+// backConverter reads a value of PostgreSQL's read type (its ::text) as the
+// canonical text of src.
+func backConverter(src cdc.Type, pgType string, read cdc.Type, readable bool) func([]byte) ([]byte, error) {
+	switch {
+	case !readable:
+		return func([]byte) ([]byte, error) {
+			return nil, fmt.Errorf("values of type %s are not read back (a type from the plan that is not one of PostgreSQL's own)", pgType)
+		}
+	case read.Kind == cdc.KindArray:
+		if src.Kind != cdc.KindSet || read.Elem.Kind != cdc.KindText {
+			return func([]byte) ([]byte, error) {
+				return nil, fmt.Errorf("an array (%s) is read back only as a SET", pgType)
+			}
+		}
+		return func(b []byte) ([]byte, error) { return setFromArray(src, b) }
+	case read.Kind == cdc.KindBool:
+		return func(b []byte) ([]byte, error) {
+			v, err := pick(string(b), map[string]string{"true": "true", "false": "false", "t": "true", "f": "false"})
+			if err != nil {
+				return nil, err
+			}
+			return toSourceKind(src, cdc.KindBool, v)
+		}
+	}
+	return func(b []byte) ([]byte, error) {
+		c, err := toCanonicalKind(read, b)
+		if err != nil {
+			return nil, err
+		}
+		return toSourceKind(src, read.Kind, c)
+	}
+}
+
+// toSourceKind converts a canonical value of kind from (the PostgreSQL column's) to
+// the canonical text of src, as "Reading values back" says.
+func toSourceKind(src cdc.Type, from cdc.Kind, c []byte) ([]byte, error) {
+	s := string(c)
+	refuse := func() ([]byte, error) {
+		return nil, fmt.Errorf("a %s value does not convert to the source's %s", from, src.Kind)
+	}
+	switch src.Kind {
+	case cdc.KindInt, cdc.KindUint:
+		switch from {
+		case cdc.KindBool:
+			s = map[string]string{"true": "1", "false": "0"}[s]
+		case cdc.KindInt, cdc.KindUint, cdc.KindText:
+		case cdc.KindDecimal:
+			whole, frac, _ := strings.Cut(s, ".")
+			if strings.Trim(frac, "0") != "" {
+				return nil, errors.New("not an integer")
+			}
+			if s = whole; s == "-0" {
+				s = "0"
+			}
+		case cdc.KindFloat32, cdc.KindFloat64:
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<64 {
+				return nil, errors.New("not an integer")
+			}
+			s = strconv.FormatFloat(math.Abs(f), 'f', -1, 64)
+			if f < 0 {
+				s = "-" + s
+			}
+		default:
+			return refuse()
+		}
+		return []byte(s), checkInteger(src, s)
+	case cdc.KindBool:
+		switch {
+		case from == cdc.KindBool || from == cdc.KindText:
+		case (from == cdc.KindInt || from == cdc.KindUint) && (s == "0" || s == "1"):
+			s = map[string]string{"0": "false", "1": "true"}[s]
+		default:
+			return refuse()
+		}
+		return pick(s, map[string]string{"true": "true", "false": "false"})
+	case cdc.KindDecimal:
+		switch from {
+		case cdc.KindDecimal, cdc.KindInt, cdc.KindUint, cdc.KindText:
+		case cdc.KindFloat32, cdc.KindFloat64:
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, err
+			}
+			if !math.IsNaN(f) && !math.IsInf(f, 0) {
+				s = strconv.FormatFloat(f, 'f', -1, map[bool]int{true: 32, false: 64}[from == cdc.KindFloat32])
+			}
+		default:
+			return refuse()
+		}
+		return decimalAtScale(src, s)
+	case cdc.KindFloat32, cdc.KindFloat64:
+		switch from {
+		case cdc.KindFloat32, cdc.KindFloat64, cdc.KindDecimal, cdc.KindInt, cdc.KindUint, cdc.KindText:
+		default:
+			return refuse()
+		}
+		if from == cdc.KindFloat32 && src.Kind == cdc.KindFloat64 {
+			// The real's own value, not the double its shortest digits name: a
+			// DOUBLE's 0.1 in a real is 0.10000000149011612, and differs.
+			f, err := cdc.ParseFloat(s, 32)
+			if err != nil {
+				return nil, err
+			}
+			return []byte(cdc.FormatFloat(f, 64)), nil
+		}
+		return floatText(src, s)
+	case cdc.KindText:
+		return c, nil // any text: what conv wrote or the type's own canonical text
+	case cdc.KindBytes:
+		if from != cdc.KindBytes && from != cdc.KindText {
+			return refuse()
+		}
+		return c, nil
+	case cdc.KindDate, cdc.KindTimestamp, cdc.KindTimestampTZ:
+		return timeToSource(src.Kind, from, s)
+	case cdc.KindTime:
+		switch from {
+		case cdc.KindTime, cdc.KindText:
+			return durationText(s)
+		case cdc.KindInterval:
+			return durationFromInterval(s)
+		}
+		return refuse()
+	case cdc.KindInterval:
+		if from != cdc.KindInterval && from != cdc.KindText {
+			return refuse()
+		}
+		if s == "infinity" || s == "-infinity" {
+			return c, nil
+		}
+		iv, err := cdc.ParseInterval(s)
+		return []byte(iv.String()), err
+	case cdc.KindJSON:
+		if from != cdc.KindJSON && from != cdc.KindText {
+			return refuse()
+		}
+		return cdc.NormalJSON(c)
+	case cdc.KindEnum:
+		if from != cdc.KindText && from != cdc.KindEnum {
+			return refuse()
+		}
+		return c, checkLabel(src, s)
+	case cdc.KindSet:
+		if from != cdc.KindText {
+			return refuse()
+		}
+		var labels []string
+		if s != "" {
+			labels = strings.Split(s, ",")
+		}
+		return setText(src, labels)
+	case cdc.KindBits:
+		return bitsToSource(src, from, s)
+	case cdc.KindUUID:
+		if from != cdc.KindUUID && from != cdc.KindText {
+			return refuse()
+		}
+		s = strings.ToLower(s)
+		return []byte(s), checkUUID(s)
+	}
+	return nil, fmt.Errorf("the source's %s has no canonical form", src.Kind)
+}
+
+// decimalAtScale writes a decimal (plain notation) at the scale of t: Scale digits
+// after the point, none when it is 0 or below; more digits than that must be zeros.
+// Without a declared precision the value keeps its own scale.
+func decimalAtScale(t cdc.Type, s string) ([]byte, error) {
+	if err := checkDecimal(s); err != nil {
+		return nil, err
+	}
+	if t.Precision == 0 || s == "NaN" || s == "Infinity" || s == "-Infinity" {
+		return []byte(s), nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	scale := max(t.Scale, 0)
+	switch {
+	case len(frac) < scale:
+		frac += strings.Repeat("0", scale-len(frac))
+	case strings.Trim(frac[scale:], "0") != "":
+		return nil, fmt.Errorf("more digits after the point than the source's scale (%d)", t.Scale)
+	default:
+		frac = frac[:scale]
+	}
+	out := whole
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg && strings.Trim(whole+frac, "0") != "" {
+		out = "-" + out
+	}
+	return []byte(out), nil
+}
+
+// timeToSource converts a date, timestamp or instant (or text in the source's form)
+// to the source's date, timestamp or instant.
+func timeToSource(to, from cdc.Kind, s string) ([]byte, error) {
+	if s == "infinity" || s == "-infinity" {
+		return []byte(s), nil
+	}
+	var t time.Time
+	var err error
+	switch from {
+	case cdc.KindDate:
+		t, err = cdc.ParseDate(s)
+	case cdc.KindTimestamp:
+		t, err = cdc.ParseTimestamp(s)
+	case cdc.KindTimestampTZ:
+		if !strings.HasSuffix(s, "Z") {
+			return nil, errors.New("an instant ends in Z")
+		}
+		t, err = cdc.ParseTimestamp(s)
+	case cdc.KindText:
+		switch to {
+		case cdc.KindDate:
+			t, err = cdc.ParseDate(s)
+		case cdc.KindTimestamp:
+			t, err = cdc.ParseTimestamp(s)
+			if err == nil && strings.HasSuffix(s, "Z") {
+				err = errors.New("a timestamp does not end in Z")
+			}
+		default:
+			if !strings.HasSuffix(s, "Z") {
+				return nil, errors.New("an instant ends in Z")
+			}
+			t, err = cdc.ParseTimestamp(s)
+		}
+	default:
+		return nil, fmt.Errorf("a %s value does not convert to the source's %s", from, to)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch to {
+	case cdc.KindDate:
+		if t.Hour()|t.Minute()|t.Second()|t.Nanosecond() != 0 {
+			return nil, errors.New("a time of day other than midnight, which a date does not hold")
+		}
+		return []byte(cdc.FormatDate(t)), nil
+	case cdc.KindTimestamp:
+		return []byte(cdc.FormatTimestamp(t)), nil
+	}
+	return []byte(cdc.FormatInstant(t)), nil
+}
+
+// durationText writes a MySQL TIME ("[-]H+:MM:SS[.f]", or a PostgreSQL time of
+// day) in the extended KindTime form.
+func durationText(s string) ([]byte, error) {
+	neg := strings.HasPrefix(s, "-")
+	h, m, sec, us, err := cdc.ParseClock(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		return nil, err
+	}
+	if h > 838 {
+		return nil, errors.New("beyond MySQL's TIME range (838:59:59.999999)")
+	}
+	micros := int64(h)*3600e6 + int64(m)*60e6 + int64(sec)*1e6 + int64(us)
+	if neg {
+		micros = -micros
+	}
+	return durationMicros(micros)
+}
+
+// durationFromInterval writes a canonical interval as a MySQL TIME: a day is 24
+// hours; months (of no fixed length) are an error.
+func durationFromInterval(s string) ([]byte, error) {
+	if s == "infinity" || s == "-infinity" {
+		return nil, errors.New("an infinite interval, which a TIME does not hold")
+	}
+	iv, err := cdc.ParseInterval(s)
+	if err != nil {
+		return nil, err
+	}
+	if iv.Months != 0 {
+		return nil, errors.New("an interval of months, which a TIME does not hold")
+	}
+	if iv.Micros > math.MaxInt64/2 || iv.Micros < math.MinInt64/2 {
+		return nil, errors.New("beyond MySQL's TIME range (838:59:59)")
+	}
+	return durationMicros(int64(iv.Days)*86400e6 + iv.Micros)
+}
+
+// durationMicros writes a duration in the extended KindTime form, refusing what
+// is beyond MySQL's TIME (838:59:59.999999).
+func durationMicros(micros int64) ([]byte, error) {
+	neg := micros < 0
+	if neg {
+		micros = -micros
+	}
+	if micros >= 839*3600e6 {
+		return nil, errors.New("beyond MySQL's TIME range (838:59:59.999999)")
+	}
+	out := cdc.FormatClock(int(micros/3600e6), int(micros/60e6%60), int(micros/1e6%60), int(micros%1e6))
+	if neg {
+		out = "-" + out
+	}
+	return []byte(out), nil
+}
+
+// setFromArray reads a SET's text[] (its text output) as the SET's labels.
+func setFromArray(t cdc.Type, b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, []byte("[")) {
+		return nil, errors.New("an array whose indexes do not start at 1")
+	}
+	elems, rest, err := parsePGArray(b)
+	if err == nil && len(rest) > 0 {
+		err = errors.New("text after the array")
+	}
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]string, len(elems))
+	for i, e := range elems {
+		l, ok := e.([]byte)
+		if !ok {
+			return nil, fmt.Errorf("element %d is NULL or an array, not a label", i+1)
+		}
+		labels[i] = string(l)
+	}
+	return setText(t, labels)
+}
+
+// setText writes a SET's labels in the order of t.Labels, each once, joined by ",";
+// a label not among them is an error. Without t.Labels they stay in their order.
+func setText(t cdc.Type, labels []string) ([]byte, error) {
+	if len(t.Labels) == 0 {
+		return []byte(strings.Join(labels, ",")), nil
+	}
+	for _, l := range labels {
+		if !slices.Contains(t.Labels, l) {
+			return nil, fmt.Errorf("%q is not one of the set's labels %q", l, t.Labels)
+		}
+	}
+	out := []byte{}
+	for _, l := range t.Labels {
+		if slices.Contains(labels, l) {
+			if len(out) > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, l...)
+		}
+	}
+	return out, nil
+}
+
+// bitsToSource writes bits (or a boolean, an integer, text of bits) as the source's
+// bit string: fewer bits than a fixed width are zeros added on the left (the same
+// number, as MySQL's BIT holds it).
+func bitsToSource(t cdc.Type, from cdc.Kind, s string) ([]byte, error) {
+	switch from {
+	case cdc.KindBits, cdc.KindText:
+	case cdc.KindBool:
+		s = map[string]string{"true": "1", "false": "0"}[s]
+	case cdc.KindInt, cdc.KindUint:
+		var n uint64
+		if strings.HasPrefix(s, "-") {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			if t.Width < 64 {
+				return nil, fmt.Errorf("a negative integer, which is no bit(%d)", t.Width)
+			}
+			n = uint64(v) // bit(64) as bigint: the same 64 bits
+		} else {
+			var err error
+			if n, err = strconv.ParseUint(s, 10, 64); err != nil {
+				return nil, err
+			}
+		}
+		s = strconv.FormatUint(n, 2)
+	default:
+		return nil, fmt.Errorf("a %s value does not convert to the source's bits", from)
+	}
+	if t.Fixed && len(s) < t.Width {
+		s = strings.Repeat("0", t.Width-len(s)) + s
+	}
+	return []byte(s), checkBits(t, s)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -815,4 +816,425 @@ func TestTranslateServerCitext(t *testing.T) {
 			t.Errorf("%s: %v, want SQLSTATE %s", tc.sql, err, tc.code)
 		}
 	}
+}
+
+// back on PostgreSQL's texts written by hand: what a reader reads with readExpr in
+// a canonicalSession, to the canonical text of the source's type.
+func TestTranslateBackTexts(t *testing.T) {
+	back := func(ct cdc.Type, rules translateRules) func([]byte) ([]byte, error) {
+		tr := mustTranslate(t, oneTable(myCol("c", ct)), rules)
+		c := tr.tables[0].columns[0]
+		if got := c.readExpr(`"c"`); got != `"c"::text` {
+			t.Fatalf("readExpr %q", got)
+		}
+		return c.back
+	}
+	over := func(mysqlType, pgType string) translateRules {
+		return translateRules{Types: map[string]string{mysqlType: pgType}}
+	}
+	asBool := translateRules{TinyintAsBoolean: true}
+	dec := func(name string, p, s int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindDecimal, Name: name, Precision: p, Scale: s}
+	}
+	setT := cdc.Type{Kind: cdc.KindSet, Name: "set", Labels: []string{"a", `q"x`, `b\s`, "d e"}}
+	enumT := cdc.Type{Kind: cdc.KindEnum, Name: "enum", Labels: []string{"", "x", "it's"}}
+	longEnum := cdc.Type{Kind: cdc.KindEnum, Name: "enum", Labels: []string{"x", strings.Repeat("l", 64)}}
+	timeT := func(p int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindTime, Name: fmt.Sprintf("time(%d)", p), Precision: p}
+	}
+	bitT := func(n int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindBits, Name: fmt.Sprintf("bit(%d)", n), Width: n, Fixed: true}
+	}
+	for _, tc := range []struct {
+		ct       cdc.Type
+		rules    translateRules
+		in, want string // want "error: ..." for an error containing it
+	}{
+		// Integers, each in its source's range.
+		{ct: intTy("tinyint", 1, false), in: "-128", want: "-128"},
+		{ct: intTy("tinyint", 1, false), in: "128", want: "error: out of range"},
+		{ct: intTy("tinyint unsigned", 1, true), in: "-1", want: "error: invalid syntax"},
+		{ct: intTy("int unsigned", 4, true), in: "4294967295", want: "4294967295"},
+		{ct: intTy("int unsigned", 4, true), in: "4294967296", want: `error: column app.T.c: PostgreSQL bigint value "4294967296" to the canonical text of int unsigned`},
+		{ct: intTy("bigint unsigned", 8, true), in: "18446744073709551615", want: "18446744073709551615"},
+		{ct: intTy("bigint unsigned", 8, true), in: "18446744073709551616", want: "error: out of range"},
+		{ct: intTy("bigint unsigned", 8, true), in: "1.5", want: "error: not an integer"},
+		{ct: intTy("bigint", 8, false), in: "-9223372036854775808", want: "-9223372036854775808"},
+		{ct: intTy("year", 2, true), in: "0", want: "0"},
+		{ct: intTy("year", 2, true), in: "2155", want: "2155"},
+		// tinyint(1) as boolean: ::text writes true and false (the output function t and f).
+		{ct: intTy("tinyint(1)", 1, false), rules: asBool, in: "true", want: "1"},
+		{ct: intTy("tinyint(1)", 1, false), rules: asBool, in: "false", want: "0"},
+		{ct: intTy("tinyint(1)", 1, false), rules: asBool, in: "t", want: "1"},
+		{ct: intTy("tinyint(1)", 1, false), rules: asBool, in: "yes", want: "error: not one of the type's values"},
+		{ct: intTy("tinyint(1)", 1, false), in: "1", want: "1"},
+		{ct: ty(cdc.KindBool, "boolean"), in: "true", want: "true"},
+		// Decimals at their scale.
+		{ct: dec("decimal(5,2)", 5, 2), in: "-1.50", want: "-1.50"},
+		{ct: dec("decimal(5,2)", 5, 2), in: "0.00", want: "0.00"},
+		{ct: dec("decimal(10,0)", 10, 0), in: "-1234567890", want: "-1234567890"},
+		{ct: dec("decimal(5,2)", 5, 2), in: "1e5", want: "error: plain notation"},
+		{ct: dec("decimal(5,2)", 5, 2), in: "NaN", want: "NaN"},
+		// Floats: shortest digits of their width, -0 kept.
+		{ct: ty(cdc.KindFloat32, "float"), in: "0.1", want: "0.1"},
+		{ct: ty(cdc.KindFloat32, "float"), in: "-0", want: "-0"},
+		{ct: ty(cdc.KindFloat32, "float"), in: "3.4028235e+38", want: "3.4028235e+38"},
+		{ct: ty(cdc.KindFloat32, "float"), in: "1e-45", want: "1e-45"},
+		{ct: ty(cdc.KindFloat32, "float"), in: "16777216", want: "16777216"},
+		{ct: ty(cdc.KindFloat32, "float"), in: "Infinity", want: "Infinity"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "-0", want: "-0"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "5e-324", want: "5e-324"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "1e+21", want: "1e+21"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "123456789012345680000", want: "123456789012345680000"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "1.7976931348623157e+308", want: "1.7976931348623157e+308"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "NaN", want: "NaN"},
+		{ct: ty(cdc.KindFloat64, "double"), in: "x", want: "error: invalid syntax"},
+		// Text, bytes.
+		{ct: cdc.Type{Kind: cdc.KindText, Name: "varchar(10)", Width: 10}, in: "a \t😀\\", want: "a \t😀\\"},
+		{ct: ty(cdc.KindText, "text"), in: "", want: ""},
+		{ct: ty(cdc.KindText, "text"), in: "\xff", want: "error: not UTF-8"},
+		{ct: ty(cdc.KindBytes, "blob"), in: `\x00ff5c`, want: "\x00\xff\\"},
+		{ct: ty(cdc.KindBytes, "blob"), in: `\x`, want: ""},
+		{ct: ty(cdc.KindBytes, "blob"), in: `\000\377\\a`, want: "\x00\xff\\a"}, // bytea_output escape
+		{ct: ty(cdc.KindBytes, "blob"), in: `\xzz`, want: "error: invalid byte"},
+		// Dates and times.
+		{ct: ty(cdc.KindDate, "date"), in: "1000-01-01", want: "1000-01-01"},
+		{ct: ty(cdc.KindDate, "date"), in: "0001-03-01 BC", want: "0000-03-01"},
+		{ct: ty(cdc.KindDate, "date"), in: "infinity", want: "infinity"},
+		{ct: ty(cdc.KindDate, "date"), in: "01/02/2020", want: "error: DateStyle ISO"},
+		{ct: cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime(6)", Precision: 6}, in: "9999-12-31 23:59:59.999999", want: "9999-12-31 23:59:59.999999"},
+		{ct: cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime(6)", Precision: 6}, in: "2026-03-01 12:00:00.5", want: "2026-03-01 12:00:00.5"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp(3)", Precision: 3}, in: "2038-01-19 03:14:07.999+00", want: "2038-01-19 03:14:07.999Z"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}, in: "2026-03-01 12:00:00+05:30", want: "2026-03-01 06:30:00Z"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}, in: "2026-03-01 12:00:00", want: "error: no offset"},
+		// MySQL's TIME from interval (IntervalStyle postgres).
+		{ct: timeT(1), in: "-838:59:59.5", want: "-838:59:59.5"},
+		{ct: timeT(0), in: "838:59:59", want: "838:59:59"},
+		{ct: timeT(0), in: "00:00:00", want: "00:00:00"},
+		{ct: timeT(1), in: "-00:00:00.5", want: "-00:00:00.5"},
+		{ct: timeT(6), in: "838:59:59.999999", want: "838:59:59.999999"},
+		{ct: timeT(0), in: "-100:00:00", want: "-100:00:00"},
+		{ct: timeT(0), in: "1 day 02:00:00", want: "26:00:00"},
+		{ct: timeT(0), in: "-1 days +01:00:00", want: "-23:00:00"},
+		{ct: timeT(0), in: "839:00:00", want: "error: beyond MySQL's TIME range"},
+		{ct: timeT(0), in: "1 mon", want: "error: an interval of months"},
+		{ct: timeT(0), in: "-2562047788:00:54.775808", want: "error: beyond"},
+		{ct: timeT(0), in: "infinity", want: "error: infinite"},
+		{ct: timeT(0), in: "P1D", want: "error: "},
+		// JSON: jsonb's text, normal.
+		{ct: ty(cdc.KindJSON, "json"), in: `{"a": [1.0, 1e2, "é"], "B": null, "a2": {"y": -0, "x": "\ud83d\ude00"}}`,
+			want: `{"B":null,"a":[1,100,"é"],"a2":{"x":"😀","y":0}}`},
+		{ct: ty(cdc.KindJSON, "json"), in: `{"a": 1`, want: "error: not closed"},
+		// Enums, sets, bits, uuid.
+		{ct: enumT, in: "it's", want: "it's"},
+		{ct: enumT, in: "", want: ""},
+		{ct: enumT, in: "y", want: "error: not one of the enum's labels"},
+		{ct: longEnum, in: strings.Repeat("l", 64), want: strings.Repeat("l", 64)}, // text with a CHECK
+		{ct: enumT, rules: translateRules{EnumAs: "check"}, in: "x", want: "x"},
+		{ct: setT, in: "{}", want: ""},
+		{ct: setT, in: `{a,"q\"x","b\\s","d e"}`, want: `a,q"x,b\s,d e`},
+		{ct: setT, in: `{"d e",a,a}`, want: "a,d e"}, // the labels' order, each once
+		{ct: setT, in: `{z}`, want: `error: "z" is not one of the set's labels`},
+		{ct: setT, in: `{a,NULL}`, want: "error: element 2 is NULL"},
+		{ct: setT, in: `{{a}}`, want: "error: element 1 is NULL or an array"},
+		{ct: setT, in: `[0:0]={a}`, want: "error: indexes do not start at 1"},
+		{ct: setT, in: `a`, want: "error: does not start with {"},
+		{ct: bitT(5), in: "00101", want: "00101"},
+		{ct: bitT(5), in: "101", want: "00101"}, // bit varying written after a switch: the same number
+		{ct: bitT(5), in: "1010101", want: "error: 7 bits"},
+		{ct: bitT(5), in: "0012", want: "error: not a string of 0 and 1"},
+		{ct: ty(cdc.KindUUID, "uuid"), in: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", want: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+		{ct: ty(cdc.KindUUID, "uuid"), in: "a0eebc99", want: "error: not a UUID"},
+		// Types from the plan: read by their own kind, converted to the source's.
+		{ct: intTy("bigint unsigned", 8, true), rules: over("bigint unsigned", "bigint"), in: "9223372036854775807", want: "9223372036854775807"},
+		{ct: intTy("bigint unsigned", 8, true), rules: over("bigint unsigned", "bigint"), in: "-1", want: "error: invalid syntax"},
+		{ct: intTy("int unsigned", 4, true), rules: over("int unsigned", "numeric"), in: "4294967295.000", want: "4294967295"},
+		{ct: intTy("int unsigned", 4, true), rules: over("int unsigned", "numeric"), in: "1.5", want: "error: not an integer"},
+		{ct: intTy("int", 4, false), rules: over("int", "double precision"), in: "-3", want: "-3"},
+		{ct: intTy("int", 4, false), rules: over("int", "double precision"), in: "-0", want: "0"},
+		{ct: intTy("int", 4, false), rules: over("int", "double precision"), in: "0.5", want: "error: not an integer"},
+		{ct: intTy("tinyint(1)", 1, false), rules: over("tinyint(1)", "boolean"), in: "true", want: "1"},
+		{ct: intTy("int", 4, false), rules: over("int", "text"), in: "-42", want: "-42"},
+		{ct: intTy("int", 4, false), rules: over("int", "text"), in: "042", want: "error: canonical form"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "numeric(10,4)"), in: "1.5000", want: "1.50"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "numeric"), in: "1.5", want: "1.50"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "numeric"), in: "-0.001", want: "error: more digits after the point"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "numeric"), in: "0.000", want: "0.00"},
+		{ct: dec("decimal(5,0)", 5, 0), rules: over("decimal", "numeric"), in: "12.0", want: "12"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "double precision"), in: "1e-2", want: "0.01"},
+		{ct: dec("decimal(5,2)", 5, 2), rules: over("decimal", "integer"), in: "7", want: "7.00"},
+		{ct: ty(cdc.KindFloat32, "float"), rules: over("float", "double precision"), in: "0.1", want: "0.1"},
+		{ct: ty(cdc.KindFloat32, "float"), rules: over("float", "numeric"), in: "0.100000001490116119384765625", want: "0.1"},
+		{ct: ty(cdc.KindFloat64, "double"), rules: over("double", "real"), in: "0.1", want: "0.10000000149011612"},
+		{ct: ty(cdc.KindFloat64, "double"), rules: over("double", "float(10)"), in: "0.5", want: "0.5"},
+		{ct: cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime(3)", Precision: 3}, rules: over("datetime", "timestamptz"), in: "2026-03-01 12:00:00.5+00", want: "2026-03-01 12:00:00.5"},
+		{ct: cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime"}, rules: over("datetime", "date"), in: "2026-03-01", want: "2026-03-01 00:00:00"},
+		{ct: cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime"}, rules: over("datetime", "text"), in: "2026-03-01 00:00:00", want: "2026-03-01 00:00:00"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}, rules: over("timestamp", "timestamp"), in: "2026-03-01 12:00:00", want: "2026-03-01 12:00:00Z"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}, rules: over("timestamp", "varchar(30)"), in: "2026-03-01 12:00:00Z", want: "2026-03-01 12:00:00Z"},
+		{ct: cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}, rules: over("timestamp", "text"), in: "2026-03-01 12:00:00", want: "error: an instant ends in Z"},
+		{ct: ty(cdc.KindDate, "date"), rules: over("date", "timestamp"), in: "1000-01-01 00:00:00", want: "1000-01-01"},
+		{ct: ty(cdc.KindDate, "date"), rules: over("date", "timestamp"), in: "1000-01-01 00:00:01", want: "error: other than midnight"},
+		{ct: ty(cdc.KindDate, "date"), rules: over("date", "integer"), in: "1", want: "error: a int value does not convert"},
+		{ct: timeT(0), rules: over("time", "time"), in: "23:59:59", want: "23:59:59"},
+		{ct: timeT(0), rules: over("time", "text"), in: "-838:59:59", want: "-838:59:59"},
+		{ct: bitT(1), rules: over("bit(1)", "boolean"), in: "true", want: "1"},
+		{ct: bitT(3), rules: over("bit(3)", "boolean"), in: "true", want: "001"},
+		{ct: bitT(64), rules: over("bit(64)", "bigint"), in: "-1", want: strings.Repeat("1", 64)},
+		{ct: bitT(8), rules: over("bit(8)", "integer"), in: "5", want: "00000101"},
+		{ct: bitT(8), rules: over("bit(8)", "integer"), in: "256", want: "error: 9 bits"},
+		{ct: bitT(8), rules: over("bit(8)", "bit varying"), in: "11", want: "00000011"},
+		{ct: setT, rules: over("set", "text"), in: "d e,a", want: "a,d e"},
+		{ct: setT, rules: over("set", "varchar(100)[]"), in: `{a}`, want: "a"},
+		{ct: ty(cdc.KindBytes, "varbinary(10)"), rules: over("varbinary", "text"), in: "é", want: "é"},
+		{ct: ty(cdc.KindJSON, "json"), rules: over("json", "json"), in: `{"b": 1, "a": 2, "a": 3}`, want: `{"a":3,"b":1}`},
+		{ct: ty(cdc.KindJSON, "json"), rules: over("json", "text"), in: `[1.0]`, want: `[1]`},
+		{ct: enumT, rules: over("enum", "varchar(10)"), in: "x", want: "x"},
+		{ct: ty(cdc.KindUUID, "uuid"), rules: over("uuid", "char(36)"), in: "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", want: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+		{ct: cdc.Type{Kind: cdc.KindText, Name: "varchar(5)", Width: 5}, rules: over("varchar", "char(5)"), in: "ab", want: "ab"},
+		{ct: ty(cdc.KindText, "text"), rules: over("text", "citext"), in: "Ab", want: "Ab"},
+		{ct: ty(cdc.KindText, "text"), rules: over("text", "tsvector"), in: "'a'", want: "error: not read back"},
+		{ct: ty(cdc.KindText, "text"), rules: over("text", "int[]"), in: "{1}", want: "error: read back only as a SET"},
+	} {
+		got, err := back(tc.ct, tc.rules)([]byte(tc.in))
+		if want, isErr := strings.CutPrefix(tc.want, "error: "); isErr {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s %v %q: %q, %v; want an error with %q", tc.ct.Name, tc.rules.Types, tc.in, got, err, want)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s %v %q: %q, %v; want %q", tc.ct.Name, tc.rules.Types, tc.in, got, err, tc.want)
+		}
+	}
+	// Every carried column has one; a column not carried has none.
+	tr := mustTranslate(t, oneTable(myCol("a", intTy("int", 4, false)), myCol("g", ty(cdc.KindOther, "geometry"))), translateRules{})
+	if cols := tr.tables[0].columns; cols[0].back == nil || cols[1].back != nil {
+		t.Errorf("back set on %v %v", cols[0].back != nil, cols[1].back != nil)
+	}
+}
+
+// Every kind's edge values through the translation and back: canonical, conv,
+// COPY into a server, read with readExpr in a session with canonicalSession()'s
+// settings, back: the original canonical text (of JSON: its NormalJSON).
+func TestTranslateBack(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	f32 := func(f float64) string { return cdc.FormatFloat(float64(float32(f)), 32) }
+	enumT := cdc.Type{Kind: cdc.KindEnum, Name: "enum('','x','it''s')", Labels: []string{"", "x", "it's"}}
+	longEnum := cdc.Type{Kind: cdc.KindEnum, Name: "enum(...)", Labels: []string{"x", strings.Repeat("é", 40)}}
+	setT := cdc.Type{Kind: cdc.KindSet, Name: "set(...)", Labels: []string{"a", `q"x`, `b\s`, "d e", "{}", "NULL"}}
+	dec := func(p, s int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindDecimal, Name: fmt.Sprintf("decimal(%d,%d)", p, s), Precision: p, Scale: s}
+	}
+	tm := func(p int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindTime, Name: fmt.Sprintf("time(%d)", p), Precision: p}
+	}
+	bits := func(n int) cdc.Type {
+		return cdc.Type{Kind: cdc.KindBits, Name: fmt.Sprintf("bit(%d)", n), Width: n, Fixed: true}
+	}
+	type col struct {
+		col  schema.Column
+		vals []any // canonical texts (string) or nil for NULL; the rows
+	}
+	v := func(s ...any) []any { return s }
+	cols := []col{
+		{myCol("i1", intTy("tinyint(4)", 1, false)), v("-128", "127", "0", nil)},
+		{myCol("u1", intTy("tinyint(3) unsigned", 1, true)), v("0", "255")},
+		{myCol("i2", intTy("smallint", 2, false)), v("-32768", "32767")},
+		{myCol("u2", intTy("smallint unsigned", 2, true)), v("65535", "0")},
+		{myCol("i3", intTy("mediumint", 3, false)), v("-8388608", "8388607")},
+		{myCol("u3", intTy("mediumint unsigned", 3, true)), v("16777215", "0")},
+		{myCol("i4", intTy("int(11)", 4, false)), v("-2147483648", "2147483647")},
+		{myCol("u4", intTy("int unsigned", 4, true)), v("4294967295", "0")},
+		{myCol("i8", intTy("bigint", 8, false)), v("-9223372036854775808", "9223372036854775807")},
+		{myCol("u8", intTy("bigint unsigned", 8, true)), v("18446744073709551615", "0", "9223372036854775808")},
+		{myCol("flag", intTy("tinyint(1)", 1, false)), v("1", "0", nil)},
+		{myCol("yr", intTy("year", 2, true)), v("0", "1901", "2155")},
+		{myCol("dbig", dec(65, 30)), v("-12345678901234567890123456789012345.123456789012345678901234567890", "0.000000000000000000000000000000",
+			"0.000000000000000000000000000001")},
+		{myCol("d52", dec(5, 2)), v("-999.99", "0.00", "1.50", "-0.01")},
+		{myCol("d100", dec(10, 0)), v("-1234567890", "0", "9999999999")},
+		{myCol("f4", ty(cdc.KindFloat32, "float")), v("0.1", "-0", "3.4028235e+38", "1e-45", "1.1754944e-38", "16777216", f32(1.0/3), "-1.5e-7", "0")},
+		{myCol("f8", ty(cdc.KindFloat64, "double")), v("-0", "5e-324", "1.7976931348623157e+308", "0.1", "1e+21", "123456789012345680000",
+			"2.2250738585072014e-308", "0.30000000000000004", "-1e-5", "0.0001")},
+		{myCol("vc", cdc.Type{Kind: cdc.KindText, Name: "varchar(10)", Width: 10}, ci), v("Ab", "😀𝄞x\ty", "ÀÉ\\\n\r", "a  ", "", `\N`)},
+		{myCol("ch", cdc.Type{Kind: cdc.KindText, Name: "char(3)", Width: 3, Fixed: true}), v("ab", "", "abc")},
+		{myCol("body", ty(cdc.KindText, "longtext")), v(strings.Repeat("x", 3000)+"😀", "", nil, "NULL")},
+		{myCol("bin", cdc.Type{Kind: cdc.KindBytes, Name: "blob", Width: 65535}), v(string(all), "", nil, "\\x00", "\x00")},
+		{myCol("bin4", cdc.Type{Kind: cdc.KindBytes, Name: "binary(4)", Width: 4, Fixed: true}), v("\x00\x00ab", "\t\n\\\x00")},
+		{myCol("d", ty(cdc.KindDate, "date")), v("1000-01-01", "9999-12-31", "0000-03-01", "2000-02-29", "0001-01-01")},
+		{myCol("dt", cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime(6)", Precision: 6}), v("2026-03-01 12:00:00.123456", "1000-01-01 00:00:00",
+			"9999-12-31 23:59:59.999999", "0000-01-01 00:00:00.5")},
+		{myCol("dt0", cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime"}), v("2026-03-01 12:00:00", "2024-02-29 23:59:59")},
+		{myCol("ts", cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp(3)", Precision: 3}), v("2038-01-19 03:14:07.999Z", "1970-01-01 00:00:01Z", "2000-01-01 00:00:00.5Z")},
+		{myCol("ts6", cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp(6)", Precision: 6}), v("2038-01-19 03:14:07.999999Z", "1970-01-01 00:00:01.000001Z")},
+		{myCol("dur1", tm(1)), v("-838:59:59.5", "838:59:59", "00:00:00.5", "00:00:00", "-00:00:00.5", "-100:00:00", "24:00:00")},
+		{myCol("dur6", tm(6)), v("838:59:59.999999", "-838:59:59.999999", "12:34:56.000001", "-00:00:00.000001")},
+		{myCol("dur0", tm(0)), v("-01:00:00", "23:59:59", "100:00:00")},
+		{myCol("doc", ty(cdc.KindJSON, "json")), v(`{"big": 12345678901234567890.123456789012345678901234567890, "d": 1.5e300, "s": "😀\n\t\\"}`,
+			`[]`, nil, `{"b": 1, "a": [1.0, 1e2, 10E-1, "\u00e9\ud83d\ude00", {"z": null, "y": true}], "a": -0.0, "": "\u001f"}`,
+			`"x"`, `1E400`, `-0`, `{"k": 1e-400}`, `[0.1, 100, 1e21, 1.0e-5]`, `"\u2028/<>&"`)},
+		{myCol("mood", enumT), v("", "it's", "x")},
+		{myCol("longmood", longEnum), v("x", strings.Repeat("é", 40))},
+		{myCol("tags", setT), v("", `a,q"x,b\s,d e,{},NULL`, `b\s`, "a,d e", "NULL", "{}")},
+		{myCol("b5", bits(5)), v("00101", "11111", "00000")},
+		{myCol("b64", bits(64)), v(strings.Repeat("1", 64), strings.Repeat("0", 63)+"1")},
+		{myCol("b1", bits(1)), v("1", "0")},
+		{myCol("uid", ty(cdc.KindUUID, "uuid")), v("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "00000000-0000-0000-0000-000000000000")},
+		// Types from the plan.
+		{myCol("ov_u8", intTy("bigint unsigned", 8, true)), v("9223372036854775807", "0")},
+		{myCol("ov_u4", intTy("int unsigned", 4, true)), v("4294967295", "0")},
+		{myCol("ov_bool", intTy("tinyint(1) unsigned", 1, true)), v("1", "0")},
+		{myCol("ov_dec", dec(5, 2)), v("1.50", "-999.99", "0.00")},
+		{myCol("ov_decf", dec(5, 2)), v("1.25", "-0.50")},
+		{myCol("ov_f", ty(cdc.KindFloat32, "float")), v("0.1", "-0", "3.4028235e+38", "1e-45")},
+		{myCol("ov_f8", ty(cdc.KindFloat64, "double")), v("0.1", "1e+300")},
+		{myCol("ov_dt", cdc.Type{Kind: cdc.KindTimestamp, Name: "datetime(3)", Precision: 3}), v("2026-03-01 12:00:00.5", "1000-01-01 00:00:00")},
+		{myCol("ov_ts", cdc.Type{Kind: cdc.KindTimestampTZ, Name: "timestamp"}), v("2026-03-01 12:00:00Z", "1970-01-01 00:00:01Z")},
+		{myCol("ov_date", ty(cdc.KindDate, "date")), v("1000-01-01", "0000-03-01")},
+		{myCol("ov_time", tm(0)), v("23:59:59", "00:00:00", "24:00:00")},
+		{myCol("ov_ttext", tm(0)), v("-838:59:59", "00:00:00")},
+		{myCol("ov_set", setT), v("a,d e", "")},
+		{myCol("ov_bit", bits(1)), v("1", "0")},
+		{myCol("ov_bit8", bits(8)), v("11111111", "00000001")},
+		{myCol("ov_vb", cdc.Type{Kind: cdc.KindBytes, Name: "varbinary(10)", Width: 10}), v("é", "", "abc")},
+		{myCol("ov_json", ty(cdc.KindJSON, "json")), v(`{"b": 1, "a": 2, "a": 3}`, `[1.0, "\u00e9"]`)},
+		{myCol("ov_jtext", ty(cdc.KindJSON, "json")), v(`{"b": 1, "a": 2}`, `1e2`)},
+		{myCol("ov_enum", enumT), v("it's", "")},
+		{myCol("ov_uuid", ty(cdc.KindUUID, "uuid")), v("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")},
+		{myCol("ov_char", cdc.Type{Kind: cdc.KindText, Name: "varchar(5)", Width: 5}), v("ab", "", "abcde")},
+		{myCol("ov_citext", ty(cdc.KindText, "text")), v("Ab", "é")},
+	}
+	overrides := map[string]string{
+		"all.ov_u8": "bigint", "all.ov_u4": "numeric", "all.ov_bool": "boolean", "all.ov_dec": "numeric(10,4)", "all.ov_decf": "double precision",
+		"all.ov_f": "double precision", "all.ov_f8": "numeric", "all.ov_dt": "timestamptz", "all.ov_ts": "timestamp(0)", "all.ov_date": "timestamp",
+		"all.ov_time": "time", "all.ov_ttext": "text", "all.ov_set": "text", "all.ov_bit": "boolean", "all.ov_bit8": "bit varying(8)", "all.ov_vb": "text",
+		"all.ov_json": "json", "all.ov_jtext": "text", "all.ov_enum": "varchar(10)", "all.ov_uuid": "uuid", "all.ov_char": "char(5)", "all.ov_citext": "citext",
+	}
+	rows := 0
+	for _, c := range cols {
+		rows = max(rows, len(c.vals))
+	}
+	table := &schema.Table{Schema: "app", Name: "all", PrimaryKey: []string{"id"},
+		Columns: []schema.Column{myCol("id", intTy("int", 4, false), notNull)}}
+	for _, c := range cols {
+		table.Columns = append(table.Columns, c.col)
+	}
+	tr := mustTranslate(t, &schema.Schema{Dialect: "mysql", Tables: []*schema.Table{table}},
+		translateRules{TinyintAsBoolean: true, CaseInsensitive: "icu", Types: overrides})
+	tt := tr.tables[0]
+	if len(tt.converters) != len(cols)+1 {
+		t.Fatalf("%d columns carried, want %d", len(tt.converters), len(cols)+1)
+	}
+	for i, c := range cols {
+		if _, isOver := overrides["all."+c.col.Name]; isOver != slices.Contains(tt.columns[i+1].notes, "type from the plan") {
+			t.Fatalf("%s: override %v, notes %q", c.col.Name, isOver, tt.columns[i+1].notes)
+		}
+	}
+
+	db := pgtest.NewDB(t, pgtest.Target(t))
+	conn := db.Conn(t)
+	ctx := context.Background()
+	for _, s := range tr.preData() {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	// The load writes instants with +00 and a timestamptz from the plan takes its
+	// wall clock in the session's zone: UTC here, as back reads it.
+	if _, err := conn.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for r := range rows {
+		out := [][]byte{[]byte(fmt.Sprint(r + 1))}
+		for i, c := range cols {
+			var pg []byte
+			if r < len(c.vals) && c.vals[r] != nil {
+				var err error
+				if pg, err = tt.converters[i+1]([]byte(c.vals[r].(string))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out = append(out, pg)
+		}
+		copyRow(&b, out)
+	}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN", tt.qualified, strings.Join(tt.copyColumns, ", "))
+	if _, err := conn.PgConn().CopyFrom(ctx, &b, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+
+	// A reader's session: whatever the URL set, canonicalSession's settings on top.
+	for _, s := range []string{"SET DateStyle = 'SQL, DMY'", "SET IntervalStyle = 'sql_standard'", "SET TimeZone = 'Asia/Kolkata'",
+		"SET extra_float_digits = 0", "SET bytea_output = 'escape'"} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, val := range canonicalSession() {
+		if _, err := conn.Exec(ctx, "SELECT set_config($1, $2, false)", k, val); err != nil {
+			t.Fatalf("%s = %s: %v", k, val, err)
+		}
+	}
+	var reads []string
+	carried := tt.columns[1:]
+	for _, c := range carried {
+		reads = append(reads, c.readExpr(qident(c.name)))
+	}
+	got, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY "id"`, strings.Join(reads, ", "), tt.qualified))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := pgx.CollectRows(got, func(row pgx.CollectableRow) ([][]byte, error) {
+		vals := make([][]byte, len(reads))
+		ptrs := make([]any, len(reads))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		return vals, row.Scan(ptrs...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(texts) != rows {
+		t.Fatalf("%d rows read, want %d", len(texts), rows)
+	}
+	checked := 0
+	for i, c := range cols {
+		for r := range rows {
+			var want any
+			if r < len(c.vals) {
+				want = c.vals[r]
+			}
+			pg := texts[r][i]
+			if want == nil {
+				if pg != nil {
+					t.Errorf("%s row %d: read %q, want NULL", c.col.Name, r+1, pg)
+				}
+				continue
+			}
+			w := want.(string)
+			if c.col.Type.Kind == cdc.KindJSON {
+				n, err := cdc.NormalJSON([]byte(w))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = string(n)
+			}
+			if pg == nil {
+				t.Errorf("%s row %d: read NULL, want %q", c.col.Name, r+1, w)
+				continue
+			}
+			back, err := carried[i].back(pg)
+			if err != nil || string(back) != w {
+				t.Errorf("%s (%s as %s) row %d: read %q, back %q, %v; want %q", c.col.Name, c.col.Type.Name, carried[i].pgType, r+1, pg, back, err, w)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d values of %d columns read back", checked, len(cols))
 }

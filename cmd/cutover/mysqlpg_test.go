@@ -32,7 +32,7 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 	// The plan's rules: enums as text with a CHECK, case-insensitive collations as
 	// ICU's, a column's type overridden.
 	if err := os.WriteFile(planFile, []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\ncdc: {enabled: false}\nfull_load: {parallel: 2}\n"+
-		"translation: {enums: check, case_insensitive: icu}\ntypes: {orders.note: varchar(200)}\n",
+		"translation: {enums: check, case_insensitive: icu}\ntypes: {orders.note: varchar(200)}\nvalidation: {after_load: true}\n",
 		src.URL(), tgt.URL())), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 		t.Fatalf("the start that should have been killed after copying orders ended: %s%s", killed.stdout, killed.stderr)
 	}
 	r = run(t, dir, nil, "start", "-c", planFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "copy complete") {
+	if r.code != 0 || !strings.Contains(r.stdout, "copy complete") || !strings.Contains(r.stdout, "validation: 3 tables equal") {
 		t.Fatalf("start again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("start:\n%s", r.stdout)
@@ -98,6 +98,17 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 	var id int64
 	if err := pg.QueryRow(context.Background(), "INSERT INTO orders (customer_id, total, at) VALUES (1, 1, now()) RETURNING id").Scan(&id); err != nil || id <= 30000 {
 		t.Errorf("a new order on the target got the id %d (%v), want one past the source's 30000", id, err)
+	}
+	// A value changed on the target behind the copy's back: validate names the row
+	// and the column, with both values in the source's terms.
+	if _, err := pg.Exec(context.Background(), "UPDATE orders SET note = note || '!' WHERE id = 4"); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, nil, "validate", "-c", planFile); r.code != 1 || !strings.Contains(r.stdout, "(id) = (4)") || !strings.Contains(r.stdout, "note") {
+		t.Errorf("validate a changed row: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := pg.Exec(context.Background(), "UPDATE orders SET note = left(note, -1) WHERE id = 4"); err != nil {
+		t.Fatal(err)
 	}
 	// What does not run between the two engines yet says so; finish drops the
 	// control schema, and leaves the tables.
@@ -248,6 +259,11 @@ func TestMySQLToPostgresLive(t *testing.T) {
 	l = startLive(t, dir, false, "start")
 	l.waitFor(t, "change data capture", started)
 	src.Exec(t, `UPDATE customer SET created = '2038-01-19 03:14:07.999' WHERE id = 100; DELETE FROM customer WHERE id = 2000`)
+	// cutover validate while the writer writes and the stream applies: every table
+	// equal once the target has what the source had.
+	if r := run(t, dir, nil, "validate"); r.code != 0 || !strings.Contains(r.stdout, "6 tables validated") || !strings.Contains(r.stdout, "6 equal") {
+		t.Errorf("validate under the writer: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	close(stopWriter)
 	n := <-writerDone
 	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT (SELECT sum(v) FROM %s.counters) = %d AND NOT EXISTS (SELECT 1 FROM %[1]s.customer WHERE id = 2000)", schema, n))

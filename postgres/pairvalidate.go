@@ -1,0 +1,324 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
+	"github.com/cutover-dev/cutover/load"
+	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/validate"
+	"github.com/jackc/pgx/v5"
+)
+
+// Validation of a migration from another engine: each table read whole on both sides
+// in canonical form (the source through its scanner, the target through the
+// translation's converters back), compared row by row by validate's CanonicalReader.
+// During change data capture each comparison waits until the target has applied
+// what the source had committed when it began; a row that differs is read again at
+// later points, so that a change in flight is not a difference.
+
+// pairCatchUp is how long a point waits for the target to apply what the source had.
+var pairCatchUp = 2 * time.Minute
+
+// ValidatePair runs cutover validate (or a copy's validation.after_load) for a
+// migration from another engine.
+func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Options, src load.SourceHalf, scanner func() (*engine.SourceScanner, error)) (*validate.Report, error) {
+	start := time.Now()
+	if opts.Repair {
+		return nil, fmt.Errorf("--repair is not available between engines in this version: the report names the rows that differ")
+	}
+	conns, err := connectAll(ctx, p, []connSpec{{"target", canonicalSession()}, {side: "target"}})
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(ctx, conns)
+	tgt, ctlConn := conns[0], conns[1]
+	ctl, ok, err := ReadControl(ctx, ctlConn, p.ControlSchema)
+	if err != nil {
+		return nil, fmt.Errorf("target: read the control schema %s: %w", p.ControlSchema, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("nothing to validate: the target has no control schema %s; run cutover start first", p.ControlSchema)
+	}
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch st.Phase {
+	case control.PhaseLoaded, control.PhaseCDC:
+	default:
+		return nil, fmt.Errorf("nothing to validate now: the migration is in phase %q (between engines, validate runs once the full load is complete, before a switch)", st.Phase)
+	}
+	stats, err := ctl.TableStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := src.Open(ctx); err != nil {
+		return nil, err
+	}
+	if err := src.TableList(ctx); err != nil {
+		return nil, err
+	}
+	s, err := src.ReadSchema(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scanner()
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	v := &pairValidator{validator: &validator{p: p, ctl: ctl}, tgt: tgt, ctl: ctl, tr: tr, src: sc, copy: st.Mode == control.ModeCopy}
+	rep, err := validate.Run(ctx, v, opts, stats)
+	if err != nil {
+		return nil, err
+	}
+	rep.Live = true
+	rep.Took, rep.Points = time.Since(start), v.points
+	return rep, nil
+}
+
+// pairValidator is validate.Engine for a migration from another engine; its
+// outcomes are recorded as between two PostgreSQL servers (validator's Record).
+type pairValidator struct {
+	*validator
+	tgt    *pgx.Conn
+	ctl    *Control
+	tr     *translation
+	src    *engine.SourceScanner
+	copy   bool
+	tables map[[2]string]*validate.Table
+	points int
+}
+
+var _ validate.Engine = (*pairValidator)(nil)
+
+func (v *pairValidator) Describe(_ context.Context, tables [][2]string) error {
+	v.tables = map[[2]string]*validate.Table{}
+	for _, k := range tables {
+		tt := v.tr.byTarget(k[0], k[1])
+		if tt == nil {
+			continue
+		}
+		t := &validate.Table{Schema: k[0], Name: k[1]}
+		for _, c := range tt.columns {
+			if c.carried() {
+				t.Columns = append(t.Columns, c.name)
+			}
+		}
+		for _, name := range tt.source.PrimaryKey {
+			if c := tt.column(name); c != nil && c.carried() {
+				t.Key = append(t.Key, c.name)
+			}
+		}
+		v.tables[k] = t
+	}
+	return nil
+}
+
+func (v *pairValidator) Table(schema, name string) (*validate.Table, validate.Reader, validate.Reader, error) {
+	t := v.tables[[2]string{schema, name}]
+	if t == nil {
+		return nil, nil, nil, fmt.Errorf("table %s.%s is not in the schema translated from the source", schema, name)
+	}
+	tt := v.tr.byTarget(schema, name)
+	return t, validate.CanonicalReader(&sourceNames{v.src, tt}), validate.CanonicalReader(&pairTargetScanner{conn: v.tgt, tt: tt}), nil
+}
+
+// Chunks: a table is compared whole (two engines order text keys their own ways).
+func (v *pairValidator) Chunks(context.Context, *validate.Table, int64, int) ([]validate.Range, error) {
+	return []validate.Range{{}}, nil
+}
+
+// AtPoint reads both sides once the target has applied what the source committed
+// before: at once for a copy (no stream), else after the catch-up; a point during
+// change data capture is never exact (the source goes on meanwhile).
+func (v *pairValidator) AtPoint(ctx context.Context, _ *validate.Table, _ bool, read func() error) (validate.Point, error) {
+	v.points++
+	if v.copy {
+		return validate.Point{Exact: true}, read()
+	}
+	pos, err := v.src.Position(ctx)
+	if err != nil {
+		return validate.Point{}, fmt.Errorf("source: %w", err)
+	}
+	deadline := time.Now().Add(pairCatchUp)
+	for {
+		st, err := v.ctl.State(ctx)
+		if err != nil {
+			return validate.Point{}, err
+		}
+		applied := st.Applied
+		if applied == "" {
+			applied = st.Position
+		}
+		done, err := v.src.Covers(applied, pos)
+		if err != nil {
+			return validate.Point{}, err
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			return validate.Point{}, &StreamError{Reason: fmt.Sprintf("the target did not apply the source's changes up to %s within %v (applied: %s)", pos, pairCatchUp, applied),
+				Fix: "run cutover start, which applies them, and validate again"}
+		}
+		select {
+		case <-ctx.Done():
+			return validate.Point{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// No position is recorded: the control schema keeps PostgreSQL's positions of
+	// validated rows, which a source of another engine has none of.
+	return validate.Point{}, read()
+}
+
+func (v *pairValidator) EndPoint(context.Context) error { return nil }
+
+// Tracked: changed rows are not tracked between engines; every table is read whole.
+func (v *pairValidator) Tracked(string) bool { return false }
+
+func (v *pairValidator) ChangedKeys(context.Context, *validate.Table, int64) (validate.KeySet, bool, error) {
+	return nil, true, nil
+}
+
+func (v *pairValidator) Repair(context.Context, *validate.Table, [][]string) (bool, error) {
+	return false, nil
+}
+
+// sourceNames reads a table on the source by the source's names.
+type sourceNames struct {
+	src *engine.SourceScanner
+	tt  *translatedTable
+}
+
+func (s *sourceNames) table(t *validate.Table) *validate.Table {
+	st := &validate.Table{Schema: s.tt.source.Schema, Name: s.tt.source.Name}
+	for _, name := range t.Columns {
+		st.Columns = append(st.Columns, s.tt.sourceName(name))
+	}
+	for _, name := range t.Key {
+		st.Key = append(st.Key, s.tt.sourceName(name))
+	}
+	return st
+}
+
+func (s *sourceNames) Scan(ctx context.Context, t *validate.Table, r validate.Range, f func([][]byte) error) error {
+	return s.src.Scan(ctx, s.table(t), r, f)
+}
+
+func (s *sourceNames) ScanKeys(ctx context.Context, t *validate.Table, keys [][]string, f func([][]byte) error) error {
+	return s.src.ScanKeys(ctx, s.table(t), keys, f)
+}
+
+// sourceName is the source's name of the target's column name.
+func (t *translatedTable) sourceName(name string) string {
+	for _, c := range t.columns {
+		if c.name == name {
+			return c.src.Name
+		}
+	}
+	return name
+}
+
+// targetColumn is the translated column the target names name.
+func (t *translatedTable) targetColumn(name string) *translatedColumn {
+	for _, c := range t.columns {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// pairTargetScanner reads a translated table on the target, each value converted
+// back to the canonical form of the source's type.
+type pairTargetScanner struct {
+	conn *pgx.Conn
+	tt   *translatedTable
+}
+
+func (s *pairTargetScanner) Scan(ctx context.Context, t *validate.Table, r validate.Range, f func([][]byte) error) error {
+	if r.Lo != nil || r.Hi != nil {
+		return fmt.Errorf("target: a range of keys is not read between engines: the table is compared whole")
+	}
+	return s.query(ctx, t, "", nil, f)
+}
+
+func (s *pairTargetScanner) ScanKeys(ctx context.Context, t *validate.Table, keys [][]string, f func([][]byte) error) error {
+	keyCols := make([]*translatedColumn, len(t.Key))
+	quoted := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keyCols[i] = s.tt.targetColumn(k)
+		quoted[i] = pgx.Identifier{k}.Sanitize()
+	}
+	const batch = 500
+	for len(keys) > 0 {
+		n := min(len(keys), batch)
+		var tuples []string
+		var args []any
+		for _, k := range keys[:n] {
+			marks := make([]string, len(k))
+			for i, val := range k {
+				text, err := keyCols[i].conv([]byte(val))
+				if err != nil {
+					return fmt.Errorf("target: key of %s: %w", s.tt.qualified, err)
+				}
+				args = append(args, string(text))
+				marks[i] = fmt.Sprintf("$%d::%s", len(args), keyCols[i].pgType)
+			}
+			tuples = append(tuples, "("+strings.Join(marks, ", ")+")")
+		}
+		if err := s.query(ctx, t, "("+strings.Join(quoted, ", ")+") IN ("+strings.Join(tuples, ", ")+")", args, f); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func (s *pairTargetScanner) query(ctx context.Context, t *validate.Table, where string, args []any, f func([][]byte) error) error {
+	cols := make([]*translatedColumn, len(t.Columns))
+	reads := make([]string, len(t.Columns))
+	for i, name := range t.Columns {
+		cols[i] = s.tt.targetColumn(name)
+		reads[i] = "(" + cols[i].readExpr(pgx.Identifier{name}.Sanitize()) + ")::text" // text, whatever format pgx asks the result in
+	}
+	q := "SELECT " + strings.Join(reads, ", ") + " FROM " + s.tt.qualified
+	if where != "" {
+		q += " WHERE " + where
+	}
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	defer rows.Close()
+	values := make([][]byte, len(cols))
+	for rows.Next() {
+		raw := rows.RawValues()
+		for i, b := range raw {
+			values[i] = nil
+			if b == nil {
+				continue
+			}
+			text, err := cols[i].back(b)
+			if err != nil {
+				return fmt.Errorf("target: table %s, column %s: %w", s.tt.qualified, t.Columns[i], err)
+			}
+			values[i] = text
+		}
+		if err := f(values); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
