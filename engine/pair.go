@@ -29,6 +29,9 @@ type PairSource interface {
 	Feed(ctx context.Context, p *plan.Plan, st control.State) (*ChangeFeed, error)
 	// Scanner reads the source's rows for a validation.
 	Scanner(ctx context.Context, p *plan.Plan) (*SourceScanner, error)
+	// AssessSource runs the source's half of cutover check: what its change stream
+	// and the migration's role need there.
+	AssessSource(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report
 }
 
 // SourceScanner reads a source's rows in canonical form, by the source's names.
@@ -109,7 +112,17 @@ func runsPair(m pair, command string) error {
 func (m pair) Assess(ctx context.Context, p *plan.Plan, opts AssessOptions) *check.Report {
 	src := m.src.LoadSource(p, &load.Lines{W: io.Discard})
 	defer src.Close(context.WithoutCancel(ctx))
-	return m.tgt.AssessPair(ctx, p, src, opts)
+	r := m.tgt.AssessPair(ctx, p, src, opts)
+	sr := m.src.AssessSource(ctx, p, opts)
+	r.Source = sr.Source
+	for _, f := range sr.Findings {
+		if f.Check == "connect" && r.Has("connect", f.Object) {
+			continue // said once
+		}
+		r.Add(f)
+	}
+	r.Finish()
+	return r
 }
 
 // Load runs the full load between the two engines.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
@@ -167,6 +168,9 @@ func (fourth) Feed(context.Context, *plan.Plan, control.State) (*engine.ChangeFe
 	return nil, nil
 }
 func (fourth) Scanner(context.Context, *plan.Plan) (*engine.SourceScanner, error) { return nil, nil }
+func (fourth) AssessSource(context.Context, *plan.Plan, engine.AssessOptions) *check.Report {
+	return &check.Report{}
+}
 
 func TestPairOfEngines(t *testing.T) {
 	p, err := plan.ParseChecked("p.yaml", []byte("source: {url: fourth://old/app}\ntarget: {url: postgres://m@new/app}\n"),

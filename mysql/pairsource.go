@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/check"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
 	"github.com/cutover-dev/cutover/plan"
+	"github.com/cutover-dev/cutover/redact"
 	neutral "github.com/cutover-dev/cutover/schema"
 )
 
@@ -316,4 +318,29 @@ func feedValue(c neutral.Column) func([]byte) (cdc.Value, error) {
 		}
 		return cdc.Value{Text: text}, nil
 	}
+}
+
+// AssessSource runs the source's half of cutover check for a migration into another
+// engine: the tables, the binary log change capture needs, the role's privileges.
+// (The objects a target does not carry are the target's translation to say.)
+func (Engine) AssessSource(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Report {
+	a := &assessment{plan: p, report: &check.Report{Source: check.Endpoint{URL: redact.ConnString(p.Source.URL)}}}
+	a.src = a.connect(ctx, "source", p.Source)
+	if cfg, err := Config(p.Source); err == nil {
+		a.srcDB = cfg.DBName
+	}
+	if a.src != nil {
+		defer a.src.db.Close()
+		a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
+		tablesErr := a.tables(ctx)
+		if tablesErr != nil {
+			a.fail("source", "tables", tablesErr)
+		}
+		if a.binlog(a.src) && tablesErr == nil {
+			a.retention(ctx, a.src)
+		}
+	}
+	a.grantsFindings(ctx)
+	a.report.Finish()
+	return a.report
 }

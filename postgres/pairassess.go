@@ -62,6 +62,17 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 		fail("connect", "target", err, "")
 		return r
 	}
+	// The target's checks of a migration between PostgreSQL servers: what the role
+	// may do there (create the schema; the applier's session_replication_role), and
+	// a control schema there already.
+	a := &assessment{plan: p, report: r}
+	if a.tgt, err = describe(ctx, "target", tgt); err != nil {
+		fail("connect", "target", err, "check the role's privileges")
+		return r
+	}
+	r.Target.Version = shortVersion(a.tgt.version)
+	a.run(ctx, func(ctx context.Context) error { return a.loadKeywords(ctx, tgt) })
+	a.run(ctx, a.targetPrivileges, a.controlSchema)
 	names := tr.tableNames()
 	var present []string
 	if err := tgt.QueryRow(ctx, `SELECT coalesce(array_agg(t ORDER BY t), '{}') FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL`, names).Scan(&present); err != nil {

@@ -40,6 +40,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/mytest"
 )
@@ -105,8 +106,9 @@ type bench struct {
 	srcPool, tgtPool, repl *sql.DB // the source's sbtest, the target's control database, the replica
 	dir, plan              string
 	marker                 int
-	cutover                *process // the running cutover, nil when stopped
-	peakRSS                float64  // MB, of the cutover processes that timed a backlog catch-up
+	cutover                *harness.Process // the running cutover, nil when stopped
+	cutoverTimed           bool             // it timed a backlog catch-up: its peak RSS counts
+	peakRSS                float64          // MB, of the cutover processes that timed a backlog catch-up
 	cpu                    time.Duration
 }
 
@@ -205,9 +207,9 @@ func run(c config) (err error) {
 
 func (r results) print(c config, peakRSS float64) {
 	fmt.Printf("\nunder load (sysbench oltp_read_write --threads=4 --time=%d), each consumer alone:\n", secs(c.load))
-	fmt.Printf("  cutover p99 target latency: %.3fs measured here (p50 %.3fs)   (goal <= 1.000s)\n", r.cutoverLoad.lag.p99, r.cutoverLoad.lag.p50)
+	fmt.Printf("  cutover p99 target latency: %.3fs measured here (p50 %.3fs)   (goal <= 1.000s)\n", r.cutoverLoad.lag.P99, r.cutoverLoad.lag.P50)
 	if r.replicaLoad != nil {
-		fmt.Printf("  replica p99 lag:            %.3fs measured here (p50 %.3fs)\n", r.replicaLoad.lag.p99, r.replicaLoad.lag.p50)
+		fmt.Printf("  replica p99 lag:            %.3fs measured here (p50 %.3fs)\n", r.replicaLoad.lag.P99, r.replicaLoad.lag.P50)
 	}
 	fmt.Printf("  kept up: cutover %s (caught up %v after the load)", r.cutoverLoad.keptUp(), r.cutoverLoad.behind.Round(time.Millisecond))
 	if r.replicaLoad != nil {
@@ -228,12 +230,8 @@ func (r results) print(c config, peakRSS float64) {
 // buildSource makes sysbench's tables and the marker table on the source, and opens
 // the benchmark's pools.
 func (b *bench) buildSource(ctx context.Context) error {
-	if err := b.src.Exec(ctx, "", "CREATE DATABASE "+sourceDB); err != nil {
+	if err := harness.PrepareSysbench(ctx, b.src, sourceDB, b.tables, b.scale); err != nil {
 		return err
-	}
-	fmt.Printf("sysbench oltp prepare on the source: %d tables of %d rows ...\n", b.tables, b.scale)
-	if out, err := b.sysbench("--threads=2", "prepare"); err != nil {
-		return fmt.Errorf("sysbench prepare: %v\n%s", err, out)
 	}
 	if err := b.src.Exec(ctx, sourceDB, "CREATE TABLE bench_marker (id int PRIMARY KEY, at datetime(6) NOT NULL)"); err != nil {
 		return err
@@ -305,7 +303,7 @@ func (b *bench) startReplicating(ctx context.Context) error {
 	if err := b.startCutover(); err != nil {
 		return err
 	}
-	if err := b.cutover.waitCDC(b.timeout); err != nil {
+	if err := b.cutover.WaitCDC(b.timeout); err != nil {
 		return err
 	}
 	loaded := time.Since(start)
@@ -319,7 +317,7 @@ func (b *bench) startReplicating(ctx context.Context) error {
 
 // startCutover runs cutover start in the background.
 func (b *bench) startCutover() error {
-	p, err := startCutover(b.bin, b.plan, filepath.Join(b.dir, "cutover.log"))
+	p, err := harness.StartCutover(b.bin, b.plan, filepath.Join(b.dir, "cutover.log"), harness.CDCFromBinlog)
 	if err != nil {
 		return err
 	}
@@ -335,9 +333,10 @@ func (b *bench) stopCutover() error {
 		return nil
 	}
 	b.cutover = nil
-	err := p.stop()
-	if p.timed {
-		b.peakRSS = max(b.peakRSS, p.peakRSSMB())
+	err := p.Stop()
+	if b.cutoverTimed {
+		b.cutoverTimed = false
+		b.peakRSS = max(b.peakRSS, p.PeakRSSMB())
 	}
 	return err
 }
@@ -348,12 +347,12 @@ type follower struct {
 	applied func(context.Context) (gtidState, error) // the GTID state it has applied
 	target  *mytest.Server                           // where its copy is
 	db      string                                   // the copy's database there
-	proc    func() *process                          // cutover's running process; nil for the replica
+	proc    func() *harness.Process                  // cutover's running process; nil for the replica
 }
 
 // cutoverFollower is cutover: its applied position is in its control database.
 func (b *bench) cutoverFollower() follower {
-	return follower{name: "cutover", target: b.tgt, db: byCutover, proc: func() *process { return b.cutover },
+	return follower{name: "cutover", target: b.tgt, db: byCutover, proc: func() *harness.Process { return b.cutover },
 		applied: func(ctx context.Context) (gtidState, error) {
 			return readGTID(ctx, b.tgtPool, "SELECT applied_position FROM "+controlDB+".state WHERE id = 1")
 		}}
@@ -369,7 +368,7 @@ func (b *bench) replicaFollower() follower {
 
 // loadResult is how one consumer followed the load.
 type loadResult struct {
-	lag    dist
+	lag    stat.Dist
 	behind time.Duration // from sysbench's end to caught up
 }
 
@@ -409,7 +408,7 @@ func (b *bench) underLoad(ctx context.Context, f follower) (loadResult, error) {
 		return r, serr
 	}
 	fmt.Printf("  source: %s\n", res)
-	r.lag = distOf(s.lags(from, to))
+	r.lag = stat.DistOf(s.lags(from, to))
 	fmt.Printf("  lag, measured here (applied position against the source's gtid_binlog_pos): %v\n", r.lag)
 	fmt.Printf("  kept up: %s, caught up %v after sysbench stopped (kept up: within %v)\n", r.keptUp(), r.behind.Round(time.Millisecond), keptUpWithin)
 	if err := b.sameData(ctx, f); err != nil {
@@ -489,12 +488,12 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		if err := b.startCutover(); err != nil {
 			return err
 		}
-		b.cutover.timed = true
+		b.cutoverTimed = true
 		if err := b.waitCovers(ctx, b.cutoverFollower(), want); err != nil {
 			return err
 		}
 		cutover = time.Since(start)
-		cutoverCPU, targetCPU = b.cutover.cpuSoFar(), b.tgt.CPU()-serverCPU
+		cutoverCPU, targetCPU = b.cutover.CPUSoFar(), b.tgt.CPU()-serverCPU
 		return nil
 	}
 	catchUpReplica := func() error {
@@ -535,8 +534,8 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		}
 	}
 	startup := ""
-	if t := b.cutover.cdcStarted(); !t.IsZero() {
-		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.started).Round(time.Millisecond))
+	if t := b.cutover.CDCStarted(); !t.IsZero() {
+		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.Started).Round(time.Millisecond))
 	}
 	fmt.Printf("  run %d (%s): backlog %d transactions, %.0f MB of binary log; %s\n", run, order, txns, mb, res)
 	fmt.Printf("    cutover %v (%.0f transactions/s%s; its own CPU %v, the target server's %v)\n", cutover.Round(time.Millisecond), float64(txns)/cutover.Seconds(), startup,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,21 +145,4 @@ func (s samples) lags(from, to time.Time) []float64 {
 		out = append(out, max(lag, 0))
 	}
 	return out
-}
-
-// dist is p50, p99 and max of some seconds.
-type dist struct{ n, p50, p99, max float64 }
-
-func distOf(v []float64) dist {
-	if len(v) == 0 {
-		return dist{}
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	rank := func(p float64) float64 { return s[max(int(math.Ceil(p*float64(len(s))))-1, 0)] }
-	return dist{n: float64(len(s)), p50: rank(0.50), p99: rank(0.99), max: s[len(s)-1]}
-}
-
-func (d dist) String() string {
-	return fmt.Sprintf("p50 %.3fs  p99 %.3fs  max %.3fs  (%d samples)", d.p50, d.p99, d.max, int(d.n))
 }

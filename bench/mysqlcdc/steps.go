@@ -6,51 +6,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cutover-dev/cutover/mytest"
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 )
 
-// sysbench runs sysbench's oltp_read_write on the source's tables with more arguments
-// (the command last).
-func (b *bench) sysbench(args ...string) ([]byte, error) {
-	if _, err := exec.LookPath("sysbench"); err != nil {
-		return nil, fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
-	}
-	base := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(b.src.Port),
-		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + sourceDB,
-		"--tables=" + strconv.Itoa(b.tables), "--table-size=" + strconv.Itoa(b.scale)}
-	return exec.Command("sysbench", append(base, args...)...).CombinedOutput()
-}
-
-// sysbenchResult is what a sysbench run did.
-type sysbenchResult struct {
-	tps  float64
-	txns int64
-}
-
-func (r sysbenchResult) String() string {
-	return fmt.Sprintf("sysbench %d transactions, %.0f tps", r.txns, r.tps)
-}
-
-var txnsLine = regexp.MustCompile(`transactions:\s+([0-9]+)\s+\(([0-9.]+) per sec`)
-
 // sysbenchRun runs the load the issue names on the source for d.
-func (b *bench) sysbenchRun(d time.Duration) (sysbenchResult, error) {
-	var r sysbenchResult
-	out, err := b.sysbench("--threads=4", "--time="+strconv.Itoa(secs(d)), "--report-interval=0", "run")
-	if err != nil {
-		return r, fmt.Errorf("sysbench run: %v\n%s", err, out)
-	}
-	if m := txnsLine.FindSubmatch(out); m != nil {
-		r.txns, _ = strconv.ParseInt(string(m[1]), 10, 64)
-		r.tps, _ = strconv.ParseFloat(string(m[2]), 64)
-	}
-	return r, nil
+func (b *bench) sysbenchRun(d time.Duration) (harness.SysbenchResult, error) {
+	return harness.SysbenchRun(context.Background(), b.src, sourceDB, b.tables, b.scale, 4, d)
 }
 
 // writeMarker inserts the next marker row on the source and returns the source's
@@ -79,11 +43,11 @@ func (b *bench) catchUp(ctx context.Context, f follower) (time.Duration, error) 
 // waitCovers polls f's applied position until it covers want; a cutover must stay up
 // meanwhile, a replica's threads must not stop on an error.
 func (b *bench) waitCovers(ctx context.Context, f follower, want gtidState) error {
-	var p *process
+	var p *harness.Process
 	var died <-chan struct{}
 	if f.proc != nil {
 		if p = f.proc(); p != nil {
-			died = p.done
+			died = p.Done
 		}
 	}
 	deadline := time.After(b.timeout)
@@ -102,10 +66,10 @@ func (b *bench) waitCovers(ctx context.Context, f follower, want gtidState) erro
 		}
 		select {
 		case <-died:
-			return p.exited()
+			return p.Exited()
 		case <-deadline:
 			if p != nil {
-				return fmt.Errorf("cutover did not reach %v within %v (at %v)\n%s", want, b.timeout, got, p.tail())
+				return fmt.Errorf("cutover did not reach %v within %v (at %v)\n%s", want, b.timeout, got, p.Tail())
 			}
 			return fmt.Errorf("%s did not reach %v within %v (at %v)", f.name, want, b.timeout, got)
 		case <-time.After(20 * time.Millisecond): // a benchmark's poll, not a test's wait

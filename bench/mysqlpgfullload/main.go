@@ -24,7 +24,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"os"
@@ -108,7 +107,7 @@ func run(c config) error {
 	if out, err := exec.Command(pgloader, "--version").Output(); err == nil {
 		pgloaderVersion = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
-	want, err := sourceFigures(ctx, srcPool, c.tables, c.sample)
+	want, err := harness.SourceFigures(ctx, srcPool, c.tables, c.sample)
 	if err != nil {
 		return err
 	}
@@ -140,7 +139,7 @@ func run(c config) error {
 				return err
 			}
 			tl.srcCPU = append(tl.srcCPU, src.CPU()-cpuBefore)
-			if err := sameTables(ctx, tgt, db, want, c.sample); err != nil {
+			if err := harness.SameTables(ctx, tgt, db, sourceDB, want, c.sample); err != nil {
 				return err
 			}
 			if err := dropAndSettle(ctx, src, tgt, db); err != nil {
@@ -191,63 +190,6 @@ func runPgloader(c config, pgloader, dir string, src *mytest.Server, tgt *pgtest
 	// --on-error-stop: a row pgloader cannot load fails the run (by default it logs
 	// the row as rejected and goes on, and exits 0).
 	return harness.Timed(exec.Command(pgloader, "--on-error-stop", "--root-dir", root, "--no-ssl-cert-verification", loadFile), "pgloader "+db)
-}
-
-// tableFigures are what a copy must match: a table's row count, and the count and MD5
-// of its sample (the rows whose id is a multiple of the sample step).
-type tableFigures struct {
-	rows, sampled int64
-	md5           sql.NullString
-}
-
-// sourceFigures reads every sysbench table's figures on the source.
-func sourceFigures(ctx context.Context, pool *sql.DB, tables, sample int) ([]tableFigures, error) {
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET SESSION group_concat_max_len = 1073741824"); err != nil {
-		return nil, err
-	}
-	out := make([]tableFigures, tables)
-	for i := range tables {
-		t := fmt.Sprintf("sbtest%d", i+1)
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&out[i].rows); err != nil {
-			return nil, fmt.Errorf("count %s: %w", t, err)
-		}
-		q := "SELECT count(*), md5(group_concat(concat_ws(',', id, k, rtrim(c), rtrim(pad)) ORDER BY id SEPARATOR '\\n')) FROM " + t + " WHERE id % ? = 0"
-		if err := conn.QueryRowContext(ctx, q, sample).Scan(&out[i].sampled, &out[i].md5); err != nil {
-			return nil, fmt.Errorf("checksum %s: %w", t, err)
-		}
-	}
-	return out, nil
-}
-
-// sameTables checks that a copy is complete and equal to the source, in the target
-// schema named after the source's database.
-func sameTables(ctx context.Context, tgt *pgtest.Server, db string, want []tableFigures, sample int) error {
-	conn, err := tgt.Connect(ctx, db)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	for i := range want {
-		t := fmt.Sprintf("%s.sbtest%d", sourceDB, i+1)
-		var got tableFigures
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&got.rows); err != nil {
-			return fmt.Errorf("%s in %s: %w", t, db, err)
-		}
-		q := "SELECT count(*), md5(string_agg(concat_ws(',', id, k, rtrim(c), rtrim(pad)), E'\\n' ORDER BY id)) FROM " + t + " WHERE id % $1 = 0"
-		if err := conn.QueryRow(ctx, q, sample).Scan(&got.sampled, &got.md5); err != nil {
-			return fmt.Errorf("checksum %s in %s: %w", t, db, err)
-		}
-		if got != want[i] {
-			return fmt.Errorf("%s in %s: %d rows, sample of %d with MD5 %s; the source has %d rows, sample of %d with MD5 %s",
-				t, db, got.rows, got.sampled, got.md5.String, want[i].rows, want[i].sampled, want[i].md5.String)
-		}
-	}
-	return nil
 }
 
 // dropAndSettle clears the way for the next tool: the copy's database is dropped

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,14 +107,51 @@ func PrepareSysbench(ctx context.Context, src *mytest.Server, db string, tables,
 	}
 	fmt.Printf("sysbench oltp prepare on the source: %d tables of %d rows ...\n", tables, scale)
 	start := time.Now()
-	args := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
-		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + db,
-		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale), "--threads=2", "prepare"}
-	if out, err := exec.CommandContext(ctx, "sysbench", args...).CombinedOutput(); err != nil {
+	if out, err := Sysbench(ctx, src, db, tables, scale, "--threads=2", "prepare"); err != nil {
 		return fmt.Errorf("sysbench prepare: %v\n%s", err, out)
 	}
 	fmt.Printf("prepared in %v\n", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// Sysbench runs sysbench's oltp_read_write on the sysbench tables in db on src with
+// more arguments (the command last), and returns its output.
+func Sysbench(ctx context.Context, src *mytest.Server, db string, tables, scale int, args ...string) ([]byte, error) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		return nil, fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
+	}
+	base := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
+		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + db,
+		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale)}
+	return exec.CommandContext(ctx, "sysbench", append(base, args...)...).CombinedOutput()
+}
+
+// SysbenchResult is what a sysbench run did.
+type SysbenchResult struct {
+	TPS  float64
+	Txns int64
+}
+
+func (r SysbenchResult) String() string {
+	return fmt.Sprintf("sysbench %d transactions, %.0f tps", r.Txns, r.TPS)
+}
+
+var txnsLine = regexp.MustCompile(`transactions:\s+([0-9]+)\s+\(([0-9.]+) per sec`)
+
+// SysbenchRun runs sysbench oltp_read_write with threads for d (whole seconds) on the
+// sysbench tables in db on src.
+func SysbenchRun(ctx context.Context, src *mytest.Server, db string, tables, scale, threads int, d time.Duration) (SysbenchResult, error) {
+	var r SysbenchResult
+	secs := max(int(d.Round(time.Second)/time.Second), 1)
+	out, err := Sysbench(ctx, src, db, tables, scale, "--threads="+strconv.Itoa(threads), "--time="+strconv.Itoa(secs), "--report-interval=0", "run")
+	if err != nil {
+		return r, fmt.Errorf("sysbench run: %v\n%s", err, out)
+	}
+	if m := txnsLine.FindSubmatch(out); m != nil {
+		r.Txns, _ = strconv.ParseInt(string(m[1]), 10, 64)
+		r.TPS, _ = strconv.ParseFloat(string(m[2]), 64)
+	}
+	return r, nil
 }
 
 // SettleInnoDB makes InnoDB flush every dirty page, and waits (a minute at most)

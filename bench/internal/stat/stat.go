@@ -3,6 +3,8 @@
 package stat
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -28,4 +30,25 @@ func Rounded(ds []time.Duration) []time.Duration {
 		out[i] = d.Round(time.Millisecond)
 	}
 	return out
+}
+
+// Dist is a distribution of seconds: its count, percentiles (nearest rank) and maximum.
+type Dist struct {
+	N                  int
+	P50, P95, P99, Max float64
+}
+
+// DistOf is the distribution of v, seconds.
+func DistOf(v []float64) Dist {
+	if len(v) == 0 {
+		return Dist{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	rank := func(p float64) float64 { return s[max(int(math.Ceil(p*float64(len(s))))-1, 0)] }
+	return Dist{N: len(s), P50: rank(0.50), P95: rank(0.95), P99: rank(0.99), Max: s[len(s)-1]}
+}
+
+func (d Dist) String() string {
+	return fmt.Sprintf("p50 %.3fs  p95 %.3fs  p99 %.3fs  max %.3fs  (%d samples)", d.P50, d.P95, d.P99, d.Max, d.N)
 }
