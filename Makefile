@@ -74,3 +74,13 @@ bench-mysql-switch: deps build
 bench-mysqlpg-fullload: deps build
 	@scripts/ensure-deps.sh mysqlpgbench
 	$(GO) run ./bench/mysqlpgfullload -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),3)
+
+# Issue 20's speed goal between engines: cutover's change data capture from MariaDB into
+# PostgreSQL under sysbench oltp_read_write (THREADS, 4, for TIME seconds, 60), its target
+# latency by heartbeats (p50/p95/p99/max), the catch-up, then the copy checked.
+# SCALE is rows per sysbench table, TABLES the tables; PROFILE=prefix writes cutover's CPU
+# profile of the change data capture to prefix.PID.
+.PHONY: bench-mysqlpg-cdc
+bench-mysqlpg-cdc: deps build
+	@scripts/ensure-deps.sh mysqlpgcdc
+	$(GO) run ./bench/mysqlpgcdc -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -time $(or $(TIME),60)s -threads $(or $(THREADS),4) $(if $(PROFILE),-cpuprofile $(PROFILE))

@@ -16,10 +16,8 @@ import (
 
 // Validation of a migration from another engine: each table read whole on both sides
 // in canonical form (the source through its scanner, the target through the
-// translation's converters back), compared row by row by validate's CanonicalReader.
-// During change data capture each comparison waits until the target has applied
-// what the source had committed when it began; a row that differs is read again at
-// later points, so that a change in flight is not a difference.
+// translation's converters back), compared row by row by validate's CanonicalReader,
+// at points where both hold exactly what the source had (see AtPoint).
 
 // pairCatchUp is how long a point waits for the target to apply what the source had.
 var pairCatchUp = 2 * time.Minute
@@ -138,48 +136,70 @@ func (v *pairValidator) Chunks(context.Context, *validate.Table, int64, int) ([]
 	return []validate.Range{{}}, nil
 }
 
-// AtPoint reads both sides once the target has applied what the source committed
-// before: at once for a copy (no stream), else after the catch-up; a point during
-// change data capture is never exact (the source goes on meanwhile).
-func (v *pairValidator) AtPoint(ctx context.Context, _ *validate.Table, _ bool, read func() error) (validate.Point, error) {
+// AtPoint reads both sides at one point: at once for a copy (no stream). During
+// change data capture, once the target has applied everything the source had
+// committed at position P, and only if the source committed nothing more while both
+// were read (its position still P): then both hold exactly what the source had at P.
+// A source that keeps changing gets a few tries, then the validation stops and says
+// why: a comparison that cannot tell a row in flight from one that differs reports
+// nothing rather than rows that do not differ.
+func (v *pairValidator) AtPoint(ctx context.Context, t *validate.Table, _ bool, read func() error) (validate.Point, error) {
 	v.points++
 	if v.copy {
 		return validate.Point{Exact: true}, read()
 	}
-	pos, err := v.src.Position(ctx)
-	if err != nil {
-		return validate.Point{}, fmt.Errorf("source: %w", err)
+	for range pairPointTries {
+		pos, err := v.src.Position(ctx)
+		if err != nil {
+			return validate.Point{}, fmt.Errorf("source: %w", err)
+		}
+		if err := v.catchUp(ctx, pos); err != nil {
+			return validate.Point{}, err
+		}
+		err = read()
+		after, perr := v.src.Position(ctx)
+		if perr != nil {
+			return validate.Point{}, fmt.Errorf("source: %w", perr)
+		}
+		if after == pos || err != nil {
+			// No position is recorded: the control schema keeps PostgreSQL's positions
+			// of validated rows, which a source of another engine has none of.
+			return validate.Point{Exact: true}, err
+		}
 	}
+	return validate.Point{}, &StreamError{Reason: fmt.Sprintf("the source committed changes while table %s was read, %d times: between engines, a comparison during change data capture needs the source to pause while a table is read (the applier holds no point for it in this version)", t, pairPointTries),
+		Fix: "validate while the applications' writes pause"}
+}
+
+// pairPointTries is how many times a point is tried while the source changes.
+const pairPointTries = 5
+
+// catchUp waits until the target has applied the source's changes up to pos.
+func (v *pairValidator) catchUp(ctx context.Context, pos string) error {
 	deadline := time.Now().Add(pairCatchUp)
 	for {
 		st, err := v.ctl.State(ctx)
 		if err != nil {
-			return validate.Point{}, err
+			return err
 		}
 		applied := st.Applied
 		if applied == "" {
 			applied = st.Position
 		}
 		done, err := v.src.Covers(applied, pos)
-		if err != nil {
-			return validate.Point{}, err
-		}
-		if done {
-			break
+		if err != nil || done {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return validate.Point{}, &StreamError{Reason: fmt.Sprintf("the target did not apply the source's changes up to %s within %v (applied: %s)", pos, pairCatchUp, applied),
+			return &StreamError{Reason: fmt.Sprintf("the target did not apply the source's changes up to %s within %v (applied: %s)", pos, pairCatchUp, applied),
 				Fix: "run cutover start, which applies them, and validate again"}
 		}
 		select {
 		case <-ctx.Done():
-			return validate.Point{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	// No position is recorded: the control schema keeps PostgreSQL's positions of
-	// validated rows, which a source of another engine has none of.
-	return validate.Point{}, read()
 }
 
 func (v *pairValidator) EndPoint(context.Context) error { return nil }

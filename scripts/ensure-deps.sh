@@ -6,7 +6,8 @@
 # pgcopydb, a peer of make bench-fullload; with `mysqlbench`, also the MariaDB server,
 # sysbench and mydumper (with myloader), for make bench-mysql-fullload and
 # bench-mysql-cdc; with `mysqlpgbench`, the MariaDB server, sysbench and pgloader, for
-# make bench-mysqlpg-fullload. Go itself must already be installed.
+# make bench-mysqlpg-fullload; with `mysqlpgcdc`, the MariaDB server and sysbench, for
+# make bench-mysqlpg-cdc. Go itself must already be installed.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -65,7 +66,7 @@ install_browser() {
 # engine's tests and make demo's MariaDB part start throwaway servers from it (make
 # demo, make test and the MySQL/MariaDB benchmarks only).
 install_mariadb() {
-  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || [ "${1:-}" = mysqlpgbench ] || return 0
+  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || [ "${1:-}" = mysqlbench ] || [ "${1:-}" = mysqlpgbench ] || [ "${1:-}" = mysqlpgcdc ] || return 0
   { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null 2>&1 &&
     command -v mariadb >/dev/null 2>&1 && return 0
   if ! can_apt; then
@@ -123,6 +124,12 @@ install_mysqlpgbench() {
   install_missing "make bench-mysqlpg-fullload" sysbench:sysbench pgloader:pgloader
 }
 
+# sysbench (the source's tables and load), for make bench-mysqlpg-cdc (mysqlpgcdc only).
+install_mysqlpgcdc() {
+  [ "${1:-}" = mysqlpgcdc ] || return 0
+  install_missing "make bench-mysqlpg-cdc" sysbench:sysbench
+}
+
 if have_pg; then
   install_cron
   install_browser "${1:-}"
@@ -130,6 +137,7 @@ if have_pg; then
   install_pgcopydb "${1:-}"
   install_mysqlbench "${1:-}"
   install_mysqlpgbench "${1:-}"
+  install_mysqlpgcdc "${1:-}"
   exit 0
 fi
 

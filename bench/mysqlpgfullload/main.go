@@ -56,13 +56,7 @@ func main() {
 	if c.pgloaderWorkers == 0 {
 		c.pgloaderWorkers = c.jobs
 	}
-	err := run(c)
-	mytest.StopAll()
-	pgtest.StopAll()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	harness.Exit(run(c))
 }
 
 type config struct {
@@ -96,7 +90,7 @@ func run(c config) error {
 	}
 	src, srcPool, version, size := source.Server, source.Pool, source.Version, source.Size
 	defer srcPool.Close()
-	tgt, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-target", Settings: map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}})
+	tgt, err := pgtest.Start(ctx, pgtest.Options{Name: "bench-target", Settings: harness.PostgresSettings})
 	if err != nil {
 		return err
 	}

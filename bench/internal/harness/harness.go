@@ -1,6 +1,7 @@
-// Package harness is what the full-load benchmarks share to run their tools: cutover
-// start (or a peer) timed with its CPU and peak RSS, and on MariaDB sources sysbench's oltp tables
-// prepared, the servers' settings for a load, and InnoDB settled between tools.
+// Package harness is what the benchmarks share to run their tools: cutover start (or a
+// peer) timed with its CPU and peak RSS, or running in the background; on MariaDB
+// sources sysbench's oltp tables prepared and its load run, the servers' settings for a
+// load, InnoDB settled between tools, and a PostgreSQL copy of the tables checked.
 package harness
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/mytest"
+	"github.com/cutover-dev/cutover/pgtest"
 )
 
 // Run is what one cutover start took.
@@ -60,6 +62,9 @@ func Timed(c *exec.Cmd, label string) (Run, error) {
 // for the whole data set in the buffer pool and a redo log that does not force
 // flushing in the middle of a load.
 var MariaDBSettings = map[string]string{"innodb_buffer_pool_size": "1G", "innodb_log_file_size": "512M", "max_allowed_packet": "256M"}
+
+// PostgresSettings are the PostgreSQL targets' options over pgtest's for a load.
+var PostgresSettings = map[string]string{"shared_buffers": "512MB", "max_wal_size": "4GB"}
 
 // Source is a MariaDB source server with sysbench's oltp tables in a database.
 type Source struct {
@@ -117,19 +122,28 @@ func PrepareSysbench(ctx context.Context, src *mytest.Server, db string, tables,
 // Sysbench runs sysbench's oltp_read_write on the sysbench tables in db on src with
 // more arguments (the command last), and returns its output.
 func Sysbench(ctx context.Context, src *mytest.Server, db string, tables, scale int, args ...string) ([]byte, error) {
+	c, err := sysbenchCmd(ctx, src, db, tables, scale, args...)
+	if err != nil {
+		return nil, err
+	}
+	return c.CombinedOutput()
+}
+
+func sysbenchCmd(ctx context.Context, src *mytest.Server, db string, tables, scale int, args ...string) (*exec.Cmd, error) {
 	if _, err := exec.LookPath("sysbench"); err != nil {
 		return nil, fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
 	}
 	base := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
 		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + db,
 		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale)}
-	return exec.CommandContext(ctx, "sysbench", append(base, args...)...).CombinedOutput()
+	return exec.CommandContext(ctx, "sysbench", append(base, args...)...), nil
 }
 
 // SysbenchResult is what a sysbench run did.
 type SysbenchResult struct {
 	TPS  float64
 	Txns int64
+	CPU  time.Duration // sysbench's own
 }
 
 func (r SysbenchResult) String() string {
@@ -143,10 +157,15 @@ var txnsLine = regexp.MustCompile(`transactions:\s+([0-9]+)\s+\(([0-9.]+) per se
 func SysbenchRun(ctx context.Context, src *mytest.Server, db string, tables, scale, threads int, d time.Duration) (SysbenchResult, error) {
 	var r SysbenchResult
 	secs := max(int(d.Round(time.Second)/time.Second), 1)
-	out, err := Sysbench(ctx, src, db, tables, scale, "--threads="+strconv.Itoa(threads), "--time="+strconv.Itoa(secs), "--report-interval=0", "run")
+	c, err := sysbenchCmd(ctx, src, db, tables, scale, "--threads="+strconv.Itoa(threads), "--time="+strconv.Itoa(secs), "--report-interval=0", "run")
+	if err != nil {
+		return r, err
+	}
+	out, err := c.CombinedOutput()
 	if err != nil {
 		return r, fmt.Errorf("sysbench run: %v\n%s", err, out)
 	}
+	r.CPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 	if m := txnsLine.FindSubmatch(out); m != nil {
 		r.Txns, _ = strconv.ParseInt(string(m[1]), 10, 64)
 		r.TPS, _ = strconv.ParseFloat(string(m[2]), 64)
@@ -189,4 +208,15 @@ func SettleInnoDB(ctx context.Context, s *mytest.Server) error {
 	}
 	fmt.Printf("(server %s still had dirty pages a minute after the copy: going on)\n", s.Name)
 	return nil
+}
+
+// Exit ends a benchmark that started MariaDB and PostgreSQL servers: it stops them
+// all, then exits with status 1 after printing err, if any.
+func Exit(err error) {
+	mytest.StopAll()
+	pgtest.StopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 }

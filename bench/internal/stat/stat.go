@@ -1,5 +1,5 @@
 // Package stat is what the benchmarks share to report their runs: the median of
-// durations, and durations rounded for printing.
+// durations, durations rounded for printing, and percentiles of seconds.
 package stat
 
 import (
