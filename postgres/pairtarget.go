@@ -352,24 +352,9 @@ func (c *copyText) convert(line []byte) error {
 	return nil
 }
 
-// appendCopyText escapes a value for COPY's text format.
-func appendCopyText(dst, v []byte) []byte {
-	for _, b := range v {
-		switch b {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, b)
-		}
-	}
-	return dst
-}
+// appendCopyText escapes a value for COPY's text format, whose escapes are the row
+// lines' (load.AppendField).
+func appendCopyText(dst, v []byte) []byte { return load.AppendField(dst, v, false) }
 
 // tableNames are the target's tables, qualified and quoted.
 func (tr *translation) tableNames() []string {

@@ -24,6 +24,7 @@ import (
 type beats struct {
 	src    *sql.Conn // the source's, for the writes
 	tgt    *pgx.Conn // the target's, for the polls
+	tgtPID uint32    // its server process
 	every  time.Duration
 	cancel context.CancelFunc
 	polled chan struct{} // closed when the poller has returned
@@ -45,7 +46,7 @@ func newBeats(ctx context.Context, srcPool *sql.DB, tgt *pgtest.Server, every ti
 		src.Close()
 		return nil, err
 	}
-	b := &beats{src: src, tgt: conn, every: every, polled: make(chan struct{})}
+	b := &beats{src: src, tgt: conn, tgtPID: conn.PgConn().PID(), every: every, polled: make(chan struct{})}
 	ctx, b.cancel = context.WithCancel(ctx)
 	go b.pollTarget(ctx)
 	return b, nil
@@ -204,7 +205,7 @@ func underLoad(ctx context.Context, c config, src *mytest.Server, tgt *pgtest.Se
 		c.threads, int(c.load.Round(time.Second)/time.Second), c.beat)
 	stop := make(chan struct{})
 	wrote := make(chan error, 1)
-	before, err := readCPU(ctx, src, tgt, p)
+	before, err := readCPU(ctx, src, tgt, p, b.tgtPID)
 	if err != nil {
 		return r, err
 	}
@@ -219,7 +220,7 @@ func underLoad(ctx context.Context, c config, src *mytest.Server, tgt *pgtest.Se
 	if err != nil {
 		return r, err
 	}
-	after, err := readCPU(ctx, src, tgt, p)
+	after, err := readCPU(ctx, src, tgt, p, b.tgtPID)
 	if err != nil {
 		return r, err
 	}
@@ -265,6 +266,8 @@ func (r results) print(c config) {
 type cpuUse struct {
 	wall                                      time.Duration
 	cutover, mariadb, postgres, sysbench, all time.Duration
+	cutoverWait, postgresWait                 time.Duration // runnable, waiting for a CPU
+	sessions, sessionsWait                    time.Duration // cutover's sessions on PostgreSQL: CPU, and waiting for one
 	loadBefore, loadAfter                     string
 }
 
@@ -273,7 +276,10 @@ func (u cpuUse) String() string {
 	return fmt.Sprintf("CPU during the run (%v of wall clock, %d CPUs): cutover %v, MariaDB %v, PostgreSQL %v, sysbench %v; the machine %v in all (%.0f%% busy), so %v by everything else; load average %s before, %s after",
 		u.wall.Round(100*time.Millisecond), cpus(), u.cutover.Round(10*time.Millisecond), u.mariadb.Round(10*time.Millisecond), u.postgres.Round(10*time.Millisecond),
 		u.sysbench.Round(10*time.Millisecond), u.all.Round(10*time.Millisecond), 100*u.all.Seconds()/(u.wall.Seconds()*float64(cpus())),
-		max(u.all-known, 0).Round(10*time.Millisecond), u.loadBefore, u.loadAfter)
+		max(u.all-known, 0).Round(10*time.Millisecond), u.loadBefore, u.loadAfter) +
+		fmt.Sprintf("\n  time spent runnable but waiting for a CPU (the kernel's schedstat): cutover's threads %v, PostgreSQL's processes %v"+
+			" (of which cutover's sessions %v, while they used %v of CPU)",
+			u.cutoverWait.Round(10*time.Millisecond), u.postgresWait.Round(10*time.Millisecond), u.sessionsWait.Round(10*time.Millisecond), u.sessions.Round(10*time.Millisecond))
 }
 
 // cpuSample is a reading of the CPU counters at a moment.
@@ -282,11 +288,14 @@ type cpuSample struct {
 	cutover, mariadb time.Duration
 	postgres         map[int]time.Duration // by the server's process
 	machine          time.Duration         // every CPU's busy time
+	cutoverWait      time.Duration         // its threads' time runnable, waiting for a CPU
+	postgresWait     map[int]time.Duration // the same, by the server's process
+	sessions         map[int]bool          // cutover's sessions' processes (in the database it writes, but the poller's)
 	load             string
 }
 
 // readCPU reads cutover's, the servers' and the machine's CPU counters.
-func readCPU(ctx context.Context, src *mytest.Server, tgt *pgtest.Server, p *harness.Process) (cpuSample, error) {
+func readCPU(ctx context.Context, src *mytest.Server, tgt *pgtest.Server, p *harness.Process, poller uint32) (cpuSample, error) {
 	s := cpuSample{at: time.Now(), cutover: p.CPUSoFar(), mariadb: src.CPU(), postgres: map[int]time.Duration{}}
 	out, err := tgt.Psql(ctx, "postgres", "-At", "-c", "SELECT split_part(pg_read_file('postmaster.pid'), E'\\n', 1)")
 	if err != nil {
@@ -296,8 +305,20 @@ func readCPU(ctx context.Context, src *mytest.Server, tgt *pgtest.Server, p *har
 	if err != nil {
 		return s, fmt.Errorf("the target's postmaster pid %q: %w", out, err)
 	}
+	s.postgresWait = map[int]time.Duration{}
 	for _, pid := range append(proc.Children(pm), pm) {
-		s.postgres[pid] = proc.CPU(pid)
+		s.postgres[pid], s.postgresWait[pid] = proc.CPU(pid), runQueueWait(pid)
+	}
+	s.cutoverWait = runQueueWait(p.Pid())
+	out, err = tgt.Psql(ctx, "postgres", "-At", "-c", fmt.Sprintf("SELECT pid FROM pg_stat_activity WHERE datname = '%s' AND backend_type = 'client backend' AND pid <> %d", byCutover, poller))
+	if err != nil {
+		return s, fmt.Errorf("cutover's sessions on the target: %v\n%s", err, out)
+	}
+	s.sessions = map[int]bool{}
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			s.sessions[pid] = true
+		}
 	}
 	s.machine = machineBusy()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -312,8 +333,29 @@ func (s cpuSample) since(s0 cpuSample) cpuUse {
 		all: s.machine - s0.machine, loadBefore: s0.load, loadAfter: s.load}
 	for pid, t := range s.postgres {
 		u.postgres += t - s0.postgres[pid]
+		u.postgresWait += s.postgresWait[pid] - s0.postgresWait[pid]
+		if s.sessions[pid] && s0.sessions[pid] {
+			u.sessions += t - s0.postgres[pid]
+			u.sessionsWait += s.postgresWait[pid] - s0.postgresWait[pid]
+		}
 	}
+	u.cutoverWait = s.cutoverWait - s0.cutoverWait
 	return u
+}
+
+// runQueueWait is the time pid's threads have spent runnable but waiting for a CPU
+// (the second field of /proc/PID/task/TID/schedstat, in ns); 0 when it cannot be read.
+func runQueueWait(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var ns int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if f := strings.Fields(string(b)); err == nil && len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			ns += n
+		}
+	}
+	return time.Duration(ns)
 }
 
 // machineBusy is the time every CPU of the machine has been busy since boot (from

@@ -64,30 +64,7 @@ func TestMySQLToPostgresOneShotCopy(t *testing.T) {
 		t.Fatalf("start again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("start:\n%s", r.stdout)
-	pg := tgt.Conn(t)
-	if _, err := pg.Exec(context.Background(), "SET search_path = "+schema+"; SET TimeZone = 'UTC'"); err != nil {
-		t.Fatal(err)
-	}
-	my := src.Open(t)
-	if _, err := my.Exec("SET time_zone = '+00:00'"); err != nil {
-		t.Fatal(err)
-	}
-	sameRows(t, "customer", my, `SELECT id, email, coalesce(name, 'NULL'), tier, coalesce(flags, 'NULL'),
-			if(born IS NULL OR month(born) = 0, 'NULL', born), coalesce(date_format(created, '%Y-%m-%d %H:%i:%s.%f'), 'NULL')
-		FROM customer ORDER BY id`,
-		func() [][]string {
-			return pgRows(t, pg, `SELECT id::text, email, coalesce(name, 'NULL'), tier::text, coalesce(array_to_string(flags, ','), 'NULL'),
-				coalesce(born::text, 'NULL'), coalesce(to_char(created, 'YYYY-MM-DD HH24:MI:SS.US'), 'NULL')
-			FROM customer ORDER BY customer.id`)
-		}, nil)
-	sameRows(t, "orders", my, `SELECT id, customer_id, total, coalesce(ratio * 1e0, 'NULL'), coalesce(score, 'NULL'), coalesce(note, 'NULL'),
-			coalesce(lower(hex(payload)), 'NULL'), date_format(at, '%Y-%m-%d %H:%i:%s.%f')
-		FROM orders ORDER BY id`,
-		func() [][]string {
-			return pgRows(t, pg, `SELECT id::text, customer_id::text, total::text, coalesce(ratio::float8::text, 'NULL'), coalesce(score::text, 'NULL'),
-				coalesce(note, 'NULL'), coalesce(encode(payload, 'hex'), 'NULL'), to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')
-			FROM orders ORDER BY orders.id`)
-		}, map[int]int{3: 32, 4: 64})
+	pg, my := sameShopTables(t, src, tgt, schema)
 	sameRows(t, "tags", my, `SELECT name, weight FROM tags ORDER BY name`,
 		func() [][]string { return pgRows(t, pg, `SELECT name, weight::text FROM tags ORDER BY name`) }, nil)
 	// The keys and references are there, and the identities go on past the rows.
@@ -294,6 +271,30 @@ func TestMySQLToPostgresLive(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
 	}
 	t.Logf("%d source transactions", n)
+	pg, my := sameShopTables(t, src, tgt, schema)
+	sameRows(t, "log", my, `SELECT n, date_format(at, '%Y-%m-%d %H:%i:%s.%f'), pad FROM log ORDER BY n`,
+		func() [][]string {
+			return pgRows(t, pg, `SELECT n::text, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US'), pad FROM log ORDER BY log.n`)
+		}, nil)
+	sameRows(t, "scratch", my, `SELECT id FROM scratch ORDER BY id`,
+		func() [][]string { return pgRows(t, pg, `SELECT id::text FROM scratch ORDER BY scratch.id`) }, nil)
+	if got := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM "+schema+".log"); got != n {
+		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
+	}
+	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
+		t.Errorf("%d apply exceptions", ex)
+	}
+	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "dropped the control schema cutover on the target") {
+		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// sameShopTables compares customer and orders (mysqlSchema's) on the MariaDB source and
+// the PostgreSQL target, value by value, with queries of the test's own; it returns
+// the connections it opened, set for more comparisons (the target's search_path is the
+// tables' schema, both sides in UTC).
+func sameShopTables(t *testing.T, src *mytest.DB, tgt *pgtest.DB, schema string) (*pgx.Conn, *sql.DB) {
+	t.Helper()
 	pg := tgt.Conn(t)
 	if _, err := pg.Exec(context.Background(), "SET search_path = "+schema+"; SET TimeZone = 'UTC'"); err != nil {
 		t.Fatal(err)
@@ -318,19 +319,5 @@ func TestMySQLToPostgresLive(t *testing.T) {
 				coalesce(note, 'NULL'), coalesce(encode(payload, 'hex'), 'NULL'), to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')
 			FROM orders ORDER BY orders.id`)
 		}, map[int]int{3: 32, 4: 64})
-	sameRows(t, "log", my, `SELECT n, date_format(at, '%Y-%m-%d %H:%i:%s.%f'), pad FROM log ORDER BY n`,
-		func() [][]string {
-			return pgRows(t, pg, `SELECT n::text, to_char(at, 'YYYY-MM-DD HH24:MI:SS.US'), pad FROM log ORDER BY log.n`)
-		}, nil)
-	sameRows(t, "scratch", my, `SELECT id FROM scratch ORDER BY id`,
-		func() [][]string { return pgRows(t, pg, `SELECT id::text FROM scratch ORDER BY scratch.id`) }, nil)
-	if got := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM "+schema+".log"); got != n {
-		t.Errorf("%d log rows on the target; %d transactions committed on the source", got, n)
-	}
-	if ex := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM cutover.apply_exceptions"); ex != 0 {
-		t.Errorf("%d apply exceptions", ex)
-	}
-	if r := run(t, dir, nil, "finish", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "dropped the control schema cutover on the target") {
-		t.Errorf("finish: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	return pg, my
 }
