@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 	"github.com/cutover-dev/cutover/bench/internal/stat"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
@@ -78,13 +79,14 @@ func main() {
 // bench is the servers, the benchmark's own connection to the source and the running cutover.
 type bench struct {
 	config
-	src, tgt *pgtest.Server
-	srcConn  *pgx.Conn
-	dir      string
-	plan     string
-	marker   int
-	cutover  *process // the running cutover, nil when stopped
-	peakRSS  float64  // MB, of the cutover processes that timed a backlog catch-up
+	src, tgt     *pgtest.Server
+	srcConn      *pgx.Conn
+	dir          string
+	plan         string
+	marker       int
+	cutover      *harness.Process // the running cutover, nil when stopped
+	cutoverTimed bool             // it timed a backlog catch-up: its peak RSS counts
+	peakRSS      float64          // MB, of the cutover processes that timed a backlog catch-up
 }
 
 // results is what the summary prints.
@@ -186,7 +188,7 @@ func (r results) print(c config, peakRSS float64) {
 
 // startCutover runs cutover start in the background.
 func (b *bench) startCutover() error {
-	p, err := startCutover(b.bin, b.plan, b.logPath())
+	p, err := harness.StartCutover(b.bin, b.plan, b.logPath(), harness.CDCFromSlot)
 	if err != nil {
 		return err
 	}
@@ -202,9 +204,10 @@ func (b *bench) stopCutover() error {
 		return nil
 	}
 	b.cutover = nil
-	err := p.stop()
-	if p.timed {
-		b.peakRSS = max(b.peakRSS, p.peakRSSMB())
+	err := p.Stop()
+	if b.cutoverTimed {
+		b.cutoverTimed = false
+		b.peakRSS = max(b.peakRSS, p.PeakRSSMB())
 	}
 	return err
 }
@@ -267,7 +270,7 @@ func (b *bench) startReplicating(ctx context.Context) error {
 	if err := b.startCutover(); err != nil {
 		return err
 	}
-	if err := b.cutover.waitCDC(b.timeout); err != nil {
+	if err := b.cutover.WaitCDC(b.timeout); err != nil {
 		return err
 	}
 	loaded := time.Since(start)
@@ -283,14 +286,14 @@ func (b *bench) startReplicating(ctx context.Context) error {
 type follower struct {
 	name    string
 	db      string
-	applied string   // SQL on the target: the source position (bigint) of the last transaction it committed
-	metrics string   // cutover's /metrics URL; "" for native
-	proc    *process // cutover's process; nil for native
+	applied string           // SQL on the target: the source position (bigint) of the last transaction it committed
+	metrics string           // cutover's /metrics URL; "" for native
+	proc    *harness.Process // cutover's process; nil for native
 }
 
 // cutoverFollower is the running cutover, its gauge read from /metrics.
-func cutoverFollower(p *process) (follower, error) {
-	addr, err := p.metricsAddr()
+func cutoverFollower(p *harness.Process) (follower, error) {
+	addr, err := p.MetricsAddr()
 	if err != nil {
 		return follower{}, err
 	}
@@ -439,7 +442,7 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		if err := b.startCutover(); err != nil {
 			return err
 		}
-		b.cutover.timed = true
+		b.cutoverTimed = true
 		if err := b.waitMarker(ctx, byCutover, id, b.cutover); err != nil {
 			return err
 		}
@@ -467,8 +470,8 @@ func (b *bench) backlogRun(ctx context.Context, run int, cutoverFirst bool) (cut
 		}
 	}
 	startup := ""
-	if t := b.cutover.cdcStarted(); !t.IsZero() {
-		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.started).Round(time.Millisecond))
+	if t := b.cutover.CDCStarted(); !t.IsZero() {
+		startup = fmt.Sprintf(", of which %v before change data capture started", t.Sub(b.cutover.Started).Round(time.Millisecond))
 	}
 	fmt.Printf("  run %d (%s): backlog %.0f MB, %v\n", run, order, mb, res)
 	fmt.Printf("    cutover %v (%.0f MB/s%s)\n", cutover.Round(time.Millisecond), mb/cutover.Seconds(), startup)

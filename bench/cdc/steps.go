@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cutover-dev/cutover/bench/internal/harness"
 	"github.com/cutover-dev/cutover/pgtest"
 	"github.com/jackc/pgx/v5"
 )
@@ -71,7 +72,7 @@ func (b *bench) writeMarker(ctx context.Context) (int, int64, error) {
 }
 
 // catchUp writes a marker on the source and waits until it is on db.
-func (b *bench) catchUp(ctx context.Context, db string, p *process) (time.Duration, error) {
+func (b *bench) catchUp(ctx context.Context, db string, p *harness.Process) (time.Duration, error) {
 	start := time.Now()
 	id, _, err := b.writeMarker(ctx)
 	if err != nil {
@@ -85,7 +86,7 @@ func (b *bench) catchUp(ctx context.Context, db string, p *process) (time.Durati
 
 // waitMarker polls db on the target until marker id is there; p, when not nil, is the
 // cutover that must stay up meanwhile.
-func (b *bench) waitMarker(ctx context.Context, db string, id int, p *process) error {
+func (b *bench) waitMarker(ctx context.Context, db string, id int, p *harness.Process) error {
 	conn, err := b.tgt.Connect(ctx, db)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func (b *bench) waitMarker(ctx context.Context, db string, id int, p *process) e
 	defer conn.Close(ctx)
 	var died <-chan struct{}
 	if p != nil {
-		died = p.done
+		died = p.Done
 	}
 	deadline := time.After(b.timeout)
 	for {
@@ -107,10 +108,10 @@ func (b *bench) waitMarker(ctx context.Context, db string, id int, p *process) e
 		}
 		select {
 		case <-died:
-			return p.exited()
+			return p.Exited()
 		case <-deadline:
 			if p != nil {
-				return fmt.Errorf("marker %d not on %s after %v\n%s", id, db, b.timeout, p.tail())
+				return fmt.Errorf("marker %d not on %s after %v\n%s", id, db, b.timeout, p.Tail())
 			}
 			return fmt.Errorf("marker %d not on %s after %v", id, db, b.timeout)
 		case <-time.After(20 * time.Millisecond): // a benchmark's poll, not a test's wait

@@ -24,9 +24,12 @@
 //
 // The CPU each process used during sysbench's run is printed (cutover, the MariaDB
 // server, the PostgreSQL server's processes, sysbench, and the machine in all: what
-// else ran shows there). With -cpuprofile PREFIX, cutover is restarted once the full
-// load is done with CUTOVER_CPUPROFILE=PREFIX, so that its profile (PREFIX.PID,
-// written when it stops) covers change data capture only.
+// else ran shows there), and the time cutover's threads and PostgreSQL's processes
+// (cutover's sessions apart) spent runnable but waiting for a CPU (the kernel's
+// schedstat): on a busy machine, where the latency goes. With -cpuprofile PREFIX,
+// cutover is restarted once the full load is done with CUTOVER_CPUPROFILE=PREFIX, so
+// that its profile (PREFIX.PID, written when it stops) covers change data capture
+// only; -beats FILE writes every heartbeat's times to a CSV file.
 //
 // sysbench must be on PATH (scripts/ensure-deps.sh mysqlpgbench installs it on
 // Debian/Ubuntu: apt-get install sysbench).

@@ -220,16 +220,16 @@ func underLoad(ctx context.Context, c config, src *mytest.Server, tgt *pgtest.Se
 	if err != nil {
 		return r, err
 	}
+	last, err := b.write(ctx)
+	if err != nil {
+		return r, err
+	}
 	after, err := readCPU(ctx, src, tgt, p, b.tgtPID)
 	if err != nil {
 		return r, err
 	}
 	r.cpu = after.since(before)
 	r.cpu.sysbench = r.sysbench.CPU
-	last, err := b.write(ctx)
-	if err != nil {
-		return r, err
-	}
 	if err := b.waitArrived(last, c.timeout, p); err != nil {
 		return r, err
 	}

@@ -22,14 +22,17 @@ type Process struct {
 	Started time.Time     // when it was started
 	Done    chan struct{} // closed when the process has exited
 	err     error         // Wait's error, set before Done closes
+	addr    chan string   // the /metrics address, once printed
 
 	mu  sync.Mutex
 	cdc time.Time // when it printed the ready line
 }
 
-// CDCFromBinlog is what cutover prints when its change stream from MySQL/MariaDB into
-// MySQL/MariaDB starts; CDCFromOtherEngine, into PostgreSQL from another engine.
+// What cutover prints when its change stream starts: CDCFromSlot between PostgreSQL
+// servers, CDCFromBinlog between MySQL/MariaDB servers, CDCFromOtherEngine into
+// PostgreSQL from another engine.
 const (
+	CDCFromSlot        = "change data capture from slot"
 	CDCFromBinlog      = "change data capture from the source's binary log"
 	CDCFromOtherEngine = "change data capture from the source ("
 )
@@ -43,7 +46,7 @@ func StartCutover(bin, plan, logPath, ready string, env ...string) (*Process, er
 		return nil, err
 	}
 	fmt.Fprintf(log, "==== %s cutover start -c %s\n", time.Now().Format("15:04:05.000"), plan)
-	p := &Process{logPath: logPath, ready: ready, Done: make(chan struct{})}
+	p := &Process{logPath: logPath, ready: ready, addr: make(chan string, 1), Done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "start", "-c", plan)
 	if len(env) > 0 {
 		p.cmd.Env = append(os.Environ(), env...)
@@ -68,8 +71,9 @@ func StartCutover(bin, plan, logPath, ready string, env ...string) (*Process, er
 	return p, nil
 }
 
-// scan copies the output to the log and notes the line the benchmark waits for.
+// scan copies the output to the log and notes the lines the benchmark waits for.
 func (p *Process) scan(out io.Reader, log io.Writer) {
+	const serving = "serving /metrics and /api/status on http://"
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
@@ -77,11 +81,29 @@ func (p *Process) scan(out io.Reader, log io.Writer) {
 		if os.Getenv("BENCH_VERBOSE") != "" {
 			fmt.Println("  cutover |", line)
 		}
+		if i := strings.Index(line, serving); i >= 0 {
+			select {
+			case p.addr <- strings.TrimSpace(line[i+len(serving):]):
+			default:
+			}
+		}
 		if strings.Contains(line, p.ready) {
 			p.mu.Lock()
 			p.cdc = time.Now()
 			p.mu.Unlock()
 		}
+	}
+}
+
+// MetricsAddr waits for the address cutover serves /metrics on.
+func (p *Process) MetricsAddr() (string, error) {
+	select {
+	case a := <-p.addr:
+		return a, nil
+	case <-p.Done:
+		return "", p.Exited()
+	case <-time.After(time.Minute):
+		return "", fmt.Errorf("cutover printed no /metrics address within a minute\n%s", p.Tail())
 	}
 }
 
