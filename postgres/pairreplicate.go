@@ -198,8 +198,13 @@ func (t *pairTranslator) Relation(rel *cdc.Relation) (*cdc.Relation, []func([]by
 			continue
 		}
 		toCanonical, fromCanonical := t.feed.Value(*tc.src), wrapConverter(tt.source, tc.src, tc.pgType, tc.conv)
+		zeroDates := t.tr.rules.ZeroDates
 		convert[i] = func(b []byte) (cdc.Value, error) {
 			v, err := toCanonical(b)
+			if err == nil && v.Null && zeroDates == "error" {
+				// a value the source's engine has no canonical form for (MySQL's zero date)
+				return v, fmt.Errorf("the value %s is not a date, and the plan's translation.zero_dates is error", shortValue(b))
+			}
 			if err != nil || v.Null {
 				return v, err
 			}

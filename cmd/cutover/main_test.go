@@ -191,7 +191,7 @@ func TestBadInputsGetOneClearMessage(t *testing.T) {
 
 	write(urls + "tabels: {include: [public.*]}\n")
 	r := run(t, dir, nil, "check")
-	if r.code != 2 || strings.TrimSpace(r.stderr) != `cutover: cutover.yaml:3:1: tabels: unknown key (did you mean "tables"?); expected one of: source, target, tables, full_load, cdc, validation, api, control_schema, cutover` {
+	if r.code != 2 || strings.TrimSpace(r.stderr) != `cutover: cutover.yaml:3:1: tabels: unknown key (did you mean "tables"?); expected one of: source, target, tables, full_load, cdc, validation, api, control_schema, cutover, types, translation` {
 		t.Fatalf("typo: %+v", r)
 	}
 	if r.stdout != "" || strings.Contains(r.stderr, pgtest.Password) {
