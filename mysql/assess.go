@@ -97,14 +97,7 @@ func Assess(ctx context.Context, p *plan.Plan, _ engine.AssessOptions) *check.Re
 		a.tgtDB = cfg.DBName
 	}
 	if a.src != nil {
-		a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
-		tablesErr := a.tables(ctx)
-		if tablesErr != nil {
-			a.fail("source", "tables", tablesErr)
-		}
-		if a.binlog(a.src) && tablesErr == nil {
-			a.retention(ctx, a.src)
-		}
+		a.sourceStream(ctx)
 		a.sourceObjects(ctx)
 	}
 	if a.tgt != nil {
@@ -463,4 +456,16 @@ func binlogReaders(ctx context.Context, s *server) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// sourceStream assesses the source's tables and the binary log change capture reads.
+func (a *assessment) sourceStream(ctx context.Context) {
+	a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
+	tablesErr := a.tables(ctx)
+	if tablesErr != nil {
+		a.fail("source", "tables", tablesErr)
+	}
+	if a.binlog(a.src) && tablesErr == nil {
+		a.retention(ctx, a.src)
+	}
 }

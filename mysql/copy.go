@@ -288,29 +288,7 @@ var _ load.RowsOut = (*rowsOut)(nil)
 // CopyOut writes chunk i of t as LOAD DATA's lines.
 func (o *rowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load.RowWriter) error {
 	spec := o.plan.specs[t]
-	view, err := o.snap.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer o.snap.Release(view)
-	rows, err := view.QueryContext(ctx, spec.selectSQL(chunk, t.Chunks))
-	if err != nil {
-		return fmt.Errorf("table %s: %w", spec.qname, err)
-	}
-	defer rows.Close()
-	vals := make([]sql.RawBytes, len(spec.cols))
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	line := make([]byte, 0, 4096)
-	var n int64
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("table %s: %w", spec.qname, err)
-		}
-		n++
-		line = line[:0]
+	return spec.readChunk(ctx, o.snap, t, chunk, w, func(line []byte, n int64, vals []sql.RawBytes) ([]byte, error) {
 		for i, v := range vals {
 			if i > 0 {
 				line = append(line, '\t')
@@ -320,6 +298,39 @@ func (o *rowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load
 			}
 			line = appendField(line, v)
 		}
+		return line, nil
+	})
+}
+
+// readChunk reads chunk i of t in a read view of the snapshot and writes each row as
+// the line row makes of its values (the n-th row of the chunk, from 1).
+func (s *copySpec) readChunk(ctx context.Context, snap *Snapshot, t *load.Table, chunk int, w *load.RowWriter,
+	row func(line []byte, n int64, vals []sql.RawBytes) ([]byte, error)) error {
+	view, err := snap.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer snap.Release(view)
+	rows, err := view.QueryContext(ctx, s.selectSQL(chunk, t.Chunks))
+	if err != nil {
+		return fmt.Errorf("table %s: %w", s.qname, err)
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(s.cols))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	line := make([]byte, 0, 4096)
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("table %s: %w", s.qname, err)
+		}
+		n++
+		if line, err = row(line[:0], n, vals); err != nil {
+			return err
+		}
 		line = append(line, '\n')
 		w.Row()
 		if _, err := w.Write(line); err != nil {
@@ -327,7 +338,7 @@ func (o *rowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("table %s: %w", spec.qname, err)
+		return fmt.Errorf("table %s: %w", s.qname, err)
 	}
 	return nil
 }

@@ -205,27 +205,7 @@ var _ load.RowsOut = (*canonicalRowsOut)(nil)
 
 func (o *canonicalRowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int, w *load.RowWriter) error {
 	spec, cols := o.plan.specs[t], o.cols[t]
-	view, err := o.snap.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer o.snap.Release(view)
-	rows, err := view.QueryContext(ctx, spec.selectSQL(chunk, t.Chunks))
-	if err != nil {
-		return fmt.Errorf("table %s: %w", spec.qname, err)
-	}
-	defer rows.Close()
-	vals := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	line := make([]byte, 0, 4096)
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("table %s: %w", spec.qname, err)
-		}
-		line = line[:0]
+	return spec.readChunk(ctx, o.snap, t, chunk, w, func(line []byte, _ int64, vals []sql.RawBytes) ([]byte, error) {
 		for i, v := range vals {
 			if i > 0 {
 				line = append(line, '\t')
@@ -240,20 +220,12 @@ func (o *canonicalRowsOut) CopyOut(ctx context.Context, t *load.Table, chunk int
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("table %s, column %s: %w", spec.qname, quote(cols[i].Name), err)
+				return nil, fmt.Errorf("table %s, column %s: %w", spec.qname, quote(cols[i].Name), err)
 			}
 			line = load.AppendField(line, text, false)
 		}
-		line = append(line, '\n')
-		w.Row()
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("table %s: %w", spec.qname, err)
-	}
-	return nil
+		return line, nil
+	})
 }
 
 func (o *canonicalRowsOut) Close(context.Context) error { return nil } // the snapshot's owner closes it
@@ -331,14 +303,7 @@ func (Engine) AssessSource(ctx context.Context, p *plan.Plan, _ engine.AssessOpt
 	}
 	if a.src != nil {
 		defer a.src.db.Close()
-		a.report.Source.Engine, a.report.Source.Version = a.src.kind(), a.src.number()
-		tablesErr := a.tables(ctx)
-		if tablesErr != nil {
-			a.fail("source", "tables", tablesErr)
-		}
-		if a.binlog(a.src) && tablesErr == nil {
-			a.retention(ctx, a.src)
-		}
+		a.sourceStream(ctx)
 	}
 	a.grantsFindings(ctx)
 	a.report.Finish()

@@ -74,7 +74,7 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 		return nil, err
 	}
 	defer sc.Close()
-	v := &pairValidator{validator: &validator{p: p, ctl: ctl}, tgt: tgt, ctl: ctl, tr: tr, src: sc, copy: st.Mode == control.ModeCopy}
+	v := &pairValidator{validator: &validator{p: p, tgt: tgt, ctl: ctl, copy: st.Mode == control.ModeCopy}, tr: tr, src: sc}
 	rep, err := validate.Run(ctx, v, opts, stats)
 	if err != nil {
 		return nil, err
@@ -87,14 +87,10 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 // pairValidator is validate.Engine for a migration from another engine; its
 // outcomes are recorded as between two PostgreSQL servers (validator's Record).
 type pairValidator struct {
-	*validator
-	tgt    *pgx.Conn
-	ctl    *Control
-	tr     *translation
-	src    *engine.SourceScanner
-	copy   bool
-	tables map[[2]string]*validate.Table
-	points int
+	*validator // its ctl, points, Record and Flush
+	tr         *translation
+	src        *engine.SourceScanner
+	tables     map[[2]string]*validate.Table
 }
 
 var _ validate.Engine = (*pairValidator)(nil)
