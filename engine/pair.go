@@ -73,7 +73,9 @@ type PairTarget interface {
 	// ReplicatePair runs cutover start's change data capture: the source's feed
 	// (asked for once the target's control state is read) applied to the target, the
 	// source's schema read through src.
-	ReplicatePair(ctx context.Context, p *plan.Plan, opts StartOptions, src load.SourceHalf, feed func(control.State) (*ChangeFeed, error)) error
+	// After a switch it runs reverse replication into the source through sw's
+	// ReverseApplier.
+	ReplicatePair(ctx context.Context, p *plan.Plan, opts StartOptions, src load.SourceHalf, feed func(control.State) (*ChangeFeed, error), sw func() (SwitchSource, error)) error
 	// ValidatePair runs cutover validate: the source's rows read through the scanner,
 	// by the source's names.
 	ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Options, src load.SourceHalf, scanner func() (*SourceScanner, error)) (*validate.Report, error)
@@ -81,10 +83,85 @@ type PairTarget interface {
 	// target's control state.
 	StatusPair(ctx context.Context, p *plan.Plan) (control.Status, error)
 	DashboardPair(ctx context.Context, p *plan.Plan) (control.Status, control.Dashboard, error)
-	// FinishPair runs cutover finish on the target (the source holds nothing of the
-	// migration's: its stream is read as a replica).
-	FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error
+	// FinishPair runs cutover finish on the target; src is the source's half of a
+	// switch, whose control state (reverse replication's, after a switch) it drops.
+	FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool, src func() (SwitchSource, error)) error
+	// SwitchPair runs the checklist of kind (switch or rollback), the source's side
+	// of it done through src; reverse replication is ReplicatePair's.
+	// The source's schema is read through half; validate compares the two sides.
+	SwitchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, half load.SourceHalf,
+		validate func(context.Context) (*validate.Report, error), src func() (SwitchSource, error)) (*cutover.Result, error)
+	// ApprovePair approves the waiting switch; it returns the run approved.
+	ApprovePair(ctx context.Context, p *plan.Plan, by string) (string, error)
 }
+
+// PairSwitchSource is a source engine that can take part in a switch to another
+// engine, and take the target's writes back by reverse replication.
+type PairSwitchSource interface {
+	PairSource
+	// SwitchSource is the source's database as a switch, a rollback or a finish acts
+	// on it.
+	SwitchSource(ctx context.Context, p *plan.Plan, opts cutover.Options) (SwitchSource, error)
+}
+
+// SwitchSource is what a switch between two engines does on the source: the target
+// engine runs the checklist and keeps its runbook; reverse replication's state is kept
+// here, with the writes it applies.
+type SwitchSource interface {
+	// Begin makes r the run the actions act for (what they record names it).
+	Begin(r *cutover.Run)
+	// Gates lists what stops the block, or reverse replication into the source, each
+	// with its fix.
+	Gates(ctx context.Context) []string
+	// PrepareReverse creates, before the block, the control state reverse replication
+	// keeps on the source, and the sync markers' table the feed passes on.
+	PrepareReverse(ctx context.Context) (string, error)
+	Block(ctx context.Context) (string, error)
+	Unblock(ctx context.Context) (string, error)
+	SuspendJobs(ctx context.Context) (string, error)
+	ResumeJobs(ctx context.Context) (string, error)
+	// MoveTriggers drops the source's triggers (recorded first), which would fire
+	// again on the rows reverse replication writes; RestoreTriggers creates them again.
+	MoveTriggers(ctx context.Context) (string, error)
+	RestoreTriggers(ctx context.Context) (string, error)
+	// Marker writes the sync marker id: the source's feed passes it on as a
+	// cdc.Marker whose ID is SyncMarker(id).
+	Marker(ctx context.Context, id string) error
+	// MarkerApplied is the last sync marker reverse replication applied here.
+	MarkerApplied(ctx context.Context) (string, error)
+	// RaiseCounters raises each of the source's auto-increment counters (by table, the
+	// source's names) that is below next.
+	RaiseCounters(ctx context.Context, next map[string]int64) (string, error)
+	// Position is where the source's change stream ends now.
+	Position(ctx context.Context) (string, error)
+	// Reverse is reverse replication's applier into the source: it takes the
+	// canonical values of the source's columns and commits the target's position
+	// with the changes.
+	Reverse(ctx context.Context) (*ReverseApplier, error)
+	// DropControl drops the control state kept on the source; false when there was
+	// none.
+	DropControl(ctx context.Context) (bool, error)
+	Close()
+}
+
+// ReverseApplier applies reverse replication's changes to the source.
+type ReverseApplier struct {
+	Target cdc.Target
+	// Committed is the target's position the applier committed last ("" for none).
+	Committed string
+	// Value converts a canonical value of the source's column c to what Target takes.
+	Value func(c schema.Column) func(canonical []byte) (cdc.Value, error)
+	// Retryable says whether an error of the source is a fault that may heal.
+	Retryable func(error) bool
+	// Acknowledge makes Target call each with the position of every group of changes
+	// it commits, in its own goroutine.
+	Acknowledge func(each func(position string))
+}
+
+// SyncMarker is the ID of the cdc.Marker a source's feed passes on for the sync
+// marker id a switch wrote (SwitchSource.Marker, or the target's own for reverse
+// replication).
+func SyncMarker(id string) string { return "sync:" + id }
 
 // pair is a migration from one engine to another.
 type pair struct {
@@ -105,6 +182,10 @@ func runsPair(m pair, command string) error {
 	switch command {
 	case "check", "start", "status", "serve", "validate", "finish":
 		return nil
+	case "switch", "rollback", "approve":
+		if _, ok := m.src.(PairSwitchSource); ok {
+			return nil
+		}
 	}
 	return m.lacks(command)
 }
@@ -166,7 +247,8 @@ func (m pair) Replicate(ctx context.Context, p *plan.Plan, opts StartOptions) er
 	}
 	src := m.src.LoadSource(p, disp)
 	defer src.Close(context.WithoutCancel(ctx))
-	return m.tgt.ReplicatePair(ctx, p, opts, src, func(st control.State) (*ChangeFeed, error) { return m.src.Feed(ctx, p, st) })
+	return m.tgt.ReplicatePair(ctx, p, opts, src, func(st control.State) (*ChangeFeed, error) { return m.src.Feed(ctx, p, st) },
+		m.switchSource(ctx, p, cutover.Options{Out: io.Discard}))
 }
 
 func (m pair) Status(ctx context.Context, p *plan.Plan) (control.Status, error) {
@@ -183,18 +265,47 @@ func (m pair) Validate(ctx context.Context, p *plan.Plan, opts validate.Options)
 	return m.tgt.ValidatePair(ctx, p, opts, src, func() (*SourceScanner, error) { return m.src.Scanner(ctx, p) })
 }
 
-func (m pair) Switch(context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error) {
-	return nil, m.lacks("switch")
+// switchSource is the source's half of a switch.
+func (m pair) switchSource(ctx context.Context, p *plan.Plan, opts cutover.Options) func() (SwitchSource, error) {
+	return func() (SwitchSource, error) {
+		s, ok := m.src.(PairSwitchSource)
+		if !ok {
+			return nil, m.lacks("switch")
+		}
+		return s.SwitchSource(ctx, p, opts)
+	}
 }
 
-func (m pair) Rollback(context.Context, *plan.Plan, cutover.Options) (*cutover.Result, error) {
-	return nil, m.lacks("rollback")
+func (m pair) Switch(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	if err := runsPair(m, "switch"); err != nil {
+		return nil, err
+	}
+	return m.switchPair(ctx, p, opts, "switch")
 }
 
-func (m pair) Approve(context.Context, *plan.Plan, string) (string, error) {
-	return "", m.lacks("approve")
+func (m pair) Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) (*cutover.Result, error) {
+	if err := runsPair(m, "rollback"); err != nil {
+		return nil, err
+	}
+	return m.switchPair(ctx, p, opts, "rollback")
+}
+
+func (m pair) switchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string) (*cutover.Result, error) {
+	half := m.src.LoadSource(p, &load.Lines{W: io.Discard})
+	defer half.Close(context.WithoutCancel(ctx))
+	validate := func(ctx context.Context) (*validate.Report, error) {
+		return m.Validate(ctx, p, validate.Options{BusyPercent: 100})
+	}
+	return m.tgt.SwitchPair(ctx, p, opts, kind, half, validate, m.switchSource(ctx, p, opts))
+}
+
+func (m pair) Approve(ctx context.Context, p *plan.Plan, by string) (string, error) {
+	if err := runsPair(m, "approve"); err != nil {
+		return "", err
+	}
+	return m.tgt.ApprovePair(ctx, p, by)
 }
 
 func (m pair) Finish(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
-	return m.tgt.FinishPair(ctx, p, out, keepControl)
+	return m.tgt.FinishPair(ctx, p, out, keepControl, m.switchSource(ctx, p, cutover.Options{Out: out}))
 }

@@ -61,6 +61,9 @@ type applier struct {
 	// replayDDL: cdc.ddl replicate: the schema changes of migrated tables that can be
 	// made on the target as the source made them are (replay); the others stop.
 	replayDDL bool
+	// onCommitted is called with the position of every group committed (reverse
+	// replication from PostgreSQL acknowledges it to the slot).
+	onCommitted func(pos string)
 }
 
 var _ cdc.Target = (*applier)(nil)
@@ -329,6 +332,9 @@ func (a *applier) commit(ctx context.Context) error {
 	a.tx = nil
 	a.group.Done()
 	clear(a.changed)
+	if a.onCommitted != nil {
+		a.onCommitted(pos)
+	}
 	return nil
 }
 

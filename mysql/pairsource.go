@@ -48,6 +48,9 @@ type pairSource struct {
 var _ load.SourceHalf = (*pairSource)(nil)
 
 func (s *pairSource) Open(ctx context.Context) (err error) {
+	if s.src != nil {
+		return nil // open already
+	}
 	if s.src, s.srcDB, err = openSide(ctx, "source", s.p.Source, s.p.FullLoad.Parallel+2); err != nil {
 		return err
 	}
@@ -258,6 +261,7 @@ func (Engine) Feed(ctx context.Context, p *plan.Plan, st control.State) (*engine
 	if err != nil {
 		return nil, err
 	}
+	src.control = p.ControlSchema // a switch's sync markers (SwitchSource.Marker)
 	return &engine.ChangeFeed{
 		Source:    src,
 		Value:     feedValue,

@@ -13,6 +13,7 @@ import (
 	"github.com/cutover-dev/cutover/apply"
 	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/control"
+	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/internal/failpoint"
 	"github.com/cutover-dev/cutover/internal/metrics"
 	"github.com/cutover-dev/cutover/plan"
@@ -264,6 +265,13 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 				if err := a.commit(ctx); err != nil {
 					return err
 				}
+			}
+			if id, ok := strings.CutPrefix(e.ID, engine.SyncMarker("")); ok {
+				// a switch's from another engine's feed: everything before it is committed
+				if err := a.conn.ExecParams(ctx, "UPDATE "+a.control+".state SET sync_marker = $1", [][]byte{[]byte(id)}, nil, nil, nil).Read().Err; err != nil {
+					return fmt.Errorf("target: record the sync marker %s: %w", id, err)
+				}
+				continue
 			}
 			if strings.HasPrefix(e.ID, repairPrefix) {
 				if err := a.repairAt(ctx, e); err != nil {

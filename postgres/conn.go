@@ -70,11 +70,17 @@ func Connect(ctx context.Context, e plan.Endpoint) (*pgx.Conn, error) {
 // ConnectReplication opens a logical replication connection (replication=database),
 // the kind the change stream uses.
 func ConnectReplication(ctx context.Context, e plan.Endpoint) (*pgconn.PgConn, error) {
+	return connectReplication(ctx, e, nil)
+}
+
+// connectReplication is ConnectReplication with session settings over the URL's.
+func connectReplication(ctx context.Context, e plan.Endpoint, settings map[string]string) (*pgconn.PgConn, error) {
 	cfg, err := Config(e)
 	if err != nil {
 		return nil, err
 	}
 	pcfg := cfg.Config.Copy()
+	maps.Copy(pcfg.RuntimeParams, settings)
 	pcfg.RuntimeParams["replication"] = "database"
 	return pgconn.ConnectConfig(ctx, pcfg)
 }

@@ -14,7 +14,7 @@ import (
 
 // controlVersion marks a control schema with every table and column this version
 // needs; change it with the DDL below.
-const controlVersion = "cutover control schema v11"
+const controlVersion = "cutover control schema v12"
 
 // Control is the control schema in the target: the state an operator must not lose.
 type Control struct {
@@ -151,7 +151,8 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		ALTER TABLE %[2]s
 		    ADD COLUMN IF NOT EXISTS replication      text NOT NULL DEFAULT 'forward',
 		    ADD COLUMN IF NOT EXISTS reverse_slot     text NOT NULL DEFAULT '',
-		    ADD COLUMN IF NOT EXISTS reverse_position text NOT NULL DEFAULT '';
+		    ADD COLUMN IF NOT EXISTS reverse_position text NOT NULL DEFAULT '',
+		    ADD COLUMN IF NOT EXISTS sync_marker      text NOT NULL DEFAULT '';
 		CREATE TABLE IF NOT EXISTS %[11]s (
 		    id            text PRIMARY KEY,
 		    kind          text NOT NULL,

@@ -27,13 +27,35 @@ import (
 // from another engine holds: one task at a time, and cutover finish waits for it.
 func pairStreamLock(p *plan.Plan) string { return p.ControlSchema + ".stream" }
 
-// ReplicatePair runs cutover start's change data capture from another engine.
+// ReplicatePair runs cutover start's change data capture from another engine, in
+// the direction the control schema says (cdc.Directions, as between two PostgreSQL
+// servers): the source's feed into the target while the migration replicates,
+// nothing while a switch holds it, the target's changes back into the source
+// (runReverse) after the switch.
 func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.StartOptions, src load.SourceHalf,
-	feedFor func(control.State) (*engine.ChangeFeed, error)) (err error) {
+	feedFor func(control.State) (*engine.ChangeFeed, error), sw func() (engine.SwitchSource, error)) error {
 	disp := opts.Display
 	if disp == nil {
 		disp = &load.Lines{W: opts.Out}
 	}
+	r := &directionReader{p: p}
+	defer r.close(context.WithoutCancel(ctx))
+	return cdc.Directions{Read: r.read, Say: disp.Step, Poll: directionPoll, Finished: load.ErrFinished(p),
+		Run: func(ctx context.Context, dir string) error {
+			if dir == control.ReplicateReverse {
+				tr, err := pairTranslation(ctx, p, src)
+				if err != nil {
+					return err
+				}
+				return runReverse(ctx, p, opts, disp, tr, sw)
+			}
+			return replicateForward(ctx, p, opts, disp, src, feedFor)
+		}}.Follow(ctx)
+}
+
+// replicateForward runs the source's feed into the target, until ctx ends.
+func replicateForward(ctx context.Context, p *plan.Plan, opts engine.StartOptions, disp load.Display, src load.SourceHalf,
+	feedFor func(control.State) (*engine.ChangeFeed, error)) (err error) {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
@@ -51,17 +73,7 @@ func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.Start
 	if !locked {
 		return fmt.Errorf("another cutover start replicates the migration %s already: stop it first", p.ControlSchema)
 	}
-	if err := src.Open(ctx); err != nil {
-		return err
-	}
-	if err := src.TableList(ctx); err != nil {
-		return err
-	}
-	s, err := src.ReadSchema(ctx, false)
-	if err != nil {
-		return err
-	}
-	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
+	tr, err := pairTranslation(ctx, p, src)
 	if err != nil {
 		return err
 	}
@@ -85,45 +97,6 @@ func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.Start
 		return fmt.Errorf("target: record that replication runs: %w", err)
 	}
 	defer func() { recordStop(context.WithoutCancel(ctx), p, err) }()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	finishing := make(chan struct{})
-	go func() {
-		// a connection of its own: the applier's is busy
-		var watch *Control
-		defer func() {
-			if watch != nil {
-				watch.conn.Close(context.WithoutCancel(ctx))
-			}
-		}()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if watch == nil {
-				conn, err := Connect(ctx, p.Target)
-				if err != nil {
-					continue // the applier's retries say why
-				}
-				if watch, _, err = ReadControl(ctx, conn, p.ControlSchema); err != nil || watch == nil {
-					conn.Close(ctx)
-					watch = nil
-					continue
-				}
-			}
-			if st, err := watch.State(ctx); err == nil && st.Phase == control.PhaseFinishing {
-				disp.Step("cutover finish asked the task to stop")
-				close(finishing)
-				cancel()
-				return
-			}
-		}
-	}()
 	retry := &cdc.Retry{First: time.Second, Max: 30 * time.Second, GiveUp: RetryFor,
 		Retryable: func(err error) bool { return feed.Retryable(err) || retryable(err) }, Say: disp.Step}
 	tgtSide := &followTarget{a: a, p: p, say: disp.Step}
@@ -131,12 +104,7 @@ func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.Start
 	t := &pairTranslator{tr: tr, feed: feed, tableFrom: tableFrom}
 	disp.Step(fmt.Sprintf("change data capture from the source (%s) at position %s", st.Slot, from))
 	return cdc.Follow(ctx, cdc.Converting(feed.Source, t), tgtSide, retry, func(pos string) string {
-		select {
-		case <-finishing:
-			return fmt.Sprintf("change data capture stopped at position %s for cutover finish", pos)
-		default:
-			return fmt.Sprintf("change data capture stopped at position %s", pos)
-		}
+		return fmt.Sprintf("change data capture stopped at position %s", pos)
 	}, func() {})
 }
 
@@ -244,13 +212,16 @@ func (t *pairTranslator) SchemaChange(sc *cdc.SchemaChange) error {
 func waitStreamStopped(ctx context.Context, tgt *pgx.Conn, p *plan.Plan, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		var free bool
-		if err := tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", pairStreamLock(p)).Scan(&free); err != nil {
-			return fmt.Errorf("target: %w", err)
-		}
-		if free {
-			_, err := tgt.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", pairStreamLock(p))
+		forward, err := lockHeld(ctx, tgt, pairStreamLock(p))
+		if err != nil {
 			return err
+		}
+		reverse, err := lockHeld(ctx, tgt, reverseStreamLock(p))
+		if err != nil {
+			return err
+		}
+		if !forward && !reverse {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return errors.New("cutover start still replicates: stop it (it stops by itself within seconds of cutover finish), then run cutover finish again")

@@ -369,20 +369,36 @@ func (tr *translation) tableNames() []string {
 // holds nothing of the migration's (its change stream is read as a replica), so
 // finishing stops the running task and drops (or keeps) the control schema on the
 // target.
-func (Engine) FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool) error {
+func (Engine) FinishPair(ctx context.Context, p *plan.Plan, out io.Writer, keepControl bool, src func() (engine.SwitchSource, error)) error {
 	tgt, err := ConnectSide(ctx, "target", p.Target)
 	if err != nil {
 		return err
 	}
-	e := &pairEnder{&ender{p: p, out: out, tgt: tgt}}
+	e := &pairEnder{ender: &ender{p: p, out: out, tgt: tgt}, source: src}
 	defer e.close(context.WithoutCancel(ctx))
 	return finish.Finish(ctx, p, e, out, keepControl)
 }
 
 // pairEnder is an ender for a migration from another engine.
-type pairEnder struct{ *ender }
+type pairEnder struct {
+	*ender
+	source func() (engine.SwitchSource, error)
+	src    engine.SwitchSource
+}
 
-func (e *pairEnder) ReachSource(context.Context) error { return nil }
+// ReachSource opens the source's half of a switch: a switch made the control
+// database there.
+func (e *pairEnder) ReachSource(context.Context) (err error) {
+	e.src, err = e.source()
+	return err
+}
+
+func (e *pairEnder) close(ctx context.Context) {
+	if e.src != nil {
+		e.src.Close()
+	}
+	e.ender.close(ctx)
+}
 
 // StopReplication waits for the running cutover start, which sees the phase
 // finishing within a second.
@@ -390,18 +406,33 @@ func (e *pairEnder) StopReplication(ctx context.Context, _ control.State) error 
 	return waitStreamStopped(ctx, e.tgt, e.p, time.Minute)
 }
 
-// DropReplication has nothing to drop: the source's change stream was read as a
-// replica, with nothing made on the source.
-func (e *pairEnder) DropReplication(_ context.Context, st control.State, side finish.Side) error {
+// DropReplication drops reverse replication's slot and publications on the target; the
+// source's change stream was read as a replica, with nothing made on the source.
+func (e *pairEnder) DropReplication(ctx context.Context, st control.State, side finish.Side) error {
 	if side == finish.Source {
 		fmt.Fprintf(e.out, "the source's change stream was read as a replica (%s): nothing to drop there\n", st.Slot)
+		return nil
 	}
+	var slot string
+	if err := e.tgt.QueryRow(ctx, "SELECT reverse_slot FROM "+pgx.Identifier{e.p.ControlSchema, "state"}.Sanitize()).Scan(&slot); err != nil {
+		return fmt.Errorf("target: read reverse replication's slot: %w", err)
+	}
+	if slot == "" {
+		return nil
+	}
+	if err := dropSlotWhenFree(ctx, e.tgt, "target", slot, e.out); err != nil {
+		return err
+	}
+	if err := dropPublications(ctx, e.tgt, slot); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "dropped reverse replication's slot %s and its publications on the target\n", slot)
 	return nil
 }
 
 func (e *pairEnder) DropControl(ctx context.Context, side finish.Side) (bool, error) {
 	if side == finish.Source {
-		return false, nil
+		return e.src.DropControl(ctx)
 	}
 	return e.ender.DropControl(ctx, side)
 }

@@ -47,9 +47,11 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 		return nil, err
 	}
 	switch st.Phase {
-	case control.PhaseLoaded, control.PhaseCDC:
+	case control.PhaseLoaded, control.PhaseCDC, control.PhaseRolledBack:
+	case control.PhaseSwitching:
+		// the switch's own, inside the window: the source is blocked and synced
 	default:
-		return nil, fmt.Errorf("nothing to validate now: the migration is in phase %q (between engines, validate runs once the full load is complete, before a switch)", st.Phase)
+		return nil, fmt.Errorf("nothing to validate now: the migration is in phase %q (between engines, validate runs once the full load is complete, before a switch or after a rollback)", st.Phase)
 	}
 	stats, err := ctl.TableStats(ctx)
 	if err != nil {

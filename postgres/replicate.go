@@ -230,13 +230,19 @@ type followSource struct {
 	tableFrom map[string]string // tables copied at a later snapshot than the slot's: their position
 	lat       *cdc.Latency
 	opened    func(*stream) // the stream the applier's commits are acknowledged to
+	// settings are the replication session's, over the URL's (nil: none)
+	settings map[string]string
+	// first is the position to start from while the target has committed nothing
+	// (reverse replication's first run: the slot's creation point)
+	first string
 }
 
 var _ cdc.Source = (*followSource)(nil)
 
 func (f *followSource) Open(ctx context.Context, from string) (cdc.Stream, error) {
+	from = cmp.Or(from, f.first)
 	all, insertsOnly := publications(f.slot)
-	s, err := openStream(ctx, f.p.Source, f.slot, []string{all, insertsOnly}, from, f.tableFrom, f.lat)
+	s, err := openStream(ctx, f.p.Source, f.slot, []string{all, insertsOnly}, from, f.tableFrom, f.lat, f.settings)
 	if err != nil {
 		return nil, err
 	}

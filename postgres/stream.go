@@ -48,7 +48,7 @@ type stream struct {
 }
 
 // openStream starts streaming the slot's changes for the publications from a position.
-func openStream(ctx context.Context, ep plan.Endpoint, slot string, publications []string, from string, tableFrom map[string]string, lat *cdc.Latency) (*stream, error) {
+func openStream(ctx context.Context, ep plan.Endpoint, slot string, publications []string, from string, tableFrom map[string]string, lat *cdc.Latency, settings map[string]string) (*stream, error) {
 	lsn, err := pglogrepl.ParseLSN(from)
 	if err != nil {
 		return nil, fmt.Errorf("position %q: %w", from, err)
@@ -61,7 +61,7 @@ func openStream(ctx context.Context, ep plan.Endpoint, slot string, publications
 		}
 		s.tableFrom[t] = l
 	}
-	conn, err := ConnectReplication(ctx, ep)
+	conn, err := connectReplication(ctx, ep, settings)
 	if err != nil {
 		return nil, fmt.Errorf("replication connection to the source: %w", err)
 	}

@@ -888,12 +888,12 @@ func (tr *translation) buildTable(t *translatedTable, rels nameScope) {
 	}
 	if len(ci) > 0 {
 		tr.finding(check.Warning, "translate_collation", "table "+st.String(),
-			"columns "+strings.Join(ci, ", ")+" compare case-insensitively in MySQL; in PostgreSQL they compare case-sensitively: WHERE, ORDER BY, GROUP BY and unique keys see 'A' and 'a' as different, and a unique key accepts values MySQL refuses on a failback",
+			"columns "+strings.Join(ci, ", ")+" compare case-insensitively in MySQL; in PostgreSQL they compare case-sensitively: WHERE, ORDER BY, GROUP BY and unique keys see 'A' and 'a' as different, and a unique key accepts values MySQL refuses (a switch refuses such keys: reverse replication could not write them back)",
 			"in the plan, case_insensitive: icu (an ICU nondeterministic collation) or citext")
 	}
 	if len(pad) > 0 {
-		tr.finding(check.Warning, "translate_collation", "table "+st.String(),
-			"keys on columns "+strings.Join(pad, ", ")+" ignore trailing spaces in MySQL (PAD SPACE): PostgreSQL tells 'a' and 'a ' apart, so its unique keys accept values MySQL refuses on a failback", "")
+		tr.finding(check.Info, "translate_collation", "table "+st.String(),
+			"keys on columns "+strings.Join(pad, ", ")+" ignore trailing spaces in MySQL (PAD SPACE): each unique one also gets a unique index on the values without them (rtrim), so that PostgreSQL refuses the keys MySQL refuses ('a' and 'a ')", "")
 	}
 	if len(narrowCharset) > 0 {
 		tr.finding(check.Info, "translate_column", "table "+st.String(),
@@ -949,6 +949,13 @@ func indexNameCounts(s *schema.Schema) map[string]int {
 // buildIndexes writes a table's secondary indexes.
 func (tr *translation) buildIndexes(t *translatedTable, rels nameScope, counts map[string]int) {
 	st := t.source
+	if len(st.PrimaryKey) > 0 {
+		var cols []schema.IndexColumn
+		for _, k := range st.PrimaryKey {
+			cols = append(cols, schema.IndexColumn{Name: k})
+		}
+		tr.padGuard(t, rels, t.name+"_pkey", cols)
+	}
 	for _, ix := range st.Indexes {
 		what := "index " + st.String() + "." + ix.Name
 		method := strings.ToLower(ix.Method)
@@ -1014,11 +1021,44 @@ func (tr *translation) buildIndexes(t *translatedTable, rels nameScope, counts m
 				unique = "UNIQUE "
 			}
 			t.indexes = append(t.indexes, fmt.Sprintf("CREATE %sINDEX %s ON %s (%s)", unique, name, t.qualified, strings.Join(parts, ", ")))
+			if ix.Unique {
+				tr.padGuard(t, rels, base, ix.Columns)
+			}
 			if len(replaced) > 0 {
 				tr.finding(check.Info, "translate_index", what, "prefix parts replaced: "+strings.Join(replaced, "; "), "")
 			}
 		}
 	}
+}
+
+// padGuard adds, for a unique key with a text column of a PAD SPACE collation, a
+// unique index on its values without their trailing spaces: MySQL's key compares them
+// so ('a' and 'a ' are the same key), and PostgreSQL then refuses what MySQL refuses,
+// which keeps a failback able to write every row back. The key's own index stays (a
+// foreign key may reference it).
+func (tr *translation) padGuard(t *translatedTable, rels nameScope, base string, cols []schema.IndexColumn) {
+	var parts []string
+	padded := false
+	for _, p := range cols {
+		c := t.column(p.Name)
+		if c == nil || !c.carried() || p.Expr != "" {
+			return
+		}
+		part := qident(c.name)
+		if p.Prefix > 0 && !(c.src.Type.Width > 0 && p.Prefix >= c.src.Type.Width) {
+			part = prefixExpr(c, p.Prefix)
+		}
+		if c.src.Type.Kind == cdc.KindText && c.src.PadInsensitive {
+			padded = true
+			part = "rtrim(" + part + ", ' ')"
+		}
+		parts = append(parts, "("+part+")")
+	}
+	if !padded {
+		return
+	}
+	name := qident(rels.unique(base+"_pad", "the trailing spaces guard of "+t.source.String()+"."+base))
+	t.indexes = append(t.indexes, fmt.Sprintf("CREATE UNIQUE INDEX %s ON %s (%s)", name, t.qualified, strings.Join(parts, ", ")))
 }
 
 // prefixExpr is the first n characters (text) or bytes (bytea) of a column.

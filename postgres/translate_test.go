@@ -344,7 +344,7 @@ func TestTranslateFindings(t *testing.T) {
 		{check.Warning, "column app.t.d1", "its NOT NULL is dropped"},
 		{check.Warning, "column app.t.d2", "its NOT NULL is dropped"},
 		{check.Warning, "table app.t", "columns name compare case-insensitively in MySQL"},
-		{check.Warning, "table app.t", "keys on columns name ignore trailing spaces"},
+		{check.Info, "table app.t", "keys on columns name ignore trailing spaces"},
 		{check.Warning, "column app.t.total", "generated column: its MySQL expression (`id` * 2)"},
 		{check.Warning, "column app.t.changed", "ON UPDATE CURRENT_TIMESTAMP is not carried"},
 		{check.Warning, "column app.t.u", "default uuid() is not carried"},
@@ -378,6 +378,7 @@ func TestTranslateFindings(t *testing.T) {
 	idx := strings.Join(tr.tableIndexes(s.Tables[0]), "\n")
 	for _, want := range []string{
 		`CREATE UNIQUE INDEX "uname" ON "dst"."t" ((left("name", 10)))`,
+		`CREATE UNIQUE INDEX "uname_pad" ON "dst"."t" ((rtrim(left("name", 10), ' ')))`,
 		`CREATE INDEX "iname" ON "dst"."t" ("name")`,
 		`CREATE INDEX "ibody" ON "dst"."t" ((left("body", 100)))`,
 		`CREATE UNIQUE INDEX "ubin" ON "dst"."t" ((substring("bin" from 1 for 8)))`,

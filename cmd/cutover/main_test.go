@@ -644,10 +644,13 @@ func waitForTarget(t *testing.T, db *pgtest.DB, l *live, cond string) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	give := time.After(3 * time.Minute)
 	for !holds(db, cond) {
 		select {
 		case <-l.done:
 			t.Fatalf("cutover ended before %s:\n%s", cond, l.output())
+		case <-give:
+			t.Fatalf("no %s after 3 minutes; cutover says:\n%s", cond, l.output())
 		case <-tick.C:
 		}
 	}
