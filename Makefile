@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/cutover-dev/cutover/internal/cli.version=$(VERSION) -X 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cutover ./cmd/cutover
 
-# ENGINE=postgres or ENGINE=mariadb runs one part of the demo; PAUSE=1 stops at each stage.
+# ENGINE=postgres, ENGINE=mariadb or ENGINE=mysqlpg (MariaDB to PostgreSQL) runs one part of the demo; PAUSE=1 stops at each stage.
 demo: demo-deps build
 	CUTOVER_BIN=bin/cutover CUTOVER_DEMO_PAUSE=$(PAUSE) CUTOVER_DEMO_ENGINE=$(ENGINE) $(GO) run ./internal/demo
 
@@ -84,3 +84,13 @@ bench-mysqlpg-fullload: deps build
 bench-mysqlpg-cdc: deps build
 	@scripts/ensure-deps.sh mysqlpgcdc
 	$(GO) run ./bench/mysqlpgcdc -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -time $(or $(TIME),60)s -threads $(or $(THREADS),4) $(if $(PROFILE),-cpuprofile $(PROFILE))
+
+# The switch's write downtime from MariaDB to PostgreSQL (the goal: at most 1 s):
+# sysbench oltp_read_write --threads=4 writes on the source as the application's account
+# for WRITE (10s), then cutover switch; every table compared on both sides, then
+# cutover rollback for the next of RUNS (5). SCALE is rows per sysbench table (250000),
+# TABLES the tables (8).
+.PHONY: bench-mysqlpg-switch
+bench-mysqlpg-switch: deps build
+	@scripts/ensure-deps.sh mysqlpgcdc
+	$(GO) run ./bench/mysqlpgswitch -scale $(or $(SCALE),250000) -tables $(or $(TABLES),8) -runs $(or $(RUNS),5) -write $(or $(WRITE),10s)

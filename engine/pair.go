@@ -294,7 +294,7 @@ func (m pair) switchPair(ctx context.Context, p *plan.Plan, opts cutover.Options
 	half := m.src.LoadSource(p, &load.Lines{W: io.Discard})
 	defer half.Close(context.WithoutCancel(ctx))
 	validate := func(ctx context.Context) (*validate.Report, error) {
-		return m.Validate(ctx, p, validate.Options{BusyPercent: 100})
+		return m.Validate(ctx, p, validate.Options{Incremental: true, BusyPercent: 100})
 	}
 	return m.tgt.SwitchPair(ctx, p, opts, kind, half, validate, m.switchSource(ctx, p, opts))
 }

@@ -70,7 +70,10 @@ type applier struct {
 	points      points   // the target's state at validation markers
 	dirty       dirtySet // the rows the open group changed, by table
 	track       bool     // record the rows changed (validation.track_changes)
-	mark        bool     // mark each transaction as cutover's (appliedPrefix)
+	// dirtyAtTarget: the changed keys are recorded at the target's WAL position (a
+	// source of another engine has no LSN), which the pair validation's points read
+	dirtyAtTarget bool
+	mark          bool // mark each transaction as cutover's (appliedPrefix)
 
 	ddl      ddlOptions
 	migrated map[[2]string]bool // the tables in table_stats, but the excluded ones
@@ -626,8 +629,13 @@ func (a *applier) queueDirty(k [2]string, pos string) {
 	if flat := t.flatKeys(); flat != nil {
 		keys = textArray(len(flat), func(i int) cdc.Value { return cdc.Value{Text: []byte(flat[i])} })
 	}
-	a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, position, columns, keys) VALUES ($1, $2, $3, $4, $5)`,
-		[][]byte{[]byte(k[0]), []byte(k[1]), []byte(pos), cols, keys}, nil, nil, nil)
+	if a.dirtyAtTarget {
+		a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, position, columns, keys) VALUES ($1, $2, pg_current_wal_insert_lsn(), $3, $4)`,
+			[][]byte{[]byte(k[0]), []byte(k[1]), cols, keys}, nil, nil, nil)
+	} else {
+		a.batch.ExecParams("INSERT INTO "+a.control+`.validation_dirty (schema_name, table_name, position, columns, keys) VALUES ($1, $2, $3, $4, $5)`,
+			[][]byte{[]byte(k[0]), []byte(k[1]), []byte(pos), cols, keys}, nil, nil, nil)
+	}
 	a.queued = append(a.queued, queued{})
 	a.batchBytes += len(keys)
 }

@@ -93,7 +93,11 @@ func replicateForward(ctx context.Context, p *plan.Plan, opts engine.StartOption
 	a.metrics = opts.Metrics
 	a.ddl = ddlOptions{plan: p, say: disp.Step}
 	a.cascades = tr.cascadeParents()
-	if _, err := tgt.Exec(ctx, "UPDATE "+ctl.table("state")+" SET changes_tracked_from = '', stopped_at = NULL, stop_error = ''"); err != nil {
+	// The changed keys are recorded at the target's WAL positions: tracking begins at
+	// the target's position now, unless it went on unbroken since an earlier run.
+	a.track, a.dirtyAtTarget = p.Validation.Tracking(), true
+	if _, err := tgt.Exec(ctx, "UPDATE "+ctl.table("state")+` SET stopped_at = NULL, stop_error = '',
+		changes_tracked_from = CASE WHEN NOT $1 THEN '' WHEN changes_tracked_from = '' THEN pg_current_wal_lsn()::text ELSE changes_tracked_from END`, a.track); err != nil {
 		return fmt.Errorf("target: record that replication runs: %w", err)
 	}
 	defer func() { recordStop(context.WithoutCancel(ctx), p, err) }()

@@ -70,7 +70,12 @@ var pairTitles = map[string]string{
 	"rollback cleanup":    "drop reverse replication's slot and publications on the target; forward replication resumes after what reverse replication wrote",
 }
 
-func (s *pairSwitcher) StepTitle(kind, step string) string { return pairTitles[kind+" "+step] }
+func (s *pairSwitcher) StepTitle(kind, step string) string {
+	if kind+" "+step == "switch prevalidate" && s.tracked() {
+		return "validate before the block: nothing runs under the users' writes between engines; the tables the window compares whole (not validated since changes are tracked) are named"
+	}
+	return pairTitles[kind+" "+step]
+}
 
 // SwitchPair runs the switch or the rollback of kind between two engines.
 func (Engine) SwitchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, half load.SourceHalf,
@@ -122,6 +127,9 @@ func openPairSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, k
 	}
 	if s.st.Mode == control.ModeCopy {
 		return nil, fmt.Errorf("nothing to %s: the migration %s is a one-shot copy (cdc.enabled: false) with no change stream; point the applications at the target yourself, and run cutover finish to drop its control schema", kind, p.ControlSchema)
+	}
+	if err := s.tgt.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&s.trackedFrom); err != nil {
+		return nil, fmt.Errorf("target: read whether changes are tracked from %s: %w", ctl.table("state"), err)
 	}
 	var locked bool
 	if err := s.tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil {
@@ -382,18 +390,54 @@ func (s *pairSwitcher) pairRollbackGates(ctx context.Context) (string, error) {
 	return "every gate holds", s.setPhase(ctx, control.PhaseRollingBack)
 }
 
-// Validation: the applier does not track the keys it changes between engines, so
-// the window's validation is a full one.
+// Validation: inside the window, an incremental validation compares the rows changed
+// since each table's last validation, when the applier records them
+// (validation.track_changes) and the table was validated since; every other table
+// in full. Between engines a validation needs the source to pause while a table is
+// read (see AtPoint), so none runs before the block, under the users' writes: the
+// step says which tables the window will read whole.
 
-func (s *pairSwitcher) Tracked() bool { return false }
+func (s *pairSwitcher) Tracked() bool { return s.tracked() }
 
-func (s *pairSwitcher) ValidateBeforeBlock(context.Context) (string, error) {
-	return "nothing: the validate step compares every table inside the window", nil
+func (s *pairSwitcher) ValidateBeforeBlock(ctx context.Context) (string, error) {
+	if !s.tracked() {
+		return s.untracked() + ": the validate step will compare every table in full inside the downtime window" + s.expectedFullPass(ctx), nil
+	}
+	whole, err := s.untrackedTables(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(whole) == 0 {
+		return "nothing to do before the block: every table was validated since changes are tracked, and the validate step compares their changed rows", nil
+	}
+	return fmt.Sprintf("the validate step will compare %d tables in full inside the downtime window (%s): they were not validated since changes are tracked; "+
+		"cutover validate while the writes pause has them compared by their changed rows", len(whole), listText(whole, 5)), nil
+}
+
+// untrackedTables names the tables an incremental validation would read whole: not
+// validated (or without a key) since the applier began recording changed rows.
+func (s *pairSwitcher) untrackedTables(ctx context.Context) ([]string, error) {
+	stats, err := s.ctl.TableStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &validator{trackedFrom: s.trackedFrom}
+	var names []string
+	for _, t := range stats {
+		if t.Validation != control.ValidationValidated || !v.Tracked(t.ValidatedPosition) {
+			names = append(names, pgx.Identifier{t.Schema, t.Table}.Sanitize())
+		}
+	}
+	return names, nil
 }
 
 func (s *pairSwitcher) ValidateWindow(ctx context.Context) (string, error) {
 	if s.dry {
-		fmt.Fprintf(s.out, "      validate every table, source against target\n")
+		if s.tracked() {
+			fmt.Fprintf(s.out, "      validate, source against target: the rows changed since each table's last validation, every table not validated since changes are tracked in full\n")
+		} else {
+			fmt.Fprintf(s.out, "      warning: validate EVERY TABLE IN FULL inside the downtime window: %s%s\n", s.untracked(), s.expectedFullPass(ctx))
+		}
 		return "", nil
 	}
 	rep, err := s.validate(ctx)
@@ -402,6 +446,9 @@ func (s *pairSwitcher) ValidateWindow(ctx context.Context) (string, error) {
 	}
 	if err := s.differences(rep, "inside the window"); err != nil {
 		return "", err
+	}
+	if !s.tracked() {
+		return fullPassDetail + " (" + s.untracked() + "): " + validationDetail(rep), nil
 	}
 	return validationDetail(rep), nil
 }

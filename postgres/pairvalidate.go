@@ -18,6 +18,12 @@ import (
 // in canonical form (the source through its scanner, the target through the
 // translation's converters back), compared row by row by validate's CanonicalReader,
 // at points where both hold exactly what the source had (see AtPoint).
+//
+// An incremental validation compares only the rows changed since a table's last
+// validation: the applier records their keys (validation.track_changes) at the
+// target's WAL position, and a point is the target's WAL position too, so the keys a
+// validation covered are those recorded before its point, as between two PostgreSQL
+// servers (validator's Tracked and Flush).
 
 // pairCatchUp is how long a point waits for the target to apply what the source had.
 var pairCatchUp = 2 * time.Minute
@@ -76,7 +82,11 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 		return nil, err
 	}
 	defer sc.Close()
-	v := &pairValidator{validator: &validator{p: p, tgt: tgt, ctl: ctl, copy: st.Mode == control.ModeCopy}, tr: tr, src: sc}
+	var trackedFrom string
+	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&trackedFrom); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	v := &pairValidator{validator: &validator{p: p, tgt: tgt, ctl: ctl, copy: st.Mode == control.ModeCopy, trackedFrom: trackedFrom}, tr: tr, src: sc}
 	rep, err := validate.Run(ctx, v, opts, stats)
 	if err != nil {
 		return nil, err
@@ -154,15 +164,19 @@ func (v *pairValidator) AtPoint(ctx context.Context, t *validate.Table, _ bool, 
 		if err := v.catchUp(ctx, pos); err != nil {
 			return validate.Point{}, err
 		}
+		// The point is the target's WAL position once it holds what the source had:
+		// the keys the applier recorded before it are of changes the read sees.
+		var at string
+		if err := v.tgt.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&at); err != nil {
+			return validate.Point{}, fmt.Errorf("target: %w", err)
+		}
 		err = read()
 		after, perr := v.src.Position(ctx)
 		if perr != nil {
 			return validate.Point{}, fmt.Errorf("source: %w", perr)
 		}
 		if after == pos || err != nil {
-			// No position is recorded: the control schema keeps PostgreSQL's positions
-			// of validated rows, which a source of another engine has none of.
-			return validate.Point{Exact: true}, err
+			return validate.Point{Exact: true, Position: at}, err
 		}
 	}
 	return validate.Point{}, &StreamError{Reason: fmt.Sprintf("the source committed changes while table %s was read, %d times: between engines, a comparison during change data capture needs the source to pause while a table is read (the applier holds no point for it in this version)", t, pairPointTries),
@@ -202,11 +216,45 @@ func (v *pairValidator) catchUp(ctx context.Context, pos string) error {
 
 func (v *pairValidator) EndPoint(context.Context) error { return nil }
 
-// Tracked: changed rows are not tracked between engines; every table is read whole.
-func (v *pairValidator) Tracked(string) bool { return false }
-
-func (v *pairValidator) ChangedKeys(context.Context, *validate.Table, int64) (validate.KeySet, bool, error) {
-	return nil, true, nil
+// ChangedKeys are the keys the applier recorded, in the canonical text of the
+// source's types, and those that differed at the last validation (canonical
+// already). The applier wrote each value as the target's input text: the target reads
+// it back through its own input and output of the column's type, as the target's
+// reader reads values, and the column's back converter makes it canonical.
+func (v *pairValidator) ChangedKeys(ctx context.Context, t *validate.Table, most int64) (validate.KeySet, bool, error) {
+	keys, whole, err := v.changedKeys(ctx, t, most)
+	if err != nil || whole {
+		return nil, whole, err
+	}
+	tt := v.tr.byTarget(t.Schema, t.Name)
+	if tt == nil {
+		return nil, true, nil
+	}
+	texts := make([]string, len(keys))
+	for i, name := range t.Key {
+		c := tt.targetColumn(name)
+		if c == nil {
+			return nil, true, nil
+		}
+		for j, k := range keys {
+			texts[j] = k[i]
+		}
+		var out []string
+		if err := v.tgt.QueryRow(ctx, "SELECT coalesce(array_agg("+c.readExpr("u::"+c.pgType)+" ORDER BY n), '{}') FROM unnest($1::text[]) WITH ORDINALITY AS x(u, n)", texts).Scan(&out); err != nil {
+			return nil, false, fmt.Errorf("target: read the changed keys of %s: %w", tt.qualified, err)
+		}
+		for j := range keys {
+			canonical, err := c.back([]byte(out[j]))
+			if err != nil {
+				return nil, false, fmt.Errorf("target: a changed key of %s: %w", tt.qualified, err)
+			}
+			keys[j][i] = string(canonical)
+		}
+	}
+	if keys, err = v.withFailedKeys(ctx, t, keys); err != nil {
+		return nil, false, err
+	}
+	return validate.KeyList(keys), int64(len(keys)) > most, nil
 }
 
 func (v *pairValidator) Repair(context.Context, *validate.Table, [][]string) (bool, error) {

@@ -333,6 +333,18 @@ func joinArrays(texts []string, elements int) (joined string, distinct int, err 
 // order; whole is true when the table must be compared whole instead. Keys of one
 // column take dirtyKeyArray's way.
 func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
+	keys, whole, err = v.changedKeys(ctx, t, most)
+	if err != nil || whole {
+		return nil, whole, err
+	}
+	keys, err = v.withFailedKeys(ctx, t, keys)
+	return keys, int64(len(keys)) > most, err
+}
+
+// changedKeys reads the keys the applier recorded for t, each once, as the applier
+// wrote them (the target's text of each value); whole is true when the table must be
+// compared whole instead.
+func (v *validator) changedKeys(ctx context.Context, t *validate.Table, most int64) (keys [][]string, whole bool, err error) {
 	rows, err := v.tgt.Query(ctx, "SELECT columns, keys FROM "+v.ctl.table("validation_dirty")+" WHERE schema_name = $1 AND table_name = $2", t.Schema, t.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("target: read the changed keys: %w", err)
@@ -371,11 +383,21 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 	if err != nil || whole {
 		return nil, whole, err
 	}
+	return keys, int64(len(keys)) > most, nil
+}
+
+// withFailedKeys adds to keys those of the rows that differed at t's last validation
+// (as the validation wrote them), each key once.
+func (v *validator) withFailedKeys(ctx context.Context, t *validate.Table, keys [][]string) ([][]string, error) {
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		seen[strings.Join(k, "\x00")] = true
+	}
 	var text string
-	rows, err = v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2",
+	rows, err := v.tgt.Query(ctx, "SELECT key::text FROM "+v.ctl.table("validation_failures")+" WHERE schema_name = $1 AND table_name = $2",
 		t.Schema, t.Name)
 	if err != nil {
-		return nil, false, fmt.Errorf("target: read the last differences: %w", err)
+		return nil, fmt.Errorf("target: read the last differences: %w", err)
 	}
 	_, err = pgx.ForEachRow(rows, []any{&text}, func() error {
 		var k []string
@@ -388,7 +410,7 @@ func (v *validator) dirtyKeys(ctx context.Context, t *validate.Table, most int64
 		}
 		return nil
 	})
-	return keys, int64(len(keys)) > most, err
+	return keys, err
 }
 
 // Describe reads the shapes of the tables on both sides at once, for describe.

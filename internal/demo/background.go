@@ -19,6 +19,7 @@ import (
 type background struct {
 	name string
 	cmd  *exec.Cmd
+	hide *lineFilter // the lines not printed (nil: none); kept all the same
 
 	mu      sync.Mutex
 	lines   []string
@@ -28,6 +29,18 @@ type background struct {
 }
 
 func (d *demo) background(ctx context.Context, args ...string) (*background, error) {
+	return d.backgroundHiding(ctx, nil, args...)
+}
+
+// lineFilter is the lines of a background command the demo does not print, and why.
+type lineFilter struct {
+	hide func(line string) bool
+	why  string
+}
+
+// backgroundHiding is background that does not print the lines hide leaves out (a
+// line says how many, where they were, and why).
+func (d *demo) backgroundHiding(ctx context.Context, hide *lineFilter, args ...string) (*background, error) {
 	say("\n  $ cutover %s &\n", strings.Join(masked(args), " "))
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), d.env...)
@@ -47,7 +60,7 @@ func (d *demo) background(ctx context.Context, args ...string) (*background, err
 		r.Close()
 		return nil, err
 	}
-	b := &background{name: args[0], cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
+	b := &background{name: args[0], cmd: cmd, hide: hide, changed: make(chan struct{}), done: make(chan struct{})}
 	go b.read(r)
 	return b, nil
 }
@@ -55,9 +68,18 @@ func (d *demo) background(ctx context.Context, args ...string) (*background, err
 func (b *background) read(r *os.File) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
+	hidden := 0
 	for sc.Scan() {
 		line := sc.Text()
-		say("  %s | %s\n", b.name, line)
+		switch {
+		case b.hide != nil && b.hide.hide(line):
+			hidden++
+		case hidden > 0:
+			say("  %s | [... %d lines left out: %s]\n  %s | %s\n", b.name, hidden, b.hide.why, b.name, line)
+			hidden = 0
+		default:
+			say("  %s | %s\n", b.name, line)
+		}
 		b.mu.Lock()
 		b.lines = append(b.lines, line)
 		close(b.changed)

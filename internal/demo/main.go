@@ -1,7 +1,8 @@
 // Command demo is `make demo`: the migration so far, end to end, on throwaway local
 // servers it starts and removes itself: pagila between two PostgreSQL servers, then
-// sakila between two MariaDB servers (CUTOVER_DEMO_ENGINE=postgres or mariadb runs
-// one of them).
+// sakila between two MariaDB servers, then sakila moved live from MariaDB to
+// PostgreSQL, switched and rolled back (CUTOVER_DEMO_ENGINE=postgres, mariadb or
+// mysqlpg runs one of them).
 package main
 
 import (
@@ -55,22 +56,27 @@ func run(ctx context.Context) error {
 	}
 	engine := os.Getenv("CUTOVER_DEMO_ENGINE")
 	switch engine {
-	case "", "postgres", "mariadb":
+	case "", "postgres", "mariadb", "mysqlpg":
 	default:
-		return fmt.Errorf("CUTOVER_DEMO_ENGINE=%s: want postgres, mariadb or nothing (both)", engine)
+		return fmt.Errorf("CUTOVER_DEMO_ENGINE=%s: want postgres, mariadb, mysqlpg or nothing (all three)", engine)
 	}
-	if engine != "mariadb" {
+	if engine == "" || engine == "postgres" {
 		if err := runPostgres(ctx, bin); err != nil {
 			return err
 		}
 	}
 	if engine == "" && !mytest.Installed() {
 		say("\nThe MariaDB server is not installed (make demo installs it when it runs as root:\n")
-		say("apt-get install mariadb-server): the MariaDB part of the demo is left out.\n")
+		say("apt-get install mariadb-server): the MariaDB parts of the demo are left out.\n")
 		return nil
 	}
-	if engine != "postgres" {
-		return runMariaDB(ctx, bin)
+	if engine == "" || engine == "mariadb" {
+		if err := runMariaDB(ctx, bin); err != nil {
+			return err
+		}
+	}
+	if engine == "" || engine == "mysqlpg" {
+		return runMySQLToPostgres(ctx, bin)
 	}
 	return nil
 }
@@ -346,10 +352,16 @@ func (d *demo) cutover(ctx context.Context, args ...string) (int, error) {
 
 // cutoverOut is cutover that also returns what the command printed.
 func (d *demo) cutoverOut(ctx context.Context, args ...string) (string, int, error) {
+	return d.cutoverShown(ctx, func(out string) string { return out }, args...)
+}
+
+// cutoverShown is cutoverOut that prints what show makes of the output (an excerpt
+// of a long one).
+func (d *demo) cutoverShown(ctx context.Context, show func(string) string, args ...string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), d.env...)
 	out, err := cmd.CombinedOutput()
-	say("\n  $ cutover %s\n%s", strings.Join(masked(args), " "), out)
+	say("\n  $ cutover %s\n%s", strings.Join(masked(args), " "), show(string(out)))
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return string(out), exit.ExitCode(), fmt.Errorf("cutover %s: exit %d", args[0], exit.ExitCode())

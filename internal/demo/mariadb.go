@@ -20,16 +20,44 @@ import (
 )
 
 // mariaDemo is the MariaDB part: sakila migrated between two throwaway MariaDB
-// servers, switched and rolled back under the application's writes.
+// servers, switched and rolled back under the application's writes. The part from
+// MariaDB to PostgreSQL (pgDemo) is built on it: the same source, writer and steps.
 type mariaDemo struct {
 	*demo
-	src, tgt           *mytest.Server
-	srcRoot, tgtRoot   *sql.DB // root's connections, for the demo's own reads
-	pointer            string  // the file the hooks write the application's database URL to
+	src, tgt           *mytest.Server // tgt: nil when the target is PostgreSQL
+	srcRoot, tgtRoot   *sql.DB        // root's connections, for the demo's own reads (tgtRoot: nil then too)
+	srcDB, tgtDB       reader         // the demo's own reads on each side, whatever its engine
+	pointer            string         // the file the hooks write the application's database URL to
 	cdc                *background
 	api                string // where cutover start serves the dashboard: http://host:port
 	switchOut, backOut string // what cutover switch and cutover rollback printed
+	says               cutOverSays
+	startHides         *lineFilter // what the demo does not print of cutover start's output (nil: nothing)
 }
+
+// cutOverSays is what the demo says of the switch and the rollback, which differ by the
+// target's engine.
+type cutOverSays struct {
+	switching, rollingBack string
+}
+
+// mariaSays is the switch and the rollback between two MariaDB servers.
+var mariaSays = cutOverSays{
+	switching: `  The application's account is locked on the source and its session ended; a marker
+  through the binary log proves the target has every committed write; a validation of
+  what changed; auto-increment counters checked; sakila's triggers move to the target;
+  reverse replication starts; the switch hook repoints the application; its account is
+  unlocked on the target. The writer logs in there as soon as it may.
+`,
+	rollingBack: `  The account is locked on the target and its session ended; reverse replication
+  catches up; the triggers move back; the switch_back hook repoints the application;
+  the account is unlocked on the source, and forward replication goes on.
+`,
+}
+
+// cdcFromSource begins the line cutover start prints when change data capture follows
+// the source, after the load and again after a rollback, whatever the target.
+const cdcFromSource = "change data capture from the source"
 
 func runMariaDB(ctx context.Context, bin string) error {
 	if !mytest.Installed() {
@@ -42,7 +70,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	d := &mariaDemo{demo: &demo{bin: bin, dir: dir}, pointer: filepath.Join(dir, "application-url")}
+	d := newMariaDemo(bin, dir, mariaSays)
 	say("\n\n######## MariaDB: the sakila sample, from one MariaDB server to another ########\n")
 
 	if err := d.servers(ctx); err != nil {
@@ -58,12 +86,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 		return err
 	}
 
-	step(fmt.Sprintf("Start the application: a writer on the source as the account %s, %d transactions a second", storeUser, storeRate))
-	if err := os.WriteFile(d.pointer, []byte(d.src.URL("sakila")), 0o600); err != nil {
-		return err
-	}
-	sides := map[string]string{addr(d.src): "source", addr(d.tgt): "target"}
-	app, err := startStore(ctx, d.pointer, sides, d.srcRoot)
+	app, err := d.startApplication(ctx, addr(d.tgt.Port))
 	if err != nil {
 		return err
 	}
@@ -73,9 +96,9 @@ func runMariaDB(ctx context.Context, bin string) error {
 			app.stop()
 		}
 	}()
-	say("  rentals with their payment (sakila's triggers date them), returns, customer, address\n")
-	say("  (a GEOMETRY point) and stock updates, payment corrections, film descriptions (a trigger\n")
-	say("  copies them to film_text), cancellations; each in a transaction; it runs from here on.\n")
+	say("  rentals with their payment, returns, customer, address (a GEOMETRY point) and stock\n")
+	say("  updates, payment corrections, film descriptions (a trigger copies them to film_text),\n")
+	say("  cancellations; each in a transaction; it runs from here on.\n")
 
 	if err := d.startCDC(ctx, app); err != nil {
 		return err
@@ -83,13 +106,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 	defer d.cdc.stop(time.Minute)
 
 	step("Change data capture under the writer: cutover status")
-	if err := d.waitWriter(ctx, app, "source", app.committed("source")+100); err != nil {
-		return err
-	}
-	if err := d.waitApplied(ctx, "target", d.tgtRoot, app.lastRental()); err != nil {
-		return err
-	}
-	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
+	if err := d.followed(ctx, app); err != nil {
 		return err
 	}
 
@@ -103,17 +120,8 @@ func runMariaDB(ctx context.Context, bin string) error {
 		return err
 	}
 
-	step("Stop the writer; forward replication brings its last writes on the source to the target")
-	rental, side, err := app.stop()
 	stopped = true
-	if err != nil {
-		return err
-	}
-	if side != "source" {
-		return fmt.Errorf("after the rollback the writer wrote its last rental on the %s, not the source", side)
-	}
-	app.summary()
-	if err := d.waitApplied(ctx, "target", d.tgtRoot, rental); err != nil {
+	if err := d.stopApplication(ctx, app); err != nil {
 		return err
 	}
 	step("Compare both sides with the servers' own sums: CHECKSUM TABLE and row counts of every table")
@@ -123,10 +131,7 @@ func runMariaDB(ctx context.Context, bin string) error {
 	if err := d.showObjects(ctx); err != nil {
 		return err
 	}
-	say("\n  write downtime, as cutover measured it: the switch %s, the rollback %s\n", downtime(d.switchOut), downtime(d.backOut))
-	for _, m := range app.moves {
-		say("  the application's own gap, from its last commit on the %s to its first on the %s: %v\n", m.from, m.to, m.gap.Round(time.Millisecond))
-	}
+	d.downtimes(app)
 
 	step("Finish: cutover finish --yes (the task stops; the control databases dropped)")
 	if _, err := d.cutover(ctx, "finish", "--yes", "-c", d.plan); err != nil {
@@ -150,6 +155,78 @@ func runMariaDB(ctx context.Context, bin string) error {
 	return nil
 }
 
+// newMariaDemo is a part with a MariaDB source, its files in dir.
+func newMariaDemo(bin, dir string, says cutOverSays) *mariaDemo {
+	return &mariaDemo{demo: &demo{bin: bin, dir: dir}, pointer: filepath.Join(dir, "application-url"), says: says}
+}
+
+// startApplication points the application to the source and starts it; tgt is the
+// target's address, where the hooks will point it.
+func (d *mariaDemo) startApplication(ctx context.Context, tgt string) (*store, error) {
+	step(fmt.Sprintf("Start the application: a writer on the source as the account %s, %d transactions a second", storeUser, storeRate))
+	if err := os.WriteFile(d.pointer, []byte(d.src.URL("sakila")), 0o600); err != nil {
+		return nil, err
+	}
+	return startStore(ctx, d.pointer, map[string]string{addr(d.src.Port): "source", tgt: "target"}, d.srcRoot)
+}
+
+// followed waits for a hundred more of the writer's transactions on the source and for
+// its newest rental on the target, and shows cutover status.
+func (d *mariaDemo) followed(ctx context.Context, app *store) error {
+	if err := d.waitWriter(ctx, app, "source", app.committed("source")+100); err != nil {
+		return err
+	}
+	if err := d.waitApplied(ctx, "target", app.lastRental()); err != nil {
+		return err
+	}
+	_, err := d.cutover(ctx, "status", "-c", d.plan)
+	return err
+}
+
+// stopApplication stops the writer, which writes one last rental on the source, and
+// waits for forward replication to bring it to the target.
+func (d *mariaDemo) stopApplication(ctx context.Context, app *store) error {
+	step("Stop the writer; forward replication brings its last writes on the source to the target")
+	rental, side, err := app.stop()
+	if err != nil {
+		return err
+	}
+	if side != "source" {
+		return fmt.Errorf("after the rollback the writer wrote its last rental on the %s, not the source", side)
+	}
+	app.summary()
+	if err := d.waitApplied(ctx, "target", rental); err != nil {
+		return err
+	}
+	return d.madeOn(ctx, app, "source")
+}
+
+// downtimes prints the write downtimes cutover measured and the application's own gaps.
+func (d *mariaDemo) downtimes(app *store) {
+	say("\n  write downtime, as cutover measured it: the switch %s, the rollback %s\n", downtime(d.switchOut), downtime(d.backOut))
+	for _, m := range app.moves {
+		say("  the application's own gap, from its last commit on the %s to its first on the %s: %v\n", m.from, m.to, m.gap.Round(time.Millisecond))
+	}
+}
+
+// madeOn counts, on both sides, the rentals and payments the writer made on side since
+// it last moved there: replication has brought them to the other side.
+func (d *mariaDemo) madeOn(ctx context.Context, app *store, side string) error {
+	first := app.firstRental(side)
+	if first == 0 {
+		return fmt.Errorf("the writer has made no rental on the %s", side)
+	}
+	var n [2][2]int64
+	for i, r := range []reader{d.srcDB, d.tgtDB} {
+		if err := r.row(ctx, fmt.Sprintf("SELECT (SELECT count(*) FROM sakila.rental WHERE rental_id >= %[1]d), (SELECT count(*) FROM sakila.payment WHERE rental_id >= %[1]d)", first), &n[i][0], &n[i][1]); err != nil {
+			return fmt.Errorf("the %s: %w", []string{"source", "target"}[i], err)
+		}
+	}
+	say("  rentals (and payments) the writer made on the %s from rental %d on: %d (%d) on the source, %d (%d) on the target\n",
+		side, first, n[0][0], n[0][1], n[1][0], n[1][1])
+	return nil
+}
+
 // switchAndBack is the cut over under the writer: the switch, the writer moving to
 // the target, its writes reaching the source through reverse replication, and the
 // rollback, after which the writer is back on the source.
@@ -160,11 +237,7 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 	}
 
 	step("Cut over, with the writer running: cutover switch --yes")
-	say("  The application's account is locked on the source and its session ended; a marker\n")
-	say("  through the binary log proves the target has every committed write; a validation of\n")
-	say("  what changed; auto-increment counters checked; sakila's triggers move to the target;\n")
-	say("  reverse replication starts; the switch hook repoints the application; its account is\n")
-	say("  unlocked on the target. The writer logs in there as soon as it may.\n")
+	say("%s", d.says.switching)
 	out, _, err := d.cutoverOut(ctx, "switch", "--yes", "--runbook-dir", d.dir, "-c", d.plan)
 	if err != nil {
 		return err
@@ -180,8 +253,10 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 		app.committed("source"), app.committed("target"))
 
 	step("The application writes to the target; reverse replication brings its writes to the source")
-	rental := app.lastRental()
-	if err := d.waitApplied(ctx, "source", d.srcRoot, rental); err != nil {
+	if err := d.waitApplied(ctx, "source", app.lastRental()); err != nil {
+		return err
+	}
+	if err := d.madeOn(ctx, app, "target"); err != nil {
 		return err
 	}
 	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
@@ -190,9 +265,7 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 	pause(d.api, "switched: the writer writes to the target, reverse replication brings its writes to the source")
 
 	step("Roll back, with the writer running: cutover rollback")
-	say("  The account is locked on the target and its session ended; reverse replication\n")
-	say("  catches up; the triggers move back; the switch_back hook repoints the application;\n")
-	say("  the account is unlocked on the source, and forward replication goes on.\n")
+	say("%s", d.says.rollingBack)
 	onSource := app.committed("source") // the writer is on the target: this stays put
 	out, _, err = d.cutoverOut(ctx, "rollback", "--runbook-dir", d.dir, "-c", d.plan)
 	if err != nil {
@@ -204,7 +277,7 @@ func (d *mariaDemo) switchAndBack(ctx context.Context, app *store) error {
 		return err
 	}
 	say("  the writer: %d transactions committed on the target before the block, %d on the source again since the rollback\n", onTarget, app.committed("source")-onSource)
-	if _, err := d.cdc.waitNth(ctx, "change data capture from the source's binary log", 2, time.Minute); err != nil {
+	if _, err := d.cdc.waitNth(ctx, cdcFromSource, 2, time.Minute); err != nil {
 		return err
 	}
 	if _, err := d.cutover(ctx, "status", "-c", d.plan); err != nil {
@@ -235,11 +308,15 @@ func (d *mariaDemo) waitWriter(ctx context.Context, app *store, side string, n i
 
 // waitApplied waits until the rental reached the side's server: every transaction the
 // writer committed before it did too, as replication applies in commit order.
-func (d *mariaDemo) waitApplied(ctx context.Context, side string, db *sql.DB, rental int64) error {
+func (d *mariaDemo) waitApplied(ctx context.Context, side string, rental int64) error {
+	db := d.srcDB
+	if side == "target" {
+		db = d.tgtDB
+	}
 	began := time.Now()
 	for {
-		var n int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sakila.rental WHERE rental_id = ?", rental).Scan(&n); err != nil {
+		var n int64
+		if err := db.row(ctx, fmt.Sprintf("SELECT count(*) FROM sakila.rental WHERE rental_id = %d", rental), &n); err != nil {
 			return fmt.Errorf("the %s: %w", side, err)
 		}
 		if n == 1 {
@@ -263,22 +340,50 @@ func (d *mariaDemo) waitApplied(ctx context.Context, side string, db *sql.DB, re
 // the application's account on both.
 func (d *mariaDemo) servers(ctx context.Context) error {
 	step("Start two throwaway MariaDB servers (mariadb-install-db, free ports, binlog_format=ROW, GTIDs)")
-	var err error
-	if d.src, err = mytest.Start(ctx, mytest.Options{Name: "demo-source"}); err != nil {
+	if err := d.startSource(ctx); err != nil {
 		return err
 	}
+	var err error
 	if d.tgt, err = mytest.Start(ctx, mytest.Options{Name: "demo-target"}); err != nil {
 		return err
 	}
 	say("  source: 127.0.0.1:%d (server_id %d)    target: 127.0.0.1:%d (server_id %d)\n", d.src.Port, d.src.ServerID, d.tgt.Port, d.tgt.ServerID)
-	if d.srcRoot, err = d.src.Open(""); err != nil {
-		return err
-	}
 	if d.tgtRoot, err = d.tgt.Open(""); err != nil {
 		return err
 	}
+	d.tgtDB = mariaReader{d.tgtRoot}
 
 	step("Load the sakila sample into the source; an empty database on the target; the application's account on both")
+	if err := d.loadSakila(ctx); err != nil {
+		return err
+	}
+	if err := d.tgt.Exec(ctx, "", "CREATE DATABASE sakila"); err != nil {
+		return err
+	}
+	for _, s := range []*mytest.Server{d.src, d.tgt} {
+		if err := storeAccount(ctx, s); err != nil {
+			return err
+		}
+	}
+	say("  account '%s'@'%%' on both servers may read and write sakila (root, the DBA's, is exempt from the switch's block)\n", storeUser)
+	return nil
+}
+
+// startSource starts the MariaDB source and opens root's connections to it.
+func (d *mariaDemo) startSource(ctx context.Context) error {
+	var err error
+	if d.src, err = mytest.Start(ctx, mytest.Options{Name: "demo-source"}); err != nil {
+		return err
+	}
+	if d.srcRoot, err = d.src.Open(""); err != nil {
+		return err
+	}
+	d.srcDB = mariaReader{d.srcRoot}
+	return nil
+}
+
+// loadSakila loads the sakila sample into the source.
+func (d *mariaDemo) loadSakila(ctx context.Context) error {
 	start := time.Now()
 	if err := mytest.LoadSakila(ctx, d.src); err != nil {
 		return err
@@ -290,17 +395,12 @@ func (d *mariaDemo) servers(ctx context.Context) error {
 	say("  loaded in %v with the mariadb client: %d tables (about %d rows), views, triggers, routines;\n", time.Since(start).Round(time.Millisecond), tables, rows)
 	say("  address.location (GEOMETRY, SPATIAL index) added with the data file's values: MariaDB skips\n")
 	say("  the MySQL 5.7 version comments the scripts write it in\n")
-	if err := d.tgt.Exec(ctx, "", "CREATE DATABASE sakila"); err != nil {
-		return err
-	}
-	for _, s := range []*mytest.Server{d.src, d.tgt} {
-		q := fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s'; GRANT SELECT, INSERT, UPDATE, DELETE ON sakila.* TO '%[1]s'@'%%'", storeUser, storePassword)
-		if err := s.Exec(ctx, "", q); err != nil {
-			return err
-		}
-	}
-	say("  account '%s'@'%%' on both servers may read and write sakila (root, the DBA's, is exempt from the switch's block)\n", storeUser)
 	return nil
+}
+
+// storeAccount creates the application's account on a MariaDB server.
+func storeAccount(ctx context.Context, s *mytest.Server) error {
+	return s.Exec(ctx, "", fmt.Sprintf("CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s'; GRANT SELECT, INSERT, UPDATE, DELETE ON sakila.* TO '%[1]s'@'%%'", storeUser, storePassword))
 }
 
 func (d *mariaDemo) writePlan(ctx context.Context) error {
@@ -310,13 +410,7 @@ func (d *mariaDemo) writePlan(ctx context.Context) error {
 		return err
 	}
 	d.env = []string{"CUTOVER_SOURCE_PASSWORD=" + mytest.Password, "CUTOVER_TARGET_PASSWORD=" + mytest.Password}
-	if err := listenOnFreePort(d.plan); err != nil {
-		return err
-	}
-	if err := setPlan(d.plan, `(?m)^  exempt_roles: \[\]$`, "  exempt_roles: [root]"); err != nil {
-		return err
-	}
-	if err := setPlan(d.plan, `(?m)^  heartbeat: 5s$`, "  heartbeat: 1s"); err != nil {
+	if err := d.setPlan(); err != nil {
 		return err
 	}
 	head, _ := os.ReadFile(d.plan)
@@ -326,12 +420,24 @@ func (d *mariaDemo) writePlan(ctx context.Context) error {
 	return d.hooks()
 }
 
+// setPlan sets what the demo changes in the plan cutover init wrote from a MariaDB
+// source: the api's port, root exempt from the block, a heartbeat a second.
+func (d *mariaDemo) setPlan() error {
+	if err := listenOnFreePort(d.plan); err != nil {
+		return err
+	}
+	if err := setPlan(d.plan, `(?m)^  exempt_roles: \[\]$`, "  exempt_roles: [root]"); err != nil {
+		return err
+	}
+	return setPlan(d.plan, `(?m)^  heartbeat: 5s$`, "  heartbeat: 1s")
+}
+
 // startCDC starts cutover start in the background and waits until the full load is
 // done and change data capture follows the source's binary log.
 func (d *mariaDemo) startCDC(ctx context.Context, app *store) error {
 	step("cutover start, in the background: the full load under the writer, then change data capture")
 	began := time.Now()
-	bg, err := d.background(ctx, "start", "-c", d.plan)
+	bg, err := d.backgroundHiding(ctx, d.startHides, "start", "-c", d.plan)
 	if err != nil {
 		return err
 	}
@@ -342,7 +448,7 @@ func (d *mariaDemo) startCDC(ctx context.Context, app *store) error {
 	}
 	d.api = line[strings.LastIndex(line, "http://"):]
 	say("\n  >>> the dashboard: open %s/ in a browser while the demo runs\n", d.api)
-	if _, err := bg.waitLine(ctx, "change data capture from the source's binary log", 5*time.Minute); err != nil {
+	if _, err := bg.waitLine(ctx, cdcFromSource, 5*time.Minute); err != nil {
 		return err
 	}
 	say("\n  full load done and change data capture running %v after cutover start; the writer has made %d transactions\n",
@@ -353,26 +459,33 @@ func (d *mariaDemo) startCDC(ctx context.Context, app *store) error {
 // showObjects says where sakila's triggers and the application's account are live,
 // after the rollback: on the source.
 func (d *mariaDemo) showObjects(ctx context.Context) error {
-	for _, side := range []struct {
-		name string
-		db   *sql.DB
-	}{{"source", d.srcRoot}, {"target", d.tgtRoot}} {
-		var triggers, views, routines int
-		if err := side.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM information_schema.TRIGGERS WHERE trigger_schema = 'sakila'),
-			(SELECT count(*) FROM information_schema.VIEWS WHERE table_schema = 'sakila'),
-			(SELECT count(*) FROM information_schema.ROUTINES WHERE routine_schema = 'sakila')`).Scan(&triggers, &views, &routines); err != nil {
-			return err
-		}
-		var locked string
-		if err := side.db.QueryRowContext(ctx, "SELECT IF(JSON_VALUE(priv, '$.account_locked'), 'locked', 'unlocked') FROM mysql.global_priv WHERE user = ? AND host = '%'", storeUser).Scan(&locked); err != nil {
-			return err
-		}
-		say("  the %s: %d triggers, %d views, %d routines; the application's account %s\n", side.name, triggers, views, routines, locked)
-		if side.name == "target" && (triggers != 0 || locked != "locked") {
-			return fmt.Errorf("after the rollback the target has %d triggers and the application's account %s there; want none and locked", triggers, locked)
-		}
+	if _, _, err := mariaObjects(ctx, "source", d.srcRoot); err != nil {
+		return err
+	}
+	triggers, locked, err := mariaObjects(ctx, "target", d.tgtRoot)
+	if err != nil {
+		return err
+	}
+	if triggers != 0 || locked != "locked" {
+		return fmt.Errorf("after the rollback the target has %d triggers and the application's account %s there; want none and locked", triggers, locked)
 	}
 	return nil
+}
+
+// mariaObjects prints and returns sakila's triggers on a MariaDB server and whether the
+// application's account is locked there, with its views and routines.
+func mariaObjects(ctx context.Context, side string, db *sql.DB) (triggers int, locked string, err error) {
+	var views, routines int
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM information_schema.TRIGGERS WHERE trigger_schema = 'sakila'),
+		(SELECT count(*) FROM information_schema.VIEWS WHERE table_schema = 'sakila'),
+		(SELECT count(*) FROM information_schema.ROUTINES WHERE routine_schema = 'sakila')`).Scan(&triggers, &views, &routines); err != nil {
+		return 0, "", err
+	}
+	if err := db.QueryRowContext(ctx, "SELECT IF(JSON_VALUE(priv, '$.account_locked'), 'locked', 'unlocked') FROM mysql.global_priv WHERE user = ? AND host = '%'", storeUser).Scan(&locked); err != nil {
+		return 0, "", err
+	}
+	say("  the %s: %d triggers, %d views, %d routines; the application's account %s\n", side, triggers, views, routines, locked)
+	return triggers, locked, nil
 }
 
 var downtimeLine = regexp.MustCompile(`write downtime: ([^\s,;(]+)`)
@@ -398,7 +511,19 @@ func setPlan(plan, re, line string) error {
 	return os.WriteFile(plan, rx.ReplaceAllLiteral(text, []byte(line)), 0o600)
 }
 
-func addr(s *mytest.Server) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+// addr is a local server's address, as the pointer file's URLs have it.
+func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// reader is the demo's own reads, on either engine: one row of a query, scanned.
+type reader interface {
+	row(ctx context.Context, query string, dest ...any) error
+}
+
+type mariaReader struct{ db *sql.DB }
+
+func (r mariaReader) row(ctx context.Context, query string, dest ...any) error {
+	return r.db.QueryRowContext(ctx, query).Scan(dest...)
+}
 
 // compareMariaDB compares every base table of sakila on both servers by row count and
 // CHECKSUM TABLE (both servers run the same version, so the same rows give the same

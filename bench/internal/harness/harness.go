@@ -130,11 +130,18 @@ func Sysbench(ctx context.Context, src *mytest.Server, db string, tables, scale 
 }
 
 func sysbenchCmd(ctx context.Context, src *mytest.Server, db string, tables, scale int, args ...string) (*exec.Cmd, error) {
+	return SysbenchAs(ctx, src, db, mytest.Superuser, mytest.Password, tables, scale, args...)
+}
+
+// SysbenchAs is the command of sysbench's oltp_read_write on the sysbench tables in
+// db on src as user (an application's account, say), with more arguments (the
+// command last): the caller runs it, and ctx's end kills it.
+func SysbenchAs(ctx context.Context, src *mytest.Server, db, user, password string, tables, scale int, args ...string) (*exec.Cmd, error) {
 	if _, err := exec.LookPath("sysbench"); err != nil {
 		return nil, fmt.Errorf("sysbench is not on PATH: run scripts/ensure-deps.sh mysqlbench, or apt-get install sysbench (Debian/Ubuntu)")
 	}
 	base := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-port=" + strconv.Itoa(src.Port),
-		"--mysql-user=" + mytest.Superuser, "--mysql-password=" + mytest.Password, "--mysql-db=" + db,
+		"--mysql-user=" + user, "--mysql-password=" + password, "--mysql-db=" + db,
 		"--tables=" + strconv.Itoa(tables), "--table-size=" + strconv.Itoa(scale)}
 	return exec.CommandContext(ctx, "sysbench", append(base, args...)...), nil
 }

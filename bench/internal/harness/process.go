@@ -129,6 +129,38 @@ func (p *Process) WaitCDC(timeout time.Duration) error {
 	return nil
 }
 
+// Lines is how many lines of the log so far contain part (cutover's output, and
+// what it wrote to stderr).
+func (p *Process) Lines(part string) int {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, part) {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitLines waits until at least n lines of the log contain part (Lines); the
+// process must stay up meanwhile.
+func (p *Process) WaitLines(part string, n int, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for p.Lines(part) < n {
+		select {
+		case <-p.Done:
+			return p.Exited()
+		case <-deadline:
+			return fmt.Errorf("cutover did not print %q (%d times) within %v\n%s", part, n, timeout, p.Tail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // Stop sends SIGTERM, a clean stop, and waits for exit status 0.
 func (p *Process) Stop() error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
