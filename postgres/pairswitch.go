@@ -206,27 +206,7 @@ func (s *pairSwitcher) Begin(r *cutover.Run) {
 }
 
 // Reconnect opens the target's connection again, with the switch lock.
-func (s *pairSwitcher) Reconnect(ctx context.Context) error {
-	if !s.tgt.IsClosed() {
-		return nil
-	}
-	tgt, err := ConnectSide(ctx, "target", s.p.Target)
-	if err != nil {
-		return err
-	}
-	var locked bool
-	if err := tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil || !locked {
-		tgt.Close(ctx)
-		return fmt.Errorf("target: take the switch lock again after the connection was lost (held: %v): %w", locked, err)
-	}
-	ctl, err := OpenControl(ctx, tgt, s.p.ControlSchema)
-	if err != nil {
-		tgt.Close(ctx)
-		return err
-	}
-	s.tgt, s.ctl = tgt, ctl
-	return nil
-}
+func (s *pairSwitcher) Reconnect(ctx context.Context) error { return s.reconnectTarget(ctx) }
 
 // Gates
 

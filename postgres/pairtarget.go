@@ -95,7 +95,7 @@ func (t *pairTarget) Translate(ctx context.Context, s *schema.Schema, announce f
 // pairRules are the translation's rules for a plan (its types and translation), with
 // the columns where the source holds zero dates.
 func pairRules(p *plan.Plan, s *schema.Schema) translateRules {
-	r := translateRules{ZeroDateColumns: map[string]bool{}, Types: p.Types, EnumAs: p.Translation.Enums, ZeroDates: p.Translation.ZeroDates}
+	r := translateRules{ZeroDateColumns: map[string]bool{}, Types: p.Types, EnumAs: p.Translation.Enums, ZeroDates: p.Translation.ZeroDates, CDC: p.CDC.Enabled}
 	if ci := p.Translation.CaseInsensitive; ci != "none" {
 		r.CaseInsensitive = ci
 	}

@@ -36,23 +36,30 @@ func (s *switcher) Reconnect(ctx context.Context) error {
 		}
 		s.src = src
 	}
-	if s.tgt.IsClosed() {
-		tgt, err := ConnectSide(ctx, "target", s.p.Target)
-		if err != nil {
-			return err
-		}
-		var locked bool
-		if err := tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil || !locked {
-			tgt.Close(ctx)
-			return fmt.Errorf("target: take the switch lock again after the connection was lost (held: %v): %w", locked, err)
-		}
-		ctl, err := OpenControl(ctx, tgt, s.p.ControlSchema)
-		if err != nil {
-			tgt.Close(ctx)
-			return err
-		}
-		s.tgt, s.ctl = tgt, ctl
+	return s.reconnectTarget(ctx)
+}
+
+// reconnectTarget opens the target's connection again, with the switch lock and the
+// control schema on it, when a step left it closed.
+func (s *switcher) reconnectTarget(ctx context.Context) error {
+	if !s.tgt.IsClosed() {
+		return nil
 	}
+	tgt, err := ConnectSide(ctx, "target", s.p.Target)
+	if err != nil {
+		return err
+	}
+	var locked bool
+	if err := tgt.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(switchLock)).Scan(&locked); err != nil || !locked {
+		tgt.Close(ctx)
+		return fmt.Errorf("target: take the switch lock again after the connection was lost (held: %v): %w", locked, err)
+	}
+	ctl, err := OpenControl(ctx, tgt, s.p.ControlSchema)
+	if err != nil {
+		tgt.Close(ctx)
+		return err
+	}
+	s.tgt, s.ctl = tgt, ctl
 	return nil
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -114,6 +115,10 @@ type translateRules struct {
 	ZeroDateColumns map[string]bool
 	// EnumAs is "type" (the default: CREATE TYPE ... AS ENUM) or "check".
 	EnumAs string
+	// CDC: change data capture follows the load (cdc.enabled). A foreign key with an
+	// action (CASCADE, SET NULL, SET DEFAULT) that is not carried is then an error:
+	// MySQL does not log what the action does, and only the target's key would.
+	CDC bool
 	// Types overrides the PostgreSQL type of a column ("table.column",
 	// "schema.table.column") or of a MySQL type ("tinyint(1)", "bigint unsigned",
 	// "datetime"), most specific first. Values are then written as for the type the
@@ -1084,6 +1089,15 @@ func shortValues(t cdc.Type) bool {
 	return true
 }
 
+// hasAction reports whether a foreign key action changes the referencing rows.
+func hasAction(a string) bool {
+	switch schema.Action(a) {
+	case "CASCADE", "SET NULL", "SET DEFAULT":
+		return true
+	}
+	return false
+}
+
 // typeFamily groups the types a foreign key can compare.
 func typeFamily(pgType string) string {
 	t := strings.ToLower(pgType)
@@ -1105,9 +1119,19 @@ func (tr *translation) buildForeignKeys(t *translatedTable) {
 	st := t.source
 	for _, fk := range st.ForeignKeys {
 		what := "foreign key " + st.String() + "." + fk.Name
+		// notCarried says why the key is not carried: an error for a key whose action
+		// change data capture would miss.
+		notCarried := func(problem, fix string) {
+			if tr.rules.CDC && (hasAction(fk.OnDelete) || hasAction(fk.OnUpdate)) {
+				tr.finding(check.Error, "translate_foreign_key", what, "not carried ("+problem+"), and its ON DELETE "+schema.Action(fk.OnDelete)+" ON UPDATE "+schema.Action(fk.OnUpdate)+
+					" changes rows that the binary log does not show: change data capture would leave them on the target", cmp.Or(fix, "migrate the tables it joins together")+", or copy once (cdc.enabled: false)")
+				return
+			}
+			tr.finding(check.Warning, "translate_foreign_key", what, "not carried: "+problem, fix)
+		}
 		rt := tr.byName[refName(st, fk)]
 		if rt == nil {
-			tr.finding(check.Warning, "translate_foreign_key", what, "not carried: it references "+refName(st, fk)+", which is not migrated", "")
+			notCarried("it references "+refName(st, fk)+", which is not migrated", "")
 			continue
 		}
 		var cols, refs []string
@@ -1128,7 +1152,7 @@ func (tr *translation) buildForeignKeys(t *translatedTable) {
 			}
 		}
 		if problem != "" || len(cols) == 0 {
-			tr.finding(check.Warning, "translate_foreign_key", what, "not carried: "+problem, "map both columns to one type in the plan's types")
+			notCarried(problem, "map both columns to one type in the plan's types")
 			continue
 		}
 		t.foreignKeys = append(t.foreignKeys, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s) ON DELETE %s ON UPDATE %s",

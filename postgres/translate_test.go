@@ -415,6 +415,21 @@ func TestTranslateFindings(t *testing.T) {
 		!strings.Contains(text.String(), "ERROR    column app.t.d1") {
 		t.Errorf("text mapping:\n%s", text.String())
 	}
+
+	// A foreign key with an action the binary log does not show, not carried: an error
+	// when change data capture follows the load (its cascades would be missed), a
+	// warning for a copy.
+	s.Tables[0].ForeignKeys = append(s.Tables[0].ForeignKeys, schema.ForeignKey{Name: "gone_cascade", Columns: []string{"n"}, RefTable: "nowhere", RefColumns: []string{"id"}, OnDelete: "cascade"})
+	tr = mustTranslate(t, s, rules)
+	if !hasFinding(tr, check.Warning, "foreign key app.t.gone_cascade", "not carried: it references app.nowhere") {
+		t.Errorf("a cascading key not carried, for a copy: %+v", tr.findings)
+	}
+	rules.CDC = true
+	tr = mustTranslate(t, s, rules)
+	if !hasFinding(tr, check.Error, "foreign key app.t.gone_cascade", "ON DELETE CASCADE ON UPDATE NO ACTION changes rows that the binary log does not show") ||
+		!hasFinding(tr, check.Warning, "foreign key app.t.gone", "which is not migrated") {
+		t.Errorf("a cascading key not carried, with change data capture: %+v", tr.findings)
+	}
 }
 
 func TestTranslateConverters(t *testing.T) {

@@ -32,7 +32,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,21 +91,6 @@ type bench struct {
 	src       *mytest.Server
 	tgt       *pgtest.Server
 	start     *harness.Process
-}
-
-// runbook is what the bench reads of cutover switch --json.
-type runbook struct {
-	Outcome  string    `json:"outcome"`
-	Reason   string    `json:"reason"`
-	Blocked  time.Time `json:"blocked_at"`
-	Unlocked time.Time `json:"unlocked_at"`
-	Downtime float64   `json:"downtime_seconds"`
-	Steps    []struct {
-		Name    string     `json:"step"`
-		Started time.Time  `json:"started_at"`
-		Ended   *time.Time `json:"ended_at"`
-		Detail  string     `json:"detail"`
-	} `json:"steps"`
 }
 
 func run(c config) (err error) {
@@ -180,9 +164,7 @@ func run(c config) (err error) {
 		return err
 	}
 
-	var downtimes []time.Duration
-	steps := map[string][]time.Duration{}
-	var order []string
+	var w stat.Windows
 	for i := range c.runs {
 		// Validated while the source is quiet (between engines a validation needs it
 		// to pause): the switch's window then compares only the rows changed since.
@@ -201,48 +183,30 @@ func run(c config) (err error) {
 		if err := b.appOnTarget(ctx); err != nil {
 			return fmt.Errorf("run %d: after the switch %w", i+1, err)
 		}
-		d := time.Duration(rb.Downtime * float64(time.Second))
-		downtimes = append(downtimes, d)
-		var inside []string
-		for _, st := range rb.Steps {
-			if st.Ended == nil || st.Started.Before(rb.Blocked) || st.Ended.After(rb.Unlocked) {
-				continue
-			}
-			took := st.Ended.Sub(st.Started)
-			if _, ok := steps[st.Name]; !ok {
-				order = append(order, st.Name)
-			}
-			steps[st.Name] = append(steps[st.Name], took)
-			inside = append(inside, fmt.Sprintf("%s %v", st.Name, took.Round(time.Millisecond)))
-		}
-		fmt.Printf("run %d: write downtime %v (%s); every table the same on both sides\n", i+1, d.Round(time.Millisecond), strings.Join(inside, ", "))
+		d, inside := w.Add(rb)
+		fmt.Printf("run %d: write downtime %v (%s); every table the same on both sides\n", i+1, d.Round(time.Millisecond), inside)
 		if err := b.rollback(); err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
 	}
 
-	slices.SortStableFunc(order, func(x, y string) int { return int(stat.Median(steps[y]) - stat.Median(steps[x])) })
-	var per []string
-	for _, n := range order {
-		per = append(per, fmt.Sprintf("%s %v", n, stat.Median(steps[n]).Round(time.Millisecond)))
-	}
-	med := stat.Median(downtimes)
+	med := stat.Median(w.Downtimes)
 	verdict := "met"
 	if med > goal {
 		verdict = "NOT met"
 	}
 	fmt.Printf("\nswitch MariaDB -> PostgreSQL under sysbench oltp_read_write --threads=%d (%d tables of %d rows), %d runs:\n", c.threads, c.tables, c.scale, c.runs)
-	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)\n", med.Round(time.Millisecond), stat.Rounded(downtimes))
+	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)\n", med.Round(time.Millisecond), stat.Rounded(w.Downtimes))
 	fmt.Printf("  goal: at most %v: %s, the median is %.2fx the goal\n", goal, verdict, med.Seconds()/goal.Seconds())
-	fmt.Printf("  inside the window, median per step: %s\n", strings.Join(per, ", "))
+	fmt.Printf("  inside the window, median per step: %s\n", w.Steps())
 	return nil
 }
 
 // switchUnderLoad runs sysbench as the application on the source for -write, then
 // cutover switch while it still writes; the switch's block ends its sessions. It
 // returns the switch's runbook, once reverse replication runs in cutover start.
-func (b *bench) switchUnderLoad(ctx context.Context) (runbook, error) {
-	var rb runbook
+func (b *bench) switchUnderLoad(ctx context.Context) (stat.Runbook, error) {
+	var rb stat.Runbook
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// sysbench's own limit is past the switch's longest (the block ends it before).

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,9 +111,7 @@ func run(scale, tables, runs int, write time.Duration, bin string) (err error) {
 	if err := b.ready(ctx); err != nil {
 		return err
 	}
-	var downtimes []time.Duration
-	steps := map[string][]time.Duration{}
-	var order []string
+	var w stat.Windows
 	for i := range runs {
 		load := b.sysbench(appUser, appPassword, "--threads=4", "--time=600", "--report-interval=0", "run")
 		if err := load.Start(); err != nil {
@@ -126,38 +123,15 @@ func run(scale, tables, runs int, write time.Duration, bin string) (err error) {
 		if err != nil {
 			return fmt.Errorf("cutover switch: %v\n%s\ncutover start's log: %s", err, out, log.Name())
 		}
-		var rb struct {
-			Outcome  string    `json:"outcome"`
-			Blocked  time.Time `json:"blocked_at"`
-			Unlocked time.Time `json:"unlocked_at"`
-			Downtime float64   `json:"downtime_seconds"`
-			Steps    []struct {
-				Name    string     `json:"step"`
-				Started time.Time  `json:"started_at"`
-				Ended   *time.Time `json:"ended_at"`
-			} `json:"steps"`
-		}
+		var rb stat.Runbook
 		if err := json.Unmarshal(out, &rb); err != nil || rb.Outcome != "done" {
 			return fmt.Errorf("cutover switch --json: %v, outcome %q\n%s", err, rb.Outcome, out)
 		}
 		if err := b.sameTables(ctx); err != nil {
 			return err
 		}
-		d := time.Duration(rb.Downtime * float64(time.Second))
-		downtimes = append(downtimes, d)
-		var inside []string
-		for _, st := range rb.Steps {
-			if st.Ended == nil || st.Started.Before(rb.Blocked) || st.Ended.After(rb.Unlocked) {
-				continue
-			}
-			took := st.Ended.Sub(st.Started)
-			if _, ok := steps[st.Name]; !ok {
-				order = append(order, st.Name)
-			}
-			steps[st.Name] = append(steps[st.Name], took)
-			inside = append(inside, fmt.Sprintf("%s %v", st.Name, took.Round(time.Millisecond)))
-		}
-		fmt.Printf("run %d: write downtime %v (%s)\n", i+1, d.Round(time.Millisecond), strings.Join(inside, ", "))
+		d, inside := w.Add(rb)
+		fmt.Printf("run %d: write downtime %v (%s)\n", i+1, d.Round(time.Millisecond), inside)
 		if out, err := b.cutover("rollback", "--runbook-dir", b.dir); err != nil {
 			return fmt.Errorf("cutover rollback: %v\n%s", err, out)
 		}
@@ -165,14 +139,9 @@ func run(scale, tables, runs int, write time.Duration, bin string) (err error) {
 			return err
 		}
 	}
-	slices.SortStableFunc(order, func(x, y string) int { return int(stat.Median(steps[y]) - stat.Median(steps[x])) })
-	var per []string
-	for _, n := range order {
-		per = append(per, fmt.Sprintf("%s %v", n, stat.Median(steps[n]).Round(time.Millisecond)))
-	}
 	fmt.Printf("\nswitch under sysbench oltp_read_write --threads=4 (%d tables of %d rows), %d runs:\n", tables, scale, runs)
-	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", stat.Median(downtimes).Round(time.Millisecond), stat.Rounded(downtimes))
-	fmt.Printf("  inside the window, median per step: %s\n", strings.Join(per, ", "))
+	fmt.Printf("  write downtime, block to unlock: median %v (runs: %v)   (goal <= 1s)\n", stat.Median(w.Downtimes).Round(time.Millisecond), stat.Rounded(w.Downtimes))
+	fmt.Printf("  inside the window, median per step: %s\n", w.Steps())
 	return nil
 }
 
