@@ -3,6 +3,7 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	neutral "github.com/cutover-dev/cutover/schema"
 	"math"
 	"strconv"
 	"strings"
@@ -555,12 +556,8 @@ func fractionFits(s string, precision int) error {
 	return nil
 }
 
-// mysqlLatin1 is MySQL's latin1, which is Windows-1252 with its five unassigned bytes
-// mapped to the C1 controls of the same numbers (as ISO 8859-1): bytes 0x80 to 0x9f.
-var mysqlLatin1 = [32]rune{
-	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
-	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
-}
+// mysqlLatin1 is MySQL's latin1 for the bytes 0x80 to 0x9f (see schema.Latin1High).
+var mysqlLatin1 = neutral.Latin1High
 
 // decodeText converts a string of a column's character set to UTF-8, as the server's
 // CONVERT(col USING utf8mb4) does: for the binary log's values, which are in the

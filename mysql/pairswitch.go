@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -81,7 +82,39 @@ func (s pairSide) Gates(ctx context.Context) []string {
 		problems = append(problems, fmt.Sprintf("reverse replication writes the target's changes into the source's tables and keeps its position there, and the migration role lacks %s on the source: GRANT INSERT, UPDATE, DELETE ON %s.* and GRANT ALL ON %s.* to it there",
 			strings.Join(missing, ", "), quote(s.src.database), quote(s.p.ControlSchema)))
 	}
-	return problems
+	return append(problems, s.charsetGate(ctx)...)
+}
+
+// charsetGate: reverse replication writes strings back in their column's character
+// set (encodeText), which it knows for latin1, ascii and UTF-8; a column of another
+// would stop it at the first write after the switch.
+func (s pairSide) charsetGate(ctx context.Context) []string {
+	rows, err := s.src.db.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND DATA_TYPE IN ('char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext') AND CHARACTER_SET_NAME IS NOT NULL
+		ORDER BY TABLE_NAME, ORDINAL_POSITION`, s.src.database)
+	if err != nil {
+		return []string{fmt.Sprintf("source: read the columns' character sets: %v", err)}
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var table, column, charset string
+		if err := rows.Scan(&table, &column, &charset); err != nil {
+			return []string{fmt.Sprintf("source: read the columns' character sets: %v", err)}
+		}
+		if !slices.Contains(s.tables, table) || charset == "latin1" || utf8Charset(charset) {
+			continue
+		}
+		cols = append(cols, fmt.Sprintf("%s.%s (%s)", quote(table), quote(column), charset))
+	}
+	if err := rows.Err(); err != nil {
+		return []string{fmt.Sprintf("source: read the columns' character sets: %v", err)}
+	}
+	if len(cols) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("reverse replication cannot write strings back into the character sets of %s (it writes latin1, ascii and UTF-8): ALTER TABLE ... CONVERT TO CHARACTER SET utf8mb4 on the source before the switch, or leave the tables out of the migration",
+		strings.Join(cols, ", "))}
 }
 
 // PrepareReverse creates the control database on the source (its tables, for

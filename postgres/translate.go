@@ -56,8 +56,9 @@ import (
 //     Comparisons in PostgreSQL are pad-sensitive ('a' <> 'a '): a finding names the
 //     keys where MySQL's PAD SPACE collation made them equal. TEXT types to text,
 //     with a CHECK on octet_length for TINYTEXT, TEXT and MEDIUMTEXT in a utf8
-//     charset (their limits are bytes). Charsets become UTF-8 (a finding names the
-//     columns whose MySQL charset holds fewer characters).
+//     charset (their limits are bytes; char_length in latin1 and ascii). Charsets
+//     become UTF-8, with a CHECK that keeps a latin1, ascii or utf8mb3 column's values
+//     in its set (charsetCheck; a finding names those columns).
 //   - Case-insensitive collations: with CaseInsensitive "icu" an ICU
 //     nondeterministic collation made by the translation (cutover_ci: und-u-ks-level2,
 //     case-insensitive and accent-sensitive, for MySQL's _as_ci collations;
@@ -683,9 +684,17 @@ func (tr *translation) mapText(t *translatedTable, c *translatedColumn, src *sch
 		}
 	} else {
 		c.pgType = "text"
-		if n := map[string]int{"tinytext": 255, "text": 65535, "mediumtext": 16777215}[base]; n > 0 && strings.HasPrefix(strings.ToLower(src.Charset), "utf8") {
-			c.checks = append(c.checks, fmt.Sprintf("octet_length(%s) <= %d", q, n))
+		if n := map[string]int{"tinytext": 255, "text": 65535, "mediumtext": 16777215}[base]; n > 0 {
+			switch cs := strings.ToLower(src.Charset); {
+			case strings.HasPrefix(cs, "utf8"):
+				c.checks = append(c.checks, fmt.Sprintf("octet_length(%s) <= %d", q, n))
+			case cs == "latin1" || cs == "ascii": // a byte a character
+				c.checks = append(c.checks, fmt.Sprintf("char_length(%s) <= %d", q, n))
+			}
 		}
+	}
+	if check := charsetCheck(q, src.Charset); check != "" {
+		c.checks = append(c.checks, check)
 	}
 	if !src.CaseInsensitive {
 		return
@@ -707,6 +716,31 @@ func (tr *translation) mapText(t *translatedTable, c *translatedColumn, src *sch
 	default:
 		c.notes = append(c.notes, "case-sensitive in PostgreSQL (MySQL: "+src.Collation+")")
 	}
+}
+
+// charsetCheck is the CHECK that keeps a text column's values inside its MySQL
+// character set, so that PostgreSQL takes no value that reverse replication could not
+// write back (as MySQL refuses it in strict mode): ascii, latin1 (schema.Latin1High
+// for 0x80 to 0x9f) and utf8mb3 (no character of 4 bytes in UTF-8). "" for utf8mb4
+// and the sets change data capture does not read. The value is matched as text in
+// the "C" collation: a citext column's case-insensitive match would let a character
+// in by its other case, and a nondeterministic collation refuses regular expressions.
+func charsetCheck(q, charset string) string {
+	switch strings.ToLower(charset) {
+	case "ascii":
+		return q + `::text COLLATE "C" !~ '[^\x01-\x7f]'`
+	case "utf8mb3", "utf8":
+		return q + `::text COLLATE "C" !~ '[\U00010000-\U0010ffff]'`
+	case "latin1":
+		var b strings.Builder
+		b.WriteString(q + `::text COLLATE "C" !~ '[^\x01-\x7f\xa0-\xff`)
+		for _, r := range schema.Latin1High {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		b.WriteString("]'")
+		return b.String()
+	}
+	return ""
 }
 
 // bytesLimit is the most bytes a MySQL binary type holds, 0 for none below 1 GB.
@@ -902,7 +936,7 @@ func (tr *translation) buildTable(t *translatedTable, rels nameScope) {
 	}
 	if len(narrowCharset) > 0 {
 		tr.finding(check.Info, "translate_column", "table "+st.String(),
-			"columns "+strings.Join(narrowCharset, ", ")+" become UTF-8: PostgreSQL accepts characters their MySQL charset cannot hold, which a failback refuses", "")
+			"columns "+strings.Join(narrowCharset, ", ")+" become UTF-8, with a CHECK that keeps their values in their MySQL character set (PostgreSQL refuses what MySQL would, so a failback can write every value back)", "")
 	}
 	if len(st.PrimaryKey) > 0 {
 		var cols []string

@@ -124,7 +124,9 @@ func TestTranslateTypes(t *testing.T) {
 		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "varchar(20)", Width: 20}), want: `character varying(20)`},
 		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "char(3)", Width: 3, Fixed: true}), want: `character varying(3)`, note: "CHAR(n) as varchar(n)"},
 		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "text", Width: 16383}, func(c *schema.Column) { c.Charset = "utf8mb4" }), want: `text CHECK (octet_length("a") <= 65535)`},
-		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "text"}, func(c *schema.Column) { c.Charset = "latin1" }), want: `text`},
+		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "text"}, func(c *schema.Column) { c.Charset = "latin1" }), want: `text CHECK (char_length("a") <= 65535) CHECK ("a"::text COLLATE "C" !~ '[^\x01-\x7f\xa0-\xff` + latin1High() + `]')`},
+		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "varchar(3)", Width: 3}, func(c *schema.Column) { c.Charset = "ascii" }), want: `character varying(3) CHECK ("a"::text COLLATE "C" !~ '[^\x01-\x7f]')`},
+		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "char(3)", Width: 3, Fixed: true}, func(c *schema.Column) { c.Charset = "utf8mb3" }), want: `character varying(3) CHECK ("a"::text COLLATE "C" !~ '[\U00010000-\U0010ffff]')`, note: "CHAR(n)"},
 		{col: myCol("a", ty(cdc.KindText, "longtext"), func(c *schema.Column) { c.Charset = "utf8mb4" }), want: `text`},
 		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "varchar(20)", Width: 20}, ci), want: `character varying(20)`, note: "case-sensitive in PostgreSQL"},
 		{col: myCol("a", cdc.Type{Kind: cdc.KindText, Name: "varchar(20)", Width: 20}, ci), rules: translateRules{CaseInsensitive: "icu"},
@@ -770,6 +772,76 @@ func TestTranslateServer(t *testing.T) {
 }
 
 func md5sum(s string) [16]byte { return md5.Sum([]byte(s)) }
+
+// latin1High is the CHECK's escapes of schema.Latin1High.
+func latin1High() string {
+	var b strings.Builder
+	for _, r := range schema.Latin1High {
+		fmt.Fprintf(&b, `\u%04x`, r)
+	}
+	return b.String()
+}
+
+// The CHECKs that keep a column's values in its MySQL character set, against the
+// server: every character of latin1 (each byte decoded as MySQL does), of ascii and of
+// utf8mb3's range goes in; a character outside, or a latin1 TINYTEXT of 256
+// characters, is refused, as MySQL refuses it (so reverse replication can write back
+// every value PostgreSQL takes).
+func TestTranslateServerCharsets(t *testing.T) {
+	src := oneTable(
+		myCol("id", intTy("int", 4, false), notNull),
+		myCol("l1", ty(cdc.KindText, "text"), func(c *schema.Column) { ci(c); c.Charset = "latin1" }),
+		myCol("tiny", ty(cdc.KindText, "tinytext"), func(c *schema.Column) { c.Charset = "latin1" }),
+		myCol("ascii7", cdc.Type{Kind: cdc.KindText, Name: "varchar(300)", Width: 300}, func(c *schema.Column) { c.Charset = "ascii" }),
+		myCol("mb3", cdc.Type{Kind: cdc.KindText, Name: "varchar(300)", Width: 300}, func(c *schema.Column) { c.Charset = "utf8mb3"; ci(c); c.Charset = "utf8mb3" }),
+		myCol("mb4", ty(cdc.KindText, "text"), func(c *schema.Column) { c.Charset = "utf8mb4" }),
+	)
+	src.Tables[0].PrimaryKey = []string{"id"}
+	for _, rule := range []string{"citext", "icu"} {
+		t.Run(rule, func(t *testing.T) { charsetChecks(t, src, rule) })
+	}
+}
+
+func charsetChecks(t *testing.T, src *schema.Schema, caseInsensitive string) {
+	tr := mustTranslate(t, src, translateRules{CaseInsensitive: caseInsensitive})
+	db := pgtest.NewDB(t, pgtest.Target(t))
+	conn := db.Conn(t)
+	ctx := context.Background()
+	for _, s := range tr.preData() {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	var latin1 []rune
+	for c := 1; c < 256; c++ {
+		switch {
+		case c >= 0x80 && c < 0xa0:
+			latin1 = append(latin1, schema.Latin1High[c-0x80])
+		default:
+			latin1 = append(latin1, rune(c))
+		}
+	}
+	var ascii, bmp []rune
+	for c := rune(1); c < 0x80; c++ {
+		ascii = append(ascii, c)
+	}
+	for _, c := range []rune{'é', 'ı', 'Ÿ', '日', 0xfffd, 0xffff} {
+		bmp = append(bmp, c)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO "dst"."t" VALUES (1, $1, $2, $3, $4, $5)`, string(latin1), strings.Repeat("é", 255), string(ascii), string(bmp), "😀"); err != nil {
+		t.Fatalf("every character of each set: %v", err)
+	}
+	for _, tc := range []struct{ col, value string }{
+		{"l1", "日"}, {"l1", ""}, {"l1", "ı"}, {"tiny", strings.Repeat("a", 256)},
+		{"ascii7", "é"}, {"mb3", "😀"}, {"mb3", "I😀"},
+	} {
+		_, err := conn.Exec(ctx, `INSERT INTO "dst"."t" (id, `+tc.col+`) VALUES (2, $1)`, tc.value)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23514" {
+			t.Errorf("%s = %q: %v, want a check violation", tc.col, tc.value, err)
+		}
+	}
+}
 
 // The other rules against the server: citext for case-insensitive columns, enums
 // as CHECK constraints, and overrides.
