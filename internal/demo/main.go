@@ -411,7 +411,10 @@ func indent(s string) string { return "  | " + strings.ReplaceAll(s, "\n", "\n  
 // the MariaDB part's writer follows).
 func (d *demo) hooks() error {
 	script := filepath.Join(d.dir, "repoint.sh")
-	body := "#!/bin/sh\necho \"repointing the application ($CUTOVER_STEP) to $1\"\nprintf '%s\\n' \"$1\" > \"$(dirname \"$0\")/application-url\"\n"
+	// The URL is written beside the pointer, then renamed over it: the application
+	// reads either the old URL or the new one, never a file half written.
+	body := "#!/bin/sh\necho \"repointing the application ($CUTOVER_STEP) to $1\"\ndir=\"$(dirname \"$0\")\"\n" +
+		"printf '%s\\n' \"$1\" > \"$dir/application-url.new\" && mv \"$dir/application-url.new\" \"$dir/application-url\"\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		return err
 	}
