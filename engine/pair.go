@@ -41,7 +41,13 @@ type SourceScanner struct {
 	Position func(ctx context.Context) (string, error)
 	// Covers says whether position snap holds the source transaction at txn.
 	Covers func(snap, txn string) (bool, error)
-	Close  func()
+	// Point opens a read view of the source and, right after, writes a marker into
+	// the source's change stream, which passes it on as SyncMarker(id); it returns
+	// the view's position. The scans read in the view until EndSnapshot (or the next
+	// Point).
+	Point       func(ctx context.Context, id string) (string, error)
+	EndSnapshot func()
+	Close       func()
 }
 
 // ChangeFeed is a source's change stream for a migration to another engine, and what
@@ -90,7 +96,7 @@ type PairTarget interface {
 	// of it done through src; reverse replication is ReplicatePair's.
 	// The source's schema is read through half; validate compares the two sides.
 	SwitchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, half load.SourceHalf,
-		validate func(context.Context) (*validate.Report, error), src func() (SwitchSource, error)) (*cutover.Result, error)
+		validate func(context.Context, validate.Options) (*validate.Report, error), src func() (SwitchSource, error)) (*cutover.Result, error)
 	// ApprovePair approves the waiting switch; it returns the run approved.
 	ApprovePair(ctx context.Context, p *plan.Plan, by string) (string, error)
 }
@@ -293,8 +299,8 @@ func (m pair) Rollback(ctx context.Context, p *plan.Plan, opts cutover.Options) 
 func (m pair) switchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string) (*cutover.Result, error) {
 	half := m.src.LoadSource(p, &load.Lines{W: io.Discard})
 	defer half.Close(context.WithoutCancel(ctx))
-	validate := func(ctx context.Context) (*validate.Report, error) {
-		return m.Validate(ctx, p, validate.Options{Incremental: true, BusyPercent: 100})
+	validate := func(ctx context.Context, opts validate.Options) (*validate.Report, error) {
+		return m.Validate(ctx, p, opts)
 	}
 	return m.tgt.SwitchPair(ctx, p, opts, kind, half, validate, m.switchSource(ctx, p, opts))
 }

@@ -269,6 +269,13 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 					return err
 				}
 			}
+			if id, ok := strings.CutPrefix(e.ID, engine.SyncMarker(pointMarker)); ok {
+				// a validation's, from another engine's feed
+				if err := a.points.exportRecent(ctx, a.conn, a.control, id); err != nil {
+					return err
+				}
+				continue
+			}
 			if id, ok := strings.CutPrefix(e.ID, engine.SyncMarker("")); ok {
 				// a switch's from another engine's feed: everything before it is committed
 				if err := a.conn.ExecParams(ctx, "UPDATE "+a.control+".state SET sync_marker = $1", [][]byte{[]byte(id)}, nil, nil, nil).Read().Err; err != nil {

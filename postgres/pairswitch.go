@@ -46,7 +46,7 @@ type pairSwitcher struct {
 	src      engine.SwitchSource
 	half     load.SourceHalf
 	tr       *translation
-	validate func(context.Context) (*validate.Report, error)
+	validate func(context.Context, validate.Options) (*validate.Report, error)
 }
 
 var (
@@ -71,15 +71,12 @@ var pairTitles = map[string]string{
 }
 
 func (s *pairSwitcher) StepTitle(kind, step string) string {
-	if kind+" "+step == "switch prevalidate" && s.tracked() {
-		return "validate before the block: nothing runs under the users' writes between engines; the tables the window compares whole (not validated since changes are tracked) are named"
-	}
 	return pairTitles[kind+" "+step]
 }
 
 // SwitchPair runs the switch or the rollback of kind between two engines.
 func (Engine) SwitchPair(ctx context.Context, p *plan.Plan, opts cutover.Options, kind string, half load.SourceHalf,
-	validate func(context.Context) (*validate.Report, error), source func() (engine.SwitchSource, error)) (*cutover.Result, error) {
+	validate func(context.Context, validate.Options) (*validate.Report, error), source func() (engine.SwitchSource, error)) (*cutover.Result, error) {
 	s, err := openPairSwitcher(ctx, p, opts, kind, half, source)
 	if err != nil {
 		return nil, err
@@ -379,36 +376,25 @@ func (s *pairSwitcher) pairRollbackGates(ctx context.Context) (string, error) {
 
 func (s *pairSwitcher) Tracked() bool { return s.tracked() }
 
+// ValidateBeforeBlock validates while the users still write, as between two
+// PostgreSQL servers: the tables never validated since changes are tracked in full,
+// the others by their changed rows.
 func (s *pairSwitcher) ValidateBeforeBlock(ctx context.Context) (string, error) {
-	if !s.tracked() {
-		return s.untracked() + ": the validate step will compare every table in full inside the downtime window" + s.expectedFullPass(ctx), nil
-	}
-	whole, err := s.untrackedTables(ctx)
-	if err != nil {
-		return "", err
-	}
-	if len(whole) == 0 {
-		return "nothing to do before the block: every table was validated since changes are tracked, and the validate step compares their changed rows", nil
-	}
-	return fmt.Sprintf("the validate step will compare %d tables in full inside the downtime window (%s): they were not validated since changes are tracked; "+
-		"cutover validate while the writes pause has them compared by their changed rows", len(whole), listText(whole, 5)), nil
+	return s.validateBeforeBlockBy(ctx, func(ctx context.Context) ([]string, error) {
+		return validate.PassesBeforeBlock(ctx, s.validate, quoteTable, s.p.ControlSchema)
+	}, s.caughtUp)
 }
 
-// untrackedTables names the tables an incremental validation would read whole: not
-// validated (or without a key) since the applier began recording changed rows.
-func (s *pairSwitcher) untrackedTables(ctx context.Context) ([]string, error) {
-	stats, err := s.ctl.TableStats(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v := &validator{trackedFrom: s.trackedFrom}
-	var names []string
-	for _, t := range stats {
-		if t.Validation != control.ValidationValidated || !v.Tracked(t.ValidatedPosition) {
-			names = append(names, pgx.Identifier{t.Schema, t.Table}.Sanitize())
+// caughtUp is the gates' check of the change stream's lag again: a marker written on
+// the source applied within cutover.max_latency.
+func (s *pairSwitcher) caughtUp(ctx context.Context) (string, error) {
+	if _, err := s.waitSynced(ctx, "prevalidate", s.p.Cutover.MaxLatency.D()); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
 		}
+		return fmt.Sprintf("the change stream is not caught up (cutover.max_latency %v): %v", s.p.Cutover.MaxLatency, err), nil
 	}
-	return names, nil
+	return "", nil
 }
 
 func (s *pairSwitcher) ValidateWindow(ctx context.Context) (string, error) {
@@ -420,7 +406,7 @@ func (s *pairSwitcher) ValidateWindow(ctx context.Context) (string, error) {
 		}
 		return "", nil
 	}
-	rep, err := s.validate(ctx)
+	rep, err := s.validate(ctx, validate.Options{Incremental: true, BusyPercent: 100})
 	if err != nil {
 		return "", err
 	}

@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/cdc"
 	"github.com/cutover-dev/cutover/control"
 	"github.com/cutover-dev/cutover/engine"
 	"github.com/cutover-dev/cutover/load"
@@ -24,9 +27,6 @@ import (
 // target's WAL position, and a point is the target's WAL position too, so the keys a
 // validation covered are those recorded before its point, as between two PostgreSQL
 // servers (validator's Tracked and Flush).
-
-// pairCatchUp is how long a point waits for the target to apply what the source had.
-var pairCatchUp = 2 * time.Minute
 
 // ValidatePair runs cutover validate (or a copy's validation.after_load) for a
 // migration from another engine.
@@ -86,7 +86,8 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 	if err := ctlConn.QueryRow(ctx, "SELECT changes_tracked_from FROM "+ctl.table("state")).Scan(&trackedFrom); err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
-	v := &pairValidator{validator: &validator{p: p, tgt: tgt, ctl: ctl, copy: st.Mode == control.ModeCopy, trackedFrom: trackedFrom}, tr: tr, src: sc}
+	v := &pairValidator{validator: &validator{p: p, tgt: tgt, ctl: ctl, copy: st.Mode == control.ModeCopy, trackedFrom: trackedFrom, endSource: sc.EndSnapshot}, tr: tr, src: sc}
+	v.openPoint = v.newPairPoint
 	rep, err := validate.Run(ctx, v, opts, stats)
 	if err != nil {
 		return nil, err
@@ -139,82 +140,143 @@ func (v *pairValidator) Table(schema, name string) (*validate.Table, validate.Re
 	return t, validate.CanonicalReader(&sourceNames{v.src, tt}), validate.CanonicalReader(&pairTargetScanner{conn: v.tgt, tt: tt}), nil
 }
 
-// Chunks: a table is compared whole (two engines order text keys their own ways).
-func (v *pairValidator) Chunks(context.Context, *validate.Table, int64, int) ([]validate.Range, error) {
-	return []validate.Range{{}}, nil
+// Chunks splits a table whose key is one integer column into about n ranges: both
+// engines order integers alike and read a range of them by their indexes. The
+// boundaries are quantiles of the target's keys at the point (of a sample of a large
+// table); the first and last ranges are open, so that the ranges hold every row of
+// either side. A table with another key is compared whole: the engines order text by
+// their own collations, and a binary order both agree on would read no index.
+func (v *pairValidator) Chunks(ctx context.Context, t *validate.Table, estimatedRows int64, n int) ([]validate.Range, error) {
+	whole := []validate.Range{{}}
+	tt := v.tr.byTarget(t.Schema, t.Name)
+	if n < 2 || len(t.Key) != 1 || tt == nil {
+		return whole, nil
+	}
+	c := tt.targetColumn(t.Key[0])
+	if c == nil || !c.integerKey() {
+		return whole, nil
+	}
+	fractions := make([]float64, n-1)
+	for i := range fractions {
+		fractions[i] = float64(i+1) / float64(n)
+	}
+	sample := ""
+	if estimatedRows > sampleAbove {
+		sample = fmt.Sprintf(" TABLESAMPLE SYSTEM (%g)", min(100, 100*float64(n)*16/float64(estimatedRows)))
+	}
+	key := pgx.Identifier{c.name}.Sanitize()
+	var bounds []*string
+	if err := v.tgt.QueryRow(ctx, "SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY "+key+"))::text[] FROM "+tt.qualified+sample, fractions).Scan(&bounds); err != nil {
+		return nil, fmt.Errorf("target: table %s: the key's quantiles: %w", tt.qualified, err)
+	}
+	var ranges []validate.Range
+	var lo []string
+	for _, b := range bounds {
+		if b == nil {
+			continue // an empty table (or sample)
+		}
+		hi, err := c.back([]byte(*b))
+		if err != nil {
+			return nil, fmt.Errorf("target: table %s, a key %s: %w", tt.qualified, *b, err)
+		}
+		if lo != nil && lo[0] == string(hi) {
+			continue
+		}
+		ranges = append(ranges, validate.Range{Lo: lo, Hi: []string{string(hi)}})
+		lo = []string{string(hi)}
+	}
+	return append(ranges, validate.Range{Lo: lo}), nil
 }
 
-// AtPoint reads both sides at one point: at once for a copy (no stream). During
-// change data capture, once the target has applied everything the source had
-// committed at position P, and only if the source committed nothing more while both
-// were read (its position still P): then both hold exactly what the source had at P.
-// A source that keeps changing gets a few tries, then the validation stops and says
-// why: a comparison that cannot tell a row in flight from one that differs reports
-// nothing rather than rows that do not differ.
-func (v *pairValidator) AtPoint(ctx context.Context, t *validate.Table, _ bool, read func() error) (validate.Point, error) {
-	v.points++
+// integerKey says whether a key column is an integer on both sides, which order it
+// alike.
+func (c *translatedColumn) integerKey() bool {
+	switch c.src.Type.Kind {
+	case cdc.KindInt, cdc.KindUint:
+	default:
+		return false
+	}
+	switch c.pgType {
+	case "smallint", "integer", "bigint", "numeric(20)", "numeric(20,0)":
+		return true
+	}
+	return false
+}
+
+// AtPoint reads both sides at one point: at once for a copy (no stream); during
+// change data capture, as between two PostgreSQL servers (validator's AtPoint), at
+// the points newPairPoint opens.
+func (v *pairValidator) AtPoint(ctx context.Context, t *validate.Table, later bool, read func() error) (validate.Point, error) {
 	if v.copy {
+		v.points++
 		return validate.Point{Exact: true}, read()
 	}
-	for range pairPointTries {
-		pos, err := v.src.Position(ctx)
-		if err != nil {
-			return validate.Point{}, fmt.Errorf("source: %w", err)
-		}
-		if err := v.catchUp(ctx, pos); err != nil {
-			return validate.Point{}, err
-		}
-		// The point is the target's WAL position once it holds what the source had:
-		// the keys the applier recorded before it are of changes the read sees.
-		var at string
-		if err := v.tgt.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&at); err != nil {
-			return validate.Point{}, fmt.Errorf("target: %w", err)
-		}
-		err = read()
-		after, perr := v.src.Position(ctx)
-		if perr != nil {
-			return validate.Point{}, fmt.Errorf("source: %w", perr)
-		}
-		if after == pos || err != nil {
-			return validate.Point{Exact: true, Position: at}, err
-		}
-	}
-	return validate.Point{}, &StreamError{Reason: fmt.Sprintf("the source committed changes while table %s was read, %d times: between engines, a comparison during change data capture needs the source to pause while a table is read (the applier holds no point for it in this version)", t, pairPointTries),
-		Fix: "validate while the applications' writes pause"}
+	return v.validator.AtPoint(ctx, t, later, read)
 }
 
-// pairPointTries is how many times a point is tried while the source changes.
-const pairPointTries = 5
-
-// catchUp waits until the target has applied the source's changes up to pos.
-func (v *pairValidator) catchUp(ctx context.Context, pos string) error {
-	deadline := time.Now().Add(pairCatchUp)
-	for {
-		st, err := v.ctl.State(ctx)
-		if err != nil {
-			return err
+// newPairPoint opens a point: a read view of the source at a position P of its change
+// stream, and a marker written into the stream right after it. The applier, reaching
+// the marker, has committed every source transaction before it, exports the target's
+// snapshot there and records the last transactions it applied: those past P (that
+// committed between the view and the marker, a round trip) are in flight, and the
+// point is exact for every table they did not change, as between two PostgreSQL
+// servers. The point's position is the target's WAL position at the marker, where the
+// applier records changed keys.
+func (v *pairValidator) newPairPoint(ctx context.Context) (err error) {
+	if !v.listening {
+		if _, err := v.ctl.conn.Exec(ctx, "LISTEN "+pointsChannel); err != nil {
+			return fmt.Errorf("target: %w", err)
 		}
-		applied := st.Applied
-		if applied == "" {
-			applied = st.Position
-		}
-		done, err := v.src.Covers(applied, pos)
-		if err != nil || done {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return &StreamError{Reason: fmt.Sprintf("the target did not apply the source's changes up to %s within %v (applied: %s)", pos, pairCatchUp, applied),
-				Fix: "run cutover start, which applies them, and validate again"}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		v.listening = true
 	}
+	id := randomHex(8)
+	at, err := v.src.Point(ctx, pointMarker+id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			v.src.EndSnapshot()
+		}
+	}()
+	pt, err := v.waitPoint(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := v.tgt.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(pt.snapshot)); err != nil {
+		v.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("%w: %v", errPointGone, err)
+	}
+	inFlight := v.pastView(at, pt.recent)
+	v.pointAt, v.pointPos, v.inFlight = time.Now(), pt.position, inFlight
+	return nil
 }
 
-func (v *pairValidator) EndPoint(context.Context) error { return nil }
+// pastView is the tables changed by the transactions the applier applied before the
+// marker past position at (recent, the newest first): nil (any table) when the oldest
+// of them is past it too, or they cannot be read.
+func (v *pairValidator) pastView(at string, recent []byte) *[]string {
+	var txns []recentTxn
+	if err := json.Unmarshal(recent, &txns); err != nil {
+		return nil
+	}
+	tables := []string{}
+	for _, t := range txns {
+		held, err := v.src.Covers(at, t.Position)
+		switch {
+		case err != nil || t.Every:
+			return nil
+		case held:
+			return &tables
+		}
+		for _, name := range t.Tables {
+			if !slices.Contains(tables, name) {
+				tables = append(tables, name)
+			}
+		}
+	}
+	return nil
+}
 
 // ChangedKeys are the keys the applier recorded, in the canonical text of the
 // source's types, and those that differed at the last validation (canonical
@@ -314,10 +376,28 @@ type pairTargetScanner struct {
 }
 
 func (s *pairTargetScanner) Scan(ctx context.Context, t *validate.Table, r validate.Range, f func([][]byte) error) error {
-	if r.Lo != nil || r.Hi != nil {
-		return fmt.Errorf("target: a range of keys is not read between engines: the table is compared whole")
+	if r.Lo == nil && r.Hi == nil {
+		return s.query(ctx, t, "", nil, f)
 	}
-	return s.query(ctx, t, "", nil, f)
+	// a range of a key of one integer column (Chunks)
+	c := s.tt.targetColumn(t.Key[0])
+	var conds []string
+	var args []any
+	for _, b := range []struct {
+		key []string
+		op  string
+	}{{r.Lo, ">="}, {r.Hi, "<"}} {
+		if b.key == nil {
+			continue
+		}
+		text, err := c.conv([]byte(b.key[0]))
+		if err != nil {
+			return fmt.Errorf("target: key of %s: %w", s.tt.qualified, err)
+		}
+		args = append(args, string(text))
+		conds = append(conds, fmt.Sprintf("%s %s $%d::%s", pgx.Identifier{c.name}.Sanitize(), b.op, len(args), c.pgType))
+	}
+	return s.query(ctx, t, strings.Join(conds, " AND "), args, f)
 }
 
 func (s *pairTargetScanner) ScanKeys(ctx context.Context, t *validate.Table, keys [][]string, f func([][]byte) error) error {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -48,7 +49,58 @@ type points struct {
 // so; the applier goes on.
 func (p *points) export(ctx context.Context, main *pgconn.PgConn, control string, m *cdc.Marker) error {
 	id, snap, _ := strings.Cut(m.ID, " ")
-	inFlight := p.recent.inFlight(snap)
+	return p.record(ctx, main, control, id, p.recent.inFlight(snap), m.Position, nil)
+}
+
+// pointMarker begins the ID of a validation's marker in the change stream of another
+// engine (a sync marker, engine.SyncMarker).
+const pointMarker = "point:"
+
+// exportRecent is export for a migration from another engine: the validator does not
+// know its read view's position yet when it writes the marker, so the applier records
+// the last transactions it applied (recentTxns.last), and the validator tells those
+// its view does not hold (pairValidator.inFlight). The point's position is the
+// target's WAL position once everything before the marker is committed, where the
+// applier records changed keys (see applier.dirtyAtTarget).
+func (p *points) exportRecent(ctx context.Context, main *pgconn.PgConn, control, id string) error {
+	return p.record(ctx, main, control, id, inFlightTables{}, "", p.recent.last(recentRecorded))
+}
+
+// recentRecorded is how many of the last transactions a point from another engine
+// records: more than commit between a validator's read view and its marker, the
+// next round trip.
+const recentRecorded = 256
+
+// recentTxn is a transaction applied, as a point records it.
+type recentTxn struct {
+	Position string   `json:"p"`
+	Tables   []string `json:"t,omitempty"` // quoted
+	Every    bool     `json:"e,omitempty"` // more than tablesKept tables
+}
+
+// last is the last n transactions applied, the newest first, as JSON.
+func (r *recentTxns) last(n int) []byte {
+	count := r.next
+	if r.full {
+		count = len(r.txns)
+	}
+	out := make([]recentTxn, 0, min(n, count))
+	for i := range min(n, count) {
+		t := &r.txns[(r.next-1-i+len(r.txns))%len(r.txns)]
+		rt := recentTxn{Position: t.pos, Every: t.every}
+		for _, table := range t.tables {
+			rt.Tables = append(rt.Tables, pgx.Identifier{table[0], table[1]}.Sanitize())
+		}
+		out = append(out, rt)
+	}
+	b, _ := json.Marshal(out) // of strings and booleans: no error
+	return b
+}
+
+// record exports the snapshot and records the point: at position, or at the
+// target's WAL position when position is "", with the recent transactions' JSON when
+// given.
+func (p *points) record(ctx context.Context, main *pgconn.PgConn, control, id string, inFlight inFlightTables, position string, recent []byte) error {
 	name, err := p.exportSnapshot(ctx)
 	errText := ""
 	if err != nil {
@@ -56,10 +108,10 @@ func (p *points) export(ctx context.Context, main *pgconn.PgConn, control string
 		p.close(ctx)
 	}
 	// The validator waits for the notification (sent as this commits).
-	return main.ExecParams(ctx, "WITH p AS (INSERT INTO "+control+`.validation_points (id, snapshot, position, error, in_flight) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, in_flight = excluded.in_flight, created_at = now()
+	return main.ExecParams(ctx, "WITH p AS (INSERT INTO "+control+`.validation_points (id, snapshot, position, error, in_flight, recent) VALUES ($1, $2, coalesce(nullif($3, ''), pg_current_wal_insert_lsn()::text), $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, position = excluded.position, error = excluded.error, in_flight = excluded.in_flight, recent = excluded.recent, created_at = now()
 		RETURNING id) SELECT pg_notify('`+pointsChannel+`', id) FROM p`,
-		[][]byte{[]byte(id), []byte(name), []byte(m.Position), []byte(errText), inFlight.text()}, nil, nil, nil).Read().Err
+		[][]byte{[]byte(id), []byte(name), []byte(position), []byte(errText), inFlight.text(), recent}, nil, nil, nil).Read().Err
 }
 
 // recentTxnsKept is how many of the last source transactions applied the applier
@@ -81,6 +133,7 @@ type recentTxns struct {
 
 type appliedTxn struct {
 	id     uint32
+	pos    string // its position in the source's stream (another engine's has no ID)
 	tables [][2]string
 	every  bool // more than tablesKept tables
 }
@@ -93,7 +146,7 @@ func (r *recentTxns) note(ev cdc.Event) {
 			r.txns = make([]appliedTxn, recentTxnsKept)
 		}
 		t := &r.txns[r.next]
-		t.id, t.tables, t.every = uint32(e.TxnID), t.tables[:0], false
+		t.id, t.pos, t.tables, t.every = uint32(e.TxnID), e.Position, t.tables[:0], false
 		r.next++
 		if r.next == len(r.txns) {
 			r.next, r.full = 0, true

@@ -36,6 +36,12 @@ func (s *switcher) untracked() string {
 // block, so that the validation inside the window has only the last seconds' changes
 // to compare. It is a gate: when it fails, nothing was blocked.
 func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
+	return s.validateBeforeBlockBy(ctx, s.passesBeforeBlock, s.latencyGate)
+}
+
+// validateBeforeBlockBy is validateBeforeBlock with the passes run by passes, and
+// the change stream's lag after them checked by caughtUp (a problem, or "").
+func (s *switcher) validateBeforeBlockBy(ctx context.Context, passes func(context.Context) ([]string, error), caughtUp func(context.Context) (string, error)) (string, error) {
 	if !s.tracked() {
 		msg := s.untracked() + ": the validate step will compare every table in full inside the downtime window" + s.expectedFullPass(ctx)
 		if s.dry {
@@ -47,12 +53,12 @@ func (s *switcher) validateBeforeBlock(ctx context.Context) (string, error) {
 		fmt.Fprintln(s.out, "      cutover validate --incremental while the users still write: a full pass of each table never validated (or whose changes were not all recorded since), the changed rows of the others; every table must be equal")
 		return "", nil
 	}
-	details, err := s.passesBeforeBlock(ctx)
+	details, err := passes(ctx)
 	if err == nil {
 		// The passes may have taken long (a full pass of a large table): the latency the
 		// gates saw may have grown since, and the sync inside the window waits it out.
 		var problem string
-		if problem, err = s.latencyGate(ctx); err == nil && problem != "" {
+		if problem, err = caughtUp(ctx); err == nil && problem != "" {
 			err = fmt.Errorf("after the validation before the block, %s", problem)
 		}
 	}

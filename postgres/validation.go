@@ -45,6 +45,10 @@ type validator struct {
 	inFlight     *[]string // the current point's tables with changes in flight (quoted); nil: any table
 	points       int       // points taken
 	beforeMarker func()
+	// openPoint opens a new point when newPoint does not (from another engine), and
+	// endSource ends its source's read view.
+	openPoint func(context.Context) error
+	endSource func()
 	// copy: a one-shot copy, with no change stream: points are plain snapshots.
 	copy           bool
 	sourceSnapshot string                       // the copy's exported snapshot, when still held
@@ -506,8 +510,12 @@ func (v *validator) takePoint(ctx context.Context) error {
 	if err := v.EndPoint(ctx); err != nil {
 		return err
 	}
+	open := v.newPoint
+	if v.openPoint != nil {
+		open = v.openPoint
+	}
 	for attempt := 1; ; attempt++ {
-		err := v.newPoint(ctx)
+		err := open(ctx)
 		if err == nil {
 			v.points++
 			return nil
@@ -524,8 +532,14 @@ func (v *validator) EndPoint(ctx context.Context) error {
 		return nil
 	}
 	v.pointAt = time.Time{}
+	if v.endSource != nil {
+		v.endSource()
+	}
 	var err error
 	for _, c := range []*pgx.Conn{v.src, v.tgt} {
+		if c == nil {
+			continue // another engine's source (endSource)
+		}
 		if _, cerr := c.Exec(context.WithoutCancel(ctx), "COMMIT"); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -651,6 +665,7 @@ const liveCheck = time.Second
 type pointRecord struct {
 	snapshot, position string
 	inFlight           *[]string // the tables changed in flight; nil: any table
+	recent             []byte    // from another engine: the last transactions applied (JSON)
 }
 
 // waitPoint waits for the applier to record the target's snapshot at marker id. It
@@ -664,7 +679,7 @@ func (v *validator) waitPoint(ctx context.Context, id string) (pt pointRecord, e
 	points := v.ctl.table("validation_points")
 	for {
 		var perr string
-		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, position, error, in_flight", id).Scan(&pt.snapshot, &pt.position, &perr, &pt.inFlight)
+		err := v.ctl.conn.QueryRow(ctx, "DELETE FROM "+points+" WHERE id = $1 RETURNING snapshot, position, error, in_flight, recent", id).Scan(&pt.snapshot, &pt.position, &perr, &pt.inFlight, &pt.recent)
 		switch {
 		case err == nil && perr != "":
 			return pt, fmt.Errorf("target: %s", perr)
@@ -710,6 +725,18 @@ func (v *validator) streaming(ctx context.Context) error {
 	if time.Since(v.aliveAt) < liveCheck {
 		return nil
 	}
+	if v.flush == nil {
+		// From another engine: cutover start holds the stream's lock while it runs.
+		running, err := lockHeld(ctx, v.ctl.conn, pairStreamLock(v.p))
+		if err != nil || running {
+			v.aliveAt = time.Now()
+			return cmp.Or(ctx.Err(), err)
+		}
+		if err := v.taskStopped(ctx); err != nil {
+			return err
+		}
+		return &StreamError{Reason: "no cutover start applies the source's changes", Fix: "run cutover start, then cutover validate"}
+	}
 	active, err := slotActive(ctx, v.flush, "source", v.slot)
 	if err != nil {
 		return cmp.Or(ctx.Err(), err)
@@ -736,13 +763,18 @@ func (v *validator) taskStopped(ctx context.Context) error {
 		return cmp.Or(ctx.Err(), fmt.Errorf("target: read the task's state: %w", err))
 	}
 	again := "run cutover start again, then cutover validate (or cutover validate alone: with no cutover start running, it streams the changes itself)"
+	if v.slot == "" { // from another engine, whose change stream only cutover start applies
+		again = "run cutover start again, then cutover validate"
+	}
 	switch {
 	case stoppedAt != nil && stopError != "":
 		return &StreamError{Reason: "cutover start stopped on an error at " + stoppedAt.UTC().Format(time.DateTime) + " UTC",
 			Err: errors.New(stopError), Fix: "once it is fixed, " + again}
 	case stoppedAt != nil:
 		return &StreamError{Reason: "cutover start stopped at " + stoppedAt.UTC().Format(time.DateTime) + " UTC (SIGINT or SIGTERM)", Fix: again}
-	case measuredAt == nil || now.Sub(*measuredAt) > taskSilence:
+	// From another engine the task records no latency: a killed one is seen by its
+	// applied position, which stays behind.
+	case v.slot != "" && (measuredAt == nil || now.Sub(*measuredAt) > taskSilence):
 		last := "never"
 		if measuredAt != nil {
 			last = measuredAt.UTC().Format(time.DateTime) + " UTC"
