@@ -269,6 +269,13 @@ func (a *applier) run(ctx context.Context, events <-chan cdc.Event) error {
 					return err
 				}
 			}
+			if id, ok := strings.CutPrefix(e.ID, engine.SyncMarker(repairPrefix)); ok {
+				// a repair's, from another engine's feed
+				if err := a.repairAt(ctx, &cdc.Marker{ID: repairPrefix + id, Position: e.Position}); err != nil {
+					return err
+				}
+				continue
+			}
 			if id, ok := strings.CutPrefix(e.ID, engine.SyncMarker(pointMarker)); ok {
 				// a validation's, from another engine's feed
 				if err := a.points.exportRecent(ctx, a.conn, a.control, id); err != nil {

@@ -216,7 +216,7 @@ func OpenControl(ctx context.Context, conn *pgx.Conn, schema string) (*Control, 
 		    pending          bigint NOT NULL,
 		    retained_wal     bigint);
 		ALTER TABLE %[7]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}', ADD COLUMN IF NOT EXISTS recent jsonb;
-		ALTER TABLE %[9]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}';
+		ALTER TABLE %[9]s ADD COLUMN IF NOT EXISTS in_flight text[] DEFAULT '{}', ADD COLUMN IF NOT EXISTS source_position text NOT NULL DEFAULT '';
 		ALTER TABLE %[2]s
 		    ADD COLUMN IF NOT EXISTS stopped_at  timestamptz,
 		    ADD COLUMN IF NOT EXISTS stop_error  text NOT NULL DEFAULT '';

@@ -95,6 +95,7 @@ func replicateForward(ctx context.Context, p *plan.Plan, opts engine.StartOption
 	a.cascades = tr.cascadeParents()
 	// A validation's points: the target's snapshot at each of its markers.
 	a.points.connect = func(ctx context.Context) (*pgx.Conn, error) { return Connect(ctx, p.Target) }
+	a.points.covers = feed.Covers // a repair's rows in flight
 	defer a.points.close(context.WithoutCancel(ctx))
 	// The changed keys are recorded at the target's WAL positions: tracking begins at
 	// the target's position now, unless it went on unbroken since an earlier run.

@@ -32,9 +32,6 @@ import (
 // migration from another engine.
 func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Options, src load.SourceHalf, scanner func() (*engine.SourceScanner, error)) (*validate.Report, error) {
 	start := time.Now()
-	if opts.Repair {
-		return nil, fmt.Errorf("--repair is not available between engines in this version: the report names the rows that differ")
-	}
 	conns, err := connectAll(ctx, p, []connSpec{{"target", canonicalSession()}, {side: "target"}})
 	if err != nil {
 		return nil, err
@@ -58,6 +55,9 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 		// the switch's own, inside the window: the source is blocked and synced
 	default:
 		return nil, fmt.Errorf("nothing to validate now: the migration is in phase %q (between engines, validate runs once the full load is complete, before a switch or after a rollback)", st.Phase)
+	}
+	if opts.Repair && st.Mode == control.ModeCopy {
+		return nil, fmt.Errorf("--repair copies rows again through the change stream, and the migration %s is a one-shot copy (cdc.enabled: false) with none: copy the differing tables again (TRUNCATE them on the target, cutover finish, then cutover start)", p.ControlSchema)
 	}
 	stats, err := ctl.TableStats(ctx)
 	if err != nil {
@@ -319,8 +319,84 @@ func (v *pairValidator) ChangedKeys(ctx context.Context, t *validate.Table, most
 	return validate.KeyList(keys), int64(len(keys)) > most, nil
 }
 
-func (v *pairValidator) Repair(context.Context, *validate.Table, [][]string) (bool, error) {
+// Repair copies the rows with these keys again from the source through the applier,
+// at their place in the change stream, as between two PostgreSQL servers: read in a
+// read view of the source, converted to the target's text, and applied at the marker
+// written right after the view, unless a transaction the applier applied before the
+// marker, past the view, changed the table (then again, at a new marker).
+func (v *pairValidator) Repair(ctx context.Context, t *validate.Table, keys [][]string) (repaired bool, err error) {
+	if err := v.EndPoint(ctx); err != nil {
+		return false, err
+	}
+	tt := v.tr.byTarget(t.Schema, t.Name)
+	if tt == nil {
+		return false, fmt.Errorf("table %s.%s is not in the schema translated from the source", t.Schema, t.Name)
+	}
+	g := &tableShape{qname: tt.qualified, types: map[string]string{}}
+	for _, c := range tt.columns {
+		if c.carried() {
+			g.types[c.name] = c.pgType
+		}
+	}
+	for range pointTries {
+		deferred, err := v.repairOnce(ctx, t, tt, g, keys)
+		if err != nil || !deferred {
+			return err == nil, err
+		}
+	}
 	return false, nil
+}
+
+// repairOnce is one try of Repair; deferred: changes to the table were in flight.
+func (v *pairValidator) repairOnce(ctx context.Context, t *validate.Table, tt *translatedTable, g *tableShape, keys [][]string) (deferred bool, err error) {
+	id := randomHex(8)
+	at, err := v.src.Point(ctx, repairPrefix+id)
+	if err != nil {
+		return false, err
+	}
+	defer v.src.EndSnapshot()
+	rows, err := validate.CanonicalReader(&sourceNames{v.src, tt}).Lookup(ctx, t, keys)
+	if err != nil {
+		return false, err
+	}
+	// The values as the target's text: the rows'; the keys' (the rows' keys among them).
+	toTarget := func(col string, canonical string) (string, error) {
+		text, err := tt.targetColumn(col).conv([]byte(canonical))
+		if err != nil {
+			return "", fmt.Errorf("table %s, column %s: %w", tt.qualified, col, err)
+		}
+		return string(text), nil
+	}
+	targetKey := func(k []string) ([]string, error) {
+		out := make([]string, len(k))
+		for i, val := range k {
+			if out[i], err = toTarget(t.Key[i], val); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	for _, r := range rows {
+		for i, val := range r.Values {
+			if val != nil {
+				text, err := toTarget(t.Columns[i], *val)
+				if err != nil {
+					return false, err
+				}
+				r.Values[i] = &text
+			}
+		}
+		if r.Key, err = targetKey(r.Key); err != nil {
+			return false, err
+		}
+	}
+	tkeys := make([][]string, len(keys))
+	for i, k := range keys {
+		if tkeys[i], err = targetKey(k); err != nil {
+			return false, err
+		}
+	}
+	return v.applyRepair(ctx, t, g, id, tkeys, rows, at)
 }
 
 // sourceNames reads a table on the source by the source's names.

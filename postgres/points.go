@@ -40,6 +40,9 @@ type points struct {
 	open    bool
 	since   time.Time
 	recent  recentTxns
+	// covers compares another engine's positions (ChangeFeed.Covers): whether a
+	// snapshot at snap holds the transaction at txn.
+	covers func(snap, txn string) (bool, error)
 }
 
 // export exports the target's snapshot now (the applier has committed everything
@@ -241,6 +244,33 @@ func (r *recentTxns) inFlight(snapshot string) inFlightTables {
 		}
 	}
 	return f
+}
+
+// inFlightPast is inFlight for another engine's source: the tables changed by the
+// transactions applied past position at, the newest first until one that at holds;
+// every table when none does (older ones, forgotten, may be past at too).
+func (r *recentTxns) inFlightPast(at string, covers func(snap, txn string) (bool, error)) inFlightTables {
+	n := r.next
+	if r.full {
+		n = len(r.txns)
+	}
+	var f inFlightTables
+	for i := range n {
+		t := &r.txns[(r.next-1-i+len(r.txns))%len(r.txns)]
+		held, err := covers(at, t.pos)
+		switch {
+		case err != nil || t.every:
+			return inFlightTables{every: true}
+		case held:
+			return f
+		}
+		for _, table := range t.tables {
+			if !slices.Contains(f.tables, table) {
+				f.tables = append(f.tables, table)
+			}
+		}
+	}
+	return inFlightTables{every: true}
 }
 
 // sourceSnapshot is which transactions a snapshot of the source sees: those before

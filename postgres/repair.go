@@ -40,13 +40,14 @@ func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
 	deadline := time.Now().Add(repairWait)
 	var stmts []string
 	var tables [][2]string
+	var at string // another engine's: the position the validator's read view held
 	for {
 		rr := a.conn.ExecParams(ctx, "SELECT array_to_json(statements)::text, (SELECT jsonb_agg(DISTINCT jsonb_build_array(schema_name, table_name))::text FROM "+
-			a.control+".validation_repair_rows WHERE repair = $1) FROM "+repairs+" WHERE id = $1 AND applied_at IS NULL AND error = ''",
+			a.control+".validation_repair_rows WHERE repair = $1), source_position FROM "+repairs+" WHERE id = $1 AND applied_at IS NULL AND error = ''",
 			[][]byte{[]byte(id)}, nil, nil, nil)
 		var text, names []byte
 		for rr.NextRow() {
-			text, names = append([]byte(nil), rr.Values()[0]...), append([]byte(nil), rr.Values()[1]...)
+			text, names, at = append([]byte(nil), rr.Values()[0]...), append([]byte(nil), rr.Values()[1]...), string(rr.Values()[2])
 		}
 		if _, err := rr.Close(); err != nil {
 			return err
@@ -71,7 +72,11 @@ func (a *applier) repairAt(ctx context.Context, m *cdc.Marker) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if inFlight := a.points.recent.inFlight(snapshot); inFlight.touches(tables) {
+	inFlight := a.points.recent.inFlight(snapshot)
+	if at != "" && a.points.covers != nil {
+		inFlight = a.points.recent.inFlightPast(at, a.points.covers)
+	}
+	if inFlight.touches(tables) {
 		return a.conn.ExecParams(ctx, "UPDATE "+repairs+" SET in_flight = $2 WHERE id = $1", [][]byte{[]byte(id), inFlight.text()}, nil, nil, nil).Read().Err
 	}
 	b := &pgconn.Batch{}
@@ -159,6 +164,14 @@ func (v *validator) repairOnce(ctx context.Context, t *validate.Table, s, g *tab
 	if err != nil {
 		return false, err
 	}
+	return v.applyRepair(ctx, t, g, id, keys, rows, "")
+}
+
+// applyRepair stores the source's rows with these keys (rows, their values as the
+// target's text; a key not among them is deleted) for the applier, which applies them
+// at repair marker id, and waits until it has. at is another engine's source position
+// the rows were read at ("": the marker carries the snapshot).
+func (v *validator) applyRepair(ctx context.Context, t *validate.Table, g *tableShape, id string, keys [][]string, rows []validate.Row, at string) (deferred bool, err error) {
 	onSource := map[string]validate.Row{}
 	for _, r := range rows {
 		onSource[strings.Join(r.Key, "\x00")] = r
@@ -180,7 +193,7 @@ func (v *validator) repairOnce(ctx context.Context, t *validate.Table, s, g *tab
 		b.Queue("INSERT INTO "+c.table("validation_repair_rows")+" (repair, schema_name, table_name, key, row) VALUES ($1, $2, $3, $4, $5)",
 			id, t.Schema, t.Name, string(key), row)
 	}
-	b.Queue("INSERT INTO "+c.table("validation_repairs")+" (id, statements) VALUES ($1, $2)", id, repairStatements(v.p.ControlSchema, id, t, g))
+	b.Queue("INSERT INTO "+c.table("validation_repairs")+" (id, statements, source_position) VALUES ($1, $2, $3)", id, repairStatements(v.p.ControlSchema, id, t, g), at)
 	b.Queue("COMMIT")
 	if err := c.conn.SendBatch(ctx, b).Close(); err != nil {
 		return false, fmt.Errorf("target: store the rows to repair: %w", err)
