@@ -170,6 +170,15 @@ const (
 	// allows others, '[0:1]={1,2}': they are refused). No element kind is KindOther:
 	// an array of such elements is KindOther itself.
 	KindArray
+
+	// KindGeometry is a geometry of the OGC simple features model (MySQL's spatial
+	// types, PostGIS's geometry), in two dimensions: its spatial reference ID in
+	// decimal, ":", and the lower-case hex of its well-known binary (OGC WKB) in
+	// little-endian byte order: "4326:0101000000000000000000f03f0000000000000040" is
+	// POINT(1 2) in SRID 4326. MySQL's internal format is the SRID (4 bytes,
+	// little-endian) and this WKB; PostGIS's text output is the extended WKB, the SRID
+	// inside.
+	KindGeometry
 )
 
 var kindNames = [...]string{
@@ -177,7 +186,7 @@ var kindNames = [...]string{
 	KindFloat32: "float32", KindFloat64: "float64", KindText: "text", KindBytes: "bytes",
 	KindDate: "date", KindTime: "time", KindTimestamp: "timestamp", KindTimestampTZ: "timestamptz",
 	KindInterval: "interval", KindJSON: "json", KindEnum: "enum", KindSet: "set", KindBits: "bits",
-	KindUUID: "uuid", KindArray: "array",
+	KindUUID: "uuid", KindArray: "array", KindGeometry: "geometry",
 }
 
 func (k Kind) String() string {

@@ -964,7 +964,7 @@ func (st *binlogStream) newTable(ctx context.Context, e *replication.TableMapEve
 			if g, ok := geometries[i]; ok && int(g) < len(names) {
 				n = names[g]
 			}
-			typ = cdc.Type{Kind: cdc.KindOther, Name: n}
+			typ = cdc.Type{Kind: cdc.KindGeometry, Name: n}
 		case gomysql.MYSQL_TYPE_VECTOR:
 			typ = cdc.Type{Kind: cdc.KindOther, Name: "vector"}
 		default:

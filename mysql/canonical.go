@@ -1,6 +1,8 @@
 package mysql
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	neutral "github.com/cutover-dev/cutover/schema"
@@ -199,6 +201,12 @@ func toCanonical(t cdc.Type, text []byte) ([]byte, error) {
 		return append([]byte{}, text...), nil
 	case cdc.KindBytes:
 		return append([]byte{}, text...), nil
+	case cdc.KindGeometry:
+		// MySQL's internal format: the SRID, 4 bytes little-endian, then the WKB
+		if len(text) < 4+5 {
+			return nil, fmt.Errorf("%d bytes are no %s value (the SRID's 4 bytes, then its WKB)", len(text), t.Name)
+		}
+		return fmt.Appendf(nil, "%d:%x", binary.LittleEndian.Uint32(text), text[4:]), nil
 	case cdc.KindUUID:
 		u := strings.ToLower(s)
 		if !isUUID(u) {
@@ -521,6 +529,12 @@ func fromCanonical(t cdc.Type, canonical []byte) ([]byte, error) {
 		return append([]byte{}, canonical...), nil
 	case cdc.KindBytes:
 		return append([]byte{}, canonical...), nil
+	case cdc.KindGeometry:
+		srid, wkb, err := splitGeometry(s)
+		if err != nil {
+			return refuse("%v", err)
+		}
+		return append(binary.LittleEndian.AppendUint32(nil, srid), wkb...), nil
 	case cdc.KindUUID:
 		if !isUUID(s) {
 			return refuse("not a UUID in lower-case hex")
@@ -594,4 +608,19 @@ func decodeText(charset string, b []byte) ([]byte, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("strings of the character set %s are converted to UTF-8 on the server only", charset)
+}
+
+// splitGeometry reads a geometry's canonical text (cdc.KindGeometry): its SRID and
+// its WKB.
+func splitGeometry(s string) (uint32, []byte, error) {
+	id, h, ok := strings.Cut(s, ":")
+	srid, err := strconv.ParseUint(id, 10, 32)
+	if !ok || err != nil {
+		return 0, nil, errors.New("not a geometry's SRID:WKB")
+	}
+	wkb, err := hex.DecodeString(h)
+	if err != nil || len(wkb) < 5 {
+		return 0, nil, errors.New("not a geometry's SRID:WKB")
+	}
+	return uint32(srid), wkb, nil
 }

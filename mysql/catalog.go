@@ -93,11 +93,12 @@ func columnType(dataType, columnType string, charMaxLen, numPrecision, numScale,
 		return cdc.Type{Kind: cdc.KindJSON, Name: "json"}, nil
 	case "uuid":
 		return cdc.Type{Kind: cdc.KindUUID, Name: "uuid"}, nil
-	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection",
-		"geomcollection", "inet4", "inet6", "vector":
+	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":
 		if dt == "geomcollection" {
 			dt = "geometrycollection" // MySQL 8's name; the log's is this
 		}
+		return cdc.Type{Kind: cdc.KindGeometry, Name: dt}, nil
+	case "inet4", "inet6", "vector":
 		return cdc.Type{Kind: cdc.KindOther, Name: dt}, nil
 	}
 	return cdc.Type{Kind: cdc.KindOther, Name: ct}, nil

@@ -36,7 +36,17 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 		fail("schema", "source", err, "")
 		return r
 	}
-	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
+	// The target first, for whether it has PostGIS; the mapping is printed without it.
+	tgt, tgtErr := ConnectSide(ctx, "target", p.Target)
+	postgis := false
+	if tgtErr == nil {
+		defer tgt.Close(context.WithoutCancel(ctx))
+		if postgis, err = targetPostGIS(ctx, tgt); err != nil {
+			fail("connect", "target", err, "")
+			return r
+		}
+	}
+	tr, err := translate(s, pairSchemaName(s), pairRules(p, s, postgis))
 	if err != nil {
 		fail("translation", "source", err, "")
 		return r
@@ -52,12 +62,10 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 				Fix:     "leave its table out of the plan (tables.exclude), or make the column plain on the source"})
 		}
 	}
-	tgt, err := ConnectSide(ctx, "target", p.Target)
-	if err != nil {
-		fail("connect", "target", err, "")
+	if tgtErr != nil {
+		fail("connect", "target", tgtErr, "")
 		return r
 	}
-	defer tgt.Close(context.WithoutCancel(ctx))
 	if err := tgt.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&r.Target.Version); err != nil {
 		fail("connect", "target", err, "")
 		return r

@@ -43,7 +43,12 @@ func (Engine) ReplicatePair(ctx context.Context, p *plan.Plan, opts engine.Start
 	return cdc.Directions{Read: r.read, Say: disp.Step, Poll: directionPoll, Finished: load.ErrFinished(p),
 		Run: func(ctx context.Context, dir string) error {
 			if dir == control.ReplicateReverse {
-				tr, err := pairTranslation(ctx, p, src)
+				tgt, err := ConnectSide(ctx, "target", p.Target)
+				if err != nil {
+					return err
+				}
+				tr, err := pairTranslation(ctx, p, src, tgt)
+				tgt.Close(context.WithoutCancel(ctx))
 				if err != nil {
 					return err
 				}
@@ -73,7 +78,7 @@ func replicateForward(ctx context.Context, p *plan.Plan, opts engine.StartOption
 	if !locked {
 		return fmt.Errorf("another cutover start replicates the migration %s already: stop it first", p.ControlSchema)
 	}
-	tr, err := pairTranslation(ctx, p, src)
+	tr, err := pairTranslation(ctx, p, src, tgt)
 	if err != nil {
 		return err
 	}

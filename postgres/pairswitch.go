@@ -138,7 +138,7 @@ func openPairSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, k
 	if err := s.tgt.QueryRow(ctx, "SELECT current_database()").Scan(&s.tgtDB); err != nil {
 		return nil, err
 	}
-	if s.tr, err = pairTranslation(ctx, p, half); err != nil {
+	if s.tr, err = pairTranslation(ctx, p, half, s.tgt); err != nil {
 		return nil, err
 	}
 	if s.tables, err = s.tr.relations(ctx, s.tgt); err != nil {
@@ -153,7 +153,7 @@ func openPairSwitcher(ctx context.Context, p *plan.Plan, opts cutover.Options, k
 
 // pairTranslation reads the source's schema through half and translates it as the
 // load did.
-func pairTranslation(ctx context.Context, p *plan.Plan, half load.SourceHalf) (*translation, error) {
+func pairTranslation(ctx context.Context, p *plan.Plan, half load.SourceHalf, tgt *pgx.Conn) (*translation, error) {
 	if err := half.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -164,7 +164,11 @@ func pairTranslation(ctx context.Context, p *plan.Plan, half load.SourceHalf) (*
 	if err != nil {
 		return nil, err
 	}
-	return translate(sch, pairSchemaName(sch), pairRules(p, sch))
+	postgis, err := targetPostGIS(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	return translate(sch, pairSchemaName(sch), pairRules(p, sch, postgis))
 }
 
 func (s *pairSwitcher) close(ctx context.Context) {
@@ -598,7 +602,7 @@ func lockHeld(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 // (from the target, a rollback) raises the source's counters past them.
 func (s *pairSwitcher) CopySequences(ctx context.Context, from cutover.Side) (string, error) {
 	if from == cutover.Source {
-		tr, err := pairTranslation(ctx, s.p, s.half)
+		tr, err := pairTranslation(ctx, s.p, s.half, s.tgt)
 		if err != nil {
 			return "", err
 		}

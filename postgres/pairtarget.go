@@ -75,7 +75,11 @@ func (t *pairTarget) Recorder(disp load.Display, position string) load.Recorder 
 // into a schema named after the source's database. What it cannot carry as it is is
 // said; what it cannot carry at all stops the load.
 func (t *pairTarget) Translate(ctx context.Context, s *schema.Schema, announce func(string)) (err error) {
-	if t.tr, err = translate(s, pairSchemaName(s), pairRules(t.p, s)); err != nil {
+	postgis, err := targetPostGIS(ctx, t.tgt)
+	if err != nil {
+		return err
+	}
+	if t.tr, err = translate(s, pairSchemaName(s), pairRules(t.p, s, postgis)); err != nil {
 		return err
 	}
 	var refused []string
@@ -94,8 +98,8 @@ func (t *pairTarget) Translate(ctx context.Context, s *schema.Schema, announce f
 
 // pairRules are the translation's rules for a plan (its types and translation), with
 // the columns where the source holds zero dates.
-func pairRules(p *plan.Plan, s *schema.Schema) translateRules {
-	r := translateRules{ZeroDateColumns: map[string]bool{}, Types: p.Types, EnumAs: p.Translation.Enums, ZeroDates: p.Translation.ZeroDates, CDC: p.CDC.Enabled}
+func pairRules(p *plan.Plan, s *schema.Schema, postgis bool) translateRules {
+	r := translateRules{ZeroDateColumns: map[string]bool{}, Types: p.Types, EnumAs: p.Translation.Enums, ZeroDates: p.Translation.ZeroDates, CDC: p.CDC.Enabled, PostGIS: postgis}
 	if ci := p.Translation.CaseInsensitive; ci != "none" {
 		r.CaseInsensitive = ci
 	}
@@ -107,6 +111,18 @@ func pairRules(p *plan.Plan, s *schema.Schema) translateRules {
 		}
 	}
 	return r
+}
+
+// targetPostGIS says whether the target database has the postgis extension: MySQL's
+// spatial types are carried then. The answer does not change during a migration that
+// carried one (the extension cannot be dropped under its columns), nor for one that did
+// not (without it, a spatial column stops the load).
+func targetPostGIS(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var has bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'postgis')").Scan(&has); err != nil {
+		return false, fmt.Errorf("target: read whether the postgis extension is there: %w", err)
+	}
+	return has, nil
 }
 
 // pairSchemaName is the schema the source's tables go into: their own schema's name

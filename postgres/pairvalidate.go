@@ -73,7 +73,11 @@ func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Opti
 	if err != nil {
 		return nil, err
 	}
-	tr, err := translate(s, pairSchemaName(s), pairRules(p, s))
+	postgis, err := targetPostGIS(ctx, tgt)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := translate(s, pairSchemaName(s), pairRules(p, s, postgis))
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,14 @@
 package postgres
 
 import (
+	"encoding/json"
+	"errors"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/cutover-dev/cutover/cdc"
+	"github.com/cutover-dev/cutover/engine"
 )
 
 func TestSourceSnapshotSees(t *testing.T) {
@@ -109,5 +113,77 @@ func TestRecentTxnsInFlight(t *testing.T) {
 	}
 	if f := r.inFlight("100:100000:"); f.every || len(f.tables) != 0 {
 		t.Fatalf("after the wrap, all seen: %+v", f)
+	}
+}
+
+// Another engine's transactions are told by their positions: those a read view's
+// position does not hold are in flight, found from the newest back; the recent ones
+// as a point records them for the validator (last), newest first.
+func TestRecentTxnsPast(t *testing.T) {
+	a := &cdc.Relation{Schema: "s", Name: "a"}
+	b := &cdc.Relation{Schema: "s", Name: "b"}
+	// positions as numbers: a view at n holds the transactions at n and before
+	covers := func(snap, txn string) (bool, error) {
+		s, err1 := strconv.Atoi(snap)
+		x, err2 := strconv.Atoi(txn)
+		if err1 != nil || err2 != nil {
+			return false, errors.New("not a position")
+		}
+		return x <= s, nil
+	}
+	var r recentTxns
+	if f := r.inFlightPast("1", covers); !f.every {
+		t.Fatal("nothing applied: an earlier run's transactions cannot be told")
+	}
+	apply := func(pos string, rels ...*cdc.Relation) {
+		r.note(&cdc.Begin{Position: pos})
+		for _, rel := range rels {
+			r.note(&cdc.Change{Op: cdc.Insert, Rel: rel})
+		}
+		r.note(&cdc.Commit{Position: pos})
+	}
+	apply("10", a)
+	apply("11", b)
+	apply("12", a)
+	apply("13") // the marker's own, no table
+	for _, c := range []struct {
+		at    string
+		every bool
+		want  []string
+	}{
+		{"13", false, nil},
+		{"12", false, nil},
+		{"11", false, []string{"s.a"}},
+		{"10", false, []string{"s.a", "s.b"}},
+		{"9", true, nil}, // the oldest remembered is past the view: older ones may be too
+		{"x", true, nil},
+	} {
+		f := r.inFlightPast(c.at, covers)
+		var got []string
+		for _, tb := range f.tables {
+			got = append(got, tb[0]+"."+tb[1])
+		}
+		slices.Sort(got)
+		if f.every != c.every || !slices.Equal(got, c.want) {
+			t.Errorf("past %s: %v (every %v), want %v (every %v)", c.at, got, f.every, c.want, c.every)
+		}
+	}
+	var recent []recentTxn
+	if err := json.Unmarshal(r.last(2), &recent); err != nil {
+		t.Fatal(err)
+	}
+	if len(recent) != 2 || recent[0].Position != "13" || recent[1].Position != "12" || !slices.Equal(recent[1].Tables, []string{`"s"."a"`}) {
+		t.Errorf("the last 2: %+v", recent)
+	}
+	// The validator tells them from what the point recorded.
+	v := &pairValidator{src: &engine.SourceScanner{Covers: covers}}
+	if got := v.pastView("11", r.last(recentRecorded)); got == nil || !slices.Equal(*got, []string{`"s"."a"`}) {
+		t.Errorf("past the view at 11: %v", got)
+	}
+	if got := v.pastView("12", r.last(recentRecorded)); got == nil || len(*got) != 0 {
+		t.Errorf("past the view at 12: %v", got)
+	}
+	if got := v.pastView("11", r.last(1)); got != nil {
+		t.Errorf("past the view at 11, with only the newest recorded: %v, want any table", *got)
 	}
 }

@@ -234,6 +234,8 @@ func toCanonicalKind(t cdc.Type, text []byte) ([]byte, error) {
 		return text, checkBits(t, s)
 	case cdc.KindUUID:
 		return text, checkUUID(s)
+	case cdc.KindGeometry:
+		return geometryFromEWKB(s)
 	case cdc.KindArray:
 		return pgArrayToCanonical(t, text)
 	}
@@ -267,6 +269,8 @@ func fromCanonicalKind(t cdc.Type, canonical []byte) ([]byte, error) {
 		return canonical, checkLabel(t, s)
 	case cdc.KindBytes:
 		return []byte(`\x` + hex.EncodeToString(canonical)), nil
+	case cdc.KindGeometry:
+		return geometryToEWKB(s)
 	case cdc.KindDate, cdc.KindTimestamp, cdc.KindTimestampTZ:
 		return canonicalToPGTime(t.Kind, s)
 	case cdc.KindTime:

@@ -50,6 +50,23 @@ install_cron() {
   apt_install "postgresql-$major-cron"
 }
 
+# PostGIS, which MySQL's spatial types become between engines (make test and make demo
+# only: the MySQL to PostgreSQL tests and the demo's sakila, whose address.location is
+# a POINT).
+install_postgis() {
+  [ "${1:-}" = demo ] || [ "${1:-}" = test ] || return 0
+  local bindir major
+  bindir="${CUTOVER_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+  [ -n "$bindir" ] && ls "$bindir"/../lib/postgis-3.so >/dev/null 2>&1 && return 0
+  major="$(echo "$bindir" | sed 's|.*/postgresql/\([0-9]*\)/bin|\1|')"
+  if ! can_apt || [ -z "$major" ]; then
+    echo "warning: PostGIS is not installed (apt-get install postgresql-${major:-NN}-postgis-3): the MySQL to PostgreSQL spatial tests need it" >&2
+    return 0
+  fi
+  echo "installing PostGIS (apt-get install postgresql-$major-postgis-3) ..."
+  apt_install "postgresql-$major-postgis-3"
+}
+
 # Chromium for the dashboard's browser test (make test only).
 install_browser() {
   [ "${1:-}" = test ] || return 0
@@ -132,6 +149,7 @@ install_mysqlpgcdc() {
 
 if have_pg; then
   install_cron
+  install_postgis "${1:-}"
   install_browser "${1:-}"
   install_mariadb "${1:-}"
   install_pgcopydb "${1:-}"
@@ -161,6 +179,7 @@ apt-get install -y -qq postgresql postgresql-client >/dev/null
 have_pg || { echo "apt-get install postgresql finished but initdb is still missing" >&2; exit 1; }
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"
 install_cron
+install_postgis "${1:-}"
 install_browser "${1:-}"
 install_mariadb "${1:-}"
 install_pgcopydb "${1:-}"

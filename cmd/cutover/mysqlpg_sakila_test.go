@@ -14,11 +14,13 @@ import (
 )
 
 // Oracle's sakila, a schema cutover's authors did not write, from MariaDB into
-// PostgreSQL with the binary: check refuses the GEOMETRY column (PostGIS is not
-// supported) and names it; once the source's column is dropped, check is ready and
-// lists sakila's views, triggers and routines as not carried; the load, then change
-// data capture of updates (one changing a key that film's foreign key follows by ON
-// UPDATE CASCADE, which MySQL does not log), and every table validated equal.
+// PostgreSQL with the binary: check refuses the GEOMETRY column while the target has
+// no PostGIS, and names it; once the target has the extension, check is ready, maps
+// the column to geometry and its SPATIAL key to a GiST index, and lists sakila's views,
+// triggers and routines as not carried; the load, then change data capture of updates
+// (one changing a key that film's foreign key follows by ON UPDATE CASCADE, which
+// MySQL does not log; points moved, in another SRID too), every table validated equal,
+// and every address's point compared by each server's own WKB.
 func TestSakilaToPostgres(t *testing.T) {
 	if !mytest.Installed() {
 		t.Skip("MariaDB is not installed: make test installs it")
@@ -35,16 +37,16 @@ func TestSakilaToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, dir, nil, "check")
-	if r.code != 1 || !strings.Contains(r.stdout, "column sakila.address.location") {
+	if r.code != 1 || !strings.Contains(r.stdout, "column sakila.address.location") || !strings.Contains(r.stdout, "CREATE EXTENSION postgis") {
 		t.Fatalf("check with the GEOMETRY column: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	src.Exec(t, "ALTER TABLE address DROP INDEX idx_location, DROP COLUMN location")
+	tgt.Exec(t, "CREATE EXTENSION postgis")
 	r = run(t, dir, nil, "check")
 	if r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"view sakila.film_list", "trigger sakila.ins_film", "procedure sakila.rewards_report",
-		"special_features", "text[]", "release_year"} {
+		"special_features", "text[]", "release_year", "GiST index"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("check does not mention %q:\n%s", want, r.stdout)
 		}
@@ -61,12 +63,28 @@ func TestSakilaToPostgres(t *testing.T) {
 		UPDATE film SET rental_rate = rental_rate + 1, special_features = 'Trailers,Deleted Scenes' WHERE film_id <= 10;
 		INSERT INTO actor (first_name, last_name) VALUES ('ZOË', 'ÅSTRÖM');
 		DELETE FROM film_actor WHERE film_id = 1;
+		UPDATE customer SET active = 0, email = NULL WHERE customer_id % 50 = 0;
+		UPDATE address SET location = ST_GeomFromText('POINT(-0.5 1e300)') WHERE address_id = 1;
+		UPDATE address SET location = ST_GeomFromText('POINT(2.2945 48.8584)', 4326) WHERE address_id = 2;
+		INSERT INTO address (address, district, city_id, phone, location) VALUES ('1 Rue', 'Paris', 1, '', ST_GeomFromText('POINT(2.35 48.85)', 4326));
 		UPDATE customer SET active = 0, email = NULL WHERE customer_id % 50 = 0`)
 	// the last change applied (validate compares everything, the cascade included)
 	n := mytest.QueryVal[int64](t, src, "SELECT count(*) FROM customer WHERE active = 0 AND email IS NULL")
 	waitForTarget(t, tgt, l, fmt.Sprintf("SELECT count(*) = %d FROM sakila.customer WHERE active = 0 AND email IS NULL", n))
 	if r := run(t, dir, nil, "validate"); r.code != 0 || !strings.Contains(r.stdout, "16 tables validated") || !strings.Contains(r.stdout, "16 equal") {
 		t.Errorf("validate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Every point, by each server's own functions: its SRID and its WKB.
+	my := src.Open(t)
+	sameRows(t, "address", my, `SELECT address_id, concat(ST_SRID(location), ':', lower(hex(ST_AsWKB(location)))) FROM address ORDER BY address_id`,
+		func() [][]string {
+			return pgRows(t, tgt.Conn(t), `SELECT address_id::text, ST_SRID(location) || ':' || encode(ST_AsBinary(location, 'NDR'), 'hex') FROM sakila.address ORDER BY address.address_id`)
+		}, nil)
+	if got := pgtest.QueryVal[string](t, tgt, "SELECT ST_AsText(location) || ' ' || ST_SRID(location) FROM sakila.address WHERE address_id = 2"); got != "POINT(2.2945 48.8584) 4326" {
+		t.Errorf("address 2's location on the target: %s", got)
+	}
+	if got := pgtest.QueryVal[string](t, tgt, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'sakila' AND indexname = 'idx_location'"); !strings.Contains(got, "USING gist (location)") {
+		t.Errorf("the SPATIAL key on the target: %s", got)
 	}
 	if got := pgtest.QueryVal[int64](t, tgt, "SELECT count(*) FROM sakila.film WHERE language_id = 100"); got != 1000 {
 		t.Errorf("%d films follow their language's new key on the target, want 1000 (ON UPDATE CASCADE)", got)

@@ -33,12 +33,13 @@ func TestMySQLToPostgresSwitchAndRollback(t *testing.T) {
 	src.Exec(t, `
 		CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_0_to_9;
 		CREATE TABLE orders (id bigint AUTO_INCREMENT PRIMARY KEY, total decimal(12,2) NOT NULL, note varchar(40) CHARACTER SET latin1,
-			tier enum('a','b') NOT NULL DEFAULT 'a', flags set('x','y'), at timestamp(3) NOT NULL DEFAULT current_timestamp(3), payload blob);
+			tier enum('a','b') NOT NULL DEFAULT 'a', flags set('x','y'), at timestamp(3) NOT NULL DEFAULT current_timestamp(3), payload blob, spot point);
 		CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, order_id bigint NOT NULL);
 		CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (order_id) VALUES (NEW.id);
 		CREATE TABLE tags (name varchar(20) NOT NULL, weight int NOT NULL, UNIQUE KEY name (name));
 		INSERT INTO tags VALUES ('a', 1), ('B', 2);
-		INSERT INTO orders (total, note, tier, flags) SELECT seq * 0.5, concat('Zoë ', seq), elt(1 + seq % 2, 'a', 'b'), if(seq % 3 = 0, NULL, 'x,y') FROM seq_1_to_500;
+		INSERT INTO orders (total, note, tier, flags, spot) SELECT seq * 0.5, concat('Zoë ', seq), elt(1 + seq % 2, 'a', 'b'), if(seq % 3 = 0, NULL, 'x,y'),
+			if(seq % 2 = 0, ST_GeomFromText(concat('POINT(', seq, ' -', seq, '.5)'), 4326), NULL) FROM seq_1_to_500;
 		CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01' DO DELETE FROM counters WHERE id < 0;`)
 	schema := strings.ToLower(src.Name)
 	// The application's accounts, as provisioning makes them on both servers.
@@ -49,6 +50,7 @@ func TestMySQLToPostgresSwitchAndRollback(t *testing.T) {
 	mysqlDSN := fmt.Sprintf("%s:pw@tcp(127.0.0.1:%d)/%s", app, src.Server.Port, src.Name)
 	t.Cleanup(func() { _ = src.Server.Exec(ctx, "", "DROP DATABASE IF EXISTS `cutover`") })
 
+	tgt.Exec(t, "CREATE EXTENSION postgis") // orders.spot: a PostGIS point, both ways
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "cutover.yaml"), []byte(fmt.Sprintf("source: {url: '%s'}\ntarget: {url: '%s'}\napi: {listen: ''}\n"+
 		"cdc: {heartbeat: 1s}\ntranslation: {case_insensitive: icu}\ncutover: {exempt_roles: [root], max_downtime: 60s}\n",
@@ -78,8 +80,10 @@ func TestMySQLToPostgresSwitchAndRollback(t *testing.T) {
 		}
 		for _, c := range []struct{ table, my, pg string }{
 			{"counters", "SELECT id, v FROM counters ORDER BY id", "SELECT c.id::text, c.v::text FROM counters c ORDER BY c.id"},
-			{"orders", `SELECT id, total, coalesce(note, 'NULL'), tier, coalesce(flags, 'NULL'), date_format(at, '%Y-%m-%d %H:%i:%s.%f'), coalesce(lower(hex(payload)), 'NULL') FROM orders ORDER BY id`,
-				`SELECT o.id::text, o.total::text, coalesce(o.note, 'NULL'), o.tier::text, coalesce(array_to_string(o.flags, ','), 'NULL'), to_char(o.at, 'YYYY-MM-DD HH24:MI:SS.US'), coalesce(encode(o.payload, 'hex'), 'NULL') FROM orders o ORDER BY o.id`},
+			{"orders", `SELECT id, total, coalesce(note, 'NULL'), tier, coalesce(flags, 'NULL'), date_format(at, '%Y-%m-%d %H:%i:%s.%f'), coalesce(lower(hex(payload)), 'NULL'),
+					coalesce(concat(ST_SRID(spot), ':', lower(hex(ST_AsWKB(spot)))), 'NULL') FROM orders ORDER BY id`,
+				`SELECT o.id::text, o.total::text, coalesce(o.note, 'NULL'), o.tier::text, coalesce(array_to_string(o.flags, ','), 'NULL'), to_char(o.at, 'YYYY-MM-DD HH24:MI:SS.US'), coalesce(encode(o.payload, 'hex'), 'NULL'),
+					coalesce(public.ST_SRID(o.spot) || ':' || encode(public.ST_AsBinary(o.spot, 'NDR'), 'hex'), 'NULL') FROM orders o ORDER BY o.id`},
 			{"audit", "SELECT id, order_id FROM audit ORDER BY id", "SELECT a.id::text, a.order_id::text FROM audit a ORDER BY a.id"},
 			{"tags", "SELECT name, weight FROM tags ORDER BY binary name", "SELECT name, weight::text FROM tags ORDER BY name COLLATE \"C\""},
 		} {
@@ -236,8 +240,8 @@ func pgAppWriter(t *testing.T, url, schema string, stop <-chan struct{}) <-chan 
 			default:
 			}
 			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".orders (total, note, tier, flags, payload) VALUES ($1, $2, 'b', '{x}', $3)",
-					fmt.Sprintf("%d.%02d", n%97, n%100), fmt.Sprintf("Åsa %d", n), []byte{byte(n), 0, 0xff}); err != nil {
+				if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".orders (total, note, tier, flags, payload, spot) VALUES ($1, $2, 'b', '{x}', $3, $4)",
+					fmt.Sprintf("%d.%02d", n%97, n%100), fmt.Sprintf("Åsa %d", n), []byte{byte(n), 0, 0xff}, fmt.Sprintf("SRID=4326;POINT(%d -0.25)", n)); err != nil {
 					return err
 				}
 				_, err := tx.Exec(ctx, "UPDATE "+schema+".counters SET v = v + 1 WHERE id = $1", n%10)

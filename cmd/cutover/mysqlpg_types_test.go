@@ -49,8 +49,17 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 	}
 	exec("SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
 
+	// PostGIS on the target, when it is installed (make test installs it): MySQL's
+	// spatial types are carried then, refused otherwise.
+	postgis := pgtest.QueryVal[bool](t, tgt, "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'postgis')")
+	if postgis {
+		tgt.Exec(t, "CREATE EXTENSION postgis")
+	} else {
+		t.Log("PostGIS is not installed (apt-get install postgresql-NN-postgis-3): the spatial types are checked refused")
+	}
+
 	// One table per type, every sample the column takes a row (and one NULL).
-	types, refused := catalogColumnTypes(t, conn)
+	types, refused := catalogColumnTypes(t, conn, postgis)
 	values := 0
 	for i, typ := range types {
 		table := fmt.Sprintf("ty_%02d", i)
@@ -229,8 +238,9 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 // catalogColumnTypes are the server's own column types as CREATE TABLE takes them:
 // every name of its help's type topics that a CREATE TABLE takes, by the type the
 // server makes of it, and the variants a name alone does not give. The types that
-// have no canonical form (spatial, INET4, INET6) are refused, apart.
-func catalogColumnTypes(t *testing.T, conn *sql.Conn) (types, refused []string) {
+// have no canonical form (INET4, INET6; spatial ones without PostGIS) are refused,
+// apart.
+func catalogColumnTypes(t *testing.T, conn *sql.Conn, spatial bool) (types, refused []string) {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := conn.QueryContext(ctx, `SELECT t.name FROM mysql.help_topic t JOIN mysql.help_category c USING (help_category_id)
@@ -294,13 +304,19 @@ func catalogColumnTypes(t *testing.T, conn *sql.Conn) (types, refused []string) 
 		}
 		seen[strings.ToLower(def)] = true
 		switch strings.ToLower(dataType) {
-		case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "inet4", "inet6":
+		case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
+			if spatial {
+				types = append(types, def)
+			} else {
+				refused = append(refused, def)
+			}
+		case "inet4", "inet6":
 			refused = append(refused, def)
 		default:
 			types = append(types, def)
 		}
 	}
-	if len(types) < 40 || len(refused) < 8 {
+	if len(types) < 40 || len(refused) < 2 {
 		t.Fatalf("%d types and %d refused ones: %v %v", len(types), len(refused), types, refused)
 	}
 	return types, refused
@@ -348,6 +364,18 @@ func typeSamples(typ string) []string {
 		"'123e4567-e89b-12d3-a456-426614174000'", "'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF'", "'00000000-0000-0000-0000-000000000000'",
 	}
 	lower := strings.ToLower(typ)
+	if spatialType(lower) {
+		// each kind in SRID 0 and 4326, a hole, extremes and -0, empty collections: a
+		// column takes its own kind (GEOMETRY every one)
+		return []string{"ST_GeomFromText('POINT(1 2)')", "ST_GeomFromText('POINT(-0 1e308)', 4326)", "ST_GeomFromText('POINT(2.2945 48.8584)', 4326)",
+			"ST_GeomFromText('POINT(-1.7976931348623157e308 4.9e-324)')",
+			"ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5)')", "ST_GeomFromText('LINESTRING(0 0, 1 1)', 3857)",
+			"ST_GeomFromText('POLYGON((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 3 2, 3 3, 2 2))')", "ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))', 4326)",
+			"ST_GeomFromText('MULTIPOINT(0 0, 1 1)')", "ST_GeomFromText('MULTIPOINT(-0 0.5)', 4326)",
+			"ST_GeomFromText('MULTILINESTRING((0 0, 1 1), (2 2, 3 3))', 4326)", "ST_GeomFromText('MULTILINESTRING((0 0, 1e-300 1))')",
+			"ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6, 5 5)))')", "ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))', 3857)",
+			"ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 2), LINESTRING(0 0, 1 1))', 4326)", "ST_GeomFromText('GEOMETRYCOLLECTION EMPTY')"}
+	}
 	if strings.HasPrefix(lower, "enum") {
 		// a number that is 0 (0, -0e0, 0.1, '0000'...) is the ENUM's error value, which
 		// MariaDB stores even in strict mode: cutover refuses the row (toCanonical), as
@@ -433,7 +461,20 @@ func compareExprs(c column) (my, pg string, float int, isJSON bool) {
 	case "uuid":
 		return "CAST(" + q + " AS CHAR)", p + "::text", 0, false
 	}
+	if spatialType(c.dataType) {
+		// each server's own SRID and WKB
+		return "concat(ST_SRID(" + q + "), ':', lower(hex(ST_AsWKB(" + q + "))))", "public.ST_SRID(" + p + ") || ':' || encode(public.ST_AsBinary(" + p + ", 'NDR'), 'hex')", 0, false
+	}
 	return "", "", 0, false
+}
+
+// spatialType says whether a MySQL type (lower case) is a spatial one.
+func spatialType(typ string) bool {
+	switch strings.Fields(typ + " ")[0] {
+	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
+		return true
+	}
+	return false
 }
 
 // compareTable compares every value of a table on both sides, as sets of rows:
