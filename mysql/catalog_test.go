@@ -50,8 +50,8 @@ func TestColumnType(t *testing.T) {
 		{"json", "json", none, none, none, none, cdc.Type{Kind: cdc.KindJSON, Name: "json"}},
 		{"uuid", "uuid", none, none, none, none, cdc.Type{Kind: cdc.KindUUID, Name: "uuid"}},
 		{"inet6", "inet6", none, none, none, none, cdc.Type{Kind: cdc.KindOther, Name: "inet6"}},
-		{"point", "point", none, none, none, none, cdc.Type{Kind: cdc.KindOther, Name: "point"}},
-		{"geomcollection", "geomcollection", none, none, none, none, cdc.Type{Kind: cdc.KindOther, Name: "geometrycollection"}},
+		{"point", "point", none, none, none, none, cdc.Type{Kind: cdc.KindGeometry, Name: "point"}},
+		{"geomcollection", "geomcollection", none, none, none, none, cdc.Type{Kind: cdc.KindGeometry, Name: "geometrycollection"}},
 		{"something", "something(3)", none, none, none, none, cdc.Type{Kind: cdc.KindOther, Name: "something(3)"}},
 	} {
 		got, err := columnType(c.dataType, c.columnType, c.charLen, c.prec, c.scale, c.dtPrec, "")
@@ -132,13 +132,14 @@ func TestReadTablesEveryType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true, "multipoint": true,
-		"multilinestring": true, "multipolygon": true, "geometrycollection": true, "inet4": true, "inet6": true}
+	other := map[string]bool{"inet4": true, "inet6": true}
+	spatial := map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true, "multipoint": true,
+		"multilinestring": true, "multipolygon": true, "geometrycollection": true}
 	kinds := map[cdc.Kind]int{}
 	for i, typ := range types {
 		c := s.Tables[0].Columns[i+1]
 		kinds[c.Type.Kind]++
-		if (c.Type.Kind == cdc.KindOther) != other[c.Type.Name] {
+		if (c.Type.Kind == cdc.KindOther) != other[c.Type.Name] || (c.Type.Kind == cdc.KindGeometry) != spatial[c.Type.Name] {
 			t.Errorf("%s: %+v", typ, c.Type)
 		}
 		lower := strings.ToLower(typ)
@@ -152,7 +153,7 @@ func TestReadTablesEveryType(t *testing.T) {
 				t.Errorf("%s: %+v, want an unsigned integer", typ, c.Type)
 			}
 		}
-		if c.Type.Kind != cdc.KindOther && c.Type.Kind != cdc.KindJSON && c.Type.Kind != cdc.KindUUID && !strings.HasPrefix(strings.ToLower(c.Type.Name), strings.Fields(lower)[0][:3]) &&
+		if c.Type.Kind != cdc.KindOther && c.Type.Kind != cdc.KindGeometry && c.Type.Kind != cdc.KindJSON && c.Type.Kind != cdc.KindUUID && !strings.HasPrefix(strings.ToLower(c.Type.Name), strings.Fields(lower)[0][:3]) &&
 			!(strings.HasPrefix(lower, "bool") || strings.HasPrefix(lower, "year")) {
 			t.Errorf("%s: named %q", typ, c.Type.Name)
 		}
@@ -161,7 +162,7 @@ func TestReadTablesEveryType(t *testing.T) {
 		t.Errorf("checks %+v: MariaDB's JSON checks are kept", s.Tables[0].Checks)
 	}
 	for _, k := range []cdc.Kind{cdc.KindInt, cdc.KindUint, cdc.KindDecimal, cdc.KindFloat32, cdc.KindFloat64, cdc.KindText, cdc.KindBytes,
-		cdc.KindDate, cdc.KindTime, cdc.KindTimestamp, cdc.KindTimestampTZ, cdc.KindJSON, cdc.KindEnum, cdc.KindSet, cdc.KindBits, cdc.KindUUID, cdc.KindOther} {
+		cdc.KindDate, cdc.KindTime, cdc.KindTimestamp, cdc.KindTimestampTZ, cdc.KindJSON, cdc.KindEnum, cdc.KindSet, cdc.KindBits, cdc.KindUUID, cdc.KindOther, cdc.KindGeometry} {
 		if kinds[k] == 0 {
 			t.Errorf("no column of kind %s among %d types", k, len(types))
 		}
@@ -263,7 +264,7 @@ func TestReadTables(t *testing.T) {
 		"nul":    {Name: "nul", Type: cdc.Type{Kind: cdc.KindInt, Name: "int", Width: 4}},
 		"twice":  {Name: "twice", Type: cdc.Type{Kind: cdc.KindInt, Name: "int", Width: 4}, Generated: "`n` * 2"},
 		"thrice": {Name: "thrice", Type: cdc.Type{Kind: cdc.KindInt, Name: "int", Width: 4}, Generated: "`n` * 3", Stored: true},
-		"geo":    {Name: "geo", Type: cdc.Type{Kind: cdc.KindOther, Name: "point"}, NotNull: true},
+		"geo":    {Name: "geo", Type: cdc.Type{Kind: cdc.KindGeometry, Name: "point"}, NotNull: true},
 	}
 	for name, want := range wantCols {
 		if got := col(name); !reflect.DeepEqual(got, want) {

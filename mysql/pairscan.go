@@ -244,7 +244,7 @@ func (s *pairScanner) Scan(ctx context.Context, t *validate.Table, r validate.Ra
 		if err != nil {
 			return fmt.Errorf("source: key of %s: %w", tableName{s.name, t.Name}.quoted(), err)
 		}
-		args = append(args, string(text))
+		args = append(args, keyArg(cols[0].Type, text))
 		conds = append(conds, quote(cols[0].Name)+" "+b.op+" ?")
 	}
 	return s.query(ctx, t, strings.Join(conds, " AND "), args, f)
@@ -281,7 +281,7 @@ func (s *pairScanner) ScanKeys(ctx context.Context, t *validate.Table, keys [][]
 				if keyCols[i].Type.Kind == cdc.KindBits {
 					marks[i] = "CAST(? AS UNSIGNED)"
 				}
-				args = append(args, string(text))
+				args = append(args, keyArg(keyCols[i].Type, text))
 			}
 			tuples = append(tuples, "("+strings.Join(marks, ", ")+")")
 		}
@@ -352,4 +352,13 @@ func (s *pairScanner) query(ctx context.Context, t *validate.Table, where string
 		}
 	}
 	return rows.Err()
+}
+
+// keyArg is a key's value as a statement's parameter: bytes as bytes (the driver
+// writes _binary'...', which a binary column compares byte by byte), text otherwise.
+func keyArg(t cdc.Type, text []byte) any {
+	if t.Kind == cdc.KindBytes {
+		return text
+	}
+	return string(text)
 }

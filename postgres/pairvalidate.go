@@ -32,6 +32,9 @@ import (
 // migration from another engine.
 func (Engine) ValidatePair(ctx context.Context, p *plan.Plan, opts validate.Options, src load.SourceHalf, scanner func() (*engine.SourceScanner, error)) (*validate.Report, error) {
 	start := time.Now()
+	if opts.ChunkRows <= 0 {
+		opts.ChunkRows = p.Validation.ChunkRows
+	}
 	conns, err := connectAll(ctx, p, []connSpec{{"target", canonicalSession()}, {side: "target"}})
 	if err != nil {
 		return nil, err
@@ -144,12 +147,13 @@ func (v *pairValidator) Table(schema, name string) (*validate.Table, validate.Re
 	return t, validate.CanonicalReader(&sourceNames{v.src, tt}), validate.CanonicalReader(&pairTargetScanner{conn: v.tgt, tt: tt}), nil
 }
 
-// Chunks splits a table whose key is one integer column into about n ranges: both
-// engines order integers alike and read a range of them by their indexes. The
-// boundaries are quantiles of the target's keys at the point (of a sample of a large
-// table); the first and last ranges are open, so that the ranges hold every row of
-// either side. A table with another key is compared whole: the engines order text by
-// their own collations, and a binary order both agree on would read no index.
+// Chunks splits a table whose key is one column of a kind both engines order alike
+// (integers, decimals, dates, timestamps, bytes: see orderedKey) into about n ranges,
+// which each reads by its index. The boundaries are quantiles of the target's keys at
+// the point (of a sample of a large table); the first and last ranges are open, so
+// that the ranges hold every row of either side. A table with another key is compared
+// whole: the engines order text by their own collations, and a binary order both agree
+// on would read no index.
 func (v *pairValidator) Chunks(ctx context.Context, t *validate.Table, estimatedRows int64, n int) ([]validate.Range, error) {
 	whole := []validate.Range{{}}
 	tt := v.tr.byTarget(t.Schema, t.Name)
@@ -157,7 +161,7 @@ func (v *pairValidator) Chunks(ctx context.Context, t *validate.Table, estimated
 		return whole, nil
 	}
 	c := tt.targetColumn(t.Key[0])
-	if c == nil || !c.integerKey() {
+	if c == nil || !c.orderedKey() {
 		return whole, nil
 	}
 	fractions := make([]float64, n-1)
@@ -192,17 +196,20 @@ func (v *pairValidator) Chunks(ctx context.Context, t *validate.Table, estimated
 	return append(ranges, validate.Range{Lo: lo}), nil
 }
 
-// integerKey says whether a key column is an integer on both sides, which order it
-// alike.
-func (c *translatedColumn) integerKey() bool {
-	switch c.src.Type.Kind {
-	case cdc.KindInt, cdc.KindUint:
-	default:
+// orderedKey says whether both engines order a key column's values alike: numbers by
+// their value, dates and times by their time (TIMESTAMP's instants in UTC on both),
+// bytes byte by byte then by length. Not floats (-0, NaN), TIME (a duration on one
+// side), text (collations), nor a column whose PostgreSQL type the plan set.
+func (c *translatedColumn) orderedKey() bool {
+	read, ok := pgReadType(c.pgType)
+	if !ok || slices.Contains(c.notes, "type from the plan") {
 		return false
 	}
-	switch c.pgType {
-	case "smallint", "integer", "bigint", "numeric(20)", "numeric(20,0)":
-		return true
+	switch c.src.Type.Kind {
+	case cdc.KindInt, cdc.KindUint:
+		return read.Kind == cdc.KindInt || read.Kind == cdc.KindDecimal
+	case cdc.KindDecimal, cdc.KindDate, cdc.KindTimestamp, cdc.KindTimestampTZ, cdc.KindBytes:
+		return read.Kind == c.src.Type.Kind
 	}
 	return false
 }

@@ -174,14 +174,14 @@ func TestTranslateTypes(t *testing.T) {
 }
 
 func TestTranslateNotCarried(t *testing.T) {
-	s := oneTable(myCol("id", intTy("int", 4, false), notNull), myCol("g", ty(cdc.KindOther, "geometry")))
+	s := oneTable(myCol("id", intTy("int", 4, false), notNull), myCol("g", ty(cdc.KindGeometry, "point")))
 	s.Tables[0].PrimaryKey = []string{"id"}
 	s.Tables[0].Indexes = []schema.Index{{Name: "sp", Method: "spatial", Columns: []schema.IndexColumn{{Name: "g"}}}}
 	tr := mustTranslate(t, s, translateRules{})
 	if m := colMapping(t, tr, "app.T", "g"); m.Target != "(not carried)" || m.TargetType != "" {
 		t.Errorf("geometry mapped to %+v", m)
 	}
-	if !hasFinding(tr, check.Error, "column app.T.g", "type geometry is not carried") {
+	if !hasFinding(tr, check.Error, "column app.T.g", "type point is not carried: spatial types become PostGIS's geometry, and the target has no postgis extension") {
 		t.Errorf("no error finding for the geometry column: %+v", tr.findings)
 	}
 	if !hasFinding(tr, check.Warning, "index app.T.sp", "SPATIAL") {
@@ -193,6 +193,14 @@ func TestTranslateNotCarried(t *testing.T) {
 	}
 	if got := tr.tableIndexes(s.Tables[0]); len(got) != 0 {
 		t.Errorf("indexes %q", got)
+	}
+	// With PostGIS on the target: a geometry of its subtype, the SPATIAL key GiST.
+	tr = mustTranslate(t, s, translateRules{PostGIS: true})
+	if m := colMapping(t, tr, "app.T", "g"); m.TargetType != "geometry(Point)" {
+		t.Errorf("geometry mapped to %+v with PostGIS", m)
+	}
+	if got := tr.tableIndexes(s.Tables[0]); len(got) != 1 || !strings.Contains(got[0], `USING gist ("g")`) {
+		t.Errorf("indexes with PostGIS %q", got)
 	}
 }
 
@@ -1096,7 +1104,7 @@ func TestTranslateBackTexts(t *testing.T) {
 		}
 	}
 	// Every carried column has one; a column not carried has none.
-	tr := mustTranslate(t, oneTable(myCol("a", intTy("int", 4, false)), myCol("g", ty(cdc.KindOther, "geometry"))), translateRules{})
+	tr := mustTranslate(t, oneTable(myCol("a", intTy("int", 4, false)), myCol("g", ty(cdc.KindOther, "inet6"))), translateRules{})
 	if cols := tr.tables[0].columns; cols[0].back == nil || cols[1].back != nil {
 		t.Errorf("back set on %v %v", cols[0].back != nil, cols[1].back != nil)
 	}

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -102,6 +103,19 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 		(3, '2024-02-30', '2024-02-29', '2024-04-31 00:00:00', '9999-12-31 23:59:59', '2038-01-19 03:14:07.999999', '1970-01-01 00:00:01', '2024-02-29', '0000-01-01'),
 		(4, NULL, '1000-01-01', NULL, '1000-01-01 00:00:00', '1970-01-01 00:00:01', '0000-00-00 00:00:00', '2021-06-31', '2024-02-29')`)
 	exec("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
+	// Keys of each kind both engines order alike, which validate reads in key ranges.
+	keyKinds := []struct{ name, typ, value string }{
+		{"key_bigint_unsigned", "bigint unsigned", "18446744073709551615 - seq * 1000000000000"},
+		{"key_decimal", "decimal(12,3)", "seq * 1.125 - 30"},
+		{"key_date", "date", "'1000-01-01' + INTERVAL seq * 97 DAY"},
+		{"key_datetime", "datetime(6)", "'2024-02-29 23:59:59.999999' - INTERVAL seq * 1013 MINUTE"},
+		{"key_timestamp", "timestamp(3)", "from_unixtime(2147483647.999 - seq * 86399.5)"},
+		{"key_varbinary", "varbinary(8)", "unhex(concat(if(seq % 2, 'ff', '00'), lpad(hex(seq), 4, '0')))"},
+	}
+	for _, k := range keyKinds {
+		exec(fmt.Sprintf("CREATE TABLE %s (k %s NOT NULL PRIMARY KEY, n int)", k.name, k.typ))
+		exec(fmt.Sprintf("INSERT INTO %s SELECT %s, seq FROM seq_1_to_1000", k.name, k.value))
+	}
 
 	dir := t.TempDir()
 	writePlan := func(name, extra string) string {
@@ -170,8 +184,8 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 			mapped[strings.TrimPrefix(tm.Source, src.Name+".")+"."+c.Source] = c.TargetType + " | " + c.Note
 		}
 	}
-	if len(report.Mapping.Tables) != len(types)+5 {
-		t.Errorf("check maps %d tables, want %d", len(report.Mapping.Tables), len(types)+5)
+	if len(report.Mapping.Tables) != len(types)+5+len(keyKinds) {
+		t.Errorf("check maps %d tables, want %d", len(report.Mapping.Tables), len(types)+5+len(keyKinds))
 	}
 	for i, typ := range types {
 		if strings.EqualFold(typ, "tinyint(1)") {
@@ -224,8 +238,8 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 
 	// Every value of every table, compared.
 	tables := pgColumn(t, pg, `SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' ORDER BY 1`, schema)
-	if len(tables) != len(types)+5 {
-		t.Errorf("%d tables on the target, want %d: %v", len(tables), len(types)+5, tables)
+	if len(tables) != len(types)+5+len(keyKinds) {
+		t.Errorf("%d tables on the target, want %d: %v", len(tables), len(types)+5+len(keyKinds), tables)
 	}
 	compared, columns := 0, 0
 	for _, table := range tables {
@@ -233,6 +247,26 @@ func TestMySQLToPostgresEveryType(t *testing.T) {
 		compared, columns = compared+n, columns+cols
 	}
 	t.Logf("%d types, %d sample values taken; %d columns and %d values compared in %d tables; %d types refused", len(types), values, columns, compared, len(tables), len(refused))
+
+	// cutover validate: every table equal in the canonical form, the tables keyed by a
+	// kind both engines order alike in chunks of 100 rows.
+	text, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked := filepath.Join(dir, "chunked.yaml")
+	if err := os.WriteFile(chunked, []byte(strings.Replace(string(text), "validation: {after_load: false}", "validation: {after_load: false, chunk_rows: 100}", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, dir, nil, "validate", "-c", chunked)
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d equal", len(tables))) {
+		t.Errorf("validate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range keyKinds {
+		if m := regexp.MustCompile(k.name + ` +validated +1000 rows, (\d+) chunks`).FindStringSubmatch(r.stdout); m == nil || m[1] == "1" {
+			t.Errorf("validate read %s (a key of %s) in %v chunks, want several", k.name, k.typ, m)
+		}
+	}
 }
 
 // catalogColumnTypes are the server's own column types as CREATE TABLE takes them:

@@ -26,7 +26,7 @@ const storeUser, storePassword = "rentals", "rentals-pw"
 type store struct {
 	pointer string // the file the hooks write the application's database URL to
 	rng     *rand.Rand
-	spatial bool      // MariaDB's address.location (GEOMETRY) is there: the PostgreSQL part drops it
+	spatial bool      // sakila's address.location (GEOMETRY on MariaDB, PostGIS's geometry on PostgreSQL) is there
 	pg      bool      // connected to PostgreSQL, not MariaDB (the writer's goroutine's)
 	held    chan bool // the demo pauses and resumes the writer between transactions
 
@@ -305,14 +305,16 @@ func (s *store) updateCustomer(ctx context.Context, tx storeTx) (func(), error) 
 }
 
 // moveAddress changes an address and, where the column is, its location, a point in
-// address.location (GEOMETRY, SPATIAL indexed).
+// address.location (GEOMETRY, SPATIAL indexed on MariaDB; PostGIS's geometry, GiST
+// indexed on PostgreSQL). The point's text is the writer's, so that the statement is
+// the same on both engines: ST_PointFromText reads it on either, SRID 0.
 func (s *store) moveAddress(ctx context.Context, tx storeTx) (func(), error) {
 	suite, address := fmt.Sprintf("Suite %d", 1+s.rng.IntN(500)), s.one(s.addresses)
 	if !s.spatial {
 		return func() {}, tx.exec(ctx, "UPDATE address SET address2 = ? WHERE address_id = ?", suite, address)
 	}
-	return func() {}, tx.exec(ctx, "UPDATE address SET address2 = ?, location = ST_PointFromText(concat('POINT(', ?, ' ', ?, ')')) WHERE address_id = ?",
-		suite, s.rng.Float64()*360-180, s.rng.Float64()*180-90, address)
+	point := fmt.Sprintf("POINT(%.6f %.6f)", s.rng.Float64()*360-180, s.rng.Float64()*180-90)
+	return func() {}, tx.exec(ctx, "UPDATE address SET address2 = ?, location = ST_PointFromText(?) WHERE address_id = ?", suite, point, address)
 }
 
 func (s *store) moveInventory(ctx context.Context, tx storeTx) (func(), error) {

@@ -82,10 +82,11 @@ func runMySQLToPostgres(ctx context.Context, bin string) error {
 			app.stop()
 		}
 	}()
-	say("  rentals with their payment, returns, customer, address and stock updates, payment\n")
-	say("  corrections, film descriptions (a trigger copies them to film_text), cancellations;\n")
-	say("  each in a transaction, written once for both engines; it runs from here on and\n")
-	say("  follows the switch hooks, from MariaDB to PostgreSQL and back.\n")
+	say("  rentals with their payment, returns, customer, address (a GEOMETRY point, PostGIS's\n")
+	say("  geometry on PostgreSQL) and stock updates, payment corrections, film descriptions (a\n")
+	say("  trigger copies them to film_text), cancellations; each in a transaction, written once\n")
+	say("  for both engines; it runs from here on and follows the switch hooks, from MariaDB to\n")
+	say("  PostgreSQL and back.\n")
 
 	if err := d.startCDC(ctx, app); err != nil {
 		return err
@@ -136,7 +137,7 @@ func runMySQLToPostgres(ctx context.Context, bin string) error {
 		return err
 	}
 
-	step("Compare every table on both engines with the demo's own SQL: row counts, and a digest of the key and number columns")
+	step("Compare every table on both engines with the demo's own SQL: row counts, and a digest of the key, number and spatial columns")
 	if err := compareEngines(ctx, d.srcRoot, d.tgtConn); err != nil {
 		return err
 	}
@@ -223,8 +224,9 @@ func (d *pgDemo) writePlan(ctx context.Context) error {
 	return d.hooks()
 }
 
-// assess runs cutover check, which refuses address.location (GEOMETRY), drops the
-// column on the source and checks again.
+// assess runs cutover check, which refuses address.location (GEOMETRY: the target has
+// no PostGIS yet), installs the postgis extension in the target database and checks
+// again: the column becomes PostGIS's geometry, its SPATIAL index a GiST index.
 func (d *pgDemo) assess(ctx context.Context) error {
 	step("Assess: cutover check (every table's mapping to PostgreSQL, and what is not carried)")
 	out, code, err := d.cutoverShown(ctx, checkExcerpt, "check", "-c", d.plan)
@@ -232,27 +234,33 @@ func (d *pgDemo) assess(ctx context.Context) error {
 		return err
 	}
 	if code != 1 || !strings.Contains(out, "column sakila.address.location") {
-		return errors.New("cutover check should have refused sakila's GEOMETRY column address.location")
+		return errors.New("cutover check should have refused sakila's GEOMETRY column address.location while the target has no PostGIS")
 	}
-	say("  cutover check exits 1: address.location is a GEOMETRY column, which PostgreSQL would need\n")
-	say("  PostGIS for (not supported yet).\n")
+	say("  cutover check exits 1: address.location is a GEOMETRY column, which becomes PostGIS's\n")
+	say("  geometry on PostgreSQL, and the target database has no postgis extension yet.\n")
 
-	step("Drop the column on MariaDB (the application does not use it) and check again")
-	const fix = "ALTER TABLE address DROP INDEX idx_location, DROP COLUMN location"
-	say("  MariaDB$ %s\n", fix)
-	if err := d.src.Exec(ctx, "sakila", fix); err != nil {
+	step("Install PostGIS in the target database (as the DBA, PostgreSQL's superuser) and check again")
+	const fix = "CREATE EXTENSION postgis"
+	say("  PostgreSQL (database sakila)$ %s\n", fix)
+	if err := d.pg.Exec(ctx, "sakila", fix); err != nil {
 		return err
 	}
 	out, _, err = d.cutoverShown(ctx, checkExcerpt, "check", "-c", d.plan)
 	if err != nil {
-		return fmt.Errorf("cutover check still fails once the column is gone: %w", err)
+		return fmt.Errorf("cutover check still fails once the target has PostGIS: %w", err)
+	}
+	gist := findingOf(out, "idx_location")
+	if !strings.Contains(gist, "GiST index") {
+		return errors.New("cutover check does not say that a GiST index replaces the SPATIAL index idx_location")
 	}
 	for _, want := range []string{"trigger sakila.rental_date", "view sakila.film_list", "procedure sakila.rewards_report"} {
 		if !strings.Contains(out, want) {
 			return fmt.Errorf("cutover check does not name %q as not carried", want)
 		}
 	}
-	say("  ready: sakila's views, triggers and routines are not carried (each finding has its MySQL\n")
+	say("  ready: address.location becomes PostGIS's geometry, each value with its SRID, and its\n")
+	say("  SPATIAL index a GiST index; cutover check says of it:\n%s", gist)
+	say("  sakila's views, triggers and routines are not carried (each finding has its MySQL\n")
 	say("  definition, to write in PostgreSQL's SQL); the application here uses none of them.\n")
 	return nil
 }
@@ -273,6 +281,24 @@ func notCarriedAgain() *lineFilter {
 		}
 		return hiding
 	}}
+}
+
+// findingOf is the first finding of cutover check's output whose object names name:
+// its line and the indented lines under it ("" if there is none).
+func findingOf(out, name string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if !finding.MatchString(l) || !strings.Contains(l, name) {
+			continue
+		}
+		block := l + "\n"
+		for i+1 < len(lines) && strings.HasPrefix(lines[i+1], " ") {
+			i++
+			block += lines[i] + "\n"
+		}
+		return block
+	}
+	return ""
 }
 
 // checkExcerpt is what the demo shows of cutover check's long output: its beginning

@@ -84,11 +84,12 @@ func (t mariaTx) commit(context.Context) error { return t.tx.Commit() }
 func (t mariaTx) rollback(context.Context)     { _ = t.tx.Rollback() }
 
 // pgSession is a session on PostgreSQL, in the database sakila whose schema sakila
-// cutover translated MariaDB's tables into.
+// cutover translated MariaDB's tables into. Its search_path is sakila, then public,
+// where CREATE EXTENSION postgis put PostGIS's functions (ST_PointFromText).
 type pgSession struct{ conn *pgx.Conn }
 
 func connectPostgres(ctx context.Context, host string) (session, error) {
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%s@%s/sakila?sslmode=disable&connect_timeout=5&search_path=sakila", storeUser, storePassword, host))
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://%s:%s@%s/sakila?sslmode=disable&connect_timeout=5&search_path=sakila,public", storeUser, storePassword, host))
 	if err != nil {
 		return nil, err
 	}
