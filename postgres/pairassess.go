@@ -55,6 +55,16 @@ func (Engine) AssessPair(ctx context.Context, p *plan.Plan, src load.SourceHalf,
 	for _, f := range tr.findings {
 		r.Add(f)
 	}
+	if len(tr.views) > 0 {
+		var refused map[string]error
+		why := tgtErr
+		if why == nil {
+			refused, why = tr.tryViews(ctx, tgt)
+		}
+		for _, f := range tr.viewFindings(refused, why) {
+			r.Add(f)
+		}
+	}
 	if p.CDC.Enabled {
 		for _, c := range tr.staleInCDC() {
 			r.Add(check.Finding{Severity: check.Error, Check: "translate_generated", Object: "column " + c,

@@ -189,6 +189,32 @@ func (t *pairTarget) BuildObjects(ctx context.Context) error {
 			return fmt.Errorf("post-data: %s: %w", q, err)
 		}
 	}
+	return t.buildViews(ctx)
+}
+
+// buildViews creates the views PostgreSQL takes (views.go), in one transaction, and
+// names the others with PostgreSQL's error.
+func (t *pairTarget) buildViews(ctx context.Context) error {
+	if len(t.tr.views) == 0 {
+		return nil
+	}
+	if _, err := t.tgt.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	failed, err := t.tr.createViews(ctx, t.tgt)
+	if err == nil {
+		_, err = t.tgt.Exec(ctx, "COMMIT")
+	}
+	if err != nil {
+		t.tgt.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return fmt.Errorf("target: create the views: %w", err)
+	}
+	t.disp.Step(fmt.Sprintf("views: %d of %d created from their SQL in PostgreSQL's quoting", len(t.tr.views)-len(failed), len(t.tr.views)))
+	for _, v := range t.tr.views {
+		if err := failed[v.source.Name]; err != nil {
+			t.disp.Step(fmt.Sprintf("warning: view %s.%s not carried: PostgreSQL refuses its SQL (%v): write it in PostgreSQL's SQL before the switch", v.source.Schema, v.source.Name, err))
+		}
+	}
 	return nil
 }
 

@@ -104,7 +104,8 @@ import (
 //     when its values are short enough for a btree entry, else left(col, n); FULLTEXT
 //     to a GIN index on to_tsvector('simple', ...); SPATIAL to GiST (with PostGIS);
 //     expression indexes are not carried. Foreign keys with their actions; CHECK constraints,
-//     views, triggers, routines and events are MySQL SQL and are listed, not carried.
+//     triggers, routines and events are MySQL SQL and are listed, not carried; views
+//     are carried when PostgreSQL takes their SQL in its quoting (views.go).
 type translateRules struct {
 	// TinyintAsBoolean maps tinyint(1) to boolean.
 	TinyintAsBoolean bool
@@ -143,7 +144,8 @@ type translation struct {
 	tables   []*translatedTable
 	byName   map[string]*translatedTable // source schema.name
 	pre      []string                    // schema, extension, collations, enum types
-	types    []string                    // CREATE TYPE of the enums
+	views    []*translatedView
+	types    []string // CREATE TYPE of the enums
 	findings []check.Finding
 }
 
@@ -349,6 +351,10 @@ func translate(s *schema.Schema, targetSchema string, rules translateRules) (*tr
 		tr.reportChecks(t)
 	}
 	for _, o := range s.Objects {
+		if o.Kind == "view" {
+			tr.views = append(tr.views, tr.translateView(o)) // tried on the target (views.go)
+			continue
+		}
 		what := o.Kind + " " + o.Schema + "." + o.Name
 		if o.Table != "" {
 			what += " on " + o.Table

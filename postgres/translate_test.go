@@ -367,15 +367,14 @@ func TestTranslateFindings(t *testing.T) {
 		{check.Warning, "check app.t.c1", "CHECK (`id` > 0) is not carried"},
 		{check.Info, "check app.t.j_valid", "not needed: the column is jsonb"},
 		{check.Warning, "foreign key app.t.gone", "app.nowhere, which is not migrated"},
-		{check.Warning, "view app.v", "not carried: create it by hand; its MySQL definition: select 1"},
 		{check.Warning, "trigger app.trg on t", "CREATE TRIGGER trg ..."},
 	} {
 		if !hasFinding(tr, f.sev, f.object, f.problem) {
 			t.Errorf("no %s finding on %s: %s", f.sev, f.object, f.problem)
 		}
 	}
-	if len(tr.findings) != 19 {
-		t.Errorf("%d findings, want 19: %+v", len(tr.findings), tr.findings)
+	if len(tr.findings) != 18 || len(tr.views) != 1 { // the view is tried on the target (TestTranslateViews)
+		t.Errorf("%d findings, want 18, and %d views: %+v", len(tr.findings), len(tr.views), tr.findings)
 	}
 	pre := strings.Join(tr.preData(), "\n")
 	for _, want := range []string{`"d0" date NOT NULL,`, `"d1" date,`, `"d2" timestamp(0) without time zone,`, `"d3" date NOT NULL`,
@@ -1333,4 +1332,38 @@ func TestTranslateBack(t *testing.T) {
 		}
 	}
 	t.Logf("%d values of %d columns read back", checked, len(cols))
+}
+
+// A view's SQL in PostgreSQL's quoting: names folded, strings without introducers and
+// backslash escapes; what does not read is a problem, not a statement.
+func TestTranslateViews(t *testing.T) {
+	for _, c := range []struct{ mysql, pg string }{
+		{"select `Shop`.`Customer`.`customer_ID` AS `ID`,concat(`Shop`.`Customer`.`first`,_utf8mb4' ',`Shop`.`Customer`.`last`) AS `Full Name` from `Shop`.`Customer`",
+			`select "shop"."customer"."customer_id" AS "id",concat("shop"."customer"."first",' ',"shop"."customer"."last") AS "full name" from "shop"."customer"`},
+		{"select 'it\\'s' AS `a`,'tab\\there' AS `b`,'x''y' AS `c`,`t`.`my_col` AS `we``ird` from `t` where `t`.`v` like 'a\\_b'",
+			`select 'it''s' AS "a",'tab` + "\t" + `here' AS "b",'x''y' AS "c","t"."my_col" AS "we` + "`" + `ird" from "t" where "t"."v" like 'a\_b'`},
+		{"select _latin1'caf\xc3\xa9' AS `x`, my_func(1) AS `_y`", `select 'café' AS "x", my_func(1) AS "_y"`},
+	} {
+		got, err := mysqlQuoting(c.mysql)
+		if err != nil || got != c.pg {
+			t.Errorf("%s:\n got %s (%v)\nwant %s", c.mysql, got, err, c.pg)
+		}
+	}
+	for _, bad := range []string{"select 'open", "select `open", "select 'nul\\0'"} {
+		if got, err := mysqlQuoting(bad); err == nil {
+			t.Errorf("%s: %s, want an error", bad, got)
+		}
+	}
+	s := oneTable(myCol("id", intTy("int", 4, false)))
+	s.Objects = []schema.Object{{Kind: "view", Schema: "app", Name: "V1", Definition: "select `app`.`t`.`id` AS `id` from `app`.`t`"},
+		{Kind: "view", Schema: "app", Name: "bad", Definition: "select 'open"}}
+	tr := mustTranslate(t, s, translateRules{})
+	if len(tr.views) != 2 || tr.views[0].create != `CREATE OR REPLACE VIEW "dst"."v1" AS select "app"."t"."id" AS "id" from "app"."t"` || tr.views[1].problem == "" {
+		t.Errorf("views %+v %+v", tr.views[0], tr.views[1])
+	}
+	fs := tr.viewFindings(map[string]error{"bad": errors.New("syntax error")}, nil)
+	if len(fs) != 2 || fs[0].Severity != check.Info || !strings.Contains(fs[0].Problem, "carried: created after the load") ||
+		fs[1].Severity != check.Warning || !strings.Contains(fs[1].Problem, "PostgreSQL refuses its SQL (syntax error)") {
+		t.Errorf("findings %+v", fs)
+	}
 }
