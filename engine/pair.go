@@ -37,8 +37,6 @@ type PairSource interface {
 // SourceScanner reads a source's rows in canonical form, by the source's names.
 type SourceScanner struct {
 	validate.RowScanner
-	// Position is where the source's change stream ends now.
-	Position func(ctx context.Context) (string, error)
 	// Covers says whether position snap holds the source transaction at txn.
 	Covers func(snap, txn string) (bool, error)
 	// Point opens a read view of the source and, right after, writes a marker into

@@ -135,43 +135,7 @@ func parseLabels(columnType string) ([]string, error) {
 
 // unquoteString reads the string literal quoted with ' at the start of s (a quote
 // doubled or backslashed, MySQL's backslash escapes) and returns it and its length.
-func unquoteString(s string) (string, int, error) {
-	if s == "" || s[0] != '\'' {
-		return "", 0, errors.New("not a quoted string")
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\'' && i+1 < len(s) && s[i+1] == '\'':
-			b.WriteByte('\'')
-			i++
-		case c == '\'':
-			return b.String(), i + 1, nil
-		case c == '\\' && i+1 < len(s):
-			i++
-			switch s[i] {
-			case '0':
-				b.WriteByte(0)
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'b':
-				b.WriteByte('\b')
-			case 'Z':
-				b.WriteByte(0x1a)
-			default:
-				b.WriteByte(s[i]) // \\ \' \" and any other character as itself
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, errors.New("a quoted string does not end")
-}
+func unquoteString(s string) (string, int, error) { return neutral.MySQLUnquote(s, '\'') }
 
 var (
 	nowDefault    = regexp.MustCompile(`(?i)^(current_timestamp|now|localtimestamp|localtime)(\(\s*(\d)?\s*\))?$`)

@@ -23,7 +23,7 @@ import (
 
 // Scanner reads the source's rows for a validation between engines.
 func (Engine) Scanner(ctx context.Context, p *plan.Plan) (*engine.SourceScanner, error) {
-	// the read view, the catalog, the position
+	// the read view, the catalog, the marker
 	db, name, err := openSide(ctx, "source", p.Source, 3)
 	if err != nil {
 		return nil, err
@@ -35,16 +35,7 @@ func (Engine) Scanner(ctx context.Context, p *plan.Plan) (*engine.SourceScanner,
 	}
 	s := &pairScanner{db: db, name: name, control: p.ControlSchema}
 	return &engine.SourceScanner{
-		RowScanner: s,
-		Position: func(ctx context.Context) (string, error) {
-			c, err := db.Conn(ctx)
-			if err != nil {
-				return "", err
-			}
-			defer c.Close()
-			pos, err := logPosition(ctx, c, mariadb)
-			return pos.String(), err
-		},
+		RowScanner:  s,
 		Covers:      func(snap, txn string) (bool, error) { return covers(snap, txn, mariadb) },
 		Point:       func(ctx context.Context, id string) (string, error) { return s.point(ctx, id, mariadb) },
 		EndSnapshot: s.endSnapshot,
@@ -226,26 +217,20 @@ func (s *pairScanner) Scan(ctx context.Context, t *validate.Table, r validate.Ra
 	if r.Lo == nil && r.Hi == nil {
 		return s.query(ctx, t, "", nil, f)
 	}
-	// a range of a key of one integer column, which both engines order alike
+	// a range of a key of one column both engines order alike
 	cols, err := s.columns(ctx, &validate.Table{Name: t.Name, Columns: t.Key[:1]})
 	if err != nil {
 		return err
 	}
 	var conds []string
 	var args []any
-	for _, b := range []struct {
-		key []string
-		op  string
-	}{{r.Lo, ">="}, {r.Hi, "<"}} {
-		if b.key == nil {
-			continue
-		}
-		text, err := fromCanonical(cols[0].Type, []byte(b.key[0]))
+	for _, b := range r.Bounds() {
+		text, err := fromCanonical(cols[0].Type, []byte(b.Value))
 		if err != nil {
 			return fmt.Errorf("source: key of %s: %w", tableName{s.name, t.Name}.quoted(), err)
 		}
 		args = append(args, keyArg(cols[0].Type, text))
-		conds = append(conds, quote(cols[0].Name)+" "+b.op+" ?")
+		conds = append(conds, quote(cols[0].Name)+" "+b.Op+" ?")
 	}
 	return s.query(ctx, t, strings.Join(conds, " AND "), args, f)
 }

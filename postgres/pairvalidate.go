@@ -17,10 +17,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Validation of a migration from another engine: each table read whole on both sides
-// in canonical form (the source through its scanner, the target through the
-// translation's converters back), compared row by row by validate's CanonicalReader,
-// at points where both hold exactly what the source had (see AtPoint).
+// Validation of a migration from another engine: each table read on both sides in
+// canonical form (the source through its scanner, the target through the
+// translation's converters back), in key ranges where both engines order the key alike
+// (Chunks), compared by validate's CanonicalReader, at points of the change stream
+// (newPairPoint) while the applications write.
 //
 // An incremental validation compares only the rows changed since a table's last
 // validation: the applier records their keys (validation.track_changes) at the
@@ -466,23 +467,17 @@ func (s *pairTargetScanner) Scan(ctx context.Context, t *validate.Table, r valid
 	if r.Lo == nil && r.Hi == nil {
 		return s.query(ctx, t, "", nil, f)
 	}
-	// a range of a key of one integer column (Chunks)
+	// a range of a key of one column both engines order alike (Chunks)
 	c := s.tt.targetColumn(t.Key[0])
 	var conds []string
 	var args []any
-	for _, b := range []struct {
-		key []string
-		op  string
-	}{{r.Lo, ">="}, {r.Hi, "<"}} {
-		if b.key == nil {
-			continue
-		}
-		text, err := c.conv([]byte(b.key[0]))
+	for _, b := range r.Bounds() {
+		text, err := c.conv([]byte(b.Value))
 		if err != nil {
 			return fmt.Errorf("target: key of %s: %w", s.tt.qualified, err)
 		}
 		args = append(args, string(text))
-		conds = append(conds, fmt.Sprintf("%s %s $%d::%s", pgx.Identifier{c.name}.Sanitize(), b.op, len(args), c.pgType))
+		conds = append(conds, fmt.Sprintf("%s %s $%d::%s", pgx.Identifier{c.name}.Sanitize(), b.Op, len(args), c.pgType))
 	}
 	return s.query(ctx, t, strings.Join(conds, " AND "), args, f)
 }

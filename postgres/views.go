@@ -47,14 +47,14 @@ func mysqlQuoting(sql string) (string, error) {
 		c := sql[i]
 		switch {
 		case c == '`':
-			name, n, err := mysqlQuoted(sql[i:], '`')
+			name, n, err := schema.MySQLUnquote(sql[i:], '`')
 			if err != nil {
 				return "", err
 			}
 			b.WriteString(qident(truncName(foldName(name))))
 			i += n
 		case c == '\'' || c == '"':
-			s, n, err := mysqlQuoted(sql[i:], c)
+			s, n, err := schema.MySQLUnquote(sql[i:], c)
 			if err != nil {
 				return "", err
 			}
@@ -81,47 +81,6 @@ func mysqlQuoting(sql string) (string, error) {
 		}
 	}
 	return b.String(), nil
-}
-
-// mysqlQuoted reads a quoted name or string at the start of s (quote q): its text and
-// the bytes it took. A doubled quote is one; in a string, a backslash escapes as
-// MySQL's do.
-func mysqlQuoted(s string, q byte) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == q && i+1 < len(s) && s[i+1] == q:
-			b.WriteByte(q)
-			i++
-		case c == q:
-			return b.String(), i + 1, nil
-		case c == '\\' && q != '`' && i+1 < len(s):
-			i++
-			switch e := s[i]; e {
-			case '0':
-				b.WriteByte(0)
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'b':
-				b.WriteByte('\b')
-			case 'Z':
-				b.WriteByte(0x1a)
-			case '%', '_':
-				b.WriteByte('\\') // kept for LIKE, as MySQL keeps them
-				b.WriteByte(e)
-			default:
-				b.WriteByte(e)
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, fmt.Errorf("a quote (%c) is not closed", q)
 }
 
 func identByte(c byte) bool {

@@ -51,6 +51,22 @@ type Range struct {
 	Lo, Hi []string
 }
 
+// Bound is one end of a range of a key of one column: its value, and how a key in the
+// range compares with it (">=" the low end, "<" the high one).
+type Bound struct{ Value, Op string }
+
+// Bounds are the ends of r, a range of a key of one column; an open end has none.
+func (r Range) Bounds() []Bound {
+	var out []Bound
+	if r.Lo != nil {
+		out = append(out, Bound{r.Lo[0], ">="})
+	}
+	if r.Hi != nil {
+		out = append(out, Bound{r.Hi[0], "<"})
+	}
+	return out
+}
+
 // Sum is a chunk's row count and the sum of its rows' hashes.
 type Sum struct {
 	Rows int64
